@@ -1,0 +1,435 @@
+//! The Decision record of wire.md and the reasons that explain it.
+//!
+//! Reasons are built on the hot path without formatting: each carries a rule id and a typed [`Detail`], and
+//! the human text is rendered straight into the output buffer when the decision is serialised.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+use smallvec::SmallVec;
+
+use crate::codes::{Country, PortCode};
+use crate::policy::{Action, Band, Role};
+use crate::table::Standing;
+use crate::time::Timestamp;
+use crate::wire::{Mode, Status, Str};
+
+/// Which rule contributed points. The string forms are the `reasons[].rule` values and are stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Rule {
+    OriginCountry,
+    TransitCountry,
+    CircuitousRouting,
+    HtsChapter,
+    HtsHeading,
+    VagueDescription,
+    ValuePerKg,
+    SealMissing,
+    SealNotHighSecurity,
+    FilingLate,
+    ImporterMissing,
+    WatchlistId,
+    WatchlistName,
+    Ctpat(Role),
+    RandomCompliance,
+}
+
+impl Rule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::OriginCountry => "origin.country",
+            Rule::TransitCountry => "routing.transit_country",
+            Rule::CircuitousRouting => "routing.circuitous",
+            Rule::HtsChapter => "commodity.hts_chapter",
+            Rule::HtsHeading => "commodity.hts_heading",
+            Rule::VagueDescription => "commodity.vague_description",
+            Rule::ValuePerKg => "commodity.value_per_kg",
+            Rule::SealMissing => "seal.missing",
+            Rule::SealNotHighSecurity => "seal.not_high_security",
+            Rule::FilingLate => "filing.late",
+            Rule::ImporterMissing => "parties.importer_missing",
+            Rule::WatchlistId => "watchlist.id",
+            Rule::WatchlistName => "watchlist.name",
+            Rule::Ctpat(Role::Importer) => "ctpat.importer",
+            Rule::Ctpat(Role::Carrier) => "ctpat.carrier",
+            Rule::Ctpat(Role::Manufacturer) => "ctpat.manufacturer",
+            Rule::Ctpat(Role::Shipper) => "ctpat.shipper",
+            Rule::Ctpat(Role::Broker) => "ctpat.broker",
+            Rule::Ctpat(Role::Consignee) => "ctpat.consignee",
+            Rule::Ctpat(Role::Driver) => "ctpat.driver",
+            Rule::RandomCompliance => "random.compliance",
+        }
+    }
+}
+
+/// The facts behind a reason, rendered to text only on serialisation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Detail {
+    Country {
+        country: Country,
+        why: Arc<str>,
+    },
+    Circuitous {
+        transits: usize,
+    },
+    Chapter {
+        chapter: u8,
+        why: Arc<str>,
+    },
+    Heading {
+        heading: u16,
+        why: Arc<str>,
+    },
+    Vague {
+        term: Arc<str>,
+    },
+    ValuePerKg {
+        chapter: u8,
+        value_per_kg: f64,
+        min: f64,
+        max: f64,
+    },
+    SealMissing {
+        equipment: Str,
+    },
+    SealClass {
+        equipment: Str,
+        seal: Str,
+    },
+    Late {
+        lead_minutes: i64,
+        required: u32,
+    },
+    ImporterMissing,
+    Watch {
+        role: Role,
+        value: Str,
+        why: Arc<str>,
+    },
+    Ctpat {
+        role: Role,
+        id: Str,
+        partner_id: Str,
+        standing: Standing,
+        lapsed: bool,
+        mra_program: Option<Str>,
+    },
+    Random {
+        mode: Mode,
+        class: &'static str,
+        rate: f64,
+    },
+}
+
+impl fmt::Display for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn why(f: &mut fmt::Formatter<'_>, why: &str) -> fmt::Result {
+            if why.is_empty() {
+                Ok(())
+            } else {
+                write!(f, ": {why}")
+            }
+        }
+        match self {
+            Detail::Country { country, why: w } => {
+                write!(f, "country {country}")?;
+                why(f, w)
+            }
+            Detail::Circuitous { transits } => {
+                write!(f, "routed through {transits} transit countries")
+            }
+            Detail::Chapter { chapter, why: w } => {
+                write!(f, "HTS chapter {chapter:02}")?;
+                why(f, w)
+            }
+            Detail::Heading { heading, why: w } => {
+                write!(f, "HTS heading {heading:04}")?;
+                why(f, w)
+            }
+            Detail::Vague { term } => write!(f, "description uses the vague term \"{term}\""),
+            Detail::ValuePerKg {
+                chapter,
+                value_per_kg,
+                min,
+                max,
+            } => {
+                write!(f, "declared value {value_per_kg:.2} USD/kg is outside {min:.2}..{max:.2} for HTS chapter {chapter:02}")
+            }
+            Detail::SealMissing { equipment } => write!(f, "equipment {equipment} has no seal"),
+            Detail::SealClass { equipment, seal } => {
+                write!(
+                    f,
+                    "seal {seal} on {equipment} is not an ISO 17712 high-security (H) seal"
+                )
+            }
+            Detail::Late {
+                lead_minutes,
+                required,
+            } => {
+                write!(
+                    f,
+                    "filed {lead_minutes} min before estimated arrival, {required} min required"
+                )
+            }
+            Detail::ImporterMissing => f.write_str("shipment names no importer of record"),
+            Detail::Watch {
+                role,
+                value,
+                why: w,
+            } => {
+                write!(f, "{} {value} is on the watch list", role.as_str())?;
+                why(f, w)
+            }
+            Detail::Ctpat {
+                role,
+                id,
+                partner_id,
+                standing,
+                lapsed,
+                mra_program,
+            } => {
+                write!(f, "{} {id} is {partner_id}, ", role.as_str())?;
+                match standing {
+                    Standing::Validated { tier } => write!(f, "validated tier {tier}"),
+                    Standing::Certified if *lapsed => {
+                        f.write_str("validation lapsed, counted as certified")
+                    }
+                    Standing::Certified => f.write_str("certified tier 1"),
+                    Standing::Mra => write!(
+                        f,
+                        "MRA partner ({})",
+                        mra_program.as_deref().unwrap_or("unknown programme")
+                    ),
+                    other => f.write_str(other.as_str()),
+                }
+            }
+            Detail::Random { mode, class, rate } => {
+                write!(f, "selected for a random compliance exam ({} stratum, {class} importer, rate {rate})", mode.as_str())
+            }
+        }
+    }
+}
+
+/// One rule's contribution to the score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reason {
+    pub rule: Rule,
+    pub points: i32,
+    pub detail: Detail,
+    /// The shipment the rule fired on; `None` for conveyance-level rules.
+    pub shipment: Option<Str>,
+}
+
+impl Serialize for Reason {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("rule", self.rule.as_str())?;
+        m.serialize_entry("points", &self.points)?;
+        m.serialize_entry("detail", &Display(&self.detail))?;
+        if let Some(sh) = &self.shipment {
+            m.serialize_entry("shipment_id", sh)?;
+        }
+        m.end()
+    }
+}
+
+struct Display<'a, T>(&'a T);
+impl<T: fmt::Display> Serialize for Display<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self.0)
+    }
+}
+
+/// A party of the manifest and what it joined to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartyView {
+    pub role: Role,
+    pub id: Str,
+    pub shipment: Option<Str>,
+    pub partner_id: Option<Str>,
+    pub status: Option<Status>,
+    pub tier: Option<u8>,
+    pub standing: Standing,
+    pub lapsed: bool,
+    /// The MRA programme of a foreign partner (e.g. `EU-AEO`).
+    pub mra_program: Option<Str>,
+    /// Index of the shipment in the manifest (not serialised; scoring uses it).
+    pub shipment_index: Option<u16>,
+}
+
+impl Serialize for PartyView {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("role", self.role.as_str())?;
+        m.serialize_entry("id", &self.id)?;
+        if let Some(sh) = &self.shipment {
+            m.serialize_entry("shipment_id", sh)?;
+        }
+        m.serialize_entry("partner_id", &self.partner_id)?;
+        m.serialize_entry("status", &self.status)?;
+        m.serialize_entry("tier", &self.tier)?;
+        m.serialize_entry("standing", self.standing.as_str())?;
+        if self.lapsed {
+            m.serialize_entry("lapsed", &true)?;
+        }
+        m.end()
+    }
+}
+
+/// FAST-lane conditions, as bits of a set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum FastCondition {
+    TruckMode,
+    FastLanePort,
+    Release,
+    DriverFastCard,
+    CarrierCtpat,
+    ImporterCtpat,
+    ManufacturerCtpat,
+    ManufacturerSeal,
+}
+
+impl FastCondition {
+    pub const ALL: [FastCondition; 8] = [
+        FastCondition::TruckMode,
+        FastCondition::FastLanePort,
+        FastCondition::Release,
+        FastCondition::DriverFastCard,
+        FastCondition::CarrierCtpat,
+        FastCondition::ImporterCtpat,
+        FastCondition::ManufacturerCtpat,
+        FastCondition::ManufacturerSeal,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FastCondition::TruckMode => "truck_mode",
+            FastCondition::FastLanePort => "fast_lane_port",
+            FastCondition::Release => "release",
+            FastCondition::DriverFastCard => "driver_fast_card",
+            FastCondition::CarrierCtpat => "carrier_ctpat",
+            FastCondition::ImporterCtpat => "importer_ctpat",
+            FastCondition::ManufacturerCtpat => "manufacturer_ctpat",
+            FastCondition::ManufacturerSeal => "manufacturer_seal",
+        }
+    }
+}
+
+/// The unmet FAST conditions of a manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FastMissing(pub u8);
+
+impl FastMissing {
+    pub fn add(&mut self, c: FastCondition) {
+        self.0 |= 1 << (c as u8);
+    }
+    pub fn contains(self, c: FastCondition) -> bool {
+        self.0 & (1 << (c as u8)) != 0
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    pub fn iter(self) -> impl Iterator<Item = FastCondition> {
+        FastCondition::ALL
+            .into_iter()
+            .filter(move |c| self.contains(*c))
+    }
+}
+
+/// Lane assignment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lane {
+    Fast,
+    Standard,
+    None,
+}
+
+impl Lane {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Fast => "fast",
+            Lane::Standard => "standard",
+            Lane::None => "none",
+        }
+    }
+}
+
+/// The engine's answer for one manifest revision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub manifest_id: Str,
+    pub revision: u32,
+    pub port_of_entry: PortCode,
+    pub mode: Mode,
+    pub lane: Lane,
+    pub action: Action,
+    pub front_of_line: bool,
+    pub random_exam: bool,
+    pub watchlist_hit: bool,
+    pub score: i32,
+    pub band: Band,
+    pub reasons: SmallVec<[Reason; 8]>,
+    pub parties: SmallVec<[PartyView; 6]>,
+    /// FAST eligibility: eligible exactly when `fast_missing` is empty.
+    pub fast_missing: FastMissing,
+    /// Weakest importer standing on the manifest (the stratum officers read the favouring by).
+    pub importer_standing: Standing,
+    pub policy_version: Arc<str>,
+    /// Set by the adapter that emits the decision; excluded from determinism.
+    pub decided_at: Option<Timestamp>,
+}
+
+impl Decision {
+    pub fn fast_eligible(&self) -> bool {
+        self.fast_missing.is_empty()
+    }
+}
+
+struct FastView(FastMissing);
+impl Serialize for FastView {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Missing(FastMissing);
+        impl Serialize for Missing {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut seq = s.serialize_seq(None)?;
+                for c in self.0.iter() {
+                    seq.serialize_element(c.as_str())?;
+                }
+                seq.end()
+            }
+        }
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("eligible", &self.0.is_empty())?;
+        m.serialize_entry("missing", &Missing(self.0))?;
+        m.end()
+    }
+}
+
+impl Serialize for Decision {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("manifest_id", &self.manifest_id)?;
+        m.serialize_entry("revision", &self.revision)?;
+        m.serialize_entry("port_of_entry", &self.port_of_entry)?;
+        m.serialize_entry("mode", &self.mode)?;
+        m.serialize_entry("lane", &self.lane)?;
+        m.serialize_entry("action", &self.action)?;
+        m.serialize_entry("front_of_line", &self.front_of_line)?;
+        m.serialize_entry("random_exam", &self.random_exam)?;
+        m.serialize_entry("watchlist_hit", &self.watchlist_hit)?;
+        m.serialize_entry("score", &self.score)?;
+        m.serialize_entry("band", &self.band)?;
+        m.serialize_entry("reasons", &self.reasons[..])?;
+        m.serialize_entry("parties", &self.parties[..])?;
+        m.serialize_entry("fast", &FastView(self.fast_missing))?;
+        m.serialize_entry("importer_standing", self.importer_standing.as_str())?;
+        m.serialize_entry("policy_version", &*self.policy_version)?;
+        if let Some(t) = &self.decided_at {
+            m.serialize_entry("decided_at", t)?;
+        }
+        m.end()
+    }
+}

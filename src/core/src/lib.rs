@@ -1,0 +1,17 @@
+//! borderlane-core: the pure engine. A manifest, the partner table and a compiled policy go in; a decision
+//! comes out. No async runtime, no Kafka, no HTTP, no file I/O — and no fallible step after parsing.
+
+pub mod codes;
+pub mod decision;
+pub mod doc;
+pub mod policy;
+pub mod score;
+pub mod table;
+pub mod time;
+pub mod wire;
+
+pub use decision::{Decision, Lane, Reason, Rule};
+pub use policy::{Action, Band, CompiledPolicy, PolicyDoc, PolicyError, Role};
+pub use score::{decide, process};
+pub use table::{PartnerTable, Standing};
+pub use wire::{BadInput, ErrorKind, Limits, Manifest, Partner};

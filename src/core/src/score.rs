@@ -1,0 +1,636 @@
+//! Scoring: resolve every party against the partner table, apply the compiled policy's rules, and produce
+//! the [`Decision`] with its reasons, band, action, FAST eligibility, front-of-line and random selection.
+//!
+//! Shipments are scored separately; the conveyance carries the riskiest shipment's score plus the
+//! conveyance-level rules (a conveyance is examined if any of its shipments is). The reasons listed on the
+//! decision are exactly the ones summed into `score`.
+
+use smallvec::SmallVec;
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+use crate::decision::{
+    Decision, Detail, FastCondition, FastMissing, Lane, PartyView, Reason, Rule,
+};
+use crate::policy::{Action, Band, Border, CompiledPolicy, Role};
+use crate::table::{PartnerTable, Standing};
+use crate::wire::{
+    parse_manifest, BadInput, ErrorKind, Limits, Manifest, Mode, Party, SealAffixer, SealClass, Str,
+};
+
+/// Parses, validates and decides one manifest record: the whole core path for one input.
+pub fn process(
+    policy: &CompiledPolicy,
+    table: &PartnerTable,
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<Decision, BadInput> {
+    let m = parse_manifest(bytes, limits)?;
+    check_port(policy, &m)?;
+    Ok(decide(policy, table, &m))
+}
+
+/// A manifest whose port the policy does not know cannot be laned: it is bad input, not a guess.
+pub fn check_port(policy: &CompiledPolicy, m: &Manifest) -> Result<(), BadInput> {
+    match policy.port(m.port_of_entry) {
+        Some(_) => Ok(()),
+        None => Err(BadInput::new(
+            ErrorKind::UnknownPort,
+            format!(
+                "port_of_entry {} is not in the policy's port table",
+                m.port_of_entry
+            ),
+        )),
+    }
+}
+
+/// Decides a parsed manifest. Infallible: every manifest that parsed gets a decision.
+pub fn decide(policy: &CompiledPolicy, table: &PartnerTable, m: &Manifest) -> Decision {
+    let parties = resolve(policy, table, m);
+    score(policy, m, parties)
+}
+
+/// Joins every party of the manifest against the partner table, judging standing at `filed_at`.
+pub fn resolve(
+    policy: &CompiledPolicy,
+    table: &PartnerTable,
+    m: &Manifest,
+) -> SmallVec<[PartyView; 6]> {
+    let filed = m.filed_at.date();
+    let reval = policy.revalidation_days();
+    let mut out = SmallVec::new();
+    let mut push = |role: Role, id: &Str, shipment: Option<(&Str, u16)>| {
+        let join = &policy.join[role.index()];
+        let r = table.resolve(&join.kinds, |e| policy.accepts(role, e), id, filed, reval);
+        out.push(match r {
+            Some(r) => PartyView {
+                role,
+                id: id.clone(),
+                shipment: shipment.map(|s| s.0.clone()),
+                partner_id: Some(r.partner_id),
+                status: Some(r.status),
+                tier: r.tier,
+                standing: r.standing,
+                lapsed: r.lapsed,
+                mra_program: r.mra_program,
+                shipment_index: shipment.map(|s| s.1),
+            },
+            None => PartyView {
+                role,
+                id: id.clone(),
+                shipment: shipment.map(|s| s.0.clone()),
+                partner_id: None,
+                status: None,
+                tier: None,
+                standing: Standing::None,
+                lapsed: false,
+                mra_program: None,
+                shipment_index: shipment.map(|s| s.1),
+            },
+        });
+    };
+    if let Some(c) = &m.carrier {
+        push(Role::Carrier, &c.scac, None);
+    }
+    for (i, s) in m.shipments.iter().enumerate() {
+        let sh = Some((&s.shipment_id, i as u16));
+        for (role, party) in [
+            (Role::Importer, &s.importer),
+            (Role::Manufacturer, &s.manufacturer),
+            (Role::Shipper, &s.shipper),
+            (Role::Broker, &s.broker),
+        ] {
+            if let Some(p) = party {
+                push(role, &p.id, sh);
+            }
+        }
+    }
+    out
+}
+
+/// CTPAT points for one party: a credit (negative) for certified, validated and MRA partners; a penalty
+/// (positive) for suspended and removed ones.
+#[inline]
+fn ctpat_points(policy: &CompiledPolicy, role: Role, standing: Standing) -> i32 {
+    let c = &policy.credits[role.index()];
+    let p = &policy.doc.ctpat.penalties;
+    match standing {
+        Standing::Validated { tier: 3 } => -c.tier3,
+        Standing::Validated { .. } => -c.validated,
+        Standing::Certified => -c.certified,
+        Standing::Mra => -c.mra,
+        Standing::Suspended => p.suspended,
+        Standing::Removed => p.removed,
+        Standing::None | Standing::Applicant => 0,
+    }
+}
+
+fn ctpat_reason(
+    policy: &CompiledPolicy,
+    p: &PartyView,
+    out: &mut SmallVec<[Reason; 8]>,
+    total: &mut i32,
+) {
+    let points = ctpat_points(policy, p.role, p.standing);
+    if points == 0 {
+        return;
+    }
+    if let Some(partner_id) = &p.partner_id {
+        *total += points;
+        out.push(Reason {
+            rule: Rule::Ctpat(p.role),
+            points,
+            detail: Detail::Ctpat {
+                role: p.role,
+                id: p.id.clone(),
+                partner_id: partner_id.clone(),
+                standing: p.standing,
+                lapsed: p.lapsed,
+                mra_program: p.mra_program.clone(),
+            },
+            shipment: p.shipment.clone(),
+        });
+    }
+}
+
+/// Watch-list hits for a party: by identifier, then by normalised name.
+fn watch_party(
+    policy: &CompiledPolicy,
+    role: Role,
+    id: &str,
+    name: Option<&str>,
+    shipment: Option<&Str>,
+    out: &mut SmallVec<[Reason; 8]>,
+    total: &mut i32,
+) -> bool {
+    let points = policy.doc.watchlist.points;
+    if let Some(why) = policy.watch_ids.get(id) {
+        *total += points;
+        out.push(Reason {
+            rule: Rule::WatchlistId,
+            points,
+            detail: Detail::Watch {
+                role,
+                value: id.into(),
+                why: why.clone(),
+            },
+            shipment: shipment.cloned(),
+        });
+        return true;
+    }
+    if let Some(name) = name {
+        if let Some(why) = policy.watched_name(name) {
+            *total += points;
+            out.push(Reason {
+                rule: Rule::WatchlistName,
+                points,
+                detail: Detail::Watch {
+                    role,
+                    value: name.into(),
+                    why: why.clone(),
+                },
+                shipment: shipment.cloned(),
+            });
+            return true;
+        }
+    }
+    false
+}
+
+fn watch_opt(
+    policy: &CompiledPolicy,
+    role: Role,
+    party: &Option<Party>,
+    shipment: &Str,
+    out: &mut SmallVec<[Reason; 8]>,
+    total: &mut i32,
+) -> bool {
+    match party {
+        Some(p) => watch_party(
+            policy,
+            role,
+            &p.id,
+            p.name.as_deref(),
+            Some(shipment),
+            out,
+            total,
+        ),
+        None => false,
+    }
+}
+
+/// Scores one shipment into `out`; returns (points, watch-list hit).
+fn score_shipment(
+    policy: &CompiledPolicy,
+    m: &Manifest,
+    index: usize,
+    parties: &[PartyView],
+    out: &mut SmallVec<[Reason; 8]>,
+) -> (i32, bool) {
+    let s = &m.shipments[index];
+    let sid = &s.shipment_id;
+    let mut total = 0i32;
+    let push = |out: &mut SmallVec<[Reason; 8]>, total: &mut i32, rule, points, detail| {
+        *total += points;
+        out.push(Reason {
+            rule,
+            points,
+            detail,
+            shipment: Some(sid.clone()),
+        });
+    };
+
+    if let Some(e) = &policy.origin[s.origin_country.index()] {
+        push(
+            out,
+            &mut total,
+            Rule::OriginCountry,
+            e.points,
+            Detail::Country {
+                country: s.origin_country,
+                why: e.why.clone(),
+            },
+        );
+    }
+    let riskiest_transit = s
+        .transit_countries
+        .iter()
+        .filter_map(|c| policy.transit[c.index()].as_ref().map(|e| (*c, e)))
+        .max_by_key(|(_, e)| e.points);
+    if let Some((c, e)) = riskiest_transit {
+        push(
+            out,
+            &mut total,
+            Rule::TransitCountry,
+            e.points,
+            Detail::Country {
+                country: c,
+                why: e.why.clone(),
+            },
+        );
+    }
+    let circuitous = policy.doc.countries.circuitous_min_transits as usize;
+    if circuitous > 0 && s.transit_countries.len() >= circuitous {
+        let points = policy.doc.countries.circuitous_points;
+        push(
+            out,
+            &mut total,
+            Rule::CircuitousRouting,
+            points,
+            Detail::Circuitous {
+                transits: s.transit_countries.len(),
+            },
+        );
+    }
+
+    // Commodity rules: the riskiest line counts once per rule.
+    let mut tariff: Option<(Rule, i32, Detail)> = None;
+    let mut vague = None;
+    let mut value = None;
+    for c in &s.commodities {
+        let candidate = match policy.heading(c.hts.heading()) {
+            Some(e) => Some((Rule::HtsHeading, e.points, e, true)),
+            None => policy.chapters[c.hts.chapter() as usize]
+                .as_ref()
+                .map(|e| (Rule::HtsChapter, e.points, e, false)),
+        };
+        if let Some((rule, points, e, is_heading)) = candidate {
+            if tariff.as_ref().is_none_or(|t| points > t.1) {
+                let detail = if is_heading {
+                    Detail::Heading {
+                        heading: c.hts.heading(),
+                        why: e.why.clone(),
+                    }
+                } else {
+                    Detail::Chapter {
+                        chapter: c.hts.chapter(),
+                        why: e.why.clone(),
+                    }
+                };
+                tariff = Some((rule, points, detail));
+            }
+        }
+        if vague.is_none() {
+            vague = policy.vague_term(&c.description).cloned();
+        }
+        if value.is_none() {
+            if let (Some(band), Some(v), Some(w)) = (
+                &policy.value_per_kg[c.hts.chapter() as usize],
+                c.value_usd,
+                c.weight_kg,
+            ) {
+                if w > 0.0 {
+                    let per_kg = v / w;
+                    if per_kg < band.min || per_kg > band.max {
+                        value = Some((
+                            band.points,
+                            Detail::ValuePerKg {
+                                chapter: c.hts.chapter(),
+                                value_per_kg: per_kg,
+                                min: band.min,
+                                max: band.max,
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if let Some((rule, points, detail)) = tariff {
+        push(out, &mut total, rule, points, detail);
+    }
+    if let Some(term) = vague {
+        push(
+            out,
+            &mut total,
+            Rule::VagueDescription,
+            policy.doc.commodities.vague_points,
+            Detail::Vague { term },
+        );
+    }
+    if let Some((points, detail)) = value {
+        push(out, &mut total, Rule::ValuePerKg, points, detail);
+    }
+    if s.importer.is_none() {
+        push(
+            out,
+            &mut total,
+            Rule::ImporterMissing,
+            policy.doc.parties.missing_importer_points,
+            Detail::ImporterMissing,
+        );
+    }
+
+    let mut watched = false;
+    for (role, party) in [
+        (Role::Importer, &s.importer),
+        (Role::Consignee, &s.consignee),
+        (Role::Shipper, &s.shipper),
+        (Role::Manufacturer, &s.manufacturer),
+        (Role::Broker, &s.broker),
+    ] {
+        watched |= watch_opt(policy, role, party, sid, out, &mut total);
+    }
+
+    for p in parties
+        .iter()
+        .filter(|p| p.shipment_index == Some(index as u16))
+    {
+        ctpat_reason(policy, p, out, &mut total);
+    }
+    (total, watched)
+}
+
+/// Uniform draw in `[0, 1)` from a keyed hash of the manifest id: stable across platforms and versions,
+/// and the same for every revision of a manifest (amending cannot dodge a random exam).
+pub fn random_draw(manifest_id: &str, seed: u64) -> f64 {
+    (xxh3_64_with_seed(manifest_id.as_bytes(), seed) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Scores a manifest whose parties are already resolved (see [`resolve`]).
+pub fn score(policy: &CompiledPolicy, m: &Manifest, parties: SmallVec<[PartyView; 6]>) -> Decision {
+    let doc = &policy.doc;
+    let mut reasons: SmallVec<[Reason; 8]> = SmallVec::new();
+    let mut total = 0i32;
+    let mut watched = false;
+
+    // Conveyance-level rules.
+    if let Some(c) = &m.carrier {
+        watched |= watch_party(
+            policy,
+            Role::Carrier,
+            &c.scac,
+            c.name.as_deref(),
+            None,
+            &mut reasons,
+            &mut total,
+        );
+    }
+    for d in &m.drivers {
+        watched |= watch_party(
+            policy,
+            Role::Driver,
+            d.fast_card.as_deref().unwrap_or(""),
+            Some(&d.name),
+            None,
+            &mut reasons,
+            &mut total,
+        );
+    }
+    if policy.seal_modes & (1 << (m.mode as u32)) != 0 {
+        if let Some(e) = m.equipment.iter().find(|e| e.seals.is_empty()) {
+            total += doc.seals.missing_points;
+            reasons.push(Reason {
+                rule: Rule::SealMissing,
+                points: doc.seals.missing_points,
+                detail: Detail::SealMissing {
+                    equipment: e.id.clone(),
+                },
+                shipment: None,
+            });
+        }
+        let weak = m.equipment.iter().find_map(|e| {
+            e.seals
+                .iter()
+                .find(|s| s.iso17712 != Some(SealClass::H))
+                .map(|s| (e, s))
+        });
+        if let Some((e, s)) = weak {
+            total += doc.seals.not_high_security_points;
+            reasons.push(Reason {
+                rule: Rule::SealNotHighSecurity,
+                points: doc.seals.not_high_security_points,
+                detail: Detail::SealClass {
+                    equipment: e.id.clone(),
+                    seal: s.number.clone(),
+                },
+                shipment: None,
+            });
+        }
+    }
+    if let Some(eta) = &m.estimated_arrival {
+        let lead = m.filed_at.minutes_until(eta);
+        let required = *doc.filing.min_lead_minutes.get(m.mode);
+        if lead < required as i64 {
+            total += doc.filing.late_points;
+            reasons.push(Reason {
+                rule: Rule::FilingLate,
+                points: doc.filing.late_points,
+                detail: Detail::Late {
+                    lead_minutes: lead,
+                    required,
+                },
+                shipment: None,
+            });
+        }
+    }
+    for p in parties.iter().filter(|p| p.shipment_index.is_none()) {
+        ctpat_reason(policy, p, &mut reasons, &mut total);
+    }
+
+    // The riskiest shipment.
+    let mut best: SmallVec<[Reason; 8]> = SmallVec::new();
+    let mut best_score = i32::MIN;
+    let mut scratch: SmallVec<[Reason; 8]> = SmallVec::new();
+    for i in 0..m.shipments.len() {
+        scratch.clear();
+        let (s, w) = score_shipment(policy, m, i, &parties, &mut scratch);
+        watched |= w;
+        if s > best_score {
+            best_score = s;
+            std::mem::swap(&mut best, &mut scratch);
+        }
+    }
+    if best_score != i32::MIN {
+        total += best_score;
+        reasons.extend(best);
+    }
+
+    let band = if total >= doc.bands.high {
+        Band::High
+    } else if total >= doc.bands.medium {
+        Band::Medium
+    } else {
+        Band::Low
+    };
+    let mut action = match band {
+        Band::Low => doc.actions.low,
+        Band::Medium => doc.actions.medium,
+        Band::High => doc.actions.high,
+    };
+    for esc in &doc.actions.escalation {
+        if total >= esc.at {
+            action = action.max(esc.action);
+        }
+    }
+    if watched {
+        action = action.max(doc.watchlist.action);
+    }
+
+    // Random compliance: stratum = mode; class = weakest importer on the manifest. Validated importers
+    // (tier 2/3) are exempt.
+    let importer_standing = parties
+        .iter()
+        .filter(|p| p.role == Role::Importer)
+        .map(|p| p.standing)
+        .min()
+        .unwrap_or(Standing::None);
+    let (class, rate) = match importer_standing {
+        Standing::Validated { .. } => ("validated", 0.0),
+        Standing::Certified => ("certified", doc.random.rates.get(m.mode).certified),
+        _ => ("non_partner", doc.random.rates.get(m.mode).non_partner),
+    };
+    let random_exam = rate > 0.0 && random_draw(&m.manifest_id, doc.random.seed) < rate;
+    if random_exam {
+        action = action.max(doc.random.action);
+        reasons.push(Reason {
+            rule: Rule::RandomCompliance,
+            points: 0,
+            detail: Detail::Random {
+                mode: m.mode,
+                class,
+                rate,
+            },
+            shipment: None,
+        });
+    }
+
+    let front_of_line = action.is_exam()
+        && parties
+            .iter()
+            .any(|p| policy.front_of_line & (1 << p.role.index()) != 0 && p.standing.is_ctpat());
+
+    let port = policy.port(m.port_of_entry);
+    let border = port.map_or(Border::None, |p| p.border);
+    let fast_missing = fast_conditions(
+        m,
+        &parties,
+        port.is_some_and(|p| p.fast_lanes),
+        border,
+        action,
+    );
+    let lane = if border == Border::None {
+        Lane::None
+    } else if fast_missing.is_empty() {
+        Lane::Fast
+    } else {
+        Lane::Standard
+    };
+
+    Decision {
+        manifest_id: m.manifest_id.clone(),
+        revision: m.revision,
+        port_of_entry: m.port_of_entry,
+        mode: m.mode,
+        lane,
+        action,
+        front_of_line,
+        random_exam,
+        watchlist_hit: watched,
+        score: total,
+        band,
+        reasons,
+        parties,
+        fast_missing,
+        importer_standing,
+        policy_version: policy.version.clone(),
+        decided_at: None,
+    }
+}
+
+/// Every unmet FAST condition (wire.md contract 4).
+fn fast_conditions(
+    m: &Manifest,
+    parties: &[PartyView],
+    fast_port: bool,
+    border: Border,
+    action: Action,
+) -> FastMissing {
+    let mut missing = FastMissing::default();
+    if m.mode != Mode::Truck {
+        missing.add(FastCondition::TruckMode);
+    }
+    if !fast_port {
+        missing.add(FastCondition::FastLanePort);
+    }
+    if action != Action::Release {
+        missing.add(FastCondition::Release);
+    }
+    if m.drivers.is_empty()
+        || m.drivers
+            .iter()
+            .any(|d| d.fast_card.as_deref().is_none_or(|c| c.trim().is_empty()))
+    {
+        missing.add(FastCondition::DriverFastCard);
+    }
+    let ctpat = |role: Role| {
+        parties
+            .iter()
+            .filter(move |p| p.role == role)
+            .map(|p| p.standing.is_ctpat())
+    };
+    if m.carrier.is_none() || !ctpat(Role::Carrier).all(|ok| ok) {
+        missing.add(FastCondition::CarrierCtpat);
+    }
+    if m.shipments.iter().any(|s| s.importer.is_none()) || !ctpat(Role::Importer).all(|ok| ok) {
+        missing.add(FastCondition::ImporterCtpat);
+    }
+    if border == Border::South {
+        if m.shipments.iter().any(|s| s.manufacturer.is_none())
+            || !ctpat(Role::Manufacturer).all(|ok| ok)
+        {
+            missing.add(FastCondition::ManufacturerCtpat);
+        }
+        let sealed = !m.equipment.is_empty()
+            && m.equipment.iter().all(|e| {
+                !e.seals.is_empty()
+                    && e.seals.iter().all(|s| {
+                        s.iso17712 == Some(SealClass::H)
+                            && s.affixed_by == Some(SealAffixer::Manufacturer)
+                    })
+            });
+        if !sealed {
+            missing.add(FastCondition::ManufacturerSeal);
+        }
+    }
+    missing
+}

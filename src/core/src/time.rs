@@ -1,0 +1,176 @@
+//! Timestamps (RFC 3339) and calendar dates (`YYYY-MM-DD`) as they appear on the wire.
+//!
+//! Date rules in the core (revalidation lapse, filing lead time) only ever compare these values with each
+//! other — never with a wall clock — so a decision is a function of its inputs alone.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{OffsetDateTime, UtcOffset};
+
+use crate::codes::TAG_BAD_DATE;
+
+/// Earliest and latest years accepted on the wire; anything outside is a `bad_date`.
+const MIN_YEAR: i32 = 1970;
+const MAX_YEAR: i32 = 2199;
+
+/// An instant, normalised to UTC, with nanosecond precision.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(OffsetDateTime);
+
+impl Timestamp {
+    pub fn parse(s: &str) -> Option<Timestamp> {
+        let t = OffsetDateTime::parse(s, &Rfc3339)
+            .ok()?
+            .to_offset(UtcOffset::UTC);
+        (MIN_YEAR..=MAX_YEAR)
+            .contains(&t.year())
+            .then_some(Timestamp(t))
+    }
+
+    /// Builds a timestamp from Unix nanoseconds (adapters use this for `decided_at`).
+    pub fn from_unix_nanos(nanos: i128) -> Option<Timestamp> {
+        OffsetDateTime::from_unix_timestamp_nanos(nanos)
+            .ok()
+            .map(Timestamp)
+    }
+
+    pub fn from_unix_seconds(secs: i64) -> Option<Timestamp> {
+        OffsetDateTime::from_unix_timestamp(secs)
+            .ok()
+            .map(Timestamp)
+    }
+
+    pub fn unix_seconds(&self) -> i64 {
+        self.0.unix_timestamp()
+    }
+
+    pub fn unix_nanos(&self) -> i128 {
+        self.0.unix_timestamp_nanos()
+    }
+
+    /// The UTC calendar day of this instant.
+    pub fn date(&self) -> Date {
+        Date(self.0.date().to_julian_day())
+    }
+
+    /// Whole minutes from `self` to `later` (negative if `later` is earlier).
+    pub fn minutes_until(&self, later: &Timestamp) -> i64 {
+        (later.0 - self.0).whole_minutes()
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.format(&Rfc3339) {
+            Ok(s) => f.write_str(&s),
+            Err(_) => f.write_str("invalid-timestamp"),
+        }
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// A calendar date, stored as its Julian day number so day arithmetic is integer subtraction.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date(i32);
+
+impl Date {
+    pub fn parse(s: &str) -> Option<Date> {
+        let d = time::Date::parse(s, format_description!("[year]-[month]-[day]")).ok()?;
+        (MIN_YEAR..=MAX_YEAR)
+            .contains(&d.year())
+            .then_some(Date(d.to_julian_day()))
+    }
+
+    /// Days from `self` to `later`.
+    pub fn days_until(&self, later: Date) -> i32 {
+        later.0 - self.0
+    }
+
+    pub fn plus_days(&self, days: i32) -> Date {
+        Date(self.0 + days)
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match time::Date::from_julian_day(self.0) {
+            Ok(d) => write!(f, "{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day()),
+            Err(_) => f.write_str("invalid-date"),
+        }
+    }
+}
+
+impl fmt::Debug for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+macro_rules! date_serde {
+    ($ty:ident, $what:literal) => {
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = $ty;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str($what)
+                    }
+                    fn visit_str<E: de::Error>(self, v: &str) -> Result<$ty, E> {
+                        $ty::parse(v).ok_or_else(|| {
+                            E::custom(format_args!("{}{:?} is not {}", TAG_BAD_DATE, v, $what))
+                        })
+                    }
+                }
+                d.deserialize_str(V)
+            }
+        }
+    };
+}
+
+date_serde!(Timestamp, "an RFC 3339 timestamp between 1970 and 2199");
+date_serde!(Date, "a YYYY-MM-DD date between 1970 and 2199");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        let t = Timestamp::parse("2026-11-28T04:00:00Z").unwrap();
+        assert_eq!(t.to_string(), "2026-11-28T04:00:00Z");
+        let u = Timestamp::parse("2026-11-27T23:00:00-05:00").unwrap();
+        assert_eq!(t, u);
+        assert_eq!(
+            t.minutes_until(&Timestamp::parse("2026-11-28T05:00:00Z").unwrap()),
+            60
+        );
+        assert!(Timestamp::parse("2026-11-28").is_none());
+        assert!(Timestamp::parse("2026-13-28T04:00:00Z").is_none());
+        assert!(Timestamp::parse("1900-01-01T00:00:00Z").is_none());
+    }
+
+    #[test]
+    fn dates() {
+        let d = Date::parse("2019-03-04").unwrap();
+        assert_eq!(d.to_string(), "2019-03-04");
+        assert_eq!(d.days_until(Date::parse("2019-03-05").unwrap()), 1);
+        assert!(Date::parse("2019-02-30").is_none());
+        let t = Timestamp::parse("2019-03-04T23:59:59Z").unwrap();
+        assert_eq!(t.date(), d);
+    }
+}

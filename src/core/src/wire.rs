@@ -1,0 +1,840 @@
+//! Wire types of `shared/spec/wire.md` — Manifest, Partner, Decision — and the strict parser that turns
+//! bytes into a validated record or a [`BadInput`] with the dead-letter reason code.
+//!
+//! Field names are the public interface: never rename or drop one. Unknown fields are ignored so producers
+//! can add fields freely; fields that are present must be well formed.
+
+use std::fmt;
+
+use compact_str::CompactString;
+use serde::{Deserialize, Serialize};
+
+use crate::codes::{Country, Hts, PortCode, TAG_BAD_CODE, TAG_BAD_DATE, TAG_BAD_VALUE};
+use crate::time::{Date, Timestamp};
+
+/// Inline-stored string: identifiers and names up to 24 bytes never touch the heap.
+pub type Str = CompactString;
+
+/// Manifest schema versions this build understands (the optional `schema_version` field).
+pub const SUPPORTED_SCHEMA_VERSIONS: &[u32] = &[1];
+
+/// Structural limits that keep one record from costing unbounded work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Largest accepted record, in bytes.
+    pub max_bytes: usize,
+    /// Most shipments per manifest.
+    pub max_shipments: usize,
+    /// Most commodity lines per shipment.
+    pub max_commodities: usize,
+    /// Most drivers, equipment items, seals per item, transit countries.
+    pub max_items: usize,
+    /// Longest identifier (manifest id, party ids).
+    pub max_id_len: usize,
+    /// Deepest JSON nesting of objects and arrays, unknown fields included.
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: 1 << 20,
+            max_shipments: 999,
+            max_commodities: 999,
+            max_items: 99,
+            max_id_len: 64,
+            max_depth: 32,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Manifest
+
+/// Transport mode of a conveyance crossing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Truck,
+    Rail,
+    Ocean,
+    Air,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 4] = [Mode::Truck, Mode::Rail, Mode::Ocean, Mode::Air];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Truck => "truck",
+            Mode::Rail => "rail",
+            Mode::Ocean => "ocean",
+            Mode::Air => "air",
+        }
+    }
+}
+
+/// One conveyance crossing with the shipments it carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Wire-format version; absent means 1. Unknown versions are dead-lettered, never guessed at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<u32>,
+    pub manifest_id: Str,
+    #[serde(default)]
+    pub revision: u32,
+    pub filed_at: Timestamp,
+    pub mode: Mode,
+    pub port_of_entry: PortCode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_arrival: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier: Option<Carrier>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conveyance: Option<Conveyance>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drivers: Vec<Driver>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub equipment: Vec<Equipment>,
+    pub shipments: Vec<Shipment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Carrier {
+    pub scac: Str,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conveyance {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trip_number: Option<Str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Driver {
+    pub name: Str,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fast_card: Option<Str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Equipment {
+    pub id: Str,
+    #[serde(default)]
+    pub seals: Vec<Seal>,
+}
+
+/// ISO 17712 seal classification: `H` high security, `S` security, `I` indicative.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SealClass {
+    H,
+    S,
+    I,
+}
+
+/// Who affixed a seal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SealAffixer {
+    Manufacturer,
+    Shipper,
+    Carrier,
+    Customs,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Seal {
+    pub number: Str,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iso17712: Option<SealClass>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affixed_by: Option<SealAffixer>,
+}
+
+/// A party on a manifest, identified by the identifier CBP uses for its role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Party {
+    pub id: Str,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<Country>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shipment {
+    pub shipment_id: Str,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub importer: Option<Party>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consignee: Option<Party>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipper: Option<Party>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manufacturer: Option<Party>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker: Option<Party>,
+    pub origin_country: Country,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transit_countries: Vec<Country>,
+    pub commodities: Vec<Commodity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Commodity {
+    pub hts: Hts,
+    pub description: Str,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<Str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_kg: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_usd: Option<f64>,
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Partner
+
+/// CTPAT entity type of a partner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Entity {
+    Importer,
+    Exporter,
+    HighwayCarrier,
+    RailCarrier,
+    SeaCarrier,
+    AirCarrier,
+    Broker,
+    Consolidator,
+    TerminalOperator,
+    Manufacturer,
+    LongHaulCarrier,
+    ThirdPartyLogistics,
+    MraForeign,
+}
+
+/// Kind of a partner identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum IdKind {
+    Ior,
+    Scac,
+    Mid,
+    FilerCode,
+    Iata,
+    Fmc,
+    Duns,
+    Ein,
+}
+
+impl IdKind {
+    pub const COUNT: usize = 8;
+    pub const ALL: [IdKind; 8] = [
+        IdKind::Ior,
+        IdKind::Scac,
+        IdKind::Mid,
+        IdKind::FilerCode,
+        IdKind::Iata,
+        IdKind::Fmc,
+        IdKind::Duns,
+        IdKind::Ein,
+    ];
+    #[inline]
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// CTPAT programme status of a partner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Applicant,
+    Certified,
+    Validated,
+    Suspended,
+    Removed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Applicant => "applicant",
+            Status::Certified => "certified",
+            Status::Validated => "validated",
+            Status::Suspended => "suspended",
+            Status::Removed => "removed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Identifier {
+    pub kind: IdKind,
+    pub value: Str,
+}
+
+/// One record of the compacted `ctpat-partners` topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Partner {
+    pub partner_id: Str,
+    pub entity: Entity,
+    pub identifiers: Vec<Identifier>,
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certified_on: Option<Date>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validated_on: Option<Date>,
+    #[serde(default)]
+    pub trade_compliance: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mra_program: Option<Str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<Timestamp>,
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Bad input
+
+/// Why a record was dead-lettered. The string forms are the `error.kind` header values and are stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Zero-length record, or a null Kafka value on the manifests topic.
+    Empty,
+    /// Larger than [`Limits::max_bytes`].
+    Oversized,
+    /// Not valid UTF-8.
+    NotUtf8,
+    /// JSON syntax error.
+    InvalidJson,
+    /// JSON that ends before the value is complete.
+    TruncatedJson,
+    /// Valid JSON whose top level is not an object.
+    NotObject,
+    /// Nesting deeper than the parser's recursion limit.
+    TooDeep,
+    /// A required field is absent.
+    MissingField,
+    /// A field has the wrong JSON type.
+    WrongType,
+    /// The same field appears twice in one object.
+    DuplicateField,
+    /// A number that does not fit its field (overflow, negative where unsigned, non-finite).
+    NumberOutOfRange,
+    /// A well-typed value outside its domain (negative weight, empty id, too many items, …).
+    BadValue,
+    /// A malformed or unknown code (country, port, HTS, mode, enum value).
+    BadCode,
+    /// A malformed or out-of-range date or timestamp.
+    BadDate,
+    /// A `schema_version` this build does not understand.
+    UnsupportedVersion,
+    /// A well-formed port code that the policy's port table does not know.
+    UnknownPort,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 16] = [
+        ErrorKind::Empty,
+        ErrorKind::Oversized,
+        ErrorKind::NotUtf8,
+        ErrorKind::InvalidJson,
+        ErrorKind::TruncatedJson,
+        ErrorKind::NotObject,
+        ErrorKind::TooDeep,
+        ErrorKind::MissingField,
+        ErrorKind::WrongType,
+        ErrorKind::DuplicateField,
+        ErrorKind::NumberOutOfRange,
+        ErrorKind::BadValue,
+        ErrorKind::BadCode,
+        ErrorKind::BadDate,
+        ErrorKind::UnsupportedVersion,
+        ErrorKind::UnknownPort,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Empty => "empty",
+            ErrorKind::Oversized => "oversized",
+            ErrorKind::NotUtf8 => "not_utf8",
+            ErrorKind::InvalidJson => "invalid_json",
+            ErrorKind::TruncatedJson => "truncated_json",
+            ErrorKind::NotObject => "not_object",
+            ErrorKind::TooDeep => "too_deep",
+            ErrorKind::MissingField => "missing_field",
+            ErrorKind::WrongType => "wrong_type",
+            ErrorKind::DuplicateField => "duplicate_field",
+            ErrorKind::NumberOutOfRange => "number_out_of_range",
+            ErrorKind::BadValue => "bad_value",
+            ErrorKind::BadCode => "bad_code",
+            ErrorKind::BadDate => "bad_date",
+            ErrorKind::UnsupportedVersion => "unsupported_version",
+            ErrorKind::UnknownPort => "unknown_port",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A record that cannot be decided on: its reason code and a human message naming the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct BadInput {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl BadInput {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> BadInput {
+        BadInput {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// Parses one manifest record: size, encoding, JSON shape, types, then domain checks.
+pub fn parse_manifest(bytes: &[u8], limits: &Limits) -> Result<Manifest, BadInput> {
+    let m: Manifest = parse_json(bytes, limits)?;
+    validate_manifest(&m, limits)?;
+    Ok(m)
+}
+
+/// Parses one partner record (a non-null value of the partner topic).
+pub fn parse_partner(bytes: &[u8], limits: &Limits) -> Result<Partner, BadInput> {
+    let p: Partner = parse_json(bytes, limits)?;
+    validate_partner(&p, limits)?;
+    Ok(p)
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<T, BadInput> {
+    if bytes.len() > limits.max_bytes {
+        return Err(BadInput::new(
+            ErrorKind::Oversized,
+            format!(
+                "record is {} bytes, limit is {}",
+                bytes.len(),
+                limits.max_bytes
+            ),
+        ));
+    }
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            return Err(BadInput::new(
+                ErrorKind::NotUtf8,
+                format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+            ))
+        }
+    };
+    if let Some(depth) = too_deep(bytes, limits.max_depth) {
+        return Err(BadInput::new(
+            ErrorKind::TooDeep,
+            format!(
+                "JSON nesting reaches depth {depth}, limit is {}",
+                limits.max_depth
+            ),
+        ));
+    }
+    let first = text.trim_start().as_bytes().first().copied();
+    match first {
+        None => return Err(BadInput::new(ErrorKind::Empty, "record is empty")),
+        Some(b'{') => {}
+        Some(_) => {
+            // Tell "valid JSON but not an object" apart from garbage.
+            return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                Ok(_) => BadInput::new(
+                    ErrorKind::NotObject,
+                    "top-level JSON value is not an object",
+                ),
+                Err(e) => classify(&e),
+            });
+        }
+    }
+    serde_json::from_str::<T>(text).map_err(|e| classify(&e))
+}
+
+/// Nesting depth beyond `max`, if any. serde_json skips unknown fields without recursing, so it would
+/// accept arbitrarily deep junk there; we bound it. Fast path: a record with at most `max` opening brackets
+/// in total cannot be deeper than `max` (one SIMD count); only larger records get the exact scan.
+fn too_deep(bytes: &[u8], max: usize) -> Option<usize> {
+    if memchr::memchr2_iter(b'{', b'[', bytes)
+        .take(max + 1)
+        .count()
+        <= max
+    {
+        return None;
+    }
+    let (mut depth, mut in_str, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_str {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return Some(depth);
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Maps a serde_json error onto a dead-letter kind. Our own validators tag their messages; serde's
+/// derive and serde_json use stable message prefixes.
+fn classify(e: &serde_json::Error) -> BadInput {
+    use serde_json::error::Category;
+    let msg = e.to_string();
+    let kind = match e.classify() {
+        Category::Eof => ErrorKind::TruncatedJson,
+        Category::Io => ErrorKind::InvalidJson,
+        Category::Syntax => {
+            if msg.starts_with("recursion limit exceeded") {
+                ErrorKind::TooDeep
+            } else if msg.starts_with("number out of range") {
+                ErrorKind::NumberOutOfRange
+            } else {
+                ErrorKind::InvalidJson
+            }
+        }
+        Category::Data => {
+            if let Some(rest) = msg.strip_prefix(TAG_BAD_CODE) {
+                return BadInput::new(ErrorKind::BadCode, rest);
+            } else if let Some(rest) = msg.strip_prefix(TAG_BAD_DATE) {
+                return BadInput::new(ErrorKind::BadDate, rest);
+            } else if let Some(rest) = msg.strip_prefix(TAG_BAD_VALUE) {
+                return BadInput::new(ErrorKind::BadValue, rest);
+            } else if msg.starts_with("missing field") {
+                ErrorKind::MissingField
+            } else if msg.starts_with("duplicate field") {
+                ErrorKind::DuplicateField
+            } else if msg.starts_with("unknown variant") {
+                ErrorKind::BadCode
+            } else if msg.starts_with("invalid value: integer")
+                || msg.starts_with("number out of range")
+            {
+                ErrorKind::NumberOutOfRange
+            } else if msg.starts_with("recursion limit exceeded") {
+                ErrorKind::TooDeep
+            } else {
+                ErrorKind::WrongType
+            }
+        }
+    };
+    BadInput::new(kind, msg)
+}
+
+fn bad(kind: ErrorKind, msg: impl Into<String>) -> Result<(), BadInput> {
+    Err(BadInput::new(kind, msg))
+}
+
+fn check_id(path: &str, id: &str, limits: &Limits) -> Result<(), BadInput> {
+    if id.trim().is_empty() {
+        return bad(ErrorKind::BadValue, format!("{path} is empty"));
+    }
+    if id.len() > limits.max_id_len {
+        return bad(
+            ErrorKind::BadValue,
+            format!(
+                "{path} is {} bytes, limit is {}",
+                id.len(),
+                limits.max_id_len
+            ),
+        );
+    }
+    if id.chars().any(char::is_control) {
+        return bad(
+            ErrorKind::BadValue,
+            format!("{path} contains control characters"),
+        );
+    }
+    Ok(())
+}
+
+fn check_count(path: &str, n: usize, max: usize) -> Result<(), BadInput> {
+    if n > max {
+        return bad(
+            ErrorKind::BadValue,
+            format!("{path} has {n} items, limit is {max}"),
+        );
+    }
+    Ok(())
+}
+
+fn check_amount(path: &str, v: Option<f64>) -> Result<(), BadInput> {
+    match v {
+        Some(x) if !x.is_finite() => {
+            bad(ErrorKind::NumberOutOfRange, format!("{path} is not finite"))
+        }
+        Some(x) if x < 0.0 => bad(ErrorKind::BadValue, format!("{path} is negative ({x})")),
+        _ => Ok(()),
+    }
+}
+
+fn check_party(path: &str, p: &Option<Party>, limits: &Limits) -> Result<(), BadInput> {
+    if let Some(p) = p {
+        check_id(&format!("{path}.id"), &p.id, limits)?;
+    }
+    Ok(())
+}
+
+/// Domain checks that serde's types cannot express. The first failure is reported, with its field path.
+pub fn validate_manifest(m: &Manifest, limits: &Limits) -> Result<(), BadInput> {
+    if let Some(v) = m.schema_version {
+        if !SUPPORTED_SCHEMA_VERSIONS.contains(&v) {
+            return bad(
+                ErrorKind::UnsupportedVersion,
+                format!("schema_version {v} is not supported (supported: {SUPPORTED_SCHEMA_VERSIONS:?})"),
+            );
+        }
+    }
+    check_id("manifest_id", &m.manifest_id, limits)?;
+    if let Some(eta) = &m.estimated_arrival {
+        // An arrival more than a year before filing is a data error, not a late filing.
+        if eta.minutes_until(&m.filed_at) > 366 * 24 * 60 {
+            return bad(
+                ErrorKind::BadDate,
+                "estimated_arrival is more than a year before filed_at",
+            );
+        }
+    }
+    if let Some(c) = &m.carrier {
+        check_id("carrier.scac", &c.scac, limits)?;
+    }
+    if !m.drivers.is_empty() && m.mode != Mode::Truck {
+        return bad(
+            ErrorKind::BadValue,
+            format!(
+                "drivers apply to truck manifests only, mode is {}",
+                m.mode.as_str()
+            ),
+        );
+    }
+    check_count("drivers", m.drivers.len(), limits.max_items)?;
+    check_count("equipment", m.equipment.len(), limits.max_items)?;
+    for (i, e) in m.equipment.iter().enumerate() {
+        check_id(&format!("equipment[{i}].id"), &e.id, limits)?;
+        check_count(
+            &format!("equipment[{i}].seals"),
+            e.seals.len(),
+            limits.max_items,
+        )?;
+    }
+    if m.shipments.is_empty() {
+        return bad(ErrorKind::BadValue, "shipments is empty");
+    }
+    check_count("shipments", m.shipments.len(), limits.max_shipments)?;
+    for (i, s) in m.shipments.iter().enumerate() {
+        check_id(
+            &format!("shipments[{i}].shipment_id"),
+            &s.shipment_id,
+            limits,
+        )?;
+        check_party(&format!("shipments[{i}].importer"), &s.importer, limits)?;
+        check_party(&format!("shipments[{i}].consignee"), &s.consignee, limits)?;
+        check_party(&format!("shipments[{i}].shipper"), &s.shipper, limits)?;
+        check_party(
+            &format!("shipments[{i}].manufacturer"),
+            &s.manufacturer,
+            limits,
+        )?;
+        check_party(&format!("shipments[{i}].broker"), &s.broker, limits)?;
+        check_count(
+            &format!("shipments[{i}].transit_countries"),
+            s.transit_countries.len(),
+            limits.max_items,
+        )?;
+        if s.commodities.is_empty() {
+            return bad(
+                ErrorKind::BadValue,
+                format!("shipments[{i}].commodities is empty"),
+            );
+        }
+        check_count(
+            &format!("shipments[{i}].commodities"),
+            s.commodities.len(),
+            limits.max_commodities,
+        )?;
+        for (j, c) in s.commodities.iter().enumerate() {
+            let p = format!("shipments[{i}].commodities[{j}]");
+            check_amount(&format!("{p}.quantity"), c.quantity)?;
+            check_amount(&format!("{p}.weight_kg"), c.weight_kg)?;
+            check_amount(&format!("{p}.value_usd"), c.value_usd)?;
+        }
+    }
+    Ok(())
+}
+
+/// Domain checks for a partner record.
+pub fn validate_partner(p: &Partner, limits: &Limits) -> Result<(), BadInput> {
+    check_id("partner_id", &p.partner_id, limits)?;
+    check_count("identifiers", p.identifiers.len(), limits.max_items)?;
+    for (i, id) in p.identifiers.iter().enumerate() {
+        check_id(&format!("identifiers[{i}].value"), &id.value, limits)?;
+    }
+    match p.tier {
+        Some(t) if !(1..=3).contains(&t) => {
+            return bad(ErrorKind::BadValue, format!("tier {t} is not 1, 2 or 3"));
+        }
+        _ => {}
+    }
+    if p.entity == Entity::MraForeign && p.mra_program.is_none() {
+        return bad(
+            ErrorKind::MissingField,
+            "mra_program is required for an mra_foreign partner",
+        );
+    }
+    if let (Some(c), Some(v)) = (p.certified_on, p.validated_on) {
+        if v < c {
+            return bad(
+                ErrorKind::BadDate,
+                format!("validated_on {v} is before certified_on {c}"),
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const EXAMPLE: &str = r#"{
+      "manifest_id": "TRK-2304-20261128-000001", "revision": 0, "filed_at": "2026-11-28T04:00:00Z",
+      "mode": "truck", "port_of_entry": "2304", "estimated_arrival": "2026-11-28T05:00:00Z",
+      "carrier": {"scac": "ABCD", "name": "Acme Transportes"},
+      "conveyance": {"id": "3AKJHHDR5KSKG1234", "trip_number": "ABCD0000123456"},
+      "drivers": [{"name": "J. Perez", "fast_card": "42712345600"}],
+      "equipment": [{"id": "TRLU1234567", "seals": [{"number": "MX0001234", "iso17712": "H", "affixed_by": "manufacturer"}]}],
+      "shipments": [{
+        "shipment_id": "ABCD0000123456-01",
+        "importer": {"id": "12-3456789AB", "name": "Contoso Imports"},
+        "consignee": {"id": "98-7654321CD", "name": "Contoso DC 4"},
+        "shipper": {"id": "SHP-MX-0042", "name": "Maquila Norte", "country": "MX"},
+        "manufacturer": {"id": "MXMAQNOR1200TIJ", "name": "Maquila Norte", "country": "MX"},
+        "broker": {"id": "A1B"},
+        "origin_country": "MX", "transit_countries": [],
+        "commodities": [{"hts": "847130", "description": "laptop computers", "quantity": 200, "unit": "CTN", "weight_kg": 1200.0, "value_usd": 150000.0}]
+      }]
+    }"#;
+
+    fn kind(s: &str) -> ErrorKind {
+        parse_manifest(s.as_bytes(), &Limits::default())
+            .unwrap_err()
+            .kind
+    }
+
+    #[test]
+    fn parses_spec_example() {
+        let m = parse_manifest(EXAMPLE.as_bytes(), &Limits::default()).unwrap();
+        assert_eq!(m.port_of_entry.as_str(), "2304");
+        assert_eq!(m.shipments[0].commodities[0].hts.chapter(), 84);
+        // Round trip keeps the record.
+        let again = serde_json::to_string(&m).unwrap();
+        assert_eq!(
+            parse_manifest(again.as_bytes(), &Limits::default()).unwrap(),
+            m
+        );
+    }
+
+    #[test]
+    fn classifies_bad_input() {
+        assert_eq!(kind(""), ErrorKind::Empty);
+        assert_eq!(kind("  \n"), ErrorKind::Empty);
+        assert_eq!(
+            parse_manifest(b"{\"a\":\xff}", &Limits::default())
+                .unwrap_err()
+                .kind,
+            ErrorKind::NotUtf8
+        );
+        assert_eq!(kind("{\"manifest_id\": }"), ErrorKind::InvalidJson);
+        assert_eq!(kind(&EXAMPLE[..200]), ErrorKind::TruncatedJson);
+        assert_eq!(kind("[1,2]"), ErrorKind::NotObject);
+        assert_eq!(kind("nonsense"), ErrorKind::InvalidJson);
+        let deep = format!("{}{}", "{\"x\":[".repeat(200), "]}".repeat(200));
+        assert_eq!(kind(&deep), ErrorKind::TooDeep);
+        assert_eq!(
+            kind(&EXAMPLE.replace("\"mode\": \"truck\",", "")),
+            ErrorKind::MissingField
+        );
+        assert_eq!(
+            kind(&EXAMPLE.replace("\"revision\": 0", "\"revision\": \"0\"")),
+            ErrorKind::WrongType
+        );
+        assert_eq!(
+            kind(&EXAMPLE.replace("\"revision\": 0", "\"revision\": 0, \"revision\": 1")),
+            ErrorKind::DuplicateField
+        );
+        assert_eq!(
+            kind(&EXAMPLE.replace("\"revision\": 0", "\"revision\": 99999999999")),
+            ErrorKind::NumberOutOfRange
+        );
+        assert_eq!(
+            kind(&EXAMPLE.replace("\"quantity\": 200", "\"quantity\": 1e999")),
+            ErrorKind::NumberOutOfRange
+        );
+        assert_eq!(
+            kind(&EXAMPLE.replace("1200.0", "-5.0")),
+            ErrorKind::BadValue
+        );
+        assert_eq!(
+            kind(&EXAMPLE.replace("\"origin_country\": \"MX\"", "\"origin_country\": \"QQ\"")),
+            ErrorKind::BadCode
+        );
+        assert_eq!(
+            kind(&EXAMPLE.replace("\"2304\"", "\"23O4\"")),
+            ErrorKind::BadCode
+        );
+        assert_eq!(
+            kind(&EXAMPLE.replace("\"truck\"", "\"hovercraft\"")),
+            ErrorKind::BadCode
+        );
+        assert_eq!(
+            kind(&EXAMPLE.replace("2026-11-28T04:00:00Z", "2026-11-31T04:00:00Z")),
+            ErrorKind::BadDate
+        );
+        assert_eq!(
+            kind(&EXAMPLE.replace("\"revision\": 0", "\"schema_version\": 7")),
+            ErrorKind::UnsupportedVersion
+        );
+        let limits = Limits {
+            max_bytes: 100,
+            ..Limits::default()
+        };
+        assert_eq!(
+            parse_manifest(EXAMPLE.as_bytes(), &limits)
+                .unwrap_err()
+                .kind,
+            ErrorKind::Oversized
+        );
+    }
+}

@@ -1,0 +1,4 @@
+//! borderlane: the adapters around `borderlane-core` — command line, files, Kafka, HTTP, clocks, metrics.
+//! The core decides; this crate moves bytes in and out.
+
+pub mod policy_file;

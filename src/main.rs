@@ -1,0 +1,3 @@
+//! The `borderlane` command line.
+
+fn main() {}
