@@ -1,4 +1,5 @@
 //! borderlane: the adapters around `borderlane-core` — command line, files, Kafka, HTTP, clocks, metrics.
 //! The core decides; this crate moves bytes in and out.
 
+pub mod cli;
 pub mod policy_file;

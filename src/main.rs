@@ -1,3 +1,38 @@
-//! The `borderlane` command line.
+//! The `borderlane` command line: one binary, one subcommand per job.
 
-fn main() {}
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use borderlane::cli;
+
+#[derive(Parser)]
+#[command(
+    name = "borderlane",
+    version,
+    about = "Border-lane risk scoring and exam selection for shipment manifests"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a policy file and print every error with its key path (exit 1 if any).
+    CheckPolicy(cli::check_policy::Args),
+}
+
+fn main() -> ExitCode {
+    let args = Cli::parse();
+    let result = match args.command {
+        Command::CheckPolicy(a) => cli::check_policy::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

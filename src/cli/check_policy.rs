@@ -1,0 +1,34 @@
+//! `borderlane check-policy FILE`: validate a policy and print every error with its key path.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use borderlane_core::policy::CompiledPolicy;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Policy file (TOML).
+    pub file: PathBuf,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.file)?;
+    match CompiledPolicy::from_toml(&text) {
+        Ok(p) => {
+            println!(
+                "{}: valid, {} ({})",
+                args.file.display(),
+                p.doc.meta.name,
+                p.version
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            println!("{}: {} error(s)", args.file.display(), errors.len());
+            for e in &errors {
+                println!("  {e}");
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
+}

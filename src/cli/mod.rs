@@ -1,0 +1,3 @@
+//! Subcommands of the `borderlane` binary, one module each.
+
+pub mod check_policy;
