@@ -2,4 +2,6 @@
 //! The core decides; this crate moves bytes in and out.
 
 pub mod cli;
+pub mod partners_file;
 pub mod policy_file;
+pub mod summary;

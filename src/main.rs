@@ -19,6 +19,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Score NDJSON manifests from a file or stdin into NDJSON decisions.
+    Score(cli::score::Args),
     /// Validate a policy file and print every error with its key path (exit 1 if any).
     CheckPolicy(cli::check_policy::Args),
 }
@@ -26,6 +28,7 @@ enum Command {
 fn main() -> ExitCode {
     let args = Cli::parse();
     let result = match args.command {
+        Command::Score(a) => cli::score::run(a),
         Command::CheckPolicy(a) => cli::check_policy::run(a),
     };
     match result {

@@ -1,3 +1,4 @@
 //! Subcommands of the `borderlane` binary, one module each.
 
 pub mod check_policy;
+pub mod score;
