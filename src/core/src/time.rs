@@ -63,6 +63,21 @@ impl Timestamp {
     }
 }
 
+/// The common wire shape `YYYY-MM-DDTHH:MM:SSZ`, parsed without the general RFC 3339 machinery (the
+/// general parser handles fractions and offsets; this is ~5x cheaper on the hot path).
+fn fast_utc(b: &[u8]) -> Option<OffsetDateTime> {
+    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, d| d.is_ascii_digit().then(|| acc * 10 + (d - b'0') as u32))
+    };
+    let month = time::Month::try_from(num(5..7)? as u8).ok()?;
+    let date = time::Date::from_calendar_date(num(0..4)? as i32, month, num(8..10)? as u8).ok()?;
+    let t = time::Time::from_hms(num(11..13)? as u8, num(14..16)? as u8, num(17..19)? as u8).ok()?;
+    Some(date.with_time(t).assume_utc())
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0.format(&Rfc3339) {
