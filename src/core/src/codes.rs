@@ -40,8 +40,9 @@ impl Country {
         if b.len() != 2 || !b[0].is_ascii_uppercase() || !b[1].is_ascii_uppercase() {
             return None;
         }
-        let found = ISO_3166_ALPHA2.as_bytes().chunks_exact(2).any(|c| c == b);
-        found.then_some(Country([b[0], b[1]]))
+        let c = Country([b[0], b[1]]);
+        let i = c.index();
+        (ASSIGNED[i / 64] & (1 << (i % 64)) != 0).then_some(c)
     }
 
     /// Dense index in `0..676` used by compiled policy tables.
