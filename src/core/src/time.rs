@@ -23,9 +23,10 @@ pub struct Timestamp(OffsetDateTime);
 
 impl Timestamp {
     pub fn parse(s: &str) -> Option<Timestamp> {
-        let t = OffsetDateTime::parse(s, &Rfc3339)
-            .ok()?
-            .to_offset(UtcOffset::UTC);
+        let t = match fast_utc(s.as_bytes()) {
+            Some(t) => t,
+            None => OffsetDateTime::parse(s, &Rfc3339).ok()?.to_offset(UtcOffset::UTC),
+        };
         (MIN_YEAR..=MAX_YEAR)
             .contains(&t.year())
             .then_some(Timestamp(t))
@@ -177,6 +178,11 @@ mod tests {
         assert!(Timestamp::parse("2026-11-28").is_none());
         assert!(Timestamp::parse("2026-13-28T04:00:00Z").is_none());
         assert!(Timestamp::parse("1900-01-01T00:00:00Z").is_none());
+        // The fast path and the general parser agree, and the fast path rejects what RFC 3339 rejects.
+        assert_eq!(Timestamp::parse("2024-02-29T23:59:59Z"), Timestamp::parse("2024-02-29T23:59:59.000+00:00"));
+        assert!(Timestamp::parse("2023-02-29T00:00:00Z").is_none());
+        assert!(Timestamp::parse("2023-01-01T24:00:00Z").is_none());
+        assert!(Timestamp::parse("2023-01-01T00:00:0xZ").is_none());
     }
 
     #[test]
