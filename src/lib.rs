@@ -5,3 +5,4 @@ pub mod cli;
 pub mod partners_file;
 pub mod policy_file;
 pub mod summary;
+pub mod whatif;

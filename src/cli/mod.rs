@@ -1,4 +1,5 @@
 //! Subcommands of the `borderlane` binary, one module each.
 
 pub mod check_policy;
+pub mod replay;
 pub mod score;
