@@ -2,6 +2,7 @@
 //! The core decides; this crate moves bytes in and out.
 
 pub mod cli;
+pub mod feed;
 pub mod partners_file;
 pub mod policy_file;
 pub mod summary;
