@@ -1,6 +1,7 @@
 //! borderlane: the adapters around `borderlane-core` — command line, files, Kafka, HTTP, clocks, metrics.
 //! The core decides; this crate moves bytes in and out.
 
+pub mod admin;
 pub mod cli;
 pub mod feed;
 pub mod partners_file;
