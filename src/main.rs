@@ -23,6 +23,8 @@ enum Command {
     Score(cli::score::Args),
     /// Validate a policy file and print every error with its key path (exit 1 if any).
     CheckPolicy(cli::check_policy::Args),
+    /// Generate seeded, realistic partners and manifests (NDJSON).
+    Generate(cli::generate::Args),
     /// What-if replay: a candidate policy against a baseline over a history of manifests.
     Replay(cli::replay::Args),
 }
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
         Command::Score(a) => cli::score::run(a),
         Command::CheckPolicy(a) => cli::check_policy::run(a),
         Command::Replay(a) => cli::replay::run(a),
+        Command::Generate(a) => cli::generate::run(a),
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,6 @@
 //! Subcommands of the `borderlane` binary, one module each.
 
 pub mod check_policy;
+pub mod generate;
 pub mod replay;
 pub mod score;
