@@ -58,7 +58,7 @@ impl Default for GenConfig {
 /// One generated input record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
-    Good(Manifest),
+    Good(Box<Manifest>),
     /// Malformed bytes and the dead-letter kind the core must report for them.
     Bad {
         kind: ErrorKind,
@@ -398,7 +398,7 @@ impl Generator {
                 bytes: self.corrupt(&m, kind),
             };
         }
-        Record::Good(m)
+        Record::Good(Box::new(m))
     }
 
     fn pick_port(&self, rng: &mut ChaCha8Rng) -> &PortPick {
