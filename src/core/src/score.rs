@@ -507,11 +507,14 @@ pub fn score(policy: &CompiledPolicy, m: &Manifest, parties: SmallVec<[PartyView
     }
 
     // Random compliance: stratum = mode; class = weakest importer on the manifest. Validated importers
-    // (tier 2/3) are exempt.
+    // (tier 2/3) are exempt. A shipment without an importer of record counts as a non-partner importer:
+    // it must not ride on another shipment's exemption.
+    let importer_missing = m.shipments.iter().any(|s| s.importer.is_none());
     let importer_standing = parties
         .iter()
         .filter(|p| p.role == Role::Importer)
         .map(|p| p.standing)
+        .chain(importer_missing.then_some(Standing::None))
         .min()
         .unwrap_or(Standing::None);
     let (class, rate) = match importer_standing {
