@@ -467,10 +467,12 @@ pub fn score(policy: &CompiledPolicy, m: &Manifest, parties: SmallVec<[PartyView
         ctpat_reason(policy, p, &mut reasons, &mut total);
     }
 
-    // The riskiest shipment.
+    // The riskiest shipment. A watch-list hit on any other shipment still forces the exam, so its reason is
+    // listed too, with 0 points: the score is the riskiest shipment's, and the decision must say why.
     let mut best: SmallVec<[Reason; 8]> = SmallVec::new();
     let mut best_score = i32::MIN;
     let mut scratch: SmallVec<[Reason; 8]> = SmallVec::new();
+    let mut other_watch: SmallVec<[Reason; 2]> = SmallVec::new();
     for i in 0..m.shipments.len() {
         scratch.clear();
         let (s, w) = score_shipment(policy, m, i, &parties, &mut scratch);
@@ -479,11 +481,22 @@ pub fn score(policy: &CompiledPolicy, m: &Manifest, parties: SmallVec<[PartyView
             best_score = s;
             std::mem::swap(&mut best, &mut scratch);
         }
+        // `scratch` now holds a shipment that is not (or no longer) the riskiest.
+        other_watch.extend(
+            scratch
+                .iter()
+                .filter(|r| matches!(r.rule, Rule::WatchlistId | Rule::WatchlistName))
+                .map(|r| Reason {
+                    points: 0,
+                    ..r.clone()
+                }),
+        );
     }
     if best_score != i32::MIN {
         total += best_score;
         reasons.extend(best);
     }
+    reasons.extend(other_watch);
 
     let band = if total >= doc.bands.high {
         Band::High
