@@ -4,4 +4,6 @@
 pub mod cli;
 pub mod partners_file;
 pub mod policy_file;
+pub mod produce;
+pub mod serve;
 pub mod summary;

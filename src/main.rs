@@ -23,6 +23,10 @@ enum Command {
     Score(cli::score::Args),
     /// Validate a policy file and print every error with its key path (exit 1 if any).
     CheckPolicy(cli::check_policy::Args),
+    /// Run the streaming service on Kafka: manifests in, decisions and dead letters out.
+    Serve(cli::serve::Args),
+    /// Load partners and manifests (NDJSON files) into the Kafka topics.
+    Produce(cli::produce::Args),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +34,8 @@ fn main() -> ExitCode {
     let result = match args.command {
         Command::Score(a) => cli::score::run(a),
         Command::CheckPolicy(a) => cli::check_policy::run(a),
+        Command::Serve(a) => cli::serve::run(a),
+        Command::Produce(a) => cli::produce::run(a),
     };
     match result {
         Ok(code) => code,

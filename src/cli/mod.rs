@@ -1,4 +1,6 @@
 //! Subcommands of the `borderlane` binary, one module each.
 
 pub mod check_policy;
+pub mod produce;
 pub mod score;
+pub mod serve;
