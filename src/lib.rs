@@ -7,3 +7,4 @@ pub mod policy_file;
 pub mod produce;
 pub mod serve;
 pub mod summary;
+pub mod whatif;

@@ -27,6 +27,8 @@ enum Command {
     Serve(cli::serve::Args),
     /// Load partners and manifests (NDJSON files) into the Kafka topics.
     Produce(cli::produce::Args),
+    /// What-if replay: a candidate policy against a baseline over a history of manifests.
+    Replay(cli::replay::Args),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         Command::CheckPolicy(a) => cli::check_policy::run(a),
         Command::Serve(a) => cli::serve::run(a),
         Command::Produce(a) => cli::produce::run(a),
+        Command::Replay(a) => cli::replay::run(a),
     };
     match result {
         Ok(code) => code,

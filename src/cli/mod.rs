@@ -2,5 +2,6 @@
 
 pub mod check_policy;
 pub mod produce;
+pub mod replay;
 pub mod score;
 pub mod serve;

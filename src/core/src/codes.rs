@@ -11,6 +11,19 @@ use serde::{Deserialize, Serialize, Serializer};
 /// All officially assigned ISO 3166-1 alpha-2 codes (249), concatenated.
 const ISO_3166_ALPHA2: &str = "ADAEAFAGAIALAMAOAQARASATAUAWAXAZBABBBDBEBFBGBHBIBJBLBMBNBOBQBRBSBTBVBWBYBZCACCCDCFCGCHCICKCLCMCNCOCRCUCVCWCXCYCZDEDJDKDMDODZECEEEGEHERESETFIFJFKFMFOFRGAGBGDGEGFGGGHGIGLGMGNGPGQGRGSGTGUGWGYHKHMHNHRHTHUIDIEILIMINIOIQIRISITJEJMJOJPKEKGKHKIKMKNKPKRKWKYKZLALBLCLILKLRLSLTLULVLYMAMCMDMEMFMGMHMKMLMMMNMOMPMQMRMSMTMUMVMWMXMYMZNANCNENFNGNINLNONPNRNUNZOMPAPEPFPGPHPKPLPMPNPRPSPTPWPYQARERORSRURWSASBSCSDSESGSHSISJSKSLSMSNSOSRSSSTSVSXSYSZTCTDTFTGTHTJTKTLTMTNTOTRTTTVTWTZUAUGUMUSUYUZVAVCVEVGVIVNVUWFWSYEYTZAZMZW";
 
+/// Bitmap over the 676 two-letter combinations: bit set for each assigned code. Built at compile time.
+const ASSIGNED: [u64; 11] = {
+    let mut bits = [0u64; 11];
+    let codes = ISO_3166_ALPHA2.as_bytes();
+    let mut k = 0;
+    while k < codes.len() {
+        let i = (codes[k] - b'A') as usize * 26 + (codes[k + 1] - b'A') as usize;
+        bits[i / 64] |= 1 << (i % 64);
+        k += 2;
+    }
+    bits
+};
+
 /// Error prefix tags, read back by [`crate::wire`] to classify a serde error into a dead-letter kind.
 pub(crate) const TAG_BAD_CODE: &str = "bad_code: ";
 pub(crate) const TAG_BAD_DATE: &str = "bad_date: ";
@@ -27,8 +40,9 @@ impl Country {
         if b.len() != 2 || !b[0].is_ascii_uppercase() || !b[1].is_ascii_uppercase() {
             return None;
         }
-        let found = ISO_3166_ALPHA2.as_bytes().chunks_exact(2).any(|c| c == b);
-        found.then_some(Country([b[0], b[1]]))
+        let c = Country([b[0], b[1]]);
+        let i = c.index();
+        (ASSIGNED[i / 64] & (1 << (i % 64)) != 0).then_some(c)
     }
 
     /// Dense index in `0..676` used by compiled policy tables.

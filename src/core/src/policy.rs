@@ -738,19 +738,26 @@ impl PolicyDoc {
 /// of characters one space, trimmed.
 pub fn normalize_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
-    let mut gap = false;
-    for ch in name.chars() {
-        if ch.is_ascii_alphanumeric() {
-            if gap && !out.is_empty() {
-                out.push(' ');
+    normalize_into(name, |b| out.push(b as char));
+    out
+}
+
+/// The normalisation of [`normalize_name`], pushing bytes to a sink so the hot path can use a stack buffer.
+#[inline]
+fn normalize_into(name: &str, mut push: impl FnMut(u8)) {
+    let (mut gap, mut started) = (false, false);
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() {
+            if gap && started {
+                push(b' ');
             }
             gap = false;
-            out.push(ch.to_ascii_uppercase());
+            started = true;
+            push(b.to_ascii_uppercase());
         } else {
             gap = true;
         }
     }
-    out
 }
 
 /// Parses and validates a policy document: every schema error and every semantic error, with key paths.
@@ -1041,7 +1048,23 @@ impl CompiledPolicy {
         if self.watch_names.is_empty() {
             return None;
         }
-        self.watch_names.get(&normalize_name(name))
+        // Normalise into a stack buffer; only names longer than it allocate.
+        let mut buf = [0u8; 128];
+        let mut len = 0usize;
+        let mut overflow = false;
+        normalize_into(name, |b| {
+            if len < buf.len() {
+                buf[len] = b;
+                len += 1;
+            } else {
+                overflow = true;
+            }
+        });
+        if overflow {
+            return self.watch_names.get(&normalize_name(name));
+        }
+        // Only ASCII bytes were pushed.
+        std::str::from_utf8(&buf[..len]).ok().and_then(|n| self.watch_names.get(n))
     }
 
     pub fn accepts(&self, role: Role, entity: Entity) -> bool {

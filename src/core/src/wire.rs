@@ -557,52 +557,41 @@ fn bad(kind: ErrorKind, msg: impl Into<String>) -> Result<(), BadInput> {
     Err(BadInput::new(kind, msg))
 }
 
-fn check_id(path: &str, id: &str, limits: &Limits) -> Result<(), BadInput> {
+// The checks below take the field path as a closure: it is only formatted when a check fails, so valid
+// records pay no allocation for messages they never need.
+
+fn check_id(path: impl Fn() -> String, id: &str, limits: &Limits) -> Result<(), BadInput> {
     if id.trim().is_empty() {
-        return bad(ErrorKind::BadValue, format!("{path} is empty"));
+        return bad(ErrorKind::BadValue, format!("{} is empty", path()));
     }
     if id.len() > limits.max_id_len {
-        return bad(
-            ErrorKind::BadValue,
-            format!(
-                "{path} is {} bytes, limit is {}",
-                id.len(),
-                limits.max_id_len
-            ),
-        );
+        let msg = format!("{} is {} bytes, limit is {}", path(), id.len(), limits.max_id_len);
+        return bad(ErrorKind::BadValue, msg);
     }
     if id.chars().any(char::is_control) {
-        return bad(
-            ErrorKind::BadValue,
-            format!("{path} contains control characters"),
-        );
+        return bad(ErrorKind::BadValue, format!("{} contains control characters", path()));
     }
     Ok(())
 }
 
-fn check_count(path: &str, n: usize, max: usize) -> Result<(), BadInput> {
+fn check_count(path: impl Fn() -> String, n: usize, max: usize) -> Result<(), BadInput> {
     if n > max {
-        return bad(
-            ErrorKind::BadValue,
-            format!("{path} has {n} items, limit is {max}"),
-        );
+        return bad(ErrorKind::BadValue, format!("{} has {n} items, limit is {max}", path()));
     }
     Ok(())
 }
 
-fn check_amount(path: &str, v: Option<f64>) -> Result<(), BadInput> {
+fn check_amount(path: impl Fn() -> String, v: Option<f64>) -> Result<(), BadInput> {
     match v {
-        Some(x) if !x.is_finite() => {
-            bad(ErrorKind::NumberOutOfRange, format!("{path} is not finite"))
-        }
-        Some(x) if x < 0.0 => bad(ErrorKind::BadValue, format!("{path} is negative ({x})")),
+        Some(x) if !x.is_finite() => bad(ErrorKind::NumberOutOfRange, format!("{} is not finite", path())),
+        Some(x) if x < 0.0 => bad(ErrorKind::BadValue, format!("{} is negative ({x})", path())),
         _ => Ok(()),
     }
 }
 
-fn check_party(path: &str, p: &Option<Party>, limits: &Limits) -> Result<(), BadInput> {
+fn check_party(path: impl Fn() -> String, p: &Option<Party>, limits: &Limits) -> Result<(), BadInput> {
     if let Some(p) = p {
-        check_id(&format!("{path}.id"), &p.id, limits)?;
+        check_id(|| format!("{}.id", path()), &p.id, limits)?;
     }
     Ok(())
 }
@@ -617,7 +606,7 @@ pub fn validate_manifest(m: &Manifest, limits: &Limits) -> Result<(), BadInput> 
             );
         }
     }
-    check_id("manifest_id", &m.manifest_id, limits)?;
+    check_id(|| "manifest_id".into(), &m.manifest_id, limits)?;
     if let Some(eta) = &m.estimated_arrival {
         // An arrival more than a year before filing is a data error, not a late filing.
         if eta.minutes_until(&m.filed_at) > 366 * 24 * 60 {
@@ -628,7 +617,7 @@ pub fn validate_manifest(m: &Manifest, limits: &Limits) -> Result<(), BadInput> 
         }
     }
     if let Some(c) = &m.carrier {
-        check_id("carrier.scac", &c.scac, limits)?;
+        check_id(|| "carrier.scac".into(), &c.scac, limits)?;
     }
     if !m.drivers.is_empty() && m.mode != Mode::Truck {
         return bad(
@@ -639,12 +628,12 @@ pub fn validate_manifest(m: &Manifest, limits: &Limits) -> Result<(), BadInput> 
             ),
         );
     }
-    check_count("drivers", m.drivers.len(), limits.max_items)?;
-    check_count("equipment", m.equipment.len(), limits.max_items)?;
+    check_count(|| "drivers".into(), m.drivers.len(), limits.max_items)?;
+    check_count(|| "equipment".into(), m.equipment.len(), limits.max_items)?;
     for (i, e) in m.equipment.iter().enumerate() {
-        check_id(&format!("equipment[{i}].id"), &e.id, limits)?;
+        check_id(|| format!("equipment[{i}].id"), &e.id, limits)?;
         check_count(
-            &format!("equipment[{i}].seals"),
+            || format!("equipment[{i}].seals"),
             e.seals.len(),
             limits.max_items,
         )?;
@@ -652,24 +641,24 @@ pub fn validate_manifest(m: &Manifest, limits: &Limits) -> Result<(), BadInput> 
     if m.shipments.is_empty() {
         return bad(ErrorKind::BadValue, "shipments is empty");
     }
-    check_count("shipments", m.shipments.len(), limits.max_shipments)?;
+    check_count(|| "shipments".into(), m.shipments.len(), limits.max_shipments)?;
     for (i, s) in m.shipments.iter().enumerate() {
         check_id(
-            &format!("shipments[{i}].shipment_id"),
+            || format!("shipments[{i}].shipment_id"),
             &s.shipment_id,
             limits,
         )?;
-        check_party(&format!("shipments[{i}].importer"), &s.importer, limits)?;
-        check_party(&format!("shipments[{i}].consignee"), &s.consignee, limits)?;
-        check_party(&format!("shipments[{i}].shipper"), &s.shipper, limits)?;
+        check_party(|| format!("shipments[{i}].importer"), &s.importer, limits)?;
+        check_party(|| format!("shipments[{i}].consignee"), &s.consignee, limits)?;
+        check_party(|| format!("shipments[{i}].shipper"), &s.shipper, limits)?;
         check_party(
-            &format!("shipments[{i}].manufacturer"),
+            || format!("shipments[{i}].manufacturer"),
             &s.manufacturer,
             limits,
         )?;
-        check_party(&format!("shipments[{i}].broker"), &s.broker, limits)?;
+        check_party(|| format!("shipments[{i}].broker"), &s.broker, limits)?;
         check_count(
-            &format!("shipments[{i}].transit_countries"),
+            || format!("shipments[{i}].transit_countries"),
             s.transit_countries.len(),
             limits.max_items,
         )?;
@@ -680,15 +669,15 @@ pub fn validate_manifest(m: &Manifest, limits: &Limits) -> Result<(), BadInput> 
             );
         }
         check_count(
-            &format!("shipments[{i}].commodities"),
+            || format!("shipments[{i}].commodities"),
             s.commodities.len(),
             limits.max_commodities,
         )?;
         for (j, c) in s.commodities.iter().enumerate() {
-            let p = format!("shipments[{i}].commodities[{j}]");
-            check_amount(&format!("{p}.quantity"), c.quantity)?;
-            check_amount(&format!("{p}.weight_kg"), c.weight_kg)?;
-            check_amount(&format!("{p}.value_usd"), c.value_usd)?;
+            let p = |f: &str| format!("shipments[{i}].commodities[{j}].{f}");
+            check_amount(|| p("quantity"), c.quantity)?;
+            check_amount(|| p("weight_kg"), c.weight_kg)?;
+            check_amount(|| p("value_usd"), c.value_usd)?;
         }
     }
     Ok(())
@@ -696,10 +685,10 @@ pub fn validate_manifest(m: &Manifest, limits: &Limits) -> Result<(), BadInput> 
 
 /// Domain checks for a partner record.
 pub fn validate_partner(p: &Partner, limits: &Limits) -> Result<(), BadInput> {
-    check_id("partner_id", &p.partner_id, limits)?;
-    check_count("identifiers", p.identifiers.len(), limits.max_items)?;
+    check_id(|| "partner_id".into(), &p.partner_id, limits)?;
+    check_count(|| "identifiers".into(), p.identifiers.len(), limits.max_items)?;
     for (i, id) in p.identifiers.iter().enumerate() {
-        check_id(&format!("identifiers[{i}].value"), &id.value, limits)?;
+        check_id(|| format!("identifiers[{i}].value"), &id.value, limits)?;
     }
     match p.tier {
         Some(t) if !(1..=3).contains(&t) => {

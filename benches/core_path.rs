@@ -1,0 +1,65 @@
+//! Criterion benches of the core path: parse, partner lookups, scoring, decision serialisation, and all
+//! four together on ~1 KB manifests (the figure `docs/performance.md` quotes).
+
+use std::hint::black_box;
+
+use borderlane::policy_file::default_policy;
+use borderlane_core::score::{process, resolve, score};
+use borderlane_core::table::PartnerTable;
+use borderlane_core::wire::{parse_manifest, parse_partner, Limits};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+const MANIFEST: &str = r#"{"manifest_id":"TRK-2304-20261128-000001","revision":0,"filed_at":"2026-11-28T04:00:00Z","mode":"truck","port_of_entry":"2304","estimated_arrival":"2026-11-28T05:00:00Z","carrier":{"scac":"ABCD","name":"Acme Transportes"},"conveyance":{"id":"3AKJHHDR5KSKG1234","trip_number":"ABCD0000123456"},"drivers":[{"name":"J. Perez","fast_card":"42712345600"}],"equipment":[{"id":"TRLU1234567","seals":[{"number":"MX0001234","iso17712":"H","affixed_by":"manufacturer"}]}],"shipments":[{"shipment_id":"ABCD0000123456-01","importer":{"id":"12-3456789AB","name":"Contoso Imports"},"consignee":{"id":"98-7654321CD","name":"Contoso DC 4"},"shipper":{"id":"SHP-MX-0042","name":"Maquila Norte","country":"MX"},"manufacturer":{"id":"MXMAQNOR1200TIJ","name":"Maquila Norte","country":"MX"},"broker":{"id":"A1B"},"origin_country":"MX","transit_countries":[],"commodities":[{"hts":"847130","description":"laptop computers","quantity":200,"unit":"CTN","weight_kg":1200.0,"value_usd":150000.0},{"hts":"850440","description":"power supplies","quantity":50,"unit":"CTN","weight_kg":300.0,"value_usd":9000.0}]}]}"#;
+
+fn table() -> PartnerTable {
+    let t = PartnerTable::new();
+    let limits = Limits::default();
+    for i in 0..100_000u32 {
+        let p = format!(r#"{{"partner_id":"CTP-{i:07}","entity":"importer","identifiers":[{{"kind":"ior","value":"{:02}-{:07}AB"}}],"status":"certified","certified_on":"2019-03-04"}}"#, i % 100, i);
+        t.upsert(parse_partner(p.as_bytes(), &limits).unwrap());
+    }
+    for p in [
+        r#"{"partner_id":"CTP-0001234","entity":"importer","identifiers":[{"kind":"ior","value":"12-3456789AB"}],"status":"validated","tier":3,"certified_on":"2019-03-04","validated_on":"2023-06-01"}"#,
+        r#"{"partner_id":"CTP-1000002","entity":"highway_carrier","identifiers":[{"kind":"scac","value":"ABCD"}],"status":"certified","certified_on":"2020-01-01"}"#,
+        r#"{"partner_id":"CTP-1000003","entity":"manufacturer","identifiers":[{"kind":"mid","value":"MXMAQNOR1200TIJ"}],"status":"validated","tier":2,"certified_on":"2020-01-01","validated_on":"2024-01-01"}"#,
+    ] {
+        t.upsert(parse_partner(p.as_bytes(), &limits).unwrap());
+    }
+    t
+}
+
+fn benches(c: &mut Criterion) {
+    let policy = default_policy();
+    let table = table();
+    let limits = Limits::default();
+    let bytes = MANIFEST.as_bytes();
+    let manifest = parse_manifest(bytes, &limits).unwrap();
+    let parties = resolve(&policy, &table, &manifest);
+    let decision = score(&policy, &manifest, parties.clone());
+
+    let mut g = c.benchmark_group("core");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("parse", |b| b.iter(|| parse_manifest(black_box(bytes), &limits).unwrap()));
+    g.bench_function("parse_sonic", |b| b.iter(|| sonic_rs::from_slice::<borderlane_core::wire::Manifest>(black_box(bytes)).unwrap()));
+    g.bench_function("parse_value", |b| b.iter(|| serde_json::from_slice::<serde::de::IgnoredAny>(black_box(bytes)).unwrap()));
+    g.bench_function("lookups", |b| b.iter(|| resolve(&policy, &table, black_box(&manifest))));
+    g.bench_function("score", |b| b.iter(|| score(&policy, black_box(&manifest), parties.clone())));
+    let mut out = Vec::with_capacity(4096);
+    g.bench_function("serialize", |b| {
+        b.iter(|| {
+            out.clear();
+            serde_json::to_writer(&mut out, black_box(&decision)).unwrap();
+        })
+    });
+    g.bench_function("core_path", |b| {
+        b.iter(|| {
+            out.clear();
+            let d = process(&policy, &table, black_box(bytes), &limits).unwrap();
+            serde_json::to_writer(&mut out, &d).unwrap();
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(core, benches);
+criterion_main!(core);

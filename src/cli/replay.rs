@@ -1,0 +1,136 @@
+//! `borderlane replay`: the what-if report offline over any history file — a candidate policy against a
+//! baseline on the same manifests and partner table, as text, JSON and an HTML report with charts.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use borderlane_core::score::check_port;
+use borderlane_core::table::PartnerTable;
+use borderlane_core::wire::{parse_manifest, Limits, Manifest};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+
+use crate::whatif;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The candidate policy.
+    #[arg(long)]
+    pub policy: PathBuf,
+    /// The policy it is compared with.
+    #[arg(long, default_value = "config/policy.toml")]
+    pub baseline: PathBuf,
+    /// Partner records (NDJSON).
+    #[arg(long)]
+    pub partners: Option<PathBuf>,
+    /// Manifests (NDJSON); lines that do not parse are counted and skipped.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Also write the report as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Also write an HTML report with charts.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+    /// Suggest the high-risk threshold that gives this share of high-risk exams (e.g. 0.05).
+    #[arg(long)]
+    pub target_exam_rate: Option<f64>,
+    /// How many changed decisions to include, with both sets of reasons.
+    #[arg(long, default_value_t = 20)]
+    pub sample: usize,
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(what.to_string());
+    pb
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let baseline = crate::policy_file::load(&args.baseline)?;
+    let candidate = crate::policy_file::load(&args.policy)?;
+    let limits = Limits::default();
+    let table = PartnerTable::new();
+    if let Some(p) = &args.partners {
+        let r = crate::partners_file::load(p, &table, &limits)?;
+        eprintln!(
+            "partners: {} loaded, {} rejected",
+            r.upserts,
+            r.rejected.len()
+        );
+    }
+    let file = std::fs::File::open(&args.input)
+        .with_context(|| format!("opening {}", args.input.display()))?;
+    let lines: Vec<Vec<u8>> = BufReader::new(file)
+        .split(b'\n')
+        .collect::<Result<_, _>>()?;
+    let lines: Vec<Vec<u8>> = lines
+        .into_iter()
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .collect();
+    let n = lines.len() as u64;
+    let started = Instant::now();
+    let parsed = bar(n, "parse");
+    let manifests: Vec<Option<Manifest>> = lines
+        .par_iter()
+        .map(|l| {
+            parsed.inc(1);
+            // A manifest the baseline cannot decide is skipped on both sides.
+            parse_manifest(l, &limits)
+                .ok()
+                .filter(|m| check_port(&baseline, m).is_ok())
+        })
+        .collect();
+    parsed.finish_and_clear();
+    let skipped = manifests.iter().filter(|m| m.is_none()).count();
+    let manifests: Vec<Manifest> = manifests.into_iter().flatten().collect();
+    let done = AtomicU64::new(0);
+    let pb = bar(manifests.len() as u64, "score");
+    let report = std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            whatif::compare(
+                &manifests,
+                &table,
+                &baseline,
+                &candidate,
+                args.sample,
+                args.target_exam_rate,
+                Some(&done),
+            )
+        });
+        while !h.is_finished() {
+            pb.set_position(done.load(Ordering::Relaxed));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        h.join()
+    })
+    .map_err(|_| anyhow::anyhow!("the comparison panicked"))?;
+    pb.finish_and_clear();
+    print!("{}", whatif::render(&report));
+    if skipped > 0 {
+        println!("\n{skipped} input lines were skipped (not decidable under the baseline)");
+    }
+    println!(
+        "\nreplayed {} manifests under two policies in {:.2} s",
+        manifests.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if let Some(p) = &args.json {
+        std::fs::write(p, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    if let Some(p) = &args.html {
+        std::fs::write(p, whatif::render_html(&report))
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,463 @@
+//! What-if replay: score a window of manifests under a baseline and a candidate policy (in parallel on every
+//! core) and report what the candidate would have changed — exam rate overall, by port, by action and by the
+//! importer's CTPAT standing, FAST share, how many decisions changed with a sample of them, and the
+//! high-risk threshold that would have hit a target exam rate. Used by `borderlane replay` and by the admin
+//! API's simulate endpoint.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use borderlane_core::decision::Decision;
+use borderlane_core::policy::{Action, CompiledPolicy};
+use borderlane_core::score::decide;
+use borderlane_core::table::PartnerTable;
+use borderlane_core::wire::Manifest;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::summary::{Rate, Tally};
+
+/// One side (baseline or candidate) of the comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct Side {
+    pub policy_version: String,
+    pub policy_name: String,
+    pub decisions: u64,
+    /// Share of decisions with any examination.
+    pub exam_rate: f64,
+    /// Share with an action at least as severe as the policy's high-band action ("high-risk exams").
+    pub high_exam_rate: f64,
+    pub fast_share: f64,
+    pub by_action: BTreeMap<&'static str, u64>,
+    pub by_port: BTreeMap<String, Rate>,
+    pub by_importer_standing: BTreeMap<&'static str, Rate>,
+}
+
+/// A decision that changed, with both sets of reasons.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub manifest_id: String,
+    pub baseline: serde_json::Value,
+    pub candidate: serde_json::Value,
+}
+
+/// The high-risk threshold that would have produced a target rate of high-risk exams under the candidate.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThresholdSuggestion {
+    pub target_exam_rate: f64,
+    /// Suggested `bands.high`.
+    pub high_threshold: i32,
+    /// The rate of high-risk exams that threshold gives on this window (ties and forced exams make an exact
+    /// hit impossible in general).
+    pub achieved_rate: f64,
+    /// Exams forced whatever the threshold (watch-list hits, random compliance selections).
+    pub forced: u64,
+    /// True when the suggestion is not above `bands.medium`, so applying it also needs a lower medium band.
+    pub below_medium: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub manifests: u64,
+    pub baseline: Side,
+    pub candidate: Side,
+    /// Decisions whose action, lane or front-of-line changed.
+    pub changed: u64,
+    pub changed_by_transition: BTreeMap<String, u64>,
+    pub sample: Vec<Change>,
+    pub threshold: Option<ThresholdSuggestion>,
+}
+
+/// Per-manifest pair of outcomes, and the facts the threshold search needs.
+struct Pair {
+    base: Decision,
+    cand: Decision,
+}
+
+#[derive(Default)]
+struct Acc {
+    base: Tally,
+    cand: Tally,
+    base_high: u64,
+    cand_high: u64,
+    changed: u64,
+    transitions: BTreeMap<String, u64>,
+    sample: Vec<Change>,
+    /// Candidate scores of manifests whose high-risk exam is not forced.
+    scores: Vec<i32>,
+    forced: u64,
+}
+
+fn changed(a: &Decision, b: &Decision) -> bool {
+    a.action != b.action || a.lane != b.lane || a.front_of_line != b.front_of_line
+}
+
+/// Runs the comparison. `sample_size` bounds the changed decisions returned; `target` asks for a threshold.
+pub fn compare(
+    manifests: &[Manifest],
+    table: &PartnerTable,
+    baseline: &CompiledPolicy,
+    candidate: &CompiledPolicy,
+    sample_size: usize,
+    target: Option<f64>,
+    progress: Option<&AtomicU64>,
+) -> Report {
+    let base_high = baseline.doc.actions.high;
+    let cand_high = candidate.doc.actions.high;
+    let acc = manifests
+        .par_iter()
+        .map(|m| {
+            let pair = Pair {
+                base: decide(baseline, table, m),
+                cand: decide(candidate, table, m),
+            };
+            if let Some(p) = progress {
+                p.fetch_add(1, Ordering::Relaxed);
+            }
+            pair
+        })
+        .fold(Acc::default, |mut acc, p| {
+            acc.base.add(&p.base);
+            acc.cand.add(&p.cand);
+            acc.base_high += (p.base.action >= base_high) as u64;
+            acc.cand_high += (p.cand.action >= cand_high) as u64;
+            if p.cand.watchlist_hit && candidate.doc.watchlist.action >= cand_high
+                || p.cand.random_exam && candidate.doc.random.action >= cand_high
+            {
+                acc.forced += 1;
+            } else {
+                acc.scores.push(p.cand.score);
+            }
+            if changed(&p.base, &p.cand) {
+                acc.changed += 1;
+                *acc.transitions
+                    .entry(format!(
+                        "{} -> {}",
+                        p.base.action.as_str(),
+                        p.cand.action.as_str()
+                    ))
+                    .or_default() += 1;
+                if acc.sample.len() < sample_size {
+                    acc.sample.push(Change {
+                        manifest_id: p.base.manifest_id.to_string(),
+                        baseline: serde_json::to_value(&p.base).unwrap_or_default(),
+                        candidate: serde_json::to_value(&p.cand).unwrap_or_default(),
+                    });
+                }
+            }
+            acc
+        })
+        .reduce(Acc::default, |mut a, b| {
+            a.base.merge(b.base);
+            a.cand.merge(b.cand);
+            a.base_high += b.base_high;
+            a.cand_high += b.cand_high;
+            a.changed += b.changed;
+            for (k, v) in b.transitions {
+                *a.transitions.entry(k).or_default() += v;
+            }
+            a.sample.extend(b.sample);
+            a.scores.extend(b.scores);
+            a.forced += b.forced;
+            a
+        });
+    let mut sample = acc.sample;
+    // Deterministic sample whatever the thread interleaving.
+    sample.sort_by(|a, b| a.manifest_id.cmp(&b.manifest_id));
+    sample.truncate(sample_size);
+    let n = manifests.len() as u64;
+    let threshold = target.map(|t| suggest(acc.scores, acc.forced, n, t, candidate));
+    Report {
+        manifests: n,
+        baseline: side(baseline, &acc.base, acc.base_high),
+        candidate: side(candidate, &acc.cand, acc.cand_high),
+        changed: acc.changed,
+        changed_by_transition: acc.transitions,
+        sample,
+        threshold,
+    }
+}
+
+fn side(policy: &CompiledPolicy, t: &Tally, high: u64) -> Side {
+    let rate = |x: u64| {
+        if t.decisions == 0 {
+            0.0
+        } else {
+            x as f64 / t.decisions as f64
+        }
+    };
+    Side {
+        policy_version: policy.version.to_string(),
+        policy_name: policy.doc.meta.name.clone(),
+        decisions: t.decisions,
+        exam_rate: rate(t.exams()),
+        high_exam_rate: rate(high),
+        fast_share: if t.fast_port_trucks == 0 {
+            0.0
+        } else {
+            t.fast_lane as f64 / t.fast_port_trucks as f64
+        },
+        by_action: t.by_action.clone(),
+        by_port: t.by_port.clone(),
+        by_importer_standing: t.by_importer_standing.clone(),
+    }
+}
+
+/// Smallest threshold `h` whose high-risk exam rate (forced + score >= h) does not exceed the target; if
+/// even the forced exams exceed it, the threshold above every score.
+fn suggest(
+    mut scores: Vec<i32>,
+    forced: u64,
+    n: u64,
+    target: f64,
+    policy: &CompiledPolicy,
+) -> ThresholdSuggestion {
+    scores.sort_unstable_by(|a, b| b.cmp(a));
+    let budget = ((target * n as f64).floor() as u64).saturating_sub(forced) as usize;
+    // Walk down the distinct scores while the count at or above stays within budget.
+    let mut h = scores.first().map_or(policy.doc.bands.high, |s| s + 1);
+    let mut i = 0;
+    while i < scores.len() {
+        let s = scores[i];
+        let mut j = i;
+        while j < scores.len() && scores[j] == s {
+            j += 1;
+        }
+        if j > budget {
+            break;
+        }
+        h = s;
+        i = j;
+    }
+    let above = scores.iter().filter(|s| **s >= h).count() as u64;
+    ThresholdSuggestion {
+        target_exam_rate: target,
+        high_threshold: h,
+        achieved_rate: if n == 0 {
+            0.0
+        } else {
+            (forced + above) as f64 / n as f64
+        },
+        forced,
+        below_medium: h <= policy.doc.bands.medium,
+    }
+}
+
+/// Exam-rate deltas as a short text report.
+pub fn render(r: &Report) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let b = &r.baseline;
+    let c = &r.candidate;
+    let _ = writeln!(s, "what-if over {} manifests", r.manifests);
+    let _ = writeln!(s, "  baseline  {} {}", b.policy_name, b.policy_version);
+    let _ = writeln!(s, "  candidate {} {}", c.policy_name, c.policy_version);
+    let _ = writeln!(
+        s,
+        "\n{:<34} {:>10} {:>10} {:>9}",
+        "", "baseline", "candidate", "delta"
+    );
+    let row = |s: &mut String, name: &str, x: f64, y: f64| {
+        let _ = writeln!(
+            s,
+            "{:<34} {:>9.2}% {:>9.2}% {:>+8.2}pp",
+            name,
+            100.0 * x,
+            100.0 * y,
+            100.0 * (y - x)
+        );
+    };
+    row(&mut s, "exam rate", b.exam_rate, c.exam_rate);
+    row(
+        &mut s,
+        "high-risk exam rate",
+        b.high_exam_rate,
+        c.high_exam_rate,
+    );
+    row(
+        &mut s,
+        "FAST share (trucks at FAST ports)",
+        b.fast_share,
+        c.fast_share,
+    );
+    let _ = writeln!(s, "\nexam rate by importer CTPAT standing:");
+    for g in [
+        "none",
+        "suspended_or_removed",
+        "certified",
+        "validated",
+        "validated_tier3",
+    ] {
+        let x = b.by_importer_standing.get(g).copied().unwrap_or_default();
+        let y = c.by_importer_standing.get(g).copied().unwrap_or_default();
+        if x.total > 0 {
+            row(&mut s, &format!("  {g}"), x.rate(), y.rate());
+        }
+    }
+    let _ = writeln!(s, "\nexam rate by port:");
+    for (port, x) in &b.by_port {
+        let y = c.by_port.get(port).copied().unwrap_or_default();
+        row(&mut s, &format!("  {port}"), x.rate(), y.rate());
+    }
+    let _ = writeln!(s, "\nby action:");
+    for a in Action::ALL {
+        let x = b.by_action.get(a.as_str()).copied().unwrap_or(0);
+        let y = c.by_action.get(a.as_str()).copied().unwrap_or(0);
+        let _ = writeln!(
+            s,
+            "  {:<32} {:>10} {:>10} {:>+9}",
+            a.as_str(),
+            x,
+            y,
+            y as i64 - x as i64
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\n{} decisions changed ({:.2}%)",
+        r.changed,
+        if r.manifests == 0 {
+            0.0
+        } else {
+            100.0 * r.changed as f64 / r.manifests as f64
+        }
+    );
+    for (t, n) in &r.changed_by_transition {
+        let _ = writeln!(s, "  {t:<32} {n:>10}");
+    }
+    if let Some(t) = &r.threshold {
+        let _ = writeln!(
+            s,
+            "\nfor a {:.2}% high-risk exam rate: bands.high = {} (gives {:.2}%, {} exams forced by watch list or random selection){}",
+            100.0 * t.target_exam_rate,
+            t.high_threshold,
+            100.0 * t.achieved_rate,
+            t.forced,
+            if t.below_medium { "; note: at or below bands.medium, lower the medium band too" } else { "" }
+        );
+    }
+    s
+}
+
+/// A self-contained HTML report (inline SVG charts, no scripts, works offline): exam rate by port and by
+/// CTPAT standing, baseline against candidate.
+pub fn render_html(r: &Report) -> String {
+    use std::fmt::Write as _;
+    fn esc(s: &str) -> String {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    }
+    fn chart(title: &str, rows: &[(String, f64, f64)]) -> String {
+        let mut s = String::new();
+        let max = rows
+            .iter()
+            .flat_map(|r| [r.1, r.2])
+            .fold(0.0f64, f64::max)
+            .max(0.01);
+        let (label_w, bar_w, row_h) = (190.0, 420.0, 34.0);
+        let h = 40.0 + row_h * rows.len() as f64;
+        let _ = write!(
+            s,
+            r#"<h2>{}</h2><svg role="img" aria-label="{}" width="{}" height="{h}" font-family="system-ui,sans-serif" font-size="13">"#,
+            esc(title),
+            esc(title),
+            label_w + bar_w + 80.0
+        );
+        let _ = write!(
+            s,
+            r##"<rect x="{label_w}" y="4" width="12" height="12" fill="#8b949e"/><text x="{}" y="15">baseline</text><rect x="{}" y="4" width="12" height="12" fill="#d29922"/><text x="{}" y="15">candidate</text>"##,
+            label_w + 16.0,
+            label_w + 100.0,
+            label_w + 116.0
+        );
+        for (i, (name, b, c)) in rows.iter().enumerate() {
+            let y = 30.0 + row_h * i as f64;
+            let _ = write!(
+                s,
+                r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
+                label_w - 8.0,
+                y + 19.0,
+                esc(name)
+            );
+            for (k, (v, colour)) in [(*b, "#8b949e"), (*c, "#d29922")].into_iter().enumerate() {
+                let w = bar_w * v / max;
+                let yy = y + 3.0 + 14.0 * k as f64;
+                let _ = write!(
+                    s,
+                    r#"<rect x="{label_w}" y="{yy}" width="{w:.1}" height="12" fill="{colour}"/><text x="{:.1}" y="{}">{:.2}%</text>"#,
+                    label_w + w + 4.0,
+                    yy + 11.0,
+                    100.0 * v
+                );
+            }
+        }
+        s.push_str("</svg>");
+        s
+    }
+    let b = &r.baseline;
+    let c = &r.candidate;
+    let ports: Vec<(String, f64, f64)> = b
+        .by_port
+        .iter()
+        .map(|(p, x)| {
+            (
+                p.clone(),
+                x.rate(),
+                c.by_port.get(p).copied().unwrap_or_default().rate(),
+            )
+        })
+        .collect();
+    let standings: Vec<(String, f64, f64)> = [
+        "none",
+        "suspended_or_removed",
+        "certified",
+        "validated",
+        "validated_tier3",
+    ]
+    .iter()
+    .filter_map(|g| {
+        let x = b.by_importer_standing.get(*g)?;
+        let y = c.by_importer_standing.get(*g).copied().unwrap_or_default();
+        Some((g.replace('_', " "), x.rate(), y.rate()))
+    })
+    .collect();
+    let overall = vec![
+        ("any exam".to_string(), b.exam_rate, c.exam_rate),
+        (
+            "high-risk exam".to_string(),
+            b.high_exam_rate,
+            c.high_exam_rate,
+        ),
+        ("FAST share".to_string(), b.fast_share, c.fast_share),
+    ];
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>borderlane what-if report</title>
+<style>body{{font:15px/1.45 system-ui,sans-serif;max-width:900px;margin:24px auto;padding:0 16px;color:#1f2328}}pre{{background:#f6f8fa;padding:12px;overflow:auto}}</style></head><body>
+<h1>What-if replay: {} manifests</h1><p>baseline <b>{}</b> <code>{}</code><br>candidate <b>{}</b> <code>{}</code></p>
+<p><b>{}</b> decisions change ({:.2}%).</p>"#,
+        r.manifests,
+        esc(&b.policy_name),
+        esc(&b.policy_version),
+        esc(&c.policy_name),
+        esc(&c.policy_version),
+        r.changed,
+        if r.manifests == 0 {
+            0.0
+        } else {
+            100.0 * r.changed as f64 / r.manifests as f64
+        }
+    );
+    s.push_str(&chart("Overall", &overall));
+    s.push_str(&chart("Exam rate by importer CTPAT standing", &standings));
+    s.push_str(&chart("Exam rate by port", &ports));
+    let _ = write!(
+        s,
+        "<h2>Full report</h2><pre>{}</pre></body></html>",
+        esc(&render(r))
+    );
+    s
+}

@@ -1,0 +1,90 @@
+//! The what-if report on a small hand-checked case: three manifests, a candidate policy that raises the
+//! medium band, and a threshold suggestion.
+
+use borderlane::whatif::compare;
+use borderlane_core::policy::CompiledPolicy;
+use borderlane_core::table::PartnerTable;
+use borderlane_core::wire::{parse_manifest, parse_partner, Limits, Manifest};
+
+const BASE: &str = r#"{"manifest_id":"M","filed_at":"2026-11-28T04:00:00Z","mode":"truck","port_of_entry":"2304",
+ "carrier":{"scac":"ABCD"},"drivers":[{"name":"J. Perez","fast_card":"42712345600"}],
+ "equipment":[{"id":"TRLU1234567","seals":[{"number":"S1","iso17712":"H","affixed_by":"manufacturer"}]}],
+ "shipments":[{"shipment_id":"S-01","importer":{"id":"IMP"},"origin_country":"ORIGIN",
+   "commodities":[{"hts":"HTS","description":"DESC","weight_kg":100.0,"value_usd":1000.0}]}]}"#;
+
+fn manifest(id: &str, importer: &str, origin: &str, hts: &str, desc: &str) -> Manifest {
+    let text = BASE
+        .replace("\"M\"", &format!("\"{id}\""))
+        .replace("IMP", importer)
+        .replace("ORIGIN", origin)
+        .replace("HTS", hts)
+        .replace("DESC", desc);
+    parse_manifest(text.as_bytes(), &Limits::default()).unwrap()
+}
+
+fn policy(text: &str) -> CompiledPolicy {
+    // No random selection, so the hand computation is exact.
+    let text = text.replace(
+        "rates.truck = { non_partner = 0.03, certified = 0.015 }",
+        "rates.truck = { non_partner = 0.0, certified = 0.0 }",
+    );
+    CompiledPolicy::from_toml(&text).unwrap()
+}
+
+#[test]
+fn hand_checked_report() {
+    let default = borderlane::policy_file::DEFAULT_POLICY;
+    let baseline = policy(default);
+    let candidate = policy(&default.replace("medium = 100\n", "medium = 120\n"));
+    let table = PartnerTable::new();
+    for p in [
+        r#"{"partner_id":"CTP-1","entity":"importer","identifiers":[{"kind":"ior","value":"12-3456789AB"}],"status":"validated","tier":3,"certified_on":"2019-03-04","validated_on":"2024-06-01"}"#,
+        r#"{"partner_id":"CTP-2","entity":"highway_carrier","identifiers":[{"kind":"scac","value":"ABCD"}],"status":"certified","certified_on":"2020-01-01"}"#,
+    ] {
+        table.upsert(parse_partner(p.as_bytes(), &Limits::default()).unwrap());
+    }
+    let manifests = vec![
+        // heading 8471 +10, validated tier-3 importer -150, certified carrier -25 = -165: release.
+        manifest("M1", "12-3456789AB", "MX", "847130", "laptop computers"),
+        // origin CO +45, heading 9302 +90, carrier -25 = 110: document review; release under medium = 120.
+        manifest("M2", "99-0000001ZZ", "CO", "930200", "pistols"),
+        // the same +35 for a vague description = 145: document review under both.
+        manifest("M3", "99-0000001ZZ", "CO", "930200", "FAK"),
+    ];
+    let r = compare(
+        &manifests,
+        &table,
+        &baseline,
+        &candidate,
+        10,
+        Some(0.34),
+        None,
+    );
+    assert_eq!(r.manifests, 3);
+    assert!((r.baseline.exam_rate - 2.0 / 3.0).abs() < 1e-9);
+    assert!((r.candidate.exam_rate - 1.0 / 3.0).abs() < 1e-9);
+    assert_eq!(r.changed, 1);
+    assert_eq!(
+        r.changed_by_transition.get("document_review -> release"),
+        Some(&1)
+    );
+    assert_eq!(r.sample.len(), 1);
+    assert_eq!(r.sample[0].manifest_id, "M2");
+    assert_eq!(r.sample[0].baseline["score"], 110);
+    assert_eq!(r.sample[0].candidate["action"], "release");
+    let none_b = r.baseline.by_importer_standing["none"];
+    let none_c = r.candidate.by_importer_standing["none"];
+    assert_eq!((none_b.total, none_b.exams, none_c.exams), (2, 2, 1));
+    assert_eq!(r.baseline.by_importer_standing["validated_tier3"].exams, 0);
+    assert_eq!(r.baseline.by_port["2304"].total, 3);
+    // One high-risk exam out of three: the threshold is the top score.
+    let t = r.threshold.clone().unwrap();
+    assert_eq!(
+        (t.high_threshold, t.forced, t.below_medium),
+        (145, 0, false)
+    );
+    assert!((t.achieved_rate - 1.0 / 3.0).abs() < 1e-9);
+    // The HTML report names both policies and draws the charts.
+    let html = borderlane::whatif::render_html(&r);
+    assert!(html.contains(&*baseline.version) && html.contains("<svg"));
+}
