@@ -1064,7 +1064,9 @@ impl CompiledPolicy {
             return self.watch_names.get(&normalize_name(name));
         }
         // Only ASCII bytes were pushed.
-        std::str::from_utf8(&buf[..len]).ok().and_then(|n| self.watch_names.get(n))
+        std::str::from_utf8(&buf[..len])
+            .ok()
+            .and_then(|n| self.watch_names.get(n))
     }
 
     pub fn accepts(&self, role: Role, entity: Entity) -> bool {

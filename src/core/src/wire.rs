@@ -565,31 +565,49 @@ fn check_id(path: impl Fn() -> String, id: &str, limits: &Limits) -> Result<(), 
         return bad(ErrorKind::BadValue, format!("{} is empty", path()));
     }
     if id.len() > limits.max_id_len {
-        let msg = format!("{} is {} bytes, limit is {}", path(), id.len(), limits.max_id_len);
+        let msg = format!(
+            "{} is {} bytes, limit is {}",
+            path(),
+            id.len(),
+            limits.max_id_len
+        );
         return bad(ErrorKind::BadValue, msg);
     }
     if id.chars().any(char::is_control) {
-        return bad(ErrorKind::BadValue, format!("{} contains control characters", path()));
+        return bad(
+            ErrorKind::BadValue,
+            format!("{} contains control characters", path()),
+        );
     }
     Ok(())
 }
 
 fn check_count(path: impl Fn() -> String, n: usize, max: usize) -> Result<(), BadInput> {
     if n > max {
-        return bad(ErrorKind::BadValue, format!("{} has {n} items, limit is {max}", path()));
+        return bad(
+            ErrorKind::BadValue,
+            format!("{} has {n} items, limit is {max}", path()),
+        );
     }
     Ok(())
 }
 
 fn check_amount(path: impl Fn() -> String, v: Option<f64>) -> Result<(), BadInput> {
     match v {
-        Some(x) if !x.is_finite() => bad(ErrorKind::NumberOutOfRange, format!("{} is not finite", path())),
+        Some(x) if !x.is_finite() => bad(
+            ErrorKind::NumberOutOfRange,
+            format!("{} is not finite", path()),
+        ),
         Some(x) if x < 0.0 => bad(ErrorKind::BadValue, format!("{} is negative ({x})", path())),
         _ => Ok(()),
     }
 }
 
-fn check_party(path: impl Fn() -> String, p: &Option<Party>, limits: &Limits) -> Result<(), BadInput> {
+fn check_party(
+    path: impl Fn() -> String,
+    p: &Option<Party>,
+    limits: &Limits,
+) -> Result<(), BadInput> {
     if let Some(p) = p {
         check_id(|| format!("{}.id", path()), &p.id, limits)?;
     }
@@ -641,7 +659,11 @@ pub fn validate_manifest(m: &Manifest, limits: &Limits) -> Result<(), BadInput> 
     if m.shipments.is_empty() {
         return bad(ErrorKind::BadValue, "shipments is empty");
     }
-    check_count(|| "shipments".into(), m.shipments.len(), limits.max_shipments)?;
+    check_count(
+        || "shipments".into(),
+        m.shipments.len(),
+        limits.max_shipments,
+    )?;
     for (i, s) in m.shipments.iter().enumerate() {
         check_id(
             || format!("shipments[{i}].shipment_id"),
@@ -686,7 +708,11 @@ pub fn validate_manifest(m: &Manifest, limits: &Limits) -> Result<(), BadInput> 
 /// Domain checks for a partner record.
 pub fn validate_partner(p: &Partner, limits: &Limits) -> Result<(), BadInput> {
     check_id(|| "partner_id".into(), &p.partner_id, limits)?;
-    check_count(|| "identifiers".into(), p.identifiers.len(), limits.max_items)?;
+    check_count(
+        || "identifiers".into(),
+        p.identifiers.len(),
+        limits.max_items,
+    )?;
     for (i, id) in p.identifiers.iter().enumerate() {
         check_id(|| format!("identifiers[{i}].value"), &id.value, limits)?;
     }
