@@ -1,7 +1,9 @@
 //! borderlane: the adapters around `borderlane-core` — command line, files, Kafka, HTTP, clocks, metrics.
 //! The core decides; this crate moves bytes in and out.
 
+pub mod admin;
 pub mod cli;
+pub mod feed;
 pub mod partners_file;
 pub mod policy_file;
 pub mod produce;

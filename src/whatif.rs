@@ -93,8 +93,8 @@ fn changed(a: &Decision, b: &Decision) -> bool {
 }
 
 /// Runs the comparison. `sample_size` bounds the changed decisions returned; `target` asks for a threshold.
-pub fn compare(
-    manifests: &[Manifest],
+pub fn compare<M: std::borrow::Borrow<Manifest> + Sync>(
+    manifests: &[M],
     table: &PartnerTable,
     baseline: &CompiledPolicy,
     candidate: &CompiledPolicy,
@@ -107,6 +107,7 @@ pub fn compare(
     let acc = manifests
         .par_iter()
         .map(|m| {
+            let m: &Manifest = m.borrow();
             let pair = Pair {
                 base: decide(baseline, table, m),
                 cand: decide(candidate, table, m),

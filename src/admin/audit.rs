@@ -1,0 +1,73 @@
+//! The audit trail: an append-only JSON-lines file (time, actor, action, old → new version, changed keys),
+//! flushed and synced on every entry so it survives crashes and restarts.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+/// One audit record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// RFC 3339, UTC.
+    pub time: String,
+    /// The token name (never the secret), `file:<path>` for hot reload, `startup`.
+    pub actor: String,
+    /// `startup`, `put`, `reload`, `rollback`.
+    pub action: String,
+    pub old_version: Option<String>,
+    pub new_version: String,
+    /// Dotted key paths whose value differs between the two versions.
+    pub changed_keys: Vec<String>,
+}
+
+pub struct AuditLog {
+    path: PathBuf,
+    /// Serialises appends so entries never interleave.
+    file: Mutex<File>,
+}
+
+impl AuditLog {
+    /// Opens (creating if needed) the log for appending.
+    pub fn open(path: &Path) -> anyhow::Result<AuditLog> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("opening audit log {}", path.display()))?;
+        Ok(AuditLog {
+            path: path.to_path_buf(),
+            file: Mutex::new(file),
+        })
+    }
+
+    pub fn append(&self, e: &Entry) -> anyhow::Result<()> {
+        let mut line = serde_json::to_vec(e)?;
+        line.push(b'\n');
+        let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        f.write_all(&line)?;
+        f.sync_data()?;
+        Ok(())
+    }
+
+    /// Every entry, oldest first. Lines that do not parse (a torn last write) are skipped.
+    pub fn read_all(&self) -> anyhow::Result<Vec<Entry>> {
+        let f = File::open(&self.path)?;
+        Ok(BufReader::new(f)
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|l| serde_json::from_str(&l).ok())
+            .collect())
+    }
+
+    /// Where the policy texts of installed versions are kept, for rollback after a restart.
+    pub fn versions_dir(&self) -> PathBuf {
+        self.path.with_extension("versions")
+    }
+}

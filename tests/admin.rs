@@ -1,0 +1,393 @@
+//! The admin API and policy store: authentication and roles, every validation error returned at once, atomic
+//! swap under concurrent scoring, audit entries that persist across restarts, rollback, simulate, and hot
+//! reload of a valid and of an invalid file.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use borderlane::admin::audit::AuditLog;
+use borderlane::admin::store::Loader;
+use borderlane::admin::{router, AdminState, ManifestRing, PolicyStore, Tokens};
+use borderlane::policy_file::DEFAULT_POLICY;
+use borderlane_core::policy::CompiledPolicy;
+use borderlane_core::score::decide;
+use borderlane_core::table::PartnerTable;
+use borderlane_core::wire::{parse_manifest, Limits, Manifest};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+const OPERATOR: &str = "operator-secret-0123456789";
+const VIEWER: &str = "viewer-secret-0123456789ab";
+
+fn loader() -> Loader {
+    Box::new(CompiledPolicy::from_toml)
+}
+
+fn tokens() -> Tokens {
+    let t: String = format!(
+        "[[token]]\nname = \"alice\"\nrole = \"operator\"\nsecret = \"{OPERATOR}\"\n[[token]]\nname = \"bob\"\nrole = \"viewer\"\nsecret = \"{VIEWER}\"\n"
+    );
+    let dir = tempdir();
+    let p = dir.join("tokens.toml");
+    std::fs::write(&p, t).unwrap();
+    Tokens::from_file(&p).unwrap()
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "borderlane-admin-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::AtomicU64;
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed) * 1000
+        + std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos() as u64
+}
+
+fn manifest(id: &str, origin: &str) -> Manifest {
+    let text = format!(
+        r#"{{"manifest_id":"{id}","filed_at":"2026-11-28T04:00:00Z","mode":"truck","port_of_entry":"2304",
+        "shipments":[{{"shipment_id":"S1","importer":{{"id":"I-1"}},"origin_country":"{origin}",
+        "commodities":[{{"hts":"850440","description":"power supplies","weight_kg":10.0,"value_usd":500.0}}]}}]}}"#
+    );
+    parse_manifest(text.as_bytes(), &Limits::default()).unwrap()
+}
+
+struct App {
+    router: axum::Router,
+    store: Arc<PolicyStore>,
+    dir: std::path::PathBuf,
+}
+
+fn app() -> App {
+    let dir = tempdir();
+    let audit = AuditLog::open(&dir.join("audit.jsonl")).unwrap();
+    let store = Arc::new(PolicyStore::new(DEFAULT_POLICY, loader(), Some(audit)).unwrap());
+    let ring = Arc::new(ManifestRing::new(100));
+    for (i, origin) in ["MX", "CO", "CO", "MX"].iter().enumerate() {
+        ring.push(Arc::new(manifest(&format!("R{i}"), origin)));
+    }
+    let state = AdminState {
+        store: store.clone(),
+        tokens: Arc::new(tokens()),
+        ring,
+        table: Arc::new(PartnerTable::new()),
+    };
+    App {
+        router: router(state),
+        store,
+        dir,
+    }
+}
+
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (StatusCode, serde_json::Value) {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let resp = app
+        .clone()
+        .oneshot(req.body(Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn authentication_and_roles() {
+    let a = app();
+    assert_eq!(
+        call(&a.router, "GET", "/admin/policy", None, "").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(
+            &a.router,
+            "GET",
+            "/admin/policy",
+            Some("wrong-token-0123456789"),
+            ""
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (s, v) = call(&a.router, "GET", "/admin/policy", Some(VIEWER), "").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["version"], &*a.store.current().version);
+    let changed = DEFAULT_POLICY.replace("late_points = 30", "late_points = 35");
+    let (s, v) = call(&a.router, "PUT", "/admin/policy", Some(VIEWER), &changed).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("bob"));
+    // The OpenAPI document is public.
+    let (s, v) = call(&a.router, "GET", "/admin/openapi.json", None, "").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["openapi"], "3.0.3");
+}
+
+#[tokio::test]
+async fn validation_errors_come_back_all_at_once_and_keep_the_policy() {
+    let a = app();
+    let before = a.store.current().version.clone();
+    let bad = DEFAULT_POLICY
+        .replace("medium = 100\n", "medium = 100\nbogus = 1\n")
+        .replace(
+            "importer = { certified = 38,",
+            "importer = { certified = 60,",
+        )
+        .replace("seed = 20261128", "seed = \"x\"");
+    let (s, v) = call(&a.router, "PUT", "/admin/policy", Some(OPERATOR), &bad).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let paths: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths.contains(&"bands.bogus") && paths.contains(&"random.seed"),
+        "{paths:?}"
+    );
+    // Schema errors first; the semantic cap error shows once the document is well typed.
+    let bad2 = DEFAULT_POLICY
+        .replace(
+            "importer = { certified = 38,",
+            "importer = { certified = 60,",
+        )
+        .replace("suspended = 60", "suspended = -1");
+    let (s, v) = call(&a.router, "PUT", "/admin/policy", Some(OPERATOR), &bad2).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let paths: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "ctpat.credits.importer.certified",
+            "ctpat.penalties.suspended"
+        ]
+    );
+    assert_eq!(a.store.current().version, before);
+}
+
+#[tokio::test]
+async fn put_audit_rollback_and_persistence() {
+    let a = app();
+    let v0 = a.store.current().version.to_string();
+    let changed = DEFAULT_POLICY.replace("late_points = 30", "late_points = 35");
+    let (s, v) = call(&a.router, "PUT", "/admin/policy", Some(OPERATOR), &changed).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["old_version"], v0.as_str());
+    assert_eq!(v["changed_keys"], serde_json::json!(["filing.late_points"]));
+    let v1 = v["new_version"].as_str().unwrap().to_string();
+    assert_eq!(&*a.store.current().version, v1);
+    let (s, _) = call(
+        &a.router,
+        "POST",
+        "/admin/policy/rollback",
+        Some(OPERATOR),
+        &format!("{{\"version\":\"{v0}\"}}"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(&*a.store.current().version, v0);
+    let (s, _) = call(
+        &a.router,
+        "POST",
+        "/admin/policy/rollback",
+        Some(OPERATOR),
+        "{\"version\":\"sha256:nope\"}",
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, audit) = call(&a.router, "GET", "/admin/audit", Some(VIEWER), "").await;
+    let actions: Vec<(&str, &str)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("startup", "startup"),
+            ("put", "alice"),
+            ("rollback", "alice")
+        ]
+    );
+    // A restarted store reads the same trail and can still roll forward to v1 by id.
+    let audit = AuditLog::open(&a.dir.join("audit.jsonl")).unwrap();
+    let restarted = PolicyStore::new(DEFAULT_POLICY, loader(), Some(audit)).unwrap();
+    assert_eq!(
+        restarted.audit().len(),
+        3,
+        "same version at restart: no new startup entry"
+    );
+    restarted.rollback(&v1, "carol").unwrap();
+    assert_eq!(&*restarted.current().version, v1);
+    assert_eq!(restarted.audit().last().unwrap().actor, "carol");
+}
+
+#[tokio::test]
+async fn simulate_reports_on_the_recent_window() {
+    let a = app();
+    // Colombia's origin points doubled: the two CO manifests become exams or stay, the MX ones do not move.
+    let candidate =
+        DEFAULT_POLICY.replace("origin.CO = { points = 45", "origin.CO = { points = 245");
+    let body = serde_json::json!({"policy": candidate, "target_exam_rate": 0.5}).to_string();
+    let (s, v) = call(
+        &a.router,
+        "POST",
+        "/admin/policy/simulate",
+        Some(VIEWER),
+        &body,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["manifests"], 4);
+    // CO: 45 + 40 (HTS chapter 85) = 85, release; with 245 it is 285, above the tailgate escalation (280).
+    assert_eq!(v["baseline"]["by_action"]["release"], 4);
+    assert_eq!(v["candidate"]["by_action"]["tailgate"], 2);
+    assert_eq!(v["changed"], 2);
+    assert_eq!(v["changed_by_transition"]["release -> tailgate"], 2);
+    assert!(v["threshold"]["high_threshold"].is_i64());
+    let (s, v) = call(
+        &a.router,
+        "POST",
+        "/admin/policy/simulate",
+        Some(VIEWER),
+        "{\"policy\": \"[meta]\"}",
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["errors"].as_array().unwrap().len() > 3,
+        "every missing section is reported: {v}"
+    );
+}
+
+#[test]
+fn swap_is_atomic_under_concurrent_scoring() {
+    let store = Arc::new(PolicyStore::new(DEFAULT_POLICY, loader(), None).unwrap());
+    let other = DEFAULT_POLICY
+        .replace("origin.CO = { points = 45", "origin.CO = { points = 145")
+        .replace("late_points = 30", "late_points = 31");
+    let a = CompiledPolicy::from_toml(DEFAULT_POLICY).unwrap();
+    let b = CompiledPolicy::from_toml(&other).unwrap();
+    let table = PartnerTable::new();
+    let m = manifest("SWAP", "CO");
+    let expected_a = decide(&a, &table, &m);
+    let expected_b = decide(&b, &table, &m);
+    assert_ne!(expected_a.score, expected_b.score);
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let (store, stop) = (store.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                store
+                    .install(
+                        if n % 2 == 0 { &other } else { DEFAULT_POLICY },
+                        "test",
+                        "put",
+                    )
+                    .unwrap();
+                n += 1;
+            }
+            n
+        })
+    };
+    let mut seen = (0, 0);
+    for _ in 0..20_000 {
+        let p = store.current();
+        let d = decide(&p, &table, &m);
+        // Every decision is entirely one version's: identical to that version's own decision.
+        if d.policy_version == a.version {
+            assert_eq!(d, expected_a);
+            seen.0 += 1;
+        } else {
+            assert_eq!(d.policy_version, b.version);
+            assert_eq!(d, expected_b);
+            seen.1 += 1;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    assert!(swaps > 1, "the swapper ran");
+    assert!(seen.0 + seen.1 == 20_000);
+}
+
+#[tokio::test]
+async fn hot_reload_installs_valid_files_and_keeps_policy_on_invalid_ones() {
+    let dir = tempdir();
+    let path = dir.join("policy.toml");
+    std::fs::write(&path, DEFAULT_POLICY).unwrap();
+    let store = Arc::new(PolicyStore::new(DEFAULT_POLICY, loader(), None).unwrap());
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(borderlane::admin::reload::watch_file(
+        store.clone(),
+        path.clone(),
+        Duration::from_millis(20),
+        shutdown,
+    ));
+    let v0 = store.current().version.clone();
+    std::fs::write(
+        &path,
+        DEFAULT_POLICY.replace("late_points = 30", "late_points = 40"),
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while store.current().version == v0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "valid file was not reloaded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let v1 = store.current().version.clone();
+    assert_eq!(store.current().doc.filing.late_points, 40);
+    std::fs::write(&path, "this is = not [ a policy").unwrap();
+    while store.reload_failures.load(Ordering::Relaxed) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "invalid file was not noticed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        store.current().version,
+        v1,
+        "an invalid file keeps the running policy"
+    );
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap();
+}
