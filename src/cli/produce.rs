@@ -22,6 +22,22 @@ pub struct Args {
     /// Manifests, one per line, sent as-is (bad lines included) and keyed by `manifest_id` where readable.
     #[arg(long)]
     pub manifests: Option<PathBuf>,
+    /// Send manifests at most this many per second (0: as fast as the broker takes them).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+}
+
+/// Sleeps as needed so that `sent` records take at least `sent / rate` seconds from `started`.
+fn pace(started: Instant, sent: u64, rate: u64) {
+    if rate == 0 {
+        return;
+    }
+    let due = Duration::from_secs_f64(sent as f64 / rate as f64);
+    if let Some(wait) = due.checked_sub(started.elapsed()) {
+        if wait >= Duration::from_millis(1) {
+            std::thread::sleep(wait);
+        }
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -65,7 +81,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.manifests {
         let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let (mut total, mut unkeyed) = (0u64, 0u64);
+        let paced_from = Instant::now();
         for (_, line) in ndjson_lines(&data) {
+            pace(paced_from, total, args.rate);
             let key = manifest_key(line);
             total += 1;
             unkeyed += u64::from(key.is_none());
