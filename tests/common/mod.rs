@@ -83,8 +83,20 @@ pub fn unique(name: &str) -> String {
     )
 }
 
+/// Routes the in-process service's logs to the test harness (shown only for a failing test).
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
 /// A service configuration on the test broker with topics and group unique to `name`.
 pub fn config(name: &str) -> Config {
+    init_logs();
     let id = unique(name);
     let mut c = Config::default();
     c.kafka.bootstrap_servers = bootstrap();
@@ -163,6 +175,8 @@ pub struct Binary {
     pub child: Child,
     /// Its /readyz and /metrics.
     pub http: SocketAddr,
+    /// Its log (stderr), shown when the test fails.
+    pub log: PathBuf,
 }
 
 impl Binary {
@@ -179,11 +193,14 @@ impl Binary {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
+        let log = dir.join("serve.log");
+        let file = std::fs::File::create(&log).unwrap();
+        cmd.stdout(Stdio::null()).stderr(file);
         let child = cmd.spawn().expect("spawn borderlane serve");
         Binary {
             child,
             http: SocketAddr::from(([127, 0, 0, 1], port)),
+            log,
         }
     }
 
@@ -212,6 +229,14 @@ impl Binary {
 
 impl Drop for Binary {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            eprintln!("--- tail of {} ---", self.log.display());
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
             let _ = self.child.wait();
