@@ -244,3 +244,46 @@ fn every_manifest_gets_exactly_one_decision_or_dead_letter() {
     assert_eq!(http_get(http, "/readyz").unwrap().0, 200);
     service.stop().expect("clean stop");
 }
+
+#[test]
+fn a_dead_letter_too_large_for_the_producer_is_truncated_not_a_poison_loop() {
+    // The manifests topic takes a 200 kB record, but this service's producer may send at most 100 kB.
+    let mut config = config("e2e-big");
+    config.limits.max_bytes = Some(50_000);
+    config
+        .kafka
+        .producer
+        .0
+        .insert("message.max.bytes".into(), "100000".into());
+    let topics = config.kafka.topics.clone();
+    create_topics(&config);
+    let loader_config = {
+        let mut c = config.clone();
+        c.kafka.producer.0.clear();
+        c
+    };
+    let huge = vec![b'x'; 200_000];
+    let good = manifest("AFTER-BIG", 0, 0, 0);
+    let service = InProcess::start(config.clone());
+    send_all(
+        &loader_config,
+        &topics.manifests,
+        &[
+            (Some(b"big".to_vec()), Some(huge.clone())),
+            (Some(b"AFTER-BIG".to_vec()), Some(good.into_bytes())),
+        ],
+    );
+    let out = Collector::start(&[&topics.decisions, &topics.dlq]);
+    let records = out.exactly(2);
+    let dead = records.iter().find(|r| r.topic == topics.dlq).unwrap();
+    assert_eq!(dead.headers["error.kind"], "oversized");
+    assert_eq!(dead.headers["error.truncated_from"], "200000");
+    let kept = dead.value.as_ref().unwrap();
+    assert_eq!(kept.len(), 100_000 - 16 * 1024 - 3);
+    assert_eq!(kept[..], huge[..kept.len()]);
+    // The service went on: the next manifest was decided.
+    assert!(records
+        .iter()
+        .any(|r| r.topic == topics.decisions && r.key_str() == "AFTER-BIG"));
+    service.stop().expect("clean stop");
+}

@@ -239,6 +239,10 @@ pub struct AtLeastOnceSink {
     max_in_flight: usize,
     /// How long a revoke waits for in-flight outputs before giving the partitions up.
     revoke_timeout: Duration,
+    /// Largest key + value a dead letter may carry: the producer's `message.max.bytes` minus header room.
+    /// Only an input larger than `limits.max_bytes` (kind `oversized`) can exceed it, when the manifests
+    /// topic accepts bigger records than the producer may send; see `emit`.
+    max_dead_letter: usize,
 }
 
 impl AtLeastOnceSink {
@@ -263,6 +267,9 @@ impl AtLeastOnceSink {
             dlq_topic: config.kafka.topics.dlq.clone(),
             max_in_flight: config.kafka.max_in_flight,
             revoke_timeout: Duration::from_millis(config.service.shutdown_timeout_ms / 2),
+            max_dead_letter: crate::serve::clients::producer_max_message_bytes(config)
+                .map_err(|e| anyhow!("kafka.producer.message.max.bytes: {e}"))?
+                .saturating_sub(crate::serve::clients::DLQ_HEADROOM),
         })
     }
 
@@ -283,7 +290,19 @@ impl AtLeastOnceSink {
             Output::DeadLetter { value, error } => {
                 let partition = origin.partition.to_string();
                 let offset = origin.offset.to_string();
-                let headers = OwnedHeaders::new_with_capacity(5)
+                // A record too large for the producer would fail on every restart (a poison loop); its
+                // dead letter keeps the first bytes and says how large the original was.
+                let size = value.map_or(0, <[u8]>::len) + origin.key.map_or(0, <[u8]>::len);
+                let (value, truncated) = match value {
+                    Some(v) if size > self.max_dead_letter => {
+                        let keep = self
+                            .max_dead_letter
+                            .saturating_sub(origin.key.map_or(0, <[u8]>::len));
+                        (Some(&v[..keep.min(v.len())]), Some(v.len().to_string()))
+                    }
+                    v => (v, None),
+                };
+                let mut headers = OwnedHeaders::new_with_capacity(6)
                     .insert(Header {
                         key: "error.kind",
                         value: Some(error.kind.as_str()),
@@ -304,6 +323,18 @@ impl AtLeastOnceSink {
                         key: "source.offset",
                         value: Some(offset.as_str()),
                     });
+                if let Some(original) = &truncated {
+                    warn!(
+                        partition = origin.partition,
+                        offset = origin.offset,
+                        bytes = original.as_str(),
+                        "dead letter too large for the producer: value truncated"
+                    );
+                    headers = headers.insert(Header {
+                        key: "error.truncated_from",
+                        value: Some(original.as_str()),
+                    });
+                }
                 (
                     &self.dlq_topic,
                     origin.key,
