@@ -7,5 +7,7 @@ pub mod feed;
 pub mod gen;
 pub mod partners_file;
 pub mod policy_file;
+pub mod produce;
+pub mod serve;
 pub mod summary;
 pub mod whatif;

@@ -25,6 +25,10 @@ enum Command {
     CheckPolicy(cli::check_policy::Args),
     /// Generate seeded, realistic partners and manifests (NDJSON).
     Generate(cli::generate::Args),
+    /// Run the streaming service on Kafka: manifests in, decisions and dead letters out.
+    Serve(cli::serve::Args),
+    /// Load partners and manifests (NDJSON files) into the Kafka topics.
+    Produce(cli::produce::Args),
     /// What-if replay: a candidate policy against a baseline over a history of manifests.
     Replay(cli::replay::Args),
 }
@@ -34,6 +38,8 @@ fn main() -> ExitCode {
     let result = match args.command {
         Command::Score(a) => cli::score::run(a),
         Command::CheckPolicy(a) => cli::check_policy::run(a),
+        Command::Serve(a) => cli::serve::run(a),
+        Command::Produce(a) => cli::produce::run(a),
         Command::Replay(a) => cli::replay::run(a),
         Command::Generate(a) => cli::generate::run(a),
     };

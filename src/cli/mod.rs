@@ -2,5 +2,7 @@
 
 pub mod check_policy;
 pub mod generate;
+pub mod produce;
 pub mod replay;
 pub mod score;
+pub mod serve;

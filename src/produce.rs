@@ -1,0 +1,218 @@
+//! Loading records into the Kafka topics (`borderlane produce`, and the tests): a producer that counts
+//! deliveries, and the keying rules for partner and manifest lines.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::OwnedHeaders;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::ClientContext;
+use serde::Deserialize;
+
+use crate::serve::clients::{client_config, Role};
+use crate::serve::config::Config;
+
+/// Delivery outcomes, updated by the producer's callback thread.
+#[derive(Default)]
+pub struct Counts {
+    /// Records the broker acknowledged.
+    pub delivered: AtomicU64,
+    /// Records the broker refused or that timed out.
+    pub failed: AtomicU64,
+    /// The first delivery error, for the report.
+    pub first_error: Mutex<Option<String>>,
+}
+
+/// Counts delivery reports.
+pub struct CountingContext {
+    counts: Arc<Counts>,
+}
+
+impl ClientContext for CountingContext {}
+
+impl ProducerContext for CountingContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => {
+                self.counts.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((e, _)) => {
+                self.counts.failed.fetch_add(1, Ordering::Relaxed);
+                let mut first = self
+                    .counts
+                    .first_error
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                if first.is_none() {
+                    *first = Some(e.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// A producer for loading topics; see the module documentation.
+pub struct Loader {
+    /// Idempotent producer with the configured client properties.
+    producer: ThreadedProducer<CountingContext>,
+    /// Delivery outcomes.
+    counts: Arc<Counts>,
+    /// Records handed to the producer.
+    sent: u64,
+}
+
+/// What a [`Loader`] delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    pub sent: u64,
+    pub delivered: u64,
+    pub failed: u64,
+}
+
+impl Loader {
+    pub fn new(config: &Config) -> anyhow::Result<Loader> {
+        let counts = Arc::new(Counts::default());
+        let producer = client_config(config, Role::Loader)
+            .create_with_context(CountingContext {
+                counts: counts.clone(),
+            })
+            .map_err(|e| anyhow!("creating the producer: {e}"))?;
+        Ok(Loader {
+            producer,
+            counts,
+            sent: 0,
+        })
+    }
+
+    /// Sends one record (a `None` value is a tombstone / null record), waiting while the local queue is
+    /// full.
+    pub fn send(
+        &mut self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: Option<OwnedHeaders>,
+    ) -> anyhow::Result<()> {
+        let mut record: BaseRecord<'_, [u8], [u8], ()> = BaseRecord::to(topic);
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        if let Some(v) = value {
+            record = record.payload(v);
+        }
+        if let Some(h) = headers {
+            record = record.headers(h);
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err((e, _)) => bail!("cannot send to {topic}: {e}"),
+            }
+        }
+        self.sent += 1;
+        Ok(())
+    }
+
+    /// Waits for every record's delivery report.
+    pub fn flush(&self, timeout: Duration) -> anyhow::Result<Delivered> {
+        self.producer
+            .flush(timeout)
+            .map_err(|e| anyhow!("flushing the producer: {e}"))?;
+        let d = Delivered {
+            sent: self.sent,
+            delivered: self.counts.delivered.load(Ordering::Relaxed),
+            failed: self.counts.failed.load(Ordering::Relaxed),
+        };
+        if d.failed > 0 {
+            let first = self
+                .counts
+                .first_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .unwrap_or_default();
+            bail!(
+                "{} of {} records were not delivered (first error: {first})",
+                d.failed,
+                d.sent
+            );
+        }
+        Ok(d)
+    }
+}
+
+#[derive(Deserialize)]
+struct PartnerKey<'a> {
+    #[serde(borrow)]
+    partner_id: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    tombstone: bool,
+}
+
+#[derive(Deserialize)]
+struct ManifestKey<'a> {
+    #[serde(borrow)]
+    manifest_id: std::borrow::Cow<'a, str>,
+}
+
+/// A partner line as a Kafka record: key `partner_id`; `{"partner_id": …, "tombstone": true}` becomes a
+/// tombstone (null value). A line whose `partner_id` cannot be read is keyed `line-N` (the compacted topic
+/// refuses records without a key) and sent as-is: the service counts it as a bad partner record.
+pub fn partner_record(line_no: u64, line: &[u8]) -> (Vec<u8>, Option<&[u8]>) {
+    match serde_json::from_slice::<PartnerKey<'_>>(line) {
+        Ok(p) if p.tombstone => (p.partner_id.as_bytes().to_vec(), None),
+        Ok(p) => (p.partner_id.as_bytes().to_vec(), Some(line)),
+        Err(_) => (format!("line-{line_no}").into_bytes(), Some(line)),
+    }
+}
+
+/// A manifest line's key: its `manifest_id` where readable, else none. The value is the line as-is.
+pub fn manifest_key(line: &[u8]) -> Option<Vec<u8>> {
+    serde_json::from_slice::<ManifestKey<'_>>(line)
+        .ok()
+        .map(|m| m.manifest_id.as_bytes().to_vec())
+}
+
+/// The records of an NDJSON file: lines without their `\n` (and a `\r` before it), blank lines skipped,
+/// numbered from 1.
+pub fn ndjson_lines(data: &[u8]) -> impl Iterator<Item = (u64, &[u8])> {
+    data.split(|b| *b == b'\n')
+        .enumerate()
+        .map(|(i, l)| (i as u64 + 1, l.strip_suffix(b"\r").unwrap_or(l)))
+        .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_the_wire_contract() {
+        let (k, v) = partner_record(1, br#"{"partner_id":"CTP-1","status":"validated"}"#);
+        assert_eq!((k.as_slice(), v.is_some()), (&b"CTP-1"[..], true));
+        let (k, v) = partner_record(2, br#"{"partner_id":"CTP-1","tombstone":true}"#);
+        assert_eq!((k.as_slice(), v), (&b"CTP-1"[..], None));
+        let (k, v) = partner_record(3, b"{not json");
+        assert_eq!((k.as_slice(), v), (&b"line-3"[..], Some(&b"{not json"[..])));
+        assert_eq!(
+            manifest_key(br#"{"manifest_id":"M-1","x":[1]}"#),
+            Some(b"M-1".to_vec())
+        );
+        assert_eq!(manifest_key(b"[1]"), None);
+        assert_eq!(
+            manifest_key(br#"{"manifest_id":"A\"B"}"#),
+            Some(b"A\"B".to_vec())
+        );
+        let lines: Vec<_> = ndjson_lines(b"a\r\n\n  \nb\nc").collect();
+        assert_eq!(lines, vec![(1, &b"a"[..]), (4, &b"b"[..]), (5, &b"c"[..])]);
+    }
+}

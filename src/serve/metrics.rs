@@ -1,0 +1,363 @@
+//! Every metric the service exposes on `/metrics`, in one explicit [`Registry`] (no globals, so several
+//! services can run in one process, as the tests do), each behind a typed method.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use borderlane_core::codes::PortCode;
+use borderlane_core::decision::Lane;
+use borderlane_core::policy::Action;
+use borderlane_core::wire::ErrorKind;
+use prometheus::{
+    exponential_buckets, Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Why a partner record was skipped (`kind` label of `borderlane_bad_partner_records_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadPartner {
+    /// The value failed the core's partner parser.
+    Invalid(ErrorKind),
+    /// A tombstone (null value) without a key: nothing to delete.
+    MissingKey,
+    /// The record key is not the value's `partner_id`: compaction and tombstones would misbehave.
+    KeyMismatch,
+}
+
+impl BadPartner {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BadPartner::Invalid(k) => k.as_str(),
+            BadPartner::MissingKey => "missing_key",
+            BadPartner::KeyMismatch => "key_mismatch",
+        }
+    }
+}
+
+/// Which Kafka client reported an error (`client` label of `borderlane_kafka_errors_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Client {
+    ManifestConsumer,
+    PartnerConsumer,
+    Producer,
+}
+
+impl Client {
+    fn as_str(self) -> &'static str {
+        match self {
+            Client::ManifestConsumer => "manifest_consumer",
+            Client::PartnerConsumer => "partner_consumer",
+            Client::Producer => "producer",
+        }
+    }
+}
+
+/// The service's metrics.
+pub struct Metrics {
+    /// Owns every metric below; `/metrics` encodes it.
+    registry: Registry,
+    /// Decisions acknowledged by the broker, by action, lane and port of entry.
+    decisions: IntCounterVec,
+    /// Label handles of `decisions`, so the delivery callback does not hash label strings per message.
+    decision_handles: Mutex<HashMap<(Action, Lane, PortCode), IntCounter>>,
+    /// Dead letters acknowledged by the broker, by `error.kind`.
+    dead_letters: IntCounterVec,
+    /// Pre-resolved `dead_letters` children, indexed like `ErrorKind::ALL`.
+    dead_letter_handles: Vec<IntCounter>,
+    /// Time spent in the core (parse, validate, decide) per manifest.
+    scoring_seconds: Histogram,
+    /// Manifest's Kafka timestamp to its decision or dead letter being acknowledged.
+    end_to_end_seconds: Histogram,
+    /// Partners in the table now.
+    partner_table_size: IntGauge,
+    /// Upserts and tombstones applied to the table since start.
+    partner_updates_applied: IntGauge,
+    /// Partner records skipped as bad, by reason.
+    bad_partner_records: IntCounterVec,
+    /// 1 once the partner table reached the start-up end offsets.
+    partner_table_complete: IntGauge,
+    /// High watermark minus stored offset, per manifest partition (from librdkafka statistics).
+    consumer_lag: IntGaugeVec,
+    /// Always 1; the `version` label names the policy in force.
+    policy_info: IntGaugeVec,
+    /// Outputs sent and not yet acknowledged.
+    in_flight: IntGauge,
+    /// Outputs the broker did not accept (each stops the service: its input offset is never stored).
+    delivery_failures: IntCounter,
+    /// Errors reported by the Kafka clients (most are transient and retried by librdkafka).
+    kafka_errors: IntCounterVec,
+    /// Input offsets handed to the consumer for commit after their outputs were acknowledged.
+    offsets_stored: IntCounter,
+}
+
+fn must<T>(r: prometheus::Result<T>) -> T {
+    // Metric definitions are static: an error here is a programming error caught by the unit test.
+    r.unwrap_or_else(|e| unreachable!("invalid metric definition: {e}"))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new_custom(Some("borderlane".into()), None)
+            .unwrap_or_else(|e| unreachable!("registry prefix is valid: {e}"));
+        let decisions = must(IntCounterVec::new(
+            Opts::new(
+                "decisions_total",
+                "Decisions acknowledged by the broker, by action, lane and port of entry.",
+            ),
+            &["action", "lane", "port"],
+        ));
+        let dead_letters = must(IntCounterVec::new(
+            Opts::new(
+                "dead_letters_total",
+                "Dead letters acknowledged by the broker, by error.kind.",
+            ),
+            &["kind"],
+        ));
+        let scoring_seconds = must(Histogram::with_opts(
+            HistogramOpts::new(
+                "scoring_seconds",
+                "Core time per manifest: parse, validate, decide.",
+            )
+            .buckets(must(exponential_buckets(1e-6, 2.0, 16))),
+        ));
+        let end_to_end_seconds = must(Histogram::with_opts(
+            HistogramOpts::new(
+                "end_to_end_seconds",
+                "Manifest's Kafka timestamp to its decision or dead letter acknowledged by the broker.",
+            )
+            .buckets(must(exponential_buckets(0.00025, 2.0, 18))),
+        ));
+        let partner_table_size = must(IntGauge::new(
+            "partner_table_size",
+            "Partners in the table.",
+        ));
+        let partner_updates_applied = must(IntGauge::new(
+            "partner_updates_applied",
+            "Partner upserts and tombstones applied since start.",
+        ));
+        let bad_partner_records = must(IntCounterVec::new(
+            Opts::new(
+                "bad_partner_records_total",
+                "Partner records skipped, by reason.",
+            ),
+            &["kind"],
+        ));
+        let partner_table_complete = must(IntGauge::new(
+            "partner_table_complete",
+            "1 once the partner table has read the partner topic up to its start-up end offsets.",
+        ));
+        let consumer_lag = must(IntGaugeVec::new(
+            Opts::new(
+                "consumer_lag",
+                "Manifests not yet acknowledged: high watermark minus stored offset, per partition.",
+            ),
+            &["topic", "partition"],
+        ));
+        let policy_info = must(IntGaugeVec::new(
+            Opts::new("policy_info", "The policy in force (value is always 1)."),
+            &["version", "name"],
+        ));
+        let in_flight = must(IntGauge::new(
+            "in_flight",
+            "Outputs sent and not yet acknowledged by the broker.",
+        ));
+        let delivery_failures = must(IntCounter::new(
+            "delivery_failures_total",
+            "Outputs the broker did not accept.",
+        ));
+        let kafka_errors = must(IntCounterVec::new(
+            Opts::new("kafka_errors_total", "Errors reported by Kafka clients."),
+            &["client"],
+        ));
+        let offsets_stored = must(IntCounter::new(
+            "offsets_stored_total",
+            "Input offset advances handed to the consumer for commit.",
+        ));
+        for c in [
+            Box::new(decisions.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(dead_letters.clone()),
+            Box::new(scoring_seconds.clone()),
+            Box::new(end_to_end_seconds.clone()),
+            Box::new(partner_table_size.clone()),
+            Box::new(partner_updates_applied.clone()),
+            Box::new(bad_partner_records.clone()),
+            Box::new(partner_table_complete.clone()),
+            Box::new(consumer_lag.clone()),
+            Box::new(policy_info.clone()),
+            Box::new(in_flight.clone()),
+            Box::new(delivery_failures.clone()),
+            Box::new(kafka_errors.clone()),
+            Box::new(offsets_stored.clone()),
+        ] {
+            must(registry.register(c));
+        }
+        let dead_letter_handles = ErrorKind::ALL
+            .iter()
+            .map(|k| dead_letters.with_label_values(&[k.as_str()]))
+            .collect();
+        Metrics {
+            registry,
+            decisions,
+            decision_handles: Mutex::new(HashMap::new()),
+            dead_letters,
+            dead_letter_handles,
+            scoring_seconds,
+            end_to_end_seconds,
+            partner_table_size,
+            partner_updates_applied,
+            bad_partner_records,
+            partner_table_complete,
+            consumer_lag,
+            policy_info,
+            in_flight,
+            delivery_failures,
+            kafka_errors,
+            offsets_stored,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let encoder = TextEncoder::new();
+        if let Err(e) = encoder.encode(&self.registry.gather(), &mut buf) {
+            tracing::error!(error = %e, "encoding metrics failed");
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+
+    pub fn decision_acknowledged(&self, action: Action, lane: Lane, port: PortCode) {
+        let mut handles = self
+            .decision_handles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        handles
+            .entry((action, lane, port))
+            .or_insert_with(|| {
+                self.decisions
+                    .with_label_values(&[action.as_str(), lane.as_str(), port.as_str()])
+            })
+            .inc();
+    }
+
+    pub fn dead_letter_acknowledged(&self, kind: ErrorKind) {
+        match ErrorKind::ALL.iter().position(|k| *k == kind) {
+            Some(i) => self.dead_letter_handles[i].inc(),
+            None => self.dead_letters.with_label_values(&[kind.as_str()]).inc(),
+        }
+    }
+
+    pub fn scored(&self, elapsed: Duration) {
+        self.scoring_seconds.observe(elapsed.as_secs_f64());
+    }
+
+    pub fn end_to_end(&self, elapsed: Duration) {
+        self.end_to_end_seconds.observe(elapsed.as_secs_f64());
+    }
+
+    pub fn partner_table(&self, size: usize, updates_applied: u64) {
+        self.partner_table_size.set(size as i64);
+        self.partner_updates_applied.set(updates_applied as i64);
+    }
+
+    pub fn bad_partner_record(&self, why: BadPartner) {
+        self.bad_partner_records
+            .with_label_values(&[why.as_str()])
+            .inc();
+    }
+
+    pub fn partner_table_completed(&self) {
+        self.partner_table_complete.set(1);
+    }
+
+    pub fn consumer_lag(&self, topic: &str, partition: i32, lag: i64) {
+        self.consumer_lag
+            .with_label_values(&[topic, &partition.to_string()])
+            .set(lag);
+    }
+
+    /// Drops the lag series of a partition this instance no longer owns.
+    pub fn forget_partition(&self, topic: &str, partition: i32) {
+        let _ = self
+            .consumer_lag
+            .remove_label_values(&[topic, &partition.to_string()]);
+    }
+
+    pub fn policy(&self, version: &str, name: &str) {
+        self.policy_info.reset();
+        self.policy_info.with_label_values(&[version, name]).set(1);
+    }
+
+    pub fn in_flight(&self, n: usize) {
+        self.in_flight.set(n as i64);
+    }
+
+    pub fn delivery_failed(&self) {
+        self.delivery_failures.inc();
+    }
+
+    pub fn kafka_error(&self, client: Client) {
+        self.kafka_errors
+            .with_label_values(&[client.as_str()])
+            .inc();
+    }
+
+    pub fn offsets_stored(&self, n: usize) {
+        self.offsets_stored.inc_by(n as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_family_with_typed_labels() {
+        let m = Metrics::new();
+        let port = PortCode::parse("2304").unwrap();
+        m.decision_acknowledged(Action::Release, Lane::Fast, port);
+        m.decision_acknowledged(Action::Release, Lane::Fast, port);
+        m.dead_letter_acknowledged(ErrorKind::InvalidJson);
+        m.scored(Duration::from_micros(3));
+        m.end_to_end(Duration::from_millis(2));
+        m.partner_table(5, 7);
+        m.bad_partner_record(BadPartner::KeyMismatch);
+        m.bad_partner_record(BadPartner::Invalid(ErrorKind::BadCode));
+        m.partner_table_completed();
+        m.consumer_lag("manifests", 0, 12);
+        m.policy("sha256:abc", "default");
+        m.policy("sha256:def", "default");
+        m.kafka_error(Client::Producer);
+        let text = m.render();
+        for line in [
+            "borderlane_decisions_total{action=\"release\",lane=\"fast\",port=\"2304\"} 2",
+            "borderlane_dead_letters_total{kind=\"invalid_json\"} 1",
+            "borderlane_dead_letters_total{kind=\"unknown_port\"} 0",
+            "borderlane_scoring_seconds_count 1",
+            "borderlane_end_to_end_seconds_count 1",
+            "borderlane_partner_table_size 5",
+            "borderlane_partner_updates_applied 7",
+            "borderlane_bad_partner_records_total{kind=\"key_mismatch\"} 1",
+            "borderlane_bad_partner_records_total{kind=\"bad_code\"} 1",
+            "borderlane_partner_table_complete 1",
+            "borderlane_consumer_lag{partition=\"0\",topic=\"manifests\"} 12",
+            "borderlane_policy_info{name=\"default\",version=\"sha256:def\"} 1",
+            "borderlane_kafka_errors_total{client=\"producer\"} 1",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        assert!(
+            !text.contains("sha256:abc"),
+            "old policy version still exported"
+        );
+        m.forget_partition("manifests", 0);
+        assert!(!m.render().contains("borderlane_consumer_lag{"));
+    }
+}

@@ -1,0 +1,346 @@
+//! `borderlane serve`: the streaming service on Apache Kafka — partner follower, manifest pipeline and HTTP
+//! endpoint as named tasks under one shutdown guard.
+//!
+//! Start-up: bind HTTP → check/create topics → read the partner topic to its start-up end offsets (not
+//! ready; the manifest consumer is not even subscribed) → subscribe and decide. Any task ending — with an
+//! error or not — stops every other one: no half-alive service. A shutdown signal does the same, and the
+//! whole stop is bounded by `service.shutdown_timeout_ms`.
+
+pub mod ack;
+pub mod clients;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod partners;
+pub mod pipeline;
+pub mod sink;
+pub mod topics;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use arc_swap::ArcSwap;
+use borderlane_core::policy::CompiledPolicy;
+use borderlane_core::table::PartnerTable;
+use tokio::sync::watch;
+use tokio::task::{Id, JoinSet};
+use tracing::{error, info, warn};
+
+pub use config::Config;
+
+use crate::serve::clients::Role;
+use crate::serve::metrics::Metrics;
+use crate::serve::partners::PartnerFollower;
+use crate::serve::pipeline::Pipeline;
+use crate::serve::sink::{AtLeastOnceSink, Sink};
+
+/// A cloneable stop signal, observable from async tasks and from blocking threads.
+#[derive(Clone)]
+pub struct Shutdown {
+    /// Async waiters.
+    tx: Arc<watch::Sender<bool>>,
+    /// Cheap check for blocking loops.
+    flag: Arc<AtomicBool>,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown::new()
+    }
+}
+
+impl Shutdown {
+    pub fn new() -> Shutdown {
+        Shutdown {
+            tx: Arc::new(watch::channel(false).0),
+            flag: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    pub fn trigger(&self) {
+        self.flag.store(true, Ordering::Release);
+        self.tx.send_replace(true);
+    }
+
+    pub fn is_triggered(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+
+    /// Resolves once `trigger` was called.
+    pub async fn triggered(&self) {
+        let mut rx = self.tx.subscribe();
+        let _ = rx.wait_for(|v| *v).await;
+    }
+}
+
+/// What `/readyz` reports, and the gate the manifest consumer waits behind.
+pub struct Readiness {
+    /// The partner table reached the start-up end offsets (never goes back to false).
+    partners: watch::Sender<bool>,
+    /// The manifest consumer is subscribed and polling.
+    consumer: AtomicBool,
+}
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Readiness::new()
+    }
+}
+
+impl Readiness {
+    pub fn new() -> Readiness {
+        Readiness {
+            partners: watch::channel(false).0,
+            consumer: AtomicBool::new(false),
+        }
+    }
+
+    pub fn partners_complete(&self) {
+        self.partners.send_replace(true);
+    }
+
+    pub fn consumer_running(&self, running: bool) {
+        self.consumer.store(running, Ordering::Release);
+    }
+
+    /// (partner table complete, manifest consumer running).
+    pub fn state(&self) -> (bool, bool) {
+        (
+            *self.partners.borrow(),
+            self.consumer.load(Ordering::Acquire),
+        )
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.state() == (true, true)
+    }
+
+    /// Resolves once the partner table is complete.
+    pub async fn partners_completed(&self) {
+        let mut rx = self.partners.subscribe();
+        let _ = rx.wait_for(|v| *v).await;
+    }
+}
+
+/// A started service: its tasks run until [`Running::wait`] sees a signal or a task end.
+pub struct Running {
+    /// Where `/healthz`, `/readyz` and `/metrics` are served (the real port when configured as 0).
+    http_addr: SocketAddr,
+    /// Readiness as `/readyz` reports it.
+    readiness: Arc<Readiness>,
+    /// The service's metrics.
+    metrics: Arc<Metrics>,
+    /// Stops every task.
+    shutdown: Shutdown,
+    /// The named tasks under the guard.
+    tasks: JoinSet<anyhow::Result<()>>,
+    /// Task names by id, for the guard's reports.
+    names: HashMap<Id, &'static str>,
+    /// Budget of the whole stop.
+    shutdown_timeout: Duration,
+}
+
+/// Loads the policy the config names (or the embedded default).
+pub fn load_policy(config: &Config) -> anyhow::Result<CompiledPolicy> {
+    match config.policy_path() {
+        Some(p) => crate::policy_file::load(&p),
+        None => Ok(crate::policy_file::default_policy()),
+    }
+}
+
+/// Starts the service: binds HTTP, creates the clients and spawns the tasks. Returns once the tasks run;
+/// the partner table loads in the background (`/readyz` tells when the service decides).
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let policy = load_policy(&config)?;
+    let metrics = Arc::new(Metrics::new());
+    metrics.policy(&policy.version, &policy.doc.meta.name);
+    info!(
+        policy = %policy.doc.meta.name,
+        version = %policy.version,
+        bootstrap = %config.kafka.bootstrap_servers,
+        group = %config.kafka.group_id,
+        topics = ?config.kafka.topics,
+        "starting borderlane serve"
+    );
+    for role in [
+        Role::ManifestConsumer,
+        Role::PartnerConsumer,
+        Role::Producer,
+    ] {
+        info!(client = ?role, properties = %clients::describe(&config, role), "kafka client");
+    }
+    let policy = Arc::new(ArcSwap::from_pointee(policy));
+    let table = Arc::new(PartnerTable::new());
+    let readiness = Arc::new(Readiness::new());
+    let shutdown = Shutdown::new();
+
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("binding http.listen {}", config.http.listen))?;
+    let http_addr = listener.local_addr()?;
+
+    let sink = Arc::new(match config.kafka.delivery {
+        config::DeliveryMode::AtLeastOnce => {
+            Sink::AtLeastOnce(AtLeastOnceSink::new(&config, metrics.clone())?)
+        }
+    });
+    let follower = PartnerFollower::new(
+        &config,
+        table.clone(),
+        metrics.clone(),
+        readiness.clone(),
+        shutdown.clone(),
+    )?;
+    let pipeline = Pipeline::new(
+        &config,
+        sink,
+        policy,
+        table,
+        metrics.clone(),
+        readiness.clone(),
+        shutdown.clone(),
+    )?;
+
+    let mut tasks = JoinSet::new();
+    let mut names = HashMap::new();
+
+    let app = http::router(http::AppState {
+        metrics: metrics.clone(),
+        readiness: readiness.clone(),
+    });
+    let stop = shutdown.clone();
+    let h = tasks.spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.triggered().await })
+            .await
+            .context("http server")
+    });
+    names.insert(h.id(), "http");
+    info!(%http_addr, "http listening");
+
+    let topics_config = config.clone();
+    let h = tasks.spawn(async move {
+        topics::ensure(&topics_config).await?;
+        tokio::task::spawn_blocking(move || follower.run())
+            .await
+            .map_err(|e| anyhow!("partner follower thread: {e}"))?
+    });
+    names.insert(h.id(), "partners");
+
+    let gate = readiness.clone();
+    let stop = shutdown.clone();
+    let h = tasks.spawn(async move {
+        tokio::select! {
+            _ = gate.partners_completed() => {}
+            _ = stop.triggered() => return Ok(()),
+        }
+        tokio::task::spawn_blocking(move || pipeline.run())
+            .await
+            .map_err(|e| anyhow!("pipeline thread: {e}"))?
+    });
+    names.insert(h.id(), "pipeline");
+
+    Ok(Running {
+        http_addr,
+        readiness,
+        metrics,
+        shutdown,
+        tasks,
+        names,
+        shutdown_timeout: Duration::from_millis(config.service.shutdown_timeout_ms),
+    })
+}
+
+impl Running {
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    pub fn readiness(&self) -> &Arc<Readiness> {
+        &self.readiness
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// A handle that stops this service when triggered.
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// The shutdown guard: runs until `signal` resolves or any task ends, then stops every task within
+    /// the shutdown budget. Ok only for a signalled stop in which every task ended cleanly.
+    pub async fn wait(mut self, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let mut failures: Vec<String> = Vec::new();
+        tokio::select! {
+            _ = signal => info!("shutdown requested"),
+            _ = self.shutdown.triggered() => info!("shutdown requested"),
+            Some(r) = self.tasks.join_next_with_id() => {
+                let (name, outcome) = self.outcome(r);
+                match outcome {
+                    Ok(()) if self.shutdown.is_triggered() => {}
+                    Ok(()) => failures.push(format!("task {name} exited unexpectedly")),
+                    Err(e) => failures.push(format!("task {name} failed: {e:#}")),
+                }
+                error!(task = name, "a task ended; stopping the service");
+            }
+        }
+        self.shutdown.trigger();
+        let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, self.tasks.join_next_with_id()).await {
+                Ok(None) => break,
+                Ok(Some(r)) => {
+                    let (name, outcome) = self.outcome(r);
+                    match outcome {
+                        Ok(()) => info!(task = name, "task stopped"),
+                        Err(e) => {
+                            warn!(task = name, error = %format!("{e:#}"), "task failed while stopping");
+                            failures.push(format!("task {name} failed: {e:#}"));
+                        }
+                    }
+                }
+                Err(_) => {
+                    let left: Vec<&str> = self.names.values().copied().collect();
+                    failures.push(format!(
+                        "shutdown timed out after {:?}; still running: {}",
+                        self.shutdown_timeout,
+                        left.join(", ")
+                    ));
+                    self.tasks.abort_all();
+                    break;
+                }
+            }
+        }
+        if failures.is_empty() {
+            info!("stopped cleanly");
+            Ok(())
+        } else {
+            bail!(failures.join("; "))
+        }
+    }
+
+    fn outcome(
+        &mut self,
+        r: Result<(Id, anyhow::Result<()>), tokio::task::JoinError>,
+    ) -> (&'static str, anyhow::Result<()>) {
+        match r {
+            Ok((id, res)) => (self.names.remove(&id).unwrap_or("?"), res),
+            Err(e) => {
+                let name = self.names.remove(&e.id()).unwrap_or("?");
+                (name, Err(anyhow!("task panicked or was cancelled: {e}")))
+            }
+        }
+    }
+}
+
+/// Runs the service until `signal` resolves (or a task ends); see [`Running::wait`].
+pub async fn run(config: Config, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
+    start(config).await?.wait(signal).await
+}

@@ -1,0 +1,236 @@
+//! The partner follower: reads the compacted partner topic into the [`PartnerTable`] — every partition,
+//! manually assigned, no consumer group — up to the end offsets captured at start-up (then the table is
+//! complete and the service may decide), and keeps following it for live upserts and tombstones.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use borderlane_core::table::PartnerTable;
+use borderlane_core::wire::{parse_partner, ErrorKind, Limits};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tracing::{info, warn};
+
+use crate::serve::clients::{client_config, Role};
+use crate::serve::config::Config;
+use crate::serve::metrics::{BadPartner, Client, Metrics};
+use crate::serve::{Readiness, Shutdown};
+
+/// How often the table gauges are refreshed while records flow.
+const GAUGE_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Counts client errors; librdkafka retries them itself.
+pub struct FollowerContext {
+    metrics: Arc<Metrics>,
+}
+
+impl ClientContext for FollowerContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        // End-of-partition is how the follower knows it caught up, not an error.
+        if error.rdkafka_error_code() == Some(rdkafka::error::RDKafkaErrorCode::PartitionEOF) {
+            return;
+        }
+        self.metrics.kafka_error(Client::PartnerConsumer);
+        warn!(error = %error, reason, "partner consumer error (librdkafka retries)");
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for FollowerContext {}
+
+/// See the module documentation.
+pub struct PartnerFollower {
+    /// Group-less consumer with every partition of the partner topic assigned.
+    consumer: BaseConsumer<FollowerContext>,
+    /// Partner topic name.
+    topic: String,
+    /// The table every scoring thread reads.
+    table: Arc<PartnerTable>,
+    /// Record limits for partner values.
+    limits: Limits,
+    /// Table size, updates, bad records.
+    metrics: Arc<Metrics>,
+    /// Told when the table is complete.
+    readiness: Arc<Readiness>,
+    /// Stops the follower.
+    shutdown: Shutdown,
+    /// Budget for metadata and watermark queries.
+    timeout: Duration,
+}
+
+impl PartnerFollower {
+    pub fn new(
+        config: &Config,
+        table: Arc<PartnerTable>,
+        metrics: Arc<Metrics>,
+        readiness: Arc<Readiness>,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<PartnerFollower> {
+        let consumer = client_config(config, Role::PartnerConsumer)
+            .create_with_context(FollowerContext {
+                metrics: metrics.clone(),
+            })
+            .map_err(|e| anyhow!("creating the partner consumer: {e}"))?;
+        Ok(PartnerFollower {
+            consumer,
+            topic: config.kafka.topics.partners.clone(),
+            table,
+            limits: config.limits.limits(),
+            metrics,
+            readiness,
+            shutdown,
+            timeout: Duration::from_millis(config.kafka.startup_timeout_ms),
+        })
+    }
+
+    /// The end offset of every partition, captured now: the table is complete once each is reached.
+    fn end_offsets(&self) -> anyhow::Result<HashMap<i32, (i64, i64)>> {
+        let md = self
+            .consumer
+            .fetch_metadata(Some(&self.topic), self.timeout)
+            .with_context(|| format!("metadata of partner topic {}", self.topic))?;
+        let t = md
+            .topics()
+            .iter()
+            .find(|t| t.name() == self.topic)
+            .ok_or_else(|| anyhow!("partner topic {} not in metadata", self.topic))?;
+        if let Some(e) = t.error() {
+            bail!("partner topic {}: {:?}", self.topic, e);
+        }
+        if t.partitions().is_empty() {
+            bail!("partner topic {} has no partitions", self.topic);
+        }
+        let mut ends = HashMap::new();
+        for p in t.partitions() {
+            let (lo, hi) = self
+                .consumer
+                .fetch_watermarks(&self.topic, p.id(), self.timeout)
+                .with_context(|| format!("watermarks of {}[{}]", self.topic, p.id()))?;
+            ends.insert(p.id(), (lo, hi));
+        }
+        Ok(ends)
+    }
+
+    /// Reads to the start-up end offsets, signals readiness, then follows until shutdown. Blocking.
+    pub fn run(self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let ends = self.end_offsets()?;
+        let mut tpl = TopicPartitionList::with_capacity(ends.len());
+        for p in ends.keys() {
+            tpl.add_partition_offset(&self.topic, *p, Offset::Beginning)?;
+        }
+        self.consumer
+            .assign(&tpl)
+            .with_context(|| format!("assigning partner topic {}", self.topic))?;
+        // Partitions still to read up to their start-up end offset.
+        let mut remaining: HashMap<i32, i64> = ends
+            .iter()
+            .filter(|(_, (lo, hi))| hi > lo)
+            .map(|(p, (_, hi))| (*p, *hi))
+            .collect();
+        let total: i64 = ends.values().map(|(lo, hi)| hi - lo).sum();
+        info!(
+            topic = %self.topic,
+            partitions = ends.len(),
+            records_at_most = total,
+            "reading the partner table up to the start-up end offsets"
+        );
+        let mut complete = false;
+        let mut records: u64 = 0;
+        let mut gauges_at = Instant::now();
+        loop {
+            if !complete && remaining.is_empty() {
+                complete = true;
+                self.metrics
+                    .partner_table(self.table.len(), self.table.updates_applied());
+                self.metrics.partner_table_completed();
+                self.readiness.partners_complete();
+                info!(
+                    partners = self.table.len(),
+                    records,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "partner table complete; following live updates"
+                );
+            }
+            if self.shutdown.is_triggered() {
+                return Ok(());
+            }
+            match self.consumer.poll(Duration::from_millis(100)) {
+                None => {}
+                Some(Ok(m)) => {
+                    records += 1;
+                    self.apply(&m);
+                    if let Some(end) = remaining.get(&m.partition()) {
+                        if m.offset() + 1 >= *end {
+                            remaining.remove(&m.partition());
+                        }
+                    }
+                }
+                // The partition's end: everything up to the start-up end offset has been read (that offset
+                // can be a transaction marker, never delivered, hence EOF rather than the last offset).
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    remaining.remove(&p);
+                }
+                Some(Err(e)) => {
+                    self.metrics.kafka_error(Client::PartnerConsumer);
+                    warn!(error = %e, "partner consumer error");
+                }
+            }
+            if gauges_at.elapsed() >= GAUGE_INTERVAL {
+                gauges_at = Instant::now();
+                self.metrics
+                    .partner_table(self.table.len(), self.table.updates_applied());
+            }
+        }
+    }
+
+    /// Applies one record: an upsert, a tombstone, or a bad record (logged, counted, skipped).
+    fn apply(&self, m: &BorrowedMessage<'_>) {
+        let key = match m.key().map(std::str::from_utf8) {
+            None => None,
+            Some(Ok(k)) => Some(k),
+            Some(Err(_)) => {
+                self.bad(
+                    m,
+                    BadPartner::Invalid(ErrorKind::NotUtf8),
+                    "key is not UTF-8",
+                );
+                return;
+            }
+        };
+        match m.payload() {
+            None => match key {
+                Some(k) => {
+                    self.table.remove(k);
+                }
+                None => self.bad(m, BadPartner::MissingKey, "tombstone without a key"),
+            },
+            Some(bytes) => match parse_partner(bytes, &self.limits) {
+                Ok(p) => match key {
+                    Some(k) if k != p.partner_id => self.bad(
+                        m,
+                        BadPartner::KeyMismatch,
+                        &format!("key {k:?} is not partner_id {:?}", p.partner_id),
+                    ),
+                    _ => self.table.upsert(p),
+                },
+                Err(e) => self.bad(m, BadPartner::Invalid(e.kind), &e.message),
+            },
+        }
+    }
+
+    fn bad(&self, m: &BorrowedMessage<'_>, why: BadPartner, message: &str) {
+        self.metrics.bad_partner_record(why);
+        warn!(
+            topic = m.topic(),
+            partition = m.partition(),
+            offset = m.offset(),
+            kind = why.as_str(),
+            message,
+            "bad partner record skipped"
+        );
+    }
+}

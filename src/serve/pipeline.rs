@@ -1,0 +1,266 @@
+//! The manifest pipeline: consume (consumer group) → score with the core → emit through the [`Sink`].
+//!
+//! One dedicated thread runs the consumer loop and scores inline: scoring costs ~1–2 µs, far less than any
+//! hand-off to another thread or task would. librdkafka's rebalance callbacks run on this same thread (in
+//! `poll`), so a revoke can block there until the revoked partitions' outputs are acknowledged and their
+//! offsets committed, without stalling an async runtime.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Context};
+use arc_swap::ArcSwap;
+use borderlane_core::policy::CompiledPolicy;
+use borderlane_core::score::process;
+use borderlane_core::table::PartnerTable;
+use borderlane_core::time::Timestamp;
+use borderlane_core::wire::{BadInput, ErrorKind, Limits};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::statistics::Statistics;
+use rdkafka::ClientContext;
+use tracing::{debug, info, warn};
+
+use crate::serve::clients::{client_config, Role};
+use crate::serve::config::Config;
+use crate::serve::metrics::{Client, Metrics};
+use crate::serve::sink::{Origin, Output, Sink};
+use crate::serve::{Readiness, Shutdown};
+
+/// Longest pause between two offset stores while messages flow.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(5);
+
+/// The manifest consumer's context: rebalances drain the sink; statistics feed the lag gauges.
+pub struct PipelineContext {
+    /// Drained and committed on revoke; told about assignments.
+    sink: Arc<Sink>,
+    /// Lag gauges and error counts.
+    metrics: Arc<Metrics>,
+    /// Input topic, to pick its partitions out of statistics.
+    topic: String,
+}
+
+impl ClientContext for PipelineContext {
+    fn stats(&self, stats: Statistics) {
+        let Some(t) = stats.topics.get(&self.topic) else {
+            return;
+        };
+        for p in t.partitions.values() {
+            if p.partition < 0 || !p.desired {
+                continue;
+            }
+            let lag = if p.consumer_lag_stored >= 0 {
+                p.consumer_lag_stored
+            } else {
+                p.consumer_lag
+            };
+            if lag >= 0 {
+                self.metrics.consumer_lag(&self.topic, p.partition, lag);
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.metrics.kafka_error(Client::ManifestConsumer);
+        warn!(error = %error, reason, "manifest consumer error (librdkafka retries)");
+    }
+}
+
+impl ConsumerContext for PipelineContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                info!(partitions = tpl.count(), "partitions assigned");
+                self.sink.assigned(tpl);
+            }
+            Rebalance::Revoke(tpl) => self.sink.revoked(consumer, tpl),
+            Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
+        }
+    }
+}
+
+/// See the module documentation.
+pub struct Pipeline {
+    /// Group member on the manifest topic; subscribed only once the partner table is complete.
+    consumer: BaseConsumer<PipelineContext>,
+    /// Where decisions and dead letters go.
+    sink: Arc<Sink>,
+    /// Current policy; each manifest is scored against one snapshot.
+    policy: Arc<ArcSwap<CompiledPolicy>>,
+    /// Partner table, kept current by the follower.
+    table: Arc<PartnerTable>,
+    /// Record limits.
+    limits: Limits,
+    /// Scoring latency.
+    metrics: Arc<Metrics>,
+    /// Told when the consumer runs.
+    readiness: Arc<Readiness>,
+    /// Stops the loop.
+    shutdown: Shutdown,
+    /// Manifest topic.
+    topic: String,
+    /// Drain budget at shutdown.
+    drain_timeout: Duration,
+}
+
+impl Pipeline {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: &Config,
+        sink: Arc<Sink>,
+        policy: Arc<ArcSwap<CompiledPolicy>>,
+        table: Arc<PartnerTable>,
+        metrics: Arc<Metrics>,
+        readiness: Arc<Readiness>,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<Pipeline> {
+        let consumer = client_config(config, Role::ManifestConsumer)
+            .create_with_context(PipelineContext {
+                sink: sink.clone(),
+                metrics: metrics.clone(),
+                topic: config.kafka.topics.manifests.clone(),
+            })
+            .map_err(|e| anyhow!("creating the manifest consumer: {e}"))?;
+        Ok(Pipeline {
+            consumer,
+            sink,
+            policy,
+            table,
+            limits: config.limits.limits(),
+            metrics,
+            readiness,
+            shutdown,
+            topic: config.kafka.topics.manifests.clone(),
+            drain_timeout: Duration::from_millis(config.service.shutdown_timeout_ms * 2 / 3),
+        })
+    }
+
+    /// Consumes until shutdown or a fatal sink error, then drains and commits. Blocking.
+    pub fn run(self) -> anyhow::Result<()> {
+        self.consumer
+            .subscribe(&[&self.topic])
+            .with_context(|| format!("subscribing to {}", self.topic))?;
+        self.readiness.consumer_running(true);
+        info!(topic = %self.topic, "manifest consumer running");
+        let result = self.consume();
+        self.readiness.consumer_running(false);
+        let drained = self.finish();
+        match (result, drained) {
+            (Err(e), _) => Err(e),
+            (Ok(()), Err(e)) => Err(e),
+            (Ok(()), Ok(())) => Ok(()),
+        }
+    }
+
+    fn consume(&self) -> anyhow::Result<()> {
+        let mut checkpoint_at = Instant::now();
+        // Reused for every decision's JSON.
+        let mut buf = Vec::with_capacity(4096);
+        while !self.shutdown.is_triggered() {
+            if let Some(f) = self.sink.failure() {
+                bail!(f);
+            }
+            self.sink.wait_for_capacity(Duration::from_millis(100));
+            match self.consumer.poll(Duration::from_millis(100)) {
+                None => {}
+                Some(Ok(m)) => self.handle(&m, &mut buf)?,
+                Some(Err(KafkaError::PartitionEOF(_))) => {}
+                Some(Err(e)) => {
+                    self.metrics.kafka_error(Client::ManifestConsumer);
+                    warn!(error = %e, "manifest consumer error");
+                }
+            }
+            if checkpoint_at.elapsed() >= CHECKPOINT_INTERVAL {
+                checkpoint_at = Instant::now();
+                self.sink.checkpoint(&self.consumer);
+            }
+        }
+        Ok(())
+    }
+
+    /// Scores one manifest record and emits its decision or dead letter.
+    fn handle(&self, m: &BorrowedMessage<'_>, buf: &mut Vec<u8>) -> anyhow::Result<()> {
+        let origin = Origin {
+            topic: m.topic(),
+            partition: m.partition(),
+            offset: m.offset(),
+            timestamp_ms: m.timestamp().to_millis(),
+            key: m.key(),
+        };
+        let policy = self.policy.load();
+        let started = Instant::now();
+        let result = match m.payload() {
+            None => Err(BadInput::new(
+                ErrorKind::Empty,
+                "null value on the manifests topic",
+            )),
+            Some(bytes) => process(&policy, &self.table, bytes, &self.limits),
+        };
+        self.metrics.scored(started.elapsed());
+        match result {
+            Ok(mut decision) => {
+                decision.decided_at = now();
+                buf.clear();
+                serde_json::to_writer(&mut *buf, &decision).context("encoding a decision")?;
+                self.sink.emit(
+                    &origin,
+                    Output::Decision {
+                        decision: &decision,
+                        json: buf,
+                    },
+                )
+            }
+            Err(error) => {
+                debug!(
+                    partition = origin.partition,
+                    offset = origin.offset,
+                    kind = error.kind.as_str(),
+                    "dead letter"
+                );
+                self.sink.emit(
+                    &origin,
+                    Output::DeadLetter {
+                        value: m.payload(),
+                        error: &error,
+                    },
+                )
+            }
+        }
+    }
+
+    /// Waits for in-flight outputs, stores and commits their offsets; the consumer then leaves the group
+    /// when dropped (its revoke callback finds nothing left to do).
+    fn finish(&self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let drained = self.sink.drain(self.drain_timeout);
+        self.sink.checkpoint(&self.consumer);
+        match self.consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(e) => warn!(error = %e, "final commit failed; the uncommitted tail will be redone"),
+        }
+        info!(
+            drained,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "manifest pipeline drained and committed"
+        );
+        if let Some(f) = self.sink.failure() {
+            bail!(f);
+        }
+        if !drained {
+            bail!(
+                "shutdown: outputs still unacknowledged after {:?}; they will be redone on restart",
+                self.drain_timeout
+            );
+        }
+        Ok(())
+    }
+}
+
+fn now() -> Option<Timestamp> {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    Timestamp::from_unix_nanos(nanos as i128)
+}

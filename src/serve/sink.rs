@@ -1,0 +1,453 @@
+//! Where outputs go and how input progress follows them: the [`Sink`].
+//!
+//! Today there is one mode, [`AtLeastOnceSink`]: outputs are produced with an idempotent producer, the
+//! delivery callback acknowledges them in the [`AckTracker`], and the consumer thread stores the input
+//! offsets the tracker releases (librdkafka's auto-commit flushes them). A transactional exactly-once
+//! mode becomes a second variant (produce inside a transaction, `send_offsets_to_transaction` at
+//! checkpoints) behind the same four operations: `emit`, `checkpoint`, `assigned`, `revoked` + `drain`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail};
+use borderlane_core::codes::PortCode;
+use borderlane_core::decision::{Decision, Lane};
+use borderlane_core::policy::Action;
+use borderlane_core::wire::{BadInput, ErrorKind};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tracing::{debug, error, info, warn};
+
+use crate::serve::ack::{AckTracker, Ticket};
+use crate::serve::config::Config;
+use crate::serve::metrics::{Client, Metrics};
+
+/// The input record an output answers.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    /// Input topic.
+    pub topic: &'a str,
+    /// Input partition.
+    pub partition: i32,
+    /// Input offset.
+    pub offset: i64,
+    /// Kafka timestamp of the input (ms since the epoch), for the end-to-end latency.
+    pub timestamp_ms: Option<i64>,
+    /// Input key, copied to the dead letter.
+    pub key: Option<&'a [u8]>,
+}
+
+/// What to emit for one input.
+#[derive(Debug)]
+pub enum Output<'a> {
+    /// A decision and its JSON encoding.
+    Decision {
+        decision: &'a Decision,
+        json: &'a [u8],
+    },
+    /// The input could not be decided: original value (null stays null) and why.
+    DeadLetter {
+        value: Option<&'a [u8]>,
+        error: &'a BadInput,
+    },
+}
+
+/// The sink of the pipeline, by delivery mode.
+pub enum Sink {
+    AtLeastOnce(AtLeastOnceSink),
+}
+
+impl Sink {
+    /// Sends the output of one input record. An error is fatal for the pipeline.
+    pub fn emit(&self, origin: &Origin<'_>, output: Output<'_>) -> anyhow::Result<()> {
+        match self {
+            Sink::AtLeastOnce(s) => s.emit(origin, output),
+        }
+    }
+
+    /// Hands finished input progress to the consumer.
+    pub fn checkpoint<C: ConsumerContext>(&self, consumer: &BaseConsumer<C>) {
+        match self {
+            Sink::AtLeastOnce(s) => s.checkpoint(consumer),
+        }
+    }
+
+    /// Partitions of the input topic were assigned to this instance.
+    pub fn assigned(&self, tpl: &TopicPartitionList) {
+        match self {
+            Sink::AtLeastOnce(s) => s.assigned(tpl),
+        }
+    }
+
+    /// Partitions are being taken away: finish their work and commit before they go.
+    pub fn revoked<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        tpl: &TopicPartitionList,
+    ) {
+        match self {
+            Sink::AtLeastOnce(s) => s.revoked(consumer, tpl),
+        }
+    }
+
+    /// Waits until every output sent is acknowledged (or failed); true if all were.
+    pub fn drain(&self, timeout: Duration) -> bool {
+        match self {
+            Sink::AtLeastOnce(s) => s.drain(timeout),
+        }
+    }
+
+    /// Blocks while too much work is in flight; returns at the latest after `timeout`.
+    pub fn wait_for_capacity(&self, timeout: Duration) {
+        match self {
+            Sink::AtLeastOnce(s) => s.wait_for_capacity(timeout),
+        }
+    }
+
+    /// A fatal error seen by the sink (delivery failure, fatal producer error), if any.
+    pub fn failure(&self) -> Option<String> {
+        match self {
+            Sink::AtLeastOnce(s) => s.shared.failure(),
+        }
+    }
+}
+
+/// What the delivery callback needs to finish one output (opaque outside this module).
+pub struct Pending {
+    /// The input record to acknowledge.
+    ticket: Ticket,
+    /// Input Kafka timestamp, for the end-to-end latency.
+    timestamp_ms: Option<i64>,
+    /// What was sent, for the outcome metrics.
+    what: Outcome,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Outcome {
+    Decision {
+        action: Action,
+        lane: Lane,
+        port: PortCode,
+    },
+    DeadLetter(ErrorKind),
+}
+
+/// State shared by the pipeline thread and the producer's delivery-callback thread.
+pub struct Shared {
+    /// In-order acknowledgement of input offsets.
+    tracker: AckTracker,
+    /// Outcome counters and latencies are recorded at acknowledgement.
+    metrics: Arc<Metrics>,
+    /// Fast check for `failure`.
+    failed: AtomicBool,
+    /// The first fatal error; the pipeline stops on it and its input offset is never stored.
+    failure: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn fail(&self, why: String) {
+        let mut f = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        if f.is_none() {
+            error!(error = %why, "output failed; stopping (the input offset is not committed)");
+            *f = Some(why);
+        }
+        self.failed.store(true, Ordering::Release);
+    }
+
+    fn failure(&self) -> Option<String> {
+        if !self.failed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// The producer's context: delivery reports acknowledge inputs.
+pub struct DeliveryContext {
+    shared: Arc<Shared>,
+}
+
+impl ClientContext for DeliveryContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.shared.metrics.kafka_error(Client::Producer);
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
+            self.shared
+                .fail(format!("fatal producer error: {error}: {reason}"));
+        } else {
+            warn!(error = %error, reason, "producer error (librdkafka retries)");
+        }
+    }
+}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = Box<Pending>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, pending: Box<Pending>) {
+        match result {
+            Ok(_) => {
+                if !self.shared.tracker.ack(pending.ticket) {
+                    debug!(ticket = ?pending.ticket, "acknowledgement for a revoked partition ignored");
+                }
+                let m = &self.shared.metrics;
+                match pending.what {
+                    Outcome::Decision { action, lane, port } => {
+                        m.decision_acknowledged(action, lane, port)
+                    }
+                    Outcome::DeadLetter(kind) => m.dead_letter_acknowledged(kind),
+                }
+                if let Some(ts) = pending.timestamp_ms {
+                    let now = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .as_millis() as i64;
+                    m.end_to_end(Duration::from_millis(now.saturating_sub(ts).max(0) as u64));
+                }
+            }
+            Err((e, msg)) => {
+                self.shared.metrics.delivery_failed();
+                self.shared.fail(format!(
+                    "delivery to {} failed for input partition {} offset {}: {e}",
+                    msg.topic(),
+                    pending.ticket.partition,
+                    pending.ticket.offset
+                ));
+            }
+        }
+    }
+}
+
+/// At-least-once: see the module documentation.
+pub struct AtLeastOnceSink {
+    /// Sends decisions and dead letters; its own thread serves delivery callbacks.
+    producer: ThreadedProducer<DeliveryContext>,
+    /// Tracker, metrics and failure state, shared with the delivery callback.
+    shared: Arc<Shared>,
+    /// Input topic (offsets are stored for it).
+    input_topic: String,
+    /// Output topic of decisions.
+    decisions_topic: String,
+    /// Output topic of dead letters.
+    dlq_topic: String,
+    /// Backpressure threshold: outputs sent and not acknowledged.
+    max_in_flight: usize,
+    /// How long a revoke waits for in-flight outputs before giving the partitions up.
+    revoke_timeout: Duration,
+    /// Largest key + value a dead letter may carry: the producer's `message.max.bytes` minus header room.
+    /// Only an input larger than `limits.max_bytes` (kind `oversized`) can exceed it, when the manifests
+    /// topic accepts bigger records than the producer may send; see `emit`.
+    max_dead_letter: usize,
+}
+
+impl AtLeastOnceSink {
+    pub fn new(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<AtLeastOnceSink> {
+        let shared = Arc::new(Shared {
+            tracker: AckTracker::new(),
+            metrics,
+            failed: AtomicBool::new(false),
+            failure: Mutex::new(None),
+        });
+        let producer =
+            crate::serve::clients::client_config(config, crate::serve::clients::Role::Producer)
+                .create_with_context(DeliveryContext {
+                    shared: shared.clone(),
+                })
+                .map_err(|e| anyhow!("creating the producer: {e}"))?;
+        Ok(AtLeastOnceSink {
+            producer,
+            shared,
+            input_topic: config.kafka.topics.manifests.clone(),
+            decisions_topic: config.kafka.topics.decisions.clone(),
+            dlq_topic: config.kafka.topics.dlq.clone(),
+            max_in_flight: config.kafka.max_in_flight,
+            revoke_timeout: Duration::from_millis(config.service.shutdown_timeout_ms / 2),
+            max_dead_letter: crate::serve::clients::producer_max_message_bytes(config)
+                .map_err(|e| anyhow!("kafka.producer.message.max.bytes: {e}"))?
+                .saturating_sub(crate::serve::clients::DLQ_HEADROOM),
+        })
+    }
+
+    fn emit(&self, origin: &Origin<'_>, output: Output<'_>) -> anyhow::Result<()> {
+        let ticket = self.shared.tracker.begin(origin.partition, origin.offset);
+        let (topic, key, value, headers, what) = match output {
+            Output::Decision { decision, json } => (
+                &self.decisions_topic,
+                Some(decision.manifest_id.as_bytes()),
+                Some(json),
+                None,
+                Outcome::Decision {
+                    action: decision.action,
+                    lane: decision.lane,
+                    port: decision.port_of_entry,
+                },
+            ),
+            Output::DeadLetter { value, error } => {
+                let partition = origin.partition.to_string();
+                let offset = origin.offset.to_string();
+                // A record too large for the producer would fail on every restart (a poison loop); its
+                // dead letter keeps the first bytes and says how large the original was.
+                let size = value.map_or(0, <[u8]>::len) + origin.key.map_or(0, <[u8]>::len);
+                let (value, truncated) = match value {
+                    Some(v) if size > self.max_dead_letter => {
+                        let keep = self
+                            .max_dead_letter
+                            .saturating_sub(origin.key.map_or(0, <[u8]>::len));
+                        (Some(&v[..keep.min(v.len())]), Some(v.len().to_string()))
+                    }
+                    v => (v, None),
+                };
+                let mut headers = OwnedHeaders::new_with_capacity(6)
+                    .insert(Header {
+                        key: "error.kind",
+                        value: Some(error.kind.as_str()),
+                    })
+                    .insert(Header {
+                        key: "error.message",
+                        value: Some(error.message.as_str()),
+                    })
+                    .insert(Header {
+                        key: "source.topic",
+                        value: Some(origin.topic),
+                    })
+                    .insert(Header {
+                        key: "source.partition",
+                        value: Some(partition.as_str()),
+                    })
+                    .insert(Header {
+                        key: "source.offset",
+                        value: Some(offset.as_str()),
+                    });
+                if let Some(original) = &truncated {
+                    warn!(
+                        partition = origin.partition,
+                        offset = origin.offset,
+                        bytes = original.as_str(),
+                        "dead letter too large for the producer: value truncated"
+                    );
+                    headers = headers.insert(Header {
+                        key: "error.truncated_from",
+                        value: Some(original.as_str()),
+                    });
+                }
+                (
+                    &self.dlq_topic,
+                    origin.key,
+                    value,
+                    Some(headers),
+                    Outcome::DeadLetter(error.kind),
+                )
+            }
+        };
+        let pending = Box::new(Pending {
+            ticket,
+            timestamp_ms: origin.timestamp_ms,
+            what,
+        });
+        let mut record: BaseRecord<'_, [u8], [u8], Box<Pending>> =
+            BaseRecord::with_opaque_to(topic, pending);
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        if let Some(v) = value {
+            record = record.payload(v);
+        }
+        if let Some(h) = headers {
+            record = record.headers(h);
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    // librdkafka's queue is full: wait for deliveries to make room.
+                    if let Some(f) = self.shared.failure() {
+                        bail!(f);
+                    }
+                    record = r;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((e, _)) => {
+                    // The ticket stays pending, so no later offset of this partition is ever stored.
+                    let why = format!(
+                        "cannot send to {topic} for input partition {} offset {}: {e}",
+                        origin.partition, origin.offset
+                    );
+                    self.shared.fail(why.clone());
+                    bail!(why);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn checkpoint<C: ConsumerContext>(&self, consumer: &BaseConsumer<C>) {
+        let ready = self.shared.tracker.take_ready();
+        self.shared
+            .metrics
+            .in_flight(self.shared.tracker.in_flight());
+        if ready.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::with_capacity(ready.len());
+        for (p, next) in &ready {
+            if let Err(e) = tpl.add_partition_offset(&self.input_topic, *p, Offset::Offset(*next)) {
+                warn!(error = %e, partition = p, "cannot build offset list");
+            }
+        }
+        match consumer.store_offsets(&tpl) {
+            Ok(()) => self.shared.metrics.offsets_stored(ready.len()),
+            // A partition revoked between take_ready and here: its new owner re-reads (duplicates only).
+            Err(e) => warn!(error = %e, "storing offsets failed"),
+        }
+    }
+
+    fn assigned(&self, tpl: &TopicPartitionList) {
+        for e in tpl.elements_for_topic(&self.input_topic) {
+            self.shared.tracker.assign(e.partition());
+        }
+    }
+
+    fn revoked<C: ConsumerContext>(&self, consumer: &BaseConsumer<C>, tpl: &TopicPartitionList) {
+        let lost = consumer.assignment_lost();
+        if let Err(e) = self.producer.flush(self.revoke_timeout) {
+            warn!(error = %e, "revoke: outputs still unacknowledged; the next owner redoes them");
+        }
+        self.checkpoint(consumer);
+        if !lost {
+            match consumer.commit_consumer_state(CommitMode::Sync) {
+                Ok(()) => {}
+                Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                Err(e) => {
+                    warn!(error = %e, "revoke: commit failed; the next owner redoes the uncommitted tail")
+                }
+            }
+        }
+        let mut dropped = 0;
+        for e in tpl.elements_for_topic(&self.input_topic) {
+            dropped += self.shared.tracker.revoke(e.partition());
+            self.shared
+                .metrics
+                .forget_partition(&self.input_topic, e.partition());
+        }
+        info!(
+            partitions = tpl.count(),
+            lost, dropped, "partitions revoked after draining"
+        );
+    }
+
+    fn drain(&self, timeout: Duration) -> bool {
+        let flushed = self.producer.flush(timeout).is_ok();
+        flushed && self.shared.tracker.wait_drained(Duration::from_millis(100))
+    }
+
+    fn wait_for_capacity(&self, timeout: Duration) {
+        if self.shared.tracker.in_flight() >= self.max_in_flight {
+            self.shared.tracker.wait_below(self.max_in_flight, timeout);
+        }
+    }
+}

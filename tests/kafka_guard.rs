@@ -1,0 +1,65 @@
+//! The shutdown guard and start-up checks: a failing task stops the whole service (no half-alive
+//! process), and a bad configuration is refused with every error and its key path.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+#[test]
+fn a_failing_task_stops_the_whole_service() {
+    // Topics missing and creation disabled: the partner task fails at start-up. The guard must stop the
+    // HTTP server and the (still gated) pipeline too, and report the failure.
+    let mut config = config("guard");
+    config.kafka.create_topics = false;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let result = runtime.block_on(async {
+        let running = borderlane::serve::start(config.clone()).await.unwrap();
+        let http = running.http_addr();
+        assert_eq!(http_get(http, "/healthz").map(|r| r.0), Some(200));
+        let outcome = tokio::time::timeout(PATIENCE, running.wait(std::future::pending()))
+            .await
+            .expect("the guard stops the service by itself");
+        (outcome, http)
+    });
+    let (outcome, http) = result;
+    let err = format!("{:#}", outcome.expect_err("a failed task is an error"));
+    assert!(err.contains("task partners failed"), "{err}");
+    assert!(err.contains(&config.kafka.topics.manifests), "{err}");
+    assert!(err.contains("kafka.create_topics is false"), "{err}");
+    assert!(
+        http_get(http, "/healthz").is_none(),
+        "HTTP still serving after the guard stopped the service"
+    );
+}
+
+#[test]
+fn the_binary_refuses_a_bad_config_listing_every_error() {
+    let dir = std::env::temp_dir().join(unique("badcfg"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(
+        &path,
+        "[kafka]\ntopic_partitions = \"three\"\ncolour = 1\n[http]\nlisten = \"nowhere\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_borderlane"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("BORDERLANE_SERVICE__SHUTDOWN_TIMEOUT_MS", "soon")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for needle in [
+        "4 configuration error(s)",
+        "kafka.topic_partitions",
+        "kafka.colour",
+        "http.listen",
+        "service.shutdown_timeout_ms",
+        "(set by BORDERLANE_SERVICE__SHUTDOWN_TIMEOUT_MS)",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
+    }
+}

@@ -1,0 +1,123 @@
+//! Readiness gating on the real broker: with a large partner topic (200k records), the service decides
+//! nothing before its table reached the start-up end offsets. Manifests waiting on the topic from the
+//! start depend on the LAST records of the partner topic (an applicant upgraded to validated tier 3 at the
+//! very end); each gets the credit. `/readyz` is 503 before and 200 after.
+
+mod common;
+
+use common::*;
+
+const BULK: usize = 200_000;
+const LAST: usize = 6;
+
+#[test]
+fn no_decision_before_the_partner_table_is_complete() {
+    let config = config("ready");
+    let limits = config.limits.limits();
+    let topics = config.kafka.topics.clone();
+    create_topics(&config);
+
+    let last_id = |k: usize| format!("CTP-LAST-{k}");
+    let last_ior = |k: usize| format!("LAST-{k:05}");
+    let mut partners: Vec<(String, Option<String>)> = Vec::with_capacity(BULK + 2 * LAST);
+    for k in 0..LAST {
+        let p = partner(&last_id(k), "importer", "ior", &last_ior(k), "applicant", 1);
+        partners.push((last_id(k), Some(p)));
+    }
+    for i in 0..BULK {
+        let id = format!("CTP-BULK-{i:06}");
+        let p = partner(
+            &id,
+            "importer",
+            "ior",
+            &format!("BULK-{i:06}"),
+            "certified",
+            1,
+        );
+        partners.push((id, Some(p)));
+    }
+    for k in 0..LAST {
+        let p = partner(&last_id(k), "importer", "ior", &last_ior(k), "validated", 3);
+        partners.push((last_id(k), Some(p)));
+    }
+    send_all(
+        &config,
+        &topics.partners,
+        &partners
+            .iter()
+            .map(|(k, v)| {
+                (
+                    Some(k.clone().into_bytes()),
+                    v.clone().map(String::into_bytes),
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+
+    // The manifests are waiting before the service starts: an ungated consumer would decide them at once.
+    let manifests: Vec<(String, String)> = (0..120)
+        .map(|i| {
+            let id = format!("R-{i:04}");
+            let m = manifest_for(&id, &last_ior(i % LAST), i, i % 7, i);
+            (id, m)
+        })
+        .collect();
+    send_all(
+        &config,
+        &topics.manifests,
+        &manifests
+            .iter()
+            .map(|(id, m)| (Some(id.clone().into_bytes()), Some(m.clone().into_bytes())))
+            .collect::<Vec<_>>(),
+    );
+
+    let service = InProcess::start(config.clone());
+    let (status, body) = http_get(service.http, "/readyz").expect("http is up when start returns");
+    assert_eq!(status, 503, "ready before reading 200k partners: {body}");
+    assert!(body.contains("partner_table: loading"), "{body}");
+
+    let out = Collector::start(&[&topics.decisions, &topics.dlq]);
+    let decisions = out.exactly(manifests.len());
+    let table = table_of(&partners, &limits);
+    assert_eq!(table.len(), BULK + LAST);
+    for r in &decisions {
+        assert_eq!(
+            r.topic, topics.decisions,
+            "unexpected dead letter {:?}",
+            r.headers
+        );
+        let id = r.key_str();
+        let (_, m) = manifests.iter().find(|(i, _)| *i == id).unwrap();
+        let got = without_decided_at(r.json());
+        assert_eq!(
+            got,
+            expected(&table, &limits, m.as_bytes()).unwrap(),
+            "{id}"
+        );
+        let credit = got["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["rule"] == "ctpat.importer")
+            .unwrap_or_else(|| panic!("{id} decided without the last partner record: {got}"));
+        assert!(
+            credit["detail"]
+                .as_str()
+                .unwrap()
+                .contains("validated tier 3"),
+            "{id}: {credit}"
+        );
+    }
+    wait_until("/readyz 200", || {
+        http_get(service.http, "/readyz").map(|r| r.0) == Some(200)
+    });
+    assert_eq!(
+        metric(service.http, "borderlane_partner_table_size") as usize,
+        BULK + LAST
+    );
+    assert_eq!(
+        metric(service.http, "borderlane_partner_table_complete"),
+        1.0
+    );
+    service.stop().expect("clean stop");
+}

@@ -1,0 +1,149 @@
+//! Restarts on the real broker, with the `borderlane` binary: while manifests keep arriving, the service
+//! is stopped gracefully (SIGTERM: exit code 0), started again, killed outright (SIGKILL: a crash), and
+//! started again. Every manifest still gets a decision — duplicates are allowed, losses never.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use common::*;
+
+const MANIFESTS: usize = 30_000;
+
+fn config_text(c: &borderlane::serve::config::Config) -> String {
+    let t = &c.kafka.topics;
+    format!(
+        r#"
+[kafka]
+group_id = "{group}"
+create_topics = true
+topic_partitions = 3
+[kafka.topics]
+manifests = "{m}"
+partners = "{p}"
+decisions = "{d}"
+dlq = "{q}"
+[kafka.consumer]
+# A killed instance's partitions move on after 6 s instead of 45 s.
+"session.timeout.ms" = "6000"
+"heartbeat.interval.ms" = "1000"
+[service]
+shutdown_timeout_ms = 20000
+"#,
+        group = c.kafka.group_id,
+        m = t.manifests,
+        p = t.partners,
+        d = t.decisions,
+        q = t.dlq,
+    )
+}
+
+/// Distinct manifest ids decided so far.
+fn decided(out: &Collector) -> HashMap<String, usize> {
+    let mut ids = HashMap::new();
+    for r in out.snapshot() {
+        *ids.entry(r.key_str()).or_insert(0) += 1;
+    }
+    ids
+}
+
+#[test]
+fn stop_kill_and_restart_lose_nothing() {
+    let config = config("restart");
+    let topics = config.kafka.topics.clone();
+    create_topics(&config);
+    let partners: Vec<Kv> = (0..30)
+        .map(|i| {
+            (
+                Some(format!("CTP-IMP-{i:05}").into_bytes()),
+                Some(importer(i).into_bytes()),
+            )
+        })
+        .collect();
+    send_all(&config, &topics.partners, &partners);
+    let text = config_text(&config);
+    let env = [("BORDERLANE_KAFKA__BOOTSTRAP_SERVERS", bootstrap())];
+    let out = Collector::start(&[&topics.decisions, &topics.dlq]);
+
+    // Manifests arrive throughout, in batches, while the service is stopped and started.
+    let producing = Arc::new(AtomicBool::new(true));
+    let producer = {
+        let config = config.clone();
+        let topic = topics.manifests.clone();
+        let producing = producing.clone();
+        std::thread::spawn(move || {
+            let mut loader = borderlane::produce::Loader::new(&config).unwrap();
+            for batch in 0..60 {
+                let records: Vec<_> = (0..MANIFESTS / 60)
+                    .map(|j| {
+                        let i = batch * (MANIFESTS / 60) + j;
+                        let id = format!("S-{i:06}");
+                        let m = manifest(&id, i % 40, i % 9, i);
+                        (id, m)
+                    })
+                    .collect();
+                for (id, m) in &records {
+                    loader
+                        .send(&topic, Some(id.as_bytes()), Some(m.as_bytes()), None)
+                        .unwrap();
+                }
+                loader.flush(PATIENCE).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            assert_eq!(loader.flush(PATIENCE).unwrap().delivered, MANIFESTS as u64);
+            producing.store(false, Ordering::Release);
+        })
+    };
+
+    // 1. Graceful stop mid-stream: exit code 0.
+    let port = free_port();
+    let svc = Binary::start(&text, &env, port);
+    wait_until("first decisions", || out.len() >= 2_000);
+    svc.signal("TERM");
+    assert_eq!(svc.wait(), Some(0), "SIGTERM must stop the service cleanly");
+    let after_stop = decided(&out).len();
+    assert!(
+        after_stop < MANIFESTS,
+        "stopped after everything was decided: not mid-stream"
+    );
+
+    // 2. Restart, then crash mid-stream.
+    let svc = Binary::start(&text, &env, free_port());
+    wait_until("progress after restart", || {
+        decided(&out).len() >= after_stop + 2_000
+    });
+    svc.signal("KILL");
+    assert_eq!(svc.wait(), None, "killed by a signal");
+
+    // 3. Restart after the crash and let it finish.
+    let svc = Binary::start(&text, &env, free_port());
+    producer.join().unwrap();
+    assert!(!producing.load(Ordering::Acquire));
+    wait_until("every manifest decided", || {
+        decided(&out).len() >= MANIFESTS
+    });
+    wait_until("ready", || {
+        http_get(svc.http, "/readyz").map(|r| r.0) == Some(200)
+    });
+    svc.signal("TERM");
+    assert_eq!(svc.wait(), Some(0));
+
+    let ids = decided(&out);
+    for i in 0..MANIFESTS {
+        let id = format!("S-{i:06}");
+        assert!(ids.contains_key(&id), "{id} was lost");
+    }
+    assert_eq!(ids.len(), MANIFESTS, "outputs for manifests never sent");
+    let dead = out
+        .snapshot()
+        .iter()
+        .filter(|r| r.topic == topics.dlq)
+        .count();
+    assert_eq!(dead, 0, "good manifests were dead-lettered");
+    let duplicates: usize = ids.values().map(|n| n - 1).sum();
+    eprintln!(
+        "restart test: {MANIFESTS} manifests, {duplicates} duplicate decisions after the crash"
+    );
+}
