@@ -19,6 +19,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The main job on its embedded default: a generated day of port traffic scored in process, then the
+    /// live console with generated traffic.
+    Demo(cli::demo::Args),
     /// Score NDJSON manifests from a file or stdin into NDJSON decisions.
     Score(cli::score::Args),
     /// Validate a policy file and print every error with its key path (exit 1 if any).
@@ -36,6 +39,7 @@ enum Command {
 fn main() -> ExitCode {
     let args = Cli::parse();
     let result = match args.command {
+        Command::Demo(a) => cli::demo::run(a),
         Command::Score(a) => cli::score::run(a),
         Command::CheckPolicy(a) => cli::check_policy::run(a),
         Command::Serve(a) => cli::serve::run(a),
