@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod cli;
 pub mod feed;
+pub mod gen;
 pub mod partners_file;
 pub mod policy_file;
 pub mod produce;

@@ -27,6 +27,8 @@ enum Command {
     Serve(cli::serve::Args),
     /// Load partners and manifests (NDJSON files) into the Kafka topics.
     Produce(cli::produce::Args),
+    /// Generate seeded, realistic partners and manifests (NDJSON).
+    Generate(cli::generate::Args),
     /// What-if replay: a candidate policy against a baseline over a history of manifests.
     Replay(cli::replay::Args),
 }
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => cli::serve::run(a),
         Command::Produce(a) => cli::produce::run(a),
         Command::Replay(a) => cli::replay::run(a),
+        Command::Generate(a) => cli::generate::run(a),
     };
     match result {
         Ok(code) => code,

@@ -57,10 +57,10 @@ struct DeadLetter<'a> {
     raw: std::borrow::Cow<'a, str>,
 }
 
-/// Lines per parallel chunk: big enough to amortise rayon, small enough to balance two cores.
-const CHUNK: usize = 2048;
+/// Lines per parallel chunk: big enough to amortise rayon, small enough to balance the cores.
+const CHUNK: usize = 512;
 /// Bytes read per block.
-const BLOCK: usize = 16 << 20;
+const BLOCK: usize = 8 << 20;
 
 /// What every line is scored against: fixed for the whole run.
 struct Ctx<'a> {
@@ -104,6 +104,37 @@ impl Ctx<'_> {
     }
 }
 
+/// Reads `input` in blocks of about `BLOCK` bytes, each ending at a line boundary (the last may not end in
+/// a newline), and sends them on.
+fn read_blocks(
+    input: &mut dyn Read,
+    tx: std::sync::mpsc::SyncSender<Vec<u8>>,
+) -> anyhow::Result<()> {
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let mut buf = Vec::with_capacity(BLOCK + carry.len());
+        buf.append(&mut carry);
+        let read = input.take(BLOCK as u64).read_to_end(&mut buf)?;
+        if read == 0 {
+            if !buf.is_empty() && tx.send(buf).is_err() {
+                return Ok(());
+            }
+            return Ok(());
+        }
+        match buf.iter().rposition(|b| *b == b'\n') {
+            Some(i) => {
+                carry.extend_from_slice(&buf[i + 1..]);
+                buf.truncate(i + 1);
+                if tx.send(buf).is_err() {
+                    return Ok(());
+                }
+            }
+            // No newline yet: the whole block is part of one long line.
+            None => carry = buf,
+        }
+    }
+}
+
 fn now() -> Option<Timestamp> {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -134,22 +165,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("  partners line {line}: {e}");
         }
     }
-    let mut input: Box<dyn Read> = match &args.input {
-        None => Box::new(std::io::stdin().lock()),
-        Some(p) if p.as_os_str() == "-" => Box::new(std::io::stdin().lock()),
+    let mut input: Box<dyn Read + Send> = match &args.input {
+        None => Box::new(std::io::stdin()),
+        Some(p) if p.as_os_str() == "-" => Box::new(std::io::stdin()),
         Some(p) => Box::new(File::open(p).with_context(|| format!("opening {}", p.display()))?),
     };
-    let mut output: Box<dyn Write> = match &args.output {
-        None => Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout().lock())),
+    let mut output: Box<dyn Write + Send> = match &args.output {
+        None => Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout())),
         Some(p) if p.as_os_str() == "-" => {
-            Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout().lock()))
+            Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout()))
         }
         Some(p) => Box::new(BufWriter::with_capacity(
             1 << 20,
             File::create(p).with_context(|| format!("creating {}", p.display()))?,
         )),
     };
-    let mut dlq: Option<Box<dyn Write>> = match &args.dlq {
+    let mut dlq: Option<Box<dyn Write + Send>> = match &args.dlq {
         Some(p) => Some(Box::new(BufWriter::new(
             File::create(p).with_context(|| format!("creating {}", p.display()))?,
         ))),
@@ -163,69 +194,67 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
 
     let started = Instant::now();
-    let mut tally = Tally::default();
-    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK);
-    let mut carry: Vec<u8> = Vec::new();
-    let mut line_no: u64 = 0;
-    loop {
-        buf.clear();
-        buf.extend_from_slice(&carry);
-        carry.clear();
-        let read = (&mut input).take(BLOCK as u64).read_to_end(&mut buf)?;
-        let eof = read == 0;
-        if !eof {
-            // Keep the partial last line for the next block.
-            match buf.iter().rposition(|b| *b == b'\n') {
-                Some(i) => {
-                    carry.extend_from_slice(&buf[i + 1..]);
-                    buf.truncate(i + 1);
+    // Three stages overlap: a reader thread cuts the input into blocks at line boundaries, rayon scores each
+    // block on every core, and a writer thread writes the results in order.
+    let (blocks_tx, blocks_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+    let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<Vec<Sink>>(2);
+    let tally = std::thread::scope(|scope| -> anyhow::Result<Tally> {
+        let reader = scope.spawn(move || read_blocks(&mut input, blocks_tx));
+        let writer = scope.spawn(move || -> anyhow::Result<Tally> {
+            let mut tally = Tally::default();
+            for sinks in out_rx {
+                for sink in sinks {
+                    output.write_all(&sink.out)?;
+                    if let Some(d) = dlq.as_mut() {
+                        d.write_all(&sink.dlq)?;
+                    }
+                    tally.merge(sink.tally);
                 }
-                None => continue,
             }
-        }
-        let lines: Vec<(u64, &[u8])> = buf
-            .split(|b| *b == b'\n')
-            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-            .enumerate()
-            .map(|(i, l)| (line_no + i as u64 + 1, l))
-            .collect();
-        // `split` yields a final empty piece after a trailing newline; it is not a line.
-        let lines = match lines.split_last() {
-            Some((last, rest)) if last.1.is_empty() => rest,
-            _ => &lines[..],
-        };
-        line_no += lines.len() as u64;
-        let sinks: Vec<Sink> = lines
-            .par_chunks(CHUNK)
-            .map(|chunk| {
-                let mut sink = Sink {
-                    out: Vec::with_capacity(chunk.len() * 1024),
-                    ..Sink::default()
-                };
-                for (n, line) in chunk {
-                    // Blank lines separate nothing in NDJSON; they are not records.
-                    if !line.iter().all(u8::is_ascii_whitespace) {
+            output.flush()?;
+            if let Some(d) = dlq.as_mut() {
+                d.flush()?;
+            }
+            Ok(tally)
+        });
+        let mut line_no: u64 = 0;
+        for block in blocks_rx {
+            // Every line is a record, blank ones included (they are `empty` dead letters): one outcome each.
+            let body = block.strip_suffix(b"\n").unwrap_or(&block);
+            let lines: Vec<(u64, &[u8])> = body
+                .split(|b| *b == b'\n')
+                .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+                .enumerate()
+                .map(|(i, l)| (line_no + i as u64 + 1, l))
+                .collect();
+            line_no += lines.len() as u64;
+            let sinks: Vec<Sink> = lines
+                .par_chunks(CHUNK)
+                .map(|chunk| {
+                    let mut sink = Sink {
+                        out: Vec::with_capacity(chunk.len() * 1536),
+                        ..Sink::default()
+                    };
+                    for (n, line) in chunk {
                         ctx.score_line(*n, line, &mut sink);
                     }
-                }
-                sink
-            })
-            .collect();
-        for sink in sinks {
-            output.write_all(&sink.out)?;
-            if let Some(d) = dlq.as_mut() {
-                d.write_all(&sink.dlq)?;
+                    sink
+                })
+                .collect();
+            if out_tx.send(sinks).is_err() {
+                break;
             }
-            tally.merge(sink.tally);
         }
-        if eof {
-            break;
-        }
-    }
-    output.flush()?;
-    if let Some(d) = dlq.as_mut() {
-        d.flush()?;
-    }
+        drop(out_tx);
+        let read = reader
+            .join()
+            .map_err(|_| anyhow::anyhow!("reader thread panicked"))?;
+        let tally = writer
+            .join()
+            .map_err(|_| anyhow::anyhow!("writer thread panicked"))??;
+        read?;
+        Ok(tally)
+    })?;
     let secs = started.elapsed().as_secs_f64();
     if args.json_summary {
         eprintln!("{}", serde_json::to_string_pretty(&tally)?);

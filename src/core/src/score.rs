@@ -467,10 +467,12 @@ pub fn score(policy: &CompiledPolicy, m: &Manifest, parties: SmallVec<[PartyView
         ctpat_reason(policy, p, &mut reasons, &mut total);
     }
 
-    // The riskiest shipment.
+    // The riskiest shipment. A watch-list hit on any other shipment still forces the exam, so its reason is
+    // listed too, with 0 points: the score is the riskiest shipment's, and the decision must say why.
     let mut best: SmallVec<[Reason; 8]> = SmallVec::new();
     let mut best_score = i32::MIN;
     let mut scratch: SmallVec<[Reason; 8]> = SmallVec::new();
+    let mut other_watch: SmallVec<[Reason; 2]> = SmallVec::new();
     for i in 0..m.shipments.len() {
         scratch.clear();
         let (s, w) = score_shipment(policy, m, i, &parties, &mut scratch);
@@ -479,11 +481,22 @@ pub fn score(policy: &CompiledPolicy, m: &Manifest, parties: SmallVec<[PartyView
             best_score = s;
             std::mem::swap(&mut best, &mut scratch);
         }
+        // `scratch` now holds a shipment that is not (or no longer) the riskiest.
+        other_watch.extend(
+            scratch
+                .iter()
+                .filter(|r| matches!(r.rule, Rule::WatchlistId | Rule::WatchlistName))
+                .map(|r| Reason {
+                    points: 0,
+                    ..r.clone()
+                }),
+        );
     }
     if best_score != i32::MIN {
         total += best_score;
         reasons.extend(best);
     }
+    reasons.extend(other_watch);
 
     let band = if total >= doc.bands.high {
         Band::High
@@ -507,11 +520,14 @@ pub fn score(policy: &CompiledPolicy, m: &Manifest, parties: SmallVec<[PartyView
     }
 
     // Random compliance: stratum = mode; class = weakest importer on the manifest. Validated importers
-    // (tier 2/3) are exempt.
+    // (tier 2/3) are exempt. A shipment without an importer of record counts as a non-partner importer:
+    // it must not ride on another shipment's exemption.
+    let importer_missing = m.shipments.iter().any(|s| s.importer.is_none());
     let importer_standing = parties
         .iter()
         .filter(|p| p.role == Role::Importer)
         .map(|p| p.standing)
+        .chain(importer_missing.then_some(Standing::None))
         .min()
         .unwrap_or(Standing::None);
     let (class, rate) = match importer_standing {

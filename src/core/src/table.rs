@@ -81,6 +81,8 @@ pub fn effective_standing(p: &Partner, filed: Date, revalidation_days: i32) -> (
                     return (Standing::Applicant, false);
                 }
             }
+            // A validation without a date still needs a certification by the filing day.
+            None if !certified_by(p.certified_on) => return (Standing::Applicant, false),
             Some(v) if v.days_until(filed) > revalidation_days => {
                 return (
                     if p.entity == Entity::MraForeign {
@@ -315,6 +317,13 @@ mod tests {
         // Not even certified yet.
         assert_eq!(
             effective_standing(&p, d("2019-01-01"), 1461),
+            (Standing::Applicant, false)
+        );
+        // Validated without a validation date, certified after the filing: not a partner yet.
+        let mut undated = p.clone();
+        undated.validated_on = None;
+        assert_eq!(
+            effective_standing(&undated, d("2019-01-01"), 1461),
             (Standing::Applicant, false)
         );
         p.status = Status::Suspended;

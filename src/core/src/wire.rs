@@ -469,7 +469,24 @@ fn parse_json<T: serde::de::DeserializeOwned>(
             });
         }
     }
-    serde_json::from_str::<T>(text).map_err(|e| classify(&e))
+    serde_json::from_str::<T>(text).map_err(|e| {
+        let mut bad = classify(&e);
+        if let Some(path) = error_path::<T>(text) {
+            bad.message = format!("{path}: {}", bad.message);
+        }
+        bad
+    })
+}
+
+/// The field path (`shipments[0].origin_country`) where deserialising `text` fails. serde_json's own
+/// messages give only a line and column; the dead letter must name the field. Runs only on the error
+/// path, so accepted records never pay for path tracking.
+fn error_path<T: serde::de::DeserializeOwned>(text: &str) -> Option<String> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Err(e) => Some(e.path().to_string()).filter(|p| p != "."),
+        Ok(_) => None,
+    }
 }
 
 /// Nesting depth beyond `max`, if any. serde_json skips unknown fields without recursing, so it would
