@@ -70,8 +70,11 @@ pub struct Loader {
 /// What a [`Loader`] delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Delivered {
+    /// Records handed to the producer.
     pub sent: u64,
+    /// Records the broker acknowledged.
     pub delivered: u64,
+    /// Records that failed (`flush` then returns an error instead).
     pub failed: u64,
 }
 
@@ -153,14 +156,17 @@ impl Loader {
 
 #[derive(Deserialize)]
 struct PartnerKey<'a> {
+    /// The record key.
     #[serde(borrow)]
     partner_id: std::borrow::Cow<'a, str>,
+    /// The file's way of writing a Kafka tombstone.
     #[serde(default)]
     tombstone: bool,
 }
 
 #[derive(Deserialize)]
 struct ManifestKey<'a> {
+    /// The record key.
     #[serde(borrow)]
     manifest_id: std::borrow::Cow<'a, str>,
 }

@@ -25,6 +25,7 @@ const GAUGE_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Counts client errors; librdkafka retries them itself.
 pub struct FollowerContext {
+    /// Counts client errors in `borderlane_kafka_errors_total`.
     metrics: Arc<Metrics>,
 }
 
