@@ -58,9 +58,16 @@ async fn missing(
         Ok(names
             .into_iter()
             .filter(|n| {
-                !md.topics()
-                    .iter()
-                    .any(|t| t.name() == n && t.error().is_none() && !t.partitions().is_empty())
+                // Present means usable: no error, partitions, each with a leader (a topic just created
+                // on a fresh cluster has none for a moment).
+                !md.topics().iter().any(|t| {
+                    t.name() == n
+                        && t.error().is_none()
+                        && !t.partitions().is_empty()
+                        && t.partitions()
+                            .iter()
+                            .all(|p| p.leader() >= 0 && p.error().is_none())
+                })
             })
             .collect())
     })
