@@ -288,7 +288,10 @@ impl Running {
                     Ok(()) => Some(format!("task {name} exited unexpectedly")),
                     Err(e) => Some(format!("task {name} failed: {e:#}")),
                 };
-                error!(task = name, error = why.as_deref().unwrap_or(""), "a task ended; stopping the service");
+                match &why {
+                    Some(e) => error!(task = name, error = %e, "a task ended; stopping the service"),
+                    None => info!(task = name, "shutdown requested"),
+                }
                 failures.extend(why);
             }
         }
