@@ -19,16 +19,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The main job on its embedded default: a generated day of port traffic scored in process, then the
+    /// live console with generated traffic.
+    Demo(cli::demo::Args),
     /// Score NDJSON manifests from a file or stdin into NDJSON decisions.
     Score(cli::score::Args),
     /// Validate a policy file and print every error with its key path (exit 1 if any).
     CheckPolicy(cli::check_policy::Args),
+    /// Generate seeded, realistic partners and manifests (NDJSON).
+    Generate(cli::generate::Args),
     /// Run the streaming service on Kafka: manifests in, decisions and dead letters out.
     Serve(cli::serve::Args),
     /// Load partners and manifests (NDJSON files) into the Kafka topics.
     Produce(cli::produce::Args),
-    /// Generate seeded, realistic partners and manifests (NDJSON).
-    Generate(cli::generate::Args),
     /// What-if replay: a candidate policy against a baseline over a history of manifests.
     Replay(cli::replay::Args),
 }
@@ -36,6 +39,7 @@ enum Command {
 fn main() -> ExitCode {
     let args = Cli::parse();
     let result = match args.command {
+        Command::Demo(a) => cli::demo::run(a),
         Command::Score(a) => cli::score::run(a),
         Command::CheckPolicy(a) => cli::check_policy::run(a),
         Command::Serve(a) => cli::serve::run(a),

@@ -1,0 +1,196 @@
+//! A real browser drives the officers' console: headless Chromium (Debian's `chromium` and
+//! `chromium-driver`, installed by `scripts/test`) opens the page served by `borderlane demo`, sees decisions
+//! arrive live, filters by port, opens a row's reasons, and saves a screenshot to `target/browser/`.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{ClientBuilder, Locator};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kills the child when the test ends, however it ends.
+struct Guard(Child);
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_for<F, Fut>(what: &str, mut f: F) -> String
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<String>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn wait_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_shows_live_decisions_filters_and_reasons() {
+    let (chromium, driver) = (
+        Path::new("/usr/bin/chromium"),
+        Path::new("/usr/bin/chromedriver"),
+    );
+    assert!(
+        chromium.exists() && driver.exists(),
+        "headless Chromium is needed: run scripts/test, which installs Debian's chromium and chromium-driver"
+    );
+    let (web, admin, wd) = (free_port(), free_port(), free_port());
+    let _demo = Guard(
+        Command::new(env!("CARGO_BIN_EXE_borderlane"))
+            .args([
+                "demo",
+                "--manifests",
+                "2000",
+                "--rate",
+                "40",
+                "--duration",
+                "120",
+            ])
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{web}"),
+                "--admin-listen",
+                &format!("127.0.0.1:{admin}"),
+            ])
+            .args([
+                "--audit",
+                &std::env::temp_dir()
+                    .join(format!("bl-browser-{web}.jsonl"))
+                    .to_string_lossy(),
+            ])
+            .env("BORDERLANE_ADMIN_TOKEN", "browser-test-token-0123456789")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start borderlane demo"),
+    );
+    let _driver = Guard(
+        Command::new(driver)
+            .arg(format!("--port={wd}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver"),
+    );
+    wait_port(web);
+    wait_port(wd);
+    let profile = std::env::temp_dir().join(format!("bl-chromium-{wd}"));
+    let caps = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--window-size=1600,1000", format!("--user-data-dir={}", profile.display())]
+        }
+    });
+    let caps = caps.as_object().unwrap().clone();
+    let c = ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{wd}"))
+        .await
+        .expect("connect to chromedriver");
+    c.goto(&format!("http://127.0.0.1:{web}/")).await.unwrap();
+
+    // Decisions appear live.
+    wait_for("live rows", || async {
+        let rows = c.find_all(Locator::Css("#rows tr")).await.ok()?;
+        (rows.len() >= 5).then(|| rows.len().to_string())
+    })
+    .await;
+
+    // The port filter: pick a port from the menu the stats endpoint filled; every row shown is then that port.
+    let port = wait_for("port options", || async {
+        let opts = c.find_all(Locator::Css("#f-port option")).await.ok()?;
+        for o in opts {
+            let v = o.attr("value").await.ok()??;
+            if v == "2304" {
+                return Some(v);
+            }
+        }
+        None
+    })
+    .await;
+    c.execute(
+        "const s = document.getElementById('f-port'); s.value = arguments[0]; s.dispatchEvent(new Event('change'));",
+        vec![serde_json::json!(port)],
+    )
+    .await
+    .unwrap();
+    let shown = wait_for("rows at the chosen port", || async {
+        let rows = c
+            .find_all(Locator::Css("#rows tr td:nth-child(3)"))
+            .await
+            .ok()?;
+        if rows.len() < 2 {
+            return None;
+        }
+        let mut ports = Vec::new();
+        for r in rows {
+            ports.push(r.text().await.ok()?);
+        }
+        Some(ports.join(","))
+    })
+    .await;
+    assert!(
+        shown.split(',').all(|p| p == port),
+        "rows for other ports after filtering: {shown}"
+    );
+
+    // A row opens its reasons, parties and FAST conditions.
+    c.find(Locator::Css("#rows tr"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let detail = wait_for("the detail panel", || async {
+        let t = c
+            .find(Locator::Css("#detail"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        t.contains("Why: reasons and points").then_some(t)
+    })
+    .await;
+    assert!(
+        detail.contains("Parties and CTPAT standing") && detail.contains("FAST conditions missing"),
+        "{detail}"
+    );
+    assert!(detail.contains("total"), "{detail}");
+
+    // Keyboard: arrow down moves the selection to the next row.
+    c.execute("document.activeElement.dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowDown', bubbles: true}))", vec![]).await.unwrap();
+
+    let png = c.screenshot().await.unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("console.png"), png).unwrap();
+    c.close().await.unwrap();
+}
