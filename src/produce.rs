@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -12,6 +12,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::ClientContext;
 use serde::Deserialize;
 
+use crate::gen::{GenConfig, Generator};
 use crate::serve::clients::{client_config, Role};
 use crate::serve::config::Config;
 
@@ -69,8 +70,11 @@ pub struct Loader {
 /// What a [`Loader`] delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Delivered {
+    /// Records handed to the producer.
     pub sent: u64,
+    /// Records the broker acknowledged.
     pub delivered: u64,
+    /// Records that failed (`flush` then returns an error instead).
     pub failed: u64,
 }
 
@@ -152,14 +156,17 @@ impl Loader {
 
 #[derive(Deserialize)]
 struct PartnerKey<'a> {
+    /// The record key.
     #[serde(borrow)]
     partner_id: std::borrow::Cow<'a, str>,
+    /// The file's way of writing a Kafka tombstone.
     #[serde(default)]
     tombstone: bool,
 }
 
 #[derive(Deserialize)]
 struct ManifestKey<'a> {
+    /// The record key.
     #[serde(borrow)]
     manifest_id: std::borrow::Cow<'a, str>,
 }
@@ -189,6 +196,147 @@ pub fn ndjson_lines(data: &[u8]) -> impl Iterator<Item = (u64, &[u8])> {
         .enumerate()
         .map(|(i, l)| (i as u64 + 1, l.strip_suffix(b"\r").unwrap_or(l)))
         .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
+}
+
+/// Sleeps as needed so that `sent` records take at least `sent / rate` seconds from `started`
+/// (`rate` 0: no pacing).
+pub fn pace(started: Instant, sent: u64, rate: u64) {
+    if rate == 0 {
+        return;
+    }
+    let due = Duration::from_secs_f64(sent as f64 / rate as f64);
+    if let Some(wait) = due.checked_sub(started.elapsed()) {
+        if wait >= Duration::from_millis(1) {
+            std::thread::sleep(wait);
+        }
+    }
+}
+
+/// What a load sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sent {
+    /// Partner records with a value.
+    pub partners: u64,
+    /// Partner tombstones.
+    pub tombstones: u64,
+    /// Manifest records.
+    pub manifests: u64,
+    /// Manifest records sent without a key (no readable `manifest_id`).
+    pub unkeyed: u64,
+    /// Generated manifests meant to be dead letters.
+    pub bad: u64,
+}
+
+/// Sends NDJSON partner lines (see [`partner_record`]) to the partner topic and waits for them.
+pub fn partners_file(loader: &mut Loader, config: &Config, data: &[u8]) -> anyhow::Result<Sent> {
+    let mut sent = Sent::default();
+    for (n, line) in ndjson_lines(data) {
+        let (key, value) = partner_record(n, line);
+        match value {
+            Some(_) => sent.partners += 1,
+            None => sent.tombstones += 1,
+        }
+        loader.send(&config.kafka.topics.partners, Some(&key), value, None)?;
+    }
+    loader.flush(Duration::from_secs(120))?;
+    Ok(sent)
+}
+
+/// Sends NDJSON manifest lines as-is, keyed by `manifest_id` where readable, at most `rate` per second.
+pub fn manifests_file(
+    loader: &mut Loader,
+    config: &Config,
+    data: &[u8],
+    rate: u64,
+) -> anyhow::Result<Sent> {
+    let mut sent = Sent::default();
+    let started = Instant::now();
+    for (_, line) in ndjson_lines(data) {
+        pace(started, sent.manifests, rate);
+        let key = manifest_key(line);
+        sent.manifests += 1;
+        sent.unkeyed += u64::from(key.is_none());
+        loader.send(
+            &config.kafka.topics.manifests,
+            key.as_deref(),
+            Some(line),
+            None,
+        )?;
+    }
+    loader.flush(Duration::from_secs(120))?;
+    Ok(sent)
+}
+
+/// The generator `produce --generate` uses: ports and watch list from the service's policy, oversized
+/// bad records just above the service's `limits.max_bytes`.
+pub fn generator(
+    config: &Config,
+    seed: u64,
+    partners: usize,
+    bad_share: f64,
+) -> anyhow::Result<Generator> {
+    let policy = crate::serve::load_policy(config)?;
+    Ok(Generator::new(
+        GenConfig {
+            seed,
+            partners,
+            bad_share,
+            oversized_bytes: config.limits.limits().max_bytes + 1,
+            ..GenConfig::default()
+        },
+        &policy,
+    ))
+}
+
+/// Sends the generator's partners (keyed by `partner_id`) and waits for them.
+pub fn generated_partners(
+    loader: &mut Loader,
+    config: &Config,
+    g: &Generator,
+) -> anyhow::Result<Sent> {
+    let mut sent = Sent::default();
+    for p in g.partners() {
+        let value = serde_json::to_vec(p)?;
+        loader.send(
+            &config.kafka.topics.partners,
+            Some(p.partner_id.as_bytes()),
+            Some(&value),
+            None,
+        )?;
+        sent.partners += 1;
+    }
+    loader.flush(Duration::from_secs(120))?;
+    Ok(sent)
+}
+
+/// Sends generated records `0..n` (good and bad), keyed by `manifest_id` where readable, at most `rate`
+/// per second.
+pub fn generated_manifests(
+    loader: &mut Loader,
+    config: &Config,
+    g: &Generator,
+    n: u64,
+    rate: u64,
+) -> anyhow::Result<Sent> {
+    let mut sent = Sent::default();
+    let started = Instant::now();
+    for i in 0..n {
+        pace(started, i, rate);
+        let r = g.record(i);
+        let bytes = r.to_bytes();
+        let key = manifest_key(&bytes);
+        sent.manifests += 1;
+        sent.unkeyed += u64::from(key.is_none());
+        sent.bad += u64::from(matches!(r, crate::gen::Record::Bad { .. }));
+        loader.send(
+            &config.kafka.topics.manifests,
+            key.as_deref(),
+            Some(&bytes),
+            None,
+        )?;
+    }
+    loader.flush(Duration::from_secs(120))?;
+    Ok(sent)
 }
 
 #[cfg(test)]

@@ -1,12 +1,11 @@
-//! Restarts on the real broker, with the `borderlane` binary: while manifests keep arriving, the service
-//! is stopped gracefully (SIGTERM: exit code 0), started again, killed outright (SIGKILL: a crash), and
-//! started again. Every manifest still gets a decision — duplicates are allowed, losses never.
+//! Restarts on the real broker, with the `borderlane` binary: while `borderlane produce --generate` keeps
+//! sending manifests, the service is stopped gracefully (SIGTERM: exit code 0), started again, killed
+//! outright (SIGKILL: a crash), and started again. Every manifest still gets a decision — duplicates are
+//! allowed, losses never.
 
 mod common;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use common::*;
 
@@ -54,47 +53,31 @@ fn stop_kill_and_restart_lose_nothing() {
     let config = config("restart");
     let topics = config.kafka.topics.clone();
     create_topics(&config);
-    let partners: Vec<Kv> = (0..30)
-        .map(|i| {
-            (
-                Some(format!("CTP-IMP-{i:05}").into_bytes()),
-                Some(importer(i).into_bytes()),
-            )
-        })
-        .collect();
-    send_all(&config, &topics.partners, &partners);
     let text = config_text(&config);
     let env = [("BORDERLANE_KAFKA__BOOTSTRAP_SERVERS", bootstrap())];
     let out = Collector::start(&[&topics.decisions, &topics.dlq]);
 
-    // Manifests arrive throughout, in batches, while the service is stopped and started.
-    let producing = Arc::new(AtomicBool::new(true));
-    let producer = {
-        let config = config.clone();
-        let topic = topics.manifests.clone();
-        let producing = producing.clone();
-        std::thread::spawn(move || {
-            let mut loader = borderlane::produce::Loader::new(&config).unwrap();
-            for batch in 0..60 {
-                let records: Vec<_> = (0..MANIFESTS / 60)
-                    .map(|j| {
-                        let i = batch * (MANIFESTS / 60) + j;
-                        let id = format!("S-{i:06}");
-                        let m = manifest(&id, i % 40, i % 9, i);
-                        (id, m)
-                    })
-                    .collect();
-                for (id, m) in &records {
-                    loader
-                        .send(&topic, Some(id.as_bytes()), Some(m.as_bytes()), None)
-                        .unwrap();
-                }
-                loader.flush(PATIENCE).unwrap();
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            assert_eq!(loader.flush(PATIENCE).unwrap().delivered, MANIFESTS as u64);
-            producing.store(false, Ordering::Release);
-        })
+    // Manifests arrive throughout — `borderlane produce --generate`, paced — while the service is stopped
+    // and started.
+    let cfg_dir = std::env::temp_dir().join(unique("produce"));
+    std::fs::create_dir_all(&cfg_dir).unwrap();
+    let cfg_path = cfg_dir.join("borderlane.toml");
+    std::fs::write(&cfg_path, &text).unwrap();
+    let mut producer = std::process::Command::new(env!("CARGO_BIN_EXE_borderlane"))
+        .arg("produce")
+        .arg("--config")
+        .arg(&cfg_path)
+        .args(["--generate", &MANIFESTS.to_string(), "--seed", "11"])
+        .args(["--gen-partners", "2000", "--rate", "2500"])
+        .env("BORDERLANE_KAFKA__BOOTSTRAP_SERVERS", bootstrap())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn borderlane produce");
+    let wanted: Vec<String> = {
+        let g = borderlane::produce::generator(&config, 11, 2000, 0.0).unwrap();
+        (0..MANIFESTS as u64)
+            .map(|i| g.record(i).key().unwrap().to_string())
+            .collect()
     };
 
     // 1. Graceful stop mid-stream: exit code 0.
@@ -119,8 +102,8 @@ fn stop_kill_and_restart_lose_nothing() {
 
     // 3. Restart after the crash and let it finish.
     let svc = Binary::start(&text, &env, free_port());
-    producer.join().unwrap();
-    assert!(!producing.load(Ordering::Acquire));
+    let status = producer.wait().unwrap();
+    assert!(status.success(), "borderlane produce failed: {status}");
     wait_until("every manifest decided", || {
         decided(&out).len() >= MANIFESTS
     });
@@ -131,9 +114,8 @@ fn stop_kill_and_restart_lose_nothing() {
     assert_eq!(svc.wait(), Some(0));
 
     let ids = decided(&out);
-    for i in 0..MANIFESTS {
-        let id = format!("S-{i:06}");
-        assert!(ids.contains_key(&id), "{id} was lost");
+    for id in &wanted {
+        assert!(ids.contains_key(id), "{id} was lost");
     }
     assert_eq!(ids.len(), MANIFESTS, "outputs for manifests never sent");
     let dead = out

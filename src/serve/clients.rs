@@ -55,9 +55,9 @@ pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
     ("reconnect.backoff.max.ms", "2000"),
 ];
 
-/// `max.message.bytes` of the decisions and dead-letter topics the service creates: matches the
+/// `max.message.bytes` of the topics the service creates: matches the
 /// producer default so everything the producer accepts, the broker accepts.
-pub const OUTPUT_TOPIC_MAX_MESSAGE_BYTES: &str = "4194304";
+pub const TOPIC_MAX_MESSAGE_BYTES: &str = "4194304";
 
 /// Which client a configuration is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

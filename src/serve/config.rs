@@ -328,7 +328,9 @@ const PROP_SECTIONS: [&str; 3] = ["common", "consumer", "producer"];
 /// One applied environment override: the key path it set and the variable that set it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvOverride {
+    /// Key path set (lower-case segments).
     pub path: Vec<String>,
+    /// The variable that set it, named in errors.
     pub var: String,
 }
 

@@ -283,12 +283,16 @@ impl Running {
             _ = self.shutdown.triggered() => info!("shutdown requested"),
             Some(r) = self.tasks.join_next_with_id() => {
                 let (name, outcome) = self.outcome(r);
-                match outcome {
-                    Ok(()) if self.shutdown.is_triggered() => {}
-                    Ok(()) => failures.push(format!("task {name} exited unexpectedly")),
-                    Err(e) => failures.push(format!("task {name} failed: {e:#}")),
+                let why = match outcome {
+                    Ok(()) if self.shutdown.is_triggered() => None,
+                    Ok(()) => Some(format!("task {name} exited unexpectedly")),
+                    Err(e) => Some(format!("task {name} failed: {e:#}")),
+                };
+                match &why {
+                    Some(e) => error!(task = name, error = %e, "a task ended; stopping the service"),
+                    None => info!(task = name, "shutdown requested"),
                 }
-                error!(task = name, "a task ended; stopping the service");
+                failures.extend(why);
             }
         }
         self.shutdown.trigger();

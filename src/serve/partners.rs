@@ -25,6 +25,7 @@ const GAUGE_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Counts client errors; librdkafka retries them itself.
 pub struct FollowerContext {
+    /// Counts client errors in `borderlane_kafka_errors_total`.
     metrics: Arc<Metrics>,
 }
 
@@ -117,7 +118,18 @@ impl PartnerFollower {
     /// Reads to the start-up end offsets, signals readiness, then follows until shutdown. Blocking.
     pub fn run(self) -> anyhow::Result<()> {
         let started = Instant::now();
-        let ends = self.end_offsets()?;
+        // Metadata and watermarks can fail for a moment (leader election on a fresh topic, a coordinator
+        // still loading): retry within the start-up budget.
+        let ends = loop {
+            match self.end_offsets() {
+                Ok(ends) => break ends,
+                Err(e) if started.elapsed() < self.timeout && !self.shutdown.is_triggered() => {
+                    warn!(error = %format!("{e:#}"), "partner topic end offsets not available yet; retrying");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => return Err(e),
+            }
+        };
         let mut tpl = TopicPartitionList::with_capacity(ends.len());
         for p in ends.keys() {
             tpl.add_partition_offset(&self.topic, *p, Offset::Beginning)?;

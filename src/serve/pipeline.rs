@@ -102,6 +102,9 @@ pub struct Pipeline {
     topic: String,
     /// Drain budget at shutdown.
     drain_timeout: Duration,
+    /// Largest decision (key + JSON) the producer may send; a larger one becomes an `oversized` dead
+    /// letter instead of a send error that would stop the service on every restart.
+    max_decision: usize,
 }
 
 impl Pipeline {
@@ -133,6 +136,9 @@ impl Pipeline {
             shutdown,
             topic: config.kafka.topics.manifests.clone(),
             drain_timeout: Duration::from_millis(config.service.shutdown_timeout_ms * 2 / 3),
+            max_decision: crate::serve::clients::producer_max_message_bytes(config)
+                .map_err(|e| anyhow!("kafka.producer.message.max.bytes: {e}"))?
+                .saturating_sub(1024),
         })
     }
 
@@ -203,6 +209,23 @@ impl Pipeline {
                 decision.decided_at = now();
                 buf.clear();
                 serde_json::to_writer(&mut *buf, &decision).context("encoding a decision")?;
+                let size = buf.len() + decision.manifest_id.len();
+                if size > self.max_decision {
+                    let error = BadInput::new(
+                        ErrorKind::Oversized,
+                        format!(
+                            "its decision is {size} bytes, more than the producer may send ({})",
+                            self.max_decision
+                        ),
+                    );
+                    return self.sink.emit(
+                        &origin,
+                        Output::DeadLetter {
+                            value: m.payload(),
+                            error: &error,
+                        },
+                    );
+                }
                 self.sink.emit(
                     &origin,
                     Output::Decision {

@@ -171,6 +171,7 @@ impl Shared {
 
 /// The producer's context: delivery reports acknowledge inputs.
 pub struct DeliveryContext {
+    /// The tracker to acknowledge, the metrics to count, the failure to raise.
     shared: Arc<Shared>,
 }
 

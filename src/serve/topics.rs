@@ -10,22 +10,33 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
 use tracing::info;
 
-use crate::serve::clients::{client_config, Role, OUTPUT_TOPIC_MAX_MESSAGE_BYTES};
+use crate::serve::clients::{client_config, Role, TOPIC_MAX_MESSAGE_BYTES};
 use crate::serve::config::Config;
 
 /// The topics the service uses and the topic-level config each gets when created.
 fn wanted(config: &Config) -> Vec<(&str, Vec<(&'static str, &'static str)>)> {
     let t = &config.kafka.topics;
     vec![
-        (t.manifests.as_str(), vec![]),
-        (t.partners.as_str(), vec![("cleanup.policy", "compact")]),
+        // Inputs accept records larger than `limits.max_bytes`, so an oversized one reaches the service and
+        // becomes a dead letter instead of being refused to its producer.
+        (
+            t.manifests.as_str(),
+            vec![("max.message.bytes", TOPIC_MAX_MESSAGE_BYTES)],
+        ),
+        (
+            t.partners.as_str(),
+            vec![
+                ("cleanup.policy", "compact"),
+                ("max.message.bytes", TOPIC_MAX_MESSAGE_BYTES),
+            ],
+        ),
         (
             t.decisions.as_str(),
-            vec![("max.message.bytes", OUTPUT_TOPIC_MAX_MESSAGE_BYTES)],
+            vec![("max.message.bytes", TOPIC_MAX_MESSAGE_BYTES)],
         ),
         (
             t.dlq.as_str(),
-            vec![("max.message.bytes", OUTPUT_TOPIC_MAX_MESSAGE_BYTES)],
+            vec![("max.message.bytes", TOPIC_MAX_MESSAGE_BYTES)],
         ),
     ]
 }
@@ -47,9 +58,16 @@ async fn missing(
         Ok(names
             .into_iter()
             .filter(|n| {
-                !md.topics()
-                    .iter()
-                    .any(|t| t.name() == n && t.error().is_none() && !t.partitions().is_empty())
+                // Present means usable: no error, partitions, each with a leader (a topic just created
+                // on a fresh cluster has none for a moment).
+                !md.topics().iter().any(|t| {
+                    t.name() == n
+                        && t.error().is_none()
+                        && !t.partitions().is_empty()
+                        && t.partitions()
+                            .iter()
+                            .all(|p| p.leader() >= 0 && p.error().is_none())
+                })
             })
             .collect())
     })

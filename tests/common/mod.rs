@@ -143,7 +143,14 @@ impl InProcess {
             .expect("service starts");
         let http = running.http_addr();
         let shutdown = running.shutdown_handle();
-        let done = runtime.spawn(running.wait(std::future::pending()));
+        // A service that stops by itself says why at once (the test then times out on its outputs).
+        let done = runtime.spawn(async move {
+            let r = running.wait(std::future::pending()).await;
+            if let Err(e) = &r {
+                eprintln!("in-process service stopped with an error: {e:#}");
+            }
+            r
+        });
         InProcess {
             runtime,
             done: Some(done),
