@@ -354,7 +354,7 @@ async fn hot_reload_installs_valid_files_and_keeps_policy_on_invalid_ones() {
         store.clone(),
         path.clone(),
         Duration::from_millis(20),
-        shutdown,
+        borderlane::admin::flipped(shutdown),
     ));
     let v0 = store.current().version.clone();
     std::fs::write(

@@ -14,3 +14,8 @@ pub use api::{router, AdminState};
 pub use auth::{Role, Tokens};
 pub use ring::ManifestRing;
 pub use store::{Installed, PolicyStore};
+
+/// Resolves once `rx` holds `true` (or its sender is gone): a shutdown signal as a future.
+pub async fn flipped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await;
+}

@@ -9,17 +9,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use tokio::sync::watch;
 
 use super::store::PolicyStore;
 
-/// Watches `path` until `shutdown` flips; returns when it does.
+/// Watches `path` until `shutdown` resolves; returns then.
 pub async fn watch_file(
     store: Arc<PolicyStore>,
     path: PathBuf,
     interval: Duration,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: impl std::future::Future<Output = ()>,
 ) {
+    tokio::pin!(shutdown);
     let digest = |t: &str| Sha256::digest(t.as_bytes()).to_vec();
     // Nothing seen yet: the first poll installs the file if it differs from the running policy (a no-op
     // when it is the same version).
@@ -27,10 +27,7 @@ pub async fn watch_file(
     loop {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
-            _ = shutdown.changed() => return,
-        }
-        if *shutdown.borrow() {
-            return;
+            _ = &mut shutdown => return,
         }
         let Ok(text) = tokio::fs::read_to_string(&path).await else {
             continue;

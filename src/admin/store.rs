@@ -34,7 +34,8 @@ pub enum RollbackError {
 }
 
 pub struct PolicyStore {
-    current: ArcSwap<CompiledPolicy>,
+    /// Shared with the pipelines that score: they load one snapshot per manifest.
+    current: Arc<ArcSwap<CompiledPolicy>>,
     /// version → policy text, for rollback.
     texts: Mutex<BTreeMap<String, String>>,
     audit: Option<AuditLog>,
@@ -122,7 +123,7 @@ impl PolicyStore {
         }
         texts.insert(version.clone(), text.to_string());
         let store = PolicyStore {
-            current: ArcSwap::from_pointee(initial),
+            current: Arc::new(ArcSwap::from_pointee(initial)),
             texts: Mutex::new(texts),
             audit,
             change: Mutex::new(()),
@@ -153,6 +154,11 @@ impl PolicyStore {
     #[inline]
     pub fn current(&self) -> Arc<CompiledPolicy> {
         self.current.load_full()
+    }
+
+    /// The atomic pointer the store swaps, for a pipeline that loads a snapshot per manifest.
+    pub fn handle(&self) -> Arc<ArcSwap<CompiledPolicy>> {
+        self.current.clone()
     }
 
     /// The current policy's text.

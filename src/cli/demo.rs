@@ -342,7 +342,7 @@ async fn live(
     if let Some(p) = args.policy.clone() {
         let (store, rx) = (store.clone(), stop_rx.clone());
         tasks.spawn(async move {
-            admin::reload::watch_file(store, p, Duration::from_secs(1), rx).await;
+            admin::reload::watch_file(store, p, Duration::from_secs(1), admin::flipped(rx)).await;
             Ok(())
         });
     }

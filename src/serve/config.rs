@@ -36,6 +36,9 @@ pub struct Config {
     /// Process-level behaviour: shutdown budget, logging.
     #[serde(default)]
     pub service: ServiceConfig,
+    /// Operators' admin API, audit trail, hot reload and what-if window.
+    #[serde(default)]
+    pub admin: AdminConfig,
     /// Directory of the config file; relative paths inside the file are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -115,6 +118,76 @@ pub struct HttpConfig {
     /// Address of `/healthz`, `/readyz` and `/metrics` (port 0 picks a free port).
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Also serve the officers' console (`/`), the live feed (`/feed`), `/decisions/{id}` and `/api/stats`.
+    #[serde(default = "default_true")]
+    pub console: bool,
+    /// How many decisions a feed client may fall behind before it gets a `gap` event.
+    #[serde(default = "default_feed_capacity")]
+    pub feed_capacity: usize,
+}
+
+/// The admin API (its own listener) and what it works on.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address of the admin API; absent disables it.
+    #[serde(default = "default_admin_listen")]
+    pub listen: Option<SocketAddr>,
+    /// Bearer tokens (TOML `[[token]] name, role, secret`), relative to the config file. Without it the
+    /// token comes from `BORDERLANE_ADMIN_TOKEN` (operator role); with neither, the admin API is not started.
+    #[serde(default)]
+    pub tokens_file: Option<PathBuf>,
+    /// Append-only audit trail (JSON lines), relative to the config file.
+    #[serde(default = "default_audit_log")]
+    pub audit_log: PathBuf,
+    /// Recent manifests kept for the what-if simulate (memory: ~1–2 KB each).
+    #[serde(default = "default_replay_window")]
+    pub replay_window: usize,
+    /// Reload `policy.file` when it changes (through the same validation and swap as `PUT`).
+    #[serde(default = "default_true")]
+    pub reload_policy: bool,
+    /// How often the policy file is checked, milliseconds.
+    #[serde(default = "default_reload_interval_ms")]
+    pub reload_interval_ms: u64,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_feed_capacity() -> usize {
+    1024
+}
+fn default_admin_listen() -> Option<SocketAddr> {
+    Some(SocketAddr::from(([127, 0, 0, 1], 9465)))
+}
+fn default_audit_log() -> PathBuf {
+    PathBuf::from("../target/borderlane/audit.jsonl")
+}
+fn default_replay_window() -> usize {
+    100_000
+}
+fn default_reload_interval_ms() -> u64 {
+    1000
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: default_admin_listen(),
+            tokens_file: None,
+            audit_log: default_audit_log(),
+            replay_window: default_replay_window(),
+            reload_policy: true,
+            reload_interval_ms: default_reload_interval_ms(),
+        }
+    }
+}
+
+impl AdminConfig {
+    /// The audit log path resolved against the config file's directory.
+    pub fn audit_path(&self, base_dir: &std::path::Path) -> PathBuf {
+        base_dir.join(&self.audit_log)
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -279,6 +352,8 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: default_listen(),
+            console: true,
+            feed_capacity: default_feed_capacity(),
         }
     }
 }
@@ -300,6 +375,7 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             limits: LimitsConfig::default(),
             service: ServiceConfig::default(),
+            admin: AdminConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }

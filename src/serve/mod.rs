@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
-use arc_swap::ArcSwap;
 use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::table::PartnerTable;
 use tokio::sync::watch;
@@ -33,6 +32,9 @@ use tracing::{error, info, warn};
 
 pub use config::Config;
 
+use crate::admin::audit::AuditLog;
+use crate::admin::{AdminState, ManifestRing, PolicyStore, Tokens};
+use crate::feed::Feed;
 use crate::serve::clients::Role;
 use crate::serve::metrics::Metrics;
 use crate::serve::partners::PartnerFollower;
@@ -69,6 +71,11 @@ impl Shutdown {
 
     pub fn is_triggered(&self) -> bool {
         self.flag.load(Ordering::Acquire)
+    }
+
+    /// A receiver that turns `true` when the service stops (for streams that must end then).
+    pub fn subscribe(&self) -> watch::Receiver<bool> {
+        self.tx.subscribe()
     }
 
     /// Resolves once `trigger` was called.
@@ -153,6 +160,29 @@ pub fn load_policy(config: &Config) -> anyhow::Result<CompiledPolicy> {
     }
 }
 
+/// The policy text the config names (or the embedded default's).
+fn policy_text(config: &Config) -> anyhow::Result<String> {
+    match config.policy_path() {
+        Some(p) => {
+            std::fs::read_to_string(&p).with_context(|| format!("reading policy {}", p.display()))
+        }
+        None => Ok(crate::policy_file::DEFAULT_POLICY.to_string()),
+    }
+}
+
+/// Admin tokens: the configured file, else `BORDERLANE_ADMIN_TOKEN` (operator role), else none.
+fn admin_tokens(config: &Config) -> anyhow::Result<Option<Tokens>> {
+    if let Some(f) = &config.admin.tokens_file {
+        return Tokens::from_file(&config.base_dir.join(f)).map(Some);
+    }
+    match std::env::var("BORDERLANE_ADMIN_TOKEN") {
+        Ok(t) if !t.trim().is_empty() => {
+            Tokens::single("env:BORDERLANE_ADMIN_TOKEN", t.trim()).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Starts the service: binds HTTP, creates the clients and spawns the tasks. Returns once the tasks run;
 /// the partner table loads in the background (`/readyz` tells when the service decides).
 pub async fn start(config: Config) -> anyhow::Result<Running> {
@@ -174,7 +204,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     ] {
         info!(client = ?role, properties = %clients::describe(&config, role), "kafka client");
     }
-    let policy = Arc::new(ArcSwap::from_pointee(policy));
+    drop(policy);
+    let audit = AuditLog::open(&config.admin.audit_path(&config.base_dir))?;
+    let store = Arc::new(
+        PolicyStore::new(
+            &policy_text(&config)?,
+            Box::new(CompiledPolicy::from_toml),
+            Some(audit),
+        )
+        .map_err(|e| anyhow!("policy is invalid:\n{}", crate::policy_file::render(&e)))?,
+    );
+    let policy = store.handle();
     let table = Arc::new(PartnerTable::new());
     let readiness = Arc::new(Readiness::new());
     let shutdown = Shutdown::new();
@@ -196,23 +236,89 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         readiness.clone(),
         shutdown.clone(),
     )?;
+    let ring = Arc::new(ManifestRing::new(config.admin.replay_window));
+    let feed = config.http.console.then(|| {
+        Arc::new(Feed::new(
+            config.http.feed_capacity,
+            10_000,
+            &store.current(),
+            shutdown.subscribe(),
+        ))
+    });
     let pipeline = Pipeline::new(
         &config,
         sink,
         policy,
-        table,
+        table.clone(),
         metrics.clone(),
         readiness.clone(),
         shutdown.clone(),
-    )?;
+    )?
+    .with_watchers(feed.clone(), Some(ring.clone()));
 
     let mut tasks = JoinSet::new();
     let mut names = HashMap::new();
 
-    let app = http::router(http::AppState {
+    let mut app = http::router(http::AppState {
         metrics: metrics.clone(),
         readiness: readiness.clone(),
     });
+    if let Some(feed) = &feed {
+        app = app.merge(crate::feed::router(feed.clone()));
+    }
+    match (config.admin.listen, admin_tokens(&config)?) {
+        (Some(addr), Some(tokens)) => {
+            let admin_listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding admin.listen {addr}"))?;
+            info!(admin_addr = %admin_listener.local_addr()?, "admin API listening");
+            let admin_app = crate::admin::router(AdminState {
+                store: store.clone(),
+                tokens: Arc::new(tokens),
+                ring: ring.clone(),
+                table: table.clone(),
+            });
+            let stop = shutdown.clone();
+            let h = tasks.spawn(async move {
+                axum::serve(admin_listener, admin_app)
+                    .with_graceful_shutdown(async move { stop.triggered().await })
+                    .await
+                    .context("admin server")
+            });
+            names.insert(h.id(), "admin");
+        }
+        (Some(_), None) => {
+            warn!("admin API not started: no admin.tokens_file and no BORDERLANE_ADMIN_TOKEN")
+        }
+        (None, _) => {}
+    }
+    if let (Some(path), true) = (config.policy_path(), config.admin.reload_policy) {
+        let (store, stop, metrics) = (store.clone(), shutdown.clone(), metrics.clone());
+        let interval = Duration::from_millis(config.admin.reload_interval_ms.max(50));
+        let h = tasks.spawn(async move {
+            let reporter = {
+                let (store, metrics) = (store.clone(), metrics.clone());
+                async move {
+                    // Keep the policy metric current after reloads and admin changes.
+                    let mut shown = String::new();
+                    loop {
+                        let p = store.current();
+                        if *p.version != *shown {
+                            shown = p.version.to_string();
+                            metrics.policy(&shown, &p.doc.meta.name);
+                        }
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            };
+            tokio::select! {
+                _ = crate::admin::reload::watch_file(store, path, interval, stop.triggered()) => {}
+                _ = reporter => {}
+            }
+            Ok(())
+        });
+        names.insert(h.id(), "policy-reload");
+    }
     let stop = shutdown.clone();
     let h = tasks.spawn(async move {
         axum::serve(listener, app)

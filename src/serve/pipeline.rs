@@ -11,10 +11,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{anyhow, bail, Context};
 use arc_swap::ArcSwap;
 use borderlane_core::policy::CompiledPolicy;
-use borderlane_core::score::process;
+use borderlane_core::score::{check_port, decide};
 use borderlane_core::table::PartnerTable;
 use borderlane_core::time::Timestamp;
-use borderlane_core::wire::{BadInput, ErrorKind, Limits};
+use borderlane_core::wire::{parse_manifest, BadInput, ErrorKind, Limits};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
@@ -22,6 +22,8 @@ use rdkafka::statistics::Statistics;
 use rdkafka::ClientContext;
 use tracing::{debug, info, warn};
 
+use crate::admin::ManifestRing;
+use crate::feed::Feed;
 use crate::serve::clients::{client_config, Role};
 use crate::serve::config::Config;
 use crate::serve::metrics::{Client, Metrics};
@@ -105,6 +107,10 @@ pub struct Pipeline {
     /// Largest decision (key + JSON) the producer may send; a larger one becomes an `oversized` dead
     /// letter instead of a send error that would stop the service on every restart.
     max_decision: usize,
+    /// Officers' live feed: each decision's JSON is published once (never blocks).
+    feed: Option<Arc<Feed>>,
+    /// Recent manifests for the admin what-if simulate.
+    ring: Option<Arc<ManifestRing>>,
 }
 
 impl Pipeline {
@@ -139,6 +145,8 @@ impl Pipeline {
             max_decision: crate::serve::clients::producer_max_message_bytes(config)
                 .map_err(|e| anyhow!("kafka.producer.message.max.bytes: {e}"))?
                 .saturating_sub(1024),
+            feed: None,
+            ring: None,
         })
     }
 
@@ -185,6 +193,17 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Also publishes decisions to the live feed and keeps recent manifests for what-if replays.
+    pub fn with_watchers(
+        mut self,
+        feed: Option<Arc<Feed>>,
+        ring: Option<Arc<ManifestRing>>,
+    ) -> Pipeline {
+        self.feed = feed;
+        self.ring = ring;
+        self
+    }
+
     /// Scores one manifest record and emits its decision or dead letter.
     fn handle(&self, m: &BorrowedMessage<'_>, buf: &mut Vec<u8>) -> anyhow::Result<()> {
         let origin = Origin {
@@ -201,11 +220,15 @@ impl Pipeline {
                 ErrorKind::Empty,
                 "null value on the manifests topic",
             )),
-            Some(bytes) => process(&policy, &self.table, bytes, &self.limits),
+            Some(bytes) => parse_manifest(bytes, &self.limits).and_then(|manifest| {
+                check_port(&policy, &manifest)?;
+                let decision = decide(&policy, &self.table, &manifest);
+                Ok((manifest, decision))
+            }),
         };
         self.metrics.scored(started.elapsed());
         match result {
-            Ok(mut decision) => {
+            Ok((manifest, mut decision)) => {
                 decision.decided_at = now();
                 buf.clear();
                 serde_json::to_writer(&mut *buf, &decision).context("encoding a decision")?;
@@ -232,7 +255,15 @@ impl Pipeline {
                         decision: &decision,
                         json: buf,
                     },
-                )
+                )?;
+                if let Some(feed) = &self.feed {
+                    let secs = decision.decided_at.map_or(0, |t| t.unix_seconds());
+                    feed.publish(&decision, buf, secs);
+                }
+                if let Some(ring) = &self.ring {
+                    ring.push(Arc::new(manifest));
+                }
+                Ok(())
             }
             Err(error) => {
                 debug!(

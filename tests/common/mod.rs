@@ -108,6 +108,9 @@ pub fn config(name: &str) -> Config {
     c.kafka.topics.decisions = format!("{id}-decisions");
     c.kafka.topics.dlq = format!("{id}-dlq");
     c.http.listen = "127.0.0.1:0".parse().unwrap();
+    // Each service keeps its own audit trail; the admin API starts only where a test gives it tokens.
+    c.admin.audit_log = std::env::temp_dir().join(format!("{id}-audit.jsonl"));
+    c.admin.listen = Some("127.0.0.1:0".parse().unwrap());
     c
 }
 
