@@ -56,6 +56,15 @@ pub struct Tally {
     pub dead_letters: BTreeMap<&'static str, u64>,
 }
 
+/// The standing groups in report order, weakest first.
+pub const STANDING_GROUPS: [&str; 5] = [
+    "none",
+    "suspended_or_removed",
+    "certified",
+    "validated",
+    "validated_tier3",
+];
+
 /// Coarse standing groups for reporting; tier 3 stays separate because it is its own benefit level.
 pub fn standing_group(s: Standing) -> &'static str {
     match s {
@@ -187,13 +196,7 @@ impl Tally {
             pct(self.fast_lane, self.fast_port_trucks)
         );
         let _ = writeln!(s, "\nexam rate by importer CTPAT standing:");
-        for g in [
-            "none",
-            "suspended_or_removed",
-            "certified",
-            "validated",
-            "validated_tier3",
-        ] {
+        for g in STANDING_GROUPS {
             if let Some(r) = self.by_importer_standing.get(g) {
                 let _ = writeln!(
                     s,

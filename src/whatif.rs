@@ -15,7 +15,7 @@ use borderlane_core::wire::Manifest;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::summary::{Rate, Tally};
+use crate::summary::{Rate, Tally, STANDING_GROUPS};
 
 /// One side (baseline or candidate) of the comparison.
 #[derive(Debug, Clone, Serialize)]
@@ -282,13 +282,7 @@ pub fn render(r: &Report) -> String {
         c.fast_share,
     );
     let _ = writeln!(s, "\nexam rate by importer CTPAT standing:");
-    for g in [
-        "none",
-        "suspended_or_removed",
-        "certified",
-        "validated",
-        "validated_tier3",
-    ] {
+    for g in STANDING_GROUPS {
         let x = b.by_importer_standing.get(g).copied().unwrap_or_default();
         let y = c.by_importer_standing.get(g).copied().unwrap_or_default();
         if x.total > 0 {
@@ -410,20 +404,14 @@ pub fn render_html(r: &Report) -> String {
             )
         })
         .collect();
-    let standings: Vec<(String, f64, f64)> = [
-        "none",
-        "suspended_or_removed",
-        "certified",
-        "validated",
-        "validated_tier3",
-    ]
-    .iter()
-    .filter_map(|g| {
-        let x = b.by_importer_standing.get(*g)?;
-        let y = c.by_importer_standing.get(*g).copied().unwrap_or_default();
-        Some((g.replace('_', " "), x.rate(), y.rate()))
-    })
-    .collect();
+    let standings: Vec<(String, f64, f64)> = STANDING_GROUPS
+        .iter()
+        .filter_map(|g| {
+            let x = b.by_importer_standing.get(*g)?;
+            let y = c.by_importer_standing.get(*g).copied().unwrap_or_default();
+            Some((g.replace('_', " "), x.rate(), y.rate()))
+        })
+        .collect();
     let overall = vec![
         ("any exam".to_string(), b.exam_rate, c.exam_rate),
         (

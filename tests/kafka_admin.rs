@@ -4,33 +4,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::net::SocketAddr;
 
 use common::*;
 
 const TOKEN: &str = "serve-admin-token-0123456789";
-
-fn get_with_token(addr: SocketAddr, path: &str, token: Option<&str>) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: test\r\n{auth}Connection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    let status = buf.split(' ').nth(1)?.parse().ok()?;
-    Some((
-        status,
-        buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?,
-    ))
-}
 
 #[test]
 fn feed_reload_and_admin_api_in_serve() {
@@ -90,10 +68,10 @@ fn feed_reload_and_admin_api_in_serve() {
     );
     // The admin API: 401 without a token, the current version with it.
     assert_eq!(
-        get_with_token(admin, "/admin/versions", None).unwrap().0,
+        http_get_auth(admin, "/admin/versions", None).unwrap().0,
         401
     );
-    let (status, body) = get_with_token(admin, "/admin/versions", Some(TOKEN)).unwrap();
+    let (status, body) = http_get_auth(admin, "/admin/versions", Some(TOKEN)).unwrap();
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(&v0), "{body}");
 
@@ -104,13 +82,13 @@ fn feed_reload_and_admin_api_in_serve() {
     )
     .unwrap();
     wait_until("the reloaded version", || {
-        get_with_token(admin, "/admin/versions", Some(TOKEN))
+        http_get_auth(admin, "/admin/versions", Some(TOKEN))
             .is_some_and(|(_, b)| !b.contains(&format!("\"current\":\"{v0}\"")))
     });
     send("ADM-2");
     let d2 = decision_of("ADM-2");
     assert_ne!(d2["policy_version"], d1["policy_version"]);
-    let (_, audit) = get_with_token(admin, "/admin/audit", Some(TOKEN)).unwrap();
+    let (_, audit) = http_get_auth(admin, "/admin/audit", Some(TOKEN)).unwrap();
     assert!(
         audit.contains("\"action\":\"reload\"") && audit.contains("filing.late_points"),
         "{audit}"

@@ -93,6 +93,15 @@ async fn get_policy(State(s): State<AdminState>, headers: HeaderMap) -> Response
     .into_response()
 }
 
+/// A 400 response with a message.
+fn bad_request(message: impl std::fmt::Display) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"error": message.to_string()})),
+    )
+        .into_response()
+}
+
 fn errors_response(errors: &[borderlane_core::policy::PolicyError]) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({ "errors": errors }))).into_response()
 }
@@ -133,13 +142,7 @@ async fn rollback(State(s): State<AdminState>, headers: HeaderMap, body: Bytes) 
     };
     let req: RollbackRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(json!({"error": e.to_string()})),
-            )
-                .into_response()
-        }
+        Err(e) => return bad_request(e),
     };
     match s.store.rollback(&req.version, &actor) {
         Ok(installed) => Json(installed).into_response(),
@@ -188,13 +191,7 @@ async fn simulate(State(s): State<AdminState>, headers: HeaderMap, body: Bytes) 
     }
     let req: SimulateRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(json!({"error": e.to_string()})),
-            )
-                .into_response()
-        }
+        Err(e) => return bad_request(e),
     };
     if let Some(t) = req.target_exam_rate {
         if !(0.0..=1.0).contains(&t) {
