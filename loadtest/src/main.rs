@@ -48,6 +48,9 @@ struct Cli {
     /// Override the scenario's measured duration (seconds).
     #[arg(long)]
     duration: Option<f64>,
+    /// Skip the passthrough baseline even if the scenario asks for it.
+    #[arg(long)]
+    no_passthrough: bool,
     /// No progress line.
     #[arg(long)]
     quiet: bool,
@@ -98,7 +101,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     {
         return partner_load::child_main(&bootstrap, &prefix, mode, service_config);
     }
-    let scenario = Scenario::load(&cli.scenario)?;
+    let mut scenario = Scenario::load(&cli.scenario)?;
+    if cli.no_passthrough {
+        scenario.passthrough = false;
+    }
     let bootstrap = kafka::bootstrap(cli.bootstrap.as_deref())?;
     let base = kafka::base_config(cli.service_config.as_deref(), &bootstrap)?;
     let (table, json) = if let Some(n) = cli.partner_load {

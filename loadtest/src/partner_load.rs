@@ -195,7 +195,17 @@ fn child(
     service_config: Option<&Path>,
 ) -> anyhow::Result<Measurement> {
     let exe = std::env::current_exe().context("locating the loadtest binary")?;
-    let mut cmd = Command::new(exe);
+    // LOADTEST_CHILD_WRAPPER="perf record -g -o /tmp/p.data --" profiles each child.
+    let wrapper = std::env::var("LOADTEST_CHILD_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    let mut cmd = match words.next() {
+        Some(w) => {
+            let mut c = Command::new(w);
+            c.args(words).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
     cmd.arg("partner-child")
         .arg("--bootstrap")
         .arg(bootstrap)
@@ -260,14 +270,27 @@ pub fn memory_mib() -> (f64, f64) {
     (field("VmHWM:"), field("VmRSS:"))
 }
 
+/// A consumer context that does not log end-of-partition (expected here) as an error.
+struct QuietEof;
+
+impl rdkafka::ClientContext for QuietEof {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() != Some(rdkafka::error::RDKafkaErrorCode::PartitionEOF) {
+            eprintln!("raw consumer: {error}: {reason}");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for QuietEof {}
+
 /// Reads the partner topic to its start-up end offsets like the follower does (same client properties,
 /// same assignment), counting records and bytes only.
 fn raw(config: &Config) -> anyhow::Result<Measurement> {
     let topic = &config.kafka.topics.partners;
     let timeout = Duration::from_secs(30);
     let started = Instant::now();
-    let consumer: BaseConsumer = client_config(config, Role::PartnerConsumer)
-        .create()
+    let consumer: BaseConsumer<QuietEof> = client_config(config, Role::PartnerConsumer)
+        .create_with_context(QuietEof)
         .map_err(|e| anyhow!("creating the raw consumer: {e}"))?;
     let md = consumer.fetch_metadata(Some(topic), timeout)?;
     let mut tpl = TopicPartitionList::new();

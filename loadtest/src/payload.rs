@@ -6,6 +6,7 @@
 
 use borderlane::gen::{GenConfig, Generator, Record};
 use borderlane_core::policy::CompiledPolicy;
+use borderlane_core::wire::ErrorKind;
 
 /// Prefix of every manifest id and key the harness sends.
 pub const ID_PREFIX: &[u8] = b"LT-";
@@ -83,8 +84,21 @@ impl Templates {
             p
         };
         let mut bad = 0;
-        let items = (0..n as u64)
-            .map(|i| match generator.record(i) {
+        // An `oversized` record (over 1 MiB) is refused by the broker itself on a manifests topic with the
+        // default max.message.bytes, so it never reaches the service: the mix leaves it out.
+        let items = (0..)
+            .map(|i| generator.record(i))
+            .filter(|r| {
+                !matches!(
+                    r,
+                    Record::Bad {
+                        kind: ErrorKind::Oversized,
+                        ..
+                    }
+                )
+            })
+            .take(n)
+            .map(|r| match r {
                 Record::Good(mut m) => {
                     m.manifest_id = String::from_utf8_lossy(&id(0)).as_ref().into();
                     let bytes = Record::Good(m).to_bytes();
