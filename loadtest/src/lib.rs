@@ -80,24 +80,32 @@ fn find_max(
             partitions: scenario.partitions,
             progress,
         };
-        let stats = run_one(kind, base, scenario, data, &spec)?;
-        let verdict = search::judge(&stats, f.max_p99_ms);
-        eprintln!(
-            "find-max {}: {rate:.0}/s -> {} ({})",
-            kind.as_str(),
-            if verdict.sustainable {
-                "sustainable"
-            } else {
-                "not sustainable"
-            },
-            verdict.reason
-        );
-        search.record(rate, verdict.sustainable);
-        steps.push(Step {
-            rate,
-            verdict,
-            stats,
-        });
+        let mut sustainable = false;
+        for attempt in 0..=f.retries {
+            let stats = run_one(kind, base, scenario, data, &spec)?;
+            let verdict = search::judge(&stats, f.max_p99_ms);
+            eprintln!(
+                "find-max {}: {rate:.0}/s (try {}) -> {} ({})",
+                kind.as_str(),
+                attempt + 1,
+                if verdict.sustainable {
+                    "sustainable"
+                } else {
+                    "not sustainable"
+                },
+                verdict.reason
+            );
+            sustainable = verdict.sustainable;
+            steps.push(Step {
+                rate,
+                verdict,
+                stats,
+            });
+            if sustainable {
+                break;
+            }
+        }
+        search.record(rate, sustainable);
     }
     Ok((search.best(), steps))
 }

@@ -73,6 +73,10 @@ pub struct FindMax {
     /// The search stops when the lowest failing rate is within this factor of the highest passing one.
     #[serde(default = "default_precision")]
     pub precision: f64,
+    /// A failing step is run again up to this many times and counts as sustainable if a retry passes: one
+    /// stall of a shared machine (another process, a broker GC) must not decide the maximum.
+    #[serde(default = "default_retries")]
+    pub retries: usize,
 }
 
 /// Settings of the partner-table load benchmark.
@@ -129,6 +133,9 @@ fn default_max_p99() -> f64 {
 fn default_precision() -> f64 {
     0.1
 }
+fn default_retries() -> usize {
+    1
+}
 fn default_partner_load() -> usize {
     1_000_000
 }
@@ -145,6 +152,7 @@ impl Default for FindMax {
             step_warmup_s: default_step_warmup(),
             max_p99_ms: default_max_p99(),
             precision: default_precision(),
+            retries: default_retries(),
         }
     }
 }
