@@ -66,11 +66,17 @@ pub struct RunStats {
     pub measured: u64,
     /// Distinct outputs per second, from the first scheduled send to the last output.
     pub throughput_per_s: f64,
+    /// Median latency, ms: the typical manifest.
     pub p50_ms: f64,
+    /// 90th percentile, ms.
     pub p90_ms: f64,
+    /// 99th percentile, ms: the latency target and the find-max bound.
     pub p99_ms: f64,
+    /// 99.9th percentile, ms: stalls show here first.
     pub p999_ms: f64,
+    /// Slowest measured manifest, ms.
     pub max_ms: f64,
+    /// Mean latency, ms (with p50, shows how skewed the distribution is).
     pub mean_ms: f64,
     /// Latencies within 450–550 ms: a plateau here is librdkafka's 500 ms `fetch.wait.max.ms` default.
     pub near_500ms: u64,

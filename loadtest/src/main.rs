@@ -54,6 +54,7 @@ struct Cli {
     /// No progress line.
     #[arg(long)]
     quiet: bool,
+    /// Internal subcommands (the partner-load child processes).
     #[command(subcommand)]
     child: Option<Child>,
 }
@@ -63,12 +64,16 @@ enum Child {
     /// Internal: one partner-load measurement in its own process (prints one JSON line).
     #[command(hide = true)]
     PartnerChild {
+        /// The parent's broker.
         #[arg(long)]
         bootstrap: String,
+        /// Prefix of the topics the parent filled (the partner topic is `<prefix>-partners`).
         #[arg(long)]
         prefix: String,
+        /// What to measure.
         #[arg(long, value_enum)]
         mode: Mode,
+        /// The parent's `--service-config`, so both use the same client properties.
         #[arg(long)]
         service_config: Option<PathBuf>,
     },

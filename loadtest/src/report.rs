@@ -59,11 +59,17 @@ pub fn loadavg() -> String {
 /// pipeline ÷ passthrough.
 #[derive(Debug, Clone, Serialize)]
 pub struct Ratios {
+    /// Outputs per second (1.0 below saturation: both carry the offered load).
     pub throughput: f64,
+    /// Median latency.
     pub p50: f64,
+    /// 90th percentile.
     pub p90: f64,
+    /// 99th percentile (target: at most 2).
     pub p99: f64,
+    /// 99.9th percentile.
     pub p999: f64,
+    /// Slowest manifest.
     pub max: f64,
     /// Highest sustainable rates (with `--find-max`): the throughput comparison that matters, since below
     /// saturation both systems simply carry the offered load.

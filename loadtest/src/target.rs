@@ -55,7 +55,9 @@ pub struct Target {
     inner: Inner,
 }
 
+/// The running system, by kind.
 enum Inner {
+    /// `borderlane::serve` on its own runtime.
     Service {
         /// Owns the service's tasks.
         runtime: tokio::runtime::Runtime,
@@ -66,6 +68,7 @@ enum Inner {
         /// The guard's outcome.
         done: tokio::task::JoinHandle<anyhow::Result<()>>,
     },
+    /// The baseline's thread.
     Passthrough(Passthrough),
 }
 
