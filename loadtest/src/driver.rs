@@ -56,6 +56,8 @@ pub struct RunStats {
     pub sent: u64,
     /// Manifests the broker did not accept (never reached the system under test).
     pub produce_failed: u64,
+    /// Manifests the producer could not deliver within its flush timeout (neither accepted nor refused).
+    pub undelivered: u64,
     /// Distinct manifests with an output.
     pub received: u64,
     /// Manifests accepted by the broker without any output by the end of the drain.
@@ -257,15 +259,20 @@ pub fn run(target: &Target, templates: &Templates, spec: &RunSpec) -> anyhow::Re
         }
         h.join().map_err(|_| anyhow!("the sender panicked"))?
     });
-    sent_result?;
+    if let Err(e) = sent_result {
+        stop.store(true, Ordering::Relaxed);
+        let _ = collector.join();
+        return Err(e);
+    }
     let backlog_at_end_of_send = live
         .sent
         .load(Ordering::Relaxed)
         .saturating_sub(live.received.load(Ordering::Relaxed));
 
-    producer
-        .flush(Duration::from_secs(60))
-        .map_err(|e| anyhow!("flushing the load producer: {e}"))?;
+    // Manifests still undelivered after this are reported as `undelivered`.
+    if let Err(e) = producer.flush(Duration::from_secs(60)) {
+        eprintln!("loadtest: flushing the load producer: {e}");
+    }
     let probes = spec.partitions as u64;
     let drain_deadline = Instant::now() + spec.drain_timeout;
     loop {
@@ -318,6 +325,7 @@ pub fn run(target: &Target, templates: &Templates, spec: &RunSpec) -> anyhow::Re
         offered_rate: spec.rate,
         sent,
         produce_failed,
+        undelivered: sent.saturating_sub(delivered + produce_failed),
         received,
         lost: delivered.saturating_sub(received),
         duplicated: c.duplicated,

@@ -229,6 +229,7 @@ impl Report {
         row(&mut s, "lost", &|r| r.lost as f64, 0);
         row(&mut s, "duplicated", &|r| r.duplicated as f64, 0);
         row(&mut s, "refused by broker", &|r| r.produce_failed as f64, 0);
+        row(&mut s, "undelivered", &|r| r.undelivered as f64, 0);
         row(&mut s, "throughput /s", &|r| r.throughput_per_s, 0);
         row(&mut s, "p50 ms", &|r| r.p50_ms, 3);
         row(&mut s, "p90 ms", &|r| r.p90_ms, 3);

@@ -77,6 +77,11 @@ pub fn judge(stats: &RunStats, max_p99_ms: f64) -> Verdict {
     let in_flight_bound = (stats.offered_rate * max_p99_ms / 1000.0).max(50.0) as u64;
     let reason = if stats.produce_failed > 0 {
         format!("{} manifests refused by the broker", stats.produce_failed)
+    } else if stats.undelivered > 0 {
+        format!(
+            "{} manifests never delivered to the broker",
+            stats.undelivered
+        )
     } else if stats.lost > 0 {
         format!("{} manifests without output after the drain", stats.lost)
     } else if stats.p99_ms > max_p99_ms {
