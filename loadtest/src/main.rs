@@ -1,0 +1,144 @@
+//! `loadtest`: the command line of the load generator and performance harness.
+//!
+//! `cargo run --release -p loadtest -- --scenario loadtest/scenarios/<name>.toml [--json FILE]
+//! [--find-max] [--partner-load [N]] [--bootstrap HOST:PORT]`. Without `--bootstrap` (or `KAFKA_BOOTSTRAP`)
+//! the broker is started with `scripts/kafka start`; the service runs in-process. See
+//! `docs/performance-kafka.md`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use loadtest::partner_load::{self, Mode};
+use loadtest::report::Environment;
+use loadtest::scenario::Scenario;
+use loadtest::{kafka, Options};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "loadtest",
+    about = "Open-loop load generator and performance harness for borderlane serve",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    /// Scenario file (TOML).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/default.toml"))]
+    scenario: PathBuf,
+    /// Broker to use instead of starting the local one with scripts/kafka (also: KAFKA_BOOTSTRAP).
+    #[arg(long)]
+    bootstrap: Option<String>,
+    /// Base service configuration (TOML, with BORDERLANE_* overrides); its topics, group and HTTP address
+    /// are replaced per run. Default: the built-in defaults plus BORDERLANE_* overrides.
+    #[arg(long)]
+    service_config: Option<PathBuf>,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Find the highest sustainable rate (service and baseline), then measure latency at half of it.
+    #[arg(long)]
+    find_max: bool,
+    /// Partner-table load benchmark with N partners (default: the scenario's, 1 000 000) instead of a
+    /// load run.
+    #[arg(long, num_args = 0..=1, default_missing_value = "0")]
+    partner_load: Option<usize>,
+    /// Override the scenario's rate (manifests per second).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Override the scenario's measured duration (seconds).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Skip the passthrough baseline even if the scenario asks for it.
+    #[arg(long)]
+    no_passthrough: bool,
+    /// No progress line.
+    #[arg(long)]
+    quiet: bool,
+    /// Internal subcommands (the partner-load child processes).
+    #[command(subcommand)]
+    child: Option<Child>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Child {
+    /// Internal: one partner-load measurement in its own process (prints one JSON line).
+    #[command(hide = true)]
+    PartnerChild {
+        /// The parent's broker.
+        #[arg(long)]
+        bootstrap: String,
+        /// Prefix of the topics the parent filled (the partner topic is `<prefix>-partners`).
+        #[arg(long)]
+        prefix: String,
+        /// What to measure.
+        #[arg(long, value_enum)]
+        mode: Mode,
+        /// The parent's `--service-config`, so both use the same client properties.
+        #[arg(long)]
+        service_config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("loadtest: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(Child::PartnerChild {
+        bootstrap,
+        prefix,
+        mode,
+        service_config,
+    }) = cli.child
+    {
+        return partner_load::child_main(&bootstrap, &prefix, mode, service_config);
+    }
+    let mut scenario = Scenario::load(&cli.scenario)?;
+    if cli.no_passthrough {
+        scenario.passthrough = false;
+    }
+    let bootstrap = kafka::bootstrap(cli.bootstrap.as_deref())?;
+    let base = kafka::base_config(cli.service_config.as_deref(), &bootstrap)?;
+    let (table, json) = if let Some(n) = cli.partner_load {
+        let n = if n == 0 {
+            scenario.partner_load.partners
+        } else {
+            n
+        };
+        let mut env = Environment::capture(&bootstrap);
+        let r = partner_load::run(&base, &scenario, n, cli.service_config.as_deref())?;
+        env.finish();
+        let mut json = serde_json::to_value(&r)?;
+        json["environment"] = serde_json::to_value(&env)?;
+        (r.table(&env), json)
+    } else {
+        let options = Options {
+            rate: cli.rate,
+            duration_s: cli.duration,
+            find_max: cli.find_max,
+            progress: !cli.quiet,
+        };
+        let r = loadtest::run_scenario(&base, &scenario, &options)?;
+        (r.table(), serde_json::to_value(&r)?)
+    };
+    print!("{table}");
+    if let Some(path) = &cli.json {
+        std::fs::write(path, serde_json::to_string_pretty(&json)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("loadtest: JSON report written to {}", path.display());
+    }
+    Ok(())
+}

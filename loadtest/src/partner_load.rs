@@ -1,0 +1,372 @@
+//! The partner-table load benchmark (`--partner-load N`): N generated partners on a fresh compacted partner
+//! topic, then — alternating, `repeat` times — a raw consume of that topic (records and bytes counted, no
+//! parsing) and the service's own start-up load into its `PartnerTable` (`serve::start` until the table is
+//! complete). Each measurement runs in a child process (this binary, `partner-child`), so its peak RSS
+//! (`VmHWM`) is the loading process's alone, not the generator's.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use borderlane::serve::clients::{client_config, Role};
+use borderlane::serve::config::Config;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+
+use crate::kafka;
+use crate::payload;
+use crate::scenario::Scenario;
+
+/// Which load a child measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Consume every record, count bytes, parse nothing.
+    Raw,
+    /// `borderlane::serve::start` until the partner table is complete.
+    Table,
+}
+
+/// One child's measurement.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Measurement {
+    /// What was measured.
+    pub mode: Mode,
+    /// Records consumed (raw) or partners in the table (table).
+    pub records: u64,
+    /// Key + value bytes consumed (raw only; 0 for table).
+    pub bytes: u64,
+    /// From creating the clients (raw) or calling `serve::start` (table) to the end of the topic or the
+    /// complete table.
+    pub elapsed_s: f64,
+    /// Peak resident set of the child process at that moment, MiB (`VmHWM`).
+    pub peak_rss_mib: f64,
+    /// Resident set at that moment, MiB (`VmRSS`).
+    pub rss_mib: f64,
+}
+
+/// The benchmark's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartnerLoadReport {
+    /// Partner records on the topic.
+    pub partners: usize,
+    /// Partitions of the partner topic.
+    pub partitions: i32,
+    /// Bytes of the partner values on the topic.
+    pub value_bytes: u64,
+    /// Seconds to generate and produce the topic (not part of the measurement).
+    pub setup_s: f64,
+    /// Every raw-consume measurement.
+    pub raw: Vec<Measurement>,
+    /// Every table-load measurement.
+    pub table: Vec<Measurement>,
+    /// Median raw-consume time, s.
+    pub raw_s: f64,
+    /// Median table-load time, s.
+    pub table_s: f64,
+    /// Partners per second, raw consume (median run).
+    pub raw_per_s: f64,
+    /// Partners per second into the table (median run).
+    pub table_per_s: f64,
+    /// table_per_s ÷ raw_per_s.
+    pub rate_ratio: f64,
+    /// Highest peak RSS of the table loads, MiB.
+    pub table_peak_rss_mib: f64,
+    /// Highest peak RSS of the raw consumes, MiB.
+    pub raw_peak_rss_mib: f64,
+}
+
+/// Runs the benchmark; see the module documentation.
+pub fn run(
+    base: &Config,
+    scenario: &Scenario,
+    partners: usize,
+    service_config: Option<&Path>,
+) -> anyhow::Result<PartnerLoadReport> {
+    let started = Instant::now();
+    let prefix = kafka::unique("partnerload");
+    let config = topics_config(base, &prefix);
+    let policy = borderlane::serve::load_policy(&config)?;
+    eprintln!("partner load: generating {partners} partners ...");
+    let records = payload::partner_records(&policy, scenario.seed, partners);
+    let value_bytes: u64 = records.iter().map(|(_, v)| v.len() as u64).sum();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(borderlane::serve::topics::ensure(&config))?;
+    eprintln!(
+        "partner load: producing {partners} partners ({:.0} MiB) to {} ...",
+        value_bytes as f64 / 1048576.0,
+        config.kafka.topics.partners
+    );
+    kafka::load_records(&config, &config.kafka.topics.partners, &records)?;
+    drop(records);
+    let setup_s = started.elapsed().as_secs_f64();
+
+    let result = (|| -> anyhow::Result<(Vec<Measurement>, Vec<Measurement>)> {
+        let (mut raw, mut table) = (Vec::new(), Vec::new());
+        for i in 0..scenario.partner_load.repeat {
+            for mode in [Mode::Raw, Mode::Table] {
+                let m = child(
+                    &config.kafka.bootstrap_servers,
+                    &prefix,
+                    mode,
+                    service_config,
+                )?;
+                eprintln!(
+                    "partner load: run {}/{} {:?}: {} records in {:.2} s, peak RSS {:.0} MiB",
+                    i + 1,
+                    scenario.partner_load.repeat,
+                    mode,
+                    m.records,
+                    m.elapsed_s,
+                    m.peak_rss_mib
+                );
+                if m.records != partners as u64 {
+                    bail!(
+                        "{mode:?} load saw {} records, expected {partners}",
+                        m.records
+                    );
+                }
+                match mode {
+                    Mode::Raw => raw.push(m),
+                    Mode::Table => table.push(m),
+                }
+            }
+        }
+        Ok((raw, table))
+    })();
+    let t = &config.kafka.topics;
+    kafka::delete_topics(
+        &config,
+        &[
+            t.partners.clone(),
+            t.manifests.clone(),
+            t.decisions.clone(),
+            t.dlq.clone(),
+        ],
+    );
+    let (raw, table) = result?;
+    let median = |ms: &[Measurement]| {
+        let mut v: Vec<f64> = ms.iter().map(|m| m.elapsed_s).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let peak = |ms: &[Measurement]| ms.iter().map(|m| m.peak_rss_mib).fold(0.0, f64::max);
+    let (raw_s, table_s) = (median(&raw), median(&table));
+    let (raw_per_s, table_per_s) = (partners as f64 / raw_s, partners as f64 / table_s);
+    Ok(PartnerLoadReport {
+        partners,
+        partitions: config.kafka.topic_partitions,
+        value_bytes,
+        setup_s,
+        raw_s,
+        table_s,
+        raw_per_s,
+        table_per_s,
+        rate_ratio: table_per_s / raw_per_s,
+        table_peak_rss_mib: peak(&table),
+        raw_peak_rss_mib: peak(&raw),
+        raw,
+        table,
+    })
+}
+
+/// The service configuration whose topics all start with `prefix` (the same in parent and children).
+fn topics_config(base: &Config, prefix: &str) -> Config {
+    let mut c = base.clone();
+    c.kafka.group_id = format!("{prefix}-group");
+    c.kafka.topics.partners = format!("{prefix}-partners");
+    c.kafka.topics.manifests = format!("{prefix}-manifests");
+    c.kafka.topics.decisions = format!("{prefix}-decisions");
+    c.kafka.topics.dlq = format!("{prefix}-dlq");
+    c
+}
+
+/// Runs one measurement in a child process (this binary) and reads its JSON line.
+fn child(
+    bootstrap: &str,
+    prefix: &str,
+    mode: Mode,
+    service_config: Option<&Path>,
+) -> anyhow::Result<Measurement> {
+    let exe = std::env::current_exe().context("locating the loadtest binary")?;
+    // LOADTEST_CHILD_WRAPPER="perf record -g -o /tmp/p.data --" profiles each child.
+    let wrapper = std::env::var("LOADTEST_CHILD_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    let mut cmd = match words.next() {
+        Some(w) => {
+            let mut c = Command::new(w);
+            c.args(words).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    cmd.arg("partner-child")
+        .arg("--bootstrap")
+        .arg(bootstrap)
+        .arg("--prefix")
+        .arg(prefix)
+        .arg("--mode")
+        .arg(match mode {
+            Mode::Raw => "raw",
+            Mode::Table => "table",
+        });
+    if let Some(p) = service_config {
+        cmd.arg("--service-config").arg(p);
+    }
+    let out = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running a partner-load child")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "partner-load child ({mode:?}) failed: {}: {stdout}",
+            out.status
+        );
+    }
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .ok_or_else(|| anyhow!("no result from the partner-load child: {stdout}"))?;
+    serde_json::from_str(line).context("parsing the child's result")
+}
+
+/// The child's side: measures one load and prints its [`Measurement`] as one JSON line.
+pub fn child_main(
+    bootstrap: &str,
+    prefix: &str,
+    mode: Mode,
+    service_config: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let config = topics_config(
+        &kafka::base_config(service_config.as_deref(), bootstrap)?,
+        prefix,
+    );
+    let m = match mode {
+        Mode::Raw => raw(&config)?,
+        Mode::Table => table(&config)?,
+    };
+    println!("{}", serde_json::to_string(&m)?);
+    Ok(())
+}
+
+/// `VmHWM` and `VmRSS` of this process, MiB.
+pub fn memory_mib() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+/// A consumer context that does not log end-of-partition (expected here) as an error.
+struct QuietEof;
+
+impl rdkafka::ClientContext for QuietEof {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() != Some(rdkafka::error::RDKafkaErrorCode::PartitionEOF) {
+            eprintln!("raw consumer: {error}: {reason}");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for QuietEof {}
+
+/// Reads the partner topic to its start-up end offsets like the follower does (same client properties,
+/// same assignment), counting records and bytes only.
+fn raw(config: &Config) -> anyhow::Result<Measurement> {
+    let topic = &config.kafka.topics.partners;
+    let timeout = Duration::from_secs(30);
+    let started = Instant::now();
+    let consumer: BaseConsumer<QuietEof> = client_config(config, Role::PartnerConsumer)
+        .create_with_context(QuietEof)
+        .map_err(|e| anyhow!("creating the raw consumer: {e}"))?;
+    let md = consumer.fetch_metadata(Some(topic), timeout)?;
+    let mut tpl = TopicPartitionList::new();
+    let mut remaining = std::collections::HashMap::new();
+    for p in md.topics().iter().flat_map(|t| t.partitions()) {
+        let (lo, hi) = consumer.fetch_watermarks(topic, p.id(), timeout)?;
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning)?;
+        if hi > lo {
+            remaining.insert(p.id(), hi);
+        }
+    }
+    consumer.assign(&tpl)?;
+    let (mut records, mut bytes) = (0u64, 0u64);
+    while !remaining.is_empty() {
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Ok(m)) => {
+                records += 1;
+                bytes += (m.key_len() + m.payload_len()) as u64;
+                if remaining
+                    .get(&m.partition())
+                    .is_some_and(|end| m.offset() + 1 >= *end)
+                {
+                    remaining.remove(&m.partition());
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                remaining.remove(&p);
+            }
+            Some(Err(e)) => eprintln!("raw consumer: {e}"),
+        }
+    }
+    let elapsed_s = started.elapsed().as_secs_f64();
+    let (peak_rss_mib, rss_mib) = memory_mib();
+    Ok(Measurement {
+        mode: Mode::Raw,
+        records,
+        bytes,
+        elapsed_s,
+        peak_rss_mib,
+        rss_mib,
+    })
+}
+
+/// Starts the service and waits until its partner table is complete.
+fn table(config: &Config) -> anyhow::Result<Measurement> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let started = Instant::now();
+    let running = runtime.block_on(borderlane::serve::start(config.clone()))?;
+    let readiness = running.readiness().clone();
+    let deadline = started + Duration::from_secs(600);
+    while !readiness.state().0 {
+        if Instant::now() > deadline {
+            bail!("partner table not complete after 600 s");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let elapsed_s = started.elapsed().as_secs_f64();
+    let (peak_rss_mib, rss_mib) = memory_mib();
+    let records = running
+        .metrics()
+        .render()
+        .lines()
+        .find_map(|l| l.strip_prefix("borderlane_partner_table_size "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0) as u64;
+    runtime.block_on(running.wait(std::future::ready(())))?;
+    Ok(Measurement {
+        mode: Mode::Table,
+        records,
+        bytes: 0,
+        elapsed_s,
+        peak_rss_mib,
+        rss_mib,
+    })
+}

@@ -1,0 +1,267 @@
+//! The systems under test, each on its own fresh topics: the real service (`borderlane::serve`, in-process
+//! on its own runtime, exactly as `borderlane serve` runs it) and the passthrough baseline — a consumer
+//! that produces every record's unchanged key and bytes to one output topic, with the service's own client
+//! properties (`serve::clients`), so the difference between the two is what the service adds.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use borderlane::serve::clients::{client_config, Role};
+use borderlane::serve::config::Config;
+use borderlane::serve::Shutdown;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use serde::Serialize;
+
+use crate::kafka;
+
+/// Which system a run measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// `borderlane serve`: parse, score against the partner table, decide, produce.
+    Pipeline,
+    /// Consume → produce the unchanged bytes.
+    Passthrough,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Pipeline => "pipeline",
+            Kind::Passthrough => "passthrough",
+        }
+    }
+}
+
+/// A started system under test.
+pub struct Target {
+    /// Which one.
+    pub kind: Kind,
+    /// The configuration its clients use (the harness's clients use the same properties).
+    pub config: Config,
+    /// Where the harness sends manifests.
+    pub input: String,
+    /// Where its outputs appear (decisions and dead letters, or the passthrough's copy).
+    pub outputs: Vec<String>,
+    /// Every topic of the run, deleted at the end.
+    topics: Vec<String>,
+    /// The running system.
+    inner: Inner,
+}
+
+/// The running system, by kind.
+enum Inner {
+    /// `borderlane::serve` on its own runtime.
+    Service {
+        /// Owns the service's tasks.
+        runtime: tokio::runtime::Runtime,
+        /// Stops it: the guard's shutdown signal (a clean, signalled stop).
+        stop: tokio::sync::oneshot::Sender<()>,
+        /// Stops it from outside the guard (start-up failures).
+        shutdown: Shutdown,
+        /// The guard's outcome.
+        done: tokio::task::JoinHandle<anyhow::Result<()>>,
+    },
+    /// The baseline's thread.
+    Passthrough(Passthrough),
+}
+
+impl Target {
+    /// Creates fresh topics (`partitions` each), loads `partners` onto the partner topic (pipeline only),
+    /// starts the system and waits until it is ready.
+    pub fn start(
+        kind: Kind,
+        base: &Config,
+        partitions: i32,
+        partners: &[(String, Vec<u8>)],
+    ) -> anyhow::Result<Target> {
+        let id = kafka::unique(kind.as_str());
+        let mut config = base.clone();
+        config.kafka.group_id = format!("{id}-group");
+        config.kafka.topic_partitions = partitions;
+        config.kafka.topics.manifests = format!("{id}-manifests");
+        config.kafka.topics.partners = format!("{id}-partners");
+        config.kafka.topics.decisions = format!("{id}-decisions");
+        config.kafka.topics.dlq = format!("{id}-dlq");
+        let t = config.kafka.topics.clone();
+        match kind {
+            Kind::Pipeline => {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("service")
+                    .enable_all()
+                    .build()
+                    .context("building the service runtime")?;
+                // Topics first (as the service would create them), so the partner table is there before it starts.
+                runtime.block_on(borderlane::serve::topics::ensure(&config))?;
+                kafka::load_records(&config, &t.partners, partners)?;
+                let running = runtime.block_on(borderlane::serve::start(config.clone()))?;
+                let readiness = running.readiness().clone();
+                let shutdown = running.shutdown_handle();
+                let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+                let done = runtime.spawn(running.wait(async move {
+                    let _ = stopped.await;
+                }));
+                let deadline = Instant::now() + Duration::from_secs(120);
+                while !readiness.is_ready() {
+                    if done.is_finished() {
+                        let r = runtime.block_on(done);
+                        bail!("the service stopped while starting: {r:?}");
+                    }
+                    if Instant::now() > deadline {
+                        shutdown.trigger();
+                        bail!("the service was not ready within 120 s");
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Ok(Target {
+                    kind,
+                    input: t.manifests.clone(),
+                    outputs: vec![t.decisions.clone(), t.dlq.clone()],
+                    topics: vec![t.manifests, t.partners, t.decisions, t.dlq],
+                    config,
+                    inner: Inner::Service {
+                        runtime,
+                        stop,
+                        shutdown,
+                        done,
+                    },
+                })
+            }
+            Kind::Passthrough => {
+                kafka::create_topics(&config, &[&t.manifests, &t.decisions], partitions)?;
+                let p = Passthrough::start(&config, &t.manifests, &t.decisions)?;
+                Ok(Target {
+                    kind,
+                    input: t.manifests.clone(),
+                    outputs: vec![t.decisions.clone()],
+                    topics: vec![t.manifests, t.decisions],
+                    config,
+                    inner: Inner::Passthrough(p),
+                })
+            }
+        }
+    }
+
+    /// A failure the system reported while running (it stopped), if any.
+    pub fn failed(&self) -> bool {
+        match &self.inner {
+            Inner::Service { done, .. } => done.is_finished(),
+            Inner::Passthrough(p) => p.thread.as_ref().is_none_or(JoinHandle::is_finished),
+        }
+    }
+
+    /// Stops the system and deletes the run's topics.
+    pub fn stop(self) -> anyhow::Result<()> {
+        let result = match self.inner {
+            Inner::Service {
+                runtime,
+                stop,
+                shutdown,
+                done,
+            } => {
+                if stop.send(()).is_err() {
+                    shutdown.trigger();
+                }
+                runtime
+                    .block_on(async { tokio::time::timeout(Duration::from_secs(60), done).await })
+                    .map_err(|_| anyhow!("the service did not stop within 60 s"))
+                    .and_then(|r| r.map_err(|e| anyhow!("service guard task: {e}")))
+                    .and_then(|r| r)
+            }
+            Inner::Passthrough(p) => p.stop(),
+        };
+        kafka::delete_topics(&self.config, &self.topics);
+        result
+    }
+}
+
+/// The passthrough baseline: one thread polls a consumer-group member (the service's manifest-consumer
+/// properties) and hands every record unchanged to a threaded producer (the service's producer
+/// properties), storing the offset once sent, like the service's consume → produce path minus the core.
+pub struct Passthrough {
+    /// Stops the loop.
+    stop: Arc<AtomicBool>,
+    /// The loop; its error, if any, is the baseline's failure.
+    thread: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Passthrough {
+    pub fn start(config: &Config, input: &str, output: &str) -> anyhow::Result<Passthrough> {
+        let consumer: BaseConsumer = client_config(config, Role::ManifestConsumer)
+            .create()
+            .map_err(|e| anyhow!("creating the passthrough consumer: {e}"))?;
+        let producer: ThreadedProducer<DefaultProducerContext> =
+            client_config(config, Role::Producer)
+                .create()
+                .map_err(|e| anyhow!("creating the passthrough producer: {e}"))?;
+        consumer
+            .subscribe(&[input])
+            .with_context(|| format!("subscribing to {input}"))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let output = output.to_string();
+        let thread = std::thread::Builder::new()
+            .name("passthrough".into())
+            .spawn(move || -> anyhow::Result<()> {
+                while !flag.load(Ordering::Relaxed) {
+                    let m = match consumer.poll(Duration::from_millis(100)) {
+                        None | Some(Err(KafkaError::PartitionEOF(_))) => continue,
+                        Some(Err(e)) => {
+                            eprintln!("passthrough: consumer error: {e}");
+                            continue;
+                        }
+                        Some(Ok(m)) => m,
+                    };
+                    let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&output);
+                    if let Some(k) = m.key() {
+                        record = record.key(k);
+                    }
+                    if let Some(v) = m.payload() {
+                        record = record.payload(v);
+                    }
+                    loop {
+                        match producer.send(record) {
+                            Ok(()) => break,
+                            Err((
+                                KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
+                                r,
+                            )) => {
+                                record = r;
+                                std::thread::sleep(Duration::from_millis(1));
+                            }
+                            Err((e, _)) => bail!("passthrough: cannot send: {e}"),
+                        }
+                    }
+                    if let Err(e) = consumer.store_offset_from_message(&m) {
+                        eprintln!("passthrough: storing an offset: {e}");
+                    }
+                }
+                producer
+                    .flush(Duration::from_secs(30))
+                    .map_err(|e| anyhow!("passthrough: flushing: {e}"))?;
+                Ok(())
+            })
+            .context("spawning the passthrough thread")?;
+        Ok(Passthrough {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    fn stop(mut self) -> anyhow::Result<()> {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .map_err(|_| anyhow!("the passthrough thread panicked"))?,
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! The smoke scenario against the real broker (started through `scripts/kafka start`, or
+//! `KAFKA_BOOTSTRAP`), service and passthrough baseline both: every manifest gets exactly one output and
+//! the report carries every figure. A broker that cannot be started or reached fails this test — locally
+//! and in CI — it never skips. No assertion on timing.
+
+use std::path::Path;
+
+use loadtest::scenario::Scenario;
+use loadtest::{kafka, Options};
+
+#[test]
+fn smoke_scenario_runs_against_the_real_broker() {
+    let bootstrap = kafka::bootstrap(None).unwrap_or_else(|e| {
+        panic!(
+            "a real Kafka broker is required (CI={:?}): {e:#}",
+            std::env::var("CI").ok()
+        )
+    });
+    let scenario =
+        Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml"))
+            .unwrap();
+    let base = kafka::base_config(None, &bootstrap).unwrap();
+    let report = loadtest::run_scenario(
+        &base,
+        &scenario,
+        &Options {
+            progress: true,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    println!("{}", report.table());
+
+    let expected = ((scenario.warmup_s + scenario.duration_s) * scenario.rate).round() as u64;
+    let b = report
+        .passthrough
+        .as_ref()
+        .expect("the smoke scenario runs the baseline");
+    for r in [&report.pipeline, b] {
+        assert_eq!(r.sent, expected, "{r:?}");
+        assert_eq!((r.produce_failed, r.undelivered), (0, 0), "{r:?}");
+        assert_eq!(r.received, r.sent, "{r:?}");
+        assert_eq!((r.lost, r.duplicated), (0, 0), "{r:?}");
+        assert!(
+            r.measured > 0 && r.p50_ms <= r.p99_ms && r.p99_ms <= r.max_ms,
+            "{r:?}"
+        );
+    }
+
+    let json = serde_json::to_value(&report).unwrap();
+    for key in [
+        "sent",
+        "received",
+        "lost",
+        "duplicated",
+        "throughput_per_s",
+        "p50_ms",
+        "p90_ms",
+        "p99_ms",
+        "p999_ms",
+        "max_ms",
+    ] {
+        assert!(json[key].is_number(), "top-level {key} missing: {json}");
+        assert!(
+            json["passthrough"][key].is_number(),
+            "passthrough.{key} missing: {json}"
+        );
+    }
+    assert!(json["ratio"]["p99"].is_number(), "{json}");
+}
