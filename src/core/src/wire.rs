@@ -181,6 +181,10 @@ pub struct Shipment {
     pub origin_country: Country,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transit_countries: Vec<Country>,
+    /// Country the goods were last shipped from (country of export / departure), when the entry says; a
+    /// learned model reads it next to the origin (origin-laundering shows as origin ≠ departure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub departure_country: Option<Country>,
     pub commodities: Vec<Commodity>,
 }
 
@@ -196,6 +200,29 @@ pub struct Commodity {
     pub weight_kg: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_usd: Option<f64>,
+    /// Entry (import) type code of the entry summary line, e.g. `01` consumption, `11` KCS general import.
+    /// Opaque to the rules; a learned model reads it as a category.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_type: Option<Str>,
+    /// Declaration process type (how the entry was filed, e.g. pre-arrival or post-arrival); a category.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_type: Option<Str>,
+    /// Declared use of the imported goods (resale, manufacturing input, own use, …); a category.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_use: Option<Str>,
+    /// Payment (settlement) type of the transaction; a category.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_type: Option<Str>,
+    /// Duty rate applied to the line, in percent ad valorem (`8.0` is 8 %); finite and non-negative.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duty_rate: Option<f64>,
+    /// Duty (tariff) type the rate comes from: general, preferential under an agreement, special; a category.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duty_type: Option<Str>,
+    /// Origin-preference indicator: how the origin claim is supported (certificate, exemption, none, …);
+    /// a category. Preference claims are a classic misdeclaration lever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_preference: Option<Str>,
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -565,31 +592,49 @@ fn check_id(path: impl Fn() -> String, id: &str, limits: &Limits) -> Result<(), 
         return bad(ErrorKind::BadValue, format!("{} is empty", path()));
     }
     if id.len() > limits.max_id_len {
-        let msg = format!("{} is {} bytes, limit is {}", path(), id.len(), limits.max_id_len);
+        let msg = format!(
+            "{} is {} bytes, limit is {}",
+            path(),
+            id.len(),
+            limits.max_id_len
+        );
         return bad(ErrorKind::BadValue, msg);
     }
     if id.chars().any(char::is_control) {
-        return bad(ErrorKind::BadValue, format!("{} contains control characters", path()));
+        return bad(
+            ErrorKind::BadValue,
+            format!("{} contains control characters", path()),
+        );
     }
     Ok(())
 }
 
 fn check_count(path: impl Fn() -> String, n: usize, max: usize) -> Result<(), BadInput> {
     if n > max {
-        return bad(ErrorKind::BadValue, format!("{} has {n} items, limit is {max}", path()));
+        return bad(
+            ErrorKind::BadValue,
+            format!("{} has {n} items, limit is {max}", path()),
+        );
     }
     Ok(())
 }
 
 fn check_amount(path: impl Fn() -> String, v: Option<f64>) -> Result<(), BadInput> {
     match v {
-        Some(x) if !x.is_finite() => bad(ErrorKind::NumberOutOfRange, format!("{} is not finite", path())),
+        Some(x) if !x.is_finite() => bad(
+            ErrorKind::NumberOutOfRange,
+            format!("{} is not finite", path()),
+        ),
         Some(x) if x < 0.0 => bad(ErrorKind::BadValue, format!("{} is negative ({x})", path())),
         _ => Ok(()),
     }
 }
 
-fn check_party(path: impl Fn() -> String, p: &Option<Party>, limits: &Limits) -> Result<(), BadInput> {
+fn check_party(
+    path: impl Fn() -> String,
+    p: &Option<Party>,
+    limits: &Limits,
+) -> Result<(), BadInput> {
     if let Some(p) = p {
         check_id(|| format!("{}.id", path()), &p.id, limits)?;
     }
@@ -641,7 +686,11 @@ pub fn validate_manifest(m: &Manifest, limits: &Limits) -> Result<(), BadInput> 
     if m.shipments.is_empty() {
         return bad(ErrorKind::BadValue, "shipments is empty");
     }
-    check_count(|| "shipments".into(), m.shipments.len(), limits.max_shipments)?;
+    check_count(
+        || "shipments".into(),
+        m.shipments.len(),
+        limits.max_shipments,
+    )?;
     for (i, s) in m.shipments.iter().enumerate() {
         check_id(
             || format!("shipments[{i}].shipment_id"),
@@ -678,6 +727,19 @@ pub fn validate_manifest(m: &Manifest, limits: &Limits) -> Result<(), BadInput> 
             check_amount(|| p("quantity"), c.quantity)?;
             check_amount(|| p("weight_kg"), c.weight_kg)?;
             check_amount(|| p("value_usd"), c.value_usd)?;
+            check_amount(|| p("duty_rate"), c.duty_rate)?;
+            for (name, code) in [
+                ("entry_type", &c.entry_type),
+                ("process_type", &c.process_type),
+                ("import_use", &c.import_use),
+                ("payment_type", &c.payment_type),
+                ("duty_type", &c.duty_type),
+                ("origin_preference", &c.origin_preference),
+            ] {
+                if let Some(code) = code {
+                    check_id(|| p(name), code, limits)?;
+                }
+            }
         }
     }
     Ok(())
@@ -686,7 +748,11 @@ pub fn validate_manifest(m: &Manifest, limits: &Limits) -> Result<(), BadInput> 
 /// Domain checks for a partner record.
 pub fn validate_partner(p: &Partner, limits: &Limits) -> Result<(), BadInput> {
     check_id(|| "partner_id".into(), &p.partner_id, limits)?;
-    check_count(|| "identifiers".into(), p.identifiers.len(), limits.max_items)?;
+    check_count(
+        || "identifiers".into(),
+        p.identifiers.len(),
+        limits.max_items,
+    )?;
     for (i, id) in p.identifiers.iter().enumerate() {
         check_id(|| format!("identifiers[{i}].value"), &id.value, limits)?;
     }
