@@ -15,7 +15,11 @@ fn table() -> PartnerTable {
     let t = PartnerTable::new();
     let limits = Limits::default();
     for i in 0..100_000u32 {
-        let p = format!(r#"{{"partner_id":"CTP-{i:07}","entity":"importer","identifiers":[{{"kind":"ior","value":"{:02}-{:07}AB"}}],"status":"certified","certified_on":"2019-03-04"}}"#, i % 100, i);
+        let p = format!(
+            r#"{{"partner_id":"CTP-{i:07}","entity":"importer","identifiers":[{{"kind":"ior","value":"{:02}-{:07}AB"}}],"status":"certified","certified_on":"2019-03-04"}}"#,
+            i % 100,
+            i
+        );
         t.upsert(parse_partner(p.as_bytes(), &limits).unwrap());
     }
     for p in [
@@ -39,11 +43,23 @@ fn benches(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("core");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("parse", |b| b.iter(|| parse_manifest(black_box(bytes), &limits).unwrap()));
-    g.bench_function("parse_sonic", |b| b.iter(|| sonic_rs::from_slice::<borderlane_core::wire::Manifest>(black_box(bytes)).unwrap()));
-    g.bench_function("parse_value", |b| b.iter(|| serde_json::from_slice::<serde::de::IgnoredAny>(black_box(bytes)).unwrap()));
-    g.bench_function("lookups", |b| b.iter(|| resolve(&policy, &table, black_box(&manifest))));
-    g.bench_function("score", |b| b.iter(|| score(&policy, black_box(&manifest), parties.clone())));
+    g.bench_function("parse", |b| {
+        b.iter(|| parse_manifest(black_box(bytes), &limits).unwrap())
+    });
+    g.bench_function("parse_sonic", |b| {
+        b.iter(|| {
+            sonic_rs::from_slice::<borderlane_core::wire::Manifest>(black_box(bytes)).unwrap()
+        })
+    });
+    g.bench_function("parse_value", |b| {
+        b.iter(|| serde_json::from_slice::<serde::de::IgnoredAny>(black_box(bytes)).unwrap())
+    });
+    g.bench_function("lookups", |b| {
+        b.iter(|| resolve(&policy, &table, black_box(&manifest)))
+    });
+    g.bench_function("score", |b| {
+        b.iter(|| score(&policy, black_box(&manifest), parties.clone()))
+    });
     let mut out = Vec::with_capacity(4096);
     g.bench_function("serialize", |b| {
         b.iter(|| {
