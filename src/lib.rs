@@ -2,6 +2,9 @@
 //! The core decides; this crate moves bytes in and out.
 
 pub mod cli;
+pub mod kcs;
+pub mod metrics;
 pub mod partners_file;
 pub mod policy_file;
 pub mod summary;
+pub mod train;
