@@ -185,12 +185,10 @@ pub fn recipe() -> (Vec<(&'static str, Vec<Input>)>, Vec<FeatureDoc>) {
         ("departure", vec![Departure]),
         ("departure_origin", vec![Departure, Origin]),
         ("hts6_departure", vec![Hts6, Departure]),
+        ("hts4_departure", vec![Hts4, Departure]),
+        ("hts6_origin_departure", vec![Hts6, Origin, Departure]),
         ("port", vec![Port]),
         ("mode", vec![Mode]),
-        ("carrier", vec![Carrier]),
-        ("broker", vec![Broker]),
-        ("importer", vec![Importer]),
-        ("shipper", vec![Shipper]),
         ("entry_type", vec![EntryType]),
         ("import_use", vec![ImportUse]),
         ("payment_type", vec![PaymentType]),
@@ -555,7 +553,7 @@ fn export_tree(tree: &forust_ml::tree::Tree) -> anyhow::Result<TreeDoc> {
         out.left.push(0);
         out.right.push(0);
         out.missing.push(0);
-        out.value.push(f64::from(node.weight_value));
+        out.value.push(node.weight_value);
         if node.is_leaf {
             return Ok(me as u32);
         }

@@ -151,8 +151,9 @@ pub struct TreeDoc {
     pub right: Vec<u32>,
     /// Child taken when the feature is NaN.
     pub missing: Vec<u32>,
-    /// Leaf output, or the internal node's value (for attribution), in log-odds.
-    pub value: Vec<f64>,
+    /// Leaf output, or the internal node's value (for attribution), in log-odds. Single precision: what
+    /// boosting libraries store, and half the file.
+    pub value: Vec<f32>,
 }
 
 /// The model file.
@@ -409,7 +410,7 @@ impl Model {
             let base = nodes.len() as u32;
             roots.push(base);
             for i in 0..n {
-                let value = tree.value[i];
+                let value = f64::from(tree.value[i]);
                 if !value.is_finite() {
                     err(format!("{p}.value[{i}]"), "must be finite".into());
                 }
