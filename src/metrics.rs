@@ -73,9 +73,8 @@ fn auc(sorted: &[Scored]) -> f64 {
     if positives == 0.0 || negatives == 0.0 {
         return f64::NAN;
     }
-    // Walk groups of equal score from the top; each negative beats the positives below it... count the
-    // pairs where the positive is above: for every negative, the positives strictly above it, plus half
-    // of those tied with it.
+    // Walk groups of equal score from the top: each negative pairs with every positive strictly above it
+    // (a win) and with every positive tied with it (half a win).
     let (mut pos_above, mut pairs) = (0f64, 0f64);
     let mut i = 0;
     while i < sorted.len() {
@@ -137,6 +136,60 @@ mod tests {
             id: id.into(),
             label,
         }
+    }
+
+    /// 200 records, so k = 2, 4, 10, 20 at 1, 2, 5, 10 %. Positives at ranks 0, 2, 3, 5, 7, 12 and six
+    /// more below the top 10 %; ranks 1 and 2 tie on score and the id puts rank 1 (a negative) first.
+    #[test]
+    fn hand_checked_ranking() {
+        let positive_ranks = [0, 2, 3, 5, 7, 12, 30, 60, 90, 120, 150, 180];
+        let mut items: Vec<Scored> = (0..200usize)
+            .rev() // input order must not matter
+            .map(|rank| {
+                let score = match rank {
+                    2 => 199.0, // ties with rank 1
+                    r => 200.0 - r as f64,
+                };
+                s(
+                    score,
+                    &format!("id{rank:03}"),
+                    u8::from(positive_ranks.contains(&rank)),
+                )
+            })
+            .collect();
+        let m = evaluate(&mut items);
+        assert_eq!((m.rows, m.positives), (200, 12));
+        let get = |map: &BTreeMap<String, f64>, k: &str| map[k];
+        assert_eq!(m.k_at["1"], 2);
+        assert_eq!(m.k_at["10"], 20);
+        assert_eq!(get(&m.precision_at, "1"), 0.5);
+        assert_eq!(get(&m.precision_at, "2"), 0.75);
+        assert_eq!(get(&m.precision_at, "5"), 0.5);
+        assert_eq!(get(&m.precision_at, "10"), 0.3);
+        assert_eq!(get(&m.recall_at, "1"), 1.0 / 12.0);
+        assert_eq!(get(&m.recall_at, "2"), 3.0 / 12.0);
+        assert_eq!(get(&m.recall_at, "5"), 5.0 / 12.0);
+        assert_eq!(get(&m.recall_at, "10"), 6.0 / 12.0);
+        // AUC against the brute-force pair count.
+        let (mut wins, mut pairs) = (0f64, 0f64);
+        for p in items.iter().filter(|x| x.label == 1) {
+            for n in items.iter().filter(|x| x.label == 0) {
+                pairs += 1.0;
+                wins += if p.score > n.score {
+                    1.0
+                } else if p.score == n.score {
+                    0.5
+                } else {
+                    0.0
+                };
+            }
+        }
+        assert!(
+            (m.auc - wins / pairs).abs() < 1e-12,
+            "{} vs {}",
+            m.auc,
+            wins / pairs
+        );
     }
 
     #[test]
