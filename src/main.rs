@@ -34,6 +34,12 @@ enum Command {
     Produce(cli::produce::Args),
     /// What-if replay: a candidate policy against a baseline over a history of manifests.
     Replay(cli::replay::Args),
+    /// Convert KCS customs declarations (CSV) into manifests and labels (NDJSON).
+    ImportKcs(cli::import_kcs::Args),
+    /// Train the learned risk model on labelled manifests into a self-contained model file.
+    Train(cli::train::Args),
+    /// Rank labelled manifests by risk: precision and recall at 1/2/5/10 % and AUC.
+    Evaluate(cli::evaluate::Args),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +52,9 @@ fn main() -> ExitCode {
         Command::Produce(a) => cli::produce::run(a),
         Command::Replay(a) => cli::replay::run(a),
         Command::Generate(a) => cli::generate::run(a),
+        Command::ImportKcs(a) => cli::import_kcs::run(a),
+        Command::Train(a) => cli::train::run(a),
+        Command::Evaluate(a) => cli::evaluate::run(a),
     };
     match result {
         Ok(code) => code,

@@ -15,8 +15,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.file)?;
     match CompiledPolicy::from_toml(&text) {
         Ok(p) => {
+            // A `[model]` section: the model file must load too.
+            let model = match &p.doc.model {
+                None => String::new(),
+                Some(_) => match crate::policy_file::load(&args.file) {
+                    Ok(full) => full
+                        .model
+                        .map(|r| format!(", model {}", r.model.version))
+                        .unwrap_or_default(),
+                    Err(e) => {
+                        println!("{}: {e:#}", args.file.display());
+                        return Ok(ExitCode::from(1));
+                    }
+                },
+            };
             println!(
-                "{}: valid, {} ({})",
+                "{}: valid, {} ({}){model}",
                 args.file.display(),
                 p.doc.meta.name,
                 p.version

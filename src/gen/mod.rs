@@ -600,6 +600,7 @@ impl Generator {
                     }),
                     origin_country: origin,
                     transit_countries,
+                    departure_country: None,
                     commodities,
                 }
             })
@@ -774,12 +775,14 @@ fn commodity(rng: &mut ChaCha8Rng, line: &HtsLine) -> Commodity {
         Str::from(line.description)
     };
     Commodity {
-        hts: Hts::parse(line.hts).unwrap_or_else(|| unreachable!("HTS table entries are 6 digits")),
-        description,
         quantity: Some(rng.random_range(1..500) as f64),
         unit: Some(Str::from(line.unit)),
         weight_kg: Some((weight * 10.0).round() / 10.0),
         value_usd: Some((weight * per_kg * 100.0).round() / 100.0),
+        ..Commodity::new(
+            Hts::parse(line.hts).unwrap_or_else(|| unreachable!("HTS table entries are 6 digits")),
+            description,
+        )
     }
 }
 

@@ -10,7 +10,8 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use smallvec::SmallVec;
 
-use crate::codes::{Country, PortCode};
+use crate::codes::{Country, Hts, PortCode};
+use crate::model::{ModelInfo, Top};
 use crate::policy::{Action, Band, Role};
 use crate::table::Standing;
 use crate::time::Timestamp;
@@ -34,6 +35,8 @@ pub enum Rule {
     WatchlistName,
     Ctpat(Role),
     RandomCompliance,
+    /// The policy's learned model (`[model]`), on a shipment's riskiest commodity line.
+    Model,
 }
 
 impl Rule {
@@ -60,6 +63,7 @@ impl Rule {
             Rule::Ctpat(Role::Consignee) => "ctpat.consignee",
             Rule::Ctpat(Role::Driver) => "ctpat.driver",
             Rule::RandomCompliance => "random.compliance",
+            Rule::Model => "model.risk",
         }
     }
 }
@@ -120,6 +124,14 @@ pub enum Detail {
         mode: Mode,
         class: &'static str,
         rate: f64,
+    },
+    /// The model's probability for the riskiest line, that line's HTS code, and the features that pushed
+    /// its log-odds most (Saabas attribution).
+    Model {
+        probability: f64,
+        hts: Hts,
+        top: Top,
+        info: Arc<ModelInfo>,
     },
 }
 
@@ -207,6 +219,24 @@ impl fmt::Display for Detail {
             }
             Detail::Random { mode, class, rate } => {
                 write!(f, "selected for a random compliance exam ({} stratum, {class} importer, rate {rate})", mode.as_str())
+            }
+            Detail::Model {
+                probability,
+                hts,
+                top,
+                info,
+            } => {
+                write!(
+                    f,
+                    "model {} gives fraud probability {probability:.3} for HTS {hts}; top factors:",
+                    info.name
+                )?;
+                for (i, (feature, c)) in top.as_slice().iter().enumerate() {
+                    let name = info.features.get(*feature as usize).map_or("?", |n| n);
+                    let sep = if i == 0 { " " } else { ", " };
+                    write!(f, "{sep}{name} {c:+.2}")?;
+                }
+                Ok(())
             }
         }
     }
@@ -378,6 +408,8 @@ pub struct Decision {
     /// Weakest importer standing on the manifest (the stratum officers read the favouring by).
     pub importer_standing: Standing,
     pub policy_version: Arc<str>,
+    /// Version (`sha256:` of the file) of the learned model the policy used; `None` without a model.
+    pub model_version: Option<Arc<str>>,
     /// Set by the adapter that emits the decision; excluded from determinism.
     pub decided_at: Option<Timestamp>,
 }
@@ -427,6 +459,9 @@ impl Serialize for Decision {
         m.serialize_entry("fast", &FastView(self.fast_missing))?;
         m.serialize_entry("importer_standing", self.importer_standing.as_str())?;
         m.serialize_entry("policy_version", &*self.policy_version)?;
+        if let Some(v) = &self.model_version {
+            m.serialize_entry("model_version", &**v)?;
+        }
         if let Some(t) = &self.decided_at {
             m.serialize_entry("decided_at", t)?;
         }

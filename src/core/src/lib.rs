@@ -4,6 +4,7 @@
 pub mod codes;
 pub mod decision;
 pub mod doc;
+pub mod model;
 pub mod policy;
 pub mod score;
 pub mod table;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::codes::{Country, PortCode};
+use crate::model::{Model, ModelRule};
 use crate::wire::{Entity, IdKind, Mode, Str};
 
 // ---------------------------------------------------------------------------------------------------------
@@ -141,6 +142,28 @@ pub struct PolicyDoc {
     pub watchlist: Watchlist,
     pub ctpat: Ctpat,
     pub random: Random,
+    /// Optional learned risk model and how its probability maps to points. Absent: the rules alone decide
+    /// (and the version hash is the same as before the section existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelSection>,
+}
+
+/// The `[model]` section: which model file, and points by fraud probability.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// Model file, relative to the policy file. The adapter reads it; the core never touches files.
+    pub file: String,
+    /// Probability bands, ascending `min_probability`, non-decreasing non-negative points: the highest band
+    /// a shipment's riskiest line reaches adds its points (below the first band the model adds nothing).
+    pub points: Vec<ModelBand>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelBand {
+    pub min_probability: f64,
+    pub points: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -717,6 +740,9 @@ impl PolicyDoc {
                 "must not exceed the non-partner rate (favouring must never invert)",
             );
         }
+        if let Some(m) = &self.model {
+            validate_model_section(&mut e, m);
+        }
         e.0
     }
 
@@ -731,6 +757,39 @@ impl PolicyDoc {
             out.push_str(&format!("{byte:02x}"));
         }
         out
+    }
+}
+
+/// The `[model]` section: a file name, ascending probability thresholds in (0, 1], and points that never
+/// fall as the probability rises and never credit (the model only adds risk; credits come from CTPAT).
+fn validate_model_section(e: &mut Errors, m: &ModelSection) {
+    e.check(!m.file.trim().is_empty(), "model.file", "empty");
+    e.check(
+        !m.points.is_empty(),
+        "model.points",
+        "needs at least one band",
+    );
+    let (mut prev_min, mut prev_points) = (0.0f64, 0i32);
+    for (i, b) in m.points.iter().enumerate() {
+        let p = format!("model.points[{i}]");
+        e.check(
+            b.min_probability > 0.0 && b.min_probability <= 1.0,
+            format!("{p}.min_probability"),
+            format!("{} is not in (0, 1]", b.min_probability),
+        );
+        e.check(
+            i == 0 || b.min_probability > prev_min,
+            format!("{p}.min_probability"),
+            format!("must be above {prev_min} (ascending)"),
+        );
+        check_non_negative(e, &format!("{p}.points"), b.points);
+        e.check(
+            b.points >= prev_points,
+            format!("{p}.points"),
+            format!("must be at least {prev_points} (points never fall as the probability rises)"),
+        );
+        prev_min = b.min_probability;
+        prev_points = b.points;
     }
 }
 
@@ -841,6 +900,9 @@ pub struct CompiledPolicy {
     pub join: [CompiledJoin; Role::COUNT],
     pub front_of_line: u32,
     pub seal_modes: u32,
+    /// The learned model and its points bands, when the policy has a `[model]` section and the adapter
+    /// supplied the model (see [`CompiledPolicy::compile_with_model`]).
+    pub model: Option<ModelRule>,
 }
 
 impl fmt::Debug for CompiledPolicy {
@@ -874,8 +936,28 @@ impl CompiledPolicy {
         parse_policy(text).map(CompiledPolicy::compile)
     }
 
+    /// Compiles a document with the model its `[model]` section names (read by the adapter). The model is
+    /// used only when the document has a `[model]` section; without a model the section is inert.
+    pub fn compile_with_model(doc: PolicyDoc, model: Option<Model>) -> CompiledPolicy {
+        let rule = match (&doc.model, model) {
+            (Some(section), Some(model)) => Some(ModelRule {
+                model: Arc::new(model),
+                bands: section
+                    .points
+                    .iter()
+                    .map(|b| (b.min_probability, b.points))
+                    .collect(),
+            }),
+            _ => None,
+        };
+        let mut compiled = CompiledPolicy::compile(doc);
+        compiled.model = rule;
+        compiled
+    }
+
     /// Compiles a document that [`PolicyDoc::validate`] accepted. Entries that validation would reject are
-    /// skipped rather than panicking, so compilation itself cannot fail.
+    /// skipped rather than panicking, so compilation itself cannot fail. A `[model]` section needs
+    /// [`CompiledPolicy::compile_with_model`]; here it stays inert.
     pub fn compile(doc: PolicyDoc) -> CompiledPolicy {
         let version: Arc<str> = Arc::from(doc.version());
         let mut port_slot = vec![0u16; 10_000].into_boxed_slice();
@@ -1011,6 +1093,7 @@ impl CompiledPolicy {
             ports,
             version,
             doc,
+            model: None,
         }
     }
 

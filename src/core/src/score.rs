@@ -350,6 +350,9 @@ fn score_shipment(
     if let Some((points, detail)) = value {
         push(out, &mut total, Rule::ValuePerKg, points, detail);
     }
+    if let Some((points, detail)) = policy.model.as_ref().and_then(|r| r.shipment(m, s)) {
+        push(out, &mut total, Rule::Model, points, detail);
+    }
     if s.importer.is_none() {
         push(
             out,
@@ -589,6 +592,7 @@ pub fn score(policy: &CompiledPolicy, m: &Manifest, parties: SmallVec<[PartyView
         fast_missing,
         importer_standing,
         policy_version: policy.version.clone(),
+        model_version: policy.model.as_ref().map(|r| r.model.version.clone()),
         decided_at: None,
     }
 }

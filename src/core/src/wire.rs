@@ -181,6 +181,10 @@ pub struct Shipment {
     pub origin_country: Country,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transit_countries: Vec<Country>,
+    /// Country the goods were last shipped from (country of export / departure), when the entry says; a
+    /// learned model reads it next to the origin (origin-laundering shows as origin ≠ departure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub departure_country: Option<Country>,
     pub commodities: Vec<Commodity>,
 }
 
@@ -196,6 +200,50 @@ pub struct Commodity {
     pub weight_kg: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_usd: Option<f64>,
+    /// Entry (import) type code of the entry summary line, e.g. `01` consumption, `11` KCS general import.
+    /// Opaque to the rules; a learned model reads it as a category.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_type: Option<Str>,
+    /// Declaration process type (how the entry was filed, e.g. pre-arrival or post-arrival); a category.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_type: Option<Str>,
+    /// Declared use of the imported goods (resale, manufacturing input, own use, …); a category.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_use: Option<Str>,
+    /// Payment (settlement) type of the transaction; a category.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_type: Option<Str>,
+    /// Duty rate applied to the line, in percent ad valorem (`8.0` is 8 %); finite and non-negative.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duty_rate: Option<f64>,
+    /// Duty (tariff) type the rate comes from: general, preferential under an agreement, special; a category.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duty_type: Option<Str>,
+    /// Origin-preference indicator: how the origin claim is supported (certificate, exemption, none, …);
+    /// a category. Preference claims are a classic misdeclaration lever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_preference: Option<Str>,
+}
+
+impl Commodity {
+    /// A line with only its HTS code and description; every optional field absent.
+    pub fn new(hts: Hts, description: Str) -> Self {
+        Commodity {
+            hts,
+            description,
+            quantity: None,
+            unit: None,
+            weight_kg: None,
+            value_usd: None,
+            entry_type: None,
+            process_type: None,
+            import_use: None,
+            payment_type: None,
+            duty_rate: None,
+            duty_type: None,
+            origin_preference: None,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -717,6 +765,19 @@ pub fn validate_manifest(m: &Manifest, limits: &Limits) -> Result<(), BadInput> 
             check_amount(|| p("quantity"), c.quantity)?;
             check_amount(|| p("weight_kg"), c.weight_kg)?;
             check_amount(|| p("value_usd"), c.value_usd)?;
+            check_amount(|| p("duty_rate"), c.duty_rate)?;
+            for (name, code) in [
+                ("entry_type", &c.entry_type),
+                ("process_type", &c.process_type),
+                ("import_use", &c.import_use),
+                ("payment_type", &c.payment_type),
+                ("duty_type", &c.duty_type),
+                ("origin_preference", &c.origin_preference),
+            ] {
+                if let Some(code) = code {
+                    check_id(|| p(name), code, limits)?;
+                }
+            }
         }
     }
     Ok(())

@@ -214,12 +214,9 @@ fn arb_commodity() -> impl Strategy<Value = Commodity> {
         prop::option::of(0.0f64..1_000_000.0),
     )
         .prop_map(|(hts, d, w, v)| Commodity {
-            hts: Hts::parse(hts).expect("valid hts"),
-            description: d.into(),
-            quantity: None,
-            unit: None,
             weight_kg: w,
             value_usd: v,
+            ..Commodity::new(Hts::parse(hts).expect("valid hts"), d.into())
         })
 }
 
@@ -261,6 +258,7 @@ fn arb_shipment(i: usize) -> impl Strategy<Value = Shipment> {
                         .into_iter()
                         .map(|c| Country::parse(c).expect("valid country"))
                         .collect(),
+                    departure_country: None,
                     commodities,
                 }
             },
@@ -1069,14 +1067,11 @@ fn random_selection_rate_matches_policy() {
             broker: None,
             origin_country: Country::parse("MX").expect("country"),
             transit_countries: Vec::new(),
-            commodities: vec![Commodity {
-                hts: Hts::parse("940330").expect("hts"),
-                description: "wooden office desks".into(),
-                quantity: None,
-                unit: None,
-                weight_kg: None,
-                value_usd: None,
-            }],
+            departure_country: None,
+            commodities: vec![Commodity::new(
+                Hts::parse("940330").expect("hts"),
+                "wooden office desks".into(),
+            )],
         }],
     };
     let (mut non_partner_hits, mut certified_hits) = (0usize, 0usize);

@@ -1,0 +1,613 @@
+//! Training the learned risk model: labelled manifests in, a self-contained `model.json` out (feature recipe
+//! with category tables learnt on the training rows, gradient-boosted trees exported into the core's flat
+//! format). Features are computed by the core's own [`Model::features`], so training and scoring agree.
+//!
+//! Target rates of the training rows are out-of-fold (each fold's rows see tables learnt on the other
+//! folds), so the trees never learn from a rate that already contains the row's own label.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use borderlane_core::model::{
+    category, FeatureDoc, Input, Line, Model, ModelDoc, Numeric, TableDoc, TreeDoc, FORMAT,
+    MAX_FEATURES,
+};
+use borderlane_core::wire::{parse_manifest, Limits, Manifest};
+use forust_ml::objective::ObjectiveType;
+use forust_ml::{GradientBooster, Matrix};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+use crate::kcs::Label;
+
+/// Labelled manifests: the unit of labels and of ranking.
+pub struct Dataset {
+    pub manifests: Vec<Manifest>,
+    /// Fraud label of each manifest, same order.
+    pub labels: Vec<u8>,
+}
+
+impl Dataset {
+    /// Reads NDJSON manifests and labels and joins them by `manifest_id`. A manifest without a label, a
+    /// label without a manifest, a duplicate or a line that does not parse is an error: evaluation on a
+    /// silently shrunken set would be a lie.
+    pub fn load(manifests: &Path, labels: &Path) -> anyhow::Result<Dataset> {
+        let mut by_id: HashMap<String, u8> = HashMap::new();
+        let file = std::fs::File::open(labels)
+            .with_context(|| format!("opening labels {}", labels.display()))?;
+        for (i, line) in BufReader::new(file).lines().enumerate() {
+            let line = line?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let l: Label = serde_json::from_str(&line)
+                .with_context(|| format!("{} line {}", labels.display(), i + 1))?;
+            if by_id.insert(l.manifest_id.clone(), l.fraud).is_some() {
+                bail!(
+                    "{} line {}: duplicate label for {}",
+                    labels.display(),
+                    i + 1,
+                    l.manifest_id
+                );
+            }
+        }
+        let limits = Limits::default();
+        let file = std::fs::File::open(manifests)
+            .with_context(|| format!("opening manifests {}", manifests.display()))?;
+        let mut out = Dataset {
+            manifests: Vec::new(),
+            labels: Vec::new(),
+        };
+        let mut seen = std::collections::HashSet::new();
+        for (i, line) in BufReader::new(file).lines().enumerate() {
+            let line = line?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let m = parse_manifest(line.as_bytes(), &limits)
+                .map_err(|e| anyhow::anyhow!("{} line {}: {e}", manifests.display(), i + 1))?;
+            let Some(label) = by_id.get(m.manifest_id.as_str()) else {
+                bail!(
+                    "{} line {}: no label for {}",
+                    manifests.display(),
+                    i + 1,
+                    m.manifest_id
+                );
+            };
+            if !seen.insert(m.manifest_id.clone()) {
+                bail!(
+                    "{} line {}: duplicate manifest {}",
+                    manifests.display(),
+                    i + 1,
+                    m.manifest_id
+                );
+            }
+            out.labels.push(*label);
+            out.manifests.push(m);
+        }
+        if out.manifests.len() != by_id.len() {
+            bail!(
+                "{} labels but {} manifests: every label needs its manifest",
+                by_id.len(),
+                out.manifests.len()
+            );
+        }
+        Ok(out)
+    }
+
+    /// Every commodity line as (manifest, shipment, commodity) indices, with its manifest's label.
+    pub fn lines(&self) -> Vec<(usize, usize, usize)> {
+        let mut out = Vec::new();
+        for (m, manifest) in self.manifests.iter().enumerate() {
+            for (s, shipment) in manifest.shipments.iter().enumerate() {
+                for c in 0..shipment.commodities.len() {
+                    out.push((m, s, c));
+                }
+            }
+        }
+        out
+    }
+
+    fn line(&self, (m, s, c): (usize, usize, usize)) -> Line<'_> {
+        let manifest = &self.manifests[m];
+        let shipment = &manifest.shipments[s];
+        Line {
+            manifest,
+            shipment,
+            commodity: &shipment.commodities[c],
+        }
+    }
+}
+
+/// Training settings.
+#[derive(Debug, Clone)]
+pub struct Params {
+    /// Seeds the fold assignment and the booster's row and column sampling.
+    pub seed: u64,
+    /// Boosting rounds (trees).
+    pub trees: usize,
+    /// Shrinkage applied to every tree.
+    pub learning_rate: f32,
+    /// Deepest tree (depth-wise growth).
+    pub max_depth: usize,
+    /// Minimum hessian sum in a leaf.
+    pub min_leaf_weight: f32,
+    /// L2 regularisation of leaf weights.
+    pub l2: f32,
+    /// Share of rows each tree sees.
+    pub subsample: f32,
+    /// Share of features each tree sees.
+    pub colsample: f64,
+    /// Folds for the out-of-fold target rates of the training rows.
+    pub folds: usize,
+    /// Pseudo-count of the target-rate smoothing.
+    pub smoothing: f64,
+    /// Booster threads (1 keeps the floating-point summation order, hence the model, reproducible).
+    pub threads: usize,
+    /// Name written into the model file (shown in reasons).
+    pub name: String,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            seed: 20_261_128,
+            trees: 300,
+            learning_rate: 0.05,
+            max_depth: 6,
+            min_leaf_weight: 1.0,
+            l2: 1.0,
+            subsample: 0.8,
+            colsample: 0.7,
+            folds: 5,
+            smoothing: 20.0,
+            threads: 1,
+            name: "kcs-gbt".into(),
+        }
+    }
+}
+
+/// The feature recipe: category tables (name, key) and the features over them and the numeric inputs.
+pub fn recipe() -> (Vec<(&'static str, Vec<Input>)>, Vec<FeatureDoc>) {
+    use Input::*;
+    let tables: Vec<(&'static str, Vec<Input>)> = vec![
+        ("hts6_origin", vec![Hts6, Origin]),
+        ("hts6", vec![Hts6]),
+        ("hts4", vec![Hts4]),
+        ("hts2", vec![Hts2]),
+        ("hts4_origin", vec![Hts4, Origin]),
+        ("origin", vec![Origin]),
+        ("departure", vec![Departure]),
+        ("departure_origin", vec![Departure, Origin]),
+        ("hts6_departure", vec![Hts6, Departure]),
+        ("hts4_departure", vec![Hts4, Departure]),
+        ("hts6_origin_departure", vec![Hts6, Origin, Departure]),
+        ("port", vec![Port]),
+        ("mode", vec![Mode]),
+        ("entry_type", vec![EntryType]),
+        ("import_use", vec![ImportUse]),
+        ("payment_type", vec![PaymentType]),
+        ("duty_type", vec![DutyType]),
+        ("origin_preference", vec![OriginPreference]),
+        ("duty_type_origin", vec![DutyType, Origin]),
+        ("hts6_duty_type", vec![Hts6, DutyType]),
+    ];
+    let mut features = Vec::new();
+    for (name, _) in &tables {
+        features.push(FeatureDoc::Rate {
+            name: format!("{name} rate"),
+            table: (*name).into(),
+        });
+        features.push(FeatureDoc::Count {
+            name: format!("{name} count"),
+            table: (*name).into(),
+        });
+    }
+    features.extend([
+        FeatureDoc::Value {
+            name: "weight kg".into(),
+            input: Numeric::WeightKg,
+        },
+        FeatureDoc::Value {
+            name: "value usd".into(),
+            input: Numeric::ValueUsd,
+        },
+        FeatureDoc::Log {
+            name: "log weight".into(),
+            input: Numeric::WeightKg,
+        },
+        FeatureDoc::Log {
+            name: "log value".into(),
+            input: Numeric::ValueUsd,
+        },
+        FeatureDoc::LogRatio {
+            name: "log value per kg".into(),
+            num: Numeric::ValueUsd,
+            den: Numeric::WeightKg,
+        },
+        FeatureDoc::Value {
+            name: "duty rate".into(),
+            input: Numeric::DutyRate,
+        },
+        FeatureDoc::Value {
+            name: "hts chapter".into(),
+            input: Numeric::HtsChapter,
+        },
+        FeatureDoc::Value {
+            name: "hts heading".into(),
+            input: Numeric::HtsHeading,
+        },
+        FeatureDoc::Round {
+            name: "round weight".into(),
+            input: Numeric::WeightKg,
+            step: 1.0,
+        },
+    ]);
+    (tables, features)
+}
+
+/// Learns every table on `rows`, scaling counts by `scale` (out-of-fold tables see (k−1)/k of the rows;
+/// scaling keeps their counts on the full tables' scale). Entries sorted, so the file is deterministic.
+fn fit_tables(
+    data: &Dataset,
+    lines: &[(usize, usize, usize)],
+    rows: &[usize],
+    specs: &[(&'static str, Vec<Input>)],
+    smoothing: f64,
+    scale: f64,
+) -> Vec<TableDoc> {
+    let positives: f64 = rows
+        .iter()
+        .map(|&r| f64::from(data.labels[lines[r].0]))
+        .sum();
+    let prior = if rows.is_empty() {
+        0.0
+    } else {
+        positives / rows.len() as f64
+    };
+    specs
+        .iter()
+        .map(|(name, key)| {
+            let mut counts: BTreeMap<Vec<String>, (f64, f64)> = BTreeMap::new();
+            for &r in rows {
+                let line = data.line(lines[r]);
+                let parts: Vec<String> = key
+                    .iter()
+                    .map(|k| String::from_utf8_lossy(category(*k, &line)).into_owned())
+                    .collect();
+                let e = counts.entry(parts).or_default();
+                e.0 += f64::from(data.labels[lines[r].0]);
+                e.1 += 1.0;
+            }
+            TableDoc {
+                name: (*name).into(),
+                key: key.clone(),
+                prior,
+                smoothing,
+                entries: counts
+                    .into_iter()
+                    .map(|(k, (p, n))| (k, p * scale, n * scale))
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// A model with tables and features but no trees: what computes features.
+fn featurizer(tables: Vec<TableDoc>, features: &[FeatureDoc]) -> anyhow::Result<Model> {
+    let doc = ModelDoc {
+        format: FORMAT.into(),
+        name: "featurizer".into(),
+        description: String::new(),
+        training: BTreeMap::new(),
+        tables,
+        features: features.to_vec(),
+        base_score: 0.0,
+        trees: Vec::new(),
+    };
+    Model::from_doc(&doc).map_err(|e| anyhow::anyhow!("feature recipe is invalid: {e:?}"))
+}
+
+/// Column-major feature matrix (perpetual's layout): `x[f * rows + r]`.
+pub struct Features {
+    pub names: Vec<String>,
+    pub rows: usize,
+    pub x: Vec<f64>,
+}
+
+impl Features {
+    fn new(names: Vec<String>, rows: usize) -> Features {
+        let x = vec![0.0; names.len() * rows];
+        Features { names, rows, x }
+    }
+    fn set_row(&mut self, r: usize, v: &[f64]) {
+        for (f, val) in v.iter().enumerate().take(self.names.len()) {
+            self.x[f * self.rows + r] = *val;
+        }
+    }
+    pub fn row(&self, r: usize, out: &mut [f64]) {
+        for (f, o) in out.iter_mut().enumerate().take(self.names.len()) {
+            *o = self.x[f * self.rows + r];
+        }
+    }
+}
+
+fn featurize(
+    model: &Model,
+    data: &Dataset,
+    lines: &[(usize, usize, usize)],
+    rows: &[usize],
+    out: &mut Features,
+) {
+    let mut v = [0f64; MAX_FEATURES];
+    for &r in rows {
+        model.features(&data.line(lines[r]), &mut v);
+        out.set_row(r, &v[..model.n_features()]);
+    }
+}
+
+/// What training produced.
+pub struct Trained {
+    pub doc: ModelDoc,
+    pub model: Model,
+    /// Out-of-fold feature matrix the trees were fitted on (for `--dump-features`).
+    pub train_features: Features,
+    pub train_labels: Vec<f64>,
+}
+
+/// Progress lines on stderr, with the time since training began.
+struct Progress(Instant);
+impl Progress {
+    fn say(&self, what: impl AsRef<str>) {
+        eprintln!(
+            "[{:6.2} s] {}",
+            self.0.elapsed().as_secs_f64(),
+            what.as_ref()
+        );
+    }
+}
+
+/// Relays the booster's per-round log lines to stderr as progress.
+struct StderrLog;
+impl log::Log for StderrLog {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= log::Level::Info && m.target().starts_with("forust")
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            eprintln!("           forust: {}", r.args());
+        }
+    }
+    fn flush(&self) {}
+}
+static LOGGER: StderrLog = StderrLog;
+
+/// Trains a model on a labelled dataset.
+pub fn train(data: &Dataset, params: &Params, progress: bool) -> anyhow::Result<Trained> {
+    let p = Progress(Instant::now());
+    let say = |s: String| {
+        if progress {
+            p.say(s)
+        }
+    };
+    let lines = data.lines();
+    let n = lines.len();
+    if n < params.folds * 2 {
+        bail!("{n} commodity lines are too few to train on");
+    }
+    let labels: Vec<f64> = lines.iter().map(|l| f64::from(data.labels[l.0])).collect();
+    let positives = labels.iter().sum::<f64>();
+    say(format!(
+        "{} manifests, {n} lines, {positives} positive ({:.1} %)",
+        data.manifests.len(),
+        100.0 * positives / n as f64
+    ));
+
+    // Folds by manifest, so the lines of one manifest never see each other's labels.
+    let mut order: Vec<usize> = (0..data.manifests.len()).collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(params.seed));
+    let mut fold_of = vec![0usize; data.manifests.len()];
+    for (i, m) in order.into_iter().enumerate() {
+        fold_of[m] = i % params.folds;
+    }
+    let (specs, features) = recipe();
+    let names: Vec<String> = features.iter().map(|f| f.name().to_string()).collect();
+    let mut oof = Features::new(names.clone(), n);
+    let scale = params.folds as f64 / (params.folds - 1) as f64;
+    for k in 0..params.folds {
+        let (inside, outside): (Vec<usize>, Vec<usize>) =
+            (0..n).partition(|&r| fold_of[lines[r].0] == k);
+        let tables = fit_tables(data, &lines, &outside, &specs, params.smoothing, scale);
+        featurize(
+            &featurizer(tables, &features)?,
+            data,
+            &lines,
+            &inside,
+            &mut oof,
+        );
+        say(format!(
+            "fold {}/{}: out-of-fold target rates for {} lines",
+            k + 1,
+            params.folds,
+            inside.len()
+        ));
+    }
+    let all: Vec<usize> = (0..n).collect();
+    let tables = fit_tables(data, &lines, &all, &specs, params.smoothing, 1.0);
+    say(format!(
+        "{} category tables ({} entries) on all training lines; {} features",
+        tables.len(),
+        tables.iter().map(|t| t.entries.len()).sum::<usize>(),
+        features.len()
+    ));
+
+    say(format!(
+        "fitting forust-ml: {} trees, learning rate {}, depth {}, seed {}",
+        params.trees, params.learning_rate, params.max_depth, params.seed
+    ));
+    if progress {
+        let _ = log::set_logger(&LOGGER).map(|()| log::set_max_level(log::LevelFilter::Info));
+    }
+    let mut booster = GradientBooster::default()
+        .set_objective_type(ObjectiveType::LogLoss)
+        .set_iterations(params.trees)
+        .set_learning_rate(params.learning_rate)
+        .set_max_depth(params.max_depth)
+        .set_min_leaf_weight(params.min_leaf_weight)
+        .set_l2(params.l2)
+        .set_subsample(params.subsample)
+        .set_colsample_bytree(params.colsample)
+        .set_seed(params.seed)
+        .set_parallel(params.threads > 1)
+        .set_num_threads(Some(params.threads))
+        .set_missing(f64::NAN);
+    booster.log_iterations = if progress { 50 } else { 0 };
+    let matrix = Matrix::new(&oof.x, n, names.len());
+    booster
+        .fit_unweighted(&matrix, &labels, None)
+        .map_err(|e| anyhow::anyhow!("forust-ml: {e}"))?;
+    say(format!("{} trees fitted", booster.trees.len()));
+
+    let trees = booster
+        .trees
+        .iter()
+        .map(export_tree)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut training = BTreeMap::new();
+    training.insert("library".into(), json!("forust-ml 0.8"));
+    training.insert("objective".into(), json!("log loss"));
+    training.insert("trees".into(), json!(params.trees));
+    training.insert("learning_rate".into(), json!(params.learning_rate));
+    training.insert("max_depth".into(), json!(params.max_depth));
+    training.insert("min_leaf_weight".into(), json!(params.min_leaf_weight));
+    training.insert("l2".into(), json!(params.l2));
+    training.insert("subsample".into(), json!(params.subsample));
+    training.insert("colsample".into(), json!(params.colsample));
+    training.insert("seed".into(), json!(params.seed));
+    training.insert("folds".into(), json!(params.folds));
+    training.insert("smoothing".into(), json!(params.smoothing));
+    training.insert("manifests".into(), json!(data.manifests.len()));
+    training.insert("lines".into(), json!(n));
+    training.insert("positives".into(), json!(positives));
+    let doc = ModelDoc {
+        format: FORMAT.into(),
+        name: params.name.clone(),
+        description: "Gradient-boosted trees over goods, value, duty and party features with smoothed \
+                      target rates learnt on the training period (out-of-fold for the training rows)."
+            .into(),
+        training,
+        tables,
+        features,
+        base_score: booster.base_score,
+        trees,
+    };
+    let model =
+        Model::from_doc(&doc).map_err(|e| anyhow::anyhow!("exported model is invalid: {e:?}"))?;
+
+    // The exported trees must reproduce the library's own predictions on the rows they were fitted on.
+    let reference = booster.predict(&matrix, false);
+    let mut row = vec![0f64; names.len()];
+    let mut worst = 0f64;
+    for (r, want) in reference.iter().enumerate() {
+        oof.row(r, &mut row);
+        worst = worst.max((model.margin(&row) - want).abs());
+    }
+    if worst > 1e-6 {
+        bail!("exported trees disagree with forust-ml by {worst:e} log-odds");
+    }
+    say(format!(
+        "export checked against forust-ml on {n} lines (max |Δ| {worst:.1e} log-odds)"
+    ));
+    Ok(Trained {
+        doc,
+        model,
+        train_features: oof,
+        train_labels: labels,
+    })
+}
+
+/// One forust-ml tree in the flat format: depth-first, children after parents, leaves feature -1.
+fn export_tree(tree: &forust_ml::tree::Tree) -> anyhow::Result<TreeDoc> {
+    let mut out = TreeDoc {
+        feature: Vec::new(),
+        threshold: Vec::new(),
+        left: Vec::new(),
+        right: Vec::new(),
+        missing: Vec::new(),
+        value: Vec::new(),
+    };
+    fn visit(tree: &forust_ml::tree::Tree, num: usize, out: &mut TreeDoc) -> anyhow::Result<u32> {
+        let node = tree
+            .nodes
+            .iter()
+            .find(|n| n.num == num)
+            .with_context(|| format!("tree has no node {num}"))?;
+        let me = out.feature.len();
+        out.feature.push(-1);
+        out.threshold.push(0.0);
+        out.left.push(0);
+        out.right.push(0);
+        out.missing.push(0);
+        out.value.push(node.weight_value);
+        if node.is_leaf {
+            return Ok(me as u32);
+        }
+        let left = visit(tree, node.left_child, out)?;
+        let right = visit(tree, node.right_child, out)?;
+        let missing = if node.missing_node == node.left_child {
+            left
+        } else if node.missing_node == node.right_child {
+            right
+        } else {
+            visit(tree, node.missing_node, out)?
+        };
+        out.feature[me] = i32::try_from(node.split_feature).context("feature index")?;
+        out.threshold[me] = node.split_value;
+        out.left[me] = left;
+        out.right[me] = right;
+        out.missing[me] = missing;
+        Ok(me as u32)
+    }
+    visit(tree, 0, &mut out)?;
+    Ok(out)
+}
+
+/// Features of every line of a dataset under a trained model (full tables): for dumps and checks.
+pub fn features_of(model: &Model, data: &Dataset) -> (Features, Vec<f64>) {
+    let lines = data.lines();
+    let names = model.info.features.iter().map(|n| n.to_string()).collect();
+    let mut out = Features::new(names, lines.len());
+    let all: Vec<usize> = (0..lines.len()).collect();
+    featurize(model, data, &lines, &all, &mut out);
+    let labels = lines.iter().map(|l| f64::from(data.labels[l.0])).collect();
+    (out, labels)
+}
+
+/// Writes a feature matrix as CSV (`label` first), for comparing libraries on identical inputs.
+pub fn write_features_csv(path: &Path, f: &Features, labels: &[f64]) -> anyhow::Result<()> {
+    let mut w =
+        csv::Writer::from_path(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut header = vec!["label".to_string()];
+    header.extend(f.names.iter().cloned());
+    w.write_record(&header)?;
+    let mut row = vec![0f64; f.names.len()];
+    for (r, label) in labels.iter().enumerate() {
+        f.row(r, &mut row);
+        let mut rec = vec![label.to_string()];
+        rec.extend(row.iter().map(|v| {
+            if v.is_nan() {
+                String::new()
+            } else {
+                v.to_string()
+            }
+        }));
+        w.write_record(&rec)?;
+    }
+    w.flush()?;
+    Ok(())
+}
