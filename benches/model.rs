@@ -38,6 +38,12 @@ fn benches(c: &mut Criterion) {
     g.bench_function("eval_manifest", |b| {
         b.iter(|| model.riskiest_line(black_box(&kcs), &kcs.shipments[0]))
     });
+    let mut x = [0f64; borderlane_core::model::MAX_FEATURES];
+    g.bench_function("features_line", |b| {
+        b.iter(|| model.features(black_box(&line), &mut x))
+    });
+    model.features(&line, &mut x);
+    g.bench_function("trees_line", |b| b.iter(|| model.margin(black_box(&x))));
     g.bench_function("explain_line", |b| {
         b.iter(|| model.explain_line(black_box(&line)))
     });

@@ -157,8 +157,8 @@ impl Default for Params {
     fn default() -> Self {
         Params {
             seed: 20_261_128,
-            trees: 300,
-            learning_rate: 0.05,
+            trees: 100,
+            learning_rate: 0.15,
             max_depth: 6,
             min_leaf_weight: 1.0,
             l2: 1.0,

@@ -37,6 +37,13 @@ const KEY_SEP: u8 = 0x1f;
 pub const TOP_FEATURES: usize = 3;
 /// Marks a leaf in the compiled node array.
 const LEAF: u16 = u16::MAX;
+/// Deepest tree the evaluator takes, in split levels, after a node with a separate missing child is
+/// counted as two (a NaN test, then the split). Every tree is evaluated as a complete binary tree of the
+/// model's depth, so the forest costs `trees × 2^depth` slots: 12 levels (a depth-6 tree whose every split has
+/// its own missing branch) is 4,095 slots per tree.
+pub const MAX_DEPTH: u32 = 12;
+/// Trees walked in lockstep by [`Model::margin`]: independent load chains the CPU overlaps.
+const LANES: usize = 8;
 
 // ---------------------------------------------------------------------------------------------------------
 // The document (model.json)
@@ -187,17 +194,19 @@ struct Table {
     prior: f64,
 }
 
+/// A feature of the compiled recipe. `Rate` and `Count` name a slot of [`Model::looked_up`]: each table
+/// a feature reads is looked up once per line, however many features read it.
 #[derive(Debug, Clone, Copy)]
 enum Feature {
-    Rate(u16),
-    Count(u16),
+    Rate(u8),
+    Count(u8),
     Value(Numeric),
     Log(Numeric),
     LogRatio(Numeric, Numeric),
     Round(Numeric, f64),
 }
 
-/// A node of the flattened forest; child indices are absolute.
+/// A node of the parsed forest (absolute child indices), the input of [`Heap::build`].
 #[derive(Debug, Clone, Copy)]
 struct Node {
     threshold: f64,
@@ -224,10 +233,149 @@ pub struct Model {
     pub info: Arc<ModelInfo>,
     tables: Box<[Table]>,
     features: Box<[Feature]>,
+    /// The tables the features read, each once per line (`Feature::Rate`/`Count` index this).
+    looked_up: Box<[u16]>,
     base_score: f64,
-    /// Root node index of each tree.
-    roots: Box<[u32]>,
-    nodes: Box<[Node]>,
+    n_trees: usize,
+    /// The forest for scoring: every tree padded to a complete binary tree of `depth` levels.
+    heap: Heap,
+}
+
+/// Complete binary trees in heap order (children of slot `i` at `2i+1` and `2i+2`), all of one depth, so
+/// a walk is exactly `depth` branch-free steps and [`LANES`] trees go down together. A leaf above the
+/// bottom is padded with splits whose both sides lead to copies of its value; a node with a separate
+/// missing child becomes a NaN test (an indicator input: only NaN goes right, to the missing subtree) above the
+/// split. The walk takes the same path to the same value as the parsed tree; `depth` ≤ [`MAX_DEPTH`].
+#[derive(Debug, Clone, Default)]
+struct Heap {
+    depth: u32,
+    /// Per tree, `2^depth - 1` split slots.
+    slots: Box<[Slot]>,
+    /// Per split slot, the value the path passes through (for attribution only).
+    value: Box<[f64]>,
+    /// Per tree, `2^depth` leaf values.
+    leaf: Box<[f64]>,
+}
+
+/// A split of the heap layout: go right when `inputs[input] >= threshold`. One struct so a step is one
+/// bounds-checked load.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    threshold: f64,
+    /// Index into the walk's inputs ([`Heap::inputs`]): feature `f` itself when NaN goes left,
+    /// `NAN_HIGH + f` when NaN goes right, `IS_NAN + f` for a NaN test.
+    input: u8,
+}
+
+/// Padding: both sides lead to copies of the same leaf, so the direction is immaterial.
+const PAD: Slot = Slot {
+    threshold: f64::INFINITY,
+    input: 0,
+};
+
+/// Offset of the inputs where NaN reads as +inf (so `>=` sends it right).
+const NAN_HIGH: u8 = MAX_FEATURES as u8;
+/// Offset of the inputs that read 1 for NaN and 0 otherwise (NaN tests, threshold 0.5).
+const IS_NAN: u8 = 2 * MAX_FEATURES as u8;
+
+impl Heap {
+    /// The walk's inputs: the features as given (NaN compares false, so goes left), then with NaN as
+    /// +inf (goes right), then NaN indicators; 256 entries so a `u8` index needs no bounds check.
+    #[inline]
+    fn inputs(x: &[f64]) -> [f64; 256] {
+        let mut xs = [0f64; 256];
+        for (f, &v) in x.iter().take(MAX_FEATURES).enumerate() {
+            xs[f] = v;
+            xs[usize::from(NAN_HIGH) + f] = if v.is_nan() { f64::INFINITY } else { v };
+            xs[usize::from(IS_NAN) + f] = if v.is_nan() { 1.0 } else { 0.0 };
+        }
+        xs
+    }
+
+    /// Split levels of the tree under absolute node `i` (0 for a leaf).
+    fn levels(nodes: &[Node], i: usize) -> u32 {
+        let n = &nodes[i];
+        if n.feature == LEAF {
+            return 0;
+        }
+        let (l, r, m) = (n.left as usize, n.right as usize, n.missing as usize);
+        let split = 1 + Self::levels(nodes, l).max(Self::levels(nodes, r));
+        if m == l || m == r {
+            split
+        } else {
+            // The NaN test above the split, then the split or the missing subtree.
+            1 + split.max(Self::levels(nodes, m))
+        }
+    }
+
+    fn build(nodes: &[Node], roots: &[u32]) -> Result<Heap, u32> {
+        let depth = roots
+            .iter()
+            .map(|&r| Self::levels(nodes, r as usize))
+            .max()
+            .unwrap_or(0);
+        if depth > MAX_DEPTH {
+            return Err(depth);
+        }
+        let splits = (1usize << depth) - 1;
+        let mut heap = Heap {
+            depth,
+            slots: vec![PAD; splits * roots.len()].into_boxed_slice(),
+            value: vec![0.0; splits * roots.len()].into_boxed_slice(),
+            leaf: vec![0.0; (splits + 1) * roots.len()].into_boxed_slice(),
+        };
+        for (t, &root) in roots.iter().enumerate() {
+            heap.fill(nodes, t, root as usize, 0, 0);
+        }
+        Ok(heap)
+    }
+
+    /// Places absolute node `i` at slot `slot` (level `level`) of tree `t`.
+    fn fill(&mut self, nodes: &[Node], t: usize, i: usize, slot: usize, level: u32) {
+        let splits = (1usize << self.depth) - 1;
+        if level == self.depth {
+            self.leaf[t * (splits + 1) + slot - splits] = nodes[i].value;
+            return;
+        }
+        let n = nodes[i];
+        let at = t * splits + slot;
+        self.value[at] = n.value;
+        if n.feature == LEAF {
+            // Padding: threshold +inf and NaN left; both sides carry the leaf down anyway.
+            self.fill(nodes, t, i, 2 * slot + 1, level + 1);
+            self.fill(nodes, t, i, 2 * slot + 2, level + 1);
+            return;
+        }
+        let (l, r, m) = (n.left as usize, n.right as usize, n.missing as usize);
+        if m != l && m != r {
+            // NaN test: the indicator is 1 only for NaN, which goes right to the missing subtree.
+            self.slots[at] = Slot {
+                threshold: 0.5,
+                input: IS_NAN + n.feature as u8,
+            };
+            let split = Node {
+                missing: n.left,
+                ..n
+            };
+            self.fill_split(nodes, t, split, 2 * slot + 1, level + 1);
+            self.fill(nodes, t, m, 2 * slot + 2, level + 1);
+            return;
+        }
+        self.fill_split(nodes, t, n, slot, level);
+    }
+
+    fn fill_split(&mut self, nodes: &[Node], t: usize, n: Node, slot: usize, level: u32) {
+        let splits = (1usize << self.depth) - 1;
+        let at = t * splits + slot;
+        self.value[at] = n.value;
+        let base = if n.missing == n.right { NAN_HIGH } else { 0 };
+        self.slots[at] = Slot {
+            threshold: n.threshold,
+            input: base + n.feature as u8,
+        };
+        self.fill(nodes, t, n.left as usize, 2 * slot + 1, level + 1);
+        self.fill(nodes, t, n.right as usize, 2 * slot + 2, level + 1);
+    }
 }
 
 /// A commodity line in its shipment and manifest: what the model reads.
@@ -363,6 +511,15 @@ impl Model {
         }
         let mut features = Vec::with_capacity(doc.features.len());
         let mut names = Vec::with_capacity(doc.features.len());
+        // Tables the features read, each once, in first-use order (≤ MAX_FEATURES: one per feature).
+        let mut looked_up: Vec<u16> = Vec::new();
+        let mut lookup_slot = |t: u16| match looked_up.iter().position(|&u| u == t) {
+            Some(i) => i as u8,
+            None => {
+                looked_up.push(t);
+                (looked_up.len() - 1) as u8
+            }
+        };
         for (f, feature) in doc.features.iter().enumerate() {
             let p = format!("features[{f}]");
             let mut table = |name: &str| match table_index.get(name) {
@@ -373,8 +530,8 @@ impl Model {
                 }
             };
             features.push(match feature {
-                FeatureDoc::Rate { table: t, .. } => Feature::Rate(table(t)),
-                FeatureDoc::Count { table: t, .. } => Feature::Count(table(t)),
+                FeatureDoc::Rate { table: t, .. } => Feature::Rate(lookup_slot(table(t))),
+                FeatureDoc::Count { table: t, .. } => Feature::Count(lookup_slot(table(t))),
                 FeatureDoc::Value { input, .. } => Feature::Value(*input),
                 FeatureDoc::Log { input, .. } => Feature::Log(*input),
                 FeatureDoc::LogRatio { num, den, .. } => Feature::LogRatio(*num, *den),
@@ -464,6 +621,14 @@ impl Model {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let heap = Heap::build(&nodes, &roots).map_err(|depth| {
+            vec![PolicyError {
+                path: "trees".into(),
+                message: format!(
+                    "{depth} split levels (a separate missing child counts one more); at most {MAX_DEPTH}"
+                ),
+            }]
+        })?;
         Ok(Model {
             version: Arc::from(version),
             info: Arc::new(ModelInfo {
@@ -472,9 +637,10 @@ impl Model {
             }),
             tables: tables.into_boxed_slice(),
             features: features.into_boxed_slice(),
+            looked_up: looked_up.into_boxed_slice(),
             base_score: doc.base_score,
-            roots: roots.into_boxed_slice(),
-            nodes: nodes.into_boxed_slice(),
+            n_trees: roots.len(),
+            heap,
         })
     }
 
@@ -485,16 +651,20 @@ impl Model {
 
     /// Number of trees.
     pub fn n_trees(&self) -> usize {
-        self.roots.len()
+        self.n_trees
     }
 
     /// Computes the feature vector of a line into `out[..n_features()]`. Allocation-free.
     pub fn features(&self, line: &Line<'_>, out: &mut [f64]) {
         let mut buf = [0u8; MAX_KEY_BYTES];
+        let mut looked = [(0f64, 0f64); MAX_FEATURES];
+        for (slot, &t) in looked.iter_mut().zip(self.looked_up.iter()) {
+            *slot = self.lookup(t, line, &mut buf);
+        }
         for (slot, f) in out.iter_mut().zip(self.features.iter()) {
             *slot = match *f {
-                Feature::Rate(t) => self.lookup(t, line, &mut buf).0,
-                Feature::Count(t) => self.lookup(t, line, &mut buf).1,
+                Feature::Rate(i) => looked[usize::from(i)].0,
+                Feature::Count(i) => looked[usize::from(i)].1,
                 Feature::Value(n) => numeric(n, line),
                 Feature::Log(n) => ln1p_nan(numeric(n, line)),
                 Feature::LogRatio(a, b) => ln1p_nan(numeric(a, line)) - ln1p_nan(numeric(b, line)),
@@ -524,57 +694,94 @@ impl Model {
         }
     }
 
-    /// Log-odds of a feature vector.
+    /// Log-odds of a feature vector (`x` holds at least [`Model::n_features`] values). Leaf values are
+    /// added in tree order, so the sum is that of a walk of the parsed trees.
     #[inline]
     pub fn margin(&self, x: &[f64]) -> f64 {
+        let h = &self.heap;
+        let splits = (1usize << h.depth) - 1;
         let mut sum = self.base_score;
-        for &root in self.roots.iter() {
-            let mut i = root as usize;
-            loop {
-                let n = &self.nodes[i];
-                if n.feature == LEAF {
-                    sum += n.value;
-                    break;
-                }
-                let v = x[n.feature as usize];
-                i = if v.is_nan() {
-                    n.missing
-                } else if v < n.threshold {
-                    n.left
-                } else {
-                    n.right
-                } as usize;
-            }
-        }
+        self.walk(x, |t, leaf| sum += h.leaf[t * (splits + 1) + leaf - splits]);
         sum
     }
 
-    /// Log-odds of a feature vector, with each feature's Saabas contribution added into `contrib`
-    /// (`base_score` + root values is the bias; the contributions and the bias sum to the margin).
-    pub fn explain(&self, x: &[f64], contrib: &mut [f64]) -> f64 {
-        let mut sum = self.base_score;
-        for &root in self.roots.iter() {
-            let mut i = root as usize;
-            sum += self.nodes[i].value;
-            loop {
-                let n = &self.nodes[i];
-                if n.feature == LEAF {
-                    break;
+    /// Walks every tree to its leaf and calls `visit(tree, leaf slot)` in tree order.
+    ///
+    /// Branch-free: [`LANES`] trees walk their complete heap layout in lockstep, each step one load, one
+    /// compare and an index update, so no step waits on a mispredicted branch and the trees' loads
+    /// overlap.
+    #[inline]
+    fn walk(&self, x: &[f64], mut visit: impl FnMut(usize, usize)) {
+        let xs = Heap::inputs(x);
+        let h = &self.heap;
+        let splits = (1usize << h.depth) - 1;
+        let trees = self.n_trees;
+        let mut t = 0;
+        while t + LANES <= trees {
+            let mut slot = [0usize; LANES];
+            for _ in 0..h.depth {
+                for (k, s) in slot.iter_mut().enumerate() {
+                    let slot = h.slots[(t + k) * splits + *s];
+                    *s = 2 * *s + 1 + usize::from(xs[usize::from(slot.input)] >= slot.threshold);
                 }
-                let v = x[n.feature as usize];
-                let next = if v.is_nan() {
-                    n.missing
-                } else if v < n.threshold {
-                    n.left
-                } else {
-                    n.right
-                } as usize;
-                let delta = self.nodes[next].value - n.value;
-                contrib[n.feature as usize] += delta;
-                sum += delta;
-                i = next;
             }
+            for (k, s) in slot.iter().enumerate() {
+                visit(t + k, *s);
+            }
+            t += LANES;
         }
+        for t in t..trees {
+            let mut s = 0usize;
+            for _ in 0..h.depth {
+                let slot = h.slots[t * splits + s];
+                s = 2 * s + 1 + usize::from(xs[usize::from(slot.input)] >= slot.threshold);
+            }
+            visit(t, s);
+        }
+    }
+
+    /// Log-odds of a feature vector (exactly [`Model::margin`]), with each feature's Saabas contribution
+    /// added into `contrib` (`base_score` + root values is the bias; the bias and the contributions sum to
+    /// the margin, up to rounding).
+    ///
+    /// The same walk as [`Model::margin`]; the path to a leaf is then known from the leaf's heap index
+    /// alone (its ancestors are its index shifted right), so the attribution reads each slot on the path
+    /// with no dependent loads. Padding and the split below a NaN test repeat their parent's value, so
+    /// they contribute nothing.
+    pub fn explain(&self, x: &[f64], contrib: &mut [f64]) -> f64 {
+        let h = &self.heap;
+        let depth = h.depth as usize;
+        let splits = (1usize << depth) - 1;
+        let mut sum = self.base_score;
+        self.walk(x, |t, leaf| {
+            let leaves = &h.leaf[t * (splits + 1)..(t + 1) * (splits + 1)];
+            sum += leaves[leaf - splits];
+            if depth == 0 {
+                return;
+            }
+            let slots = &h.slots[t * splits..(t + 1) * splits];
+            let values = &h.value[t * splits..(t + 1) * splits];
+            // 1-based heap numbering: the ancestor `j` levels up of node `k` is `k >> j`.
+            let k = leaf + 1;
+            let mut parent = (k >> depth) - 1;
+            let mut value = values[parent];
+            for j in (0..depth).rev() {
+                let child = (k >> j) - 1;
+                let next = if j == 0 {
+                    leaves[child - splits]
+                } else {
+                    values[child]
+                };
+                let delta = next - value;
+                if let Some(c) =
+                    contrib.get_mut(usize::from(slots[parent].input) & (MAX_FEATURES - 1))
+                {
+                    *c += delta;
+                }
+                value = next;
+                parent = child;
+            }
+        });
         sum
     }
 
