@@ -11,7 +11,7 @@ use borderlane_core::score::decide;
 use borderlane_core::table::PartnerTable;
 use serde_json::json;
 
-use crate::metrics::{evaluate, render, Metrics, Scored};
+use crate::ranking::{evaluate, render, Metrics, Scored};
 use crate::train::Dataset;
 
 #[derive(clap::Args)]

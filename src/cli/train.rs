@@ -100,7 +100,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let model = borderlane_core::model::Model::parse(text.as_bytes())
             .map_err(|e| anyhow::anyhow!("written model does not load: {e:?}"))?;
         let metrics = crate::cli::evaluate::model_metrics(&model, &valid);
-        eprint!("{}", crate::metrics::render(&[("valid (model)", &metrics)]));
+        eprint!("{}", crate::ranking::render(&[("valid (model)", &metrics)]));
         if let Some(prefix) = &args.dump_features {
             let (f, labels) = features_of(&model, &valid);
             write_features_csv(
