@@ -46,9 +46,10 @@ pub const MANIFEST_CONSUMER_DEFAULTS: &[(&str, &str)] = &[
 
 /// Defaults for the partner consumer. Loading the table is CPU-bound (parse + index, ~3 µs a record) while
 /// fetching runs at ~1.5 M records/s, so librdkafka's 64 MiB pre-fetch queue always fills and only costs
-/// resident memory: 16 MiB is still far more than the follower parses between two fetches (measured with
-/// `loadtest --partner-load`: −20…40 MiB peak RSS at 1 M partners, load time unchanged within noise).
-pub const PARTNER_CONSUMER_DEFAULTS: &[(&str, &str)] = &[("queued.max.messages.kbytes", "16384")];
+/// resident memory: 8 MiB is still far more than the follower parses between two fetches (measured with
+/// `loadtest --partner-load` at 1 M partners: 64 → 16 MiB −20…40 MiB peak RSS, 16 → 8 MiB −20 MiB, load
+/// time unchanged within noise each time).
+pub const PARTNER_CONSUMER_DEFAULTS: &[(&str, &str)] = &[("queued.max.messages.kbytes", "8192")];
 
 /// Defaults for the producer: send within a millisecond, idempotent (no duplicates or reordering from
 /// internal retries), and room for a dead letter of the largest accepted record.
@@ -212,7 +213,7 @@ mod tests {
         assert!(!partners.contains_key("session.timeout.ms"));
         assert_eq!(partners["enable.partition.eof"], "true");
         assert_eq!(partners["enable.auto.commit"], "false");
-        assert_eq!(partners["queued.max.messages.kbytes"], "16384");
+        assert_eq!(partners["queued.max.messages.kbytes"], "8192");
         assert!(!cons.contains_key("queued.max.messages.kbytes"));
         let d = describe(&c, Role::Producer);
         assert!(d.contains("sasl.password=***") && !d.contains("pw"), "{d}");

@@ -5,7 +5,7 @@
 //! all its identifiers; each `(kind, value)` belongs to at most one partner (the latest upsert wins).
 //! Effective standing is judged at the manifest's `filed_at`, never at the wall clock.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use dashmap::DashMap;
@@ -105,12 +105,116 @@ pub fn effective_standing(p: &Partner, filed: Date, revalidation_days: i32) -> (
     }
 }
 
+/// Hashes an index key (a partner id or an identifier value).
+type KeyHash = fn(&str) -> u64;
+
+fn xxh3(key: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(key.as_bytes())
+}
+
+/// A concurrent index from a string key to the partner holding it, keyed by the key's 64-bit hash: a
+/// 16-byte entry instead of 32 (the string is stored once, in the partner), which is most of a large
+/// table's memory. A key whose hash collides with a *different* key already present goes to `spill`,
+/// keyed by the string; a key lives in exactly one of the two, so a collision costs only speed.
+struct Index {
+    /// `None`: the key is the partner id; `Some(kind)`: an identifier of that kind.
+    kind: Option<IdKind>,
+    hash: KeyHash,
+    by_hash: DashMap<u64, Arc<Partner>, Hasher>,
+    spill: DashMap<Str, Arc<Partner>, Hasher>,
+    /// Set before the first key ever goes to `spill` (never reset): until then no lookup touches it
+    /// (`DashMap::is_empty` would lock every shard).
+    spilled: AtomicBool,
+}
+
+impl Index {
+    fn new(kind: Option<IdKind>, hash: KeyHash) -> Index {
+        Index {
+            kind,
+            hash,
+            by_hash: DashMap::with_hasher(Hasher::default()),
+            spill: DashMap::with_hasher(Hasher::default()),
+            spilled: AtomicBool::new(false),
+        }
+    }
+
+    #[inline]
+    fn may_spill(&self) -> bool {
+        self.spilled.load(Ordering::Acquire)
+    }
+
+    /// Whether `p` holds `key` in this index.
+    #[inline]
+    fn holds(&self, p: &Partner, key: &str) -> bool {
+        match self.kind {
+            None => p.partner_id == key,
+            Some(kind) => p
+                .identifiers
+                .iter()
+                .any(|i| i.kind == kind && i.value == key),
+        }
+    }
+
+    /// Runs `f` on the partner holding `key`, under the map's read guard.
+    #[inline]
+    fn with<R>(&self, key: &str, f: impl FnOnce(&Arc<Partner>) -> R) -> Option<R> {
+        if let Some(p) = self.by_hash.get(&(self.hash)(key)) {
+            if self.holds(&p, key) {
+                return Some(f(&p));
+            }
+        }
+        if !self.may_spill() {
+            return None;
+        }
+        self.spill.get(key).map(|p| f(&p))
+    }
+
+    /// Points `key` at `p` (which holds it); returns the partner it pointed at before.
+    fn insert(&self, key: &str, p: Arc<Partner>) -> Option<Arc<Partner>> {
+        match self.by_hash.entry((self.hash)(key)) {
+            dashmap::Entry::Occupied(mut o) if self.holds(o.get(), key) => Some(o.insert(p)),
+            dashmap::Entry::Occupied(o) => {
+                drop(o);
+                self.spilled.store(true, Ordering::Release);
+                self.spill.insert(Str::from(key), p)
+            }
+            dashmap::Entry::Vacant(v) => {
+                v.insert(p);
+                // It may have lived in the spill while another key held the slot.
+                if self.may_spill() {
+                    self.spill.remove(key).map(|(_, old)| old)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    /// Removes `key` if it points at a partner `owner` accepts; returns that partner.
+    fn remove_if(&self, key: &str, owner: impl Fn(&Partner) -> bool) -> Option<Arc<Partner>> {
+        let removed = self
+            .by_hash
+            .remove_if(&(self.hash)(key), |_, p| self.holds(p, key) && owner(p));
+        if let Some((_, p)) = removed {
+            return Some(p);
+        }
+        if !self.may_spill() {
+            return None;
+        }
+        self.spill.remove_if(key, |_, p| owner(p)).map(|(_, p)| p)
+    }
+
+    fn len(&self) -> usize {
+        self.by_hash.len() + self.spill.len()
+    }
+}
+
 /// Concurrent partner table. Writers are the partner-topic follower (or a file loader); readers score.
 pub struct PartnerTable {
     /// partner_id → record; the source of truth for which identifiers a partner holds.
-    by_id: DashMap<Str, Arc<Partner>, Hasher>,
+    by_id: Index,
     /// One index per identifier kind, so a lookup hashes the bare value without building a composite key.
-    by_ident: Vec<DashMap<Str, Arc<Partner>, Hasher>>,
+    by_ident: Vec<Index>,
     /// Upserts and deletes applied since creation (a metric).
     updates: AtomicU64,
 }
@@ -131,10 +235,17 @@ impl std::fmt::Debug for PartnerTable {
 
 impl PartnerTable {
     pub fn new() -> PartnerTable {
+        PartnerTable::with_key_hash(xxh3)
+    }
+
+    /// A table whose indexes hash keys with `hash` (tests force collisions with a constant one).
+    #[doc(hidden)]
+    pub fn with_key_hash(hash: KeyHash) -> PartnerTable {
         PartnerTable {
-            by_id: DashMap::with_hasher(Hasher::default()),
-            by_ident: (0..IdKind::COUNT)
-                .map(|_| DashMap::with_hasher(Hasher::default()))
+            by_id: Index::new(None, hash),
+            by_ident: IdKind::ALL
+                .iter()
+                .map(|k| Index::new(Some(*k), hash))
                 .collect(),
             updates: AtomicU64::new(0),
         }
@@ -142,11 +253,19 @@ impl PartnerTable {
 
     /// Inserts or replaces a partner. New identifiers are indexed before stale ones are dropped, so a
     /// concurrent reader sees either the old or the new record for an identifier both hold, never neither.
-    pub fn upsert(&self, partner: Partner) {
+    pub fn upsert(&self, mut partner: Partner) {
+        // A deserialised Vec keeps its growth capacity (4 for one identifier, 96 bytes too many). A fresh
+        // exact allocation, not a shrink in place: the freed block is the size the next parse needs, where a
+        // shrunk one would leave a hole nothing fills.
+        if partner.identifiers.capacity() > partner.identifiers.len() {
+            let mut exact = Vec::with_capacity(partner.identifiers.len());
+            exact.append(&mut partner.identifiers);
+            partner.identifiers = exact;
+        }
         let new = Arc::new(partner);
-        let old = self.by_id.insert(new.partner_id.clone(), new.clone());
+        let old = self.by_id.insert(&new.partner_id, new.clone());
         for id in &new.identifiers {
-            self.by_ident[id.kind.index()].insert(id.value.clone(), new.clone());
+            self.by_ident[id.kind.index()].insert(&id.value, new.clone());
         }
         if let Some(old) = old {
             for id in old
@@ -163,8 +282,8 @@ impl PartnerTable {
     /// Applies a tombstone: deletes the partner and every identifier still pointing at it.
     pub fn remove(&self, partner_id: &str) -> bool {
         self.updates.fetch_add(1, Ordering::Relaxed);
-        match self.by_id.remove(partner_id) {
-            Some((_, old)) => {
+        match self.by_id.remove_if(partner_id, |_| true) {
+            Some(old) => {
                 for id in &old.identifiers {
                     self.unindex(id.kind, &id.value, partner_id);
                 }
@@ -175,19 +294,17 @@ impl PartnerTable {
     }
 
     fn unindex(&self, kind: IdKind, value: &str, owner: &str) {
-        self.by_ident[kind.index()].remove_if(value, |_, p| p.partner_id == owner);
+        self.by_ident[kind.index()].remove_if(value, |p| p.partner_id == owner);
     }
 
     /// The partner holding `(kind, value)`, if any.
     #[inline]
     pub fn get(&self, kind: IdKind, value: &str) -> Option<Arc<Partner>> {
-        self.by_ident[kind.index()]
-            .get(value)
-            .map(|r| r.value().clone())
+        self.by_ident[kind.index()].with(value, Arc::clone)
     }
 
     /// Finds the first partner that holds `value` under one of `kinds` and whose entity is accepted, and
-    /// judges its standing on `filed`. Runs `f` under the map's read guard: no reference-count traffic.
+    /// judges its standing on `filed`. Runs under the map's read guard: no reference-count traffic.
     #[inline]
     pub fn resolve(
         &self,
@@ -198,19 +315,21 @@ impl PartnerTable {
         revalidation_days: i32,
     ) -> Option<Resolution> {
         for kind in kinds {
-            if let Some(p) = self.by_ident[kind.index()].get(value) {
-                let p = p.value();
-                if accept(p.entity) {
+            let found = self.by_ident[kind.index()].with(value, |p| {
+                accept(p.entity).then(|| {
                     let (standing, lapsed) = effective_standing(p, filed, revalidation_days);
-                    return Some(Resolution {
+                    Resolution {
                         partner_id: p.partner_id.clone(),
                         status: p.status,
                         tier: p.tier,
                         standing,
                         lapsed,
                         mra_program: p.mra_program.clone(),
-                    });
-                }
+                    }
+                })
+            });
+            if let Some(Some(r)) = found {
+                return Some(r);
             }
         }
         None
@@ -222,12 +341,12 @@ impl PartnerTable {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
+        self.len() == 0
     }
 
     /// Number of indexed identifiers.
     pub fn identifier_count(&self) -> usize {
-        self.by_ident.iter().map(DashMap::len).sum()
+        self.by_ident.iter().map(Index::len).sum()
     }
 
     /// Upserts and deletes applied since creation.
@@ -237,7 +356,13 @@ impl PartnerTable {
 
     /// A snapshot of every partner (order unspecified).
     pub fn partners(&self) -> Vec<Arc<Partner>> {
-        self.by_id.iter().map(|r| r.value().clone()).collect()
+        let by_id = &self.by_id;
+        by_id
+            .by_hash
+            .iter()
+            .map(|r| r.value().clone())
+            .chain(by_id.spill.iter().map(|r| r.value().clone()))
+            .collect()
     }
 }
 
@@ -269,7 +394,41 @@ mod tests {
 
     #[test]
     fn upsert_replaces_identifiers_and_tombstone_deletes() {
-        let t = PartnerTable::new();
+        upsert_and_tombstone(PartnerTable::new());
+    }
+
+    /// Every key hashing alike: every second key lives in the spill, and the semantics must not change.
+    #[test]
+    fn hash_collisions_change_nothing() {
+        upsert_and_tombstone(PartnerTable::with_key_hash(|_| 7));
+        let t = PartnerTable::with_key_hash(|_| 7);
+        for i in 0..50 {
+            let id = format!("P{i}");
+            let ior = format!("IOR-{i}");
+            t.upsert(partner(&id, &[(IdKind::Ior, &ior)], Status::Certified));
+        }
+        assert_eq!((t.len(), t.identifier_count()), (50, 50));
+        for i in (0..50).step_by(3) {
+            assert!(t.remove(&format!("P{i}")));
+        }
+        for i in 0..50 {
+            let got = t.get(IdKind::Ior, &format!("IOR-{i}"));
+            assert_eq!(got.is_some(), i % 3 != 0, "IOR-{i}");
+            if let Some(p) = got {
+                assert_eq!(p.partner_id, format!("P{i}"));
+            }
+        }
+        // Re-inserted keys come back whichever map they land in, exactly once.
+        for i in (0..50).step_by(3) {
+            let (id, ior) = (format!("P{i}"), format!("IOR-{i}"));
+            t.upsert(partner(&id, &[(IdKind::Ior, &ior)], Status::Validated));
+        }
+        assert_eq!((t.len(), t.identifier_count()), (50, 50));
+        assert_eq!(t.partners().len(), 50);
+        assert!((0..50).all(|i| t.get(IdKind::Ior, &format!("IOR-{i}")).is_some()));
+    }
+
+    fn upsert_and_tombstone(t: PartnerTable) {
         t.upsert(partner(
             "P1",
             &[(IdKind::Ior, "A"), (IdKind::Ein, "B")],
