@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
@@ -30,6 +30,23 @@ pub struct Dataset {
     pub manifests: Vec<Manifest>,
     /// Fraud label of each manifest, same order.
     pub labels: Vec<u8>,
+}
+
+/// Labelled manifests on the command line (`train`, `evaluate`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Labelled {
+    /// Manifests (NDJSON).
+    #[arg(long)]
+    pub manifests: PathBuf,
+    /// Labels (NDJSON `{"manifest_id", "fraud", …}`), one per manifest.
+    #[arg(long)]
+    pub labels: PathBuf,
+}
+
+impl Labelled {
+    pub fn load(&self) -> anyhow::Result<Dataset> {
+        Dataset::load(&self.manifests, &self.labels)
+    }
 }
 
 impl Dataset {
@@ -533,14 +550,7 @@ pub fn train(data: &Dataset, params: &Params, progress: bool) -> anyhow::Result<
 
 /// One forust-ml tree in the flat format: depth-first, children after parents, leaves feature -1.
 fn export_tree(tree: &forust_ml::tree::Tree) -> anyhow::Result<TreeDoc> {
-    let mut out = TreeDoc {
-        feature: Vec::new(),
-        threshold: Vec::new(),
-        left: Vec::new(),
-        right: Vec::new(),
-        missing: Vec::new(),
-        value: Vec::new(),
-    };
+    let mut out = TreeDoc::default();
     fn visit(tree: &forust_ml::tree::Tree, num: usize, out: &mut TreeDoc) -> anyhow::Result<u32> {
         let node = tree
             .nodes

@@ -12,16 +12,12 @@ use borderlane_core::table::PartnerTable;
 use serde_json::json;
 
 use crate::ranking::{evaluate, render, Metrics, Scored};
-use crate::train::Dataset;
+use crate::train::{Dataset, Labelled};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Manifests (NDJSON).
-    #[arg(long)]
-    pub manifests: PathBuf,
-    /// Labels (NDJSON `{"manifest_id", "fraud", …}`).
-    #[arg(long)]
-    pub labels: PathBuf,
+    #[command(flatten)]
+    pub data: Labelled,
     /// Model file to rank by alone (default: the policy's model, if it has one).
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -56,7 +52,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.model.is_none() && args.policy.is_none() {
         bail!("nothing to evaluate: give --model, --policy or both");
     }
-    let data = Dataset::load(&args.manifests, &args.labels)?;
+    let data = args.data.load()?;
     let policy = args
         .policy
         .as_ref()
@@ -77,7 +73,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut out = serde_json::Map::new();
     out.insert(
         "manifests".into(),
-        json!(args.manifests.display().to_string()),
+        json!(args.data.manifests.display().to_string()),
     );
     out.insert("rows".into(), json!(data.manifests.len()));
     out.insert(

@@ -7,16 +7,13 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::train::{features_of, train, write_features_csv, Dataset, Params};
+use crate::train::{features_of, train, write_features_csv, Dataset, Labelled, Params};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Training manifests (NDJSON).
-    #[arg(long)]
-    pub manifests: PathBuf,
-    /// Training labels (NDJSON `{"manifest_id", "fraud", …}`).
-    #[arg(long)]
-    pub labels: PathBuf,
+    /// The training data.
+    #[command(flatten)]
+    pub data: Labelled,
     /// Model file to write.
     #[arg(long)]
     pub out: PathBuf,
@@ -63,7 +60,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let data = Dataset::load(&args.manifests, &args.labels)?;
+    let data = args.data.load()?;
     let params = Params {
         seed: args.seed,
         trees: args.trees,

@@ -147,7 +147,7 @@ impl FeatureDoc {
 }
 
 /// One tree in the flat format: parallel arrays indexed by node, node 0 the root, children after parents.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TreeDoc {
     /// Feature index of the split, or -1 for a leaf.

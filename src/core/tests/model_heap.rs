@@ -9,14 +9,7 @@ const FEATURES: usize = 5;
 
 /// A random tree in file form, built depth-first (children after parents). `shape` drives the choices.
 fn tree(shape: &[u8], thresholds: &[f64], values: &[f32], max_depth: u32) -> TreeDoc {
-    let mut t = TreeDoc {
-        feature: Vec::new(),
-        threshold: Vec::new(),
-        left: Vec::new(),
-        right: Vec::new(),
-        missing: Vec::new(),
-        value: Vec::new(),
-    };
+    let mut t = TreeDoc::default();
     let mut cursor = 0usize;
     fn node(
         t: &mut TreeDoc,
@@ -164,14 +157,7 @@ fn a_separate_missing_child_is_taken_only_by_nan() {
 fn trees_deeper_than_the_evaluator_takes_are_refused() {
     // A chain of MAX_DEPTH + 1 splits on feature 0.
     let n = MAX_DEPTH as usize + 1;
-    let mut t = TreeDoc {
-        feature: Vec::new(),
-        threshold: Vec::new(),
-        left: Vec::new(),
-        right: Vec::new(),
-        missing: Vec::new(),
-        value: Vec::new(),
-    };
+    let mut t = TreeDoc::default();
     for i in 0..n {
         // Node 2i splits; its right child 2i+1 is a leaf, its left child 2i+2 the next split.
         t.feature.extend([0, -1]);
