@@ -1,0 +1,73 @@
+//! Criterion bench of the what-if replay (`whatif::compare`): a window of parsed manifests decided under a
+//! baseline and a candidate policy, tallied and compared — the work behind `borderlane replay` and
+//! `POST /admin/policy/simulate`. The target is 1 M manifests with two policies in ≤ 2 s.
+//!
+//! `cargo bench --bench replay` uses 1 M generated manifests (`REPLAY_BENCH_MANIFESTS` overrides); the test
+//! run of the benches (`cargo test --all-targets`) uses 2 000, so CI only checks that it runs.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use borderlane::gen::{GenConfig, Generator, Record};
+use borderlane::policy_file::{default_policy, DEFAULT_POLICY};
+use borderlane::whatif::compare;
+use borderlane_core::policy::CompiledPolicy;
+use borderlane_core::table::PartnerTable;
+use borderlane_core::wire::Manifest;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+fn size() -> usize {
+    if let Some(n) = std::env::var("REPLAY_BENCH_MANIFESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return n;
+    }
+    if std::env::args().any(|a| a == "--bench") {
+        1_000_000
+    } else {
+        2_000
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let baseline = default_policy();
+    let candidate = CompiledPolicy::from_toml(&DEFAULT_POLICY.replace("high = 190", "high = 200"))
+        .expect("candidate policy");
+    assert_ne!(baseline.version, candidate.version, "the candidate differs");
+    let n = size();
+    let generator = Generator::new(GenConfig::default(), &baseline);
+    let table = PartnerTable::new();
+    for p in generator.partners() {
+        table.upsert(p.clone());
+    }
+    let manifests: Vec<Box<Manifest>> = (0..)
+        .filter_map(|i| match generator.record(i) {
+            Record::Good(m) => Some(m),
+            Record::Bad { .. } => None,
+        })
+        .take(n)
+        .collect();
+
+    let mut g = c.benchmark_group("whatif");
+    g.throughput(Throughput::Elements(n as u64));
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(30));
+    g.bench_function(format!("compare_{n}_manifests_two_policies"), |b| {
+        b.iter(|| {
+            compare(
+                black_box(&manifests),
+                &table,
+                &baseline,
+                &candidate,
+                20,
+                Some(0.03),
+                None,
+            )
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(replay, benches);
+criterion_main!(replay);
