@@ -321,24 +321,15 @@ async fn live(
             }
         }
     };
-    tasks.spawn({
+    for (listener, app) in [(listener, app), (admin_listener, admin_app)] {
         let rx = stop_rx.clone();
-        async move {
+        tasks.spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown(rx))
                 .await
                 .map_err(anyhow::Error::from)
-        }
-    });
-    tasks.spawn({
-        let rx = stop_rx.clone();
-        async move {
-            axum::serve(admin_listener, admin_app)
-                .with_graceful_shutdown(shutdown(rx))
-                .await
-                .map_err(anyhow::Error::from)
-        }
-    });
+        });
+    }
     if let Some(p) = args.policy.clone() {
         let (store, rx) = (store.clone(), stop_rx.clone());
         tasks.spawn(async move {

@@ -236,7 +236,6 @@ pub struct Model {
     /// The tables the features read, each once per line (`Feature::Rate`/`Count` index this).
     looked_up: Box<[u16]>,
     base_score: f64,
-    n_trees: usize,
     /// The forest for scoring: every tree padded to a complete binary tree of `depth` levels.
     heap: Heap,
 }
@@ -246,7 +245,7 @@ pub struct Model {
 /// bottom is padded with splits whose both sides lead to copies of its value; a node with a separate
 /// missing child becomes a NaN test (an indicator input: only NaN goes right, to the missing subtree) above the
 /// split. The walk takes the same path to the same value as the parsed tree; `depth` ≤ [`MAX_DEPTH`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Heap {
     depth: u32,
     /// Per tree, `2^depth - 1` split slots.
@@ -279,6 +278,24 @@ const NAN_HIGH: u8 = MAX_FEATURES as u8;
 const IS_NAN: u8 = 2 * MAX_FEATURES as u8;
 
 impl Heap {
+    /// Split slots per tree.
+    #[inline]
+    fn splits(&self) -> usize {
+        (1usize << self.depth) - 1
+    }
+
+    /// Number of trees.
+    fn trees(&self) -> usize {
+        self.leaf.len() >> self.depth
+    }
+
+    /// One step down tree `t` from slot `s`: the child slot.
+    #[inline]
+    fn step(&self, xs: &[f64; 256], t: usize, s: usize) -> usize {
+        let slot = self.slots[t * self.splits() + s];
+        2 * s + 1 + usize::from(xs[usize::from(slot.input)] >= slot.threshold)
+    }
+
     /// The walk's inputs: the features as given (NaN compares false, so goes left), then with NaN as
     /// +inf (goes right), then NaN indicators; 256 entries so a `u8` index needs no bounds check.
     #[inline]
@@ -332,7 +349,7 @@ impl Heap {
 
     /// Places absolute node `i` at slot `slot` (level `level`) of tree `t`.
     fn fill(&mut self, nodes: &[Node], t: usize, i: usize, slot: usize, level: u32) {
-        let splits = (1usize << self.depth) - 1;
+        let splits = self.splits();
         if level == self.depth {
             self.leaf[t * (splits + 1) + slot - splits] = nodes[i].value;
             return;
@@ -365,8 +382,7 @@ impl Heap {
     }
 
     fn fill_split(&mut self, nodes: &[Node], t: usize, n: Node, slot: usize, level: u32) {
-        let splits = (1usize << self.depth) - 1;
-        let at = t * splits + slot;
+        let at = t * self.splits() + slot;
         self.value[at] = n.value;
         let base = if n.missing == n.right { NAN_HIGH } else { 0 };
         self.slots[at] = Slot {
@@ -639,7 +655,6 @@ impl Model {
             features: features.into_boxed_slice(),
             looked_up: looked_up.into_boxed_slice(),
             base_score: doc.base_score,
-            n_trees: roots.len(),
             heap,
         })
     }
@@ -651,7 +666,7 @@ impl Model {
 
     /// Number of trees.
     pub fn n_trees(&self) -> usize {
-        self.n_trees
+        self.heap.trees()
     }
 
     /// Computes the feature vector of a line into `out[..n_features()]`. Allocation-free.
@@ -699,7 +714,7 @@ impl Model {
     #[inline]
     pub fn margin(&self, x: &[f64]) -> f64 {
         let h = &self.heap;
-        let splits = (1usize << h.depth) - 1;
+        let splits = h.splits();
         let mut sum = self.base_score;
         self.walk(x, |t, leaf| sum += h.leaf[t * (splits + 1) + leaf - splits]);
         sum
@@ -714,15 +729,13 @@ impl Model {
     fn walk(&self, x: &[f64], mut visit: impl FnMut(usize, usize)) {
         let xs = Heap::inputs(x);
         let h = &self.heap;
-        let splits = (1usize << h.depth) - 1;
-        let trees = self.n_trees;
+        let trees = h.trees();
         let mut t = 0;
         while t + LANES <= trees {
             let mut slot = [0usize; LANES];
             for _ in 0..h.depth {
                 for (k, s) in slot.iter_mut().enumerate() {
-                    let slot = h.slots[(t + k) * splits + *s];
-                    *s = 2 * *s + 1 + usize::from(xs[usize::from(slot.input)] >= slot.threshold);
+                    *s = h.step(&xs, t + k, *s);
                 }
             }
             for (k, s) in slot.iter().enumerate() {
@@ -731,11 +744,7 @@ impl Model {
             t += LANES;
         }
         for t in t..trees {
-            let mut s = 0usize;
-            for _ in 0..h.depth {
-                let slot = h.slots[t * splits + s];
-                s = 2 * s + 1 + usize::from(xs[usize::from(slot.input)] >= slot.threshold);
-            }
+            let s = (0..h.depth).fold(0, |s, _| h.step(&xs, t, s));
             visit(t, s);
         }
     }
@@ -751,7 +760,7 @@ impl Model {
     pub fn explain(&self, x: &[f64], contrib: &mut [f64]) -> f64 {
         let h = &self.heap;
         let depth = h.depth as usize;
-        let splits = (1usize << depth) - 1;
+        let splits = h.splits();
         let mut sum = self.base_score;
         self.walk(x, |t, leaf| {
             let leaves = &h.leaf[t * (splits + 1)..(t + 1) * (splits + 1)];

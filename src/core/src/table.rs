@@ -239,8 +239,7 @@ impl PartnerTable {
     }
 
     /// A table whose indexes hash keys with `hash` (tests force collisions with a constant one).
-    #[doc(hidden)]
-    pub fn with_key_hash(hash: KeyHash) -> PartnerTable {
+    fn with_key_hash(hash: KeyHash) -> PartnerTable {
         PartnerTable {
             by_id: Index::new(None, hash),
             by_ident: IdKind::ALL
