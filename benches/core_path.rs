@@ -3,7 +3,7 @@
 
 use std::hint::black_box;
 
-use borderlane::policy_file::default_policy;
+use borderlane::load::policy::default_policy;
 use borderlane_core::score::{process, resolve, score};
 use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::{parse_manifest, parse_partner, Limits};

@@ -5,7 +5,7 @@
 use std::hint::black_box;
 use std::path::Path;
 
-use borderlane::policy_file::{default_policy, load};
+use borderlane::load::policy::{default_policy, load};
 use borderlane_core::model::Line;
 use borderlane_core::score::process;
 use borderlane_core::table::PartnerTable;

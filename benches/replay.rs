@@ -8,9 +8,9 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use borderlane::gen::{GenConfig, Generator, Record};
-use borderlane::policy_file::{default_policy, DEFAULT_POLICY};
-use borderlane::whatif::compare;
+use borderlane::analysis::whatif::compare;
+use borderlane::load::policy::{default_policy, DEFAULT_POLICY};
+use borderlane::traffic::gen::{GenConfig, Generator, Record};
 use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::Manifest;

@@ -1,16 +1,17 @@
 //! borderlane: the adapters around `borderlane-core` — command line, files, Kafka, HTTP, clocks, metrics.
 //! The core decides; this crate moves bytes in and out.
+//!
+//! - [`service`] — the running service (`serve` on Kafka, `demo` on generated traffic): one lifecycle with
+//!   its Kafka adapters, admin API, officers' feed and console, health and metrics.
+//! - [`load`] — policies (with their models) and partner tables from files: the one policy loader.
+//! - [`analysis`] — what-if replay and summaries of decisions.
+//! - [`traffic`] — the seeded generator and the producer that loads topics.
+//! - [`learn`] — ranking metrics; with the `learn` feature, the KCS import and model training.
+//! - [`cli`] — one module per subcommand.
 
-pub mod admin;
+pub mod analysis;
 pub mod cli;
-pub mod feed;
-pub mod gen;
-pub mod kcs;
-pub mod partners_file;
-pub mod policy_file;
-pub mod produce;
-pub mod ranking;
-pub mod serve;
-pub mod summary;
-pub mod train;
-pub mod whatif;
+pub mod learn;
+pub mod load;
+pub mod service;
+pub mod traffic;

@@ -35,10 +35,13 @@ enum Command {
     /// What-if replay: a candidate policy against a baseline over a history of manifests.
     Replay(cli::replay::Args),
     /// Convert KCS customs declarations (CSV) into manifests and labels (NDJSON).
+    #[cfg(feature = "learn")]
     ImportKcs(cli::import_kcs::Args),
     /// Train the learned risk model on labelled manifests into a self-contained model file.
+    #[cfg(feature = "learn")]
     Train(cli::train::Args),
     /// Rank labelled manifests by risk: precision and recall at 1/2/5/10 % and AUC.
+    #[cfg(feature = "learn")]
     Evaluate(cli::evaluate::Args),
 }
 
@@ -52,8 +55,11 @@ fn main() -> ExitCode {
         Command::Produce(a) => cli::produce::run(a),
         Command::Replay(a) => cli::replay::run(a),
         Command::Generate(a) => cli::generate::run(a),
+        #[cfg(feature = "learn")]
         Command::ImportKcs(a) => cli::import_kcs::run(a),
+        #[cfg(feature = "learn")]
         Command::Train(a) => cli::train::run(a),
+        #[cfg(feature = "learn")]
         Command::Evaluate(a) => cli::evaluate::run(a),
     };
     match result {

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use borderlane::admin::audit::AuditLog;
-use borderlane::admin::store::Loader;
-use borderlane::admin::{router, AdminState, ManifestRing, PolicyStore, Tokens};
-use borderlane::policy_file::DEFAULT_POLICY;
+use borderlane::load::policy::DEFAULT_POLICY;
+use borderlane::service::admin::audit::AuditLog;
+use borderlane::service::admin::store::Loader;
+use borderlane::service::admin::{router, AdminState, ManifestRing, PolicyStore, Tokens};
 use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::score::decide;
 use borderlane_core::table::PartnerTable;
@@ -350,11 +350,11 @@ async fn hot_reload_installs_valid_files_and_keeps_policy_on_invalid_ones() {
     std::fs::write(&path, DEFAULT_POLICY).unwrap();
     let store = Arc::new(PolicyStore::new(DEFAULT_POLICY, loader(), None).unwrap());
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(borderlane::admin::reload::watch_file(
+    let task = tokio::spawn(borderlane::service::admin::reload::watch_file(
         store.clone(),
         path.clone(),
         Duration::from_millis(20),
-        borderlane::admin::flipped(shutdown),
+        borderlane::service::admin::flipped(shutdown),
     ));
     let v0 = store.current().version.clone();
     std::fs::write(

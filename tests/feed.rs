@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use borderlane::feed::{router, Feed, Filter};
+use borderlane::service::feed::{router, Feed, Filter};
 use borderlane_core::decision::Decision;
 use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::score::decide;
@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 fn policy() -> CompiledPolicy {
-    borderlane::policy_file::default_policy()
+    borderlane::load::policy::default_policy()
 }
 
 /// A decision for a manifest at `port` whose origin makes it an exam (`risky`) or a release.
@@ -64,7 +64,7 @@ async fn filters_select_decisions() {
         action: Some("exam".into()),
         ..Filter::default()
     };
-    let mut stream = Box::pin(borderlane::feed::events(&feed, filter));
+    let mut stream = Box::pin(borderlane::service::feed::events(&feed, filter));
     for (id, port, risky) in [
         ("A", "3801", true),
         ("B", "2304", false),
@@ -87,7 +87,7 @@ async fn slow_reader_gets_a_gap_and_never_blocks_publishing() {
     let p = policy();
     let (_stop, shutdown) = watch::channel(false);
     let feed = Feed::new(4, 100, &p, shutdown);
-    let mut stream = Box::pin(borderlane::feed::events(&feed, Filter::default()));
+    let mut stream = Box::pin(borderlane::service::feed::events(&feed, Filter::default()));
     // Publish far more than the client's capacity without reading: publish must not block.
     for i in 0..20 {
         let (d, json) = decision(&p, &format!("M{i}"), "2304", false);
@@ -106,7 +106,7 @@ async fn shutdown_ends_streams() {
     let p = policy();
     let (stop, shutdown) = watch::channel(false);
     let feed = Feed::new(8, 100, &p, shutdown);
-    let mut stream = Box::pin(borderlane::feed::events(&feed, Filter::default()));
+    let mut stream = Box::pin(borderlane::service::feed::events(&feed, Filter::default()));
     let reader = tokio::spawn(async move { stream.next().await.is_none() });
     tokio::time::sleep(Duration::from_millis(50)).await;
     stop.send(true).unwrap();

@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use borderlane::gen::{GenConfig, Generator, Record};
-use borderlane::policy_file::default_policy;
+use borderlane::load::policy::default_policy;
+use borderlane::traffic::gen::{GenConfig, Generator, Record};
 use borderlane_core::score::process;
 use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::{ErrorKind, Limits};

@@ -16,7 +16,7 @@ fn feed_reload_and_admin_api_in_serve() {
     let dir = std::env::temp_dir().join(unique("admin-files"));
     std::fs::create_dir_all(&dir).unwrap();
     let policy_path = dir.join("policy.toml");
-    std::fs::write(&policy_path, borderlane::policy_file::DEFAULT_POLICY).unwrap();
+    std::fs::write(&policy_path, borderlane::load::policy::DEFAULT_POLICY).unwrap();
     let tokens = dir.join("tokens.toml");
     std::fs::write(
         &tokens,
@@ -78,7 +78,7 @@ fn feed_reload_and_admin_api_in_serve() {
     // Hot reload: the changed file becomes the policy of later decisions.
     std::fs::write(
         &policy_path,
-        borderlane::policy_file::DEFAULT_POLICY.replace("late_points = 30", "late_points = 33"),
+        borderlane::load::policy::DEFAULT_POLICY.replace("late_points = 30", "late_points = 33"),
     )
     .unwrap();
     wait_until("the reloaded version", || {

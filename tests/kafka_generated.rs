@@ -1,4 +1,4 @@
-//! End to end with generated traffic (`borderlane::gen`, as `produce --generate` sends it): realistic
+//! End to end with generated traffic (`borderlane::traffic::gen`, as `produce --generate` sends it): realistic
 //! partners and manifests with 10 % malformed records of every kind. Exactly one outcome per record: good
 //! ones a decision equal to the core's with the generator's partner table, bad ones a dead letter whose
 //! kind is the one the generator made and the core reports.
@@ -7,8 +7,8 @@ mod common;
 
 use std::collections::HashMap;
 
-use borderlane::gen::Record;
-use borderlane::produce;
+use borderlane::traffic::gen::Record;
+use borderlane::traffic::produce;
 use common::*;
 
 const N: u64 = 4_000;

@@ -15,7 +15,7 @@ fn a_failing_task_stops_the_whole_service() {
     config.kafka.create_topics = false;
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let result = runtime.block_on(async {
-        let running = borderlane::serve::start(config.clone()).await.unwrap();
+        let running = borderlane::service::start(config.clone()).await.unwrap();
         let http = running.http_addr();
         assert_eq!(http_get(http, "/healthz").map(|r| r.0), Some(200));
         let outcome = tokio::time::timeout(PATIENCE, running.wait(std::future::pending()))

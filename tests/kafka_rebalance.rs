@@ -35,7 +35,7 @@ fn graceful_handovers_neither_lose_nor_duplicate() {
         let config = config.clone();
         let topic = topics.manifests.clone();
         std::thread::spawn(move || {
-            let mut loader = borderlane::produce::Loader::new(&config).unwrap();
+            let mut loader = borderlane::traffic::produce::Loader::new(&config).unwrap();
             for batch in 0..40 {
                 for j in 0..MANIFESTS / 40 {
                     let i = batch * (MANIFESTS / 40) + j;

@@ -11,7 +11,7 @@ use common::*;
 
 const MANIFESTS: usize = 30_000;
 
-fn config_text(c: &borderlane::serve::config::Config) -> String {
+fn config_text(c: &borderlane::service::config::Config) -> String {
     let t = &c.kafka.topics;
     format!(
         r#"
@@ -74,7 +74,7 @@ fn stop_kill_and_restart_lose_nothing() {
         .spawn()
         .expect("spawn borderlane produce");
     let wanted: Vec<String> = {
-        let g = borderlane::produce::generator(&config, 11, 2000, 0.0).unwrap();
+        let g = borderlane::traffic::produce::generator(&config, 11, 2000, 0.0).unwrap();
         (0..MANIFESTS as u64)
             .map(|i| g.record(i).key().unwrap().to_string())
             .collect()

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use borderlane::kcs::{import, Label};
-use borderlane::train::{train, Dataset, Params};
+use borderlane::learn::kcs::{import, Label};
+use borderlane::learn::train::{train, Dataset, Params};
 use borderlane_core::model::Model;
 use borderlane_core::wire::{parse_manifest, Limits};
 

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::sync::LazyLock;
 
-use borderlane::kcs::{convert, Report, Row};
-use borderlane::policy_file::load;
+use borderlane::learn::kcs::{convert, Report, Row};
+use borderlane::load::policy::load;
 use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::score::decide;
 use borderlane_core::table::PartnerTable;

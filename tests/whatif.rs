@@ -1,7 +1,7 @@
 //! The what-if report on a small hand-checked case: three manifests, a candidate policy that raises the
 //! medium band, and a threshold suggestion.
 
-use borderlane::whatif::compare;
+use borderlane::analysis::whatif::compare;
 use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::{parse_manifest, parse_partner, Limits, Manifest};
@@ -33,7 +33,7 @@ fn policy(text: &str) -> CompiledPolicy {
 
 #[test]
 fn hand_checked_report() {
-    let default = borderlane::policy_file::DEFAULT_POLICY;
+    let default = borderlane::load::policy::DEFAULT_POLICY;
     let baseline = policy(default);
     let candidate = policy(&default.replace("medium = 100\n", "medium = 120\n"));
     let table = PartnerTable::new();
@@ -85,6 +85,6 @@ fn hand_checked_report() {
     );
     assert!((t.achieved_rate - 1.0 / 3.0).abs() < 1e-9);
     // The HTML report names both policies and draws the charts.
-    let html = borderlane::whatif::render_html(&r);
+    let html = borderlane::analysis::whatif::render_html(&r);
     assert!(html.contains(&*baseline.version) && html.contains("<svg"));
 }

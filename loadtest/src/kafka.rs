@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context};
-use borderlane::produce::Loader;
-use borderlane::serve::clients::{client_config, Role};
-use borderlane::serve::config::Config;
+use borderlane::service::config::Config;
+use borderlane::service::kafka::clients::{client_config, Role};
+use borderlane::traffic::produce::Loader;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 

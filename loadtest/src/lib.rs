@@ -14,7 +14,7 @@ pub mod target;
 
 use std::time::Duration;
 
-use borderlane::serve::config::Config;
+use borderlane::service::config::Config;
 
 use crate::driver::{RunSpec, RunStats};
 use crate::payload::Templates;
@@ -118,7 +118,7 @@ pub fn run_scenario(
     options: &Options,
 ) -> anyhow::Result<Report> {
     let mut environment = Environment::capture(&base.kafka.bootstrap_servers);
-    let policy = borderlane::serve::load_policy(base)?;
+    let policy = borderlane::service::load_policy(base)?;
     let data = Data {
         partners: payload::partner_records(&policy, scenario.seed, scenario.partners),
         templates: Templates::generate(

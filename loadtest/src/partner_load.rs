@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
-use borderlane::serve::clients::{client_config, Role};
-use borderlane::serve::config::Config;
+use borderlane::service::config::Config;
+use borderlane::service::kafka::clients::{client_config, Role};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -27,7 +27,7 @@ use crate::scenario::Scenario;
 pub enum Mode {
     /// Consume every record, count bytes, parse nothing.
     Raw,
-    /// `borderlane::serve::start` until the partner table is complete.
+    /// `borderlane::service::start` until the partner table is complete.
     Table,
 }
 
@@ -90,14 +90,14 @@ pub fn run(
     let started = Instant::now();
     let prefix = kafka::unique("partnerload");
     let config = topics_config(base, &prefix);
-    let policy = borderlane::serve::load_policy(&config)?;
+    let policy = borderlane::service::load_policy(&config)?;
     eprintln!("partner load: generating {partners} partners ...");
     let records = payload::partner_records(&policy, scenario.seed, partners);
     let value_bytes: u64 = records.iter().map(|(_, v)| v.len() as u64).sum();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
-        .block_on(borderlane::serve::topics::ensure(&config))?;
+        .block_on(borderlane::service::kafka::topics::ensure(&config))?;
     eprintln!(
         "partner load: producing {partners} partners ({:.0} MiB) to {} ...",
         value_bytes as f64 / 1048576.0,
@@ -342,7 +342,7 @@ fn table(config: &Config) -> anyhow::Result<Measurement> {
         .enable_all()
         .build()?;
     let started = Instant::now();
-    let running = runtime.block_on(borderlane::serve::start(config.clone()))?;
+    let running = runtime.block_on(borderlane::service::start(config.clone()))?;
     let readiness = running.readiness().clone();
     let deadline = started + Duration::from_secs(600);
     while !readiness.state().0 {

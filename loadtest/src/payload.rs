@@ -4,7 +4,7 @@
 //! decisions (their key is the manifest id) and dead letters (the input key), so every output names the
 //! sequence number it answers.
 
-use borderlane::gen::{GenConfig, Generator, Record};
+use borderlane::traffic::gen::{GenConfig, Generator, Record};
 use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::wire::ErrorKind;
 
@@ -193,7 +193,7 @@ mod tests {
 
     #[test]
     fn every_send_carries_its_own_id_and_stays_valid() {
-        let policy = borderlane::policy_file::default_policy();
+        let policy = borderlane::load::policy::default_policy();
         let t = Templates::generate(&policy, 7, 500, 0.2, 50);
         assert_eq!(t.len(), 50);
         assert!(t.bad > 0 && t.bad < 50, "{} bad", t.bad);
@@ -211,7 +211,7 @@ mod tests {
 
     #[test]
     fn partner_records_are_exactly_n_and_keyed_by_id() {
-        let policy = borderlane::policy_file::default_policy();
+        let policy = borderlane::load::policy::default_policy();
         let p = partner_records(&policy, 1, 300);
         assert_eq!(p.len(), 300);
         let v: serde_json::Value = serde_json::from_slice(&p[0].1).unwrap();

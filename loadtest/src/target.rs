@@ -1,4 +1,4 @@
-//! The systems under test, each on its own fresh topics: the real service (`borderlane::serve`, in-process
+//! The systems under test, each on its own fresh topics: the real service (`borderlane::service`, in-process
 //! on its own runtime, exactly as `borderlane serve` runs it) and the passthrough baseline — a consumer
 //! that produces every record's unchanged key and bytes to one output topic, with the service's own client
 //! properties (`serve::clients`), so the difference between the two is what the service adds.
@@ -9,9 +9,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
-use borderlane::serve::clients::{client_config, Role};
-use borderlane::serve::config::Config;
-use borderlane::serve::Shutdown;
+use borderlane::service::config::Config;
+use borderlane::service::kafka::clients::{client_config, Role};
+use borderlane::service::Shutdown;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
@@ -57,7 +57,7 @@ pub struct Target {
 
 /// The running system, by kind.
 enum Inner {
-    /// `borderlane::serve` on its own runtime.
+    /// `borderlane::service` on its own runtime.
     Service {
         /// Owns the service's tasks.
         runtime: tokio::runtime::Runtime,
@@ -99,9 +99,9 @@ impl Target {
                     .build()
                     .context("building the service runtime")?;
                 // Topics first (as the service would create them), so the partner table is there before it starts.
-                runtime.block_on(borderlane::serve::topics::ensure(&config))?;
+                runtime.block_on(borderlane::service::kafka::topics::ensure(&config))?;
                 kafka::load_records(&config, &t.partners, partners)?;
-                let running = runtime.block_on(borderlane::serve::start(config.clone()))?;
+                let running = runtime.block_on(borderlane::service::start(config.clone()))?;
                 let readiness = running.readiness().clone();
                 let shutdown = running.shutdown_handle();
                 let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

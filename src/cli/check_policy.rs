@@ -18,7 +18,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             // A `[model]` section: the model file must load too.
             let model = match &p.doc.model {
                 None => String::new(),
-                Some(_) => match crate::policy_file::load(&args.file) {
+                Some(_) => match crate::load::policy::load(&args.file) {
                     Ok(full) => full
                         .model
                         .map(|r| format!(", model {}", r.model.version))

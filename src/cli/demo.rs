@@ -19,14 +19,14 @@ use borderlane_core::wire::{parse_manifest, BadInput, Limits, Manifest};
 use rayon::prelude::*;
 use tokio::sync::watch;
 
-use crate::admin::audit::AuditLog;
-use crate::admin::{self, AdminState, ManifestRing, PolicyStore, Tokens};
-use crate::feed::Feed;
-use crate::gen::{GenConfig, Generator};
-use crate::serve::http::AppState;
-use crate::serve::metrics::Metrics;
-use crate::serve::Readiness;
-use crate::summary::Tally;
+use crate::analysis::summary::Tally;
+use crate::service::admin::audit::AuditLog;
+use crate::service::admin::{self, AdminState, ManifestRing, PolicyStore, Tokens};
+use crate::service::feed::Feed;
+use crate::service::http::AppState;
+use crate::service::metrics::Metrics;
+use crate::service::Readiness;
+use crate::traffic::gen::{GenConfig, Generator};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -138,7 +138,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(p) => {
             std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
         }
-        None => crate::policy_file::DEFAULT_POLICY.to_string(),
+        None => crate::load::policy::DEFAULT_POLICY.to_string(),
     };
     let loader: admin::store::Loader = Box::new(CompiledPolicy::from_toml);
     let audit = if args.once {
@@ -148,7 +148,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let store =
         Arc::new(PolicyStore::new(&policy_text, loader, audit).map_err(|e| {
-            anyhow::anyhow!("policy is invalid:\n{}", crate::policy_file::render(&e))
+            anyhow::anyhow!("policy is invalid:\n{}", crate::load::policy::render(&e))
         })?);
     let policy = store.current();
     let started = Instant::now();
@@ -242,7 +242,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // The recent window for simulate starts with the tail of the day.
     let tail = args.manifests.saturating_sub(args.replay_window as u64);
     for i in tail..args.manifests {
-        if let crate::gen::Record::Good(m) = g.record(i) {
+        if let crate::traffic::gen::Record::Good(m) = g.record(i) {
             if check_port(&policy, &m).is_ok() {
                 ring.push(Arc::new(*m));
             }
@@ -286,11 +286,11 @@ async fn live(
         }
     };
     let tokens = Arc::new(Tokens::single("demo-operator", &secret)?);
-    let app = crate::serve::http::router(AppState {
+    let app = crate::service::http::router(AppState {
         metrics: metrics.clone(),
         readiness: readiness.clone(),
     })
-    .merge(crate::feed::router(feed.clone()));
+    .merge(crate::service::feed::router(feed.clone()));
     let admin_app = admin::router(AdminState {
         store: store.clone(),
         tokens,

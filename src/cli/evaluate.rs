@@ -11,8 +11,8 @@ use borderlane_core::score::decide;
 use borderlane_core::table::PartnerTable;
 use serde_json::json;
 
-use crate::ranking::{evaluate, render, Metrics, Scored};
-use crate::train::{Dataset, Labelled};
+use crate::learn::ranking::{evaluate, render, Metrics, Scored};
+use crate::learn::train::{Dataset, Labelled};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -56,12 +56,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let policy = args
         .policy
         .as_ref()
-        .map(|p| crate::policy_file::load(p))
+        .map(|p| crate::load::policy::load(p))
         .transpose()?;
     let model: Option<(String, std::sync::Arc<Model>)> = match (&args.model, &policy) {
         (Some(path), _) => Some((
             path.display().to_string(),
-            std::sync::Arc::new(crate::policy_file::load_model(path)?),
+            std::sync::Arc::new(crate::load::policy::load_model(path)?),
         )),
         (None, Some(p)) => p
             .model

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use rayon::prelude::*;
 
-use crate::gen::{partner_lines, GenConfig, Generator, Record};
+use crate::traffic::gen::{partner_lines, GenConfig, Generator, Record};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -36,8 +36,8 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let policy = match &args.policy {
-        Some(p) => crate::policy_file::load(p)?,
-        None => crate::policy_file::default_policy(),
+        Some(p) => crate::load::policy::load(p)?,
+        None => crate::load::policy::default_policy(),
     };
     let g = Generator::new(
         GenConfig {

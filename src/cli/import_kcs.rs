@@ -28,7 +28,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .map(|f| BufWriter::with_capacity(1 << 20, f))
             .with_context(|| format!("creating {}", p.display()))
     };
-    let report = crate::kcs::import(
+    let report = crate::learn::kcs::import(
         input,
         create(&args.out_manifests)?,
         create(&args.out_labels)?,

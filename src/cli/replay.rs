@@ -14,7 +14,7 @@ use borderlane_core::wire::{parse_manifest, Limits, Manifest};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
-use crate::whatif;
+use crate::analysis::whatif;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -56,12 +56,12 @@ fn bar(len: u64, what: &str) -> ProgressBar {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let baseline = crate::policy_file::load(&args.baseline)?;
-    let candidate = crate::policy_file::load(&args.policy)?;
+    let baseline = crate::load::policy::load(&args.baseline)?;
+    let candidate = crate::load::policy::load(&args.policy)?;
     let limits = Limits::default();
     let table = PartnerTable::new();
     if let Some(p) = &args.partners {
-        let r = crate::partners_file::load(p, &table, &limits)?;
+        let r = crate::load::partners::load(p, &table, &limits)?;
         eprintln!(
             "partners: {} loaded, {} rejected",
             r.upserts,

@@ -19,7 +19,7 @@ use borderlane_core::wire::Limits;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::summary::Tally;
+use crate::analysis::summary::Tally;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -150,11 +150,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .build_global()
             .ok();
     }
-    let policy = crate::policy_file::load(&args.policy)?;
+    let policy = crate::load::policy::load(&args.policy)?;
     let limits = Limits::default();
     let table = PartnerTable::new();
     if let Some(path) = &args.partners {
-        let r = crate::partners_file::load(path, &table, &limits)?;
+        let r = crate::load::partners::load(path, &table, &limits)?;
         eprintln!(
             "partners: {} loaded, {} tombstones, {} rejected",
             r.upserts,

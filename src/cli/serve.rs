@@ -1,4 +1,4 @@
-//! `borderlane serve --config FILE`: the streaming service (see `borderlane::serve`).
+//! `borderlane serve --config FILE`: the streaming service (see `borderlane::service`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,7 +7,7 @@ use std::time::Duration;
 use tracing::error;
 use tracing_subscriber::EnvFilter;
 
-use crate::serve::config::{Config, LogFormat};
+use crate::service::config::{Config, LogFormat};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -61,7 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     if args.check {
-        let policy = crate::serve::load_policy(&config)?;
+        let policy = crate::service::load_policy(&config)?;
         println!(
             "{}: valid; policy {} ({})",
             args.config.display(),
@@ -69,13 +69,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             policy.version
         );
         for role in [
-            crate::serve::clients::Role::ManifestConsumer,
-            crate::serve::clients::Role::PartnerConsumer,
-            crate::serve::clients::Role::Producer,
+            crate::service::kafka::clients::Role::ManifestConsumer,
+            crate::service::kafka::clients::Role::PartnerConsumer,
+            crate::service::kafka::clients::Role::Producer,
         ] {
             println!(
                 "{role:?}: {}",
-                crate::serve::clients::describe(&config, role)
+                crate::service::kafka::clients::describe(&config, role)
             );
         }
         return Ok(ExitCode::SUCCESS);
@@ -87,7 +87,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .thread_name("borderlane")
         .build()?;
-    let result = runtime.block_on(crate::serve::run(config, signal()));
+    let result = runtime.block_on(crate::service::run(config, signal()));
     // Blocking threads that missed the shutdown budget must not hold the process open.
     runtime.shutdown_timeout(budget / 4);
     match result {

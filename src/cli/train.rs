@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::train::{features_of, train, write_features_csv, Dataset, Labelled, Params};
+use crate::learn::train::{features_of, train, write_features_csv, Dataset, Labelled, Params};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -97,7 +97,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let model = borderlane_core::model::Model::parse(text.as_bytes())
             .map_err(|e| anyhow::anyhow!("written model does not load: {e:?}"))?;
         let metrics = crate::cli::evaluate::model_metrics(&model, &valid);
-        eprint!("{}", crate::ranking::render(&[("valid (model)", &metrics)]));
+        eprint!(
+            "{}",
+            crate::learn::ranking::render(&[("valid (model)", &metrics)])
+        );
         if let Some(prefix) = &args.dump_features {
             let (f, labels) = features_of(&model, &valid);
             write_features_csv(

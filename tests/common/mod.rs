@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use borderlane::produce::Loader;
-use borderlane::serve::config::Config;
-use borderlane::serve::{Running, Shutdown};
+use borderlane::service::config::Config;
+use borderlane::service::{Running, Shutdown};
+use borderlane::traffic::produce::Loader;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -118,7 +118,7 @@ pub fn config(name: &str) -> Config {
 pub fn create_topics(config: &Config) {
     tokio::runtime::Runtime::new()
         .unwrap()
-        .block_on(borderlane::serve::topics::ensure(config))
+        .block_on(borderlane::service::kafka::topics::ensure(config))
         .expect("creating topics");
 }
 
@@ -142,7 +142,7 @@ impl InProcess {
             .build()
             .unwrap();
         let running: Running = runtime
-            .block_on(borderlane::serve::start(config))
+            .block_on(borderlane::service::start(config))
             .expect("service starts");
         let http = running.http_addr();
         let shutdown = running.shutdown_handle();
@@ -588,7 +588,7 @@ pub fn expected(
     bytes: &[u8],
 ) -> Result<serde_json::Value, borderlane_core::wire::BadInput> {
     static POLICY: OnceLock<borderlane_core::policy::CompiledPolicy> = OnceLock::new();
-    let policy = POLICY.get_or_init(borderlane::policy_file::default_policy);
+    let policy = POLICY.get_or_init(borderlane::load::policy::default_policy);
     borderlane_core::score::process(policy, table, bytes, limits)
         .map(|d| serde_json::to_value(&d).unwrap())
 }

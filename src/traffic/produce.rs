@@ -12,9 +12,9 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::ClientContext;
 use serde::Deserialize;
 
-use crate::gen::{GenConfig, Generator};
-use crate::serve::clients::{client_config, Role};
-use crate::serve::config::Config;
+use crate::service::config::Config;
+use crate::service::kafka::clients::{client_config, Role};
+use crate::traffic::gen::{GenConfig, Generator};
 
 /// Delivery outcomes, updated by the producer's callback thread.
 #[derive(Default)]
@@ -275,7 +275,7 @@ pub fn generator(
     partners: usize,
     bad_share: f64,
 ) -> anyhow::Result<Generator> {
-    let policy = crate::serve::load_policy(config)?;
+    let policy = crate::service::load_policy(config)?;
     Ok(Generator::new(
         GenConfig {
             seed,
@@ -327,7 +327,7 @@ pub fn generated_manifests(
         let key = manifest_key(&bytes);
         sent.manifests += 1;
         sent.unkeyed += u64::from(key.is_none());
-        sent.bad += u64::from(matches!(r, crate::gen::Record::Bad { .. }));
+        sent.bad += u64::from(matches!(r, crate::traffic::gen::Record::Bad { .. }));
         loader.send(
             &config.kafka.topics.manifests,
             key.as_deref(),

@@ -4,14 +4,10 @@
 //! Every mapping of a Korean field onto the US-shaped wire format is a constant here and is documented in
 //! `docs/model.md`. Conversion is total: a row that cannot be converted is an error, never skipped.
 
-use std::io::{Read, Write};
-
 use anyhow::{bail, Context};
 use borderlane_core::codes::{Country, Hts, PortCode};
 use borderlane_core::time::Timestamp;
-use borderlane_core::wire::{
-    parse_manifest, Carrier, Commodity, Limits, Manifest, Mode, Party, Shipment, Str,
-};
+use borderlane_core::wire::{Carrier, Commodity, Manifest, Mode, Party, Shipment, Str};
 use serde::{Deserialize, Serialize};
 
 /// Fixed exchange rate for `Item Price` (KRW) → `value_usd`: the 2020 annual average, rounded
@@ -249,13 +245,15 @@ pub fn convert(row: &Row, report: &mut Report) -> anyhow::Result<(Manifest, Labe
     Ok((manifest, label))
 }
 
-/// Converts a whole CSV into NDJSON manifests and labels. Every written manifest is parsed back through
+/// Converts a whole CSV into NDJSON manifests and labels (the `learn` feature: it brings the csv reader). Every written manifest is parsed back through
 /// the strict wire parser; the counts of rows, manifests and labels must agree.
+#[cfg(feature = "learn")]
 pub fn import(
-    csv_input: impl Read,
-    mut manifests: impl Write,
-    mut labels: impl Write,
+    csv_input: impl std::io::Read,
+    mut manifests: impl std::io::Write,
+    mut labels: impl std::io::Write,
 ) -> anyhow::Result<Report> {
+    use borderlane_core::wire::{parse_manifest, Limits};
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(csv_input);
@@ -310,7 +308,7 @@ mod tests {
 
     #[test]
     fn every_office_port_is_in_the_default_policy() {
-        let policy = crate::policy_file::default_policy();
+        let policy = crate::load::policy::default_policy();
         for port in OFFICE_PORTS
             .iter()
             .map(|(_, p)| *p)

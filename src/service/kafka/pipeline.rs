@@ -22,13 +22,13 @@ use rdkafka::statistics::Statistics;
 use rdkafka::ClientContext;
 use tracing::{debug, info, warn};
 
-use crate::admin::ManifestRing;
-use crate::feed::Feed;
-use crate::serve::clients::{client_config, Role};
-use crate::serve::config::Config;
-use crate::serve::metrics::{Client, Metrics};
-use crate::serve::sink::{Origin, Output, Sink};
-use crate::serve::{Readiness, Shutdown};
+use crate::service::admin::ManifestRing;
+use crate::service::config::Config;
+use crate::service::feed::Feed;
+use crate::service::kafka::clients::{client_config, Role};
+use crate::service::kafka::sink::{Origin, Output, Sink};
+use crate::service::metrics::{Client, Metrics};
+use crate::service::{Readiness, Shutdown};
 
 /// Longest pause between two offset stores while messages flow.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(5);
@@ -142,7 +142,7 @@ impl Pipeline {
             shutdown,
             topic: config.kafka.topics.manifests.clone(),
             drain_timeout: Duration::from_millis(config.service.shutdown_timeout_ms * 2 / 3),
-            max_decision: crate::serve::clients::producer_max_message_bytes(config)
+            max_decision: crate::service::kafka::clients::producer_max_message_bytes(config)
                 .map_err(|e| anyhow!("kafka.producer.message.max.bytes: {e}"))?
                 .saturating_sub(1024),
             feed: None,

@@ -23,7 +23,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use crate::kcs::Label;
+use crate::learn::kcs::Label;
 
 /// Labelled manifests: the unit of labels and of ranking.
 pub struct Dataset {

@@ -6,15 +6,12 @@
 //! error or not — stops every other one: no half-alive service. A shutdown signal does the same, and the
 //! whole stop is bounded by `service.shutdown_timeout_ms`.
 
-pub mod ack;
-pub mod clients;
+pub mod admin;
 pub mod config;
+pub mod feed;
 pub mod http;
+pub mod kafka;
 pub mod metrics;
-pub mod partners;
-pub mod pipeline;
-pub mod sink;
-pub mod topics;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -32,14 +29,14 @@ use tracing::{error, info, warn};
 
 pub use config::Config;
 
-use crate::admin::audit::AuditLog;
-use crate::admin::{AdminState, ManifestRing, PolicyStore, Tokens};
-use crate::feed::Feed;
-use crate::serve::clients::Role;
-use crate::serve::metrics::Metrics;
-use crate::serve::partners::PartnerFollower;
-use crate::serve::pipeline::Pipeline;
-use crate::serve::sink::{AtLeastOnceSink, Sink};
+use crate::service::admin::audit::AuditLog;
+use crate::service::admin::{AdminState, ManifestRing, PolicyStore, Tokens};
+use crate::service::feed::Feed;
+use crate::service::kafka::clients::Role;
+use crate::service::kafka::partners::PartnerFollower;
+use crate::service::kafka::pipeline::Pipeline;
+use crate::service::kafka::sink::{AtLeastOnceSink, Sink};
+use crate::service::metrics::Metrics;
 
 /// A cloneable stop signal, observable from async tasks and from blocking threads.
 #[derive(Clone)]
@@ -155,8 +152,8 @@ pub struct Running {
 /// Loads the policy the config names (or the embedded default).
 pub fn load_policy(config: &Config) -> anyhow::Result<CompiledPolicy> {
     match config.policy_path() {
-        Some(p) => crate::policy_file::load(&p),
-        None => Ok(crate::policy_file::default_policy()),
+        Some(p) => crate::load::policy::load(&p),
+        None => Ok(crate::load::policy::default_policy()),
     }
 }
 
@@ -166,7 +163,7 @@ fn policy_text(config: &Config) -> anyhow::Result<String> {
         Some(p) => {
             std::fs::read_to_string(&p).with_context(|| format!("reading policy {}", p.display()))
         }
-        None => Ok(crate::policy_file::DEFAULT_POLICY.to_string()),
+        None => Ok(crate::load::policy::DEFAULT_POLICY.to_string()),
     }
 }
 
@@ -202,7 +199,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         Role::PartnerConsumer,
         Role::Producer,
     ] {
-        info!(client = ?role, properties = %clients::describe(&config, role), "kafka client");
+        info!(client = ?role, properties = %kafka::clients::describe(&config, role), "kafka client");
     }
     drop(policy);
     let audit = AuditLog::open(&config.admin.audit_path(&config.base_dir))?;
@@ -212,7 +209,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             Box::new(CompiledPolicy::from_toml),
             Some(audit),
         )
-        .map_err(|e| anyhow!("policy is invalid:\n{}", crate::policy_file::render(&e)))?,
+        .map_err(|e| anyhow!("policy is invalid:\n{}", crate::load::policy::render(&e)))?,
     );
     let policy = store.handle();
     let table = Arc::new(PartnerTable::new());
@@ -264,7 +261,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         readiness: readiness.clone(),
     });
     if let Some(feed) = &feed {
-        app = app.merge(crate::feed::router(feed.clone()));
+        app = app.merge(crate::service::feed::router(feed.clone()));
     }
     match (config.admin.listen, admin_tokens(&config)?) {
         (Some(addr), Some(tokens)) => {
@@ -272,7 +269,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 .await
                 .with_context(|| format!("binding admin.listen {addr}"))?;
             info!(admin_addr = %admin_listener.local_addr()?, "admin API listening");
-            let admin_app = crate::admin::router(AdminState {
+            let admin_app = crate::service::admin::router(AdminState {
                 store: store.clone(),
                 tokens: Arc::new(tokens),
                 ring: ring.clone(),
@@ -312,7 +309,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 }
             };
             tokio::select! {
-                _ = crate::admin::reload::watch_file(store, path, interval, stop.triggered()) => {}
+                _ = crate::service::admin::reload::watch_file(store, path, interval, stop.triggered()) => {}
                 _ = reporter => {}
             }
             Ok(())
@@ -331,7 +328,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
     let topics_config = config.clone();
     let h = tasks.spawn(async move {
-        topics::ensure(&topics_config).await?;
+        kafka::topics::ensure(&topics_config).await?;
         tokio::task::spawn_blocking(move || follower.run())
             .await
             .map_err(|e| anyhow!("partner follower thread: {e}"))?

@@ -15,10 +15,10 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tracing::{info, warn};
 
-use crate::serve::clients::{client_config, Role};
-use crate::serve::config::Config;
-use crate::serve::metrics::{BadPartner, Client, Metrics};
-use crate::serve::{Readiness, Shutdown};
+use crate::service::config::Config;
+use crate::service::kafka::clients::{client_config, Role};
+use crate::service::metrics::{BadPartner, Client, Metrics};
+use crate::service::{Readiness, Shutdown};
 
 /// How often the table gauges are refreshed while records flow.
 const GAUGE_INTERVAL: Duration = Duration::from_millis(250);

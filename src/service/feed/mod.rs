@@ -21,10 +21,10 @@ use futures_util::stream::{self, Stream};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
-use crate::summary::{standing_group, Rate};
+use crate::analysis::summary::{standing_group, Rate};
 
 /// The console page, embedded in the binary (no CDN, works offline).
-pub const CONSOLE_HTML: &str = include_str!("web/console.html");
+pub const CONSOLE_HTML: &str = include_str!("console.html");
 
 /// One published decision: its JSON, serialised once, and the fields filters look at.
 #[derive(Debug)]

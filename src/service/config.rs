@@ -618,15 +618,15 @@ impl Config {
             );
         }
         let limits = self.limits.limits();
-        let max_message = crate::serve::clients::producer_max_message_bytes(self);
+        let max_message = crate::service::kafka::clients::producer_max_message_bytes(self);
         match max_message {
-            Ok(max) if limits.max_bytes + crate::serve::clients::DLQ_HEADROOM > max => err(
+            Ok(max) if limits.max_bytes + crate::service::kafka::clients::DLQ_HEADROOM > max => err(
                 "limits.max_bytes",
                 format!(
                     "{} bytes plus {} bytes of dead-letter headers exceed the producer's message.max.bytes ({max}); \
                      an oversized input could not be dead-lettered",
                     limits.max_bytes,
-                    crate::serve::clients::DLQ_HEADROOM
+                    crate::service::kafka::clients::DLQ_HEADROOM
                 ),
             ),
             Ok(_) => {}

@@ -10,8 +10,8 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
 use tracing::info;
 
-use crate::serve::clients::{client_config, Role, TOPIC_MAX_MESSAGE_BYTES};
-use crate::serve::config::Config;
+use crate::service::config::Config;
+use crate::service::kafka::clients::{client_config, Role, TOPIC_MAX_MESSAGE_BYTES};
 
 /// The topics the service uses and the topic-level config each gets when created.
 fn wanted(config: &Config) -> Vec<(&str, Vec<(&'static str, &'static str)>)> {

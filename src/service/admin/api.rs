@@ -17,10 +17,10 @@ use serde_json::json;
 use super::auth::{Check, Role, Tokens};
 use super::ring::ManifestRing;
 use super::store::{PolicyStore, RollbackError};
-use crate::whatif;
+use crate::analysis::whatif;
 
 /// The OpenAPI document of this API, kept in the repository.
-pub const OPENAPI: &str = include_str!("../../docs/admin-openapi.json");
+pub const OPENAPI: &str = include_str!("../../../docs/admin-openapi.json");
 
 #[derive(Clone)]
 pub struct AdminState {

@@ -8,7 +8,7 @@ use borderlane_core::model::Model;
 use borderlane_core::policy::{parse_policy, CompiledPolicy, PolicyError};
 
 /// The shipped `config/policy.toml`, compiled into the binary so `demo` needs no files.
-pub const DEFAULT_POLICY: &str = include_str!("../config/policy.toml");
+pub const DEFAULT_POLICY: &str = include_str!("../../config/policy.toml");
 
 /// Reads and validates a policy file, and the model file its `[model]` section names (relative to the
 /// policy file); the error lists every problem, one per line, with its key path.

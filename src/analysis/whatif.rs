@@ -15,7 +15,7 @@ use borderlane_core::wire::Manifest;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::summary::{Rate, Tally, STANDING_GROUPS};
+use crate::analysis::summary::{Rate, Tally, STANDING_GROUPS};
 
 /// One side (baseline or candidate) of the comparison.
 #[derive(Debug, Clone, Serialize)]

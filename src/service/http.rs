@@ -9,8 +9,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 
-use crate::serve::metrics::Metrics;
-use crate::serve::Readiness;
+use crate::service::metrics::Metrics;
+use crate::service::Readiness;
 
 /// What the handlers read.
 #[derive(Clone)]

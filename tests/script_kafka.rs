@@ -15,7 +15,11 @@ fn cluster_ids_are_never_options_and_always_valid_kafka_uuids() {
         .args(["cluster-id", &DRAWS.to_string()])
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).expect("ids are ASCII");
     let ids: Vec<&str> = text.lines().collect();
     assert_eq!(ids.len(), DRAWS);
@@ -23,7 +27,11 @@ fn cluster_ids_are_never_options_and_always_valid_kafka_uuids() {
     let mut seen = HashSet::new();
     for id in &ids {
         assert!(!id.starts_with('-'), "{id:?} would be read as an option");
-        assert_eq!(id.len(), 22, "{id:?}: a Kafka Uuid is 22 base64url characters");
+        assert_eq!(
+            id.len(),
+            22,
+            "{id:?}: a Kafka Uuid is 22 base64url characters"
+        );
         assert!(
             id.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
@@ -36,7 +44,10 @@ fn cluster_ids_are_never_options_and_always_valid_kafka_uuids() {
             "{id:?}: not the encoding of 16 bytes"
         );
         assert_ne!(*id, "AAAAAAAAAAAAAAAAAAAAAA", "the reserved zero id");
-        assert_ne!(*id, "AAAAAAAAAAAAAAAAAAAAAQ", "the reserved metadata topic id");
+        assert_ne!(
+            *id, "AAAAAAAAAAAAAAAAAAAAAQ",
+            "the reserved metadata topic id"
+        );
         assert!(seen.insert(*id), "{id:?} drawn twice");
     }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use rdkafka::config::ClientConfig;
 
-use crate::serve::config::{redact, Config, FORCED_CONSUMER};
+use crate::service::config::{redact, Config, FORCED_CONSUMER};
 
 /// Bytes reserved for dead-letter headers on top of the original record.
 pub const DLQ_HEADROOM: usize = 16 * 1024;

@@ -22,9 +22,9 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tracing::{debug, error, info, warn};
 
-use crate::serve::ack::{AckTracker, Ticket};
-use crate::serve::config::Config;
-use crate::serve::metrics::{Client, Metrics};
+use crate::service::config::Config;
+use crate::service::kafka::ack::{AckTracker, Ticket};
+use crate::service::metrics::{Client, Metrics};
 
 /// The input record an output answers.
 #[derive(Debug, Clone, Copy)]
@@ -254,12 +254,14 @@ impl AtLeastOnceSink {
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
         });
-        let producer =
-            crate::serve::clients::client_config(config, crate::serve::clients::Role::Producer)
-                .create_with_context(DeliveryContext {
-                    shared: shared.clone(),
-                })
-                .map_err(|e| anyhow!("creating the producer: {e}"))?;
+        let producer = crate::service::kafka::clients::client_config(
+            config,
+            crate::service::kafka::clients::Role::Producer,
+        )
+        .create_with_context(DeliveryContext {
+            shared: shared.clone(),
+        })
+        .map_err(|e| anyhow!("creating the producer: {e}"))?;
         Ok(AtLeastOnceSink {
             producer,
             shared,
@@ -268,9 +270,9 @@ impl AtLeastOnceSink {
             dlq_topic: config.kafka.topics.dlq.clone(),
             max_in_flight: config.kafka.max_in_flight,
             revoke_timeout: Duration::from_millis(config.service.shutdown_timeout_ms / 2),
-            max_dead_letter: crate::serve::clients::producer_max_message_bytes(config)
+            max_dead_letter: crate::service::kafka::clients::producer_max_message_bytes(config)
                 .map_err(|e| anyhow!("kafka.producer.message.max.bytes: {e}"))?
-                .saturating_sub(crate::serve::clients::DLQ_HEADROOM),
+                .saturating_sub(crate::service::kafka::clients::DLQ_HEADROOM),
         })
     }
 

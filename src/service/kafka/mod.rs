@@ -1,0 +1,10 @@
+//! The service's Kafka adapters: every librdkafka property and `[kafka]` configuration rule (`clients`),
+//! topic creation (`topics`), the partner follower (`partners`), the manifest pipeline (`pipeline`), the
+//! at-least-once sink (`sink`) and its per-partition acknowledgement tracker (`ack`).
+
+pub mod ack;
+pub mod clients;
+pub mod partners;
+pub mod pipeline;
+pub mod sink;
+pub mod topics;
