@@ -178,7 +178,7 @@ pub fn run(target: &Target, templates: &Templates, spec: &RunSpec) -> anyhow::Re
 
     // The collector reads every output topic from the beginning, group-less, with the service's consumer
     // properties (fetch.wait.max.ms etc.), so it adds what a downstream consumer would add.
-    let mut cc = client_config(&target.config, Role::PartnerConsumer);
+    let mut cc = client_config(&target.config.kafka, Role::PartnerConsumer);
     cc.set("group.id", crate::kafka::unique("collector"));
     cc.set("enable.partition.eof", "false");
     let consumer: BaseConsumer = cc
@@ -205,7 +205,7 @@ pub fn run(target: &Target, templates: &Templates, spec: &RunSpec) -> anyhow::Re
     };
 
     let producer: Arc<ThreadedProducer<CountingContext>> = Arc::new(
-        client_config(&target.config, Role::Loader)
+        client_config(&target.config.kafka, Role::Loader)
             .create_with_context(CountingContext { live: live.clone() })
             .map_err(|e| anyhow!("creating the load producer: {e}"))?,
     );

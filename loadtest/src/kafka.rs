@@ -74,7 +74,7 @@ pub fn unique(what: &str) -> String {
 }
 
 fn admin(config: &Config) -> anyhow::Result<AdminClient<DefaultClientContext>> {
-    client_config(config, Role::Admin)
+    client_config(&config.kafka, Role::Admin)
         .create()
         .map_err(|e| anyhow!("creating the admin client: {e}"))
 }

@@ -289,7 +289,7 @@ fn raw(config: &Config) -> anyhow::Result<Measurement> {
     let topic = &config.kafka.topics.partners;
     let timeout = Duration::from_secs(30);
     let started = Instant::now();
-    let consumer: BaseConsumer<QuietEof> = client_config(config, Role::PartnerConsumer)
+    let consumer: BaseConsumer<QuietEof> = client_config(&config.kafka, Role::PartnerConsumer)
         .create_with_context(QuietEof)
         .map_err(|e| anyhow!("creating the raw consumer: {e}"))?;
     let md = consumer.fetch_metadata(Some(topic), timeout)?;

@@ -194,11 +194,11 @@ pub struct Passthrough {
 
 impl Passthrough {
     pub fn start(config: &Config, input: &str, output: &str) -> anyhow::Result<Passthrough> {
-        let consumer: BaseConsumer = client_config(config, Role::ManifestConsumer)
+        let consumer: BaseConsumer = client_config(&config.kafka, Role::ManifestConsumer)
             .create()
             .map_err(|e| anyhow!("creating the passthrough consumer: {e}"))?;
         let producer: ThreadedProducer<DefaultProducerContext> =
-            client_config(config, Role::Producer)
+            client_config(&config.kafka, Role::Producer)
                 .create()
                 .map_err(|e| anyhow!("creating the passthrough producer: {e}"))?;
         consumer

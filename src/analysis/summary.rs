@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use borderlane_core::decision::Action;
 use borderlane_core::decision::{Decision, Lane};
-use borderlane_core::policy::Action;
 use borderlane_core::table::Standing;
 use borderlane_core::wire::{ErrorKind, Mode};
 use serde::Serialize;

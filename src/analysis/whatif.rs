@@ -7,8 +7,9 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use borderlane_core::decision::Action;
 use borderlane_core::decision::Decision;
-use borderlane_core::policy::{Action, CompiledPolicy};
+use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::score::decide;
 use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::Manifest;

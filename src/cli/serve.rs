@@ -75,7 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ] {
             println!(
                 "{role:?}: {}",
-                crate::service::kafka::clients::describe(&config, role)
+                crate::service::kafka::clients::describe(&config.kafka, role)
             );
         }
         return Ok(ExitCode::SUCCESS);

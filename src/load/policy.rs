@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use borderlane_core::model::Model;
-use borderlane_core::policy::{parse_policy, CompiledPolicy, PolicyError};
+use borderlane_core::policy::{parse_policy, CompiledPolicy};
+use borderlane_core::schema::PathError;
 
 /// The shipped `config/policy.toml`, compiled into the binary so `demo` needs no files.
 pub const DEFAULT_POLICY: &str = include_str!("../../config/policy.toml");
@@ -23,7 +24,8 @@ pub fn load(path: &Path) -> anyhow::Result<CompiledPolicy> {
         None => None,
         Some(section) => Some(load_model(&model_path(path, &section.file))?),
     };
-    Ok(CompiledPolicy::compile_with_model(doc, model))
+    CompiledPolicy::with_model(doc, model)
+        .map_err(|e| anyhow::anyhow!("policy {} is invalid:\n{}", path.display(), render(&e)))
 }
 
 /// Where a policy's `model.file` points: relative paths are relative to the policy file's directory.
@@ -50,7 +52,7 @@ pub fn default_policy() -> CompiledPolicy {
 }
 
 /// One error per line: `path: message`.
-pub fn render(errors: &[PolicyError]) -> String {
+pub fn render(errors: &[PathError]) -> String {
     errors
         .iter()
         .map(|e| format!("  {e}"))

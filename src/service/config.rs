@@ -5,12 +5,12 @@
 //! so SASL/TLS and tuning need no code change. A few properties carry the service's delivery guarantee and
 //! are set by the service itself; configuring them to another value is an error, not a silent override.
 
-use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use borderlane_core::doc::{from_toml, SchemaError};
+use borderlane_core::schema::{from_toml, PathError};
+
+pub use super::kafka::clients::{ClientProps, DeliveryMode, KafkaConfig, Topics};
 use borderlane_core::wire::Limits;
 use serde::Deserialize;
 
@@ -42,74 +42,6 @@ pub struct Config {
     /// Directory of the config file; relative paths inside the file are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
-}
-
-/// How outputs and input offsets are tied together.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryMode {
-    /// Store an input offset only after its output is acknowledged (duplicates possible, losses never).
-    #[default]
-    AtLeastOnce,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KafkaConfig {
-    /// `bootstrap.servers` for every client.
-    #[serde(default = "default_bootstrap")]
-    pub bootstrap_servers: String,
-    /// Consumer group of the manifest consumer (instances of one deployment share it).
-    #[serde(default = "default_group")]
-    pub group_id: String,
-    /// Create missing topics at start-up (else a missing topic is a start-up error).
-    #[serde(default)]
-    pub create_topics: bool,
-    /// Partitions of topics the service creates.
-    #[serde(default = "default_partitions")]
-    pub topic_partitions: i32,
-    /// Replication factor of topics the service creates.
-    #[serde(default = "default_replication")]
-    pub replication_factor: i32,
-    /// Delivery guarantee; only `at_least_once` exists today (exactly-once is the next step).
-    #[serde(default)]
-    pub delivery: DeliveryMode,
-    /// Most outputs sent but not yet acknowledged; the consumer pauses above it (bounds memory and the
-    /// amount of work redone after a crash).
-    #[serde(default = "default_max_in_flight")]
-    pub max_in_flight: usize,
-    /// Budget for metadata, watermark and topic-creation calls at start-up, in milliseconds.
-    #[serde(default = "default_startup_timeout_ms")]
-    pub startup_timeout_ms: u64,
-    /// Topic names.
-    #[serde(default)]
-    pub topics: Topics,
-    /// librdkafka properties for every client (security, client.id, …).
-    #[serde(default)]
-    pub common: ClientProps,
-    /// librdkafka properties for the consumers (manifests and partners); override `common`.
-    #[serde(default)]
-    pub consumer: ClientProps,
-    /// librdkafka properties for the producer (decisions and dead letters); override `common`.
-    #[serde(default)]
-    pub producer: ClientProps,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Topics {
-    /// Manifests in (consumer group).
-    #[serde(default = "default_manifests")]
-    pub manifests: String,
-    /// CTPAT partners in (compacted; read whole by every instance).
-    #[serde(default = "default_partners")]
-    pub partners: String,
-    /// Decisions out, keyed by manifest id.
-    #[serde(default = "default_decisions")]
-    pub decisions: String,
-    /// Dead letters out: original bytes and key, error and source headers.
-    #[serde(default = "default_dlq")]
-    pub dlq: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -252,100 +184,11 @@ pub struct ServiceConfig {
 }
 
 /// librdkafka properties (`name = "value"`). Debug output redacts secrets.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct ClientProps(pub BTreeMap<String, String>);
-
-impl fmt::Debug for ClientProps {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map()
-            .entries(self.0.iter().map(|(k, v)| (k, redact(k, v))))
-            .finish()
-    }
-}
-
-/// Whether a property name names a secret: its value is never logged.
-pub fn is_secret(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    ["password", "secret", "key", "token"]
-        .iter()
-        .any(|s| k.contains(s))
-}
-
-/// The value to show for `key` in logs.
-pub fn redact<'a>(key: &str, value: &'a str) -> &'a str {
-    if is_secret(key) {
-        "***"
-    } else {
-        value
-    }
-}
-
-fn default_bootstrap() -> String {
-    "127.0.0.1:9092".into()
-}
-fn default_group() -> String {
-    "borderlane".into()
-}
-fn default_partitions() -> i32 {
-    3
-}
-fn default_replication() -> i32 {
-    1
-}
-fn default_max_in_flight() -> usize {
-    20_000
-}
-fn default_startup_timeout_ms() -> u64 {
-    30_000
-}
-fn default_manifests() -> String {
-    "manifests".into()
-}
-fn default_partners() -> String {
-    "ctpat-partners".into()
-}
-fn default_decisions() -> String {
-    "decisions".into()
-}
-fn default_dlq() -> String {
-    "manifests-dlq".into()
-}
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9464))
 }
 fn default_shutdown_timeout_ms() -> u64 {
     15_000
-}
-
-impl Default for KafkaConfig {
-    fn default() -> Self {
-        KafkaConfig {
-            bootstrap_servers: default_bootstrap(),
-            group_id: default_group(),
-            create_topics: false,
-            topic_partitions: default_partitions(),
-            replication_factor: default_replication(),
-            delivery: DeliveryMode::default(),
-            max_in_flight: default_max_in_flight(),
-            startup_timeout_ms: default_startup_timeout_ms(),
-            topics: Topics::default(),
-            common: ClientProps::default(),
-            consumer: ClientProps::default(),
-            producer: ClientProps::default(),
-        }
-    }
-}
-
-impl Default for Topics {
-    fn default() -> Self {
-        Topics {
-            manifests: default_manifests(),
-            partners: default_partners(),
-            decisions: default_decisions(),
-            dlq: default_dlq(),
-        }
-    }
 }
 
 impl Default for HttpConfig {
@@ -384,9 +227,9 @@ impl Default for Config {
 /// Every problem found in a configuration, one per line: `key.path: message`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", render(.0))]
-pub struct ConfigErrors(pub Vec<SchemaError>);
+pub struct ConfigErrors(pub Vec<PathError>);
 
-fn render(errors: &[SchemaError]) -> String {
+fn render(errors: &[PathError]) -> String {
     let mut s = format!("{} configuration error(s):", errors.len());
     for e in errors {
         if e.path.is_empty() {
@@ -479,25 +322,11 @@ pub fn apply_env(
     applied
 }
 
-/// The property names the service sets itself, per client, with the value it needs and why.
-pub const FORCED_CONSUMER: &[(&str, &str, &str)] = &[
-    (
-        "enable.auto.offset.store",
-        "false",
-        "an offset is stored only after its output is acknowledged (at-least-once)",
-    ),
-    (
-        "enable.auto.commit",
-        "true",
-        "stored offsets are committed in the background, batched",
-    ),
-];
-
 impl Config {
     /// Reads `path`, applies the process environment's overrides, validates.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![SchemaError {
+            ConfigErrors(vec![PathError {
                 path: String::new(),
                 message: format!("cannot read {}: {e}", path.display()),
             }])
@@ -513,14 +342,14 @@ impl Config {
         base_dir: &Path,
     ) -> Result<Config, ConfigErrors> {
         let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            ConfigErrors(vec![SchemaError {
+            ConfigErrors(vec![PathError {
                 path: String::new(),
                 message: e.to_string().trim().to_string(),
             }])
         })?;
         let overrides = apply_env(&mut doc, vars);
         let merged = toml::to_string(&doc).map_err(|e| {
-            ConfigErrors(vec![SchemaError {
+            ConfigErrors(vec![PathError {
                 path: String::new(),
                 message: format!("cannot re-serialise the configuration: {e}"),
             }])
@@ -543,74 +372,15 @@ impl Config {
     }
 
     /// Checks the rules serde cannot express.
-    pub fn validate(&self) -> Vec<SchemaError> {
+    pub fn validate(&self) -> Vec<PathError> {
         let mut errors = Vec::new();
+        self.kafka.validate(&self.limits.limits(), &mut errors);
         let mut err = |path: &str, message: String| {
-            errors.push(SchemaError {
+            errors.push(PathError {
                 path: path.to_string(),
                 message,
             })
         };
-        let k = &self.kafka;
-        if k.bootstrap_servers.trim().is_empty() {
-            err("kafka.bootstrap_servers", "must not be empty".into());
-        }
-        if k.group_id.trim().is_empty() {
-            err("kafka.group_id", "must not be empty".into());
-        }
-        if k.topic_partitions < 1 {
-            err("kafka.topic_partitions", "must be at least 1".into());
-        }
-        if k.replication_factor < 1 {
-            err("kafka.replication_factor", "must be at least 1".into());
-        }
-        if k.max_in_flight < 1 {
-            err("kafka.max_in_flight", "must be at least 1".into());
-        }
-        let t = &k.topics;
-        let names = [
-            ("kafka.topics.manifests", &t.manifests),
-            ("kafka.topics.partners", &t.partners),
-            ("kafka.topics.decisions", &t.decisions),
-            ("kafka.topics.dlq", &t.dlq),
-        ];
-        for (i, (path, name)) in names.iter().enumerate() {
-            if name.trim().is_empty() {
-                err(path, "must not be empty".into());
-            } else if let Some((other, _)) = names[..i].iter().find(|(_, n)| n == name) {
-                err(path, format!("topic {name:?} is also {other}"));
-            }
-        }
-        for (section, props) in [
-            ("common", &k.common),
-            ("consumer", &k.consumer),
-            ("producer", &k.producer),
-        ] {
-            for key in props.0.keys() {
-                if key == "bootstrap.servers" {
-                    err(
-                        &format!("kafka.{section}.{key}"),
-                        "set kafka.bootstrap_servers instead".into(),
-                    );
-                }
-                if key == "group.id" {
-                    err(
-                        &format!("kafka.{section}.{key}"),
-                        "set kafka.group_id instead".into(),
-                    );
-                }
-                if section != "producer" {
-                    if let Some((_, want, why)) = FORCED_CONSUMER.iter().find(|(n, ..)| n == key) {
-                        if props.0[key] != *want {
-                            err(
-                                &format!("kafka.{section}.{key}"),
-                                format!("must be {want}: {why}"),
-                            );
-                        }
-                    }
-                }
-            }
-        }
         if self.service.shutdown_timeout_ms < 1000 {
             err(
                 "service.shutdown_timeout_ms",
@@ -618,20 +388,6 @@ impl Config {
             );
         }
         let limits = self.limits.limits();
-        let max_message = crate::service::kafka::clients::producer_max_message_bytes(self);
-        match max_message {
-            Ok(max) if limits.max_bytes + crate::service::kafka::clients::DLQ_HEADROOM > max => err(
-                "limits.max_bytes",
-                format!(
-                    "{} bytes plus {} bytes of dead-letter headers exceed the producer's message.max.bytes ({max}); \
-                     an oversized input could not be dead-lettered",
-                    limits.max_bytes,
-                    crate::service::kafka::clients::DLQ_HEADROOM
-                ),
-            ),
-            Ok(_) => {}
-            Err(e) => err("kafka.producer.message.max.bytes", e),
-        }
         for (path, v) in [
             ("limits.max_bytes", limits.max_bytes),
             ("limits.max_shipments", limits.max_shipments),
@@ -660,7 +416,7 @@ impl Config {
 }
 
 /// Names the environment variable behind an error whose path an override set.
-fn annotate(mut errors: Vec<SchemaError>, overrides: &[EnvOverride]) -> Vec<SchemaError> {
+fn annotate(mut errors: Vec<PathError>, overrides: &[EnvOverride]) -> Vec<PathError> {
     for e in &mut errors {
         if let Some(o) = overrides
             .iter()
@@ -820,21 +576,5 @@ mod tests {
             text.contains("(set by BORDERLANE_KAFKA__TOPIC_PARTITIONS)"),
             "{text}"
         );
-    }
-
-    #[test]
-    fn secrets_are_recognised() {
-        for k in [
-            "sasl.password",
-            "ssl.key.password",
-            "ssl.key.pem",
-            "sasl.oauthbearer.client.secret",
-            "sasl.oauthbearer.token.endpoint.url",
-        ] {
-            assert!(is_secret(k), "{k}");
-            assert_eq!(redact(k, "s3cret"), "***");
-        }
-        assert!(!is_secret("linger.ms"));
-        assert_eq!(redact("linger.ms", "1"), "1");
     }
 }

@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use borderlane_core::codes::PortCode;
+use borderlane_core::decision::Action;
 use borderlane_core::decision::Lane;
-use borderlane_core::policy::Action;
 use borderlane_core::wire::ErrorKind;
 use prometheus::{
     exponential_buckets, Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,

@@ -199,7 +199,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         Role::PartnerConsumer,
         Role::Producer,
     ] {
-        info!(client = ?role, properties = %kafka::clients::describe(&config, role), "kafka client");
+        info!(client = ?role, properties = %kafka::clients::describe(&config.kafka, role), "kafka client");
     }
     drop(policy);
     let audit = AuditLog::open(&config.admin.audit_path(&config.base_dir))?;

@@ -81,7 +81,7 @@ pub struct Delivered {
 impl Loader {
     pub fn new(config: &Config) -> anyhow::Result<Loader> {
         let counts = Arc::new(Counts::default());
-        let producer = client_config(config, Role::Loader)
+        let producer = client_config(&config.kafka, Role::Loader)
             .create_with_context(CountingContext {
                 counts: counts.clone(),
             })

@@ -7,15 +7,110 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde::ser::{SerializeMap, SerializeSeq};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use smallvec::SmallVec;
 
 use crate::codes::{Country, Hts, PortCode};
 use crate::model::{ModelInfo, Top};
-use crate::policy::{Action, Band, Role};
 use crate::table::Standing;
 use crate::time::Timestamp;
 use crate::wire::{Mode, Status, Str};
+
+// ---------------------------------------------------------------------------------------------------------
+// Vocabulary of decisions, also named by the policy
+
+/// Examination actions, least to most severe (the derived order is the severity order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Release,
+    DocumentReview,
+    NiiScan,
+    Tailgate,
+    Intensive,
+}
+
+impl Action {
+    pub const ALL: [Action; 5] = [
+        Action::Release,
+        Action::DocumentReview,
+        Action::NiiScan,
+        Action::Tailgate,
+        Action::Intensive,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Release => "release",
+            Action::DocumentReview => "document_review",
+            Action::NiiScan => "nii_scan",
+            Action::Tailgate => "tailgate",
+            Action::Intensive => "intensive",
+        }
+    }
+    /// Anything but release sends the conveyance to an examination.
+    pub fn is_exam(self) -> bool {
+        self != Action::Release
+    }
+}
+
+/// Risk band from the policy's thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Band {
+    Low,
+    Medium,
+    High,
+}
+
+impl Band {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Band::Low => "low",
+            Band::Medium => "medium",
+            Band::High => "high",
+        }
+    }
+}
+
+/// The role a party plays on a manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Importer,
+    Carrier,
+    Manufacturer,
+    Shipper,
+    Broker,
+    Consignee,
+    Driver,
+}
+
+impl Role {
+    /// Roles joined against the partner table.
+    pub const JOINED: [Role; 5] = [
+        Role::Importer,
+        Role::Carrier,
+        Role::Manufacturer,
+        Role::Shipper,
+        Role::Broker,
+    ];
+    pub const COUNT: usize = 7;
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Importer => "importer",
+            Role::Carrier => "carrier",
+            Role::Manufacturer => "manufacturer",
+            Role::Shipper => "shipper",
+            Role::Broker => "broker",
+            Role::Consignee => "consignee",
+            Role::Driver => "driver",
+        }
+    }
+    #[inline]
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
 
 /// Which rule contributed points. The string forms are the `reasons[].rule` values and are stable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -3,16 +3,18 @@
 
 pub mod codes;
 pub mod decision;
-pub mod doc;
 pub mod model;
 pub mod policy;
+pub mod schema;
 pub mod score;
 pub mod table;
 pub mod time;
 pub mod wire;
 
+pub use decision::{Action, Band, Role};
 pub use decision::{Decision, Lane, Reason, Rule};
-pub use policy::{Action, Band, CompiledPolicy, PolicyDoc, PolicyError, Role};
+pub use policy::{CompiledPolicy, PolicyDoc};
+pub use schema::PathError;
 pub use score::{decide, process};
 pub use table::{PartnerTable, Standing};
 pub use wire::{BadInput, ErrorKind, Limits, Manifest, Partner};

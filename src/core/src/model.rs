@@ -19,8 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::decision::Detail;
-use crate::policy::PolicyError;
+use crate::schema::PathError;
 use crate::wire::{Commodity, Manifest, Shipment};
 
 /// The `format` value this build reads.
@@ -419,9 +418,9 @@ fn sigmoid(x: f64) -> f64 {
 
 impl Model {
     /// Parses, validates and compiles a model file; its version is the SHA-256 of these bytes.
-    pub fn parse(bytes: &[u8]) -> Result<Model, Vec<PolicyError>> {
+    pub fn parse(bytes: &[u8]) -> Result<Model, Vec<PathError>> {
         let doc: ModelDoc = serde_json::from_slice(bytes).map_err(|e| {
-            vec![PolicyError {
+            vec![PathError {
                 path: String::new(),
                 message: format!("not a model file: {e}"),
             }]
@@ -430,14 +429,14 @@ impl Model {
     }
 
     /// Compiles a document built in memory (training); its version is the hash of its canonical JSON.
-    pub fn from_doc(doc: &ModelDoc) -> Result<Model, Vec<PolicyError>> {
+    pub fn from_doc(doc: &ModelDoc) -> Result<Model, Vec<PathError>> {
         let canonical = serde_json::to_vec(doc).unwrap_or_default();
         Model::compile(doc, hex_sha256(&canonical))
     }
 
-    fn compile(doc: &ModelDoc, version: String) -> Result<Model, Vec<PolicyError>> {
+    fn compile(doc: &ModelDoc, version: String) -> Result<Model, Vec<PathError>> {
         let mut errors = Vec::new();
-        let mut err = |path: String, message: String| errors.push(PolicyError { path, message });
+        let mut err = |path: String, message: String| errors.push(PathError { path, message });
         if doc.format != FORMAT {
             err(
                 "format".into(),
@@ -638,7 +637,7 @@ impl Model {
             return Err(errors);
         }
         let heap = Heap::build(&nodes, &roots).map_err(|depth| {
-            vec![PolicyError {
+            vec![PathError {
                 path: "trees".into(),
                 message: format!(
                     "{depth} split levels (a separate missing child counts one more); at most {MAX_DEPTH}"
@@ -953,54 +952,6 @@ fn numeric(n: Numeric, line: &Line<'_>) -> f64 {
         Numeric::HtsHeading => Some(f64::from(c.hts.heading())),
     };
     v.unwrap_or(f64::NAN)
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// The policy's model rule
-
-/// The policy's `[model]` section compiled: the model and its probability → points bands.
-#[derive(Debug, Clone)]
-pub struct ModelRule {
-    pub model: Arc<Model>,
-    /// (min probability, points), ascending; the last band reached counts.
-    pub bands: Box<[(f64, i32)]>,
-}
-
-impl ModelRule {
-    /// Points for a probability: the highest band it reaches, 0 below the first.
-    #[inline]
-    pub fn points(&self, probability: f64) -> i32 {
-        self.bands
-            .iter()
-            .take_while(|(min, _)| probability >= *min)
-            .last()
-            .map_or(0, |(_, p)| *p)
-    }
-
-    /// The model's contribution to one shipment: its riskiest line's points and the explanation, or `None`
-    /// when the probability reaches no band.
-    pub fn shipment(&self, manifest: &Manifest, shipment: &Shipment) -> Option<(i32, Detail)> {
-        let (index, probability) = self.model.riskiest_line(manifest, shipment)?;
-        let points = self.points(probability);
-        if points == 0 {
-            return None;
-        }
-        let line = Line {
-            manifest,
-            shipment,
-            commodity: &shipment.commodities[index],
-        };
-        let (_, top) = self.model.explain_line(&line);
-        Some((
-            points,
-            Detail::Model {
-                probability,
-                hts: shipment.commodities[index].hts,
-                top,
-                info: self.model.info.clone(),
-            },
-        ))
-    }
 }
 
 impl fmt::Display for ModelInfo {

@@ -8,10 +8,12 @@
 use smallvec::SmallVec;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
+use crate::decision::{Action, Band, Role};
 use crate::decision::{
     Decision, Detail, FastCondition, FastMissing, Lane, PartyView, Reason, Rule,
 };
-use crate::policy::{Action, Band, Border, CompiledPolicy, Role};
+use crate::model::Line;
+use crate::policy::{Border, CompiledPolicy, ModelRule};
 use crate::table::{PartnerTable, Standing};
 use crate::wire::{
     parse_manifest, BadInput, ErrorKind, Limits, Manifest, Mode, Party, SealAffixer, SealClass, Str,
@@ -218,6 +220,35 @@ fn watch_opt(
     }
 }
 
+/// The model rule's contribution to one shipment: its riskiest line's points and the explanation, or `None`
+/// when the probability reaches no band.
+fn model_reason(
+    rule: &ModelRule,
+    manifest: &Manifest,
+    shipment: &crate::wire::Shipment,
+) -> Option<(i32, Detail)> {
+    let (index, probability) = rule.model.riskiest_line(manifest, shipment)?;
+    let points = rule.points(probability);
+    if points == 0 {
+        return None;
+    }
+    let line = Line {
+        manifest,
+        shipment,
+        commodity: &shipment.commodities[index],
+    };
+    let (_, top) = rule.model.explain_line(&line);
+    Some((
+        points,
+        Detail::Model {
+            probability,
+            hts: shipment.commodities[index].hts,
+            top,
+            info: rule.model.info.clone(),
+        },
+    ))
+}
+
 /// Scores one shipment into `out`; returns (points, watch-list hit).
 fn score_shipment(
     policy: &CompiledPolicy,
@@ -350,7 +381,7 @@ fn score_shipment(
     if let Some((points, detail)) = value {
         push(out, &mut total, Rule::ValuePerKg, points, detail);
     }
-    if let Some((points, detail)) = policy.model.as_ref().and_then(|r| r.shipment(m, s)) {
+    if let Some((points, detail)) = policy.model.as_ref().and_then(|r| model_reason(r, m, s)) {
         push(out, &mut total, Rule::Model, points, detail);
     }
     if s.importer.is_none() {

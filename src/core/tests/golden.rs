@@ -295,7 +295,7 @@ impl Fixtures {
     }
 }
 
-fn build_policy(case: &Case) -> Result<CompiledPolicy, Vec<borderlane_core::PolicyError>> {
+fn build_policy(case: &Case) -> Result<CompiledPolicy, Vec<borderlane_core::PathError>> {
     let mut doc = Toml::Table(DEFAULT_POLICY.parse().expect("default policy is TOML"));
     if let Some(over) = &case.policy {
         merge_toml(&mut doc, over);

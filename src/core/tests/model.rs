@@ -142,8 +142,10 @@ fn the_model_adds_a_reason_and_its_version() {
     .unwrap();
     let model = Model::parse(GOLDEN.as_bytes()).unwrap();
     let version = model.version.clone();
-    let with = CompiledPolicy::compile_with_model(doc.clone(), Some(model));
-    let without = CompiledPolicy::compile(doc);
+    let with = CompiledPolicy::with_model(doc.clone(), Some(model)).unwrap();
+    let mut no_model = doc.clone();
+    no_model.model = None;
+    let without = CompiledPolicy::with_model(no_model, None).unwrap();
     let table = PartnerTable::new();
 
     let cn = manifest("CN", Some(9999.0));
@@ -164,7 +166,12 @@ fn the_model_adds_a_reason_and_its_version() {
     let json = serde_json::to_value(&d).unwrap();
     assert_eq!(json["model_version"], *version);
 
-    // Without the model (section inert) the same manifest scores 90 points less and names no model.
+    // A policy that names a model cannot be compiled without it: never a silent fallback to the rules.
+    let errors = CompiledPolicy::with_model(doc, None).unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].path, "model.file");
+
+    // Without the section the same manifest scores 90 points less and names no model.
     let plain = decide(&without, &table, &cn);
     assert_eq!(plain.score, d.score - 90);
     assert!(plain.model_version.is_none());

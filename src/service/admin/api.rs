@@ -102,7 +102,7 @@ fn bad_request(message: impl std::fmt::Display) -> Response {
         .into_response()
 }
 
-fn errors_response(errors: &[borderlane_core::policy::PolicyError]) -> Response {
+fn errors_response(errors: &[borderlane_core::schema::PathError]) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({ "errors": errors }))).into_response()
 }
 
@@ -112,7 +112,7 @@ async fn put_policy(State(s): State<AdminState>, headers: HeaderMap, body: Bytes
         Err(r) => return r.into_response(),
     };
     let Ok(text) = String::from_utf8(body.to_vec()) else {
-        return errors_response(&[borderlane_core::policy::PolicyError {
+        return errors_response(&[borderlane_core::schema::PathError {
             path: String::new(),
             message: "the policy is not UTF-8 text".into(),
         }]);

@@ -9,13 +9,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use borderlane_core::policy::{CompiledPolicy, PolicyError};
+use borderlane_core::policy::CompiledPolicy;
+use borderlane_core::schema::PathError;
 use serde::Serialize;
 
 use super::audit::{AuditLog, Entry};
 
 /// Turns policy text into a compiled policy (the adapter decides how referenced files are found).
-pub type Loader = Box<dyn Fn(&str) -> Result<CompiledPolicy, Vec<PolicyError>> + Send + Sync>;
+pub type Loader = Box<dyn Fn(&str) -> Result<CompiledPolicy, Vec<PathError>> + Send + Sync>;
 
 /// What an install or rollback did.
 #[derive(Debug, Clone, Serialize)]
@@ -30,7 +31,7 @@ pub struct Installed {
 #[derive(Debug)]
 pub enum RollbackError {
     UnknownVersion(String),
-    Invalid(Vec<PolicyError>),
+    Invalid(Vec<PathError>),
 }
 
 pub struct PolicyStore {
@@ -104,7 +105,7 @@ impl PolicyStore {
         text: &str,
         loader: Loader,
         audit: Option<AuditLog>,
-    ) -> Result<PolicyStore, Vec<PolicyError>> {
+    ) -> Result<PolicyStore, Vec<PathError>> {
         let initial = loader(text)?;
         let version = initial.version.to_string();
         let mut texts = BTreeMap::new();
@@ -198,7 +199,7 @@ impl PolicyStore {
         text: &str,
         actor: &str,
         action: &str,
-    ) -> Result<Installed, Vec<PolicyError>> {
+    ) -> Result<Installed, Vec<PathError>> {
         let new = (self.loader)(text)?;
         let _guard = self.change.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.current();

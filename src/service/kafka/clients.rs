@@ -4,10 +4,16 @@
 //! Never log a `ClientConfig` with `{:?}` (rust-rdkafka prints `sasl.password`); use [`describe`].
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use rdkafka::config::ClientConfig;
 
-use crate::service::config::{redact, Config, FORCED_CONSUMER};
+use borderlane_core::schema::PathError;
+use borderlane_core::wire::Limits;
+use serde::Deserialize;
+
+#[cfg(test)]
+use crate::service::config::Config;
 
 /// Bytes reserved for dead-letter headers on top of the original record.
 pub const DLQ_HEADROOM: usize = 16 * 1024;
@@ -66,6 +72,275 @@ pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
 /// producer default so everything the producer accepts, the broker accepts.
 pub const TOPIC_MAX_MESSAGE_BYTES: &str = "4194304";
 
+/// How outputs and input offsets are tied together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryMode {
+    /// Store an input offset only after its output is acknowledged (duplicates possible, losses never).
+    #[default]
+    AtLeastOnce,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers` for every client.
+    #[serde(default = "default_bootstrap")]
+    pub bootstrap_servers: String,
+    /// Consumer group of the manifest consumer (instances of one deployment share it).
+    #[serde(default = "default_group")]
+    pub group_id: String,
+    /// Create missing topics at start-up (else a missing topic is a start-up error).
+    #[serde(default)]
+    pub create_topics: bool,
+    /// Partitions of topics the service creates.
+    #[serde(default = "default_partitions")]
+    pub topic_partitions: i32,
+    /// Replication factor of topics the service creates.
+    #[serde(default = "default_replication")]
+    pub replication_factor: i32,
+    /// Delivery guarantee; only `at_least_once` exists today (exactly-once is the next step).
+    #[serde(default)]
+    pub delivery: DeliveryMode,
+    /// Most outputs sent but not yet acknowledged; the consumer pauses above it (bounds memory and the
+    /// amount of work redone after a crash).
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    /// Budget for metadata, watermark and topic-creation calls at start-up, in milliseconds.
+    #[serde(default = "default_startup_timeout_ms")]
+    pub startup_timeout_ms: u64,
+    /// Topic names.
+    #[serde(default)]
+    pub topics: Topics,
+    /// librdkafka properties for every client (security, client.id, …).
+    #[serde(default)]
+    pub common: ClientProps,
+    /// librdkafka properties for the consumers (manifests and partners); override `common`.
+    #[serde(default)]
+    pub consumer: ClientProps,
+    /// librdkafka properties for the producer (decisions and dead letters); override `common`.
+    #[serde(default)]
+    pub producer: ClientProps,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topics {
+    /// Manifests in (consumer group).
+    #[serde(default = "default_manifests")]
+    pub manifests: String,
+    /// CTPAT partners in (compacted; read whole by every instance).
+    #[serde(default = "default_partners")]
+    pub partners: String,
+    /// Decisions out, keyed by manifest id.
+    #[serde(default = "default_decisions")]
+    pub decisions: String,
+    /// Dead letters out: original bytes and key, error and source headers.
+    #[serde(default = "default_dlq")]
+    pub dlq: String,
+}
+
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct ClientProps(pub BTreeMap<String, String>);
+
+impl fmt::Debug for ClientProps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| (k, redact(k, v))))
+            .finish()
+    }
+}
+
+/// Whether a property name names a secret: its value is never logged.
+pub fn is_secret(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["password", "secret", "key", "token"]
+        .iter()
+        .any(|s| k.contains(s))
+}
+
+/// The value to show for `key` in logs.
+pub fn redact<'a>(key: &str, value: &'a str) -> &'a str {
+    if is_secret(key) {
+        "***"
+    } else {
+        value
+    }
+}
+
+fn default_bootstrap() -> String {
+    "127.0.0.1:9092".into()
+}
+
+fn default_group() -> String {
+    "borderlane".into()
+}
+
+fn default_partitions() -> i32 {
+    3
+}
+
+fn default_replication() -> i32 {
+    1
+}
+
+fn default_max_in_flight() -> usize {
+    20_000
+}
+
+fn default_startup_timeout_ms() -> u64 {
+    30_000
+}
+
+fn default_manifests() -> String {
+    "manifests".into()
+}
+
+fn default_partners() -> String {
+    "ctpat-partners".into()
+}
+
+fn default_decisions() -> String {
+    "decisions".into()
+}
+
+fn default_dlq() -> String {
+    "manifests-dlq".into()
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            bootstrap_servers: default_bootstrap(),
+            group_id: default_group(),
+            create_topics: false,
+            topic_partitions: default_partitions(),
+            replication_factor: default_replication(),
+            delivery: DeliveryMode::default(),
+            max_in_flight: default_max_in_flight(),
+            startup_timeout_ms: default_startup_timeout_ms(),
+            topics: Topics::default(),
+            common: ClientProps::default(),
+            consumer: ClientProps::default(),
+            producer: ClientProps::default(),
+        }
+    }
+}
+
+impl Default for Topics {
+    fn default() -> Self {
+        Topics {
+            manifests: default_manifests(),
+            partners: default_partners(),
+            decisions: default_decisions(),
+            dlq: default_dlq(),
+        }
+    }
+}
+
+/// The property names the service sets itself, per client, with the value it needs and why.
+pub const FORCED_CONSUMER: &[(&str, &str, &str)] = &[
+    (
+        "enable.auto.offset.store",
+        "false",
+        "an offset is stored only after its output is acknowledged (at-least-once)",
+    ),
+    (
+        "enable.auto.commit",
+        "true",
+        "stored offsets are committed in the background, batched",
+    ),
+];
+
+impl KafkaConfig {
+    /// Adds every problem of the `[kafka]` section to `errors` (paths from the document root): names,
+    /// counts, client properties the service owns, and room for a dead letter of the largest accepted
+    /// manifest (`limits`).
+    pub fn validate(&self, limits: &Limits, errors: &mut Vec<PathError>) {
+        let mut err = |path: &str, message: String| {
+            errors.push(PathError {
+                path: path.to_string(),
+                message,
+            })
+        };
+        let k = self;
+        if k.bootstrap_servers.trim().is_empty() {
+            err("kafka.bootstrap_servers", "must not be empty".into());
+        }
+        if k.group_id.trim().is_empty() {
+            err("kafka.group_id", "must not be empty".into());
+        }
+        if k.topic_partitions < 1 {
+            err("kafka.topic_partitions", "must be at least 1".into());
+        }
+        if k.replication_factor < 1 {
+            err("kafka.replication_factor", "must be at least 1".into());
+        }
+        if k.max_in_flight < 1 {
+            err("kafka.max_in_flight", "must be at least 1".into());
+        }
+        let t = &k.topics;
+        let names = [
+            ("kafka.topics.manifests", &t.manifests),
+            ("kafka.topics.partners", &t.partners),
+            ("kafka.topics.decisions", &t.decisions),
+            ("kafka.topics.dlq", &t.dlq),
+        ];
+        for (i, (path, name)) in names.iter().enumerate() {
+            if name.trim().is_empty() {
+                err(path, "must not be empty".into());
+            } else if let Some((other, _)) = names[..i].iter().find(|(_, n)| n == name) {
+                err(path, format!("topic {name:?} is also {other}"));
+            }
+        }
+        for (section, props) in [
+            ("common", &k.common),
+            ("consumer", &k.consumer),
+            ("producer", &k.producer),
+        ] {
+            for key in props.0.keys() {
+                if key == "bootstrap.servers" {
+                    err(
+                        &format!("kafka.{section}.{key}"),
+                        "set kafka.bootstrap_servers instead".into(),
+                    );
+                }
+                if key == "group.id" {
+                    err(
+                        &format!("kafka.{section}.{key}"),
+                        "set kafka.group_id instead".into(),
+                    );
+                }
+                if section != "producer" {
+                    if let Some((_, want, why)) = FORCED_CONSUMER.iter().find(|(n, ..)| n == key) {
+                        if props.0[key] != *want {
+                            err(
+                                &format!("kafka.{section}.{key}"),
+                                format!("must be {want}: {why}"),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        let max_message = producer_max_message_bytes(self);
+        match max_message {
+            Ok(max) if limits.max_bytes + DLQ_HEADROOM > max => err(
+                "limits.max_bytes",
+                format!(
+                    "{} bytes plus {} bytes of dead-letter headers exceed the producer's message.max.bytes ({max}); \
+                     an oversized input could not be dead-lettered",
+                    limits.max_bytes,
+                    DLQ_HEADROOM
+                ),
+            ),
+            Ok(_) => {}
+            Err(e) => err("kafka.producer.message.max.bytes", e),
+        }
+    }
+}
+
 /// Which client a configuration is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -82,8 +357,7 @@ pub enum Role {
 }
 
 /// The effective properties for `role`, in precedence order: defaults < common < per-client < forced.
-pub fn properties(config: &Config, role: Role) -> BTreeMap<String, String> {
-    let k = &config.kafka;
+pub fn properties(k: &KafkaConfig, role: Role) -> BTreeMap<String, String> {
     let mut p: BTreeMap<String, String> = BTreeMap::new();
     let mut put = |items: &[(&str, &str)]| {
         for (n, v) in items {
@@ -140,7 +414,7 @@ pub fn properties(config: &Config, role: Role) -> BTreeMap<String, String> {
 }
 
 /// A librdkafka configuration for `role`.
-pub fn client_config(config: &Config, role: Role) -> ClientConfig {
+pub fn client_config(config: &KafkaConfig, role: Role) -> ClientConfig {
     let mut c = ClientConfig::new();
     for (k, v) in properties(config, role) {
         c.set(k, v);
@@ -149,7 +423,7 @@ pub fn client_config(config: &Config, role: Role) -> ClientConfig {
 }
 
 /// `name=value` pairs for logs, secrets redacted.
-pub fn describe(config: &Config, role: Role) -> String {
+pub fn describe(config: &KafkaConfig, role: Role) -> String {
     properties(config, role)
         .iter()
         .map(|(k, v)| format!("{k}={}", redact(k, v)))
@@ -158,7 +432,7 @@ pub fn describe(config: &Config, role: Role) -> String {
 }
 
 /// The producer's effective `message.max.bytes`.
-pub fn producer_max_message_bytes(config: &Config) -> Result<usize, String> {
+pub fn producer_max_message_bytes(config: &KafkaConfig) -> Result<usize, String> {
     match properties(config, Role::Producer).get("message.max.bytes") {
         None => Ok(LIBRDKAFKA_MESSAGE_MAX_BYTES),
         Some(v) => v
@@ -195,27 +469,43 @@ mod tests {
             "session.timeout.ms" = "6000"
             "#,
         );
-        let prod = properties(&c, Role::Producer);
+        let prod = properties(&c.kafka, Role::Producer);
         assert_eq!(prod["linger.ms"], "3");
         assert_eq!(prod["enable.idempotence"], "true");
         assert_eq!(prod["client.id"], "c");
         assert_eq!(prod["bootstrap.servers"], "h:1");
         assert!(!prod.contains_key("group.id"));
-        let cons = properties(&c, Role::ManifestConsumer);
+        let cons = properties(&c.kafka, Role::ManifestConsumer);
         assert_eq!(cons["fetch.wait.max.ms"], "50");
         assert_eq!(cons["linger.ms"], "7");
         assert_eq!(cons["group.id"], "g1");
         assert_eq!(cons["enable.auto.offset.store"], "false");
         assert_eq!(cons["enable.auto.commit"], "true");
         assert_eq!(cons["auto.offset.reset"], "earliest");
-        let partners = properties(&c, Role::PartnerConsumer);
+        let partners = properties(&c.kafka, Role::PartnerConsumer);
         assert_eq!(partners["group.id"], "g1-partners");
         assert!(!partners.contains_key("session.timeout.ms"));
         assert_eq!(partners["enable.partition.eof"], "true");
         assert_eq!(partners["enable.auto.commit"], "false");
         assert_eq!(partners["queued.max.messages.kbytes"], "8192");
         assert!(!cons.contains_key("queued.max.messages.kbytes"));
-        let d = describe(&c, Role::Producer);
+        let d = describe(&c.kafka, Role::Producer);
         assert!(d.contains("sasl.password=***") && !d.contains("pw"), "{d}");
+    }
+
+    #[test]
+    fn secrets_are_recognised() {
+        for k in [
+            "sasl.password",
+            "ssl.key.password",
+            "ssl.key.pem",
+            "sasl.oauthbearer.client.secret",
+            "sasl.oauthbearer.token.endpoint.url",
+        ] {
+            assert!(is_secret(k), "{k}");
+            assert_eq!(redact(k, "s3cret"), "***");
+        }
+        assert!(!is_secret("linger.ms"));
+        assert_eq!(redact("linger.ms", "1"), "1");
     }
 }

@@ -70,7 +70,7 @@ impl PartnerFollower {
         readiness: Arc<Readiness>,
         shutdown: Shutdown,
     ) -> anyhow::Result<PartnerFollower> {
-        let consumer = client_config(config, Role::PartnerConsumer)
+        let consumer = client_config(&config.kafka, Role::PartnerConsumer)
             .create_with_context(FollowerContext {
                 metrics: metrics.clone(),
             })

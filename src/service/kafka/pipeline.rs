@@ -124,7 +124,7 @@ impl Pipeline {
         readiness: Arc<Readiness>,
         shutdown: Shutdown,
     ) -> anyhow::Result<Pipeline> {
-        let consumer = client_config(config, Role::ManifestConsumer)
+        let consumer = client_config(&config.kafka, Role::ManifestConsumer)
             .create_with_context(PipelineContext {
                 sink: sink.clone(),
                 metrics: metrics.clone(),
@@ -142,7 +142,7 @@ impl Pipeline {
             shutdown,
             topic: config.kafka.topics.manifests.clone(),
             drain_timeout: Duration::from_millis(config.service.shutdown_timeout_ms * 2 / 3),
-            max_decision: crate::service::kafka::clients::producer_max_message_bytes(config)
+            max_decision: crate::service::kafka::clients::producer_max_message_bytes(&config.kafka)
                 .map_err(|e| anyhow!("kafka.producer.message.max.bytes: {e}"))?
                 .saturating_sub(1024),
             feed: None,

@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail};
 use borderlane_core::codes::PortCode;
+use borderlane_core::decision::Action;
 use borderlane_core::decision::{Decision, Lane};
-use borderlane_core::policy::Action;
 use borderlane_core::wire::{BadInput, ErrorKind};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -255,7 +255,7 @@ impl AtLeastOnceSink {
             failure: Mutex::new(None),
         });
         let producer = crate::service::kafka::clients::client_config(
-            config,
+            &config.kafka,
             crate::service::kafka::clients::Role::Producer,
         )
         .create_with_context(DeliveryContext {
@@ -270,9 +270,11 @@ impl AtLeastOnceSink {
             dlq_topic: config.kafka.topics.dlq.clone(),
             max_in_flight: config.kafka.max_in_flight,
             revoke_timeout: Duration::from_millis(config.service.shutdown_timeout_ms / 2),
-            max_dead_letter: crate::service::kafka::clients::producer_max_message_bytes(config)
-                .map_err(|e| anyhow!("kafka.producer.message.max.bytes: {e}"))?
-                .saturating_sub(crate::service::kafka::clients::DLQ_HEADROOM),
+            max_dead_letter: crate::service::kafka::clients::producer_max_message_bytes(
+                &config.kafka,
+            )
+            .map_err(|e| anyhow!("kafka.producer.message.max.bytes: {e}"))?
+            .saturating_sub(crate::service::kafka::clients::DLQ_HEADROOM),
         })
     }
 

@@ -79,7 +79,7 @@ async fn missing(
 pub async fn ensure(config: &Config) -> anyhow::Result<()> {
     let timeout = Duration::from_millis(config.kafka.startup_timeout_ms);
     let admin: Arc<AdminClient<DefaultClientContext>> = Arc::new(
-        client_config(config, Role::Admin)
+        client_config(&config.kafka, Role::Admin)
             .create()
             .map_err(|e| anyhow!("creating the admin client: {e}"))?,
     );

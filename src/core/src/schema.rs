@@ -5,14 +5,30 @@
 //! placeholder of the expected type; a missing field gets a placeholder. Errors that only the repairs
 //! caused are not reported. The result is the list of every error in the original document.
 
+use std::fmt;
+
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use toml::Value;
 
-/// A schema error: key path (`ctpat.credits.importer.certified`, `actions.escalation[0].at`) and message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SchemaError {
+/// One problem in a document (policy, model file, service configuration): its dotted key path
+/// (`ctpat.credits.importer.certified`, `actions.escalation[0].at`; empty for document-level errors) and
+/// a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathError {
+    /// Dotted key path, e.g. `ctpat.credits.importer.certified`; empty for document-level errors.
     pub path: String,
     pub message: String,
+}
+
+impl fmt::Display for PathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
 }
 
 /// At most this many repair rounds; a document with more errors reports the first ones found.
@@ -155,17 +171,17 @@ fn join(path: &str, key: &str) -> String {
 }
 
 /// Deserialises `T` from TOML text, collecting every schema error.
-pub fn from_toml<T: DeserializeOwned>(text: &str) -> Result<T, Vec<SchemaError>> {
+pub fn from_toml<T: DeserializeOwned>(text: &str) -> Result<T, Vec<PathError>> {
     let mut value: Value = match text.parse::<toml::Table>() {
         Ok(t) => Value::Table(t),
         Err(e) => {
-            return Err(vec![SchemaError {
+            return Err(vec![PathError {
                 path: String::new(),
                 message: e.to_string().trim().to_string(),
             }])
         }
     };
-    let mut errors: Vec<SchemaError> = Vec::new();
+    let mut errors: Vec<PathError> = Vec::new();
     // Paths we filled with a placeholder ourselves: a later error there is ours, not the document's.
     let mut repaired: Vec<String> = Vec::new();
     for _ in 0..MAX_ROUNDS {
@@ -194,7 +210,7 @@ pub fn from_toml<T: DeserializeOwned>(text: &str) -> Result<T, Vec<SchemaError>>
         let fixed = if let Some(field) = missing_field(&message) {
             let full = join(&path, field);
             if !repaired.iter().any(|r| within(&full, r)) {
-                errors.push(SchemaError {
+                errors.push(PathError {
                     path: full.clone(),
                     message: message.clone(),
                 });
@@ -203,7 +219,7 @@ pub fn from_toml<T: DeserializeOwned>(text: &str) -> Result<T, Vec<SchemaError>>
             set(&mut value, &parse_path(&full), Value::Integer(0))
         } else {
             if !ours {
-                errors.push(SchemaError {
+                errors.push(PathError {
                     path: path.clone(),
                     message: message.clone(),
                 });

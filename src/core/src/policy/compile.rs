@@ -1,0 +1,381 @@
+//! The compiled policy: dense arrays indexed by code, one automaton for vague terms, hash sets for watch
+//! lists, and the model rule — what the scorer reads.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use crate::codes::{Country, PortCode};
+use crate::decision::Role;
+use crate::model::Model;
+use crate::schema::PathError;
+use crate::wire::{Entity, IdKind, Str};
+
+use super::doc::*;
+use super::validate::parse_policy;
+
+/// A risk entry as the scorer sees it: points and an explanation shared by every decision that cites it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub points: i32,
+    pub why: Arc<str>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PortInfo {
+    pub code: PortCode,
+    pub name: Arc<str>,
+    pub border: Border,
+    pub fast_lanes: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct CompiledBand {
+    pub min: f64,
+    pub max: f64,
+    pub points: i32,
+}
+
+#[derive(Debug, Clone)]
+pub struct CompiledJoin {
+    pub kinds: Vec<IdKind>,
+    /// Bit `Entity as u32` set for each accepted entity.
+    pub entities: u32,
+}
+
+/// Credits indexed `[certified, validated, tier3, mra]`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CompiledCredit {
+    pub certified: i32,
+    pub validated: i32,
+    pub tier3: i32,
+    pub mra: i32,
+}
+
+/// The policy's `[model]` section compiled: the model and its probability → points bands.
+#[derive(Debug, Clone)]
+pub struct ModelRule {
+    pub model: Arc<Model>,
+    /// (min probability, points), ascending; the last band reached counts.
+    pub bands: Box<[(f64, i32)]>,
+}
+
+impl ModelRule {
+    /// Points for a probability: the highest band it reaches, 0 below the first.
+    #[inline]
+    pub fn points(&self, probability: f64) -> i32 {
+        self.bands
+            .iter()
+            .take_while(|(min, _)| probability >= *min)
+            .last()
+            .map_or(0, |(_, p)| *p)
+    }
+}
+
+/// A policy compiled for evaluation: dense arrays indexed by code, one automaton for vague terms, hash sets
+/// for watch lists. Built once per version; immutable and shared (`Arc`) by every scoring thread.
+pub struct CompiledPolicy {
+    pub doc: PolicyDoc,
+    pub version: Arc<str>,
+    /// `port index → 1 + position in ports`, 0 for unknown.
+    port_slot: Box<[u16]>,
+    pub ports: Vec<PortInfo>,
+    pub origin: Box<[Option<Entry>]>,
+    pub transit: Box<[Option<Entry>]>,
+    pub chapters: Box<[Option<Entry>]>,
+    /// Sorted by heading for binary search (few entries).
+    pub headings: Vec<(u16, Entry)>,
+    pub value_per_kg: Box<[Option<CompiledBand>]>,
+    pub vague: Option<AhoCorasick>,
+    pub vague_terms: Vec<Arc<str>>,
+    pub watch_ids: HashMap<Str, Arc<str>, foldhash::fast::RandomState>,
+    pub watch_names: HashMap<String, Arc<str>, foldhash::fast::RandomState>,
+    pub credits: [CompiledCredit; Role::COUNT],
+    pub join: [CompiledJoin; Role::COUNT],
+    pub front_of_line: u32,
+    pub seal_modes: u32,
+    /// The learned model and its points bands, when the policy has a `[model]` section and the adapter
+    /// supplied the model (see [`CompiledPolicy::compile_with_model`]).
+    pub model: Option<ModelRule>,
+}
+
+impl fmt::Debug for CompiledPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CompiledPolicy")
+            .field("name", &self.doc.meta.name)
+            .field("version", &self.version)
+            .finish()
+    }
+}
+
+fn table<const N: usize>(
+    map: &BTreeMap<String, Risk>,
+    index: impl Fn(&str) -> Option<usize>,
+) -> Box<[Option<Entry>]> {
+    let mut out: Vec<Option<Entry>> = vec![None; N];
+    for (k, r) in map {
+        if let Some(i) = index(k) {
+            out[i] = Some(Entry {
+                points: r.points,
+                why: Arc::from(r.why.as_str()),
+            });
+        }
+    }
+    out.into_boxed_slice()
+}
+
+impl CompiledPolicy {
+    /// Parses, validates and compiles a policy that names no model. A policy whose `[model]` section names a
+    /// model file is refused (at `model.file`): the core reads no files, so such a policy can only be compiled
+    /// by an adapter's policy loader that reads the model and calls [`CompiledPolicy::with_model`]. A model is
+    /// therefore never silently left out.
+    pub fn from_toml(text: &str) -> Result<CompiledPolicy, Vec<PathError>> {
+        CompiledPolicy::with_model(parse_policy(text)?, None)
+    }
+
+    /// Compiles a validated document with the model its `[model]` section names (read by the adapter). A
+    /// section without its model, or a model without a section, is an error: the policy would not decide
+    /// as written.
+    pub fn with_model(
+        doc: PolicyDoc,
+        model: Option<Model>,
+    ) -> Result<CompiledPolicy, Vec<PathError>> {
+        let rule = match (&doc.model, model) {
+            (Some(section), Some(model)) => Some(ModelRule {
+                model: Arc::new(model),
+                bands: section
+                    .points
+                    .iter()
+                    .map(|b| (b.min_probability, b.points))
+                    .collect(),
+            }),
+            (None, None) => None,
+            (Some(section), None) => {
+                return Err(vec![PathError {
+                    path: "model.file".into(),
+                    message: format!(
+                        "the policy names the model file {:?}, which was not loaded (load the policy with its \
+                         model through the policy loader)",
+                        section.file
+                    ),
+                }])
+            }
+            (None, Some(_)) => {
+                return Err(vec![PathError {
+                    path: "model".into(),
+                    message: "a model was given but the policy has no [model] section".into(),
+                }])
+            }
+        };
+        let mut compiled = CompiledPolicy::compile(doc);
+        compiled.model = rule;
+        Ok(compiled)
+    }
+
+    /// Compiles a document that [`PolicyDoc::validate`] accepted, without its model: entries that validation
+    /// would reject are skipped rather than panicking, so compilation itself cannot fail. Only
+    /// [`CompiledPolicy::with_model`] attaches the model its `[model]` section names.
+    fn compile(doc: PolicyDoc) -> CompiledPolicy {
+        let version: Arc<str> = Arc::from(doc.version());
+        let mut port_slot = vec![0u16; 10_000].into_boxed_slice();
+        let mut ports = Vec::new();
+        for (code, p) in &doc.ports {
+            if let Some(pc) = PortCode::parse(code) {
+                ports.push(PortInfo {
+                    code: pc,
+                    name: Arc::from(p.name.as_str()),
+                    border: p.border,
+                    fast_lanes: p.fast_lanes,
+                });
+                port_slot[pc.index()] = ports.len() as u16;
+            }
+        }
+        let country_index = |k: &str| Country::parse(k).map(Country::index);
+        let chapter_index = |k: &str| parse_chapter(k).map(usize::from);
+        let mut value_per_kg = vec![None; 100].into_boxed_slice();
+        for (k, b) in &doc.commodities.value_per_kg {
+            if let Some(c) = parse_chapter(k) {
+                value_per_kg[c as usize] = Some(CompiledBand {
+                    min: b.min.unwrap_or(0.0),
+                    max: b.max.unwrap_or(f64::INFINITY),
+                    points: b.points,
+                });
+            }
+        }
+        let mut headings: Vec<(u16, Entry)> = doc
+            .commodities
+            .headings
+            .iter()
+            .filter_map(|(k, r)| {
+                parse_heading(k).map(|h| {
+                    (
+                        h,
+                        Entry {
+                            points: r.points,
+                            why: Arc::from(r.why.as_str()),
+                        },
+                    )
+                })
+            })
+            .collect();
+        headings.sort_by_key(|(h, _)| *h);
+        let vague_terms: Vec<Arc<str>> = doc
+            .commodities
+            .vague_terms
+            .iter()
+            .map(|t| t.trim())
+            .filter(|t| !t.is_empty())
+            .map(Arc::from)
+            .collect();
+        let vague = if vague_terms.is_empty() {
+            None
+        } else {
+            AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(vague_terms.iter().map(|t| t.as_bytes()))
+                .ok()
+        };
+        let watch_ids = doc
+            .watchlist
+            .ids
+            .iter()
+            .map(|w| (Str::from(w.id.trim()), Arc::from(w.why.as_str())))
+            .collect();
+        let watch_names = doc
+            .watchlist
+            .names
+            .iter()
+            .map(|w| (normalize_name(&w.name), Arc::from(w.why.as_str())))
+            .filter(|(n, _)| !n.is_empty())
+            .collect();
+        let mut credits = [CompiledCredit::default(); Role::COUNT];
+        for (role, c) in &doc.ctpat.credits {
+            credits[role.index()] = CompiledCredit {
+                certified: c.certified,
+                validated: c.validated,
+                tier3: c.tier3.unwrap_or(c.validated),
+                mra: c.mra,
+            };
+        }
+        let join = std::array::from_fn(|i| {
+            let role = [
+                Role::Importer,
+                Role::Carrier,
+                Role::Manufacturer,
+                Role::Shipper,
+                Role::Broker,
+                Role::Consignee,
+                Role::Driver,
+            ][i];
+            match doc.ctpat.join.get(&role) {
+                Some(j) => CompiledJoin {
+                    kinds: j.kinds.clone(),
+                    entities: j
+                        .entities
+                        .iter()
+                        .fold(0u32, |acc, e| acc | (1 << (*e as u32))),
+                },
+                None => CompiledJoin {
+                    kinds: Vec::new(),
+                    entities: 0,
+                },
+            }
+        });
+        let front_of_line = doc
+            .ctpat
+            .front_of_line_roles
+            .iter()
+            .fold(0u32, |acc, r| acc | (1 << r.index()));
+        let seal_modes = doc
+            .seals
+            .modes
+            .iter()
+            .fold(0u32, |acc, m| acc | (1 << (*m as u32)));
+        CompiledPolicy {
+            origin: table::<676>(&doc.countries.origin, country_index),
+            transit: table::<676>(&doc.countries.transit, country_index),
+            chapters: table::<100>(&doc.commodities.chapters, chapter_index),
+            headings,
+            value_per_kg,
+            vague,
+            vague_terms,
+            watch_ids,
+            watch_names,
+            credits,
+            join,
+            front_of_line,
+            seal_modes,
+            port_slot,
+            ports,
+            version,
+            doc,
+            model: None,
+        }
+    }
+
+    /// The port-table entry for a port code, if the policy knows it.
+    #[inline]
+    pub fn port(&self, code: PortCode) -> Option<&PortInfo> {
+        match self.port_slot[code.index()] {
+            0 => None,
+            slot => self.ports.get(slot as usize - 1),
+        }
+    }
+
+    #[inline]
+    pub fn heading(&self, heading: u16) -> Option<&Entry> {
+        self.headings
+            .binary_search_by_key(&heading, |(h, _)| *h)
+            .ok()
+            .map(|i| &self.headings[i].1)
+    }
+
+    /// The first vague term found as a whole word in `text`.
+    #[inline]
+    pub fn vague_term(&self, text: &str) -> Option<&Arc<str>> {
+        let ac = self.vague.as_ref()?;
+        let bytes = text.as_bytes();
+        ac.find_iter(bytes).find_map(|m| {
+            let before_ok = m.start() == 0 || !bytes[m.start() - 1].is_ascii_alphanumeric();
+            let after_ok = m.end() == bytes.len() || !bytes[m.end()].is_ascii_alphanumeric();
+            (before_ok && after_ok).then(|| &self.vague_terms[m.pattern().as_usize()])
+        })
+    }
+
+    /// Watch-list explanation for a party name, if its normalised form is listed.
+    pub fn watched_name(&self, name: &str) -> Option<&Arc<str>> {
+        if self.watch_names.is_empty() {
+            return None;
+        }
+        // Normalise into a stack buffer; only names longer than it allocate.
+        let mut buf = [0u8; 128];
+        let mut len = 0usize;
+        let mut overflow = false;
+        normalize_into(name, |b| {
+            if len < buf.len() {
+                buf[len] = b;
+                len += 1;
+            } else {
+                overflow = true;
+            }
+        });
+        if overflow {
+            return self.watch_names.get(&normalize_name(name));
+        }
+        // Only ASCII bytes were pushed.
+        std::str::from_utf8(&buf[..len])
+            .ok()
+            .and_then(|n| self.watch_names.get(n))
+    }
+
+    pub fn accepts(&self, role: Role, entity: Entity) -> bool {
+        self.join[role.index()].entities & (1 << (entity as u32)) != 0
+    }
+
+    pub fn revalidation_days(&self) -> i32 {
+        self.doc.ctpat.revalidation_days
+    }
+}

@@ -1,0 +1,352 @@
+//! The policy document exactly as operators write it (`config/policy.toml`): its types and its content-hash
+//! version.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::decision::{Action, Role};
+use crate::wire::{Entity, IdKind, Mode};
+
+/// Which land border a port sits on; `none` for sea and air ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Border {
+    North,
+    South,
+    None,
+}
+
+/// The policy document exactly as operators write it. Maps are `BTreeMap`s so the canonical serialisation,
+/// and therefore the version hash, does not depend on key order or formatting in the file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyDoc {
+    pub meta: Meta,
+    pub bands: Bands,
+    pub actions: Actions,
+    pub ports: BTreeMap<String, Port>,
+    pub countries: Countries,
+    pub commodities: Commodities,
+    pub seals: Seals,
+    pub filing: Filing,
+    pub parties: Parties,
+    pub watchlist: Watchlist,
+    pub ctpat: Ctpat,
+    pub random: Random,
+    /// Optional learned risk model and how its probability maps to points. Absent: the rules alone decide
+    /// (and the version hash is the same as before the section existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelSection>,
+}
+
+/// The `[model]` section: which model file, and points by fraud probability.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// Model file, relative to the policy file. The adapter reads it; the core never touches files.
+    pub file: String,
+    /// Probability bands, ascending `min_probability`, non-decreasing non-negative points: the highest band
+    /// a shipment's riskiest line reaches adds its points (below the first band the model adds nothing).
+    pub points: Vec<ModelBand>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelBand {
+    pub min_probability: f64,
+    pub points: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    /// Human name of this policy, shown in reports.
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Score thresholds: `score >= medium` is medium, `score >= high` is high.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bands {
+    pub medium: i32,
+    pub high: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Actions {
+    pub low: Action,
+    pub medium: Action,
+    pub high: Action,
+    /// Scores far above the high threshold escalate further (ascending `at`).
+    #[serde(default)]
+    pub escalation: Vec<Escalation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Escalation {
+    pub at: i32,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Port {
+    pub name: String,
+    pub border: Border,
+    #[serde(default)]
+    pub fast_lanes: bool,
+}
+
+/// Points with the reason an officer reads on the decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Risk {
+    pub points: i32,
+    #[serde(default)]
+    pub why: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Countries {
+    /// Points by country of origin.
+    #[serde(default)]
+    pub origin: BTreeMap<String, Risk>,
+    /// Points by transit (transshipment) country; the riskiest one counts.
+    #[serde(default)]
+    pub transit: BTreeMap<String, Risk>,
+    /// A routing through at least this many transit countries is circuitous (0 disables the rule).
+    #[serde(default)]
+    pub circuitous_min_transits: u32,
+    #[serde(default)]
+    pub circuitous_points: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Commodities {
+    /// Points by HTS chapter (two digits, "01" … "99").
+    #[serde(default)]
+    pub chapters: BTreeMap<String, Risk>,
+    /// Points by HTS heading (four digits); a listed heading replaces its chapter's points.
+    #[serde(default)]
+    pub headings: BTreeMap<String, Risk>,
+    /// Plausible declared value per kilogram by chapter; outside the band scores `points`.
+    #[serde(default)]
+    pub value_per_kg: BTreeMap<String, ValueBand>,
+    /// Vague description terms ("FAK", "said to contain"), matched case-insensitively as whole words.
+    #[serde(default)]
+    pub vague_terms: Vec<String>,
+    #[serde(default)]
+    pub vague_points: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValueBand {
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
+    pub points: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Seals {
+    /// Modes whose equipment is expected to be sealed.
+    pub modes: Vec<Mode>,
+    /// Equipment with no seal at all.
+    pub missing_points: i32,
+    /// A seal that is not ISO 17712 high security ("H").
+    pub not_high_security_points: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filing {
+    /// Minimum minutes between `filed_at` and `estimated_arrival`, by mode.
+    pub min_lead_minutes: PerMode<u32>,
+    pub late_points: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerMode<T> {
+    pub truck: T,
+    pub rail: T,
+    pub ocean: T,
+    pub air: T,
+}
+
+impl<T> PerMode<T> {
+    pub fn get(&self, m: Mode) -> &T {
+        match m {
+            Mode::Truck => &self.truck,
+            Mode::Rail => &self.rail,
+            Mode::Ocean => &self.ocean,
+            Mode::Air => &self.air,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Parties {
+    /// A shipment that names no importer of record.
+    pub missing_importer_points: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Watchlist {
+    /// The least severe action a hit forces; must be an examination.
+    pub action: Action,
+    pub points: i32,
+    #[serde(default)]
+    pub ids: Vec<WatchId>,
+    #[serde(default)]
+    pub names: Vec<WatchName>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchId {
+    pub id: String,
+    #[serde(default)]
+    pub why: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchName {
+    /// Compared after normalisation: ASCII letters and digits, upper case, single spaces.
+    pub name: String,
+    #[serde(default)]
+    pub why: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ctpat {
+    /// A validation older than this counts as certified only (default practice: 4 years).
+    pub revalidation_days: i32,
+    /// Roles whose certified or validated standing puts an examined conveyance at the front of the line.
+    pub front_of_line_roles: Vec<Role>,
+    /// Credit (points subtracted) by role and standing.
+    pub credits: BTreeMap<Role, Credit>,
+    /// Penalty (points added) for a suspended or removed partner in any joined role.
+    pub penalties: Penalties,
+    /// How each role's party id is joined to partners: identifier kinds tried in order, accepted entities.
+    pub join: BTreeMap<Role, Join>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credit {
+    pub certified: i32,
+    pub validated: i32,
+    /// Tier 3 (validated, exceeding the minimum criteria); defaults to `validated`.
+    #[serde(default)]
+    pub tier3: Option<i32>,
+    /// A foreign partner certified under a Mutual Recognition Arrangement.
+    #[serde(default)]
+    pub mra: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Penalties {
+    pub suspended: i32,
+    pub removed: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Join {
+    pub kinds: Vec<IdKind>,
+    pub entities: Vec<Entity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Random {
+    /// Key of the selection hash. Changing it re-draws every manifest.
+    pub seed: u64,
+    /// The action a randomly selected conveyance gets (at least).
+    pub action: Action,
+    /// Sampling rates by mode (the stratum) and the weakest importer standing on the manifest.
+    pub rates: PerMode<Rates>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rates {
+    /// Importers that are not CTPAT partners (or suspended, removed, applicants).
+    pub non_partner: f64,
+    /// Certified (tier 1) importers. Validated (tier 2/3) importers are always exempt.
+    pub certified: f64,
+}
+
+impl PolicyDoc {
+    /// Canonical content hash: SHA-256 of the canonical JSON form, so comments, order and layout in the TOML
+    /// do not change the version, and every change of content does.
+    pub fn version(&self) -> String {
+        let canonical = serde_json::to_vec(self).unwrap_or_default();
+        let digest = Sha256::digest(&canonical);
+        let mut out = String::with_capacity(7 + 64);
+        out.push_str("sha256:");
+        for byte in digest {
+            out.push_str(&format!("{byte:02x}"));
+        }
+        out
+    }
+}
+
+/// A chapter key of the commodity tables (`"01"`..`"99"`).
+pub(crate) fn parse_chapter(key: &str) -> Option<u8> {
+    (key.len() == 2 && key.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| key.parse::<u8>().ok())
+        .flatten()
+        .filter(|c| *c >= 1)
+}
+
+/// A heading key of the commodity tables (`"0100"`..`"9999"`).
+pub(crate) fn parse_heading(key: &str) -> Option<u16> {
+    (key.len() == 4 && key.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| key.parse::<u16>().ok())
+        .flatten()
+        .filter(|h| *h >= 100)
+}
+
+/// Normalises a party name for watch-list comparison: ASCII letters and digits upper-cased, every other run
+/// of characters one space, trimmed.
+pub fn normalize_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    normalize_into(name, |b| out.push(b as char));
+    out
+}
+
+/// The normalisation of [`normalize_name`], pushing bytes to a sink so the hot path can use a stack buffer.
+#[inline]
+pub(crate) fn normalize_into(name: &str, mut push: impl FnMut(u8)) {
+    let (mut gap, mut started) = (false, false);
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() {
+            if gap && started {
+                push(b' ');
+            }
+            gap = false;
+            started = true;
+            push(b.to_ascii_uppercase());
+        } else {
+            gap = true;
+        }
+    }
+}
