@@ -70,7 +70,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("core_path", |b| {
         b.iter(|| {
             out.clear();
-            let d = process(&policy, &table, black_box(bytes), &limits).unwrap();
+            let (_, d) = process(&policy, &table, black_box(bytes), &limits).unwrap();
             serde_json::to_writer(&mut out, &d).unwrap();
         })
     });

@@ -57,7 +57,7 @@ fn benches(c: &mut Criterion) {
         g.bench_function(name, |b| {
             b.iter(|| {
                 out.clear();
-                let d = process(policy, &table, black_box(bytes.as_bytes()), &limits).unwrap();
+                let (_, d) = process(policy, &table, black_box(bytes.as_bytes()), &limits).unwrap();
                 serde_json::to_writer(&mut out, &d).unwrap();
             })
         });

@@ -11,6 +11,7 @@
 
 pub mod analysis;
 pub mod cli;
+pub mod clock;
 pub mod learn;
 pub mod load;
 pub mod service;

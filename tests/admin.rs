@@ -9,8 +9,8 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use borderlane::load::policy::DEFAULT_POLICY;
+use borderlane::load::policy::{Origin, PolicyLoader};
 use borderlane::service::admin::audit::AuditLog;
-use borderlane::service::admin::store::Loader;
 use borderlane::service::admin::{router, AdminState, ManifestRing, PolicyStore, Tokens};
 use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::score::decide;
@@ -22,8 +22,10 @@ use tower::ServiceExt;
 const OPERATOR: &str = "operator-secret-0123456789";
 const VIEWER: &str = "viewer-secret-0123456789ab";
 
-fn loader() -> Loader {
-    Box::new(CompiledPolicy::from_toml)
+/// Models resolve in `config/` (where `model.json` is), like a service whose policy file lives there.
+fn loader() -> PolicyLoader {
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    PolicyLoader::new(&config, &config)
 }
 
 fn tokens() -> Tokens {
@@ -74,7 +76,8 @@ struct App {
 fn app() -> App {
     let dir = tempdir();
     let audit = AuditLog::open(&dir.join("audit.jsonl")).unwrap();
-    let store = Arc::new(PolicyStore::new(DEFAULT_POLICY, loader(), Some(audit)).unwrap());
+    let store =
+        Arc::new(PolicyStore::new(DEFAULT_POLICY, Origin::File, loader(), Some(audit)).unwrap());
     let ring = Arc::new(ManifestRing::new(100));
     for (i, origin) in ["MX", "CO", "CO", "MX"].iter().enumerate() {
         ring.push(Arc::new(manifest(&format!("R{i}"), origin)));
@@ -197,6 +200,65 @@ async fn validation_errors_come_back_all_at_once_and_keep_the_policy() {
 }
 
 #[tokio::test]
+async fn policies_with_a_model_through_the_api() {
+    let a = app();
+    let kcs = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/policy-kcs.toml"),
+    )
+    .unwrap();
+    let before = a.store.current().version.clone();
+    // A model file that is not there: 400 listing that error with the others, nothing installed.
+    let missing = kcs
+        .replace("file = \"model.json\"", "file = \"missing-model.json\"")
+        .replace("late_points = 30", "late_points = 31");
+    let (s, v) = call(&a.router, "PUT", "/admin/policy", Some(OPERATOR), &missing).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let errors = v["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{v}");
+    assert_eq!(errors[0]["path"], "model.file");
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing-model.json"),
+        "{v}"
+    );
+    // Outside the model directory: refused before any file is read.
+    for outside in ["/etc/passwd", "../config/model.json"] {
+        let text = kcs.replace("file = \"model.json\"", &format!("file = {outside:?}"));
+        let (s, v) = call(&a.router, "PUT", "/admin/policy", Some(OPERATOR), &text).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{outside}: {v}");
+        assert_eq!(v["errors"][0]["path"], "model.file", "{v}");
+    }
+    // Simulate compiles candidates through the same loader.
+    let sim = serde_json::json!({ "policy": missing }).to_string();
+    let (s, v) = call(
+        &a.router,
+        "POST",
+        "/admin/policy/simulate",
+        Some(VIEWER),
+        &sim,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["errors"][0]["path"], "model.file", "{v}");
+    assert_eq!(a.store.current().version, before);
+
+    // The real model: installed, its version in GET and in the audit trail.
+    let (s, v) = call(&a.router, "PUT", "/admin/policy", Some(OPERATOR), &kcs).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let model_version = v["new_model_version"].as_str().unwrap().to_string();
+    assert!(model_version.starts_with("sha256:"), "{v}");
+    let (_, got) = call(&a.router, "GET", "/admin/policy", Some(VIEWER), "").await;
+    assert_eq!(got["model_version"], model_version.as_str());
+    let (_, audit) = call(&a.router, "GET", "/admin/audit", Some(VIEWER), "").await;
+    let last = audit.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["action"], "put");
+    assert_eq!(last["new_model_version"], model_version.as_str());
+    assert!(a.store.current().model.is_some());
+}
+
+#[tokio::test]
 async fn put_audit_rollback_and_persistence() {
     let a = app();
     let v0 = a.store.current().version.to_string();
@@ -243,7 +305,7 @@ async fn put_audit_rollback_and_persistence() {
     );
     // A restarted store reads the same trail and can still roll forward to v1 by id.
     let audit = AuditLog::open(&a.dir.join("audit.jsonl")).unwrap();
-    let restarted = PolicyStore::new(DEFAULT_POLICY, loader(), Some(audit)).unwrap();
+    let restarted = PolicyStore::new(DEFAULT_POLICY, Origin::File, loader(), Some(audit)).unwrap();
     assert_eq!(
         restarted.audit().len(),
         3,
@@ -294,7 +356,7 @@ async fn simulate_reports_on_the_recent_window() {
 
 #[test]
 fn swap_is_atomic_under_concurrent_scoring() {
-    let store = Arc::new(PolicyStore::new(DEFAULT_POLICY, loader(), None).unwrap());
+    let store = Arc::new(PolicyStore::new(DEFAULT_POLICY, Origin::File, loader(), None).unwrap());
     let other = DEFAULT_POLICY
         .replace("origin.CO = { points = 45", "origin.CO = { points = 145")
         .replace("late_points = 30", "late_points = 31");
@@ -314,6 +376,7 @@ fn swap_is_atomic_under_concurrent_scoring() {
                 store
                     .install(
                         if n % 2 == 0 { &other } else { DEFAULT_POLICY },
+                        Origin::Api,
                         "test",
                         "put",
                     )
@@ -348,11 +411,11 @@ async fn hot_reload_installs_valid_files_and_keeps_policy_on_invalid_ones() {
     let dir = tempdir();
     let path = dir.join("policy.toml");
     std::fs::write(&path, DEFAULT_POLICY).unwrap();
-    let store = Arc::new(PolicyStore::new(DEFAULT_POLICY, loader(), None).unwrap());
+    let store = Arc::new(PolicyStore::new(DEFAULT_POLICY, Origin::File, loader(), None).unwrap());
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(borderlane::service::admin::reload::watch_file(
         store.clone(),
-        path.clone(),
+        Some(path.clone()),
         Duration::from_millis(20),
         borderlane::service::admin::flipped(shutdown),
     ));

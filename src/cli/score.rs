@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use anyhow::Context;
 use borderlane_core::policy::CompiledPolicy;
@@ -82,7 +82,7 @@ impl Ctx<'_> {
     /// Scores one line; appends the decision or the dead letter to the sink and counts it.
     fn score_line(&self, line_no: u64, line: &[u8], sink: &mut Sink) {
         match process(self.policy, self.table, line, &self.limits) {
-            Ok(mut d) => {
+            Ok((_, mut d)) => {
                 d.decided_at = self.decided_at;
                 sink.tally.add(&d);
                 // Serialising our own Decision into a Vec cannot fail.
@@ -135,14 +135,6 @@ fn read_blocks(
     }
 }
 
-fn now() -> Option<Timestamp> {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .ok()?
-        .as_nanos() as i128;
-    Timestamp::from_unix_nanos(nanos)
-}
-
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(n) = args.threads {
         rayon::ThreadPoolBuilder::new()
@@ -190,7 +182,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         policy: &policy,
         table: &table,
         limits,
-        decided_at: if args.no_timestamp { None } else { now() },
+        decided_at: if args.no_timestamp {
+            None
+        } else {
+            crate::clock::now()
+        },
     };
 
     let started = Instant::now();

@@ -69,6 +69,16 @@ pub struct AdminConfig {
     /// token comes from `BORDERLANE_ADMIN_TOKEN` (operator role); with neither, the admin API is not started.
     #[serde(default)]
     pub tokens_file: Option<PathBuf>,
+    /// With no tokens file and no `BORDERLANE_ADMIN_TOKEN`, generate an operator token at start (`demo`
+    /// prints it); otherwise the admin API is not started without tokens.
+    #[serde(default)]
+    pub generate_token: bool,
+    /// Where models named by policies sent through the admin API (`PUT`, `rollback`, `simulate`) must be:
+    /// their `model.file` is a relative path inside it (absolute paths and `..` are refused). Relative to the
+    /// config file; default: the policy file's directory (so a version first loaded from the file can be
+    /// sent back through the API unchanged).
+    #[serde(default)]
+    pub model_dir: Option<PathBuf>,
     /// Append-only audit trail (JSON lines), relative to the config file.
     #[serde(default = "default_audit_log")]
     pub audit_log: PathBuf,
@@ -107,6 +117,8 @@ impl Default for AdminConfig {
         AdminConfig {
             listen: default_admin_listen(),
             tokens_file: None,
+            generate_token: false,
+            model_dir: None,
             audit_log: default_audit_log(),
             replay_window: default_replay_window(),
             reload_policy: true,

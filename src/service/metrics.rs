@@ -79,8 +79,10 @@ pub struct Metrics {
     partner_table_complete: IntGauge,
     /// High watermark minus stored offset, per manifest partition (from librdkafka statistics).
     consumer_lag: IntGaugeVec,
-    /// Always 1; the `version` label names the policy in force.
+    /// Always 1; the labels name the policy and model in force.
     policy_info: IntGaugeVec,
+    /// Hot reloads (policy or model file) rejected since start; the running policy stayed.
+    policy_reload_failures: IntCounter,
     /// Outputs sent and not yet acknowledged.
     in_flight: IntGauge,
     /// Outputs the broker did not accept (each stops the service: its input offset is never stored).
@@ -161,8 +163,15 @@ impl Metrics {
             &["topic", "partition"],
         ));
         let policy_info = must(IntGaugeVec::new(
-            Opts::new("policy_info", "The policy in force (value is always 1)."),
-            &["version", "name"],
+            Opts::new(
+                "policy_info",
+                "The policy and model in force (value is always 1; model_version empty without a model).",
+            ),
+            &["version", "name", "model_version"],
+        ));
+        let policy_reload_failures = must(IntCounter::new(
+            "policy_reload_failures_total",
+            "Hot reloads of the policy or model file rejected since start (the running policy stayed).",
         ));
         let in_flight = must(IntGauge::new(
             "in_flight",
@@ -191,6 +200,7 @@ impl Metrics {
             Box::new(partner_table_complete.clone()),
             Box::new(consumer_lag.clone()),
             Box::new(policy_info.clone()),
+            Box::new(policy_reload_failures.clone()),
             Box::new(in_flight.clone()),
             Box::new(delivery_failures.clone()),
             Box::new(kafka_errors.clone()),
@@ -216,6 +226,7 @@ impl Metrics {
             partner_table_complete,
             consumer_lag,
             policy_info,
+            policy_reload_failures,
             in_flight,
             delivery_failures,
             kafka_errors,
@@ -290,9 +301,20 @@ impl Metrics {
             .remove_label_values(&[topic, &partition.to_string()]);
     }
 
-    pub fn policy(&self, version: &str, name: &str) {
+    /// Rejected hot reloads so far (the store counts them).
+    pub fn policy_reload_failures(&self, n: u64) {
+        let seen = self.policy_reload_failures.get();
+        if n > seen {
+            self.policy_reload_failures.inc_by(n - seen);
+        }
+    }
+
+    /// The policy and model in force.
+    pub fn policy(&self, version: &str, name: &str, model_version: Option<&str>) {
         self.policy_info.reset();
-        self.policy_info.with_label_values(&[version, name]).set(1);
+        self.policy_info
+            .with_label_values(&[version, name, model_version.unwrap_or("")])
+            .set(1);
     }
 
     pub fn in_flight(&self, n: usize) {
@@ -332,8 +354,9 @@ mod tests {
         m.bad_partner_record(BadPartner::Invalid(ErrorKind::BadCode));
         m.partner_table_completed();
         m.consumer_lag("manifests", 0, 12);
-        m.policy("sha256:abc", "default");
-        m.policy("sha256:def", "default");
+        m.policy("sha256:abc", "default", None);
+        m.policy("sha256:def", "default", Some("sha256:m1"));
+        m.policy_reload_failures(2);
         m.kafka_error(Client::Producer);
         let text = m.render();
         for line in [
@@ -348,7 +371,8 @@ mod tests {
             "borderlane_bad_partner_records_total{kind=\"bad_code\"} 1",
             "borderlane_partner_table_complete 1",
             "borderlane_consumer_lag{partition=\"0\",topic=\"manifests\"} 12",
-            "borderlane_policy_info{name=\"default\",version=\"sha256:def\"} 1",
+            "borderlane_policy_info{model_version=\"sha256:m1\",name=\"default\",version=\"sha256:def\"} 1",
+            "borderlane_policy_reload_failures_total 2",
             "borderlane_kafka_errors_total{client=\"producer\"} 1",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");

@@ -1,14 +1,17 @@
-//! `borderlane serve`: the streaming service on Apache Kafka — partner follower, manifest pipeline and HTTP
-//! endpoint as named tasks under one shutdown guard.
+//! The service, one wiring for `serve` (Kafka) and `demo` (generated traffic): the policy store with hot
+//! reload of the policy and model files, the admin API, the officers' feed and console, `/healthz`,
+//! `/readyz`, `/metrics`, and the input's tasks, all as named tasks under one shutdown guard.
 //!
-//! Start-up: bind HTTP → check/create topics → read the partner topic to its start-up end offsets (not
-//! ready; the manifest consumer is not even subscribed) → subscribe and decide. Any task ending — with an
-//! error or not — stops every other one: no half-alive service. A shutdown signal does the same, and the
-//! whole stop is bounded by `service.shutdown_timeout_ms`.
+//! Start-up on Kafka: load the policy (with its model) → bind HTTP → check/create topics → read the partner
+//! topic to its start-up end offsets (not ready; the manifest consumer is not even subscribed) → subscribe
+//! and decide. With generated traffic the partner table is prebuilt and the traffic task stands in for the
+//! consumer. Any task ending — with an error or not — stops every other one: no half-alive service. A
+//! shutdown signal does the same, and the whole stop is bounded by `service.shutdown_timeout_ms`.
 
 pub mod admin;
 pub mod config;
 pub mod feed;
+pub mod generated;
 pub mod http;
 pub mod kafka;
 pub mod metrics;
@@ -16,20 +19,25 @@ pub mod metrics;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
+use borderlane_core::decision::Decision;
 use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::table::PartnerTable;
+use borderlane_core::wire::Manifest;
 use tokio::sync::watch;
 use tokio::task::{Id, JoinSet};
 use tracing::{error, info, warn};
 
 pub use config::Config;
 
+use crate::load::policy::{Origin, PolicyLoader};
 use crate::service::admin::audit::AuditLog;
+use crate::service::admin::store::model_version;
 use crate::service::admin::{AdminState, ManifestRing, PolicyStore, Tokens};
 use crate::service::feed::Feed;
 use crate::service::kafka::clients::Role;
@@ -135,10 +143,16 @@ impl Readiness {
 pub struct Running {
     /// Where `/healthz`, `/readyz` and `/metrics` are served (the real port when configured as 0).
     http_addr: SocketAddr,
+    /// Where the admin API listens, when it runs.
+    admin_addr: Option<SocketAddr>,
+    /// The operator token generated at start (`admin.generate_token`), for the caller to show; never logged.
+    generated_admin_token: Option<String>,
     /// Readiness as `/readyz` reports it.
     readiness: Arc<Readiness>,
     /// The service's metrics.
     metrics: Arc<Metrics>,
+    /// The policy in force, its history and audit trail.
+    store: Arc<PolicyStore>,
     /// Stops every task.
     shutdown: Shutdown,
     /// The named tasks under the guard.
@@ -149,12 +163,33 @@ pub struct Running {
     shutdown_timeout: Duration,
 }
 
-/// Loads the policy the config names (or the embedded default).
-pub fn load_policy(config: &Config) -> anyhow::Result<CompiledPolicy> {
-    match config.policy_path() {
-        Some(p) => crate::load::policy::load(&p),
-        None => Ok(crate::load::policy::default_policy()),
-    }
+/// Where manifests come from. Everything else — policy store and hot reload, admin API, feed and console,
+/// metrics, readiness, the shutdown guard — is the same for every input.
+pub enum Input {
+    /// The manifest topic (consumer group), decisions and dead letters to their topics, and the partner
+    /// table followed from the partner topic (`serve`).
+    Kafka,
+    /// Generated traffic scored in process against a prebuilt partner table (`demo`).
+    Generated(Box<generated::Generated>),
+}
+
+/// The one policy loader for this configuration: models of the policy file resolve against its directory;
+/// models of policies sent through the admin API must be inside `admin.model_dir` (default: the same
+/// directory).
+pub fn policy_loader(config: &Config) -> PolicyLoader {
+    let policy_dir = match config.policy_path() {
+        Some(p) => p
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from(".")),
+        None => config.base_dir.clone(),
+    };
+    let model_dir = match &config.admin.model_dir {
+        Some(d) => config.base_dir.join(d),
+        None => policy_dir.clone(),
+    };
+    PolicyLoader::new(policy_dir, model_dir)
 }
 
 /// The policy text the config names (or the embedded default's).
@@ -167,52 +202,98 @@ fn policy_text(config: &Config) -> anyhow::Result<String> {
     }
 }
 
-/// Admin tokens: the configured file, else `BORDERLANE_ADMIN_TOKEN` (operator role), else none.
-fn admin_tokens(config: &Config) -> anyhow::Result<Option<Tokens>> {
+/// Loads the policy the config names (or the embedded default), with its model, through the one loader.
+pub fn load_policy(config: &Config) -> anyhow::Result<CompiledPolicy> {
+    policy_loader(config)
+        .compile(&policy_text(config)?, Origin::File)
+        .map_err(|e| anyhow!("policy is invalid:\n{}", crate::load::policy::render(&e)))
+}
+
+/// Admin tokens: the configured file, else `BORDERLANE_ADMIN_TOKEN` (operator role), else — with
+/// `admin.generate_token` — a generated operator token (returned so the caller can show it), else none.
+fn admin_tokens(config: &Config) -> anyhow::Result<Option<(Tokens, Option<String>)>> {
     if let Some(f) = &config.admin.tokens_file {
-        return Tokens::from_file(&config.base_dir.join(f)).map(Some);
+        return Tokens::from_file(&config.base_dir.join(f)).map(|t| Some((t, None)));
     }
     match std::env::var("BORDERLANE_ADMIN_TOKEN") {
         Ok(t) if !t.trim().is_empty() => {
-            Tokens::single("env:BORDERLANE_ADMIN_TOKEN", t.trim()).map(Some)
+            Tokens::single("env:BORDERLANE_ADMIN_TOKEN", t.trim()).map(|t| Some((t, None)))
+        }
+        _ if config.admin.generate_token => {
+            let secret = crate::service::admin::auth::generate_secret();
+            Tokens::single("generated-operator", &secret).map(|t| Some((t, Some(secret))))
         }
         _ => Ok(None),
     }
 }
 
-/// Starts the service: binds HTTP, creates the clients and spawns the tasks. Returns once the tasks run;
-/// the partner table loads in the background (`/readyz` tells when the service decides).
-pub async fn start(config: Config) -> anyhow::Result<Running> {
-    let policy = load_policy(&config)?;
-    let metrics = Arc::new(Metrics::new());
-    metrics.policy(&policy.version, &policy.doc.meta.name);
-    info!(
-        policy = %policy.doc.meta.name,
-        version = %policy.version,
-        bootstrap = %config.kafka.bootstrap_servers,
-        group = %config.kafka.group_id,
-        topics = ?config.kafka.topics,
-        "starting borderlane serve"
-    );
-    for role in [
-        Role::ManifestConsumer,
-        Role::PartnerConsumer,
-        Role::Producer,
-    ] {
-        info!(client = ?role, properties = %kafka::clients::describe(&config.kafka, role), "kafka client");
+/// Where each decision goes besides its output: the officers' live feed (never blocks) and the what-if
+/// window of recent manifests. Shared by every input.
+#[derive(Clone, Default)]
+pub struct Watchers {
+    pub feed: Option<Arc<Feed>>,
+    pub ring: Option<Arc<ManifestRing>>,
+}
+
+impl Watchers {
+    /// A decision was emitted: publish its JSON and keep its manifest.
+    pub fn decided(&self, manifest: Manifest, decision: &Decision, json: &[u8]) {
+        if let Some(feed) = &self.feed {
+            let secs = decision.decided_at.map_or(0, |t| t.unix_seconds());
+            feed.publish(decision, json, secs);
+        }
+        if let Some(ring) = &self.ring {
+            ring.push(Arc::new(manifest));
+        }
     }
-    drop(policy);
+}
+
+/// Starts the service on Kafka (`serve`); see [`start_with`].
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    start_with(config, Input::Kafka).await
+}
+
+/// Starts the service: loads the policy, binds HTTP, spawns the named tasks for `input` and the shared
+/// ones. Returns once the tasks run; with Kafka the partner table loads in the background (`/readyz` tells
+/// when the service decides).
+pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running> {
     let audit = AuditLog::open(&config.admin.audit_path(&config.base_dir))?;
     let store = Arc::new(
         PolicyStore::new(
             &policy_text(&config)?,
-            Box::new(CompiledPolicy::from_toml),
+            Origin::File,
+            policy_loader(&config),
             Some(audit),
         )
         .map_err(|e| anyhow!("policy is invalid:\n{}", crate::load::policy::render(&e)))?,
     );
-    let policy = store.handle();
-    let table = Arc::new(PartnerTable::new());
+    let metrics = Arc::new(Metrics::new());
+    {
+        let policy = store.current();
+        let model = model_version(&policy);
+        metrics.policy(&policy.version, &policy.doc.meta.name, model.as_deref());
+        info!(
+            policy = %policy.doc.meta.name,
+            version = %policy.version,
+            model_version = ?model,
+            "policy loaded"
+        );
+    }
+    if let Input::Kafka = input {
+        info!(
+            bootstrap = %config.kafka.bootstrap_servers,
+            group = %config.kafka.group_id,
+            topics = ?config.kafka.topics,
+            "starting borderlane serve"
+        );
+        for role in [
+            Role::ManifestConsumer,
+            Role::PartnerConsumer,
+            Role::Producer,
+        ] {
+            info!(client = ?role, properties = %kafka::clients::describe(&config.kafka, role), "kafka client");
+        }
+    }
     let readiness = Arc::new(Readiness::new());
     let shutdown = Shutdown::new();
 
@@ -221,18 +302,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .with_context(|| format!("binding http.listen {}", config.http.listen))?;
     let http_addr = listener.local_addr()?;
 
-    let sink = Arc::new(match config.kafka.delivery {
-        config::DeliveryMode::AtLeastOnce => {
-            Sink::AtLeastOnce(AtLeastOnceSink::new(&config, metrics.clone())?)
-        }
-    });
-    let follower = PartnerFollower::new(
-        &config,
-        table.clone(),
-        metrics.clone(),
-        readiness.clone(),
-        shutdown.clone(),
-    )?;
     let ring = Arc::new(ManifestRing::new(config.admin.replay_window));
     let feed = config.http.console.then(|| {
         Arc::new(Feed::new(
@@ -242,19 +311,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             shutdown.subscribe(),
         ))
     });
-    let pipeline = Pipeline::new(
-        &config,
-        sink,
-        policy,
-        table.clone(),
-        metrics.clone(),
-        readiness.clone(),
-        shutdown.clone(),
-    )?
-    .with_watchers(feed.clone(), Some(ring.clone()));
+    let watchers = Watchers {
+        feed: feed.clone(),
+        ring: Some(ring.clone()),
+    };
 
     let mut tasks = JoinSet::new();
     let mut names = HashMap::new();
+    let table = match &input {
+        Input::Kafka => Arc::new(PartnerTable::new()),
+        Input::Generated(g) => g.table.clone(),
+    };
 
     let mut app = http::router(http::AppState {
         metrics: metrics.clone(),
@@ -263,12 +330,16 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     if let Some(feed) = &feed {
         app = app.merge(crate::service::feed::router(feed.clone()));
     }
+    let mut admin_addr = None;
+    let mut generated_admin_token = None;
     match (config.admin.listen, admin_tokens(&config)?) {
-        (Some(addr), Some(tokens)) => {
+        (Some(addr), Some((tokens, generated))) => {
             let admin_listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("binding admin.listen {addr}"))?;
-            info!(admin_addr = %admin_listener.local_addr()?, "admin API listening");
+            admin_addr = Some(admin_listener.local_addr()?);
+            generated_admin_token = generated;
+            info!(admin_addr = ?admin_addr, "admin API listening");
             let admin_app = crate::service::admin::router(AdminState {
                 store: store.clone(),
                 tokens: Arc::new(tokens),
@@ -289,33 +360,32 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }
         (None, _) => {}
     }
-    if let (Some(path), true) = (config.policy_path(), config.admin.reload_policy) {
-        let (store, stop, metrics) = (store.clone(), shutdown.clone(), metrics.clone());
+    if config.admin.reload_policy {
+        let (store, stop) = (store.clone(), shutdown.clone());
         let interval = Duration::from_millis(config.admin.reload_interval_ms.max(50));
+        let path = config.policy_path();
         let h = tasks.spawn(async move {
-            let reporter = {
-                let (store, metrics) = (store.clone(), metrics.clone());
-                async move {
-                    // Keep the policy metric current after reloads and admin changes.
-                    let mut shown = String::new();
-                    loop {
-                        let p = store.current();
-                        if *p.version != *shown {
-                            shown = p.version.to_string();
-                            metrics.policy(&shown, &p.doc.meta.name);
-                        }
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
-                }
-            };
-            tokio::select! {
-                _ = crate::service::admin::reload::watch_file(store, path, interval, stop.triggered()) => {}
-                _ = reporter => {}
-            }
+            crate::service::admin::reload::watch_file(store, path, interval, stop.triggered())
+                .await;
             Ok(())
         });
         names.insert(h.id(), "policy-reload");
     }
+    // The policy metrics follow the store's announcements: every swap, every rejected reload.
+    let (mut changes, m, stop) = (store.subscribe(), metrics.clone(), shutdown.clone());
+    let h = tasks.spawn(async move {
+        loop {
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { return Ok(()) },
+                _ = stop.triggered() => return Ok(()),
+            }
+            let state = changes.borrow_and_update().clone();
+            let p = &state.policy;
+            m.policy(&p.version, &p.doc.meta.name, model_version(p).as_deref());
+            m.policy_reload_failures(state.reload_failures);
+        }
+    });
+    names.insert(h.id(), "policy-metrics");
     let stop = shutdown.clone();
     let h = tasks.spawn(async move {
         axum::serve(listener, app)
@@ -326,32 +396,79 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     names.insert(h.id(), "http");
     info!(%http_addr, "http listening");
 
-    let topics_config = config.clone();
-    let h = tasks.spawn(async move {
-        kafka::topics::ensure(&topics_config).await?;
-        tokio::task::spawn_blocking(move || follower.run())
-            .await
-            .map_err(|e| anyhow!("partner follower thread: {e}"))?
-    });
-    names.insert(h.id(), "partners");
+    match input {
+        Input::Kafka => {
+            let sink = Arc::new(match config.kafka.delivery {
+                config::DeliveryMode::AtLeastOnce => {
+                    Sink::AtLeastOnce(AtLeastOnceSink::new(&config, metrics.clone())?)
+                }
+            });
+            let follower = PartnerFollower::new(
+                &config,
+                table.clone(),
+                metrics.clone(),
+                readiness.clone(),
+                shutdown.clone(),
+            )?;
+            let pipeline = Pipeline::new(
+                &config,
+                sink,
+                store.handle(),
+                table.clone(),
+                metrics.clone(),
+                readiness.clone(),
+                shutdown.clone(),
+            )?
+            .with_watchers(watchers);
 
-    let gate = readiness.clone();
-    let stop = shutdown.clone();
-    let h = tasks.spawn(async move {
-        tokio::select! {
-            _ = gate.partners_completed() => {}
-            _ = stop.triggered() => return Ok(()),
+            let topics_config = config.clone();
+            let h = tasks.spawn(async move {
+                kafka::topics::ensure(&topics_config).await?;
+                tokio::task::spawn_blocking(move || follower.run())
+                    .await
+                    .map_err(|e| anyhow!("partner follower thread: {e}"))?
+            });
+            names.insert(h.id(), "partners");
+
+            let gate = readiness.clone();
+            let stop = shutdown.clone();
+            let h = tasks.spawn(async move {
+                tokio::select! {
+                    _ = gate.partners_completed() => {}
+                    _ = stop.triggered() => return Ok(()),
+                }
+                tokio::task::spawn_blocking(move || pipeline.run())
+                    .await
+                    .map_err(|e| anyhow!("pipeline thread: {e}"))?
+            });
+            names.insert(h.id(), "pipeline");
         }
-        tokio::task::spawn_blocking(move || pipeline.run())
-            .await
-            .map_err(|e| anyhow!("pipeline thread: {e}"))?
-    });
-    names.insert(h.id(), "pipeline");
+        Input::Generated(g) => {
+            // The table is complete before the first decision, and the traffic stands in for the consumer.
+            metrics.partner_table(table.len(), table.updates_applied());
+            metrics.partner_table_completed();
+            readiness.partners_complete();
+            readiness.consumer_running(true);
+            let traffic = generated::Traffic {
+                input: *g,
+                policy: store.handle(),
+                limits: config.limits.limits(),
+                metrics: metrics.clone(),
+                watchers,
+                shutdown: shutdown.clone(),
+            };
+            let h = tasks.spawn(traffic.run());
+            names.insert(h.id(), "traffic");
+        }
+    }
 
     Ok(Running {
         http_addr,
+        admin_addr,
+        generated_admin_token,
         readiness,
         metrics,
+        store,
         shutdown,
         tasks,
         names,
@@ -362,6 +479,21 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 impl Running {
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// Where the admin API listens, when it runs.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// The operator token generated at start (`admin.generate_token`), for the caller to show once.
+    pub fn generated_admin_token(&self) -> Option<&str> {
+        self.generated_admin_token.as_deref()
+    }
+
+    /// The policy store (current policy, versions, audit trail).
+    pub fn store(&self) -> &Arc<PolicyStore> {
+        &self.store
     }
 
     pub fn readiness(&self) -> &Arc<Readiness> {

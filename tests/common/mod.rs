@@ -590,7 +590,7 @@ pub fn expected(
     static POLICY: OnceLock<borderlane_core::policy::CompiledPolicy> = OnceLock::new();
     let policy = POLICY.get_or_init(borderlane::load::policy::default_policy);
     borderlane_core::score::process(policy, table, bytes, limits)
-        .map(|d| serde_json::to_value(&d).unwrap())
+        .map(|(_, d)| serde_json::to_value(&d).unwrap())
 }
 
 /// A decision as JSON without its `decided_at`.

@@ -19,16 +19,19 @@ use crate::wire::{
     parse_manifest, BadInput, ErrorKind, Limits, Manifest, Mode, Party, SealAffixer, SealClass, Str,
 };
 
-/// Parses, validates and decides one manifest record: the whole core path for one input.
+/// Parses, validates and decides one manifest record: the whole core path for one input, and the one entry
+/// point every adapter uses. Returns the parsed manifest with its decision (the service keeps recent
+/// manifests for what-if replays), or the dead-letter reason.
 pub fn process(
     policy: &CompiledPolicy,
     table: &PartnerTable,
     bytes: &[u8],
     limits: &Limits,
-) -> Result<Decision, BadInput> {
+) -> Result<(Manifest, Decision), BadInput> {
     let m = parse_manifest(bytes, limits)?;
     check_port(policy, &m)?;
-    Ok(decide(policy, table, &m))
+    let d = decide(policy, table, &m);
+    Ok((m, d))
 }
 
 /// A manifest whose port the policy does not know cannot be laned: it is bad input, not a guess.

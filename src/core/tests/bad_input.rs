@@ -522,7 +522,7 @@ fn every_error_kind_from_a_real_malformed_manifest() {
     let policy = CompiledPolicy::from_toml(DEFAULT_POLICY).expect("default policy");
     let table = PartnerTable::new();
     let kinds = check(manifest_cases(), |c| {
-        process(&policy, &table, &c.bytes, &c.limits).map(|d| format!("score {}", d.score))
+        process(&policy, &table, &c.bytes, &c.limits).map(|(_, d)| format!("score {}", d.score))
     });
     let missing: Vec<_> = ErrorKind::ALL
         .iter()
@@ -538,7 +538,9 @@ fn limits_are_boundaries_not_guesses() {
     let policy = CompiledPolicy::from_toml(DEFAULT_POLICY).expect("default policy");
     let table = PartnerTable::new();
     let ok = |bytes: &[u8], limits: &Limits| {
-        process(&policy, &table, bytes, limits).unwrap_or_else(|e| panic!("rejected: {e}"))
+        process(&policy, &table, bytes, limits)
+            .map(|(_, d)| d)
+            .unwrap_or_else(|e| panic!("rejected: {e}"))
     };
     ok(MANIFEST.as_bytes(), &Limits::default());
     ok(

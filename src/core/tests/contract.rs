@@ -437,7 +437,7 @@ fn bytes_of(m: &Manifest) -> Vec<u8> {
 
 /// Decides a generated manifest through the wire; generated manifests are valid, so this must succeed.
 fn decide(policy: &CompiledPolicy, table: &PartnerTable, m: &Manifest) -> Json {
-    let d = process(policy, table, &bytes_of(m), &Limits::default())
+    let (_, d) = process(policy, table, &bytes_of(m), &Limits::default())
         .unwrap_or_else(|e| panic!("a generated manifest was dead-lettered: {e}"));
     let j = serde_json::to_value(&d).expect("decision serialises");
     check_reasons_sum(&j);
@@ -674,7 +674,7 @@ proptest! {
     fn arbitrary_bytes_one_outcome(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
         let table = PartnerTable::new();
         match process(default_policy(), &table, &bytes, &Limits::default()) {
-            Ok(d) => check_reasons_sum(&serde_json::to_value(&d).expect("serialises")),
+            Ok((_, d)) => check_reasons_sum(&serde_json::to_value(&d).expect("serialises")),
             Err(e) => {
                 prop_assert!(ErrorKind::ALL.contains(&e.kind));
                 prop_assert!(!e.message.is_empty());
@@ -810,7 +810,7 @@ proptest! {
         let table = table_of(&specs);
         let bytes = mutate(&m, &muts);
         match process(boosted_policy(), &table, &bytes, &Limits::default()) {
-            Ok(d) => check_reasons_sum(&serde_json::to_value(&d).expect("serialises")),
+            Ok((_, d)) => check_reasons_sum(&serde_json::to_value(&d).expect("serialises")),
             Err(e) => {
                 prop_assert!(ErrorKind::ALL.contains(&e.kind));
                 prop_assert!(!e.message.is_empty());

@@ -436,7 +436,7 @@ fn check(case: &Case, fx: &Fixtures, cov: &mut Coverage) -> Vec<String> {
     };
     let bytes = serde_json::to_vec(&manifest).expect("serialise manifest");
     let decision = match process(&policy, &table, &bytes, &Limits::default()) {
-        Ok(d) => d,
+        Ok((_, d)) => d,
         Err(e) => return vec![format!("the manifest is dead-lettered: {e}")],
     };
     let d = serde_json::to_value(&decision).expect("decision serialises");

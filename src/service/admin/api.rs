@@ -18,6 +18,7 @@ use super::auth::{Check, Role, Tokens};
 use super::ring::ManifestRing;
 use super::store::{PolicyStore, RollbackError};
 use crate::analysis::whatif;
+use crate::load::policy::Origin;
 
 /// The OpenAPI document of this API, kept in the repository.
 pub const OPENAPI: &str = include_str!("../../../docs/admin-openapi.json");
@@ -86,6 +87,7 @@ async fn get_policy(State(s): State<AdminState>, headers: HeaderMap) -> Response
     let p = s.store.current();
     Json(json!({
         "version": &*p.version,
+        "model_version": super::store::model_version(&p),
         "name": p.doc.meta.name,
         "text": s.store.current_text(),
         "policy": p.doc,
@@ -118,7 +120,9 @@ async fn put_policy(State(s): State<AdminState>, headers: HeaderMap, body: Bytes
         }]);
     };
     let store = s.store.clone();
-    match tokio::task::spawn_blocking(move || store.install(&text, &actor, "put")).await {
+    match tokio::task::spawn_blocking(move || store.install(&text, Origin::Api, &actor, "put"))
+        .await
+    {
         Ok(Ok(installed)) => Json(installed).into_response(),
         Ok(Err(errors)) => errors_response(&errors),
         Err(e) => (
@@ -202,7 +206,7 @@ async fn simulate(State(s): State<AdminState>, headers: HeaderMap, body: Bytes) 
                 .into_response();
         }
     }
-    let candidate = match borderlane_core::policy::CompiledPolicy::from_toml(&req.policy) {
+    let candidate = match s.store.loader().compile(&req.policy, Origin::Api) {
         Ok(p) => p,
         Err(errors) => return errors_response(&errors),
     };

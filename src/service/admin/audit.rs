@@ -16,10 +16,16 @@ pub struct Entry {
     pub time: String,
     /// The token name (never the secret), `file:<path>` for hot reload, `startup`.
     pub actor: String,
-    /// `startup`, `put`, `reload`, `rollback`.
+    /// `startup`, `put`, `reload`, `model-reload`, `rollback`.
     pub action: String,
     pub old_version: Option<String>,
     pub new_version: String,
+    /// The models' versions, when the policies have a `[model]` section (absent in entries written before
+    /// models were audited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_model_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_model_version: Option<String>,
     /// Dotted key paths whose value differs between the two versions.
     pub changed_keys: Vec<String>,
 }

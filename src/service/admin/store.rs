@@ -3,27 +3,50 @@
 //!
 //! Scoring takes one snapshot (`current()`) per manifest, so a swap is atomic for decisions: each decision
 //! is scored entirely under one version, and its `policy_version` says which.
+//!
+//! Policy text becomes a compiled policy only through the one [`PolicyLoader`], which also reads the model
+//! a `[model]` section names; a policy is "changed" when its version or its model's version changes, so a
+//! new model file under an unchanged policy is swapped and audited like a policy change. Every swap (and
+//! every rejected reload) is announced on a watch channel ([`PolicyStore::subscribe`]), which keeps the
+//! policy metrics current without polling.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use std::path::PathBuf;
+
 use arc_swap::ArcSwap;
 use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::schema::PathError;
 use serde::Serialize;
+use tokio::sync::watch;
 
 use super::audit::{AuditLog, Entry};
+use crate::clock;
+use crate::load::policy::{Origin, PolicyLoader};
 
-/// Turns policy text into a compiled policy (the adapter decides how referenced files are found).
-pub type Loader = Box<dyn Fn(&str) -> Result<CompiledPolicy, Vec<PathError>> + Send + Sync>;
+/// What [`PolicyStore::subscribe`] announces: the policy in force and how many reloads were rejected.
+#[derive(Clone)]
+pub struct PolicyState {
+    pub policy: Arc<CompiledPolicy>,
+    pub reload_failures: u64,
+}
+
+/// The version of a compiled policy's model, if it has one.
+pub fn model_version(p: &CompiledPolicy) -> Option<String> {
+    p.model.as_ref().map(|m| m.model.version.to_string())
+}
 
 /// What an install or rollback did.
 #[derive(Debug, Clone, Serialize)]
 pub struct Installed {
     pub old_version: String,
     pub new_version: String,
-    /// False when the text's version was already current.
+    /// The models' versions (absent without a `[model]` section).
+    pub old_model_version: Option<String>,
+    pub new_model_version: Option<String>,
+    /// False when the policy and model versions were already current.
     pub changed: bool,
     pub changed_keys: Vec<String>,
 }
@@ -40,21 +63,19 @@ pub struct PolicyStore {
     /// version → policy text, for rollback.
     texts: Mutex<BTreeMap<String, String>>,
     audit: Option<AuditLog>,
-    /// One change at a time: the swap and its audit entry go together.
-    change: Mutex<()>,
-    loader: Loader,
-    /// Hot reloads rejected because the file was invalid (a metric).
+    /// One change at a time: the swap and its audit entry go together. Holds where the current text came
+    /// from (its model is found, watched and re-read for that origin).
+    change: Mutex<Origin>,
+    /// The one policy loader (policy text + its model).
+    loader: PolicyLoader,
+    /// Hot reloads rejected because the file (policy or model) was invalid (a metric).
     pub reload_failures: AtomicU64,
+    /// Announces every swap and every rejected reload.
+    notify: watch::Sender<PolicyState>,
 }
 
 fn now() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i128)
-        .unwrap_or(0);
-    borderlane_core::time::Timestamp::from_unix_nanos(nanos)
-        .map(|t| t.to_string())
-        .unwrap_or_default()
+    clock::now().map(|t| t.to_string()).unwrap_or_default()
 }
 
 /// Dotted key paths whose values differ between two policies (leaves of their canonical JSON).
@@ -99,14 +120,16 @@ pub fn changed_keys(old: &CompiledPolicy, new: &CompiledPolicy) -> Vec<String> {
 }
 
 impl PolicyStore {
-    /// Starts with `text` (already validated by the caller or validated here). Records a `startup` audit entry
-    /// when the starting version differs from the last one the audit log knows.
+    /// Starts with `text` of `origin`, compiled by `loader`. Records a `startup` audit entry when the
+    /// starting policy or model version differs from the last one the audit log knows.
     pub fn new(
         text: &str,
-        loader: Loader,
+        origin: Origin,
+        loader: PolicyLoader,
         audit: Option<AuditLog>,
     ) -> Result<PolicyStore, Vec<PathError>> {
-        let initial = loader(text)?;
+        let initial = Arc::new(loader.compile(text, origin)?);
+        let model = model_version(&initial);
         let version = initial.version.to_string();
         let mut texts = BTreeMap::new();
         if let Some(a) = &audit {
@@ -124,26 +147,34 @@ impl PolicyStore {
         }
         texts.insert(version.clone(), text.to_string());
         let store = PolicyStore {
-            current: Arc::new(ArcSwap::from_pointee(initial)),
+            current: Arc::new(ArcSwap::new(initial.clone())),
             texts: Mutex::new(texts),
             audit,
-            change: Mutex::new(()),
+            change: Mutex::new(origin),
             loader,
             reload_failures: AtomicU64::new(0),
+            notify: watch::channel(PolicyState {
+                policy: initial,
+                reload_failures: 0,
+            })
+            .0,
         };
         store.persist_text(&version, text);
         if let Some(a) = &store.audit {
-            let last = a
-                .read_all()
-                .ok()
-                .and_then(|v| v.last().map(|e| e.new_version.clone()));
-            if last.as_deref() != Some(version.as_str()) {
+            let last = a.read_all().ok().and_then(|v| v.last().cloned());
+            let (last_version, last_model) = match last {
+                Some(e) => (Some(e.new_version), e.new_model_version),
+                None => (None, None),
+            };
+            if last_version.as_deref() != Some(version.as_str()) || last_model != model {
                 let _ = a.append(&Entry {
                     time: now(),
                     actor: "startup".into(),
                     action: "startup".into(),
-                    old_version: last,
+                    old_version: last_version,
                     new_version: version,
+                    old_model_version: last_model,
+                    new_model_version: model,
                     changed_keys: Vec::new(),
                 });
             }
@@ -160,6 +191,22 @@ impl PolicyStore {
     /// The atomic pointer the store swaps, for a pipeline that loads a snapshot per manifest.
     pub fn handle(&self) -> Arc<ArcSwap<CompiledPolicy>> {
         self.current.clone()
+    }
+
+    /// Told about every swap and every rejected reload (the current state is marked seen at subscription).
+    pub fn subscribe(&self) -> watch::Receiver<PolicyState> {
+        self.notify.subscribe()
+    }
+
+    /// The one loader, for compiling candidate policies (`simulate`) exactly as an install would.
+    pub fn loader(&self) -> &PolicyLoader {
+        &self.loader
+    }
+
+    /// The model file the current policy names, resolved for the origin of its text.
+    pub fn model_file(&self) -> Option<PathBuf> {
+        let origin = *self.change.lock().unwrap_or_else(|e| e.into_inner());
+        self.loader.model_file(&self.current(), origin)
     }
 
     /// The current policy's text.
@@ -193,31 +240,39 @@ impl PolicyStore {
         }
     }
 
-    /// Validates and installs `text`; on error the running policy stays and every error is returned.
+    /// Validates `text` of `origin` with its model and installs it; on error the running policy stays and
+    /// every error is returned.
     pub fn install(
         &self,
         text: &str,
+        origin: Origin,
         actor: &str,
         action: &str,
     ) -> Result<Installed, Vec<PathError>> {
-        let new = (self.loader)(text)?;
-        let _guard = self.change.lock().unwrap_or_else(|e| e.into_inner());
+        let new = self.loader.compile(text, origin)?;
+        let mut current_origin = self.change.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.current();
+        let (old_model, new_model) = (model_version(&old), model_version(&new));
         let installed = Installed {
             old_version: old.version.to_string(),
             new_version: new.version.to_string(),
-            changed: old.version != new.version,
+            changed: old.version != new.version || old_model != new_model,
+            old_model_version: old_model,
+            new_model_version: new_model,
             changed_keys: changed_keys(&old, &new),
         };
         if !installed.changed {
             return Ok(installed);
         }
+        *current_origin = origin;
         self.texts
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(installed.new_version.clone(), text.to_string());
         self.persist_text(&installed.new_version, text);
-        self.current.store(Arc::new(new));
+        let new = Arc::new(new);
+        self.current.store(new.clone());
+        self.notify.send_modify(|s| s.policy = new);
         if let Some(a) = &self.audit {
             let entry = Entry {
                 time: now(),
@@ -225,6 +280,8 @@ impl PolicyStore {
                 action: action.into(),
                 old_version: Some(installed.old_version.clone()),
                 new_version: installed.new_version.clone(),
+                old_model_version: installed.old_model_version.clone(),
+                new_model_version: installed.new_model_version.clone(),
                 changed_keys: installed.changed_keys.clone(),
             };
             if let Err(e) = a.append(&entry) {
@@ -234,7 +291,15 @@ impl PolicyStore {
         Ok(installed)
     }
 
-    /// Re-installs a previous version by id.
+    /// Re-reads the current policy's model file (same text, same origin): a changed model is swapped and
+    /// audited like a policy change (`model-reload`); an invalid one keeps the running policy.
+    pub fn reload_model(&self, actor: &str) -> Result<Installed, Vec<PathError>> {
+        let origin = *self.change.lock().unwrap_or_else(|e| e.into_inner());
+        self.install(&self.current_text(), origin, actor, "model-reload")
+    }
+
+    /// Re-installs a previous version by id. Its model is looked for as for an admin API policy (inside the
+    /// model directory).
     pub fn rollback(&self, version: &str, actor: &str) -> Result<Installed, RollbackError> {
         let text = self
             .texts
@@ -243,7 +308,7 @@ impl PolicyStore {
             .get(version)
             .cloned()
             .ok_or_else(|| RollbackError::UnknownVersion(version.to_string()))?;
-        self.install(&text, actor, "rollback")
+        self.install(&text, Origin::Api, actor, "rollback")
             .map_err(RollbackError::Invalid)
     }
 
@@ -256,6 +321,7 @@ impl PolicyStore {
     }
 
     pub fn reload_failed(&self) {
-        self.reload_failures.fetch_add(1, Ordering::Relaxed);
+        let n = self.reload_failures.fetch_add(1, Ordering::Relaxed) + 1;
+        self.notify.send_modify(|s| s.reload_failures = n);
     }
 }

@@ -6,15 +6,14 @@
 //! offsets committed, without stalling an async runtime.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use arc_swap::ArcSwap;
 use borderlane_core::policy::CompiledPolicy;
-use borderlane_core::score::{check_port, decide};
+use borderlane_core::score::process;
 use borderlane_core::table::PartnerTable;
-use borderlane_core::time::Timestamp;
-use borderlane_core::wire::{parse_manifest, BadInput, ErrorKind, Limits};
+use borderlane_core::wire::{BadInput, ErrorKind, Limits};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
@@ -22,13 +21,11 @@ use rdkafka::statistics::Statistics;
 use rdkafka::ClientContext;
 use tracing::{debug, info, warn};
 
-use crate::service::admin::ManifestRing;
 use crate::service::config::Config;
-use crate::service::feed::Feed;
 use crate::service::kafka::clients::{client_config, Role};
 use crate::service::kafka::sink::{Origin, Output, Sink};
 use crate::service::metrics::{Client, Metrics};
-use crate::service::{Readiness, Shutdown};
+use crate::service::{Readiness, Shutdown, Watchers};
 
 /// Longest pause between two offset stores while messages flow.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(5);
@@ -107,10 +104,8 @@ pub struct Pipeline {
     /// Largest decision (key + JSON) the producer may send; a larger one becomes an `oversized` dead
     /// letter instead of a send error that would stop the service on every restart.
     max_decision: usize,
-    /// Officers' live feed: each decision's JSON is published once (never blocks).
-    feed: Option<Arc<Feed>>,
-    /// Recent manifests for the admin what-if simulate.
-    ring: Option<Arc<ManifestRing>>,
+    /// Officers' live feed and the what-if window: told about each emitted decision (never blocks).
+    watchers: Watchers,
 }
 
 impl Pipeline {
@@ -145,8 +140,7 @@ impl Pipeline {
             max_decision: crate::service::kafka::clients::producer_max_message_bytes(&config.kafka)
                 .map_err(|e| anyhow!("kafka.producer.message.max.bytes: {e}"))?
                 .saturating_sub(1024),
-            feed: None,
-            ring: None,
+            watchers: Watchers::default(),
         })
     }
 
@@ -194,13 +188,8 @@ impl Pipeline {
     }
 
     /// Also publishes decisions to the live feed and keeps recent manifests for what-if replays.
-    pub fn with_watchers(
-        mut self,
-        feed: Option<Arc<Feed>>,
-        ring: Option<Arc<ManifestRing>>,
-    ) -> Pipeline {
-        self.feed = feed;
-        self.ring = ring;
+    pub fn with_watchers(mut self, watchers: Watchers) -> Pipeline {
+        self.watchers = watchers;
         self
     }
 
@@ -220,16 +209,12 @@ impl Pipeline {
                 ErrorKind::Empty,
                 "null value on the manifests topic",
             )),
-            Some(bytes) => parse_manifest(bytes, &self.limits).and_then(|manifest| {
-                check_port(&policy, &manifest)?;
-                let decision = decide(&policy, &self.table, &manifest);
-                Ok((manifest, decision))
-            }),
+            Some(bytes) => process(&policy, &self.table, bytes, &self.limits),
         };
         self.metrics.scored(started.elapsed());
         match result {
             Ok((manifest, mut decision)) => {
-                decision.decided_at = now();
+                decision.decided_at = crate::clock::now();
                 buf.clear();
                 serde_json::to_writer(&mut *buf, &decision).context("encoding a decision")?;
                 let size = buf.len() + decision.manifest_id.len();
@@ -256,13 +241,7 @@ impl Pipeline {
                         json: buf,
                     },
                 )?;
-                if let Some(feed) = &self.feed {
-                    let secs = decision.decided_at.map_or(0, |t| t.unix_seconds());
-                    feed.publish(&decision, buf, secs);
-                }
-                if let Some(ring) = &self.ring {
-                    ring.push(Arc::new(manifest));
-                }
+                self.watchers.decided(manifest, &decision, buf);
                 Ok(())
             }
             Err(error) => {
@@ -309,12 +288,4 @@ impl Pipeline {
         }
         Ok(())
     }
-}
-
-fn now() -> Option<Timestamp> {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    Timestamp::from_unix_nanos(nanos as i128)
 }

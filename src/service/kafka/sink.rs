@@ -8,7 +8,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 use borderlane_core::codes::PortCode;
@@ -204,10 +204,7 @@ impl ProducerContext for DeliveryContext {
                     Outcome::DeadLetter(kind) => m.dead_letter_acknowledged(kind),
                 }
                 if let Some(ts) = pending.timestamp_ms {
-                    let now = SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .unwrap_or_default()
-                        .as_millis() as i64;
+                    let now = crate::clock::unix_millis();
                     m.end_to_end(Duration::from_millis(now.saturating_sub(ts).max(0) as u64));
                 }
             }

@@ -1,0 +1,86 @@
+//! Generated traffic as the service's input (`demo`): records of the seeded generator scored in process at a
+//! steady rate against a prebuilt partner table, through the same core entry point, metrics, feed and what-if
+//! window as the Kafka pipeline — only the transport differs (no topics, no sink).
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use borderlane_core::policy::CompiledPolicy;
+use borderlane_core::score::{check_port, process};
+use borderlane_core::table::PartnerTable;
+use borderlane_core::wire::Limits;
+
+use crate::service::metrics::Metrics;
+use crate::service::{Shutdown, Watchers};
+use crate::traffic::gen::{Generator, Record};
+
+/// What to generate.
+pub struct Generated {
+    /// The seeded generator (its partner pools built `table`).
+    pub generator: Generator,
+    /// The partner table the generated manifests are joined against; complete before the first decision.
+    pub table: Arc<PartnerTable>,
+    /// Manifests per second (open loop: a slow tick is not made up later).
+    pub rate: f64,
+    /// The first record number of the live traffic (continuing a day already scored).
+    pub first: u64,
+    /// Records put into the what-if window before the traffic starts (the tail of that day).
+    pub warm: Range<u64>,
+}
+
+/// The traffic task.
+pub(crate) struct Traffic {
+    pub input: Generated,
+    pub policy: Arc<ArcSwap<CompiledPolicy>>,
+    pub limits: Limits,
+    pub metrics: Arc<Metrics>,
+    pub watchers: Watchers,
+    pub shutdown: Shutdown,
+}
+
+impl Traffic {
+    pub async fn run(self) -> anyhow::Result<()> {
+        let g = &self.input;
+        if let Some(ring) = &self.watchers.ring {
+            let policy = self.policy.load();
+            for i in g.warm.clone() {
+                if let Record::Good(m) = g.generator.record(i) {
+                    if check_port(&policy, &m).is_ok() {
+                        ring.push(Arc::new(*m));
+                    }
+                }
+            }
+        }
+        let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / g.rate.max(0.1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut buf = Vec::with_capacity(4096);
+        for i in g.first.. {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = self.shutdown.triggered() => return Ok(()),
+            }
+            let bytes = g.generator.record(i).to_bytes();
+            let policy = self.policy.load();
+            let started = Instant::now();
+            let result = process(&policy, &g.table, &bytes, &self.limits);
+            self.metrics.scored(started.elapsed());
+            match result {
+                Ok((manifest, mut decision)) => {
+                    decision.decided_at = crate::clock::now();
+                    buf.clear();
+                    serde_json::to_writer(&mut buf, &decision)?;
+                    self.metrics.decision_acknowledged(
+                        decision.action,
+                        decision.lane,
+                        decision.port_of_entry,
+                    );
+                    self.watchers.decided(manifest, &decision, &buf);
+                }
+                Err(e) => self.metrics.dead_letter_acknowledged(e.kind),
+            }
+        }
+        Ok(())
+    }
+}
