@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::codes::{Country, PortCode};
-use crate::model::{Model, ModelRule};
+use crate::model::{curve_bands, Model, ModelRule};
 use crate::wire::{Entity, IdKind, Mode, Str};
 
 // ---------------------------------------------------------------------------------------------------------
@@ -148,7 +148,8 @@ pub struct PolicyDoc {
     pub model: Option<ModelSection>,
 }
 
-/// The `[model]` section: which model file, and points by fraud probability.
+/// The `[model]` section: which model file, and points by fraud probability — either bands (`points`) or
+/// a curve on log-odds (`curve`), exactly one of them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSection {
@@ -156,7 +157,24 @@ pub struct ModelSection {
     pub file: String,
     /// Probability bands, ascending `min_probability`, non-decreasing non-negative points: the highest band
     /// a shipment's riskiest line reaches adds its points (below the first band the model adds nothing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub points: Vec<ModelBand>,
+    /// Points on the log-odds scale: `clamp(round(scale · (logit p − logit p0)), 0, max_points)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub curve: Option<ModelCurve>,
+}
+
+/// A monotone curve from fraud probability to points, linear in log-odds above `p0` (fitted by `borderlane
+/// train --policy`: `scale` is the model's weight on the rules' point scale, see `docs/model.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelCurve {
+    /// Probability at which the model starts adding points, in (0, 1).
+    pub p0: f64,
+    /// Points per unit of log-odds above `p0`; positive and finite.
+    pub scale: f64,
+    /// Most points the model adds.
+    pub max_points: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -760,14 +778,34 @@ impl PolicyDoc {
     }
 }
 
-/// The `[model]` section: a file name, ascending probability thresholds in (0, 1], and points that never
-/// fall as the probability rises and never credit (the model only adds risk; credits come from CTPAT).
+/// The `[model]` section: a file name and exactly one of bands (ascending probability thresholds in
+/// (0, 1], points that never fall as the probability rises and never credit) or a curve (`p0` in (0, 1),
+/// finite positive `scale`, non-negative `max_points`): the model only adds risk; credits come from CTPAT.
 fn validate_model_section(e: &mut Errors, m: &ModelSection) {
     e.check(!m.file.trim().is_empty(), "model.file", "empty");
+    if let Some(c) = &m.curve {
+        e.check(
+            m.points.is_empty(),
+            "model.points",
+            "give either points bands or a curve, not both",
+        );
+        e.check(
+            c.p0 > 0.0 && c.p0 < 1.0,
+            "model.curve.p0",
+            format!("{} is not in (0, 1)", c.p0),
+        );
+        e.check(
+            c.scale.is_finite() && c.scale > 0.0,
+            "model.curve.scale",
+            format!("{} is not a finite number above 0", c.scale),
+        );
+        check_non_negative(e, "model.curve.max_points", c.max_points);
+        return;
+    }
     e.check(
         !m.points.is_empty(),
         "model.points",
-        "needs at least one band",
+        "needs at least one band (or a curve)",
     );
     let (mut prev_min, mut prev_points) = (0.0f64, 0i32);
     for (i, b) in m.points.iter().enumerate() {
@@ -942,11 +980,14 @@ impl CompiledPolicy {
         let rule = match (&doc.model, model) {
             (Some(section), Some(model)) => Some(ModelRule {
                 model: Arc::new(model),
-                bands: section
-                    .points
-                    .iter()
-                    .map(|b| (b.min_probability, b.points))
-                    .collect(),
+                bands: match &section.curve {
+                    Some(c) => curve_bands(c.p0, c.scale, c.max_points),
+                    None => section
+                        .points
+                        .iter()
+                        .map(|b| (b.min_probability, b.points))
+                        .collect(),
+                },
             }),
             _ => None,
         };
