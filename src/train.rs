@@ -792,8 +792,8 @@ pub fn fit_curve(
             }
         }
         let step = solve3(h, g).context("singular Hessian fitting the regression")?;
-        for a in 0..3 {
-            w[a] += step[a];
+        for (w, s) in w.iter_mut().zip(step) {
+            *w += s;
         }
         if step.iter().map(|s| s.abs()).fold(0.0, f64::max) < 1e-10 {
             break;
@@ -858,8 +858,9 @@ fn solve3(mut h: [[f64; 3]; 3], mut g: [f64; 3]) -> Option<[f64; 3]> {
         g.swap(c, p);
         for r in c + 1..3 {
             let f = h[r][c] / h[c][c];
-            for k in c..3 {
-                h[r][k] -= f * h[c][k];
+            let pivot = h[c];
+            for (x, p) in h[r].iter_mut().zip(pivot).skip(c) {
+                *x -= f * p;
             }
             g[r] -= f * g[c];
         }
