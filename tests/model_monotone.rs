@@ -1,5 +1,6 @@
 //! Wire contract 3 with the learned model on: raising a party's CTPAT standing never raises the score and
-//! never makes the action more severe (`config/policy-kcs.toml`, KCS manifests from the test sample).
+//! never makes the action more severe (`config/policy-kcs.toml`, KCS manifests from the test sample), and
+//! the shipped `[model] curve` only adds points, non-decreasing in the probability.
 
 use std::path::Path;
 use std::sync::LazyLock;
@@ -117,5 +118,41 @@ proptest! {
             d.reasons.iter().find(|r| r.rule.as_str() == "model.risk").map(|r| (r.points, r.detail.to_string()))
         };
         prop_assert_eq!(model(&before), model(&after));
+    }
+}
+
+#[test]
+fn the_shipped_curve_adds_non_negative_points_non_decreasing_in_probability() {
+    let rule = POLICY.model.as_ref().expect("policy-kcs.toml has a model");
+    assert!(POLICY.doc.model.as_ref().unwrap().curve.is_some());
+    let mut prev = 0;
+    for i in 0..=200_000 {
+        let p = f64::from(i) / 200_000.0;
+        let points = rule.points(p);
+        assert!(points >= prev, "points fall at p = {p}: {prev} → {points}");
+        prev = points;
+    }
+    assert_eq!(rule.points(0.0), 0);
+    assert!(rule.points(1.0) > 0);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+    #[test]
+    fn any_valid_curve_is_monotone_and_non_negative(
+        p0 in 0.001f64..0.999,
+        scale in 0.1f64..500.0,
+        max_points in 0i32..2_000,
+        a in 0.0f64..=1.0,
+        b in 0.0f64..=1.0,
+    ) {
+        let rule = borderlane_core::policy::ModelRule {
+            model: POLICY.model.as_ref().unwrap().model.clone(),
+            bands: borderlane_core::policy::curve_bands(p0, scale, max_points),
+        };
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        let (pl, ph) = (rule.points(lo), rule.points(hi));
+        prop_assert!(pl >= 0 && ph <= max_points);
+        prop_assert!(pl <= ph, "p {lo} → {pl}, p {hi} → {ph}");
     }
 }

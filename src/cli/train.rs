@@ -1,5 +1,7 @@
-//! `borderlane train --manifests … --labels … --out model.json [--seed S]`: fit the learned risk model and
-//! write the self-contained model file; with `--valid-*`, report the protocol's metrics on a held-out set.
+//! `borderlane train --manifests … --labels … --out model.json [--seed S] [--policy P]`: fit the learned
+//! risk model and write the self-contained model file; with `--policy`, also fit the `[model] curve` that
+//! puts the model's log-odds on the policy rules' point scale (printed as a `[model]` snippet and recorded
+//! in the file's `training.curve`); with `--valid-*`, report the protocol's metrics on a held-out set.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,7 +9,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::learn::train::{features_of, train, write_features_csv, Dataset, Labelled, Params};
+use crate::learn::train::{
+    features_of, fit_curve, oof_logits, rules_scores, train, write_features_csv, Dataset, Labelled,
+    Params,
+};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -53,6 +58,20 @@ pub struct Args {
     /// libraries on identical inputs.
     #[arg(long)]
     pub dump_features: Option<PathBuf>,
+    /// Policy whose rules the `[model] curve` is fitted against (its own `[model]` is ignored): fits the
+    /// logistic regression of the label on (rules-only score, out-of-fold model log-odds) on the training
+    /// manifests and prints the curve.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// The curve's anchor: the model alone reaches the policy's high band at this probability.
+    #[arg(long, default_value_t = 0.9, requires = "policy")]
+    pub curve_high_probability: f64,
+    /// The training AUC rules + curve may lose against the model alone (the flattest such curve is chosen).
+    #[arg(long, default_value_t = 0.005, requires = "policy")]
+    pub curve_tolerance: f64,
+    /// The curve's cap is its value at this probability.
+    #[arg(long, default_value_t = 0.999, requires = "policy")]
+    pub curve_max_probability: f64,
     /// No progress output.
     #[arg(long)]
     pub quiet: bool,
@@ -73,7 +92,50 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         name: args.name.clone(),
         ..Params::default()
     };
-    let trained = train(&data, &params, !args.quiet)?;
+    let mut trained = train(&data, &params, !args.quiet)?;
+    let mut stack = None;
+    if let Some(path) = &args.policy {
+        let policy = crate::load::policy::load(path)?;
+        let rules = rules_scores(&policy, &data)?;
+        let logits = oof_logits(&data, &trained, &params)?;
+        let fit = fit_curve(
+            &rules,
+            &logits,
+            &data.labels,
+            (args.curve_high_probability, policy.doc.bands.high),
+            args.curve_tolerance,
+            args.curve_max_probability,
+        )?;
+        eprintln!(
+            "curve fitted on {} training manifests (rules of {}, out-of-fold model log-odds): regression \
+             logit P = {:.4} + {:.3e}·rules + {:.4}·log-odds; AUC model {:.4}, rules {:.4}, rules + curve \
+             {:.4}; {} points per unit of log-odds from p0 = {:.4}, {} points at p = {}, cap {} (p = {})",
+            fit.manifests,
+            path.display(),
+            fit.intercept,
+            fit.w_rules,
+            fit.w_model,
+            fit.auc_model,
+            fit.auc_rules,
+            fit.auc_combined,
+            fit.scale,
+            fit.p0,
+            fit.high_points,
+            fit.high_probability,
+            fit.max_points,
+            fit.max_probability
+        );
+        let file = args
+            .out
+            .file_name()
+            .map_or("model.json".into(), |f| f.to_string_lossy().into_owned());
+        print!("{}", fit.snippet(&file));
+        trained
+            .doc
+            .training
+            .insert("curve".into(), serde_json::to_value(&fit)?);
+        stack = Some((policy, rules, logits));
+    }
     let text = serde_json::to_string(&trained.doc)?;
     std::fs::write(&args.out, &text).with_context(|| format!("writing {}", args.out.display()))?;
     eprintln!(
@@ -91,6 +153,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             &trained.train_features,
             &trained.train_labels,
         )?;
+        if let Some((_, rules, logits)) = &stack {
+            write_stack(&p("stack-train.csv"), &data, rules, logits)?;
+        }
     }
     if let (Some(vm), Some(vl)) = (&args.valid_manifests, &args.valid_labels) {
         let valid = Dataset::load(vm, vl)?;
@@ -108,7 +173,45 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 &f,
                 &labels,
             )?;
+            if let Some((policy, _, _)) = &stack {
+                let rules = rules_scores(policy, &valid)?;
+                let logits: Vec<f64> = valid
+                    .manifests
+                    .iter()
+                    .map(|m| {
+                        let p = m
+                            .shipments
+                            .iter()
+                            .filter_map(|s| model.riskiest_line(m, s).map(|(_, p)| p))
+                            .fold(f64::NEG_INFINITY, f64::max);
+                        (p / (1.0 - p)).ln()
+                    })
+                    .collect();
+                write_stack(
+                    &PathBuf::from(format!("{}stack-valid.csv", prefix.display())),
+                    &valid,
+                    &rules,
+                    &logits,
+                )?;
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The curve's stacking data as CSV: manifest id, label, rules-only score, model log-odds.
+fn write_stack(
+    path: &std::path::Path,
+    data: &Dataset,
+    rules: &[f64],
+    logits: &[f64],
+) -> anyhow::Result<()> {
+    let mut text = String::from("manifest_id,label,rules,logit\n");
+    for (i, m) in data.manifests.iter().enumerate() {
+        text.push_str(&format!(
+            "{},{},{},{}\n",
+            m.manifest_id, data.labels[i], rules[i], logits[i]
+        ));
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }

@@ -15,6 +15,9 @@ use borderlane_core::model::{
     category, FeatureDoc, Input, Line, Model, ModelDoc, Numeric, TableDoc, TreeDoc, FORMAT,
     MAX_FEATURES,
 };
+use borderlane_core::policy::CompiledPolicy;
+use borderlane_core::score::{check_port, decide};
+use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::{parse_manifest, Limits, Manifest};
 use forust_ml::objective::ObjectiveType;
 use forust_ml::{GradientBooster, Matrix};
@@ -375,6 +378,8 @@ pub struct Trained {
     /// Out-of-fold feature matrix the trees were fitted on (for `--dump-features`).
     pub train_features: Features,
     pub train_labels: Vec<f64>,
+    /// Fold of each manifest (for the curve's out-of-fold model scores).
+    pub fold_of: Vec<usize>,
 }
 
 /// Progress lines on stderr, with the time since training began.
@@ -470,19 +475,7 @@ pub fn train(data: &Dataset, params: &Params, progress: bool) -> anyhow::Result<
     if progress {
         let _ = log::set_logger(&LOGGER).map(|()| log::set_max_level(log::LevelFilter::Info));
     }
-    let mut booster = GradientBooster::default()
-        .set_objective_type(ObjectiveType::LogLoss)
-        .set_iterations(params.trees)
-        .set_learning_rate(params.learning_rate)
-        .set_max_depth(params.max_depth)
-        .set_min_leaf_weight(params.min_leaf_weight)
-        .set_l2(params.l2)
-        .set_subsample(params.subsample)
-        .set_colsample_bytree(params.colsample)
-        .set_seed(params.seed)
-        .set_parallel(params.threads > 1)
-        .set_num_threads(Some(params.threads))
-        .set_missing(f64::NAN);
+    let mut booster = booster(params);
     booster.log_iterations = if progress { 50 } else { 0 };
     let matrix = Matrix::new(&oof.x, n, names.len());
     booster
@@ -545,7 +538,25 @@ pub fn train(data: &Dataset, params: &Params, progress: bool) -> anyhow::Result<
         model,
         train_features: oof,
         train_labels: labels,
+        fold_of,
     })
+}
+
+/// The booster of `params` (not yet fitted).
+fn booster(params: &Params) -> GradientBooster {
+    GradientBooster::default()
+        .set_objective_type(ObjectiveType::LogLoss)
+        .set_iterations(params.trees)
+        .set_learning_rate(params.learning_rate)
+        .set_max_depth(params.max_depth)
+        .set_min_leaf_weight(params.min_leaf_weight)
+        .set_l2(params.l2)
+        .set_subsample(params.subsample)
+        .set_colsample_bytree(params.colsample)
+        .set_seed(params.seed)
+        .set_parallel(params.threads > 1)
+        .set_num_threads(Some(params.threads))
+        .set_missing(f64::NAN)
 }
 
 /// One forust-ml tree in the flat format: depth-first, children after parents, leaves feature -1.
@@ -620,4 +631,244 @@ pub fn write_features_csv(path: &Path, f: &Features, labels: &[f64]) -> anyhow::
     }
     w.flush()?;
     Ok(())
+}
+
+/// Out-of-fold model log-odds of every training manifest: for each fold, a booster of the same settings
+/// fitted on the other folds' rows (their out-of-fold features) scores this fold's rows, so no manifest's
+/// score comes from trees that saw its label. A manifest's score is its riskiest line's, as in the policy.
+pub fn oof_logits(data: &Dataset, trained: &Trained, params: &Params) -> anyhow::Result<Vec<f64>> {
+    let lines = data.lines();
+    let f = &trained.train_features;
+    let cols = f.names.len();
+    let sub = |rows: &[usize]| -> Vec<f64> {
+        let mut x = Vec::with_capacity(rows.len() * cols);
+        for c in 0..cols {
+            x.extend(rows.iter().map(|&r| f.x[c * f.rows + r]));
+        }
+        x
+    };
+    let mut out = vec![f64::NEG_INFINITY; data.manifests.len()];
+    for k in 0..params.folds {
+        let (inside, outside): (Vec<usize>, Vec<usize>) =
+            (0..lines.len()).partition(|&r| trained.fold_of[lines[r].0] == k);
+        let y: Vec<f64> = outside.iter().map(|&r| trained.train_labels[r]).collect();
+        let x = sub(&outside);
+        let mut b = booster(params);
+        b.fit_unweighted(&Matrix::new(&x, outside.len(), cols), &y, None)
+            .map_err(|e| anyhow::anyhow!("forust-ml: {e}"))?;
+        let xi = sub(&inside);
+        let margins = b.predict(&Matrix::new(&xi, inside.len(), cols), false);
+        for (&r, m) in inside.iter().zip(margins) {
+            let slot = &mut out[lines[r].0];
+            *slot = slot.max(m);
+        }
+    }
+    Ok(out)
+}
+
+/// Rules-only decision score of every manifest under `policy` (its `[model]` left out), with an empty
+/// partner table, as `evaluate` ranks them.
+pub fn rules_scores(policy: &CompiledPolicy, data: &Dataset) -> anyhow::Result<Vec<f64>> {
+    let rules = policy.without_model();
+    let table = PartnerTable::new();
+    data.manifests
+        .iter()
+        .map(|m| {
+            if check_port(&rules, m).is_err() {
+                bail!(
+                    "{}: port {} is not in the policy's port table",
+                    m.manifest_id,
+                    m.port_of_entry
+                );
+            }
+            Ok(f64::from(decide(&rules, &table, m).score))
+        })
+        .collect()
+}
+
+/// The fitted `[model] curve` and the numbers behind it (recorded in the model file's `training.curve`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CurveFit {
+    /// Logistic regression `logit P(fraud) = intercept + w_rules · rules + w_model · model log-odds` on the
+    /// training manifests: a diagnostic (on KCS the rules' weight is ≈ 0, so it cannot set the scale).
+    pub intercept: f64,
+    pub w_rules: f64,
+    pub w_model: f64,
+    /// Training AUC (out-of-fold model scores) of the model alone, the rules alone and rules + curve.
+    pub auc_model: f64,
+    pub auc_rules: f64,
+    pub auc_combined: f64,
+    /// The AUC the combination may lose against the model alone.
+    pub tolerance: f64,
+    /// Rule points per unit of model log-odds: the smallest (the rules keep the most say) whose
+    /// combination is within `tolerance` of the model's AUC.
+    pub scale: f64,
+    /// Anchor: the model alone reaches `high_points` (the policy's high band) at `high_probability`.
+    pub high_probability: f64,
+    pub high_points: i32,
+    /// Where the points start: `sigmoid(logit(high_probability) − high_points / scale)`.
+    pub p0: f64,
+    /// Cap: the points at `max_probability`.
+    pub max_points: i32,
+    pub max_probability: f64,
+    pub manifests: usize,
+}
+
+impl CurveFit {
+    /// The ready-to-paste `[model]` lines.
+    pub fn snippet(&self, file: &str) -> String {
+        format!(
+            "[model]\nfile = \"{file}\"\n# fitted by borderlane train --policy on {} manifests: train AUC model {:.4}, \
+             rules {:.4}, rules + curve {:.4}\ncurve = {{ p0 = {:.4}, scale = {}, max_points = {} }}\n",
+            self.manifests,
+            self.auc_model,
+            self.auc_rules,
+            self.auc_combined,
+            self.p0,
+            self.scale,
+            self.max_points
+        )
+    }
+}
+
+/// ROC AUC of `score` against `labels` (ties count one half).
+pub fn auc(score: &[f64], labels: &[u8]) -> f64 {
+    let mut idx: Vec<usize> = (0..score.len()).collect();
+    idx.sort_by(|&a, &b| score[b].total_cmp(&score[a]));
+    let positives = labels.iter().filter(|l| **l == 1).count() as f64;
+    let negatives = labels.len() as f64 - positives;
+    let (mut above, mut pairs, mut i) = (0f64, 0f64, 0);
+    while i < idx.len() {
+        let (mut j, mut p, mut n) = (i, 0f64, 0f64);
+        while j < idx.len() && score[idx[j]] == score[idx[i]] {
+            if labels[idx[j]] == 1 {
+                p += 1.0;
+            } else {
+                n += 1.0;
+            }
+            j += 1;
+        }
+        pairs += n * (above + p / 2.0);
+        above += p;
+        i = j;
+    }
+    pairs / (positives * negatives).max(1.0)
+}
+
+/// Fits the curve `points = clamp(round(scale · (logit p − logit p0)), 0, max_points)` on training data:
+///
+/// - the anchor: the model alone reaches `high_points` at `high_probability` (so `p0` follows from the
+///   scale, and the share of manifests the model alone sends to the high band stays put);
+/// - the scale: the smallest of 1, 2, … 1000 points per unit of log-odds whose ranking (rules + curve)
+///   has a training AUC within `tolerance` of the model's own (out-of-fold scores): the flattest curve,
+///   where the rules move the ranking most, that still ranks about as well as the model;
+/// - the cap: the curve's value at `max_probability`.
+///
+/// Deterministic (a grid and a sort). Also fits, for the record, the logistic regression of the label on
+/// (1, rules, log-odds) by Newton's method.
+pub fn fit_curve(
+    rules: &[f64],
+    logit: &[f64],
+    labels: &[u8],
+    (high_probability, high_points): (f64, i32),
+    tolerance: f64,
+    max_probability: f64,
+) -> anyhow::Result<CurveFit> {
+    let n = labels.len();
+    let mut w = [0f64; 3];
+    for _ in 0..100 {
+        let mut g = [0f64; 3];
+        let mut h = [[0f64; 3]; 3];
+        for i in 0..n {
+            let x = [1.0, rules[i], logit[i]];
+            let z = w[0] + w[1] * x[1] + w[2] * x[2];
+            let p = 1.0 / (1.0 + (-z).exp());
+            let y = f64::from(labels[i]);
+            for a in 0..3 {
+                g[a] += (y - p) * x[a];
+                for b in 0..3 {
+                    h[a][b] += p * (1.0 - p) * x[a] * x[b];
+                }
+            }
+        }
+        let step = solve3(h, g).context("singular Hessian fitting the regression")?;
+        for (w, s) in w.iter_mut().zip(step) {
+            *w += s;
+        }
+        if step.iter().map(|s| s.abs()).fold(0.0, f64::max) < 1e-10 {
+            break;
+        }
+    }
+    let lg = |p: f64| (p / (1.0 - p)).ln();
+    let auc_model = auc(logit, labels);
+    let auc_rules = auc(rules, labels);
+    let curve = |scale: f64| {
+        let l0 = lg(high_probability) - f64::from(high_points) / scale;
+        let max = (scale * (lg(max_probability) - l0))
+            .round()
+            .clamp(0.0, 10_000.0);
+        (l0, max)
+    };
+    let combined = |scale: f64| {
+        let (l0, max) = curve(scale);
+        let s: Vec<f64> = (0..n)
+            .map(|i| rules[i] + (scale * (logit[i] - l0)).round().clamp(0.0, max))
+            .collect();
+        auc(&s, labels)
+    };
+    let mut found = None;
+    for k in 1..=1000 {
+        let scale = f64::from(k);
+        let a = combined(scale);
+        if a >= auc_model - tolerance {
+            found = Some((scale, a));
+            break;
+        }
+    }
+    let Some((scale, auc_combined)) = found else {
+        bail!("no scale up to 1000 points per log-odds brings rules + model within {tolerance} of the model's AUC {auc_model:.4}");
+    };
+    let (l0, max) = curve(scale);
+    Ok(CurveFit {
+        intercept: w[0],
+        w_rules: w[1],
+        w_model: w[2],
+        auc_model,
+        auc_rules,
+        auc_combined,
+        tolerance,
+        scale,
+        high_probability,
+        high_points,
+        p0: 1.0 / (1.0 + (-l0).exp()),
+        max_points: max as i32,
+        max_probability,
+        manifests: n,
+    })
+}
+
+/// Solves `h · x = g` for a 3×3 system (Gaussian elimination with partial pivoting).
+fn solve3(mut h: [[f64; 3]; 3], mut g: [f64; 3]) -> Option<[f64; 3]> {
+    for c in 0..3 {
+        let p = (c..3).max_by(|&a, &b| h[a][c].abs().total_cmp(&h[b][c].abs()))?;
+        if h[p][c].abs() < 1e-300 {
+            return None;
+        }
+        h.swap(c, p);
+        g.swap(c, p);
+        for r in c + 1..3 {
+            let f = h[r][c] / h[c][c];
+            let pivot = h[c];
+            for (x, p) in h[r].iter_mut().zip(pivot).skip(c) {
+                *x -= f * p;
+            }
+            g[r] -= f * g[c];
+        }
+    }
+    let mut x = [0f64; 3];
+    for c in (0..3).rev() {
+        let s: f64 = (c + 1..3).map(|k| h[c][k] * x[k]).sum();
+        x[c] = (g[c] - s) / h[c][c];
+    }
+    Some(x)
 }

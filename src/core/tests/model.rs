@@ -135,6 +135,87 @@ fn model_section_is_validated() {
 }
 
 #[test]
+fn model_curve_is_validated_with_its_paths() {
+    let ok = policy_with("curve = { p0 = 0.2, scale = 40.0, max_points = 250 }");
+    let doc = parse_policy(&ok).unwrap();
+    assert!(doc.model.unwrap().points.is_empty());
+    let errors = |section: &str| -> Vec<String> {
+        let mut paths: Vec<String> = parse_policy(&policy_with(section))
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        paths.sort();
+        paths.dedup();
+        paths
+    };
+    assert_eq!(
+        errors("curve = { p0 = 1.0, scale = -3.0, max_points = -1 }"),
+        [
+            "model.curve.max_points",
+            "model.curve.p0",
+            "model.curve.scale"
+        ]
+    );
+    assert_eq!(
+        errors("curve = { p0 = nan, scale = inf, max_points = 10 }"),
+        ["model.curve.p0", "model.curve.scale"]
+    );
+    assert_eq!(
+        errors("curve = { p0 = 0.0, scale = 0.0, max_points = 10 }"),
+        ["model.curve.p0", "model.curve.scale"]
+    );
+    assert_eq!(
+        errors("curve = { p0 = 0.2, scale = 40.0, max_points = 250, slope = 1 }"),
+        ["model.curve.slope"]
+    );
+    assert_eq!(
+        errors("curve = { p0 = 0.2, scale = 40.0 }"),
+        ["model.curve.max_points"]
+    );
+    assert_eq!(
+        errors(
+            "curve = { p0 = 0.2, scale = 40.0, max_points = 250 }\npoints = [{ min_probability = 0.5, points = 40 }]"
+        ),
+        ["model.points"]
+    );
+    assert_eq!(errors(""), ["model.points"]);
+}
+
+#[test]
+fn model_curve_is_linear_in_log_odds_clamped_and_monotone() {
+    use borderlane_core::policy::{curve_bands, ModelRule};
+    use std::sync::Arc;
+    let (p0, scale, max) = (0.2f64, 40.0f64, 250);
+    let rule = ModelRule {
+        model: Arc::new(Model::parse(GOLDEN.as_bytes()).unwrap()),
+        bands: curve_bands(p0, scale, max),
+    };
+    let logit = |p: f64| (p / (1.0 - p)).ln();
+    let mut prev = 0;
+    for i in 0..=100_000 {
+        let p = f64::from(i) / 100_000.0;
+        let got = rule.points(p);
+        assert!(got >= prev, "points fall at p = {p}: {prev} → {got}");
+        assert!((0..=max).contains(&got));
+        let x = scale * (logit(p) - logit(p0));
+        // Away from half-integers (where rounding may go either way) the points are the formula's.
+        if (x - x.floor() - 0.5).abs() > 1e-6 {
+            let want = x.round().clamp(0.0, f64::from(max)) as i32;
+            assert_eq!(got, want, "p = {p}");
+        }
+        prev = got;
+    }
+    assert_eq!(rule.points(0.0), 0);
+    assert_eq!(rule.points(p0), 0);
+    assert_eq!(rule.points(1.0), max);
+    assert_eq!(rule.points(f64::NAN), 0);
+    // A steep curve saturates; a zero cap adds nothing.
+    assert_eq!(curve_bands(0.5, 1e6, 3).len(), 3);
+    assert!(curve_bands(0.5, 10.0, 0).is_empty());
+}
+
+#[test]
 fn the_model_adds_a_reason_and_its_version() {
     let doc = parse_policy(&policy_with(
         "points = [{ min_probability = 0.5, points = 40 }, { min_probability = 0.6, points = 90 }]",

@@ -58,19 +58,35 @@ pub struct CompiledCredit {
 #[derive(Debug, Clone)]
 pub struct ModelRule {
     pub model: Arc<Model>,
-    /// (min probability, points), ascending; the last band reached counts.
+    /// (min probability, points), ascending; the last band reached counts. A curve is compiled into one
+    /// band per point ([`curve_bands`]).
     pub bands: Box<[(f64, i32)]>,
 }
 
+/// The curve `clamp(round(scale · (logit p − logit p0)), 0, max_points)` as bands: `k` points from
+/// `sigmoid(logit p0 + (k − ½) / scale)` on, for k = 1 ..= max_points. Counting thresholds makes the points
+/// non-decreasing in the probability by construction (no float non-monotonicity of `ln` can invert them).
+/// Needs `p0` in (0, 1), `scale` > 0 (validated).
+pub fn curve_bands(p0: f64, scale: f64, max_points: i32) -> Box<[(f64, i32)]> {
+    let logit0 = (p0 / (1.0 - p0)).ln();
+    let mut out: Vec<(f64, i32)> = Vec::with_capacity(max_points.max(0) as usize);
+    let mut prev = 0.0f64;
+    for k in 1..=max_points.max(0) {
+        let t = logit0 + (f64::from(k) - 0.5) / scale;
+        let min = (1.0 / (1.0 + (-t).exp())).max(prev);
+        out.push((min, k));
+        prev = min;
+    }
+    out.into_boxed_slice()
+}
+
 impl ModelRule {
-    /// Points for a probability: the highest band it reaches, 0 below the first.
+    /// Points for a probability: the highest band it reaches, 0 below the first (bands ascend, so a
+    /// binary search finds it; a curve compiles to one band per point).
     #[inline]
     pub fn points(&self, probability: f64) -> i32 {
-        self.bands
-            .iter()
-            .take_while(|(min, _)| probability >= *min)
-            .last()
-            .map_or(0, |(_, p)| *p)
+        let reached = self.bands.partition_point(|(min, _)| probability >= *min);
+        reached.checked_sub(1).map_or(0, |i| self.bands[i].1)
     }
 }
 
@@ -145,11 +161,14 @@ impl CompiledPolicy {
         let rule = match (&doc.model, model) {
             (Some(section), Some(model)) => Some(ModelRule {
                 model: Arc::new(model),
-                bands: section
-                    .points
-                    .iter()
-                    .map(|b| (b.min_probability, b.points))
-                    .collect(),
+                bands: match &section.curve {
+                    Some(c) => curve_bands(c.p0, c.scale, c.max_points),
+                    None => section
+                        .points
+                        .iter()
+                        .map(|b| (b.min_probability, b.points))
+                        .collect(),
+                },
             }),
             (None, None) => None,
             (Some(section), None) => {
@@ -172,6 +191,13 @@ impl CompiledPolicy {
         let mut compiled = CompiledPolicy::compile(doc);
         compiled.model = rule;
         Ok(compiled)
+    }
+
+    /// The same policy's rules alone (its `[model]` section dropped), for judging what the model adds.
+    pub fn without_model(&self) -> CompiledPolicy {
+        let mut doc = self.doc.clone();
+        doc.model = None;
+        CompiledPolicy::compile(doc)
     }
 
     /// Compiles a document that [`PolicyDoc::validate`] accepted, without its model: entries that validation

@@ -41,7 +41,8 @@ pub struct PolicyDoc {
     pub model: Option<ModelSection>,
 }
 
-/// The `[model]` section: which model file, and points by fraud probability.
+/// The `[model]` section: which model file, and points by fraud probability — either bands (`points`) or
+/// a curve on log-odds (`curve`), exactly one of them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSection {
@@ -49,7 +50,24 @@ pub struct ModelSection {
     pub file: String,
     /// Probability bands, ascending `min_probability`, non-decreasing non-negative points: the highest band
     /// a shipment's riskiest line reaches adds its points (below the first band the model adds nothing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub points: Vec<ModelBand>,
+    /// Points on the log-odds scale: `clamp(round(scale · (logit p − logit p0)), 0, max_points)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub curve: Option<ModelCurve>,
+}
+
+/// A monotone curve from fraud probability to points, linear in log-odds above `p0` (fitted by `borderlane
+/// train --policy`: `scale` is the model's weight on the rules' point scale, see `docs/model.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelCurve {
+    /// Probability at which the model starts adding points, in (0, 1).
+    pub p0: f64,
+    /// Points per unit of log-odds above `p0`; positive and finite.
+    pub scale: f64,
+    /// Most points the model adds.
+    pub max_points: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

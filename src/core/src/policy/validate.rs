@@ -321,14 +321,34 @@ impl PolicyDoc {
     }
 }
 
-/// The `[model]` section: a file name, ascending probability thresholds in (0, 1], and points that never
-/// fall as the probability rises and never credit (the model only adds risk; credits come from CTPAT).
+/// The `[model]` section: a file name and exactly one of bands (ascending probability thresholds in
+/// (0, 1], points that never fall as the probability rises and never credit) or a curve (`p0` in (0, 1),
+/// finite positive `scale`, non-negative `max_points`): the model only adds risk; credits come from CTPAT.
 fn validate_model_section(e: &mut Errors, m: &ModelSection) {
     e.check(!m.file.trim().is_empty(), "model.file", "empty");
+    if let Some(c) = &m.curve {
+        e.check(
+            m.points.is_empty(),
+            "model.points",
+            "give either points bands or a curve, not both",
+        );
+        e.check(
+            c.p0 > 0.0 && c.p0 < 1.0,
+            "model.curve.p0",
+            format!("{} is not in (0, 1)", c.p0),
+        );
+        e.check(
+            c.scale.is_finite() && c.scale > 0.0,
+            "model.curve.scale",
+            format!("{} is not a finite number above 0", c.scale),
+        );
+        check_non_negative(e, "model.curve.max_points", c.max_points);
+        return;
+    }
     e.check(
         !m.points.is_empty(),
         "model.points",
-        "needs at least one band",
+        "needs at least one band (or a curve)",
     );
     let (mut prev_min, mut prev_points) = (0.0f64, 0i32);
     for (i, b) in m.points.iter().enumerate() {
