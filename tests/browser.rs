@@ -1,6 +1,7 @@
 //! A real browser drives the officers' console: headless Chromium (Debian's `chromium` and
 //! `chromium-driver`, installed by `scripts/test`) opens the page served by `borderlane demo`, sees decisions
-//! arrive live, filters by port, opens a row's reasons, and saves a screenshot to `target/browser/`.
+//! arrive live, filters by port, opens a row's reasons, renders a right-to-left name isolated in a `<bdi>`
+//! (identifiers and names are text, never HTML), and saves a screenshot to `target/browser/`.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -187,6 +188,80 @@ async fn console_shows_live_decisions_filters_and_reasons() {
 
     // Keyboard: arrow down moves the selection to the next row.
     c.execute("document.activeElement.dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowDown', bubbles: true}))", vec![]).await.unwrap();
+
+    // Identifiers and names are text inside <bdi>, never HTML. A decision whose watch-list reason carries a
+    // right-to-left (Arabic) name, and whose other detail carries markup, is rendered through the page's own
+    // functions: the name sits isolated in its <bdi>, the markup stays text and runs nothing.
+    let name = "شركة الأمل للتجارة";
+    let watch = format!("shipper {name} FANTASMA EXPORTS S A is on the watch list: shell exporter");
+    let markup = "<img src=x onerror=\"window.__pwned = true\"> HTS 940330";
+    let decision = serde_json::json!({
+        "manifest_id": "RTL-TEST-0001", "revision": 0, "port_of_entry": "2304", "mode": "truck",
+        "lane": "standard", "action": "intensive", "front_of_line": false, "random_exam": false,
+        "watchlist_hit": true, "score": 230, "band": "high",
+        "reasons": [
+            {"rule": "watchlist.name", "points": 200, "detail": watch, "shipment_id": "S1"},
+            {"rule": "commodity.zero_weight", "points": 30, "detail": markup, "shipment_id": "S1"}
+        ],
+        "parties": [{"role": "shipper", "id": "081234567", "shipment_id": "S1", "partner_id": "CTP-0000042",
+                     "status": "certified", "tier": 1, "standing": "certified"}],
+        "fast": {"eligible": false, "missing": ["release"]},
+        "importer_standing": "none", "policy_version": "sha256:0123"
+    });
+    let probe = c
+        .execute(
+            r#"window.__pwned = false;
+               addRow(arguments[0]); show(arguments[0]);
+               const d = document.getElementById('detail');
+               const bdis = [...d.querySelectorAll('bdi')];
+               const row = document.querySelector('#rows tr[data-id="RTL-TEST-0001"] td:nth-child(2) bdi');
+               return {
+                 name: bdis.filter(b => b.textContent === arguments[1])
+                           .map(b => [b.parentElement.tagName, getComputedStyle(b).unicodeBidi, b.dir || 'auto']),
+                 markup: bdis.filter(b => b.textContent === arguments[2]).length,
+                 imgs: document.querySelectorAll('#detail img, #rows img').length,
+                 pwned: window.__pwned,
+                 isolated: bdis.map(b => b.textContent),
+                 points: [...d.querySelector('table tbody').children].map(tr => tr.children[1].textContent),
+                 row: row ? row.textContent : null
+               };"#,
+            vec![decision, serde_json::json!(watch), serde_json::json!(markup)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        probe["name"],
+        serde_json::json!([["TD", "isolate", "auto"]]),
+        "the right-to-left name is not isolated in its own <bdi>: {probe}"
+    );
+    assert_eq!(
+        probe["markup"], 1,
+        "markup in a detail is not shown as text: {probe}"
+    );
+    assert_eq!(probe["imgs"], 0, "data was parsed as HTML: {probe}");
+    assert_eq!(probe["pwned"], false, "data ran as script: {probe}");
+    for id in [
+        "RTL-TEST-0001",
+        "2304",
+        "081234567",
+        "CTP-0000042",
+        "sha256:0123",
+    ] {
+        assert!(
+            probe["isolated"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t == id),
+            "{id} is not in a <bdi>: {probe}"
+        );
+    }
+    assert_eq!(
+        probe["points"],
+        serde_json::json!(["+200", "+30"]),
+        "{probe}"
+    );
+    assert_eq!(probe["row"], "RTL-TEST-0001", "{probe}");
 
     let png = c.screenshot().await.unwrap();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");

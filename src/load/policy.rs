@@ -189,7 +189,7 @@ mod tests {
         let loader = PolicyLoader::new(&dir, &dir);
         let text = kcs_text()
             .replace("file = \"model.json\"", "file = \"no-such-model.json\"")
-            .replace("late_points = 30", "late_points = -5");
+            .replace("late_points = 30", "late_points = \"x\"");
         let errors = loader.compile(&text, Origin::File).unwrap_err();
         // Schema and semantic errors come first; a policy that does not validate does not read its model.
         assert!(

@@ -122,6 +122,8 @@ pub enum Rule {
     HtsHeading,
     VagueDescription,
     ValuePerKg,
+    /// A commodity line declaring a positive value at zero weight (`[plausibility]`).
+    ZeroWeight,
     SealMissing,
     SealNotHighSecurity,
     FilingLate,
@@ -144,6 +146,7 @@ impl Rule {
             Rule::HtsHeading => "commodity.hts_heading",
             Rule::VagueDescription => "commodity.vague_description",
             Rule::ValuePerKg => "commodity.value_per_kg",
+            Rule::ZeroWeight => "commodity.zero_weight",
             Rule::SealMissing => "seal.missing",
             Rule::SealNotHighSecurity => "seal.not_high_security",
             Rule::FilingLate => "filing.late",
@@ -189,6 +192,10 @@ pub enum Detail {
         value_per_kg: f64,
         min: f64,
         max: f64,
+    },
+    ZeroWeight {
+        hts: Hts,
+        value_usd: f64,
     },
     SealMissing {
         equipment: Str,
@@ -263,6 +270,9 @@ impl fmt::Display for Detail {
                 max,
             } => {
                 write!(f, "declared value {value_per_kg:.2} USD/kg is outside {min:.2}..{max:.2} for HTS chapter {chapter:02}")
+            }
+            Detail::ZeroWeight { hts, value_usd } => {
+                write!(f, "HTS {hts} declares {value_usd:.2} USD at zero weight")
             }
             Detail::SealMissing { equipment } => write!(f, "equipment {equipment} has no seal"),
             Detail::SealClass { equipment, seal } => {

@@ -34,10 +34,13 @@ pub fn process(
     Ok((m, d))
 }
 
-/// A manifest whose port the policy does not know cannot be laned: it is bad input, not a guess.
+/// The checks of a parsed manifest that need the policy, run by every adapter before deciding. A manifest
+/// whose port the policy does not know cannot be laned (`unknown_port`); one whose declared quantities are
+/// beyond the policy's `[plausibility]` limits cannot be scored meaningfully (`bad_value`, see
+/// [`check_plausible`]). Both are bad input, not a guess.
 pub fn check_port(policy: &CompiledPolicy, m: &Manifest) -> Result<(), BadInput> {
     match policy.port(m.port_of_entry) {
-        Some(_) => Ok(()),
+        Some(_) => check_plausible(policy, m),
         None => Err(BadInput::new(
             ErrorKind::UnknownPort,
             format!(
@@ -45,6 +48,63 @@ pub fn check_port(policy: &CompiledPolicy, m: &Manifest) -> Result<(), BadInput>
                 m.port_of_entry
             ),
         )),
+    }
+}
+
+/// Every commodity line's weight, value, quantity and value per kg within the policy's `[plausibility]`
+/// limits (a limit itself is accepted). The first line beyond one is a `bad_value` naming the field, the
+/// number and the limit.
+pub fn check_plausible(policy: &CompiledPolicy, m: &Manifest) -> Result<(), BadInput> {
+    let lim = &policy.plausibility;
+    for (i, s) in m.shipments.iter().enumerate() {
+        for (j, c) in s.commodities.iter().enumerate() {
+            let beyond = |field: &str, v: f64, key: &str, max: f64| {
+                Err(BadInput::new(
+                    ErrorKind::BadValue,
+                    format!(
+                        "shipments[{i}].commodities[{j}].{field} is {}, above the policy's plausibility.{key} ({})",
+                        Num(v),
+                        Num(max)
+                    ),
+                ))
+            };
+            if let Some(w) = c.weight_kg.filter(|w| *w > lim.max_weight_kg) {
+                return beyond("weight_kg", w, "max_weight_kg", lim.max_weight_kg);
+            }
+            if let Some(v) = c.value_usd.filter(|v| *v > lim.max_value_usd) {
+                return beyond("value_usd", v, "max_value_usd", lim.max_value_usd);
+            }
+            if let Some(q) = c.quantity.filter(|q| *q > lim.max_quantity) {
+                return beyond("quantity", q, "max_quantity", lim.max_quantity);
+            }
+            if let (Some(v), Some(w)) = (c.value_usd, c.weight_kg) {
+                if w > 0.0 && v / w > lim.max_value_per_kg {
+                    return Err(BadInput::new(
+                        ErrorKind::BadValue,
+                        format!(
+                            "shipments[{i}].commodities[{j}] declares {} USD/kg (value_usd {} / weight_kg {}), above the policy's plausibility.max_value_per_kg ({})",
+                            Num(v / w),
+                            Num(v),
+                            Num(w),
+                            Num(lim.max_value_per_kg)
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A number in a message: plain below 10^15, in exponent form above (`1e308`, not 309 digits).
+struct Num(f64);
+impl std::fmt::Display for Num {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.abs() < 1e15 {
+            write!(f, "{}", self.0)
+        } else {
+            write!(f, "{:e}", self.0)
+        }
     }
 }
 
@@ -320,6 +380,8 @@ fn score_shipment(
     let mut tariff: Option<(Rule, i32, Detail)> = None;
     let mut vague = None;
     let mut value = None;
+    let mut zero_weight = None;
+    let zero_weight_points = policy.plausibility.zero_weight_points;
     for c in &s.commodities {
         let candidate = match policy.heading(c.hts.heading()) {
             Some(e) => Some((Rule::HtsHeading, e.points, e, true)),
@@ -352,6 +414,7 @@ fn score_shipment(
                 c.value_usd,
                 c.weight_kg,
             ) {
+                // Weight 0 has no value per kg: a positive value at zero weight is the zero-weight rule.
                 if w > 0.0 {
                     let per_kg = v / w;
                     if per_kg < band.min || per_kg > band.max {
@@ -366,6 +429,14 @@ fn score_shipment(
                         ));
                     }
                 }
+            }
+        }
+        if zero_weight.is_none() && zero_weight_points != 0 && c.weight_kg == Some(0.0) {
+            if let Some(v) = c.value_usd.filter(|v| *v > 0.0) {
+                zero_weight = Some(Detail::ZeroWeight {
+                    hts: c.hts,
+                    value_usd: v,
+                });
             }
         }
     }
@@ -383,6 +454,15 @@ fn score_shipment(
     }
     if let Some((points, detail)) = value {
         push(out, &mut total, Rule::ValuePerKg, points, detail);
+    }
+    if let Some(detail) = zero_weight {
+        push(
+            out,
+            &mut total,
+            Rule::ZeroWeight,
+            zero_weight_points,
+            detail,
+        );
     }
     if let Some((points, detail)) = policy.model.as_ref().and_then(|r| model_reason(r, m, s)) {
         push(out, &mut total, Rule::Model, points, detail);

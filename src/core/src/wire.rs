@@ -638,13 +638,94 @@ fn check_id(path: impl Fn() -> String, id: &str, limits: &Limits) -> Result<(), 
         );
         return bad(ErrorKind::BadValue, msg);
     }
-    if id.chars().any(char::is_control) {
-        return bad(
-            ErrorKind::BadValue,
-            format!("{} contains control characters", path()),
-        );
+    if !Text::Id.fast_ok(id) {
+        if id.chars().any(char::is_control) {
+            return bad(
+                ErrorKind::BadValue,
+                format!("{} contains control characters", path()),
+            );
+        }
+        return Text::Id.refuse(path, id);
     }
     Ok(())
+}
+
+/// The character set of a text field (docs/wire.md, "Identifiers and names").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Text {
+    /// Identifiers and codes (manifest, trip, shipment, equipment and partner ids, SCAC, IOR/EIN, MID, filer
+    /// codes, seal and FAST card numbers, units, entry-summary codes): printable ASCII without spaces,
+    /// `!` (U+0021) to `~` (U+007E). Real CBP identifiers are plain ASCII.
+    Id,
+    /// Names and descriptions: any Unicode a real name needs (letters of every script, combining marks,
+    /// zero-width joiners and non-joiners of Persian and Indic names, emoji), but no control character
+    /// (category Cc), no bidirectional control and no byte-order mark: text that reorders or hides what an
+    /// officer reads ("Trojan Source") is refused.
+    Name,
+}
+
+impl Text {
+    /// ASCII fast path: true when every byte is allowed without looking at characters. For an identifier
+    /// this is the whole check; a name that is not plain printable ASCII goes on to [`Text::first_bad`].
+    #[inline]
+    fn fast_ok(self, s: &str) -> bool {
+        match self {
+            Text::Id => s.bytes().all(|b| matches!(b, b'!'..=b'~')),
+            Text::Name => s.bytes().all(|b| matches!(b, b' '..=b'~')),
+        }
+    }
+
+    fn allows(self, c: char) -> bool {
+        match self {
+            Text::Id => matches!(c, '!'..='~'),
+            Text::Name => !c.is_control() && !is_bidi_control_or_bom(c),
+        }
+    }
+
+    /// The first character not allowed, with its byte offset.
+    fn first_bad(self, s: &str) -> Option<(usize, char)> {
+        if self.fast_ok(s) {
+            return None;
+        }
+        s.char_indices().find(|(_, c)| !self.allows(*c))
+    }
+
+    /// The dead letter for a field holding a character this kind refuses. The character is named by its code
+    /// point (`U+202E`), never written raw, so the message itself displays honestly.
+    fn refuse(self, path: impl Fn() -> String, s: &str) -> Result<(), BadInput> {
+        let Some((at, c)) = self.first_bad(s) else {
+            return Ok(());
+        };
+        let rule = match self {
+            Text::Id => "identifiers are printable ASCII without spaces",
+            Text::Name => {
+                "names may not contain control characters, bidirectional controls or a byte-order mark"
+            }
+        };
+        bad(
+            ErrorKind::BadValue,
+            format!(
+                "{} contains U+{:04X} at byte {at}; {rule}",
+                path(),
+                c as u32
+            ),
+        )
+    }
+}
+
+/// Unicode's bidirectional formatting characters (property Bidi_Control: ALM U+061C, LRM/RLM
+/// U+200E/U+200F, the embeddings and overrides U+202A–U+202E, the isolates U+2066–U+2069) and the
+/// byte-order mark U+FEFF.
+fn is_bidi_control_or_bom(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}'
+    )
+}
+
+/// A name or description: see [`Text::Name`]. Not required to be non-empty.
+fn check_name(path: impl Fn() -> String, name: &str) -> Result<(), BadInput> {
+    Text::Name.refuse(path, name)
 }
 
 fn check_count(path: impl Fn() -> String, n: usize, max: usize) -> Result<(), BadInput> {
@@ -675,6 +756,41 @@ fn check_party(
 ) -> Result<(), BadInput> {
     if let Some(p) = p {
         check_id(|| format!("{}.id", path()), &p.id, limits)?;
+        if let Some(name) = &p.name {
+            check_name(|| format!("{}.name", path()), name)?;
+        }
+    }
+    Ok(())
+}
+
+/// Shipment ids are unique within a manifest: exam outcomes and amendments key on them. Pairwise for the
+/// usual handful of shipments, a hash map beyond; the message names the id and both positions.
+fn check_unique_shipments(m: &Manifest) -> Result<(), BadInput> {
+    let dup = |first: usize, second: usize| {
+        bad(
+            ErrorKind::BadValue,
+            format!(
+                "shipments[{second}].shipment_id {:?} repeats shipments[{first}].shipment_id: shipment ids are unique within a manifest",
+                m.shipments[second].shipment_id.as_str()
+            ),
+        )
+    };
+    let n = m.shipments.len();
+    if n <= 16 {
+        for j in 1..n {
+            if let Some(i) =
+                (0..j).find(|&i| m.shipments[i].shipment_id == m.shipments[j].shipment_id)
+            {
+                return dup(i, j);
+            }
+        }
+    } else {
+        let mut seen = std::collections::HashMap::with_capacity(n);
+        for (j, s) in m.shipments.iter().enumerate() {
+            if let Some(i) = seen.insert(s.shipment_id.as_str(), j) {
+                return dup(i, j);
+            }
+        }
     }
     Ok(())
 }
@@ -701,6 +817,17 @@ pub fn validate_manifest(m: &Manifest, limits: &Limits) -> Result<(), BadInput> 
     }
     if let Some(c) = &m.carrier {
         check_id(|| "carrier.scac".into(), &c.scac, limits)?;
+        if let Some(name) = &c.name {
+            check_name(|| "carrier.name".into(), name)?;
+        }
+    }
+    if let Some(c) = &m.conveyance {
+        if let Some(id) = &c.id {
+            check_id(|| "conveyance.id".into(), id, limits)?;
+        }
+        if let Some(trip) = &c.trip_number {
+            check_id(|| "conveyance.trip_number".into(), trip, limits)?;
+        }
     }
     if !m.drivers.is_empty() && m.mode != Mode::Truck {
         return bad(
@@ -712,6 +839,13 @@ pub fn validate_manifest(m: &Manifest, limits: &Limits) -> Result<(), BadInput> 
         );
     }
     check_count(|| "drivers".into(), m.drivers.len(), limits.max_items)?;
+    for (i, d) in m.drivers.iter().enumerate() {
+        check_name(|| format!("drivers[{i}].name"), &d.name)?;
+        // A blank card number means no card (FAST condition `driver_fast_card`), not bad input.
+        if let Some(card) = d.fast_card.as_deref().filter(|c| !c.trim().is_empty()) {
+            check_id(|| format!("drivers[{i}].fast_card"), card, limits)?;
+        }
+    }
     check_count(|| "equipment".into(), m.equipment.len(), limits.max_items)?;
     for (i, e) in m.equipment.iter().enumerate() {
         check_id(|| format!("equipment[{i}].id"), &e.id, limits)?;
@@ -720,6 +854,13 @@ pub fn validate_manifest(m: &Manifest, limits: &Limits) -> Result<(), BadInput> 
             e.seals.len(),
             limits.max_items,
         )?;
+        for (k, seal) in e.seals.iter().enumerate() {
+            check_id(
+                || format!("equipment[{i}].seals[{k}].number"),
+                &seal.number,
+                limits,
+            )?;
+        }
     }
     if m.shipments.is_empty() {
         return bad(ErrorKind::BadValue, "shipments is empty");
@@ -762,11 +903,13 @@ pub fn validate_manifest(m: &Manifest, limits: &Limits) -> Result<(), BadInput> 
         )?;
         for (j, c) in s.commodities.iter().enumerate() {
             let p = |f: &str| format!("shipments[{i}].commodities[{j}].{f}");
+            check_name(|| p("description"), &c.description)?;
             check_amount(|| p("quantity"), c.quantity)?;
             check_amount(|| p("weight_kg"), c.weight_kg)?;
             check_amount(|| p("value_usd"), c.value_usd)?;
             check_amount(|| p("duty_rate"), c.duty_rate)?;
             for (name, code) in [
+                ("unit", &c.unit),
                 ("entry_type", &c.entry_type),
                 ("process_type", &c.process_type),
                 ("import_use", &c.import_use),
@@ -780,6 +923,7 @@ pub fn validate_manifest(m: &Manifest, limits: &Limits) -> Result<(), BadInput> 
             }
         }
     }
+    check_unique_shipments(m)?;
     Ok(())
 }
 
@@ -793,6 +937,9 @@ pub fn validate_partner(p: &Partner, limits: &Limits) -> Result<(), BadInput> {
     )?;
     for (i, id) in p.identifiers.iter().enumerate() {
         check_id(|| format!("identifiers[{i}].value"), &id.value, limits)?;
+    }
+    if let Some(program) = &p.mra_program {
+        check_id(|| "mra_program".into(), program, limits)?;
     }
     match p.tier {
         Some(t) if !(1..=3).contains(&t) => {

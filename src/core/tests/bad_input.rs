@@ -367,6 +367,233 @@ fn manifest_cases() -> Vec<Case> {
             BadValue,
             &["shipments[0].importer.id"],
         ),
+        // Identifiers: printable ASCII without spaces. The message names the code point, never the raw
+        // character.
+        case(
+            "Trojan Source manifest_id (ten right-to-left overrides)",
+            edited(|m| m["manifest_id"] = json!(format!("H-{}", "\u{202E}".repeat(10)))),
+            BadValue,
+            &["manifest_id", "U+202E at byte 2", "printable ASCII"],
+        ),
+        case(
+            "zero-width space in an importer id",
+            edited(|m| m["shipments"][0]["importer"]["id"] = json!("12-3456\u{200B}789AB")),
+            BadValue,
+            &["shipments[0].importer.id", "U+200B"],
+        ),
+        case(
+            "zero-width joiner in a manufacturer id",
+            edited(|m| m["shipments"][0]["manufacturer"]["id"] = json!("MXMAQ\u{200D}NOR1200TIJ")),
+            BadValue,
+            &["shipments[0].manufacturer.id", "U+200D"],
+        ),
+        case(
+            "byte-order mark before a shipment id",
+            edited(|m| m["shipments"][0]["shipment_id"] = json!("\u{FEFF}ABCD0000123456-01")),
+            BadValue,
+            &["shipments[0].shipment_id", "U+FEFF at byte 0"],
+        ),
+        case(
+            "emoji in a seal number",
+            edited(|m| m["equipment"][0]["seals"][0]["number"] = json!("MX000\u{1F512}1234")),
+            BadValue,
+            &["equipment[0].seals[0].number", "U+1F512"],
+        ),
+        case(
+            "space in a SCAC",
+            edited(|m| m["carrier"]["scac"] = json!("AB CD")),
+            BadValue,
+            &["carrier.scac", "U+0020"],
+        ),
+        case(
+            "non-ASCII letter in a trip number",
+            edited(|m| m["conveyance"]["trip_number"] = json!("ÄBCD0000123456")),
+            BadValue,
+            &["conveyance.trip_number", "U+00C4"],
+        ),
+        case(
+            "Cyrillic look-alike in a conveyance id",
+            edited(|m| m["conveyance"]["id"] = json!("3AKJHHDR5KSKG123\u{0410}")),
+            BadValue,
+            &["conveyance.id", "U+0410"],
+        ),
+        case(
+            "left-to-right isolate in a FAST card number",
+            edited(|m| m["drivers"][0]["fast_card"] = json!("\u{2066}42712345600\u{2069}")),
+            BadValue,
+            &["drivers[0].fast_card", "U+2066"],
+        ),
+        case(
+            "no-break space in a unit",
+            edited(|m| m["shipments"][0]["commodities"][0]["unit"] = json!("CTN\u{00A0}")),
+            BadValue,
+            &["shipments[0].commodities[0].unit", "U+00A0"],
+        ),
+        case(
+            "right-to-left mark in a broker filer code",
+            edited(|m| m["shipments"][0]["broker"]["id"] = json!("A1B\u{200F}")),
+            BadValue,
+            &["shipments[0].broker.id", "U+200F"],
+        ),
+        case(
+            "empty seal number",
+            edited(|m| m["equipment"][0]["seals"][0]["number"] = json!("")),
+            BadValue,
+            &["equipment[0].seals[0].number", "empty"],
+        ),
+        // Names and descriptions: any script, but no bidirectional control, BOM or control character.
+        case(
+            "right-to-left override in an importer name",
+            edited(|m| m["shipments"][0]["importer"]["name"] = json!("Contoso \u{202E}stropmI")),
+            BadValue,
+            &[
+                "shipments[0].importer.name",
+                "U+202E at byte 8",
+                "bidirectional",
+            ],
+        ),
+        case(
+            "right-to-left embedding in a consignee name",
+            edited(|m| {
+                m["shipments"][0]["consignee"]["name"] = json!("\u{202B}Contoso DC 4\u{202C}")
+            }),
+            BadValue,
+            &["shipments[0].consignee.name", "U+202B"],
+        ),
+        case(
+            "first-strong isolate in a description",
+            edited(|m| {
+                m["shipments"][0]["commodities"][0]["description"] =
+                    json!("wooden office desks \u{2068}x\u{2069}")
+            }),
+            BadValue,
+            &["shipments[0].commodities[0].description", "U+2068"],
+        ),
+        case(
+            "Arabic letter mark in a shipper name",
+            edited(|m| m["shipments"][0]["shipper"]["name"] = json!("\u{061C}Maquila Norte")),
+            BadValue,
+            &["shipments[0].shipper.name", "U+061C"],
+        ),
+        case(
+            "left-to-right mark in a driver name",
+            edited(|m| m["drivers"][0]["name"] = json!("J. Perez\u{200E}")),
+            BadValue,
+            &["drivers[0].name", "U+200E"],
+        ),
+        case(
+            "byte-order mark in a carrier name",
+            edited(|m| m["carrier"]["name"] = json!("\u{FEFF}Acme Transportes")),
+            BadValue,
+            &["carrier.name", "U+FEFF"],
+        ),
+        case(
+            "newline in a manufacturer name",
+            edited(|m| m["shipments"][0]["manufacturer"]["name"] = json!("Maquila\nNorte")),
+            BadValue,
+            &["shipments[0].manufacturer.name", "U+000A"],
+        ),
+        case(
+            "escape sequence in a description",
+            edited(|m| {
+                m["shipments"][0]["commodities"][0]["description"] = json!("desks \u{1B}[2J")
+            }),
+            BadValue,
+            &["shipments[0].commodities[0].description", "U+001B"],
+        ),
+        case(
+            "duplicate shipment id",
+            edited(|m| {
+                let s = m["shipments"][0].clone();
+                m["shipments"].as_array_mut().unwrap().push(s);
+            }),
+            BadValue,
+            &[
+                "shipments[1].shipment_id",
+                "shipments[0].shipment_id",
+                "ABCD0000123456-01",
+            ],
+        ),
+        case(
+            "duplicate shipment id among twenty",
+            edited(|m| {
+                let base = m["shipments"][0].clone();
+                let all: Vec<Json> = (0..20)
+                    .map(|i| {
+                        let mut s = base.clone();
+                        s["shipment_id"] = json!(format!("S{}", if i == 17 { 3 } else { i }));
+                        s
+                    })
+                    .collect();
+                m["shipments"] = Json::Array(all);
+            }),
+            BadValue,
+            &[
+                "shipments[17].shipment_id",
+                "shipments[3].shipment_id",
+                "\"S3\"",
+            ],
+        ),
+        // Plausibility limits of the policy (config/policy.toml [plausibility]).
+        case(
+            "weight of 1e308 kg",
+            edited(|m| m["shipments"][0]["commodities"][0]["weight_kg"] = json!(1e308)),
+            BadValue,
+            &[
+                "shipments[0].commodities[0].weight_kg",
+                "1e308",
+                "plausibility.max_weight_kg",
+            ],
+        ),
+        case(
+            "value of 1e308 USD",
+            edited(|m| m["shipments"][0]["commodities"][0]["value_usd"] = json!(1e308)),
+            BadValue,
+            &[
+                "shipments[0].commodities[0].value_usd",
+                "plausibility.max_value_usd",
+            ],
+        ),
+        case(
+            "weight and value of 1e308",
+            edited(|m| {
+                m["shipments"][0]["commodities"][0]["weight_kg"] = json!(1e308);
+                m["shipments"][0]["commodities"][0]["value_usd"] = json!(1e308);
+            }),
+            BadValue,
+            &["shipments[0].commodities[0].weight_kg", "max_weight_kg"],
+        ),
+        case(
+            "quantity of 1e300",
+            edited(|m| m["shipments"][0]["commodities"][0]["quantity"] = json!(1e300)),
+            BadValue,
+            &[
+                "shipments[0].commodities[0].quantity",
+                "plausibility.max_quantity",
+            ],
+        ),
+        case(
+            "a billion dollars per kilogram",
+            edited(|m| {
+                m["shipments"][0]["commodities"][0]["weight_kg"] = json!(0.001);
+                m["shipments"][0]["commodities"][0]["value_usd"] = json!(1_000_000.0);
+            }),
+            BadValue,
+            &[
+                "shipments[0].commodities[0]",
+                "1000000000 USD/kg",
+                "plausibility.max_value_per_kg",
+            ],
+        ),
+        case(
+            "value on a subnormal weight",
+            edited(|m| {
+                m["shipments"][0]["commodities"][0]["weight_kg"] = json!(1e-310);
+                m["shipments"][0]["commodities"][0]["value_usd"] = json!(1.0);
+            }),
+            BadValue,
+            &["shipments[0].commodities[0]", "max_value_per_kg"],
+        ),
         case(
             "empty carrier scac",
             edited(|m| m["carrier"]["scac"] = json!("")),
@@ -726,6 +953,33 @@ fn malformed_partner_records() {
             )
         },
         case(
+            "Trojan Source partner_id",
+            partner_edited(|p| p["partner_id"] = json!(format!("CTP-{}", "\u{202E}".repeat(10)))),
+            BadValue,
+            &["partner_id", "U+202E at byte 4"],
+        ),
+        case(
+            "zero-width space in an identifier value",
+            partner_edited(|p| p["identifiers"][0]["value"] = json!("12-3456789\u{200B}AB")),
+            BadValue,
+            &["identifiers[0].value", "U+200B"],
+        ),
+        case(
+            "space in an identifier value",
+            partner_edited(|p| p["identifiers"][0]["value"] = json!("12-3456789 AB")),
+            BadValue,
+            &["identifiers[0].value", "U+0020"],
+        ),
+        case(
+            "isolate in an MRA programme",
+            partner_edited(|p| {
+                p["entity"] = json!("mra_foreign");
+                p["mra_program"] = json!("\u{2067}EU-AEO\u{2069}");
+            }),
+            BadValue,
+            &["mra_program", "U+2067"],
+        ),
+        case(
             "30 February",
             partner_edited(|p| p["certified_on"] = json!("2019-02-30")),
             BadDate,
@@ -761,4 +1015,132 @@ fn malformed_partner_records() {
         kinds.len() >= 10,
         "partner cases cover too few kinds: {kinds:?}"
     );
+}
+
+/// Characters that would make a message display dishonestly if it carried them raw.
+fn displays_honestly(message: &str) -> bool {
+    !message.chars().any(|c| {
+        c.is_control()
+            || matches!(c, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+    })
+}
+
+#[test]
+fn refused_characters_are_named_not_echoed() {
+    // The dead letter of a hostile identifier or name names the code point; the character itself never
+    // reaches the message (it is shown on consoles and written to headers).
+    let policy = CompiledPolicy::from_toml(DEFAULT_POLICY).expect("default policy");
+    let table = PartnerTable::new();
+    let mut checked = 0;
+    for c in manifest_cases()
+        .into_iter()
+        .filter(|c| c.names.iter().any(|n| n.starts_with("U+")))
+    {
+        let e = process(&policy, &table, &c.bytes, &c.limits).expect_err(c.name);
+        assert!(displays_honestly(&e.message), "{}: {:?}", c.name, e.message);
+        checked += 1;
+    }
+    assert!(checked >= 15, "only {checked} character cases");
+}
+
+#[test]
+fn names_carry_every_script_and_ids_every_printable_ascii() {
+    // What a real name needs is accepted: other scripts, right-to-left text, the zero-width (non-)joiners of
+    // Persian and Indic names, combining marks, emoji; identifiers from `!` to `~`.
+    let policy = CompiledPolicy::from_toml(DEFAULT_POLICY).expect("default policy");
+    let table = PartnerTable::new();
+    let names = [
+        "شركة النور للتجارة",        // Arabic, right to left
+        "אלקטרוניקה בע\"מ",          // Hebrew
+        "می\u{200C}خواهم تجارت",     // Persian with a zero-width non-joiner
+        "क्\u{200D}ष इंडस्ट्रीज",        // Devanagari with a zero-width joiner
+        "Zoë Ñandú Łódź",            // Latin with diacritics
+        "Café\u{0301} 🚚 Logistics", // a combining mark and an emoji
+        "株式会社 東京",             // CJK
+    ];
+    for name in names {
+        let bytes = edited(|m| {
+            m["carrier"]["name"] = json!(name);
+            m["drivers"][0]["name"] = json!(name);
+            m["shipments"][0]["importer"]["name"] = json!(name);
+            m["shipments"][0]["commodities"][0]["description"] = json!(name);
+        });
+        process(&policy, &table, &bytes, &Limits::default())
+            .unwrap_or_else(|e| panic!("{name:?} rejected: {e}"));
+    }
+    let ascii: String = ('!'..='~').collect();
+    for id in [&ascii[..47], &ascii[47..]] {
+        let bytes = edited(|m| {
+            m["manifest_id"] = json!(id);
+            m["shipments"][0]["importer"]["id"] = json!(id);
+            m["equipment"][0]["seals"][0]["number"] = json!(id);
+        });
+        process(&policy, &table, &bytes, &Limits::default())
+            .unwrap_or_else(|e| panic!("{id:?} rejected: {e}"));
+    }
+    // A blank FAST card number is no card (the FAST condition reports it), not bad input.
+    let blank = edited(|m| m["drivers"][0]["fast_card"] = json!("   "));
+    process(&policy, &table, &blank, &Limits::default()).expect("blank FAST card accepted");
+    // A partner whose ids are plain ASCII, with an MRA programme.
+    let mra = partner_edited(|p| {
+        p["entity"] = json!("mra_foreign");
+        p["mra_program"] = json!("EU-AEO");
+    });
+    parse_partner(&mra, &Limits::default()).expect("MRA partner accepted");
+}
+
+#[test]
+fn plausibility_limits_are_boundaries() {
+    let policy = CompiledPolicy::from_toml(DEFAULT_POLICY).expect("default policy");
+    let table = PartnerTable::new();
+    let lim = policy.doc.plausibility.clone();
+    let with = |w: f64, v: f64, q: f64| {
+        let bytes = edited(|m| {
+            let c = &mut m["shipments"][0]["commodities"][0];
+            c["weight_kg"] = json!(w);
+            c["value_usd"] = json!(v);
+            c["quantity"] = json!(q);
+        });
+        process(&policy, &table, &bytes, &Limits::default())
+    };
+    // Right at each limit is accepted; just above is bad_value.
+    with(lim.max_weight_kg, 1000.0, 1.0).expect("weight at the limit");
+    with(lim.max_weight_kg, lim.max_value_usd, lim.max_quantity).expect("all at the limits");
+    with(1.0, lim.max_value_per_kg, 1.0).expect("value per kg at the limit");
+    for (w, v, q) in [
+        (lim.max_weight_kg * 1.000001, 1000.0, 1.0),
+        (lim.max_weight_kg, lim.max_value_usd * 1.000001, 1.0),
+        (1.0, 1000.0, lim.max_quantity * 1.000001),
+        (1.0, lim.max_value_per_kg * 1.000001, 1.0),
+    ] {
+        assert_eq!(
+            with(w, v, q).expect_err("beyond a limit").kind,
+            ErrorKind::BadValue
+        );
+    }
+    // Zero weight is no division by zero: with a value it is scored (commodity.zero_weight), without one
+    // it is nothing.
+    let (_, d) = with(0.0, 5000.0, 1.0).expect("zero weight is decided");
+    assert!(d
+        .reasons
+        .iter()
+        .any(|r| r.rule.as_str() == "commodity.zero_weight"));
+    let (_, d) = with(0.0, 0.0, 1.0).expect("zero weight, zero value");
+    assert!(d
+        .reasons
+        .iter()
+        .all(|r| r.rule.as_str() != "commodity.zero_weight"));
+    // The limits come from the policy: a stricter one refuses what the default accepts.
+    let strict_text =
+        DEFAULT_POLICY.replace("max_weight_kg = 500_000_000.0", "max_weight_kg = 40_000.0");
+    assert_ne!(strict_text, DEFAULT_POLICY);
+    let strict = CompiledPolicy::from_toml(&strict_text).expect("strict policy");
+    let heavy = edited(|m| m["shipments"][0]["commodities"][0]["weight_kg"] = json!(40_000.5));
+    assert_eq!(
+        process(&strict, &table, &heavy, &Limits::default())
+            .expect_err("above the strict limit")
+            .kind,
+        ErrorKind::BadValue
+    );
+    process(&policy, &table, &heavy, &Limits::default()).expect("within the default limit");
 }

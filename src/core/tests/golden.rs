@@ -56,6 +56,7 @@ const ALL_RULES: &[&str] = &[
     "commodity.hts_heading",
     "commodity.vague_description",
     "commodity.value_per_kg",
+    "commodity.zero_weight",
     "seal.missing",
     "seal.not_high_security",
     "filing.late",

@@ -1,6 +1,6 @@
 //! The shipped default policy validates, and validation reports every error of a broken one at once.
 
-use borderlane_core::policy::{parse_policy, CompiledPolicy};
+use borderlane_core::policy::{parse_policy, CompiledPolicy, Plausibility};
 
 const DEFAULT: &str = include_str!("../../../config/policy.toml");
 
@@ -94,5 +94,48 @@ fn semantic_rules_are_all_reported() {
             "random.rates.air.certified",
             "watchlist.action",
         ]
+    );
+}
+
+/// The default policy without its `[plausibility]` section (and the comment above it), as policies were
+/// written before the section existed.
+fn without_plausibility(text: &str) -> String {
+    let start = text
+        .find("\n# Plausibility of declared quantities")
+        .expect("the section's comment");
+    let end = text[start..]
+        .find("zero_weight_points = 30\n")
+        .map(|i| start + i + "zero_weight_points = 30\n".len())
+        .expect("the section's last key");
+    format!("{}{}", &text[..start + 1], &text[end..])
+}
+
+#[test]
+fn plausibility_defaults_keep_old_versions() {
+    // A policy written before [plausibility] existed stays valid, gets the defaults, and keeps its version:
+    // a section equal to the defaults is left out of the canonical form. The shipped values are the defaults.
+    let old = without_plausibility(DEFAULT);
+    assert!(!old.contains("[plausibility]"));
+    let (old, new) = (parse_policy(&old).unwrap(), parse_policy(DEFAULT).unwrap());
+    assert_eq!(old.plausibility, Plausibility::default());
+    assert_eq!(new.plausibility, Plausibility::default());
+    assert_eq!(old.version(), new.version());
+    // Any change of a limit is a change of content.
+    let stricter = DEFAULT.replace(
+        "max_value_per_kg = 100_000_000.0",
+        "max_value_per_kg = 50_000_000.0",
+    );
+    assert_ne!(stricter, DEFAULT);
+    assert_ne!(parse_policy(&stricter).unwrap().version(), new.version());
+    let points = DEFAULT.replace("zero_weight_points = 30", "zero_weight_points = 31");
+    assert_ne!(parse_policy(&points).unwrap().version(), new.version());
+}
+
+#[test]
+fn kcs_policy_carries_the_same_plausibility() {
+    let kcs = parse_policy(include_str!("../../../config/policy-kcs.toml")).unwrap();
+    assert_eq!(
+        kcs.plausibility,
+        parse_policy(DEFAULT).unwrap().plausibility
     );
 }

@@ -54,6 +54,29 @@ pub struct CompiledCredit {
     pub mra: i32,
 }
 
+/// The `[plausibility]` section as the checker and the scorer read it, per commodity line.
+#[derive(Debug, Clone, Copy)]
+pub struct CompiledPlausibility {
+    pub max_weight_kg: f64,
+    pub max_value_usd: f64,
+    pub max_quantity: f64,
+    pub max_value_per_kg: f64,
+    /// 0 disables the `commodity.zero_weight` rule.
+    pub zero_weight_points: i32,
+}
+
+impl From<&Plausibility> for CompiledPlausibility {
+    fn from(p: &Plausibility) -> Self {
+        CompiledPlausibility {
+            max_weight_kg: p.max_weight_kg,
+            max_value_usd: p.max_value_usd,
+            max_quantity: p.max_quantity,
+            max_value_per_kg: p.max_value_per_kg,
+            zero_weight_points: p.zero_weight_points,
+        }
+    }
+}
+
 /// The policy's `[model]` section compiled: the model and its probability → points bands.
 #[derive(Debug, Clone)]
 pub struct ModelRule {
@@ -112,6 +135,7 @@ pub struct CompiledPolicy {
     pub join: [CompiledJoin; Role::COUNT],
     pub front_of_line: u32,
     pub seal_modes: u32,
+    pub plausibility: CompiledPlausibility,
     /// The learned model and its points bands, when the policy has a `[model]` section and the adapter
     /// supplied the model (see [`CompiledPolicy::compile_with_model`]).
     pub model: Option<ModelRule>,
@@ -334,6 +358,7 @@ impl CompiledPolicy {
             join,
             front_of_line,
             seal_modes,
+            plausibility: CompiledPlausibility::from(&doc.plausibility),
             port_slot,
             ports,
             version,

@@ -35,6 +35,11 @@ pub struct PolicyDoc {
     pub watchlist: Watchlist,
     pub ctpat: Ctpat,
     pub random: Random,
+    /// Plausibility limits of declared quantities and the zero-weight rule. Optional: a policy without the
+    /// section gets [`Plausibility::default`], and a section equal to the defaults is left out of the
+    /// canonical form, so the version hash of a policy written before the section existed does not change.
+    #[serde(default, skip_serializing_if = "Plausibility::is_default")]
+    pub plausibility: Plausibility,
     /// Optional learned risk model and how its probability maps to points. Absent: the rules alone decide
     /// (and the version hash is the same as before the section existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -310,6 +315,70 @@ pub struct Rates {
     pub non_partner: f64,
     /// Certified (tier 1) importers. Validated (tier 2/3) importers are always exempt.
     pub certified: f64,
+}
+
+/// The `[plausibility]` section: per commodity line, the largest weight, value, quantity and value per kg
+/// that can be real. A manifest beyond any of them is dead-lettered (`bad_value`), not scored: rules that
+/// compare such numbers would compare nonsense. A line declaring a positive value at zero weight is scored
+/// instead (`commodity.zero_weight`). Every key has a default (these are the values of
+/// `config/policy.toml`); the defaults are part of the policy format and must not change, since a policy
+/// that relies on them has the same version hash before and after.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plausibility {
+    /// Largest net weight of one commodity line, kg.
+    #[serde(default = "Plausibility::default_max_weight_kg")]
+    pub max_weight_kg: f64,
+    /// Largest declared value of one commodity line, USD.
+    #[serde(default = "Plausibility::default_max_value_usd")]
+    pub max_value_usd: f64,
+    /// Largest quantity of one commodity line, in its unit.
+    #[serde(default = "Plausibility::default_max_quantity")]
+    pub max_quantity: f64,
+    /// Largest declared value per kilogram of one line (USD/kg, for lines with a positive weight).
+    #[serde(default = "Plausibility::default_max_value_per_kg")]
+    pub max_value_per_kg: f64,
+    /// Points for a shipment with a line that declares a positive value at zero weight.
+    #[serde(default = "Plausibility::default_zero_weight_points")]
+    pub zero_weight_points: i32,
+}
+
+impl Plausibility {
+    /// 500 000 t: above the deadweight of the largest ore carriers (~400 000 t), so above any one line.
+    fn default_max_weight_kg() -> f64 {
+        500_000_000.0
+    }
+    /// USD 10 billion: above the price of the most expensive single things imported (ships, aircraft).
+    fn default_max_value_usd() -> f64 {
+        10_000_000_000.0
+    }
+    /// Ten billion units (pieces, grams, litres) in one line.
+    fn default_max_quantity() -> f64 {
+        10_000_000_000.0
+    }
+    /// USD 100 million per kg: above cut diamonds and the rarest pharmaceuticals.
+    fn default_max_value_per_kg() -> f64 {
+        100_000_000.0
+    }
+    /// Like the strongest `commodities.value_per_kg` bands: a misdeclaration indicator, not proof.
+    fn default_zero_weight_points() -> i32 {
+        30
+    }
+    pub fn is_default(&self) -> bool {
+        *self == Plausibility::default()
+    }
+}
+
+impl Default for Plausibility {
+    fn default() -> Self {
+        Plausibility {
+            max_weight_kg: Plausibility::default_max_weight_kg(),
+            max_value_usd: Plausibility::default_max_value_usd(),
+            max_quantity: Plausibility::default_max_quantity(),
+            max_value_per_kg: Plausibility::default_max_value_per_kg(),
+            zero_weight_points: Plausibility::default_zero_weight_points(),
+        }
+    }
 }
 
 impl PolicyDoc {

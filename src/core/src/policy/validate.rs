@@ -314,11 +314,30 @@ impl PolicyDoc {
                 "must not exceed the non-partner rate (favouring must never invert)",
             );
         }
+        validate_plausibility(&mut e, &self.plausibility);
         if let Some(m) = &self.model {
             validate_model_section(&mut e, m);
         }
         e.0
     }
+}
+
+/// The `[plausibility]` section: every limit a positive finite number, the zero-weight points a risk (never a
+/// credit).
+fn validate_plausibility(e: &mut Errors, p: &Plausibility) {
+    for (key, v) in [
+        ("max_weight_kg", p.max_weight_kg),
+        ("max_value_usd", p.max_value_usd),
+        ("max_quantity", p.max_quantity),
+        ("max_value_per_kg", p.max_value_per_kg),
+    ] {
+        e.check(
+            v.is_finite() && v > 0.0,
+            format!("plausibility.{key}"),
+            format!("{v} is not a positive finite number"),
+        );
+    }
+    check_non_negative(e, "plausibility.zero_weight_points", p.zero_weight_points);
 }
 
 /// The `[model]` section: a file name and exactly one of bands (ascending probability thresholds in
