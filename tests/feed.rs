@@ -527,3 +527,68 @@ async fn routes_serve_console_lookup_and_stats() {
         StatusCode::BAD_REQUEST
     );
 }
+
+/// A tracing writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn every_read_of_decisions_is_in_the_access_log_with_the_readers_name() {
+    let buf = Captured::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // The test runs on one thread: the subscriber sees every event of the requests below.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let p = policy();
+    let o = officers_app(feed_of(&p, &["X3"]), LoginLimiter::new(5, 50), false);
+    let (k, v) = bearer(OFFICER);
+    for path in ["/decisions/X3", "/api/stats", "/feed?port=2304"] {
+        assert_eq!(
+            get_with(&o.app, path, Some((k, &v))).await.status(),
+            StatusCode::OK
+        );
+    }
+    let (cookie, _) = set_cookie(&login(&o.app, OFFICER, [10, 0, 0, 1]).await);
+    assert_eq!(
+        get_with(&o.app, "/decisions/X3", Some(("cookie", &cookie)))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let reads: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("borderlane::access") && l.contains("decisions read"))
+        .collect();
+    assert_eq!(reads.len(), 4, "{log}");
+    for (line, path) in reads
+        .iter()
+        .zip(["/decisions/X3", "/api/stats", "/feed", "/decisions/X3"])
+    {
+        assert!(
+            line.contains("reader=olga") && line.contains(path),
+            "{line}"
+        );
+    }
+    assert!(reads[2].contains("port=2304"), "{}", reads[2]);
+    assert!(
+        reads[3].contains("via=\"session\"") || reads[3].contains("via=session"),
+        "{}",
+        reads[3]
+    );
+    assert!(!log.contains(OFFICER), "a secret reached the log: {log}");
+}

@@ -97,8 +97,10 @@ async fn tls_listeners_and_metrics_without_ids() {
         ),
     )
     .unwrap();
-    let mut config = Config::default();
-    config.base_dir = dir.clone();
+    let mut config = Config {
+        base_dir: dir.clone(),
+        ..Config::default()
+    };
     config.http.listen = "127.0.0.1:0".parse().unwrap();
     config.http.tls_cert = Some("cert.pem".into());
     config.http.tls_key = Some("key.pem".into());
@@ -198,8 +200,10 @@ async fn tls_listeners_and_metrics_without_ids() {
 #[tokio::test]
 async fn serve_refuses_plaintext_beyond_loopback() {
     let dir = tempdir("plain");
-    let mut config = Config::default();
-    config.base_dir = dir.clone();
+    let mut config = Config {
+        base_dir: dir.clone(),
+        ..Config::default()
+    };
     config.http.listen = "127.0.0.1:0".parse().unwrap();
     config.officers.listen = Some("0.0.0.0:0".parse().unwrap());
     config.admin.audit_log = "audit.jsonl".into();
