@@ -10,7 +10,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use borderlane::load::policy::DEFAULT_POLICY;
 use borderlane::load::policy::{Origin, PolicyLoader};
+use borderlane::service::admin::api::AdminLimits;
 use borderlane::service::admin::audit::AuditLog;
+use borderlane::service::admin::auth::TokenStore;
 use borderlane::service::admin::{router, AdminState, ManifestRing, PolicyStore, Tokens};
 use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::score::decide;
@@ -21,6 +23,7 @@ use tower::ServiceExt;
 
 const OPERATOR: &str = "operator-secret-0123456789";
 const VIEWER: &str = "viewer-secret-0123456789ab";
+const OFFICER: &str = "officer-secret-0123456789a";
 
 /// Models resolve in `config/` (where `model.json` is), like a service whose policy file lives there.
 fn loader() -> PolicyLoader {
@@ -30,7 +33,7 @@ fn loader() -> PolicyLoader {
 
 fn tokens() -> Tokens {
     let t: String = format!(
-        "[[token]]\nname = \"alice\"\nrole = \"operator\"\nsecret = \"{OPERATOR}\"\n[[token]]\nname = \"bob\"\nrole = \"viewer\"\nsecret = \"{VIEWER}\"\n"
+        "[[token]]\nname = \"alice\"\nrole = \"operator\"\nsecret = \"{OPERATOR}\"\n[[token]]\nname = \"bob\"\nrole = \"viewer\"\nsecret = \"{VIEWER}\"\n[[token]]\nname = \"olga\"\nrole = \"officer\"\nsecret = \"{OFFICER}\"\n"
     );
     let dir = tempdir();
     let p = dir.join("tokens.toml");
@@ -70,27 +73,35 @@ fn manifest(id: &str, origin: &str) -> Manifest {
 struct App {
     router: axum::Router,
     store: Arc<PolicyStore>,
+    ring: Arc<ManifestRing>,
     dir: std::path::PathBuf,
 }
 
 fn app() -> App {
+    app_with(AdminLimits::default())
+}
+
+fn app_with(limits: AdminLimits) -> App {
     let dir = tempdir();
     let audit = AuditLog::open(&dir.join("audit.jsonl")).unwrap();
     let store =
         Arc::new(PolicyStore::new(DEFAULT_POLICY, Origin::File, loader(), Some(audit)).unwrap());
-    let ring = Arc::new(ManifestRing::new(100));
+    let ring = Arc::new(ManifestRing::new(1 << 30));
     for (i, origin) in ["MX", "CO", "CO", "MX"].iter().enumerate() {
         ring.push(Arc::new(manifest(&format!("R{i}"), origin)));
     }
-    let state = AdminState {
-        store: store.clone(),
-        tokens: Arc::new(tokens()),
+    let ring2 = ring.clone();
+    let state = AdminState::new(
+        store.clone(),
+        Arc::new(TokenStore::new(tokens())),
         ring,
-        table: Arc::new(PartnerTable::new()),
-    };
+        Arc::new(PartnerTable::new()),
+        limits,
+    );
     App {
         router: router(state),
         store,
+        ring: ring2,
         dir,
     }
 }
@@ -145,6 +156,17 @@ async fn authentication_and_roles() {
     let (s, v) = call(&a.router, "PUT", "/admin/policy", Some(VIEWER), &changed).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
     assert!(v["error"].as_str().unwrap().contains("bob"));
+    // Officers read decisions, not the policy: 403 on every admin route.
+    for (method, path) in [
+        ("GET", "/admin/policy"),
+        ("GET", "/admin/versions"),
+        ("GET", "/admin/audit"),
+        ("POST", "/admin/policy/simulate"),
+        ("PUT", "/admin/policy"),
+    ] {
+        let (s, v) = call(&a.router, method, path, Some(OFFICER), "{}").await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{method} {path}: {v}");
+    }
     // The OpenAPI document is public.
     let (s, v) = call(&a.router, "GET", "/admin/openapi.json", None, "").await;
     assert_eq!(s, StatusCode::OK);
@@ -352,6 +374,115 @@ async fn simulate_reports_on_the_recent_window() {
         v["errors"].as_array().unwrap().len() > 3,
         "every missing section is reported: {v}"
     );
+}
+
+#[tokio::test]
+async fn bodies_are_capped_per_route() {
+    let a = app_with(AdminLimits {
+        max_policy_bytes: 64 * 1024,
+        max_window: 100,
+    });
+    let huge = format!("{DEFAULT_POLICY}\n# {}\n", "x".repeat(70 * 1024));
+    let (s, _) = call(&a.router, "PUT", "/admin/policy", Some(OPERATOR), &huge).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    let body = serde_json::json!({ "policy": huge }).to_string();
+    let (s, _) = call(
+        &a.router,
+        "POST",
+        "/admin/policy/simulate",
+        Some(VIEWER),
+        &body,
+    )
+    .await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    let (s, _) = call(
+        &a.router,
+        "POST",
+        "/admin/policy/rollback",
+        Some(OPERATOR),
+        &format!("{{\"version\": \"{}\"}}", "a".repeat(8 * 1024)),
+    )
+    .await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    // The policy in force did not change.
+    assert!(!a.store.current_text().contains("xxxx"));
+}
+
+#[test]
+fn simulate_while_busy_is_429() {
+    // A window large enough that one simulation takes a while on this machine.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let a = app_with(AdminLimits {
+            max_policy_bytes: 256 * 1024,
+            max_window: 1_000_000,
+        });
+        let ring = a.ring.clone();
+        let m = Arc::new(manifest("B", "CO"));
+        for _ in 0..200_000 {
+            ring.push(m.clone());
+        }
+        let body = serde_json::json!({"policy": DEFAULT_POLICY}).to_string();
+        let first = {
+            let (router, body) = (a.router.clone(), body.clone());
+            tokio::spawn(async move {
+                call(
+                    &router,
+                    "POST",
+                    "/admin/policy/simulate",
+                    Some(VIEWER),
+                    &body,
+                )
+                .await
+            })
+        };
+        // While the first one runs, another is refused at once.
+        let mut refused = false;
+        for _ in 0..200 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            if first.is_finished() {
+                break;
+            }
+            let (s, v) = call(
+                &a.router,
+                "POST",
+                "/admin/policy/simulate",
+                Some(VIEWER),
+                &body,
+            )
+            .await;
+            if s == StatusCode::TOO_MANY_REQUESTS {
+                assert!(
+                    v["error"].as_str().unwrap().contains("already running"),
+                    "{v}"
+                );
+                refused = true;
+                break;
+            }
+        }
+        assert!(
+            refused,
+            "a second simulate during the first was not refused"
+        );
+        let (s, v) = first.await.unwrap();
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v["manifests"], 200_004);
+        // Once it ended, the next one runs.
+        let small = app();
+        let (s, _) = call(
+            &small.router,
+            "POST",
+            "/admin/policy/simulate",
+            Some(VIEWER),
+            &body,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+    });
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! A real browser drives the officers' console: headless Chromium (Debian's `chromium` and
-//! `chromium-driver`, installed by `scripts/test`) opens the page served by `borderlane demo`, sees decisions
-//! arrive live, filters by port, opens a row's reasons, renders a right-to-left name isolated in a `<bdi>`
-//! (identifiers and names are text, never HTML), and saves a screenshot to `target/browser/`.
+//! `chromium-driver`, installed by `scripts/test`) opens the page served by `borderlane demo`, is shown the
+//! login form, logs in with the officer's token, sees decisions arrive live, filters by port, opens a row's
+//! reasons, renders a right-to-left name isolated in a `<bdi>` (identifiers and names are text, never HTML),
+//! saves a screenshot to `target/browser/` (the README's `docs/console.png`), and logs out.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -60,7 +61,8 @@ async fn console_shows_live_decisions_filters_and_reasons() {
         chromium.exists() && driver.exists(),
         "headless Chromium is needed: run scripts/test, which installs Debian's chromium and chromium-driver"
     );
-    let (web, admin, wd) = (free_port(), free_port(), free_port());
+    let (web, admin, metrics, wd) = (free_port(), free_port(), free_port(), free_port());
+    const OFFICER: &str = "browser-officer-token-0123456789";
     let _demo = Guard(
         Command::new(env!("CARGO_BIN_EXE_borderlane"))
             .args([
@@ -77,6 +79,8 @@ async fn console_shows_live_decisions_filters_and_reasons() {
                 &format!("127.0.0.1:{web}"),
                 "--admin-listen",
                 &format!("127.0.0.1:{admin}"),
+                "--metrics-listen",
+                &format!("127.0.0.1:{metrics}"),
             ])
             .args([
                 "--audit",
@@ -85,6 +89,7 @@ async fn console_shows_live_decisions_filters_and_reasons() {
                     .to_string_lossy(),
             ])
             .env("BORDERLANE_ADMIN_TOKEN", "browser-test-token-0123456789")
+            .env("BORDERLANE_OFFICER_TOKEN", OFFICER)
             .stdout(Stdio::null())
             .spawn()
             .expect("start borderlane demo"),
@@ -116,6 +121,32 @@ async fn console_shows_live_decisions_filters_and_reasons() {
         .await
         .expect("connect to chromedriver");
     c.goto(&format!("http://127.0.0.1:{web}/")).await.unwrap();
+
+    // Not logged in: the console is the login form. A wrong token keeps it; the officer's token opens it.
+    let form = c
+        .find(Locator::Css("form[action='/login'] input[name=token]"))
+        .await
+        .unwrap();
+    form.send_keys("not-the-token-0123456789").await.unwrap();
+    c.find(Locator::Css("form[action='/login'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for("the refusal", || async {
+        let t = c.find(Locator::Css(".err")).await.ok()?.text().await.ok()?;
+        t.contains("Unknown token").then_some(t)
+    })
+    .await;
+    let form = c.find(Locator::Css("input[name=token]")).await.unwrap();
+    form.send_keys(OFFICER).await.unwrap();
+    c.find(Locator::Css("form[action='/login'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 
     // Decisions appear live.
     wait_for("live rows", || async {
@@ -267,5 +298,30 @@ async fn console_shows_live_decisions_filters_and_reasons() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("console.png"), png).unwrap();
+
+    // The session cookie is HttpOnly: the page's scripts cannot read it.
+    let visible = c.execute("return document.cookie;", vec![]).await.unwrap();
+    assert_eq!(
+        visible,
+        serde_json::json!(""),
+        "the session cookie is readable from scripts"
+    );
+    // Log out: back to the login form, and the console no longer opens.
+    c.find(Locator::Id("logout"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for("the login form after logout", || async {
+        c.find(Locator::Css("input[name=token]"))
+            .await
+            .ok()
+            .map(|_| String::new())
+    })
+    .await;
+    c.goto(&format!("http://127.0.0.1:{web}/")).await.unwrap();
+    assert!(c.find(Locator::Css("input[name=token]")).await.is_ok());
+    assert!(c.find(Locator::Css("#rows")).await.is_err());
     c.close().await.unwrap();
 }

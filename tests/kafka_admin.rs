@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use common::*;
 
 const TOKEN: &str = "serve-admin-token-0123456789";
+const OFFICER: &str = "serve-officer-token-0123456789";
 
 #[test]
 fn feed_reload_and_admin_api_in_serve() {
@@ -20,7 +21,10 @@ fn feed_reload_and_admin_api_in_serve() {
     let tokens = dir.join("tokens.toml");
     std::fs::write(
         &tokens,
-        format!("[[token]]\nname = \"ops\"\nrole = \"operator\"\nsecret = \"{TOKEN}\"\n"),
+        format!(
+            "[[token]]\nname = \"ops\"\nrole = \"operator\"\nsecret = \"{TOKEN}\"\n\
+             [[token]]\nname = \"olga\"\nrole = \"officer\"\nsecret = \"{OFFICER}\"\n"
+        ),
     )
     .unwrap();
     let admin_port = free_port();
@@ -59,8 +63,18 @@ fn feed_reload_and_admin_api_in_serve() {
     send("ADM-1");
     let d1 = decision_of("ADM-1");
     let v0 = d1["policy_version"].as_str().unwrap().to_string();
-    // The feed's recent window has it, as the pipeline published it.
-    let (status, body) = http_get(service.http, "/decisions/ADM-1").unwrap();
+    // The feed's recent window has it, as the pipeline published it — on the officers' listener, for an
+    // officer; not for anonymous callers nor operators, and not on the metrics listener at all.
+    let officers = service.officers.expect("officers' listener runs");
+    assert_eq!(http_get(officers, "/decisions/ADM-1").unwrap().0, 401);
+    assert_eq!(
+        http_get_auth(officers, "/decisions/ADM-1", Some(TOKEN))
+            .unwrap()
+            .0,
+        403
+    );
+    assert_eq!(http_get(service.http, "/decisions/ADM-1").unwrap().0, 404);
+    let (status, body) = http_get_auth(officers, "/decisions/ADM-1", Some(OFFICER)).unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&body).unwrap()["manifest_id"],

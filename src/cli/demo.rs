@@ -38,9 +38,13 @@ pub struct Args {
     /// Print the day's summary and exit, without serving anything.
     #[arg(long)]
     pub once: bool,
-    /// Console, feed, metrics and health endpoints.
+    /// The officers' console and feed (login with the officer token: BORDERLANE_OFFICER_TOKEN, or a
+    /// generated one printed at start as a ready-to-click login link).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Metrics and health endpoints (unauthenticated; no decision contents).
+    #[arg(long, default_value = "127.0.0.1:8082")]
+    pub metrics_listen: SocketAddr,
     /// Admin API (token from BORDERLANE_ADMIN_TOKEN, or a generated one printed at start).
     #[arg(long, default_value = "127.0.0.1:8081")]
     pub admin_listen: SocketAddr,
@@ -56,7 +60,8 @@ pub struct Args {
     /// Admin audit log.
     #[arg(long, default_value = "target/demo/audit.jsonl")]
     pub audit: PathBuf,
-    /// Recent manifests kept for the admin what-if simulate.
+    /// Most recent manifests the admin what-if simulate replays (the window's memory is bounded by
+    /// `[admin] replay_window_bytes`).
     #[arg(long, default_value_t = 100_000)]
     pub replay_window: usize,
 }
@@ -207,7 +212,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// hot reload exactly as `serve` wires them.
 async fn live(args: Args, g: Generator, table: Arc<PartnerTable>) -> anyhow::Result<()> {
     let mut config = Config::default();
-    config.http.listen = args.listen;
+    config.http.listen = args.metrics_listen;
+    config.officers.listen = Some(args.listen);
+    config.officers.generate_token = true;
     config.admin.listen = Some(args.admin_listen);
     config.admin.audit_log = args.audit.clone();
     config.admin.replay_window = args.replay_window;
@@ -223,15 +230,25 @@ async fn live(args: Args, g: Generator, table: Arc<PartnerTable>) -> anyhow::Res
         warm: args.manifests.saturating_sub(args.replay_window as u64)..args.manifests,
     }));
     let running = crate::service::start_with(config, input).await?;
+    let scheme = running.scheme();
     if let Some(t) = running.generated_admin_token() {
         println!("admin token (operator): {t}");
     }
+    if let Some(a) = running.officers_addr() {
+        println!("console:   {scheme}://{a}/   (feed /feed, /decisions/{{id}}, /api/stats; officers only)");
+        match running.generated_officer_token() {
+            Some(t) => println!(
+                "login:     {scheme}://{a}/login#token={t}   (officer token {t}; API: Authorization: Bearer)"
+            ),
+            None => println!("login:     {scheme}://{a}/login   (with BORDERLANE_OFFICER_TOKEN)"),
+        }
+    }
     println!(
-        "console:   http://{}/   (feed /feed, metrics /metrics, health /healthz /readyz)",
+        "metrics:   {scheme}://{}/metrics   (health /healthz /readyz)",
         running.http_addr()
     );
     if let Some(a) = running.admin_addr() {
-        println!("admin API: http://{a}/admin/policy   (OpenAPI at /admin/openapi.json)");
+        println!("admin API: {scheme}://{a}/admin/policy   (OpenAPI at /admin/openapi.json)");
     }
     println!("live traffic at {} manifests/s; Ctrl-C to stop", args.rate);
     let duration = args.duration.map(Duration::from_secs);

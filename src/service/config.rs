@@ -39,6 +39,9 @@ pub struct Config {
     /// Operators' admin API, audit trail, hot reload and what-if window.
     #[serde(default)]
     pub admin: AdminConfig,
+    /// The officers' listener: console, feed, decision look-up and stats, behind a login.
+    #[serde(default)]
+    pub officers: OfficersConfig,
     /// Directory of the config file; relative paths inside the file are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -47,15 +50,114 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
-    /// Address of `/healthz`, `/readyz` and `/metrics` (port 0 picks a free port).
+    /// Address of `/healthz`, `/readyz` and `/metrics`, unauthenticated (port 0 picks a free port). It
+    /// carries no decision contents, manifest or party ids.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
-    /// Also serve the officers' console (`/`), the live feed (`/feed`), `/decisions/{id}` and `/api/stats`.
+    /// Serve the officers' console (`/`), the live feed (`/feed`), `/decisions/{id}` and `/api/stats` on
+    /// `officers.listen`.
     #[serde(default = "default_true")]
     pub console: bool,
     /// How many decisions a feed client may fall behind before it gets a `gap` event.
     #[serde(default = "default_feed_capacity")]
     pub feed_capacity: usize,
+    /// Host names (without port) every listener accepts in the `Host` header besides its own address,
+    /// `localhost`, `127.0.0.1` and `::1` (against DNS rebinding); others get 421.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Longest time a handler may take to start its response, milliseconds (408 after it).
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// A connection with no bytes read or written for this long is closed, milliseconds (also bounds a
+    /// slow request head and the TLS handshake).
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+    /// PEM certificate chain: with `tls_key`, every listener speaks HTTPS only.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// Let `serve` expose the officers' or admin listener on a non-loopback address without TLS.
+    #[serde(default)]
+    pub allow_plaintext: bool,
+}
+
+/// A configured secret: deserialised from a string, never shown by `Debug`.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// The officers' listener and its login.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfficersConfig {
+    /// Address of the console, `/feed`, `/decisions/{id}` and `/api/stats`; absent disables them.
+    #[serde(default = "default_officers_listen")]
+    pub listen: Option<SocketAddr>,
+    /// HMAC-SHA256 key signing session cookies (at least 32 characters; set it the same on every instance
+    /// behind a load balancer, e.g. `BORDERLANE_OFFICERS__SESSION_KEY`). Absent: a key generated per
+    /// process, so sessions neither survive a restart nor cross instances.
+    #[serde(default)]
+    pub session_key: Option<Secret>,
+    /// How long a console session lasts, seconds.
+    #[serde(default = "default_session_ttl_secs")]
+    pub session_ttl_secs: u64,
+    /// Failed logins per client address per minute before 429.
+    #[serde(default = "default_login_failures_per_client")]
+    pub login_failures_per_client: u32,
+    /// Failed logins per minute over all clients before 429.
+    #[serde(default = "default_login_failures_global")]
+    pub login_failures_global: u32,
+    /// Most concurrent `/feed` clients per instance (503 beyond).
+    #[serde(default = "default_max_sse_clients")]
+    pub max_sse_clients: usize,
+    /// With no tokens file and no `BORDERLANE_OFFICER_TOKEN`, generate an officer token at start (`demo`
+    /// prints a login for it).
+    #[serde(default)]
+    pub generate_token: bool,
+}
+
+fn default_officers_listen() -> Option<SocketAddr> {
+    Some(SocketAddr::from(([127, 0, 0, 1], 9466)))
+}
+fn default_session_ttl_secs() -> u64 {
+    8 * 3600
+}
+fn default_login_failures_per_client() -> u32 {
+    5
+}
+fn default_login_failures_global() -> u32 {
+    50
+}
+fn default_max_sse_clients() -> usize {
+    64
+}
+fn default_request_timeout_ms() -> u64 {
+    30_000
+}
+fn default_idle_timeout_ms() -> u64 {
+    60_000
+}
+
+impl Default for OfficersConfig {
+    fn default() -> Self {
+        OfficersConfig {
+            listen: default_officers_listen(),
+            session_key: None,
+            session_ttl_secs: default_session_ttl_secs(),
+            login_failures_per_client: default_login_failures_per_client(),
+            login_failures_global: default_login_failures_global(),
+            max_sse_clients: default_max_sse_clients(),
+            generate_token: false,
+        }
+    }
 }
 
 /// The admin API (its own listener) and what it works on.
@@ -65,8 +167,11 @@ pub struct AdminConfig {
     /// Address of the admin API; absent disables it.
     #[serde(default = "default_admin_listen")]
     pub listen: Option<SocketAddr>,
-    /// Bearer tokens (TOML `[[token]] name, role, secret`), relative to the config file. Without it the
-    /// token comes from `BORDERLANE_ADMIN_TOKEN` (operator role); with neither, the admin API is not started.
+    /// Bearer tokens of every role, for the admin API and the officers' listener (TOML `[[token]] name,
+    /// role = "officer" | "viewer" | "operator", secret` or `secret_sha256`), relative to the config file;
+    /// re-read when it changes (sessions then end). Without it the tokens come from
+    /// `BORDERLANE_ADMIN_TOKEN` (operator) and `BORDERLANE_OFFICER_TOKEN` (officer); a listener with no
+    /// token of a role that may use it is not started.
     #[serde(default)]
     pub tokens_file: Option<PathBuf>,
     /// With no tokens file and no `BORDERLANE_ADMIN_TOKEN`, generate an operator token at start (`demo`
@@ -82,9 +187,16 @@ pub struct AdminConfig {
     /// Append-only audit trail (JSON lines), relative to the config file.
     #[serde(default = "default_audit_log")]
     pub audit_log: PathBuf,
-    /// Recent manifests kept for the what-if simulate (memory: ~1–2 KB each).
+    /// Most recent manifests one what-if simulation replays.
     #[serde(default = "default_replay_window")]
     pub replay_window: usize,
+    /// Memory budget of the window of recent manifests kept for simulate, estimated bytes (kept only
+    /// while the admin API runs). The default, 128 MiB, holds ~30 000 typical manifests (docs/serve.md).
+    #[serde(default = "default_replay_window_bytes")]
+    pub replay_window_bytes: usize,
+    /// Largest policy accepted by `PUT /admin/policy` and simulate, bytes (413 beyond).
+    #[serde(default = "default_max_policy_bytes")]
+    pub max_policy_bytes: usize,
     /// Reload `policy.file` when it changes (through the same validation and swap as `PUT`).
     #[serde(default = "default_true")]
     pub reload_policy: bool,
@@ -108,6 +220,15 @@ fn default_audit_log() -> PathBuf {
 fn default_replay_window() -> usize {
     100_000
 }
+fn default_replay_window_bytes() -> usize {
+    REPLAY_WINDOW_BYTES
+}
+/// Default what-if window budget, 128 MiB: generated manifests measure 4 480 estimated bytes on average
+/// (largest 7 172; `admin::ring` test `typical_generated_manifests_are_measured`), so it holds ~30 000.
+pub const REPLAY_WINDOW_BYTES: usize = 128 << 20;
+fn default_max_policy_bytes() -> usize {
+    256 * 1024
+}
 fn default_reload_interval_ms() -> u64 {
     1000
 }
@@ -121,6 +242,8 @@ impl Default for AdminConfig {
             model_dir: None,
             audit_log: default_audit_log(),
             replay_window: default_replay_window(),
+            replay_window_bytes: default_replay_window_bytes(),
+            max_policy_bytes: default_max_policy_bytes(),
             reload_policy: true,
             reload_interval_ms: default_reload_interval_ms(),
         }
@@ -209,6 +332,12 @@ impl Default for HttpConfig {
             listen: default_listen(),
             console: true,
             feed_capacity: default_feed_capacity(),
+            allowed_hosts: Vec::new(),
+            request_timeout_ms: default_request_timeout_ms(),
+            idle_timeout_ms: default_idle_timeout_ms(),
+            tls_cert: None,
+            tls_key: None,
+            allow_plaintext: false,
         }
     }
 }
@@ -231,6 +360,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             service: ServiceConfig::default(),
             admin: AdminConfig::default(),
+            officers: OfficersConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }
@@ -399,6 +529,29 @@ impl Config {
                 "must be at least 1000 (draining in-flight work takes time)".into(),
             );
         }
+        if self.http.tls_cert.is_some() != self.http.tls_key.is_some() {
+            err(
+                "http.tls_cert",
+                "tls_cert and tls_key go together (both or neither)".into(),
+            );
+        }
+        if let Some(k) = &self.officers.session_key {
+            if k.0.len() < 32 {
+                err(
+                    "officers.session_key",
+                    "must be at least 32 characters".into(),
+                );
+            }
+        }
+        if self.officers.session_ttl_secs == 0 {
+            err("officers.session_ttl_secs", "must be at least 1".into());
+        }
+        if self.http.request_timeout_ms == 0 || self.http.idle_timeout_ms == 0 {
+            err(
+                "http.request_timeout_ms",
+                "request and idle timeouts must be at least 1 ms".into(),
+            );
+        }
         let limits = self.limits.limits();
         for (path, v) in [
             ("limits.max_bytes", limits.max_bytes),
@@ -505,7 +658,18 @@ mod tests {
         assert_eq!(c.kafka.consumer.0["fetch.wait.max.ms"], "5");
         assert_eq!(c.http.listen.port(), 0);
         // Secrets never reach Debug output.
+        let c = Config::from_text(
+            "[officers]\nsession_key = \"session-key-0123456789-0123456789-abc\"\n",
+            env(&[("BORDERLANE_KAFKA__COMMON__SASL_PASSWORD", "hunter2")]),
+            Path::new(""),
+        )
+        .unwrap();
+        assert_eq!(
+            c.officers.session_key.as_ref().unwrap().0,
+            "session-key-0123456789-0123456789-abc"
+        );
         let debug = format!("{c:?}");
+        assert!(!debug.contains("session-key-0123"), "{debug}");
         assert!(!debug.contains("hunter2"), "{debug}");
         assert!(debug.contains("\"sasl.password\": \"***\""), "{debug}");
     }

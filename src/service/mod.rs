@@ -15,6 +15,8 @@ pub mod generated;
 pub mod http;
 pub mod kafka;
 pub mod metrics;
+pub mod officers;
+pub mod server;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -36,7 +38,9 @@ use tracing::{error, info, warn};
 pub use config::Config;
 
 use crate::load::policy::{Origin, PolicyLoader};
+use crate::service::admin::api::AdminLimits;
 use crate::service::admin::audit::AuditLog;
+use crate::service::admin::auth::{Permission, Role as TokenRole, TokenStore};
 use crate::service::admin::store::model_version;
 use crate::service::admin::{AdminState, ManifestRing, PolicyStore, Tokens};
 use crate::service::feed::Feed;
@@ -45,6 +49,8 @@ use crate::service::kafka::partners::PartnerFollower;
 use crate::service::kafka::pipeline::Pipeline;
 use crate::service::kafka::sink::{AtLeastOnceSink, Sink};
 use crate::service::metrics::Metrics;
+use crate::service::officers::{LoginLimiter, OfficersState, Sessions};
+use crate::service::server::Serving;
 
 /// A cloneable stop signal, observable from async tasks and from blocking threads.
 #[derive(Clone)]
@@ -143,10 +149,17 @@ impl Readiness {
 pub struct Running {
     /// Where `/healthz`, `/readyz` and `/metrics` are served (the real port when configured as 0).
     http_addr: SocketAddr,
+    /// Where the officers' console and feed listen, when they run.
+    officers_addr: Option<SocketAddr>,
     /// Where the admin API listens, when it runs.
     admin_addr: Option<SocketAddr>,
+    /// `http` or `https` (every listener alike).
+    scheme: &'static str,
     /// The operator token generated at start (`admin.generate_token`), for the caller to show; never logged.
     generated_admin_token: Option<String>,
+    /// The officer token generated at start (`officers.generate_token`), for the caller to show; never
+    /// logged.
+    generated_officer_token: Option<String>,
     /// Readiness as `/readyz` reports it.
     readiness: Arc<Readiness>,
     /// The service's metrics.
@@ -209,21 +222,119 @@ pub fn load_policy(config: &Config) -> anyhow::Result<CompiledPolicy> {
         .map_err(|e| anyhow!("policy is invalid:\n{}", crate::load::policy::render(&e)))
 }
 
-/// Admin tokens: the configured file, else `BORDERLANE_ADMIN_TOKEN` (operator role), else — with
-/// `admin.generate_token` — a generated operator token (returned so the caller can show it), else none.
-fn admin_tokens(config: &Config) -> anyhow::Result<Option<(Tokens, Option<String>)>> {
+/// The tokens of every role, and the secrets generated for the caller to show (operator, officer): the
+/// configured file; else `BORDERLANE_ADMIN_TOKEN` (operator) and `BORDERLANE_OFFICER_TOKEN` (officer), each
+/// generated when absent and `admin.generate_token` / `officers.generate_token` ask for it.
+struct StartTokens {
+    tokens: Tokens,
+    generated_admin: Option<String>,
+    generated_officer: Option<String>,
+}
+
+fn start_tokens(config: &Config) -> anyhow::Result<StartTokens> {
     if let Some(f) = &config.admin.tokens_file {
-        return Tokens::from_file(&config.base_dir.join(f)).map(|t| Some((t, None)));
+        return Ok(StartTokens {
+            tokens: Tokens::from_file(&config.base_dir.join(f))?,
+            generated_admin: None,
+            generated_officer: None,
+        });
     }
-    match std::env::var("BORDERLANE_ADMIN_TOKEN") {
-        Ok(t) if !t.trim().is_empty() => {
-            Tokens::single("env:BORDERLANE_ADMIN_TOKEN", t.trim()).map(|t| Some((t, None)))
+    let mut tokens = Tokens::default();
+    let mut generated = [None, None];
+    for (i, (var, name, role, generate)) in [
+        (
+            "BORDERLANE_ADMIN_TOKEN",
+            "generated-operator",
+            TokenRole::Operator,
+            config.admin.generate_token,
+        ),
+        (
+            "BORDERLANE_OFFICER_TOKEN",
+            "generated-officer",
+            TokenRole::Officer,
+            config.officers.generate_token,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        match std::env::var(var) {
+            Ok(t) if !t.trim().is_empty() => {
+                tokens = tokens.with(Tokens::single(&format!("env:{var}"), role, t.trim())?)?;
+            }
+            _ if generate => {
+                let secret = crate::service::admin::auth::generate_secret();
+                tokens = tokens.with(Tokens::single(name, role, &secret)?)?;
+                generated[i] = Some(secret);
+            }
+            _ => {}
         }
-        _ if config.admin.generate_token => {
-            let secret = crate::service::admin::auth::generate_secret();
-            Tokens::single("generated-operator", &secret).map(|t| Some((t, Some(secret))))
+    }
+    let [generated_admin, generated_officer] = generated;
+    Ok(StartTokens {
+        tokens,
+        generated_admin,
+        generated_officer,
+    })
+}
+
+/// Whether any token's role allows `p`.
+fn any_may(tokens: &Tokens, p: Permission) -> bool {
+    [TokenRole::Officer, TokenRole::Viewer, TokenRole::Operator]
+        .into_iter()
+        .any(|r| r.allows(p) && tokens.has_role(r))
+}
+
+/// `serve` exposes the officers' and admin listeners beyond loopback only with TLS or
+/// `http.allow_plaintext`.
+fn check_exposure(config: &Config) -> anyhow::Result<()> {
+    if config.http.tls_cert.is_some() || config.http.allow_plaintext {
+        return Ok(());
+    }
+    for (key, addr) in [
+        (
+            "officers.listen",
+            config.officers.listen.filter(|_| config.http.console),
+        ),
+        ("admin.listen", config.admin.listen),
+    ] {
+        if let Some(a) = addr.filter(|a| !a.ip().is_loopback()) {
+            bail!(
+                "{key} {a} is not a loopback address and no TLS is configured: set http.tls_cert and \
+                 http.tls_key, or http.allow_plaintext = true to serve tokens and decisions in plain text"
+            );
         }
-        _ => Ok(None),
+    }
+    Ok(())
+}
+
+/// Re-reads the tokens file when it changes; a change ends every console session (the epoch moves).
+async fn watch_tokens(
+    tokens: Arc<TokenStore>,
+    path: PathBuf,
+    interval: Duration,
+    stop: Shutdown,
+) -> anyhow::Result<()> {
+    let mut last = std::fs::read(&path).ok();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.triggered() => return Ok(()),
+        }
+        let now = std::fs::read(&path).ok();
+        if now == last {
+            continue;
+        }
+        last = now;
+        match Tokens::from_file(&path) {
+            Ok(t) => {
+                info!(tokens = ?t, "tokens file changed: new tokens in force, sessions ended");
+                tokens.replace(t);
+            }
+            Err(e) => {
+                warn!(error = %format!("{e:#}"), "tokens file changed but is invalid; keeping the previous tokens")
+            }
+        }
     }
 }
 
@@ -280,6 +391,7 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
         );
     }
     if let Input::Kafka = input {
+        check_exposure(&config)?;
         info!(
             bootstrap = %config.kafka.bootstrap_servers,
             group = %config.kafka.group_id,
@@ -297,23 +409,43 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
     let readiness = Arc::new(Readiness::new());
     let shutdown = Shutdown::new();
 
+    let serving = Serving::from_config(&config.http, &config.base_dir)?;
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("binding http.listen {}", config.http.listen))?;
     let http_addr = listener.local_addr()?;
 
-    let ring = Arc::new(ManifestRing::new(config.admin.replay_window));
-    let feed = config.http.console.then(|| {
-        Arc::new(Feed::new(
-            config.http.feed_capacity,
-            10_000,
-            &store.current(),
-            shutdown.subscribe(),
-        ))
+    let StartTokens {
+        tokens,
+        generated_admin,
+        generated_officer,
+    } = start_tokens(&config)?;
+    let tokens = Arc::new(TokenStore::new(tokens));
+    // The admin API runs with a listener and a token that may use it; the what-if window exists only then.
+    let admin_on =
+        config.admin.listen.is_some() && any_may(&tokens.current(), Permission::ReadPolicy);
+    let ring = Arc::new(ManifestRing::new(if admin_on {
+        config.admin.replay_window_bytes
+    } else {
+        0
+    }));
+    let officers_on = config.http.console
+        && config.officers.listen.is_some()
+        && any_may(&tokens.current(), Permission::ReadDecisions);
+    let feed = officers_on.then(|| {
+        Arc::new(
+            Feed::new(
+                config.http.feed_capacity,
+                10_000,
+                &store.current(),
+                shutdown.subscribe(),
+            )
+            .with_max_clients(config.officers.max_sse_clients),
+        )
     });
     let watchers = Watchers {
         feed: feed.clone(),
-        ring: Some(ring.clone()),
+        ring: admin_on.then(|| ring.clone()),
     };
 
     let mut tasks = JoinSet::new();
@@ -323,42 +455,84 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
         Input::Generated(g) => g.table.clone(),
     };
 
-    let mut app = http::router(http::AppState {
+    let app = http::router(http::AppState {
         metrics: metrics.clone(),
         readiness: readiness.clone(),
     });
-    if let Some(feed) = &feed {
-        app = app.merge(crate::service::feed::router(feed.clone()));
+    let mut officers_addr = None;
+    match (&feed, config.officers.listen) {
+        (Some(feed), Some(addr)) => {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding officers.listen {addr}"))?;
+            officers_addr = Some(l.local_addr()?);
+            let key = config.officers.session_key.as_ref().map(|k| k.0.as_str());
+            let officers_app = crate::service::officers::router(OfficersState {
+                feed: feed.clone(),
+                tokens: tokens.clone(),
+                sessions: Arc::new(Sessions::new(
+                    key,
+                    Duration::from_secs(config.officers.session_ttl_secs),
+                )),
+                limiter: Arc::new(LoginLimiter::new(
+                    config.officers.login_failures_per_client,
+                    config.officers.login_failures_global,
+                )),
+                secure: serving.is_tls(),
+            });
+            info!(officers_addr = ?officers_addr, "officers' console and feed listening");
+            let (serving, stop) = (serving.clone(), shutdown.clone());
+            let h = tasks.spawn(async move {
+                server::serve(l, officers_app, serving, stop)
+                    .await
+                    .context("officers server")
+            });
+            names.insert(h.id(), "officers");
+        }
+        _ if config.http.console && config.officers.listen.is_some() => warn!(
+            "officers' console not started: no token with the officer role (admin.tokens_file or \
+             BORDERLANE_OFFICER_TOKEN)"
+        ),
+        _ => {}
     }
     let mut admin_addr = None;
-    let mut generated_admin_token = None;
-    match (config.admin.listen, admin_tokens(&config)?) {
-        (Some(addr), Some((tokens, generated))) => {
+    match config.admin.listen {
+        Some(addr) if admin_on => {
             let admin_listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("binding admin.listen {addr}"))?;
             admin_addr = Some(admin_listener.local_addr()?);
-            generated_admin_token = generated;
             info!(admin_addr = ?admin_addr, "admin API listening");
-            let admin_app = crate::service::admin::router(AdminState {
-                store: store.clone(),
-                tokens: Arc::new(tokens),
-                ring: ring.clone(),
-                table: table.clone(),
-            });
-            let stop = shutdown.clone();
+            let admin_app = crate::service::admin::router(AdminState::new(
+                store.clone(),
+                tokens.clone(),
+                ring.clone(),
+                table.clone(),
+                AdminLimits {
+                    max_policy_bytes: config.admin.max_policy_bytes,
+                    max_window: config.admin.replay_window,
+                },
+            ));
+            let (serving, stop) = (serving.clone(), shutdown.clone());
             let h = tasks.spawn(async move {
-                axum::serve(admin_listener, admin_app)
-                    .with_graceful_shutdown(async move { stop.triggered().await })
+                server::serve(admin_listener, admin_app, serving, stop)
                     .await
                     .context("admin server")
             });
             names.insert(h.id(), "admin");
         }
-        (Some(_), None) => {
-            warn!("admin API not started: no admin.tokens_file and no BORDERLANE_ADMIN_TOKEN")
-        }
-        (None, _) => {}
+        Some(_) => warn!(
+            "admin API not started: no viewer or operator token (admin.tokens_file or \
+             BORDERLANE_ADMIN_TOKEN)"
+        ),
+        None => {}
+    }
+    if let Some(f) = &config.admin.tokens_file {
+        let (tokens, stop) = (tokens.clone(), shutdown.clone());
+        let path = config.base_dir.join(f);
+        let interval = Duration::from_millis(config.admin.reload_interval_ms.max(50));
+        let h = tasks.spawn(watch_tokens(tokens, path, interval, stop));
+        names.insert(h.id(), "tokens-reload");
     }
     if config.admin.reload_policy {
         let (store, stop) = (store.clone(), shutdown.clone());
@@ -386,10 +560,9 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
         }
     });
     names.insert(h.id(), "policy-metrics");
-    let stop = shutdown.clone();
+    let (http_serving, stop) = (serving.clone(), shutdown.clone());
     let h = tasks.spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.triggered().await })
+        server::serve(listener, app, http_serving, stop)
             .await
             .context("http server")
     });
@@ -464,8 +637,11 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
 
     Ok(Running {
         http_addr,
+        officers_addr,
         admin_addr,
-        generated_admin_token,
+        scheme: serving.scheme(),
+        generated_admin_token: generated_admin.filter(|_| admin_addr.is_some()),
+        generated_officer_token: generated_officer.filter(|_| officers_addr.is_some()),
         readiness,
         metrics,
         store,
@@ -486,9 +662,24 @@ impl Running {
         self.admin_addr
     }
 
+    /// Where the officers' console, `/feed`, `/decisions/{id}` and `/api/stats` listen, when they run.
+    pub fn officers_addr(&self) -> Option<SocketAddr> {
+        self.officers_addr
+    }
+
+    /// `http` or `https`: how every listener speaks.
+    pub fn scheme(&self) -> &'static str {
+        self.scheme
+    }
+
     /// The operator token generated at start (`admin.generate_token`), for the caller to show once.
     pub fn generated_admin_token(&self) -> Option<&str> {
         self.generated_admin_token.as_deref()
+    }
+
+    /// The officer token generated at start (`officers.generate_token`), for the caller to show once.
+    pub fn generated_officer_token(&self) -> Option<&str> {
+        self.generated_officer_token.as_deref()
     }
 
     /// The policy store (current policy, versions, audit trail).

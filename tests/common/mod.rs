@@ -111,6 +111,7 @@ pub fn config(name: &str) -> Config {
     // Each service keeps its own audit trail; the admin API starts only where a test gives it tokens.
     c.admin.audit_log = std::env::temp_dir().join(format!("{id}-audit.jsonl"));
     c.admin.listen = Some("127.0.0.1:0".parse().unwrap());
+    c.officers.listen = Some("127.0.0.1:0".parse().unwrap());
     c
 }
 
@@ -132,6 +133,8 @@ pub struct InProcess {
     shutdown: Shutdown,
     /// Where /readyz and /metrics are.
     pub http: SocketAddr,
+    /// Where the officers' console and feed are, when they run (they need an officer token).
+    pub officers: Option<SocketAddr>,
 }
 
 impl InProcess {
@@ -145,6 +148,7 @@ impl InProcess {
             .block_on(borderlane::service::start(config))
             .expect("service starts");
         let http = running.http_addr();
+        let officers = running.officers_addr();
         let shutdown = running.shutdown_handle();
         // A service that stops by itself says why at once (the test then times out on its outputs).
         let done = runtime.spawn(async move {
@@ -159,6 +163,7 @@ impl InProcess {
             done: Some(done),
             shutdown,
             http,
+            officers,
         }
     }
 
@@ -277,7 +282,7 @@ pub fn http_get_auth(addr: SocketAddr, path: &str, token: Option<&str>) -> Optio
         .unwrap_or_default();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: test\r\n{auth}Connection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
     )
     .ok()?;
     let mut buf = String::new();

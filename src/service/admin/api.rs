@@ -1,11 +1,13 @@
 //! The admin HTTP API (its own listener): policy get / put / rollback, versions, audit, what-if simulate, and
-//! the OpenAPI document. Every route but the OpenAPI document needs a bearer token; changes need the
-//! operator role.
+//! the OpenAPI document. Every route but the OpenAPI document needs a bearer token whose role allows it
+//! (see the matrix in [`super::auth`]); changes need the operator role. Simulate runs one at a time per
+//! instance (429 while one runs), on at most `max_window` recent manifests, with a policy of at most
+//! `max_policy_bytes`; request bodies are capped per route (413).
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -14,7 +16,7 @@ use borderlane_core::table::PartnerTable;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::{Check, Role, Tokens};
+use super::auth::{Check, Permission, Role, TokenStore};
 use super::ring::ManifestRing;
 use super::store::{PolicyStore, RollbackError};
 use crate::analysis::whatif;
@@ -26,18 +28,76 @@ pub const OPENAPI: &str = include_str!("../../../docs/admin-openapi.json");
 #[derive(Clone)]
 pub struct AdminState {
     pub store: Arc<PolicyStore>,
-    pub tokens: Arc<Tokens>,
+    pub tokens: Arc<TokenStore>,
     /// Recent manifests the simulate endpoint replays.
     pub ring: Arc<ManifestRing>,
     /// The live partner table, "as it stands", for simulate.
     pub table: Arc<PartnerTable>,
+    /// Sizes the API accepts.
+    pub limits: AdminLimits,
+    /// One simulation at a time per instance.
+    simulating: Arc<tokio::sync::Semaphore>,
 }
 
+/// Caps on what one request may make the service do.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminLimits {
+    /// Largest policy text accepted by `PUT /admin/policy` and `simulate`, bytes (larger: 413).
+    pub max_policy_bytes: usize,
+    /// Most recent manifests one simulation replays (the newest ones).
+    pub max_window: usize,
+}
+
+impl Default for AdminLimits {
+    fn default() -> Self {
+        AdminLimits {
+            max_policy_bytes: 256 * 1024,
+            max_window: 100_000,
+        }
+    }
+}
+
+impl AdminState {
+    pub fn new(
+        store: Arc<PolicyStore>,
+        tokens: Arc<TokenStore>,
+        ring: Arc<ManifestRing>,
+        table: Arc<PartnerTable>,
+        limits: AdminLimits,
+    ) -> AdminState {
+        AdminState {
+            store,
+            tokens,
+            ring,
+            table,
+            limits,
+            simulating: Arc::new(tokio::sync::Semaphore::new(1)),
+        }
+    }
+}
+
+/// Bodies of the routes that take none, or a tiny JSON one.
+const SMALL_BODY: usize = 4 * 1024;
+
 pub fn router(state: AdminState) -> Router {
+    // A simulate request is JSON with the policy text in a string: escaping may grow it, so twice the cap.
+    let policy_body = state.limits.max_policy_bytes;
+    let simulate_body = 2 * state.limits.max_policy_bytes + SMALL_BODY;
     Router::new()
-        .route("/admin/policy", get(get_policy).put(put_policy))
-        .route("/admin/policy/rollback", post(rollback))
-        .route("/admin/policy/simulate", post(simulate))
+        .route(
+            "/admin/policy",
+            get(get_policy)
+                .put(put_policy)
+                .layer(DefaultBodyLimit::max(policy_body)),
+        )
+        .route(
+            "/admin/policy/rollback",
+            post(rollback).layer(DefaultBodyLimit::max(SMALL_BODY)),
+        )
+        .route(
+            "/admin/policy/simulate",
+            post(simulate).layer(DefaultBodyLimit::max(simulate_body)),
+        )
         .route("/admin/versions", get(versions))
         .route("/admin/audit", get(audit))
         .route("/admin/openapi.json", get(openapi))
@@ -47,7 +107,7 @@ pub fn router(state: AdminState) -> Router {
 /// Why a request was refused.
 enum Refused {
     Unauthenticated,
-    Forbidden(String, Role),
+    Forbidden(String, Role, Permission),
 }
 
 impl IntoResponse for Refused {
@@ -59,9 +119,11 @@ impl IntoResponse for Refused {
                 Json(json!({"error": "a valid bearer token is required"})),
             )
                 .into_response(),
-            Refused::Forbidden(name, role) => (
+            Refused::Forbidden(name, role, p) => (
                 StatusCode::FORBIDDEN,
-                Json(json!({"error": format!("token {name:?} does not have the {role:?} role")})),
+                Json(json!({"error": format!(
+                    "token {name:?} has the {} role, which may not {}", role.as_str(), p.as_str()
+                )})),
             )
                 .into_response(),
         }
@@ -69,19 +131,27 @@ impl IntoResponse for Refused {
 }
 
 /// The caller's token name, or why it is refused (401/403).
-fn authorize(s: &AdminState, headers: &HeaderMap, role: Role) -> Result<String, Refused> {
+fn authorize(s: &AdminState, headers: &HeaderMap, needed: Permission) -> Result<String, Refused> {
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    match s.tokens.check(auth, role) {
-        Check::Allowed(name) => Ok(name),
+    match s.tokens.current().check(auth, needed) {
+        Check::Allowed(name, _) => Ok(name),
         Check::Unauthenticated => Err(Refused::Unauthenticated),
-        Check::Forbidden(name) => Err(Refused::Forbidden(name, role)),
+        Check::Forbidden(name, role) => Err(Refused::Forbidden(name, role, needed)),
     }
 }
 
+fn too_large(what: &str, limit: usize) -> Response {
+    (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        Json(json!({"error": format!("{what} is larger than {limit} bytes")})),
+    )
+        .into_response()
+}
+
 async fn get_policy(State(s): State<AdminState>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorize(&s, &headers, Role::Viewer) {
+    if let Err(r) = authorize(&s, &headers, Permission::ReadPolicy) {
         return r.into_response();
     }
     let p = s.store.current();
@@ -109,7 +179,7 @@ fn errors_response(errors: &[borderlane_core::schema::PathError]) -> Response {
 }
 
 async fn put_policy(State(s): State<AdminState>, headers: HeaderMap, body: Bytes) -> Response {
-    let actor = match authorize(&s, &headers, Role::Operator) {
+    let actor = match authorize(&s, &headers, Permission::ChangePolicy) {
         Ok(a) => a,
         Err(r) => return r.into_response(),
     };
@@ -140,7 +210,7 @@ struct RollbackRequest {
 }
 
 async fn rollback(State(s): State<AdminState>, headers: HeaderMap, body: Bytes) -> Response {
-    let actor = match authorize(&s, &headers, Role::Operator) {
+    let actor = match authorize(&s, &headers, Permission::ChangePolicy) {
         Ok(a) => a,
         Err(r) => return r.into_response(),
     };
@@ -160,7 +230,7 @@ async fn rollback(State(s): State<AdminState>, headers: HeaderMap, body: Bytes) 
 }
 
 async fn versions(State(s): State<AdminState>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorize(&s, &headers, Role::Viewer) {
+    if let Err(r) = authorize(&s, &headers, Permission::ReadPolicy) {
         return r.into_response();
     }
     Json(json!({"current": &*s.store.current().version, "versions": s.store.versions()}))
@@ -168,7 +238,7 @@ async fn versions(State(s): State<AdminState>, headers: HeaderMap) -> Response {
 }
 
 async fn audit(State(s): State<AdminState>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorize(&s, &headers, Role::Viewer) {
+    if let Err(r) = authorize(&s, &headers, Permission::ReadPolicy) {
         return r.into_response();
     }
     Json(s.store.audit()).into_response()
@@ -190,13 +260,25 @@ fn default_sample() -> usize {
 }
 
 async fn simulate(State(s): State<AdminState>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = authorize(&s, &headers, Role::Viewer) {
+    if let Err(r) = authorize(&s, &headers, Permission::Simulate) {
         return r.into_response();
     }
+    // One simulation at a time: the permit is held until the replay ends (also if the client goes away).
+    let Ok(permit) = s.simulating.clone().try_acquire_owned() else {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "5")],
+            Json(json!({"error": "a simulation is already running on this instance; retry later"})),
+        )
+            .into_response();
+    };
     let req: SimulateRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return bad_request(e),
     };
+    if req.policy.len() > s.limits.max_policy_bytes {
+        return too_large("the policy", s.limits.max_policy_bytes);
+    }
     if let Some(t) = req.target_exam_rate {
         if !(0.0..=1.0).contains(&t) {
             return (
@@ -206,19 +288,30 @@ async fn simulate(State(s): State<AdminState>, headers: HeaderMap, body: Bytes) 
                 .into_response();
         }
     }
-    let candidate = match s.store.loader().compile(&req.policy, Origin::Api) {
-        Ok(p) => p,
-        Err(errors) => return errors_response(&errors),
-    };
+    let loader = s.store.loader().clone();
+    let candidate =
+        match tokio::task::spawn_blocking(move || loader.compile(&req.policy, Origin::Api)).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(errors)) => return errors_response(&errors),
+            Err(e) => {
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Json(json!({"error": e.to_string()})),
+                )
+                    .into_response()
+            }
+        };
     let baseline = s.store.current();
-    let manifests = s.ring.snapshot();
+    let manifests = s.ring.newest(s.limits.max_window);
     let table = s.table.clone();
     let sample = req.sample.min(200);
     let target = req.target_exam_rate;
     match tokio::task::spawn_blocking(move || {
-        whatif::compare(
+        let report = whatif::compare(
             &manifests, &table, &baseline, &candidate, sample, target, None,
-        )
+        );
+        drop(permit);
+        report
     })
     .await
     {

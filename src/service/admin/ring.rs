@@ -1,57 +1,221 @@
-//! The bounded ring of recently decided manifests that the what-if replay scores. Memory: one parsed
-//! `Manifest` is ~250 bytes inline plus its vectors (~1–2 KB for a typical 1–3 shipment manifest), so the
-//! default 100 k manifests cost roughly 100–200 MB; size it with `[admin] replay_window`.
+//! The bounded window of recently decided manifests that the what-if replay scores. It is bounded by the
+//! estimated memory of the manifests it holds ([`manifest_bytes`]: the struct plus every vector and every
+//! string that does not fit inline), not by their count, so large manifests cannot grow it past its budget
+//! (`[admin] replay_window_bytes`). It exists only when the admin API runs.
 
 use std::collections::VecDeque;
+use std::mem::size_of;
 use std::sync::{Arc, Mutex};
 
-use borderlane_core::wire::Manifest;
+use borderlane_core::wire::{Commodity, Driver, Equipment, Manifest, Party, Seal, Shipment, Str};
+
+struct Inner {
+    /// Oldest first, each with its estimated bytes.
+    q: VecDeque<(Arc<Manifest>, usize)>,
+    bytes: usize,
+}
 
 pub struct ManifestRing {
-    /// Oldest first; the newest `capacity` manifests.
-    inner: Mutex<VecDeque<Arc<Manifest>>>,
-    capacity: usize,
+    inner: Mutex<Inner>,
+    /// Budget in estimated bytes; 0 keeps nothing.
+    max_bytes: usize,
+}
+
+/// Heap bytes of a string that does not fit inline.
+fn s(x: &Str) -> usize {
+    if x.is_heap_allocated() {
+        x.capacity()
+    } else {
+        0
+    }
+}
+
+fn o(x: &Option<Str>) -> usize {
+    x.as_ref().map_or(0, s)
+}
+
+fn party(p: &Option<Party>) -> usize {
+    p.as_ref().map_or(0, |p| s(&p.id) + o(&p.name))
+}
+
+/// Estimated memory of one parsed manifest: the struct, its vectors' capacity and its heap strings.
+pub fn manifest_bytes(m: &Manifest) -> usize {
+    let mut n = size_of::<Manifest>() + s(&m.manifest_id);
+    if let Some(c) = &m.carrier {
+        n += s(&c.scac) + o(&c.name);
+    }
+    if let Some(c) = &m.conveyance {
+        n += o(&c.id) + o(&c.trip_number);
+    }
+    n += m.drivers.capacity() * size_of::<Driver>();
+    for d in &m.drivers {
+        n += s(&d.name) + o(&d.fast_card);
+    }
+    n += m.equipment.capacity() * size_of::<Equipment>();
+    for e in &m.equipment {
+        n += s(&e.id) + e.seals.capacity() * size_of::<Seal>();
+        n += e.seals.iter().map(|x| s(&x.number)).sum::<usize>();
+    }
+    n += m.shipments.capacity() * size_of::<Shipment>();
+    for sh in &m.shipments {
+        n += s(&sh.shipment_id);
+        for p in [
+            &sh.importer,
+            &sh.consignee,
+            &sh.shipper,
+            &sh.manufacturer,
+            &sh.broker,
+        ] {
+            n += party(p);
+        }
+        n += sh.transit_countries.capacity() * size_of::<borderlane_core::codes::Country>();
+        n += sh.commodities.capacity() * size_of::<Commodity>();
+        for c in &sh.commodities {
+            n += s(&c.description)
+                + o(&c.unit)
+                + o(&c.entry_type)
+                + o(&c.process_type)
+                + o(&c.import_use)
+                + o(&c.payment_type)
+                + o(&c.duty_type)
+                + o(&c.origin_preference);
+        }
+    }
+    // The Arc's counters.
+    n + 2 * size_of::<usize>()
 }
 
 impl ManifestRing {
-    pub fn new(capacity: usize) -> ManifestRing {
+    /// A window of at most `max_bytes` estimated bytes.
+    pub fn new(max_bytes: usize) -> ManifestRing {
         ManifestRing {
-            inner: Mutex::new(VecDeque::with_capacity(capacity.min(1 << 20))),
-            capacity,
+            inner: Mutex::new(Inner {
+                q: VecDeque::new(),
+                bytes: 0,
+            }),
+            max_bytes,
         }
     }
 
-    /// Remembers a manifest, dropping the oldest when full. O(1), one short lock.
+    /// Remembers a manifest, dropping the oldest ones until the window fits its budget. One short lock.
     pub fn push(&self, m: Arc<Manifest>) {
-        if self.capacity == 0 {
+        if self.max_bytes == 0 {
             return;
         }
-        let mut q = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if q.len() == self.capacity {
-            q.pop_front();
+        let b = manifest_bytes(&m);
+        if b > self.max_bytes {
+            return;
         }
-        q.push_back(m);
+        let mut i = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        while i.bytes + b > self.max_bytes {
+            match i.q.pop_front() {
+                Some((_, old)) => i.bytes -= old,
+                None => break,
+            }
+        }
+        i.bytes += b;
+        i.q.push_back((m, b));
     }
 
     /// A copy of the window, oldest first.
     pub fn snapshot(&self) -> Vec<Arc<Manifest>> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .cloned()
-            .collect()
+        self.newest(usize::MAX)
+    }
+
+    /// The newest `n` manifests of the window, oldest first.
+    pub fn newest(&self, n: usize) -> Vec<Arc<Manifest>> {
+        let i = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let skip = i.q.len().saturating_sub(n);
+        i.q.iter().skip(skip).map(|(m, _)| m.clone()).collect()
     }
 
     pub fn len(&self) -> usize {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).q.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    pub fn capacity(&self) -> usize {
-        self.capacity
+    /// Estimated bytes held now.
+    pub fn bytes(&self) -> usize {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).bytes
+    }
+
+    /// The budget in estimated bytes.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::traffic::gen::{GenConfig, Generator};
+
+    fn generated(n: u64) -> Vec<Arc<Manifest>> {
+        let policy = crate::load::policy::default_policy();
+        let g = Generator::new(
+            GenConfig {
+                seed: 7,
+                partners: 2000,
+                bad_share: 0.0,
+                ..GenConfig::default()
+            },
+            &policy,
+        );
+        (0..n)
+            .filter_map(|i| {
+                let bytes = g.record(i).to_bytes();
+                borderlane_core::wire::parse_manifest(
+                    &bytes,
+                    &borderlane_core::wire::Limits::default(),
+                )
+                .ok()
+            })
+            .map(Arc::new)
+            .collect()
+    }
+
+    /// The measurement behind the default `replay_window_bytes` (docs/serve.md): average estimated bytes
+    /// of generated manifests. Run with `--nocapture` to see it.
+    #[test]
+    fn typical_generated_manifests_are_measured() {
+        let ms = generated(20_000);
+        let total: usize = ms.iter().map(|m| manifest_bytes(m)).sum();
+        let avg = total / ms.len();
+        let max = ms.iter().map(|m| manifest_bytes(m)).max().unwrap();
+        println!(
+            "{} generated manifests: average {avg} B, largest {max} B estimated",
+            ms.len()
+        );
+        assert!(avg > size_of::<Manifest>() && avg < 16 * 1024, "{avg}");
+    }
+
+    #[test]
+    fn the_window_is_bounded_by_bytes_and_keeps_the_newest() {
+        let ms = generated(500);
+        let budget = ms
+            .iter()
+            .take(100)
+            .map(|m| manifest_bytes(m))
+            .sum::<usize>();
+        let ring = ManifestRing::new(budget);
+        for m in &ms {
+            ring.push(m.clone());
+            assert!(ring.bytes() <= budget);
+        }
+        let kept = ring.snapshot();
+        assert!(kept.len() > 20 && kept.len() < 500, "{}", kept.len());
+        assert_eq!(
+            kept.last().unwrap().manifest_id,
+            ms.last().unwrap().manifest_id
+        );
+        let newest = ring.newest(3);
+        assert_eq!(newest.len(), 3);
+        assert_eq!(newest[2].manifest_id, ms.last().unwrap().manifest_id);
+        let off = ManifestRing::new(0);
+        off.push(ms[0].clone());
+        assert!(off.is_empty());
     }
 }

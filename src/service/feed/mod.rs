@@ -20,7 +20,7 @@ use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::wire::{Mode, Str};
 use futures_util::stream::{self, Stream};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::analysis::summary::{standing_group, Rate};
 
@@ -60,6 +60,9 @@ struct Stats {
 
 const HOUR: usize = 60;
 
+/// `/feed` clients allowed when not configured (`officers.max_sse_clients`).
+pub const DEFAULT_MAX_CLIENTS: usize = 64;
+
 /// Most recent decision per manifest, bounded.
 #[derive(Debug, Default)]
 struct Recent {
@@ -79,6 +82,8 @@ pub struct Feed {
     ports: Vec<(String, String)>,
     /// Flips to true when the service shuts down; every stream ends then.
     shutdown: watch::Receiver<bool>,
+    /// One permit per connected `/feed` client (503 when none is left).
+    sse_slots: Arc<Semaphore>,
 }
 
 impl Feed {
@@ -102,7 +107,14 @@ impl Feed {
             stats: Mutex::default(),
             ports,
             shutdown,
+            sse_slots: Arc::new(Semaphore::new(DEFAULT_MAX_CLIENTS)),
         }
+    }
+
+    /// At most `n` concurrent `/feed` clients (503 beyond).
+    pub fn with_max_clients(mut self, n: usize) -> Feed {
+        self.sse_slots = Arc::new(Semaphore::new(n));
+        self
     }
 
     /// Publishes a decision whose JSON the caller already produced. Never blocks.
@@ -248,7 +260,8 @@ impl Filter {
     }
 }
 
-/// Routes: `/` (console), `/feed` (SSE), `/decisions/{manifest_id}`, `/api/stats`.
+/// Routes: `/` (console), `/feed` (SSE), `/decisions/{manifest_id}`, `/api/stats`. They show decisions:
+/// serve them only behind [`crate::service::officers::router`], which authenticates every one of them.
 pub fn router(feed: Arc<Feed>) -> Router {
     Router::new()
         .route("/", get(console))
@@ -281,11 +294,27 @@ async fn stats(State(feed): State<Arc<Feed>>) -> impl IntoResponse {
     axum::Json(feed.stats())
 }
 
-async fn sse(
-    State(feed): State<Arc<Feed>>,
-    Query(filter): Query<Filter>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    Sse::new(events(&feed, filter)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+async fn sse(State(feed): State<Arc<Feed>>, Query(filter): Query<Filter>) -> Response {
+    let Ok(slot) = feed.sse_slots.clone().try_acquire_owned() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "30")],
+            "too many feed clients on this instance (officers.max_sse_clients)\n",
+        )
+            .into_response();
+    };
+    Sse::new(held(Box::pin(events(&feed, filter)), slot))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+/// `s`, holding `slot` until the stream is dropped (the client went away or the service stops).
+fn held<S: Stream + Unpin>(s: S, slot: OwnedSemaphorePermit) -> impl Stream<Item = S::Item> {
+    stream::unfold((s, slot), |(mut s, slot)| async move {
+        use futures_util::StreamExt;
+        let item = s.next().await?;
+        Some((item, (s, slot)))
+    })
 }
 
 /// The event stream of one client: matching decisions, `gap` events when it lagged, and the end when the
