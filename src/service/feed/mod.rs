@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
@@ -220,7 +220,7 @@ pub struct StatsView {
 }
 
 /// Feed filters from the query string; absent means "any".
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
     pub port: Option<String>,
@@ -233,6 +233,16 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// Decodes a query string (without the `?`), as the `/feed` handler does; unknown keys are refused.
+    pub fn from_query(query: &str) -> Result<Filter, String> {
+        serde_urlencoded::from_str(query).map_err(|e| e.to_string())
+    }
+
+    /// The query string that [`Filter::from_query`] decodes back to this filter.
+    pub fn to_query(&self) -> String {
+        serde_urlencoded::to_string(self).expect("a filter of strings and an integer encodes")
+    }
+
     pub fn matches(&self, i: &FeedItem) -> bool {
         self.port.as_deref().is_none_or(|p| p == i.port)
             && self.lane.as_deref().is_none_or(|l| l == i.lane.as_str())
@@ -283,9 +293,17 @@ async fn stats(State(feed): State<Arc<Feed>>) -> impl IntoResponse {
 
 async fn sse(
     State(feed): State<Arc<Feed>>,
-    Query(filter): Query<Filter>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    Sse::new(events(&feed, filter)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    RawQuery(query): RawQuery,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Response> {
+    let filter = Filter::from_query(query.as_deref().unwrap_or("")).map_err(|e| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("Failed to deserialize query string: {e}\n"),
+        )
+            .into_response()
+    })?;
+    Ok(Sse::new(events(&feed, filter))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
 /// The event stream of one client: matching decisions, `gap` events when it lagged, and the end when the
