@@ -81,3 +81,18 @@ fn known_hard_inputs_pass_the_harnesses() {
     borderlane_fuzz::query(b"min_score=abc");
     borderlane_fuzz::admin(b"0{\"policy\":\"\",\"sample\":5000}");
 }
+
+/// The policy round-trip invariant is exercised, not skipped: the default policy serialises to TOML.
+#[test]
+fn the_policy_round_trip_is_not_vacuous() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("corpus/policy/default.toml")).unwrap();
+    let doc = borderlane_core::policy::validate::parse_policy(&text).unwrap();
+    let again = toml::to_string(&doc).expect("the default policy serialises to TOML");
+    assert_eq!(
+        borderlane_core::policy::validate::parse_policy(&again)
+            .unwrap()
+            .version(),
+        doc.version()
+    );
+}
