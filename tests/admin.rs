@@ -585,3 +585,21 @@ async fn hot_reload_installs_valid_files_and_keeps_policy_on_invalid_ones() {
         .unwrap()
         .unwrap();
 }
+
+/// Security issue item 5: a candidate policy with a multi-byte key panicked the connection task; it is a 400
+/// listing the key.
+#[tokio::test]
+async fn simulate_lists_a_multibyte_key() {
+    let a = app();
+    let body = serde_json::json!({"policy": format!("\"[]é]\" = 1\n{DEFAULT_POLICY}")}).to_string();
+    let (s, v) = call(
+        &a.router,
+        "POST",
+        "/admin/policy/simulate",
+        Some(VIEWER),
+        &body,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["errors"][0]["path"], "[]é]", "{v}");
+}

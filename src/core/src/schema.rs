@@ -34,30 +34,64 @@ impl fmt::Display for PathError {
 /// At most this many repair rounds; a document with more errors reports the first ones found.
 const MAX_ROUNDS: usize = 256;
 
+/// One step of a key path. Paths are kept as segments from serde's own path, never re-parsed from text, so a
+/// key may hold any character (`"[]é]"`, `"a.b"`).
 #[derive(Debug, Clone, PartialEq)]
 enum Seg {
     Key(String),
     Index(usize),
 }
 
-fn parse_path(path: &str) -> Vec<Seg> {
-    let mut out = Vec::new();
-    for part in path.split('.') {
-        let (key, mut rest) = match part.find('[') {
-            Some(i) => (&part[..i], &part[i..]),
-            None => (part, ""),
-        };
-        if !key.is_empty() {
-            out.push(Seg::Key(key.to_string()));
-        }
-        while let Some(end) = rest.find(']') {
-            if let Ok(i) = rest[1..end].parse() {
-                out.push(Seg::Index(i));
+/// The dotted form of a path: `a.b[0].c`; empty for the document itself.
+fn render(segs: &[Seg]) -> String {
+    let mut out = String::new();
+    for s in segs {
+        match s {
+            Seg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
             }
-            rest = &rest[end + 1..];
+            Seg::Index(i) => {
+                out.push('[');
+                out.push_str(&i.to_string());
+                out.push(']');
+            }
         }
     }
     out
+}
+
+/// The segments of serde_path_to_error's path. It keeps array indices but cannot name non-string map keys
+/// (`Unknown`); toml's own path (`toml_keys`, one per key, no indices) names them, so those are filled from
+/// it by position.
+fn segments(path: &serde_path_to_error::Path, toml_keys: &[&str]) -> Vec<Seg> {
+    use serde_path_to_error::Segment;
+    let mut keys = toml_keys.iter();
+    path.iter()
+        .map(|s| match s {
+            Segment::Seq { index } => Seg::Index(*index),
+            Segment::Map { key } => {
+                keys.next();
+                Seg::Key(key.clone())
+            }
+            Segment::Enum { variant } => {
+                keys.next();
+                Seg::Key(variant.clone())
+            }
+            Segment::Unknown => Seg::Key(keys.next().map_or("?", |k| k).to_string()),
+        })
+        .collect()
+}
+
+/// The value at `segs`.
+fn get<'a>(root: &'a Value, segs: &[Seg]) -> Option<&'a Value> {
+    segs.iter().try_fold(root, |cur, s| match (s, cur) {
+        (Seg::Key(k), Value::Table(t)) => t.get(k),
+        (Seg::Index(i), Value::Array(a)) => a.get(*i),
+        _ => None,
+    })
 }
 
 /// The container holding the last segment, and that segment.
@@ -132,42 +166,33 @@ fn missing_field(message: &str) -> Option<&str> {
     Some(&rest[..rest.find('`')?])
 }
 
-/// serde_path_to_error keeps array indices but shows non-string map keys as `?`; toml's own path names every
-/// key but drops indices. Take the first and fill its `?` segments from the second.
-fn merge_paths(spe: &str, toml_path: &str) -> String {
-    if !spe.contains('?') {
-        return spe.to_string();
-    }
-    let mut keys = toml_path.split('.');
-    spe.split('.')
-        .map(|seg| {
-            let (key, idx) = seg.split_at(seg.find('[').unwrap_or(seg.len()));
-            let toml_key = keys.next().unwrap_or(key);
-            let key = if key == "?" { toml_key } else { key };
-            format!("{key}{idx}")
-        })
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
-/// `path` is `root` or lies inside it.
-fn within(path: &str, root: &str) -> bool {
-    path == root
-        || (path.starts_with(root)
-            && (path[root.len()..].starts_with('.') || path[root.len()..].starts_with('[')))
-}
-
 fn unknown_field(message: &str) -> Option<&str> {
     let rest = message.strip_prefix("unknown field `")?;
     Some(&rest[..rest.find('`')?])
 }
 
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() || path == "." {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
+/// The unknown key a message names (`unknown field `k`, expected …`), found among the keys of the table at
+/// `segs` so that a key holding a backtick or a comma is named whole; the message's text otherwise.
+fn unknown_key(value: &Value, segs: &[Seg], message: &str) -> Option<String> {
+    let named = unknown_field(message)?;
+    let exact = |k: &String| {
+        message
+            .strip_prefix("unknown field `")
+            .and_then(|r| r.strip_prefix(k.as_str()))
+            .is_some_and(|r| r == "`" || r.starts_with("`, "))
+    };
+    // The path may already end at the key (serde_path_to_error names it for some documents).
+    if let Some(Seg::Key(k)) = segs.last() {
+        if exact(k) {
+            return Some(k.clone());
+        }
     }
+    if let Some(Value::Table(t)) = get(value, segs) {
+        if let Some(k) = t.keys().filter(|k| exact(k)).max_by_key(|k| k.len()) {
+            return Some(k.clone());
+        }
+    }
+    Some(named.to_string())
 }
 
 /// Deserialises `T` from TOML text, collecting every schema error.
@@ -183,7 +208,9 @@ pub fn from_toml<T: DeserializeOwned>(text: &str) -> Result<T, Vec<PathError>> {
     };
     let mut errors: Vec<PathError> = Vec::new();
     // Paths we filled with a placeholder ourselves: a later error there is ours, not the document's.
-    let mut repaired: Vec<String> = Vec::new();
+    let mut repaired: Vec<Vec<Seg>> = Vec::new();
+    // Placeholders already tried, so a placeholder that fails again is removed instead.
+    let mut placed: Vec<(Vec<Seg>, Value)> = Vec::new();
     for _ in 0..MAX_ROUNDS {
         let err = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
             Ok(v) if errors.is_empty() => return Ok(v),
@@ -191,52 +218,55 @@ pub fn from_toml<T: DeserializeOwned>(text: &str) -> Result<T, Vec<PathError>> {
             Err(e) => e,
         };
         // toml's value deserializer names the key path itself ("…\nin `a.b.c`"), including non-string map
-        // keys that serde_path_to_error shows as `?`; prefer it.
+        // keys that serde_path_to_error shows as `?`; those are taken from it.
         let raw = err.inner().to_string();
-        let (message, path) = match raw.trim().rsplit_once("\nin `") {
-            Some((msg, p)) => (
-                msg.trim().to_string(),
-                merge_paths(&err.path().to_string(), p.trim_end_matches('`')),
-            ),
-            None => (raw.trim().to_string(), err.path().to_string()),
+        let (message, toml_path) = match raw.trim().rsplit_once("\nin `") {
+            Some((msg, p)) => (msg.trim().to_string(), p.strip_suffix('`').unwrap_or(p)),
+            None => (raw.trim().to_string(), ""),
         };
-        let path = if path == "." { String::new() } else { path };
+        let toml_keys: Vec<&str> = if toml_path.is_empty() {
+            Vec::new()
+        } else {
+            toml_path.split('.').collect()
+        };
+        let mut path = segments(err.path(), &toml_keys);
         // An unknown key is reported at its table; name the key itself.
-        let path = match unknown_field(&message) {
-            Some(key) if !path.ends_with(key) => join(&path, key),
-            _ => path,
-        };
-        let ours = repaired.iter().any(|r| within(&path, r));
+        if let Some(key) = unknown_key(&value, &path, &message) {
+            if path.last() != Some(&Seg::Key(key.clone())) {
+                path.push(Seg::Key(key));
+            }
+        }
+        let ours = repaired.iter().any(|r| path.starts_with(r));
         let fixed = if let Some(field) = missing_field(&message) {
-            let full = join(&path, field);
-            if !repaired.iter().any(|r| within(&full, r)) {
+            let mut full = path.clone();
+            full.push(Seg::Key(field.to_string()));
+            if !repaired.iter().any(|r| full.starts_with(r)) {
                 errors.push(PathError {
-                    path: full.clone(),
+                    path: render(&full),
                     message: message.clone(),
                 });
             }
             repaired.push(full.clone());
-            set(&mut value, &parse_path(&full), Value::Integer(0))
+            set(&mut value, &full, Value::Integer(0))
         } else {
             if !ours {
                 errors.push(PathError {
-                    path: path.clone(),
+                    path: render(&path),
                     message: message.clone(),
                 });
             }
-            let segs = parse_path(&path);
             let ph = if message.starts_with("unknown field") {
                 None
             } else {
                 placeholder(&message)
             };
             match ph {
-                Some(v) if !repaired.contains(&format!("{path}={v}")) => {
-                    repaired.push(format!("{path}={v}"));
+                Some(v) if !placed.iter().any(|(p, pv)| *p == path && *pv == v) => {
+                    placed.push((path.clone(), v.clone()));
                     repaired.push(path.clone());
-                    set(&mut value, &segs, v)
+                    set(&mut value, &path, v)
                 }
-                _ => remove(&mut value, &segs),
+                _ => remove(&mut value, &path),
             }
         };
         if !fixed {
@@ -329,5 +359,35 @@ mod tests {
         assert_eq!(e.len(), 1);
         let e = errors("m = {}\nlist = []");
         assert_eq!(e, vec!["a"]);
+    }
+
+    /// Regression: a key with a multi-byte character after `]` made the path re-parser slice inside the
+    /// character and panic (`"[]é]" = 1` at the top of a policy).
+    #[test]
+    fn keys_with_any_characters_are_reported_whole() {
+        for key in [
+            "[]é]",
+            "é",
+            "a.b",
+            "x[0]",
+            "[",
+            "]",
+            "`",
+            "k`, x",
+            "日本[1]é",
+        ] {
+            let text = format!("{key:?} = 1\nm = {{}}\nlist = []\n[a]\nx = 1");
+            let e = from_toml::<Doc>(&text).unwrap_err();
+            assert_eq!(e.len(), 1, "{key}: {e:?}");
+            assert_eq!(e[0].path, key);
+            assert!(e[0].message.starts_with("unknown field"), "{e:?}");
+            // Inside a map of structs, under a key of any characters.
+            let text = format!("list = []\n[a]\nx = 1\n[m.{key:?}]\nx = \"s\"\n{key:?} = 3");
+            let mut got = errors(&text);
+            got.sort();
+            let mut want = vec![format!("m.{key}.x"), format!("m.{key}.{key}")];
+            want.sort();
+            assert_eq!(got, want, "{key}");
+        }
     }
 }

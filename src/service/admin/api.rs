@@ -203,10 +203,15 @@ async fn put_policy(State(s): State<AdminState>, headers: HeaderMap, body: Bytes
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RollbackRequest {
-    version: String,
+pub struct RollbackRequest {
+    pub version: String,
+}
+
+/// Decodes the body of `POST /admin/policy/rollback`.
+pub fn parse_rollback(body: &[u8]) -> Result<RollbackRequest, String> {
+    serde_json::from_slice(body).map_err(|e| e.to_string())
 }
 
 async fn rollback(State(s): State<AdminState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -214,7 +219,7 @@ async fn rollback(State(s): State<AdminState>, headers: HeaderMap, body: Bytes) 
         Ok(a) => a,
         Err(r) => return r.into_response(),
     };
-    let req: RollbackRequest = match serde_json::from_slice(&body) {
+    let req = match parse_rollback(&body) {
         Ok(r) => r,
         Err(e) => return bad_request(e),
     };
@@ -244,15 +249,29 @@ async fn audit(State(s): State<AdminState>, headers: HeaderMap) -> Response {
     Json(s.store.audit()).into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SimulateRequest {
+pub struct SimulateRequest {
     /// Candidate policy text (TOML).
-    policy: String,
+    pub policy: String,
     #[serde(default)]
-    target_exam_rate: Option<f64>,
+    pub target_exam_rate: Option<f64>,
+    /// Changed decisions to list, at most 200.
     #[serde(default = "default_sample")]
-    sample: usize,
+    pub sample: usize,
+}
+
+/// Decodes and checks the body of `POST /admin/policy/simulate` (the candidate policy is compiled by the
+/// handler); the sample is capped at 200.
+pub fn parse_simulate(body: &[u8]) -> Result<SimulateRequest, String> {
+    let mut req: SimulateRequest = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    if let Some(t) = req.target_exam_rate {
+        if !(0.0..=1.0).contains(&t) {
+            return Err("target_exam_rate must be between 0 and 1".into());
+        }
+    }
+    req.sample = req.sample.min(200);
+    Ok(req)
 }
 
 fn default_sample() -> usize {
@@ -272,21 +291,12 @@ async fn simulate(State(s): State<AdminState>, headers: HeaderMap, body: Bytes) 
         )
             .into_response();
     };
-    let req: SimulateRequest = match serde_json::from_slice(&body) {
+    let req = match parse_simulate(&body) {
         Ok(r) => r,
         Err(e) => return bad_request(e),
     };
     if req.policy.len() > s.limits.max_policy_bytes {
         return too_large("the policy", s.limits.max_policy_bytes);
-    }
-    if let Some(t) = req.target_exam_rate {
-        if !(0.0..=1.0).contains(&t) {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(json!({"error": "target_exam_rate must be between 0 and 1"})),
-            )
-                .into_response();
-        }
     }
     let loader = s.store.loader().clone();
     let candidate =
@@ -304,7 +314,7 @@ async fn simulate(State(s): State<AdminState>, headers: HeaderMap, body: Bytes) 
     let baseline = s.store.current();
     let manifests = s.ring.newest(s.limits.max_window);
     let table = s.table.clone();
-    let sample = req.sample.min(200);
+    let sample = req.sample;
     let target = req.target_exam_rate;
     match tokio::task::spawn_blocking(move || {
         let report = whatif::compare(

@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
@@ -232,7 +232,7 @@ pub struct StatsView {
 }
 
 /// Feed filters from the query string; absent means "any".
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
     pub port: Option<String>,
@@ -245,6 +245,16 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// Decodes a query string (without the `?`), as the `/feed` handler does; unknown keys are refused.
+    pub fn from_query(query: &str) -> Result<Filter, String> {
+        serde_urlencoded::from_str(query).map_err(|e| e.to_string())
+    }
+
+    /// The query string that [`Filter::from_query`] decodes back to this filter.
+    pub fn to_query(&self) -> String {
+        serde_urlencoded::to_string(self).expect("a filter of strings and an integer encodes")
+    }
+
     pub fn matches(&self, i: &FeedItem) -> bool {
         self.port.as_deref().is_none_or(|p| p == i.port)
             && self.lane.as_deref().is_none_or(|l| l == i.lane.as_str())
@@ -294,7 +304,17 @@ async fn stats(State(feed): State<Arc<Feed>>) -> impl IntoResponse {
     axum::Json(feed.stats())
 }
 
-async fn sse(State(feed): State<Arc<Feed>>, Query(filter): Query<Filter>) -> Response {
+async fn sse(State(feed): State<Arc<Feed>>, RawQuery(query): RawQuery) -> Response {
+    let filter = match Filter::from_query(query.as_deref().unwrap_or("")) {
+        Ok(f) => f,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("Failed to deserialize query string: {e}\n"),
+            )
+                .into_response()
+        }
+    };
     let Ok(slot) = feed.sse_slots.clone().try_acquire_owned() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,

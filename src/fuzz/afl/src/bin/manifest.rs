@@ -1,0 +1,4 @@
+//! AFL++ target `manifest`: see `borderlane_fuzz::manifest`.
+fn main() {
+    afl::fuzz!(|data: &[u8]| borderlane_fuzz::manifest(data));
+}
