@@ -265,10 +265,11 @@ fn a_stopped_zombie_is_fenced() {
     let other = Binary::start(&text, &env("z1"), free_port());
     // Both own partitions once the second has joined and decided something.
     wait_until("the second instance decides", || {
-        metric(
-            other.http,
-            "borderlane_transactions_total{outcome=\"committed\"}",
-        ) >= 3.0
+        http_get(other.http, "/metrics").is_some()
+            && metric(
+                other.http,
+                "borderlane_transactions_total{outcome=\"committed\"}",
+            ) >= 3.0
     });
     // Freeze the first past the session timeout (6 s) and the transaction timeout (10 s): the group
     // gives its partitions to the other, the coordinator aborts its open transaction.

@@ -512,3 +512,71 @@ impl ExactlyOnceSink {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Unit-level faults on librdkafka's mock cluster (in process, no broker).
+    use super::*;
+    use rdkafka::config::ClientConfig;
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::producer::BaseProducer;
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+
+    fn transactional(mock: &MockCluster<'_, impl ProducerContext>, id: &str) -> BaseProducer {
+        let p: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", mock.bootstrap_servers())
+            .set("transactional.id", id)
+            .set("transaction.timeout.ms", "10000")
+            .set("linger.ms", "1")
+            .create()
+            .unwrap();
+        p.init_transactions(Duration::from_secs(10)).unwrap();
+        p
+    }
+
+    #[test]
+    fn a_timed_out_commit_is_fatal_without_kip_890() {
+        let mock = MockCluster::new(1).unwrap();
+        mock.create_topic("out", 1, 1).unwrap();
+        let p = transactional(&mock, "timeout");
+        p.begin_transaction().unwrap();
+        p.send(BaseRecord::<[u8], [u8]>::to("out").payload(&b"x"[..]))
+            .unwrap();
+        // Every request now takes 3 s; the commit's budget is 300 ms.
+        mock.broker_round_trip_time(1, Duration::from_secs(3))
+            .unwrap();
+        let e = p
+            .commit_transaction(Duration::from_millis(300))
+            .unwrap_err();
+        match classify("commit_transaction", &e) {
+            TxnFailure::Fatal(why) => assert!(why.contains("timed out"), "{why}"),
+            other => panic!("a timed-out commit must be fatal, got {other:?} for {e}"),
+        }
+    }
+
+    #[test]
+    fn a_failed_delivery_makes_the_transaction_abortable() {
+        let mock = MockCluster::new(1).unwrap();
+        mock.create_topic("out", 1, 1).unwrap();
+        let p = transactional(&mock, "abortable");
+        p.begin_transaction().unwrap();
+        // The broker refuses the produce with a non-retriable error: the transaction cannot commit.
+        mock.request_errors(
+            RDKafkaApiKey::Produce,
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_INVALID_RECORD],
+        );
+        p.send(BaseRecord::<[u8], [u8]>::to("out").payload(&b"x"[..]))
+            .unwrap();
+        let e = p.commit_transaction(Duration::from_secs(10)).unwrap_err();
+        match classify("commit_transaction", &e) {
+            TxnFailure::Abort(_) => {}
+            other => panic!("expected an abortable error, got {other:?} for {e}"),
+        }
+        // Aborting recovers the producer: the next transaction commits.
+        p.abort_transaction(Duration::from_secs(10)).unwrap();
+        p.begin_transaction().unwrap();
+        p.send(BaseRecord::<[u8], [u8]>::to("out").payload(&b"y"[..]))
+            .unwrap();
+        p.commit_transaction(Duration::from_secs(10)).unwrap();
+    }
+}
