@@ -60,6 +60,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
+    if let Some(problem) = config.kafka.serve_problem() {
+        eprintln!("{}: {problem}", args.config.display());
+        return Ok(ExitCode::from(1));
+    }
     if args.check {
         let policy = crate::service::load_policy(&config)?;
         println!(

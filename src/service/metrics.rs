@@ -91,6 +91,12 @@ pub struct Metrics {
     kafka_errors: IntCounterVec,
     /// Input offsets handed to the consumer for commit after their outputs were acknowledged.
     offsets_stored: IntCounter,
+    /// Offset commits (at-least-once) the broker refused or that timed out.
+    offset_commit_failures: IntCounter,
+    /// Exactly-once transactions by outcome (`committed`, `aborted`).
+    transactions: IntCounterVec,
+    /// Exactly-once: time of send_offsets_to_transaction + commit_transaction.
+    transaction_commit_seconds: Histogram,
 }
 
 fn must<T>(r: prometheus::Result<T>) -> T {
@@ -189,8 +195,32 @@ impl Metrics {
             "offsets_stored_total",
             "Input offset advances handed to the consumer for commit.",
         ));
+        let offset_commit_failures = must(IntCounter::new(
+            "offset_commit_failures_total",
+            "Offset commits that failed (the uncommitted tail is redone after a crash or rebalance).",
+        ));
+        let transactions = must(IntCounterVec::new(
+            Opts::new(
+                "transactions_total",
+                "Exactly-once transactions by outcome (committed, aborted).",
+            ),
+            &["outcome"],
+        ));
+        for o in ["committed", "aborted"] {
+            transactions.with_label_values(&[o]);
+        }
+        let transaction_commit_seconds = must(Histogram::with_opts(
+            HistogramOpts::new(
+                "transaction_commit_seconds",
+                "Exactly-once: sending the input offsets and committing one transaction.",
+            )
+            .buckets(must(exponential_buckets(0.000_5, 2.0, 14))),
+        ));
         for c in [
             Box::new(decisions.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(offset_commit_failures.clone()),
+            Box::new(transactions.clone()),
+            Box::new(transaction_commit_seconds.clone()),
             Box::new(dead_letters.clone()),
             Box::new(scoring_seconds.clone()),
             Box::new(end_to_end_seconds.clone()),
@@ -231,6 +261,9 @@ impl Metrics {
             delivery_failures,
             kafka_errors,
             offsets_stored,
+            offset_commit_failures,
+            transactions,
+            transaction_commit_seconds,
         }
     }
 
@@ -333,6 +366,20 @@ impl Metrics {
 
     pub fn offsets_stored(&self, n: usize) {
         self.offsets_stored.inc_by(n as u64);
+    }
+
+    pub fn offset_commit_failed(&self) {
+        self.offset_commit_failures.inc();
+    }
+
+    pub fn transaction_committed(&self, elapsed: Duration) {
+        self.transactions.with_label_values(&["committed"]).inc();
+        self.transaction_commit_seconds
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn transaction_aborted(&self) {
+        self.transactions.with_label_values(&["aborted"]).inc();
     }
 }
 

@@ -395,6 +395,7 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
         info!(
             bootstrap = %config.kafka.bootstrap_servers,
             group = %config.kafka.group_id,
+            delivery = config.kafka.delivery.as_str(),
             topics = ?config.kafka.topics,
             "starting borderlane serve"
         );
@@ -574,6 +575,9 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
             let sink = Arc::new(match config.kafka.delivery {
                 config::DeliveryMode::AtLeastOnce => {
                     Sink::AtLeastOnce(AtLeastOnceSink::new(&config, metrics.clone())?)
+                }
+                config::DeliveryMode::ExactlyOnce => {
+                    Sink::ExactlyOnce(kafka::txn::ExactlyOnceSink::new(&config, metrics.clone())?)
                 }
             });
             let follower = PartnerFollower::new(

@@ -201,7 +201,7 @@ impl Binary {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("borderlane.toml");
         std::fs::write(&path, config_text).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_borderlane"));
+        let mut cmd = Command::new(borderlane_bin());
         cmd.arg("serve").arg("--config").arg(&path);
         cmd.env("BORDERLANE_HTTP__LISTEN", format!("127.0.0.1:{port}"));
         cmd.env("RUST_LOG", "info");
@@ -256,6 +256,15 @@ impl Drop for Binary {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// The `borderlane` binary to run: `BORDERLANE_BIN` when set (a copy of this worktree's build, safe from
+/// other worktrees writing the same shared target directory), else the one cargo built for this test.
+pub fn borderlane_bin() -> PathBuf {
+    match std::env::var_os("BORDERLANE_BIN") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_borderlane")),
     }
 }
 

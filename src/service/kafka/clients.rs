@@ -42,8 +42,6 @@ pub const MANIFEST_CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     // A new group starts from the oldest manifest: skipping what was produced before the first start
     // would lose manifests.
     ("auto.offset.reset", "earliest"),
-    // Stored (acknowledged) offsets are flushed every second: the window of duplicates after a crash.
-    ("auto.commit.interval.ms", "1000"),
     // Rebalances move only the partitions that change owner; the others keep flowing.
     ("partition.assignment.strategy", "cooperative-sticky"),
     // Per-partition lag for /metrics.
@@ -79,6 +77,18 @@ pub enum DeliveryMode {
     /// Store an input offset only after its output is acknowledged (duplicates possible, losses never).
     #[default]
     AtLeastOnce,
+    /// Kafka transactions (KIP-447): outputs and input offsets commit atomically; a fenced or failed
+    /// instance stops without writing. Downstream readers must use `isolation.level=read_committed`.
+    ExactlyOnce,
+}
+
+impl DeliveryMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryMode::AtLeastOnce => "at_least_once",
+            DeliveryMode::ExactlyOnce => "exactly_once",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -99,9 +109,25 @@ pub struct KafkaConfig {
     /// Replication factor of topics the service creates.
     #[serde(default = "default_replication")]
     pub replication_factor: i32,
-    /// Delivery guarantee; only `at_least_once` exists today (exactly-once is the next step).
+    /// Delivery guarantee: `at_least_once` or `exactly_once` (transactions).
     #[serde(default)]
     pub delivery: DeliveryMode,
+    /// This instance's stable identity (required with `exactly_once`, unique per running instance, the
+    /// same across its restarts): the producer's `transactional.id` is `<group_id>.<instance_id>`, so a
+    /// restarted instance fences its previous incarnation.
+    #[serde(default)]
+    pub instance_id: Option<String>,
+    /// `transaction.timeout.ms` of the transactional producer: the broker aborts a transaction left open
+    /// longer (a stopped zombie's), and bumps the epoch so its later writes are fenced.
+    #[serde(default = "default_transaction_timeout_ms")]
+    pub transaction_timeout_ms: u64,
+    /// Commit cadence, both modes: at most this long between two commits while input flows (exactly-once:
+    /// a transaction's lifetime; at-least-once: explicit commits of the stored offsets), milliseconds.
+    #[serde(default = "default_commit_interval_ms")]
+    pub commit_interval_ms: u64,
+    /// Exactly-once: commit the transaction once it holds this many outputs (also the in-flight bound).
+    #[serde(default = "default_commit_max_records")]
+    pub commit_max_records: usize,
     /// Most outputs sent but not yet acknowledged; the consumer pauses above it (bounds memory and the
     /// amount of work redone after a crash).
     #[serde(default = "default_max_in_flight")]
@@ -189,6 +215,18 @@ fn default_max_in_flight() -> usize {
     20_000
 }
 
+fn default_transaction_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_commit_interval_ms() -> u64 {
+    100
+}
+
+fn default_commit_max_records() -> usize {
+    5_000
+}
+
 fn default_startup_timeout_ms() -> u64 {
     30_000
 }
@@ -218,6 +256,10 @@ impl Default for KafkaConfig {
             topic_partitions: default_partitions(),
             replication_factor: default_replication(),
             delivery: DeliveryMode::default(),
+            instance_id: None,
+            transaction_timeout_ms: default_transaction_timeout_ms(),
+            commit_interval_ms: default_commit_interval_ms(),
+            commit_max_records: default_commit_max_records(),
             max_in_flight: default_max_in_flight(),
             startup_timeout_ms: default_startup_timeout_ms(),
             topics: Topics::default(),
@@ -248,8 +290,32 @@ pub const FORCED_CONSUMER: &[(&str, &str, &str)] = &[
     ),
     (
         "enable.auto.commit",
-        "true",
-        "stored offsets are committed in the background, batched",
+        "false",
+        "the service commits itself on its own cadence, also during rebalances, and counts failures \
+         (exactly-once: offsets commit inside the transaction)",
+    ),
+];
+
+/// Client overrides that would silently break the delivery guarantee: (section, property, allowed values,
+/// why). `section` is `consumer` (also checked in `common`) or `producer` (also checked in `common`).
+pub const GUARDED: &[(&str, &str, &[&str], &str)] = &[
+    (
+        "producer",
+        "acks",
+        &["all", "-1"],
+        "an output is acknowledged only once replicated; fewer acks can lose acknowledged decisions",
+    ),
+    (
+        "producer",
+        "enable.idempotence",
+        &["true"],
+        "librdkafka retries would duplicate or reorder outputs",
+    ),
+    (
+        "consumer",
+        "auto.offset.reset",
+        &["earliest"],
+        "a new group or an expired offset would skip manifests",
     ),
 ];
 
@@ -324,6 +390,86 @@ impl KafkaConfig {
                 }
             }
         }
+        for (section, props) in [
+            ("common", &k.common),
+            ("consumer", &k.consumer),
+            ("producer", &k.producer),
+        ] {
+            for (client, key, allowed, why) in GUARDED {
+                if section != "common" && section != *client {
+                    continue;
+                }
+                if let Some(v) = props.0.get(*key) {
+                    if !allowed.iter().any(|a| v.trim().eq_ignore_ascii_case(a)) {
+                        err(
+                            &format!("kafka.{section}.{key}"),
+                            format!(
+                                "{v:?} is not allowed (must be {}): {why}",
+                                allowed.join(" or ")
+                            ),
+                        );
+                    }
+                }
+            }
+            for key in ["transactional.id", "transaction.timeout.ms"] {
+                if props.0.contains_key(key) {
+                    err(
+                        &format!("kafka.{section}.{key}"),
+                        "set kafka.instance_id / kafka.transaction_timeout_ms instead".into(),
+                    );
+                }
+            }
+            if k.delivery == DeliveryMode::ExactlyOnce && section != "producer" {
+                if let Some(v) = props.0.get("isolation.level") {
+                    if v.trim() != "read_committed" {
+                        err(
+                            &format!("kafka.{section}.isolation.level"),
+                            format!(
+                                "{v:?} is not allowed with delivery = \"exactly_once\" (must be read_committed): \
+                                 aborted input would be decided"
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        if k.commit_interval_ms < 1 {
+            err("kafka.commit_interval_ms", "must be at least 1".into());
+        }
+        if k.commit_max_records < 1 {
+            err("kafka.commit_max_records", "must be at least 1".into());
+        }
+        if k.transaction_timeout_ms < 1000 {
+            err(
+                "kafka.transaction_timeout_ms",
+                "must be at least 1000".into(),
+            );
+        }
+        match (&k.delivery, &k.instance_id) {
+            (_, Some(id))
+                if id.trim().is_empty()
+                    || !id
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) =>
+            {
+                err(
+                    "kafka.instance_id",
+                    format!("{id:?} must be non-empty ASCII letters, digits, '.', '_' or '-'"),
+                )
+            }
+            _ => {}
+        }
+        if k.delivery == DeliveryMode::ExactlyOnce
+            && k.transaction_timeout_ms < k.commit_interval_ms.saturating_mul(3)
+        {
+            err(
+                "kafka.transaction_timeout_ms",
+                format!(
+                    "{} ms leaves no room for commit_interval_ms = {} (need at least 3x)",
+                    k.transaction_timeout_ms, k.commit_interval_ms
+                ),
+            );
+        }
         let max_message = producer_max_message_bytes(self);
         match max_message {
             Ok(max) if limits.max_bytes + DLQ_HEADROOM > max => err(
@@ -338,6 +484,18 @@ impl KafkaConfig {
             Ok(_) => {}
             Err(e) => err("kafka.producer.message.max.bytes", e),
         }
+    }
+}
+
+impl KafkaConfig {
+    /// What `serve` needs besides a valid document (other commands, e.g. `produce`, share the file):
+    /// with exactly-once, an instance id.
+    pub fn serve_problem(&self) -> Option<String> {
+        (self.delivery == DeliveryMode::ExactlyOnce && self.instance_id.is_none()).then(|| {
+            "kafka.instance_id: required with delivery = \"exactly_once\": a stable id, unique per \
+             running instance and the same across its restarts (e.g. BORDERLANE_KAFKA__INSTANCE_ID=borderlane-1)"
+                .to_string()
+        })
     }
 }
 
@@ -390,6 +548,10 @@ pub fn properties(k: &KafkaConfig, role: Role) -> BTreeMap<String, String> {
             for (n, v, _) in FORCED_CONSUMER {
                 p.insert(n.to_string(), v.to_string());
             }
+            if k.delivery == DeliveryMode::ExactlyOnce {
+                // Input written by a transactional producer: only committed records are decided.
+                p.insert("isolation.level".into(), "read_committed".into());
+            }
         }
         Role::PartnerConsumer => {
             // Manual assignment of every partition, never subscribed and never committing, so no group is
@@ -408,9 +570,28 @@ pub fn properties(k: &KafkaConfig, role: Role) -> BTreeMap<String, String> {
             p.remove("max.poll.interval.ms");
             p.remove("statistics.interval.ms");
         }
+        Role::Producer if k.delivery == DeliveryMode::ExactlyOnce => {
+            p.insert("transactional.id".into(), transactional_id(k));
+            p.insert(
+                "transaction.timeout.ms".into(),
+                k.transaction_timeout_ms.to_string(),
+            );
+            p.insert("enable.idempotence".into(), "true".into());
+            p.insert("acks".into(), "all".into());
+        }
         Role::Producer | Role::Loader | Role::Admin => {}
     }
     p
+}
+
+/// The transactional producer's id: `<group_id>.<instance_id>` (stable across restarts, so a restarted
+/// instance fences its previous incarnation's open transaction).
+pub fn transactional_id(k: &KafkaConfig) -> String {
+    format!(
+        "{}.{}",
+        k.group_id,
+        k.instance_id.as_deref().unwrap_or("unset")
+    )
 }
 
 /// A librdkafka configuration for `role`.
@@ -480,7 +661,9 @@ mod tests {
         assert_eq!(cons["linger.ms"], "7");
         assert_eq!(cons["group.id"], "g1");
         assert_eq!(cons["enable.auto.offset.store"], "false");
-        assert_eq!(cons["enable.auto.commit"], "true");
+        assert_eq!(cons["enable.auto.commit"], "false");
+        assert!(!cons.contains_key("isolation.level"));
+        assert!(!prod.contains_key("transactional.id"));
         assert_eq!(cons["auto.offset.reset"], "earliest");
         let partners = properties(&c.kafka, Role::PartnerConsumer);
         assert_eq!(partners["group.id"], "g1-partners");
@@ -491,6 +674,85 @@ mod tests {
         assert!(!cons.contains_key("queued.max.messages.kbytes"));
         let d = describe(&c.kafka, Role::Producer);
         assert!(d.contains("sasl.password=***") && !d.contains("pw"), "{d}");
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        match Config::from_text(text, Vec::new(), Path::new("")) {
+            Ok(_) => Vec::new(),
+            Err(e) => vec![format!("{e:#}")],
+        }
+    }
+
+    #[test]
+    fn exactly_once_sets_the_transactional_properties() {
+        let c = config(
+            r#"
+            [kafka]
+            group_id = "g"
+            delivery = "exactly_once"
+            instance_id = "lane-1"
+            transaction_timeout_ms = 8000
+            "#,
+        );
+        let prod = properties(&c.kafka, Role::Producer);
+        assert_eq!(prod["transactional.id"], "g.lane-1");
+        assert_eq!(prod["transaction.timeout.ms"], "8000");
+        assert_eq!(prod["enable.idempotence"], "true");
+        let cons = properties(&c.kafka, Role::ManifestConsumer);
+        assert_eq!(cons["isolation.level"], "read_committed");
+        assert_eq!(cons["enable.auto.commit"], "false");
+        let loader = properties(&c.kafka, Role::Loader);
+        assert!(!loader.contains_key("transactional.id"));
+    }
+
+    #[test]
+    fn dangerous_overrides_are_rejected() {
+        let cases = [
+            (
+                "[kafka.producer]\n\"acks\" = \"1\"",
+                "kafka.producer.acks",
+            ),
+            ("[kafka.common]\n\"acks\" = \"0\"", "kafka.common.acks"),
+            (
+                "[kafka.producer]\n\"enable.idempotence\" = \"false\"",
+                "kafka.producer.enable.idempotence",
+            ),
+            (
+                "[kafka.consumer]\n\"auto.offset.reset\" = \"latest\"",
+                "kafka.consumer.auto.offset.reset",
+            ),
+            (
+                "[kafka]\ndelivery = \"exactly_once\"\ninstance_id = \"a\"\n[kafka.consumer]\n\"isolation.level\" = \"read_uncommitted\"",
+                "kafka.consumer.isolation.level",
+            ),
+            (
+                "[kafka.producer]\n\"transactional.id\" = \"x\"",
+                "kafka.producer.transactional.id",
+            ),
+            ("[kafka]\ninstance_id = \"a b\"", "kafka.instance_id"),
+        ];
+        for (text, path) in cases {
+            let e = errors(text);
+            assert!(
+                e.iter().any(|m| m.contains(path)),
+                "{text:?} must be rejected at {path}: {e:?}"
+            );
+        }
+        let eos = config("[kafka]\ndelivery = \"exactly_once\"");
+        assert!(eos
+            .kafka
+            .serve_problem()
+            .is_some_and(|e| e.contains("kafka.instance_id")));
+        assert!(config("").kafka.serve_problem().is_none());
+        // The safe values pass, in any spelling librdkafka accepts.
+        assert!(errors(
+            "[kafka.producer]\n\"acks\" = \"-1\"\n\"enable.idempotence\" = \"true\"\n[kafka.consumer]\n\"auto.offset.reset\" = \"earliest\""
+        )
+        .is_empty());
+        assert!(errors(
+            "[kafka]\ndelivery = \"exactly_once\"\ninstance_id = \"lane-1\"\n[kafka.consumer]\n\"isolation.level\" = \"read_committed\""
+        )
+        .is_empty());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The service's Kafka adapters: every librdkafka property and `[kafka]` configuration rule (`clients`),
 //! topic creation (`topics`), the partner follower (`partners`), the manifest pipeline (`pipeline`), the
-//! at-least-once sink (`sink`) and its per-partition acknowledgement tracker (`ack`).
+//! sinks (`sink`: at-least-once; `txn`: exactly-once transactions) and its per-partition acknowledgement tracker (`ack`).
 
 pub mod ack;
 pub mod clients;
@@ -8,3 +8,4 @@ pub mod partners;
 pub mod pipeline;
 pub mod sink;
 pub mod topics;
+pub mod txn;

@@ -77,6 +77,46 @@ impl ConsumerContext for PipelineContext {
             Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
         }
     }
+
+    fn commit_callback(
+        &self,
+        result: rdkafka::error::KafkaResult<()>,
+        _offsets: &rdkafka::TopicPartitionList,
+    ) {
+        crate::service::kafka::sink::commit_result(&self.metrics, &result);
+    }
+}
+
+/// Whether a consumer error reported by `poll` is known not to skip any input record (connection and
+/// coordinator trouble that librdkafka retries). Every other error may stand for records the consumer
+/// skipped (`_AUTO_OFFSET_RESET`, `OFFSET_OUT_OF_RANGE`, a corrupt batch, lost authorization …) and stops
+/// the instance: the skipped offsets have no outcome, and continuing would commit past them. A dead
+/// letter for the gap is not possible — the error does not say which offsets were skipped.
+pub fn consumer_error_is_transient(e: &KafkaError) -> bool {
+    use RDKafkaErrorCode as C;
+    match e {
+        KafkaError::PartitionEOF(_) => true,
+        KafkaError::MessageConsumption(code) => matches!(
+            code,
+            C::BrokerTransportFailure
+                | C::AllBrokersDown
+                | C::Resolve
+                | C::OperationTimedOut
+                | C::RequestTimedOut
+                | C::NetworkException
+                | C::NotCoordinator
+                | C::CoordinatorNotAvailable
+                | C::CoordinatorLoadInProgress
+                | C::LeaderNotAvailable
+                | C::NotLeaderForPartition
+                | C::RebalanceInProgress
+                | C::UnknownMemberId
+                | C::IllegalGeneration
+                | C::PollExceeded
+                | C::BrokerDestroy
+        ),
+        _ => false,
+    }
 }
 
 /// See the module documentation.
@@ -146,6 +186,7 @@ impl Pipeline {
 
     /// Consumes until shutdown or a fatal sink error, then drains and commits. Blocking.
     pub fn run(self) -> anyhow::Result<()> {
+        self.sink.start()?;
         self.consumer
             .subscribe(&[&self.topic])
             .with_context(|| format!("subscribing to {}", self.topic))?;
@@ -170,13 +211,28 @@ impl Pipeline {
                 bail!(f);
             }
             self.sink.wait_for_capacity(Duration::from_millis(100));
+            self.sink.rewind_if_needed(&self.consumer)?;
             match self.consumer.poll(Duration::from_millis(100)) {
                 None => {}
-                Some(Ok(m)) => self.handle(&m, &mut buf)?,
+                Some(Ok(m)) => {
+                    // A rebalance inside this poll may have aborted the transaction: this message then
+                    // precedes the rewind and is read again after it.
+                    let rewound = self.sink.rewind_if_needed(&self.consumer)?;
+                    if !rewound {
+                        self.handle(&m, &mut buf)?;
+                    }
+                }
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
+                Some(Err(e)) if consumer_error_is_transient(&e) => {
+                    self.metrics.kafka_error(Client::ManifestConsumer);
+                    warn!(error = %e, "manifest consumer error (transient; librdkafka retries)");
+                }
                 Some(Err(e)) => {
                     self.metrics.kafka_error(Client::ManifestConsumer);
-                    warn!(error = %e, "manifest consumer error");
+                    bail!(
+                        "manifest consumer error that may skip input records: {e}; stopping so that no \
+                         offset past them is committed (a restart resumes at the committed offset)"
+                    );
                 }
             }
             if checkpoint_at.elapsed() >= CHECKPOINT_INTERVAL {
@@ -241,7 +297,7 @@ impl Pipeline {
                         json: buf,
                     },
                 )?;
-                self.watchers.decided(manifest, &decision, buf);
+                self.sink.decided(&self.watchers, manifest, &decision, buf);
                 Ok(())
             }
             Err(error) => {
@@ -266,6 +322,12 @@ impl Pipeline {
     /// when dropped (its revoke callback finds nothing left to do).
     fn finish(&self) -> anyhow::Result<()> {
         let started = Instant::now();
+        if self.sink.failure().is_none() {
+            // Exactly-once: commit (or abort) the open transaction; at-least-once: nothing to do here.
+            if let Err(e) = self.sink.finish(&self.consumer) {
+                warn!(error = %e, "final transaction not committed");
+            }
+        }
         let drained = self.sink.drain(self.drain_timeout);
         self.sink.checkpoint(&self.consumer);
         match self.consumer.commit_consumer_state(CommitMode::Sync) {

@@ -25,6 +25,8 @@ use tracing::{debug, error, info, warn};
 use crate::service::config::Config;
 use crate::service::kafka::ack::{AckTracker, Ticket};
 use crate::service::metrics::{Client, Metrics};
+use crate::service::Watchers;
+use borderlane_core::wire::Manifest;
 
 /// The input record an output answers.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +61,19 @@ pub enum Output<'a> {
 /// The sink of the pipeline, by delivery mode.
 pub enum Sink {
     AtLeastOnce(AtLeastOnceSink),
+    ExactlyOnce(crate::service::kafka::txn::ExactlyOnceSink),
+}
+
+/// The result of an asynchronous offset commit (at-least-once), from the consumer's commit callback:
+/// failures are logged and counted (`borderlane_offset_commit_failures_total`).
+pub fn commit_result(metrics: &Metrics, result: &rdkafka::error::KafkaResult<()>) {
+    match result {
+        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+        Err(e) => {
+            metrics.offset_commit_failed();
+            warn!(error = %e, "offset commit failed; retried at the next interval (a crash before then redoes the tail)");
+        }
+    }
 }
 
 impl Sink {
@@ -66,6 +81,7 @@ impl Sink {
     pub fn emit(&self, origin: &Origin<'_>, output: Output<'_>) -> anyhow::Result<()> {
         match self {
             Sink::AtLeastOnce(s) => s.emit(origin, output),
+            Sink::ExactlyOnce(s) => s.emit(origin, output),
         }
     }
 
@@ -73,6 +89,7 @@ impl Sink {
     pub fn checkpoint<C: ConsumerContext>(&self, consumer: &BaseConsumer<C>) {
         match self {
             Sink::AtLeastOnce(s) => s.checkpoint(consumer),
+            Sink::ExactlyOnce(s) => s.checkpoint(consumer),
         }
     }
 
@@ -80,6 +97,7 @@ impl Sink {
     pub fn assigned(&self, tpl: &TopicPartitionList) {
         match self {
             Sink::AtLeastOnce(s) => s.assigned(tpl),
+            Sink::ExactlyOnce(_) => {}
         }
     }
 
@@ -91,6 +109,7 @@ impl Sink {
     ) {
         match self {
             Sink::AtLeastOnce(s) => s.revoked(consumer, tpl),
+            Sink::ExactlyOnce(s) => s.revoked(consumer, tpl),
         }
     }
 
@@ -98,6 +117,7 @@ impl Sink {
     pub fn drain(&self, timeout: Duration) -> bool {
         match self {
             Sink::AtLeastOnce(s) => s.drain(timeout),
+            Sink::ExactlyOnce(_) => true,
         }
     }
 
@@ -105,6 +125,7 @@ impl Sink {
     pub fn wait_for_capacity(&self, timeout: Duration) {
         match self {
             Sink::AtLeastOnce(s) => s.wait_for_capacity(timeout),
+            Sink::ExactlyOnce(_) => {}
         }
     }
 
@@ -112,6 +133,207 @@ impl Sink {
     pub fn failure(&self) -> Option<String> {
         match self {
             Sink::AtLeastOnce(s) => s.shared.failure(),
+            Sink::ExactlyOnce(s) => s.failure(),
+        }
+    }
+
+    /// Runs on the pipeline thread before the first poll (exactly-once: `init_transactions`, which also
+    /// fences a previous incarnation of this instance).
+    pub fn start(&self) -> anyhow::Result<()> {
+        match self {
+            Sink::AtLeastOnce(_) => Ok(()),
+            Sink::ExactlyOnce(s) => s.start(),
+        }
+    }
+
+    /// A decision was emitted: tell the watchers now (at-least-once) or once its transaction commits
+    /// (exactly-once), so the feed and the what-if window never see a decision that was rolled back.
+    pub fn decided(
+        &self,
+        watchers: &Watchers,
+        manifest: Manifest,
+        decision: &Decision,
+        json: &[u8],
+    ) {
+        match self {
+            Sink::AtLeastOnce(_) => watchers.decided(manifest, decision, json),
+            Sink::ExactlyOnce(s) => s.decided(watchers, manifest, decision, json),
+        }
+    }
+
+    /// Exactly-once: after an aborted transaction the consumer must go back to the committed offsets
+    /// before anything else is processed. Returns true when it rewound (a message polled before the rewind
+    /// must then be dropped: it will be read again).
+    pub fn rewind_if_needed<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+    ) -> anyhow::Result<bool> {
+        match self {
+            Sink::AtLeastOnce(_) => Ok(false),
+            Sink::ExactlyOnce(s) => s.rewind_if_needed(consumer),
+        }
+    }
+
+    /// Final step at shutdown: at-least-once waits for acknowledgements (see `drain`); exactly-once commits
+    /// the open transaction (or aborts it).
+    pub fn finish<C: ConsumerContext>(&self, consumer: &BaseConsumer<C>) -> anyhow::Result<()> {
+        match self {
+            Sink::AtLeastOnce(_) => Ok(()),
+            Sink::ExactlyOnce(s) => s.finish(consumer),
+        }
+    }
+
+    /// The configured mode.
+    pub fn mode(&self) -> crate::service::kafka::clients::DeliveryMode {
+        match self {
+            Sink::AtLeastOnce(_) => crate::service::kafka::clients::DeliveryMode::AtLeastOnce,
+            Sink::ExactlyOnce(_) => crate::service::kafka::clients::DeliveryMode::ExactlyOnce,
+        }
+    }
+}
+
+/// Longest `error.message` header a dead letter carries (cut on a char boundary): the message may quote
+/// the input, and an unbounded one could make a dead letter larger than the input (a poison loop).
+pub const MAX_ERROR_MESSAGE: usize = 1024;
+
+/// Bytes librdkafka/Kafka add per record besides key, value and header bytes (record batch overhead,
+/// varints, per-header framing); generous, so the size check errs on the safe side.
+const RECORD_OVERHEAD: usize = 512;
+
+/// Bytes a header costs in a record besides its key and value.
+const HEADER_OVERHEAD: usize = 10;
+
+/// `s` cut to at most `max` bytes on a char boundary.
+pub fn truncate_utf8(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// How outputs become records: topics and the size bound of the producer. Shared by both sinks.
+pub struct OutputTopics {
+    /// Output topic of decisions.
+    decisions: String,
+    /// Output topic of dead letters.
+    dlq: String,
+    /// The producer's `message.max.bytes`: key + value + headers + overhead of one record must fit.
+    max_record: usize,
+}
+
+/// One output ready to send.
+pub struct Prepared<'a> {
+    pub topic: &'a str,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: OwnedHeaders,
+    pub what: Outcome,
+}
+
+fn header_bytes(headers: &[(&str, &str)]) -> usize {
+    headers
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + HEADER_OVERHEAD)
+        .sum()
+}
+
+impl OutputTopics {
+    pub fn new(config: &Config) -> anyhow::Result<OutputTopics> {
+        Ok(OutputTopics {
+            decisions: config.kafka.topics.decisions.clone(),
+            dlq: config.kafka.topics.dlq.clone(),
+            max_record: crate::service::kafka::clients::producer_max_message_bytes(&config.kafka)
+                .map_err(|e| anyhow!("kafka.producer.message.max.bytes: {e}"))?,
+        })
+    }
+
+    /// The record for one output. Every output carries `source.topic`, `source.partition` and
+    /// `source.offset`, so each maps to exactly one input. A dead letter's `error.message` is cut to
+    /// [`MAX_ERROR_MESSAGE`] bytes, and when key + value + headers would not fit the producer's
+    /// `message.max.bytes` (an `oversized` input, possible only when the manifests topic accepts larger
+    /// records than the producer may send), the value keeps its first bytes and the header
+    /// `error.truncated_from` gives the original size.
+    pub fn prepare<'a>(&'a self, origin: &Origin<'a>, output: Output<'a>) -> Prepared<'a> {
+        let partition = origin.partition.to_string();
+        let offset = origin.offset.to_string();
+        let source = [
+            ("source.topic", origin.topic),
+            ("source.partition", partition.as_str()),
+            ("source.offset", offset.as_str()),
+        ];
+        match output {
+            Output::Decision { decision, json } => {
+                let mut headers = OwnedHeaders::new_with_capacity(3);
+                for (k, v) in source {
+                    headers = headers.insert(Header {
+                        key: k,
+                        value: Some(v),
+                    });
+                }
+                Prepared {
+                    topic: &self.decisions,
+                    key: Some(decision.manifest_id.as_bytes()),
+                    value: Some(json),
+                    headers,
+                    what: Outcome::Decision {
+                        action: decision.action,
+                        lane: decision.lane,
+                        port: decision.port_of_entry,
+                    },
+                }
+            }
+            Output::DeadLetter { value, error } => {
+                let message = truncate_utf8(&error.message, MAX_ERROR_MESSAGE);
+                let mut fixed: Vec<(&str, &str)> = vec![
+                    ("error.kind", error.kind.as_str()),
+                    ("error.message", message),
+                ];
+                fixed.extend(source);
+                let key_len = origin.key.map_or(0, <[u8]>::len);
+                let value_len = value.map_or(0, <[u8]>::len);
+                // Room for the value once key, headers (including a possible error.truncated_from) and
+                // the record overhead are counted.
+                let room = self.max_record.saturating_sub(
+                    key_len
+                        + header_bytes(&fixed)
+                        + header_bytes(&[("error.truncated_from", "18446744073709551615")])
+                        + RECORD_OVERHEAD,
+                );
+                let (value, truncated) = match value {
+                    Some(v) if value_len > room => (Some(&v[..room]), Some(v.len().to_string())),
+                    v => (v, None),
+                };
+                let mut headers = OwnedHeaders::new_with_capacity(fixed.len() + 1);
+                for (k, v) in fixed {
+                    headers = headers.insert(Header {
+                        key: k,
+                        value: Some(v),
+                    });
+                }
+                if let Some(original) = &truncated {
+                    warn!(
+                        partition = origin.partition,
+                        offset = origin.offset,
+                        bytes = original.as_str(),
+                        "dead letter too large for the producer: value truncated"
+                    );
+                    headers = headers.insert(Header {
+                        key: "error.truncated_from",
+                        value: Some(original.as_str()),
+                    });
+                }
+                Prepared {
+                    topic: &self.dlq,
+                    key: origin.key,
+                    value,
+                    headers,
+                    what: Outcome::DeadLetter(error.kind),
+                }
+            }
         }
     }
 }
@@ -127,7 +349,7 @@ pub struct Pending {
 }
 
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Outcome {
+pub enum Outcome {
     Decision {
         action: Action,
         lane: Lane,
@@ -229,18 +451,16 @@ pub struct AtLeastOnceSink {
     shared: Arc<Shared>,
     /// Input topic (offsets are stored for it).
     input_topic: String,
-    /// Output topic of decisions.
-    decisions_topic: String,
-    /// Output topic of dead letters.
-    dlq_topic: String,
+    /// How outputs become records.
+    topics: OutputTopics,
     /// Backpressure threshold: outputs sent and not acknowledged.
     max_in_flight: usize,
     /// How long a revoke waits for in-flight outputs before giving the partitions up.
     revoke_timeout: Duration,
-    /// Largest key + value a dead letter may carry: the producer's `message.max.bytes` minus header room.
-    /// Only an input larger than `limits.max_bytes` (kind `oversized`) can exceed it, when the manifests
-    /// topic accepts bigger records than the producer may send; see `emit`.
-    max_dead_letter: usize,
+    /// Explicit commits of the stored offsets, at most this far apart.
+    commit_interval: Duration,
+    /// Last explicit commit.
+    committed_at: Mutex<std::time::Instant>,
 }
 
 impl AtLeastOnceSink {
@@ -263,89 +483,23 @@ impl AtLeastOnceSink {
             producer,
             shared,
             input_topic: config.kafka.topics.manifests.clone(),
-            decisions_topic: config.kafka.topics.decisions.clone(),
-            dlq_topic: config.kafka.topics.dlq.clone(),
+            topics: OutputTopics::new(config)?,
             max_in_flight: config.kafka.max_in_flight,
             revoke_timeout: Duration::from_millis(config.service.shutdown_timeout_ms / 2),
-            max_dead_letter: crate::service::kafka::clients::producer_max_message_bytes(
-                &config.kafka,
-            )
-            .map_err(|e| anyhow!("kafka.producer.message.max.bytes: {e}"))?
-            .saturating_sub(crate::service::kafka::clients::DLQ_HEADROOM),
+            commit_interval: Duration::from_millis(config.kafka.commit_interval_ms),
+            committed_at: Mutex::new(std::time::Instant::now()),
         })
     }
 
     fn emit(&self, origin: &Origin<'_>, output: Output<'_>) -> anyhow::Result<()> {
         let ticket = self.shared.tracker.begin(origin.partition, origin.offset);
-        let (topic, key, value, headers, what) = match output {
-            Output::Decision { decision, json } => (
-                &self.decisions_topic,
-                Some(decision.manifest_id.as_bytes()),
-                Some(json),
-                None,
-                Outcome::Decision {
-                    action: decision.action,
-                    lane: decision.lane,
-                    port: decision.port_of_entry,
-                },
-            ),
-            Output::DeadLetter { value, error } => {
-                let partition = origin.partition.to_string();
-                let offset = origin.offset.to_string();
-                // A record too large for the producer would fail on every restart (a poison loop); its
-                // dead letter keeps the first bytes and says how large the original was.
-                let size = value.map_or(0, <[u8]>::len) + origin.key.map_or(0, <[u8]>::len);
-                let (value, truncated) = match value {
-                    Some(v) if size > self.max_dead_letter => {
-                        let keep = self
-                            .max_dead_letter
-                            .saturating_sub(origin.key.map_or(0, <[u8]>::len));
-                        (Some(&v[..keep.min(v.len())]), Some(v.len().to_string()))
-                    }
-                    v => (v, None),
-                };
-                let mut headers = OwnedHeaders::new_with_capacity(6)
-                    .insert(Header {
-                        key: "error.kind",
-                        value: Some(error.kind.as_str()),
-                    })
-                    .insert(Header {
-                        key: "error.message",
-                        value: Some(error.message.as_str()),
-                    })
-                    .insert(Header {
-                        key: "source.topic",
-                        value: Some(origin.topic),
-                    })
-                    .insert(Header {
-                        key: "source.partition",
-                        value: Some(partition.as_str()),
-                    })
-                    .insert(Header {
-                        key: "source.offset",
-                        value: Some(offset.as_str()),
-                    });
-                if let Some(original) = &truncated {
-                    warn!(
-                        partition = origin.partition,
-                        offset = origin.offset,
-                        bytes = original.as_str(),
-                        "dead letter too large for the producer: value truncated"
-                    );
-                    headers = headers.insert(Header {
-                        key: "error.truncated_from",
-                        value: Some(original.as_str()),
-                    });
-                }
-                (
-                    &self.dlq_topic,
-                    origin.key,
-                    value,
-                    Some(headers),
-                    Outcome::DeadLetter(error.kind),
-                )
-            }
-        };
+        let Prepared {
+            topic,
+            key,
+            value,
+            headers,
+            what,
+        } = self.topics.prepare(origin, output);
         let pending = Box::new(Pending {
             ticket,
             timestamp_ms: origin.timestamp_ms,
@@ -359,9 +513,7 @@ impl AtLeastOnceSink {
         if let Some(v) = value {
             record = record.payload(v);
         }
-        if let Some(h) = headers {
-            record = record.headers(h);
-        }
+        record = record.headers(headers);
         loop {
             match self.producer.send(record) {
                 Ok(()) => break,
@@ -393,6 +545,7 @@ impl AtLeastOnceSink {
             .metrics
             .in_flight(self.shared.tracker.in_flight());
         if ready.is_empty() {
+            self.commit_due(consumer);
             return;
         }
         let mut tpl = TopicPartitionList::with_capacity(ready.len());
@@ -405,6 +558,25 @@ impl AtLeastOnceSink {
             Ok(()) => self.shared.metrics.offsets_stored(ready.len()),
             // A partition revoked between take_ready and here: its new owner re-reads (duplicates only).
             Err(e) => warn!(error = %e, "storing offsets failed"),
+        }
+        self.commit_due(consumer);
+    }
+
+    /// Explicit commit of the stored offsets every `commit_interval` (librdkafka's auto-commit is off: it
+    /// skips commits while a rebalance runs, and its failures are invisible). Asynchronous; the result
+    /// reaches [`commit_result`] through the consumer's commit callback.
+    fn commit_due<C: ConsumerContext>(&self, consumer: &BaseConsumer<C>) {
+        let mut at = self.committed_at.lock().unwrap_or_else(|e| e.into_inner());
+        if at.elapsed() < self.commit_interval {
+            return;
+        }
+        *at = std::time::Instant::now();
+        match consumer.commit_consumer_state(CommitMode::Async) {
+            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(e) => {
+                self.shared.metrics.offset_commit_failed();
+                warn!(error = %e, "offset commit could not be started; retried at the next interval");
+            }
         }
     }
 
@@ -425,6 +597,7 @@ impl AtLeastOnceSink {
                 Ok(()) => {}
                 Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
                 Err(e) => {
+                    self.shared.metrics.offset_commit_failed();
                     warn!(error = %e, "revoke: commit failed; the next owner redoes the uncommitted tail")
                 }
             }
