@@ -316,6 +316,18 @@ pub struct ServiceConfig {
     /// Log line format.
     #[serde(default)]
     pub log_format: LogFormat,
+    /// `/readyz` answers 503 when an assigned manifest partition has lag and no progress for this long,
+    /// in milliseconds.
+    #[serde(default = "default_stall_after_ms")]
+    pub stall_after_ms: u64,
+}
+
+/// Default of `service.stall_after_ms`: well above a commit interval, a rebalance and a broker leader
+/// election, well below the ~100 s a stuck group went unnoticed.
+pub const DEFAULT_STALL_AFTER_MS: u64 = 30_000;
+
+fn default_stall_after_ms() -> u64 {
+    DEFAULT_STALL_AFTER_MS
 }
 
 /// librdkafka properties (`name = "value"`). Debug output redacts secrets.
@@ -347,6 +359,7 @@ impl Default for ServiceConfig {
         ServiceConfig {
             shutdown_timeout_ms: default_shutdown_timeout_ms(),
             log_format: LogFormat::default(),
+            stall_after_ms: default_stall_after_ms(),
         }
     }
 }
@@ -527,6 +540,12 @@ impl Config {
             err(
                 "service.shutdown_timeout_ms",
                 "must be at least 1000 (draining in-flight work takes time)".into(),
+            );
+        }
+        if self.service.stall_after_ms < 2000 {
+            err(
+                "service.stall_after_ms",
+                "must be at least 2000 (lag and progress are sampled every second)".into(),
             );
         }
         if self.http.tls_cert.is_some() != self.http.tls_key.is_some() {

@@ -97,7 +97,29 @@ pub struct Metrics {
     transactions: IntCounterVec,
     /// Exactly-once: time of send_offsets_to_transaction + commit_transaction.
     transaction_commit_seconds: Histogram,
+    /// Partner records not yet applied, per partner partition (end offset minus the follower's position).
+    partner_follower_lag: IntGaugeVec,
+    /// Partitions of the partner topic the follower reads (grows when partitions are added).
+    partner_partitions: IntGauge,
+    /// Assigned manifest partitions with lag and no progress for `service.stall_after_ms`.
+    stalled_partitions: IntGauge,
+    /// 1 when `/readyz` answers 200, else 0 (evaluated at every scrape and readiness probe).
+    ready: IntGauge,
+    /// Name and type of every metric family registered, with the registry's prefix.
+    families: Vec<(String, MetricType)>,
 }
+
+/// A metric family's type, as the exposition format names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricType {
+    Counter,
+    Gauge,
+    Histogram,
+    Other,
+}
+
+/// The registry's namespace: every exported name starts with `borderlane_`.
+const PREFIX: &str = "borderlane";
 
 fn must<T>(r: prometheus::Result<T>) -> T {
     // Metric definitions are static: an error here is a programming error caught by the unit test.
@@ -112,7 +134,7 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let registry = Registry::new_custom(Some("borderlane".into()), None)
+        let registry = Registry::new_custom(Some(PREFIX.into()), None)
             .unwrap_or_else(|e| unreachable!("registry prefix is valid: {e}"));
         let decisions = must(IntCounterVec::new(
             Opts::new(
@@ -216,6 +238,26 @@ impl Metrics {
             )
             .buckets(must(exponential_buckets(0.000_5, 2.0, 14))),
         ));
+        let partner_follower_lag = must(IntGaugeVec::new(
+            Opts::new(
+                "partner_follower_lag",
+                "Partner records not yet applied to the table, per partner partition.",
+            ),
+            &["partition"],
+        ));
+        let partner_partitions = must(IntGauge::new(
+            "partner_partitions",
+            "Partitions of the partner topic the follower reads.",
+        ));
+        let stalled_partitions = must(IntGauge::new(
+            "stalled_partitions",
+            "Assigned manifest partitions with lag and no progress for service.stall_after_ms.",
+        ));
+        let ready = must(IntGauge::new(
+            "ready",
+            "1 when /readyz answers 200 (partner table complete, consumer running, nothing stalled).",
+        ));
+        let mut families = Vec::new();
         for c in [
             Box::new(decisions.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(offset_commit_failures.clone()),
@@ -235,7 +277,21 @@ impl Metrics {
             Box::new(delivery_failures.clone()),
             Box::new(kafka_errors.clone()),
             Box::new(offsets_stored.clone()),
+            Box::new(partner_follower_lag.clone()),
+            Box::new(partner_partitions.clone()),
+            Box::new(stalled_partitions.clone()),
+            Box::new(ready.clone()),
         ] {
+            // Every family the collector yields, children or not (`gather` prunes empty vectors).
+            for mf in c.collect() {
+                let t = match mf.get_field_type() {
+                    prometheus::proto::MetricType::COUNTER => MetricType::Counter,
+                    prometheus::proto::MetricType::GAUGE => MetricType::Gauge,
+                    prometheus::proto::MetricType::HISTOGRAM => MetricType::Histogram,
+                    _ => MetricType::Other,
+                };
+                families.push((format!("{PREFIX}_{}", mf.name()), t));
+            }
             must(registry.register(c));
         }
         let dead_letter_handles = ErrorKind::ALL
@@ -264,7 +320,33 @@ impl Metrics {
             offset_commit_failures,
             transactions,
             transaction_commit_seconds,
+            partner_follower_lag,
+            partner_partitions,
+            stalled_partitions,
+            ready,
+            families,
         }
+    }
+
+    /// Every metric family this registry exports (name with the `borderlane_` prefix, and type), whether
+    /// or not it has a sample yet. Alert rules and dashboards are checked against it.
+    pub fn families(&self) -> &[(String, MetricType)] {
+        &self.families
+    }
+
+    /// Every series name a query may use: each family's name, and for histograms its `_bucket`, `_sum`
+    /// and `_count` series.
+    pub fn series_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        for (name, t) in &self.families {
+            names.push(name.clone());
+            if *t == MetricType::Histogram {
+                for suffix in ["_bucket", "_sum", "_count"] {
+                    names.push(format!("{name}{suffix}"));
+                }
+            }
+        }
+        names
     }
 
     /// The Prometheus text exposition of every metric.
@@ -380,6 +462,22 @@ impl Metrics {
 
     pub fn transaction_aborted(&self) {
         self.transactions.with_label_values(&["aborted"]).inc();
+    }
+
+    pub fn partner_follower_lag(&self, partition: i32, lag: i64) {
+        self.partner_follower_lag
+            .with_label_values(&[&partition.to_string()])
+            .set(lag);
+    }
+
+    pub fn partner_partitions(&self, n: usize) {
+        self.partner_partitions.set(n as i64);
+    }
+
+    /// Readiness as last evaluated: stalled manifest partitions and the `/readyz` verdict.
+    pub fn readiness(&self, stalled: usize, ready: bool) {
+        self.stalled_partitions.set(stalled as i64);
+        self.ready.set(i64::from(ready));
     }
 }
 

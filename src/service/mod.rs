@@ -17,6 +17,7 @@ pub mod kafka;
 pub mod metrics;
 pub mod officers;
 pub mod server;
+pub mod stall;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -24,7 +25,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use borderlane_core::decision::Decision;
@@ -102,6 +103,8 @@ pub struct Readiness {
     partners: watch::Sender<bool>,
     /// The manifest consumer is subscribed and polling.
     consumer: AtomicBool,
+    /// Assigned manifest partitions with lag and no progress (`service.stall_after_ms`).
+    stall: stall::StallDetector,
 }
 
 impl Default for Readiness {
@@ -110,11 +113,59 @@ impl Default for Readiness {
     }
 }
 
+/// `/readyz`'s verdict at one moment, with its reasons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadyReport {
+    /// The partner table reached the start-up end offsets.
+    pub partners: bool,
+    /// The manifest consumer is subscribed and polling.
+    pub consumer: bool,
+    /// Assigned manifest partitions the stall detector has lag and positions for.
+    pub watched: usize,
+    /// Assigned manifest partitions with lag and no progress for `stall_after`.
+    pub stalled: Vec<stall::Stalled>,
+    /// The configured stall time.
+    pub stall_after: Duration,
+}
+
+impl ReadyReport {
+    pub fn is_ready(&self) -> bool {
+        self.partners && self.consumer && self.stalled.is_empty()
+    }
+}
+
 impl Readiness {
     pub fn new() -> Readiness {
+        Readiness::with_stall_after(Duration::from_millis(config::DEFAULT_STALL_AFTER_MS))
+    }
+
+    /// Readiness that reports a partition stalled after `stall_after` of lag without progress.
+    pub fn with_stall_after(stall_after: Duration) -> Readiness {
         Readiness {
             partners: watch::channel(false).0,
             consumer: AtomicBool::new(false),
+            stall: stall::StallDetector::new(stall_after),
+        }
+    }
+
+    /// The stall detector, fed by the manifest consumer's statistics.
+    pub fn stall(&self) -> &stall::StallDetector {
+        &self.stall
+    }
+
+    /// The verdict at `now`, with its reasons.
+    pub fn report(&self, now: Instant) -> ReadyReport {
+        let (partners, consumer) = self.state();
+        ReadyReport {
+            partners,
+            consumer,
+            watched: self.stall.watched(),
+            stalled: if consumer {
+                self.stall.stalled(now)
+            } else {
+                Vec::new()
+            },
+            stall_after: self.stall.after(),
         }
     }
 
@@ -124,6 +175,9 @@ impl Readiness {
 
     pub fn consumer_running(&self, running: bool) {
         self.consumer.store(running, Ordering::Release);
+        if !running {
+            self.stall.clear();
+        }
     }
 
     /// (partner table complete, manifest consumer running).
@@ -134,8 +188,9 @@ impl Readiness {
         )
     }
 
+    /// Ready now: partner table complete, consumer running, no stalled partition.
     pub fn is_ready(&self) -> bool {
-        self.state() == (true, true)
+        self.report(Instant::now()).is_ready()
     }
 
     /// Resolves once the partner table is complete.
@@ -407,7 +462,9 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
             info!(client = ?role, properties = %kafka::clients::describe(&config.kafka, role), "kafka client");
         }
     }
-    let readiness = Arc::new(Readiness::new());
+    let readiness = Arc::new(Readiness::with_stall_after(Duration::from_millis(
+        config.service.stall_after_ms,
+    )));
     let shutdown = Shutdown::new();
 
     let serving = Serving::from_config(&config.http, &config.base_dir)?;

@@ -53,7 +53,11 @@ pub const MANIFEST_CONSUMER_DEFAULTS: &[(&str, &str)] = &[
 /// resident memory: 8 MiB is still far more than the follower parses between two fetches (measured with
 /// `loadtest --partner-load` at 1 M partners: 64 → 16 MiB −20…40 MiB peak RSS, 16 → 8 MiB −20 MiB, load
 /// time unchanged within noise each time).
-pub const PARTNER_CONSUMER_DEFAULTS: &[(&str, &str)] = &[("queued.max.messages.kbytes", "8192")];
+pub const PARTNER_CONSUMER_DEFAULTS: &[(&str, &str)] = &[
+    ("queued.max.messages.kbytes", "8192"),
+    // Per-partition follower lag for /metrics.
+    ("statistics.interval.ms", "1000"),
+];
 
 /// Defaults for the producer: send within a millisecond, idempotent (no duplicates or reordering from
 /// internal retries), and room for a dead letter of the largest accepted record.
@@ -135,6 +139,10 @@ pub struct KafkaConfig {
     /// Budget for metadata, watermark and topic-creation calls at start-up, in milliseconds.
     #[serde(default = "default_startup_timeout_ms")]
     pub startup_timeout_ms: u64,
+    /// How often the partner follower re-reads the partner topic's metadata to pick up partitions added
+    /// after start-up, in milliseconds.
+    #[serde(default = "default_partner_refresh_ms")]
+    pub partner_refresh_ms: u64,
     /// Topic names.
     #[serde(default)]
     pub topics: Topics,
@@ -227,6 +235,9 @@ fn default_commit_max_records() -> usize {
     5_000
 }
 
+fn default_partner_refresh_ms() -> u64 {
+    5_000
+}
 fn default_startup_timeout_ms() -> u64 {
     30_000
 }
@@ -262,6 +273,7 @@ impl Default for KafkaConfig {
             commit_max_records: default_commit_max_records(),
             max_in_flight: default_max_in_flight(),
             startup_timeout_ms: default_startup_timeout_ms(),
+            partner_refresh_ms: default_partner_refresh_ms(),
             topics: Topics::default(),
             common: ClientProps::default(),
             consumer: ClientProps::default(),
@@ -345,6 +357,12 @@ impl KafkaConfig {
         }
         if k.max_in_flight < 1 {
             err("kafka.max_in_flight", "must be at least 1".into());
+        }
+        if k.partner_refresh_ms < 100 {
+            err(
+                "kafka.partner_refresh_ms",
+                "must be at least 100 (each refresh is a metadata request to the broker)".into(),
+            );
         }
         let t = &k.topics;
         let names = [
@@ -568,7 +586,6 @@ pub fn properties(k: &KafkaConfig, role: Role) -> BTreeMap<String, String> {
             p.remove("session.timeout.ms");
             p.remove("heartbeat.interval.ms");
             p.remove("max.poll.interval.ms");
-            p.remove("statistics.interval.ms");
         }
         Role::Producer if k.delivery == DeliveryMode::ExactlyOnce => {
             p.insert("transactional.id".into(), transactional_id(k));

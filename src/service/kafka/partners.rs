@@ -1,8 +1,14 @@
 //! The partner follower: reads the compacted partner topic into the [`PartnerTable`] — every partition,
 //! manually assigned, no consumer group — up to the end offsets captured at start-up (then the table is
 //! complete and the service may decide), and keeps following it for live upserts and tombstones.
+//!
+//! Partitions added to the partner topic later are picked up: every `kafka.partner_refresh_ms` the follower
+//! re-reads the topic's metadata and adds each new partition to its assignment from the beginning (records
+//! of one partition are applied in offset order, as for the others). The lag of every partition (end offset
+//! minus the follower's position, from librdkafka's statistics) is exported as
+//! `borderlane_partner_follower_lag`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,6 +18,7 @@ use borderlane_core::wire::{parse_partner, ErrorKind, Limits};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::statistics::{Partition, Statistics};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tracing::{info, warn};
 
@@ -23,13 +30,52 @@ use crate::service::{Readiness, Shutdown};
 /// How often the table gauges are refreshed while records flow.
 const GAUGE_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Counts client errors; librdkafka retries them itself.
+/// Counts client errors (librdkafka retries them itself) and exports the follower lag from statistics.
 pub struct FollowerContext {
-    /// Counts client errors in `borderlane_kafka_errors_total`.
+    /// Counts client errors in `borderlane_kafka_errors_total`; partner follower lag.
     metrics: Arc<Metrics>,
+    /// Partner topic, to pick its partitions out of statistics.
+    topic: String,
+}
+
+/// Records of one partner partition not yet applied, from librdkafka's statistics: the end offset (last
+/// stable offset when known, else the high watermark) minus the follower's position (the low watermark
+/// before anything was read). 0 once the partition's end was reached; `None` while the end is unknown.
+pub fn follower_lag(p: &Partition) -> Option<i64> {
+    let end = if p.ls_offset >= 0 {
+        p.ls_offset
+    } else {
+        p.hi_offset
+    };
+    if end < 0 {
+        return None;
+    }
+    if p.eof_offset >= end {
+        return Some(0);
+    }
+    let position = if p.app_offset >= 0 {
+        p.app_offset
+    } else {
+        p.lo_offset.max(0)
+    };
+    Some((end - position).max(0))
 }
 
 impl ClientContext for FollowerContext {
+    fn stats(&self, stats: Statistics) {
+        let Some(t) = stats.topics.get(&self.topic) else {
+            return;
+        };
+        for p in t.partitions.values() {
+            if p.partition < 0 || !p.desired {
+                continue;
+            }
+            if let Some(lag) = follower_lag(p) {
+                self.metrics.partner_follower_lag(p.partition, lag);
+            }
+        }
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         // End-of-partition is how the follower knows it caught up, not an error.
         if error.rdkafka_error_code() == Some(rdkafka::error::RDKafkaErrorCode::PartitionEOF) {
@@ -60,6 +106,8 @@ pub struct PartnerFollower {
     shutdown: Shutdown,
     /// Budget for metadata and watermark queries.
     timeout: Duration,
+    /// How often the topic's metadata is re-read for new partitions.
+    refresh_every: Duration,
 }
 
 impl PartnerFollower {
@@ -73,6 +121,7 @@ impl PartnerFollower {
         let consumer = client_config(&config.kafka, Role::PartnerConsumer)
             .create_with_context(FollowerContext {
                 metrics: metrics.clone(),
+                topic: config.kafka.topics.partners.clone(),
             })
             .map_err(|e| anyhow!("creating the partner consumer: {e}"))?;
         Ok(PartnerFollower {
@@ -84,14 +133,15 @@ impl PartnerFollower {
             readiness,
             shutdown,
             timeout: Duration::from_millis(config.kafka.startup_timeout_ms),
+            refresh_every: Duration::from_millis(config.kafka.partner_refresh_ms),
         })
     }
 
-    /// The end offset of every partition, captured now: the table is complete once each is reached.
-    fn end_offsets(&self) -> anyhow::Result<HashMap<i32, (i64, i64)>> {
+    /// The partner topic's partitions as the broker's metadata lists them now.
+    fn partitions(&self, timeout: Duration) -> anyhow::Result<BTreeSet<i32>> {
         let md = self
             .consumer
-            .fetch_metadata(Some(&self.topic), self.timeout)
+            .fetch_metadata(Some(&self.topic), timeout)
             .with_context(|| format!("metadata of partner topic {}", self.topic))?;
         let t = md
             .topics()
@@ -101,16 +151,63 @@ impl PartnerFollower {
         if let Some(e) = t.error() {
             bail!("partner topic {}: {:?}", self.topic, e);
         }
-        if t.partitions().is_empty() {
+        Ok(t.partitions().iter().map(|p| p.id()).collect())
+    }
+
+    /// Adds the partitions the topic gained since the last look to the assignment, each from its
+    /// beginning (its whole content is new to the table). Errors are logged and counted; the next refresh
+    /// tries again.
+    fn pick_up_new_partitions(&self, assigned: &mut BTreeSet<i32>) {
+        let now = match self.partitions(self.refresh_every.min(self.timeout)) {
+            Ok(p) => p,
+            Err(e) => {
+                self.metrics.kafka_error(Client::PartnerConsumer);
+                warn!(error = %format!("{e:#}"), "partner topic metadata refresh failed; retrying later");
+                return;
+            }
+        };
+        let new: Vec<i32> = now.difference(assigned).copied().collect();
+        if new.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::with_capacity(new.len());
+        for p in &new {
+            if let Err(e) = tpl.add_partition_offset(&self.topic, *p, Offset::Beginning) {
+                warn!(error = %e, partition = p, "cannot add a new partner partition");
+                return;
+            }
+        }
+        match self.consumer.incremental_assign(&tpl) {
+            Ok(()) => {
+                assigned.extend(new.iter().copied());
+                self.metrics.partner_partitions(assigned.len());
+                info!(
+                    topic = %self.topic,
+                    added = ?new,
+                    partitions = assigned.len(),
+                    "partner topic gained partitions; following them from the beginning"
+                );
+            }
+            Err(e) => {
+                self.metrics.kafka_error(Client::PartnerConsumer);
+                warn!(error = %e, added = ?new, "assigning new partner partitions failed; retrying later");
+            }
+        }
+    }
+
+    /// The end offset of every partition, captured now: the table is complete once each is reached.
+    fn end_offsets(&self) -> anyhow::Result<HashMap<i32, (i64, i64)>> {
+        let partitions = self.partitions(self.timeout)?;
+        if partitions.is_empty() {
             bail!("partner topic {} has no partitions", self.topic);
         }
         let mut ends = HashMap::new();
-        for p in t.partitions() {
+        for p in partitions {
             let (lo, hi) = self
                 .consumer
-                .fetch_watermarks(&self.topic, p.id(), self.timeout)
-                .with_context(|| format!("watermarks of {}[{}]", self.topic, p.id()))?;
-            ends.insert(p.id(), (lo, hi));
+                .fetch_watermarks(&self.topic, p, self.timeout)
+                .with_context(|| format!("watermarks of {}[{}]", self.topic, p))?;
+            ends.insert(p, (lo, hi));
         }
         Ok(ends)
     }
@@ -137,6 +234,9 @@ impl PartnerFollower {
         self.consumer
             .assign(&tpl)
             .with_context(|| format!("assigning partner topic {}", self.topic))?;
+        let mut assigned: BTreeSet<i32> = ends.keys().copied().collect();
+        self.metrics.partner_partitions(assigned.len());
+        let mut refreshed_at = Instant::now();
         // Partitions still to read up to their start-up end offset.
         let mut remaining: HashMap<i32, i64> = ends
             .iter()
@@ -195,6 +295,10 @@ impl PartnerFollower {
                 gauges_at = Instant::now();
                 self.metrics
                     .partner_table(self.table.len(), self.table.updates_applied());
+            }
+            if refreshed_at.elapsed() >= self.refresh_every {
+                self.pick_up_new_partitions(&mut assigned);
+                refreshed_at = Instant::now();
             }
         }
     }

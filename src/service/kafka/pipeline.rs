@@ -25,17 +25,21 @@ use crate::service::config::Config;
 use crate::service::kafka::clients::{client_config, Role};
 use crate::service::kafka::sink::{Origin, Output, Sink};
 use crate::service::metrics::{Client, Metrics};
+use crate::service::stall::Sample;
 use crate::service::{Readiness, Shutdown, Watchers};
 
 /// Longest pause between two offset stores while messages flow.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(5);
 
-/// The manifest consumer's context: rebalances drain the sink; statistics feed the lag gauges.
+/// The manifest consumer's context: rebalances drain the sink; statistics feed the lag gauges and the
+/// stall detector behind `/readyz`.
 pub struct PipelineContext {
     /// Drained and committed on revoke; told about assignments.
     sink: Arc<Sink>,
     /// Lag gauges and error counts.
     metrics: Arc<Metrics>,
+    /// Its stall detector is fed the lag and positions of the assigned partitions.
+    readiness: Arc<Readiness>,
     /// Input topic, to pick its partitions out of statistics.
     topic: String,
 }
@@ -43,8 +47,17 @@ pub struct PipelineContext {
 impl ClientContext for PipelineContext {
     fn stats(&self, stats: Statistics) {
         let Some(t) = stats.topics.get(&self.topic) else {
+            // No partition of the input topic assigned (or no statistics of it yet).
+            self.readiness.stall().observe(Instant::now(), []);
             return;
         };
+        self.readiness.stall().observe(
+            Instant::now(),
+            t.partitions
+                .values()
+                .filter(|p| p.partition >= 0 && p.desired)
+                .map(|p| (p.partition, Sample::from_stats(p))),
+        );
         for p in t.partitions.values() {
             if p.partition < 0 || !p.desired {
                 continue;
@@ -73,7 +86,14 @@ impl ConsumerContext for PipelineContext {
                 info!(partitions = tpl.count(), "partitions assigned");
                 self.sink.assigned(tpl);
             }
-            Rebalance::Revoke(tpl) => self.sink.revoked(consumer, tpl),
+            Rebalance::Revoke(tpl) => {
+                self.readiness.stall().forget(
+                    tpl.elements_for_topic(&self.topic)
+                        .iter()
+                        .map(|e| e.partition()),
+                );
+                self.sink.revoked(consumer, tpl)
+            }
             Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
         }
     }
@@ -163,6 +183,7 @@ impl Pipeline {
             .create_with_context(PipelineContext {
                 sink: sink.clone(),
                 metrics: metrics.clone(),
+                readiness: readiness.clone(),
                 topic: config.kafka.topics.manifests.clone(),
             })
             .map_err(|e| anyhow!("creating the manifest consumer: {e}"))?;
