@@ -145,8 +145,10 @@ pub fn classify(what: &str, e: &KafkaError) -> TxnFailure {
         KafkaError::Transaction(r) => {
             if r.is_fatal() {
                 TxnFailure::Fatal(format!(
-                    "{what}: fatal transactional error (fenced by a newer instance with the same \
-                     transactional.id, or the producer is unusable): {r}"
+                    "{what}: fatal transactional error (fenced by a newer producer with the same \
+                     transactional.id — a restart of this instance, or ANOTHER RUNNING INSTANCE \
+                     CONFIGURED WITH THE SAME kafka.instance_id, which must be unique — or the \
+                     producer is unusable): {r}"
                 ))
             } else if r.code() == RDKafkaErrorCode::OperationTimedOut
                 || r.code() == RDKafkaErrorCode::RequestTimedOut
@@ -266,9 +268,22 @@ impl ExactlyOnceSink {
                     record = r;
                     std::thread::sleep(Duration::from_millis(1));
                 }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::State), _)) => {
+                    // The transaction went into an abortable state (a delivery failed, e.g. a message
+                    // timed out while the broker was away): abort it and redo its input after a rewind.
+                    // This record is not part of any transaction; `decided` skips it.
+                    warn!(
+                        partition = origin.partition,
+                        offset = origin.offset,
+                        "exactly-once: the transaction can no longer take outputs; aborting it, its \
+                         input is redone"
+                    );
+                    self.abort_locked(&mut txn)?;
+                    return Ok(());
+                }
                 Err((e, _)) => {
-                    // The transaction cannot complete without this output: abort at the next checkpoint.
-                    // A refused send inside a transaction means a state error: stop.
+                    // Any other refusal (unknown topic, a size the sink should have prevented): stop
+                    // rather than abort and redo the same record forever.
                     return Err(self.fatal(format!(
                         "cannot send to {topic} for input partition {} offset {}: {e}",
                         origin.partition, origin.offset
@@ -294,8 +309,12 @@ impl ExactlyOnceSink {
             return;
         }
         let _ = self.watchers.set(watchers.clone());
-        self.lock()
-            .watched
+        let mut txn = self.lock();
+        // Aborted while this decision was emitted: it belongs to no transaction and is redone.
+        if txn.needs_rewind {
+            return;
+        }
+        txn.watched
             .push((manifest, decision.clone(), json.to_vec()));
     }
 
