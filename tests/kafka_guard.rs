@@ -63,3 +63,47 @@ fn the_binary_refuses_a_bad_config_listing_every_error() {
         assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
     }
 }
+
+#[test]
+fn a_dead_letter_topic_smaller_than_the_manifest_topic_is_refused_at_start_up() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::config::ClientConfig;
+    // The dead-letter topic exists with the broker's ~1 MB limit while the manifest topic (created by the
+    // service) takes 4 MiB records: a 2 MB manifest would be accepted and could never be dead-lettered.
+    let config = config("dlqsize");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .unwrap();
+    let dlq = NewTopic::new(&config.kafka.topics.dlq, 3, TopicReplication::Fixed(1))
+        .set("max.message.bytes", "1000000");
+    let created = runtime
+        .block_on(admin.create_topics([&dlq], &AdminOptions::new()))
+        .unwrap();
+    assert!(created.iter().all(|r| r.is_ok()), "{created:?}");
+    let outcome = runtime.block_on(async {
+        let running = borderlane::service::start(config.clone()).await.unwrap();
+        tokio::time::timeout(PATIENCE, running.wait(std::future::pending()))
+            .await
+            .expect("the guard stops the service by itself")
+    });
+    let err = format!(
+        "{:#}",
+        outcome.expect_err("a too small dead-letter topic is an error")
+    );
+    assert!(err.contains(&config.kafka.topics.dlq), "{err}");
+    assert!(err.contains("max.message.bytes (1000000)"), "{err}");
+    // The same topics with room for every dead letter start (the check passes on the service's own).
+    let mut ok = common::config("dlqsize-ok");
+    ok.kafka.create_topics = true;
+    runtime
+        .block_on(borderlane::service::kafka::topics::ensure(&ok))
+        .unwrap();
+    runtime
+        .block_on(borderlane::service::kafka::topics::check_dead_letter_room(
+            &ok,
+        ))
+        .expect("the service's own topics pass");
+}

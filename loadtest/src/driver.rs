@@ -181,6 +181,9 @@ pub fn run(target: &Target, templates: &Templates, spec: &RunSpec) -> anyhow::Re
     let mut cc = client_config(&target.config.kafka, Role::PartnerConsumer);
     cc.set("group.id", crate::kafka::unique("collector"));
     cc.set("enable.partition.eof", "false");
+    // What a downstream reader of an exactly-once service must do (librdkafka's default, made explicit):
+    // only committed outputs count, so exactly-once latency includes the wait for the commit.
+    cc.set("isolation.level", "read_committed");
     let consumer: BaseConsumer = cc
         .create()
         .map_err(|e| anyhow!("creating the collector: {e}"))?;

@@ -110,6 +110,25 @@ fn find_max(
     Ok((search.best(), steps))
 }
 
+/// The base configuration with the scenario's `delivery` (exactly-once also needs an instance id: one
+/// in-process service per run, on its own group, so a fixed one is unique).
+pub fn with_delivery(base: &Config, scenario: &Scenario) -> anyhow::Result<Config> {
+    use borderlane::service::kafka::clients::DeliveryMode;
+    let mut config = base.clone();
+    match scenario.delivery.as_deref() {
+        None => {}
+        Some("at_least_once") => config.kafka.delivery = DeliveryMode::AtLeastOnce,
+        Some("exactly_once") => config.kafka.delivery = DeliveryMode::ExactlyOnce,
+        Some(other) => anyhow::bail!(
+            "scenario delivery {other:?}: must be \"at_least_once\" or \"exactly_once\""
+        ),
+    }
+    if config.kafka.delivery == DeliveryMode::ExactlyOnce && config.kafka.instance_id.is_none() {
+        config.kafka.instance_id = Some("loadtest-1".into());
+    }
+    Ok(config)
+}
+
 /// Runs a scenario: optionally the max-throughput search, then the latency run of the service and (when
 /// the scenario says so) of the passthrough baseline at the same rate on the same broker.
 pub fn run_scenario(
@@ -117,6 +136,7 @@ pub fn run_scenario(
     scenario: &Scenario,
     options: &Options,
 ) -> anyhow::Result<Report> {
+    let base = &with_delivery(base, scenario)?;
     let mut environment = Environment::capture(&base.kafka.bootstrap_servers);
     let policy = borderlane::service::load_policy(base)?;
     let data = Data {
@@ -180,6 +200,7 @@ pub fn run_scenario(
     Ok(Report {
         scenario: scenario.name.clone(),
         mode,
+        delivery: base.kafka.delivery.as_str().to_string(),
         bad_share: scenario.bad_share,
         partners: scenario.partners,
         partitions: scenario.partitions,

@@ -111,6 +111,8 @@ pub struct Report {
     pub scenario: String,
     /// `fixed` (the scenario's rate) or `half_max` (half the service's highest sustainable rate).
     pub mode: String,
+    /// The service's delivery guarantee (`at_least_once`, `exactly_once`).
+    pub delivery: String,
     /// Share of malformed manifests.
     pub bad_share: f64,
     /// Partner records loaded by the service.
@@ -156,10 +158,11 @@ impl Report {
         let e = &self.environment;
         let _ = writeln!(
             s,
-            "scenario {} ({}): {:.0} manifests/s offered open-loop, {} s measured after {} s warm-up, \
+            "scenario {} ({}, {}): {:.0} manifests/s offered open-loop, {} s measured after {} s warm-up, \
              {:.1}% bad, {} partners, {} partitions",
             self.scenario,
             self.mode,
+            self.delivery,
             self.pipeline.offered_rate,
             self.duration_s,
             self.warmup_s,

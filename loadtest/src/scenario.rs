@@ -43,6 +43,11 @@ pub struct Scenario {
     /// After the last send, how long to wait for outstanding outputs; whatever is still missing is lost.
     #[serde(default = "default_drain")]
     pub drain_timeout_s: f64,
+    /// The service's delivery guarantee for this scenario: `at_least_once` or `exactly_once`
+    /// (transactions; the collector reads with `isolation.level=read_committed`, so latency is measured to
+    /// the commit). Absent: the base configuration's (`--service-config`, `BORDERLANE_KAFKA__DELIVERY`).
+    #[serde(default)]
+    pub delivery: Option<String>,
     /// The `--find-max` search.
     #[serde(default)]
     pub find_max: FindMax,

@@ -638,6 +638,13 @@ mod tests {
         assert_eq!(c.kafka.producer.0["linger.ms"], "1");
         assert_eq!(c.kafka.consumer.0["fetch.wait.max.ms"], "10");
         assert_eq!(c.policy_path(), Some(PathBuf::from("config/policy.toml")));
+        // Exactly-once is the example's mode, and `serve` can run it as is (one instance).
+        assert_eq!(
+            c.kafka.delivery,
+            crate::service::kafka::clients::DeliveryMode::ExactlyOnce
+        );
+        assert_eq!(c.kafka.serve_problem(), None);
+        assert!(c.kafka.transaction_timeout_ms <= 10_000);
     }
 
     #[test]

@@ -658,6 +658,7 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
             let topics_config = config.clone();
             let h = tasks.spawn(async move {
                 kafka::topics::ensure(&topics_config).await?;
+                kafka::topics::check_dead_letter_room(&topics_config).await?;
                 tokio::task::spawn_blocking(move || follower.run())
                     .await
                     .map_err(|e| anyhow!("partner follower thread: {e}"))?

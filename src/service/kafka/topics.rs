@@ -1,17 +1,21 @@
 //! Start-up topic check: creates missing topics (when `kafka.create_topics`) with the configured partitions
-//! and replication — the partner topic compacted — or fails naming every missing one.
+//! and replication — the partner topic compacted — or fails naming every missing one; then checks that the
+//! dead-letter topic takes a dead letter of the largest record the manifest topic accepts
+//! ([`check_dead_letter_room`]), so no accepted input can fail its dead-letter send (a poison loop).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
 use tracing::info;
 
 use crate::service::config::Config;
-use crate::service::kafka::clients::{client_config, Role, TOPIC_MAX_MESSAGE_BYTES};
+use crate::service::kafka::clients::{
+    client_config, producer_max_message_bytes, Role, DLQ_HEADROOM, TOPIC_MAX_MESSAGE_BYTES,
+};
 
 /// The topics the service uses and the topic-level config each gets when created.
 fn wanted(config: &Config) -> Vec<(&str, Vec<(&'static str, &'static str)>)> {
@@ -138,5 +142,118 @@ pub async fn ensure(config: &Config) -> anyhow::Result<()> {
             );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Why the dead-letter topic cannot take the largest dead letter, if it cannot. The largest dead letter is
+/// the largest input the manifest topic accepts (`manifests_max`, its `max.message.bytes`) plus the
+/// dead-letter headers ([`DLQ_HEADROOM`]), or the producer's `message.max.bytes` when that is smaller (the
+/// sink then truncates the value to fit, with `error.truncated_from`).
+pub fn dead_letter_room_problem(
+    manifests_max: usize,
+    dlq_max: usize,
+    producer_max: usize,
+) -> Option<String> {
+    let largest = producer_max.min(manifests_max.saturating_add(DLQ_HEADROOM));
+    (dlq_max < largest).then(|| {
+        format!(
+            "the dead-letter topic's max.message.bytes ({dlq_max}) is smaller than the largest dead letter \
+             ({largest} bytes: the manifest topic's max.message.bytes {manifests_max} plus {DLQ_HEADROOM} \
+             bytes of headers, at most the producer's message.max.bytes {producer_max}); a large input \
+             could not be dead-lettered and would stop the service on every restart. Raise the dead-letter \
+             topic's max.message.bytes (kafka-configs --alter --add-config max.message.bytes=…) or lower \
+             the manifest topic's"
+        )
+    })
+}
+
+/// Reads `max.message.bytes` of the manifest and dead-letter topics and fails when the dead-letter topic
+/// could refuse a dead letter; see [`dead_letter_room_problem`].
+pub async fn check_dead_letter_room(config: &Config) -> anyhow::Result<()> {
+    let timeout = Duration::from_millis(config.kafka.startup_timeout_ms);
+    let admin: AdminClient<DefaultClientContext> = client_config(&config.kafka, Role::Admin)
+        .create()
+        .map_err(|e| anyhow!("creating the admin client: {e}"))?;
+    let t = &config.kafka.topics;
+    let specs = [
+        ResourceSpecifier::Topic(&t.manifests),
+        ResourceSpecifier::Topic(&t.dlq),
+    ];
+    let opts = AdminOptions::new().request_timeout(Some(timeout));
+    // A topic created a moment ago may not be known yet to the broker that answers (several brokers): it
+    // then reports no entries. Retry until both topics report their limit, within the start-up budget.
+    let deadline = Instant::now() + timeout;
+    let sizes = loop {
+        let results = admin
+            .describe_configs(specs.iter(), &opts)
+            .await
+            .context("describing the manifest and dead-letter topics' configs")?;
+        let mut sizes: Vec<Option<usize>> = vec![None, None];
+        let mut last_problem = String::new();
+        for r in results {
+            match r {
+                Ok(resource) => {
+                    let name = match &resource.specifier {
+                        rdkafka::admin::OwnedResourceSpecifier::Topic(n) => n.clone(),
+                        _ => continue,
+                    };
+                    let Some(i) = [&t.manifests, &t.dlq].iter().position(|t| **t == name) else {
+                        continue;
+                    };
+                    match resource
+                        .get("max.message.bytes")
+                        .and_then(|e| e.value.clone())
+                    {
+                        Some(v) => {
+                            sizes[i] = Some(v.trim().parse().with_context(|| {
+                                format!("topic {name}: max.message.bytes {v:?}")
+                            })?)
+                        }
+                        None => last_problem = format!("topic {name} reports no max.message.bytes"),
+                    }
+                }
+                Err(code) => last_problem = format!("describing a topic's config: {code}"),
+            }
+        }
+        if let [Some(m), Some(d)] = sizes[..] {
+            break [m, d];
+        }
+        if Instant::now() >= deadline {
+            bail!("{last_problem} (after {timeout:?})");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let producer_max =
+        producer_max_message_bytes(&config.kafka).map_err(|e| anyhow!("kafka.producer: {e}"))?;
+    if let Some(problem) = dead_letter_room_problem(sizes[0], sizes[1], producer_max) {
+        bail!("topic {}: {problem}", t.dlq);
+    }
+    info!(
+        manifests_max = sizes[0],
+        dlq_max = sizes[1],
+        producer_max,
+        "dead-letter topic takes the largest dead letter"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dead_letter_topic_must_take_the_largest_dead_letter() {
+        let mib = 1 << 20;
+        // The service's own topics: both 4 MiB, producer 4 MiB (the sink truncates beyond it).
+        assert_eq!(dead_letter_room_problem(4 * mib, 4 * mib, 4 * mib), None);
+        // A dead-letter topic left at the broker default (~1 MB) behind a 4 MiB manifest topic.
+        let p = dead_letter_room_problem(4 * mib, 1_048_588, 4 * mib).unwrap();
+        assert!(p.contains("1048588") && p.contains("4194304"), "{p}");
+        // Equal topics but a larger producer: input + headers must fit.
+        assert!(dead_letter_room_problem(mib, mib, 4 * mib).is_some());
+        assert_eq!(
+            dead_letter_room_problem(mib, mib + DLQ_HEADROOM, 4 * mib),
+            None
+        );
     }
 }
