@@ -71,7 +71,12 @@ struct Out {
 
 /// Reads `topics` from the beginning to their end at the time of the call, one topic at a time (so an
 /// end-of-partition event names its partition unambiguously).
-fn read_all(bootstrap: &str, isolation: &str, topics: &[&str], dlq: &str) -> anyhow::Result<Vec<Out>> {
+fn read_all(
+    bootstrap: &str,
+    isolation: &str,
+    topics: &[&str],
+    dlq: &str,
+) -> anyhow::Result<Vec<Out>> {
     let mut out = Vec::new();
     for t in topics {
         let c = consumer(bootstrap, isolation)?;
