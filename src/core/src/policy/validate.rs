@@ -33,7 +33,7 @@ pub const CERTIFIED_CAP_SHARE: f64 = 0.20;
 
 fn check_points(e: &mut Errors, path: &str, p: i32) {
     e.check(
-        p.abs() <= MAX_ABS_POINTS,
+        (-MAX_ABS_POINTS..=MAX_ABS_POINTS).contains(&p),
         path,
         format!("{p} is outside -{MAX_ABS_POINTS}..={MAX_ABS_POINTS}"),
     );
