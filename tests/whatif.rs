@@ -35,7 +35,21 @@ fn policy(text: &str) -> CompiledPolicy {
 fn hand_checked_report() {
     let default = borderlane::load::policy::DEFAULT_POLICY;
     let baseline = policy(default);
-    let candidate = policy(&default.replace("medium = 100\n", "medium = 120\n"));
+    // Non-creditable rules promise a document review, so their points rise with the medium band (validation
+    // refuses a floor the points alone cannot reach); none of them fires on these manifests.
+    let candidate = policy(
+        &default
+            .replace("medium = 100\n", "medium = 120\n")
+            .replace("missing_points = 100\n", "missing_points = 120\n")
+            .replace(
+                "{ points = 100, why = \"comprehensively",
+                "{ points = 120, why = \"comprehensively",
+            )
+            .replace(
+                "{ points = 100, why = \"embargoed",
+                "{ points = 120, why = \"embargoed",
+            ),
+    );
     let table = PartnerTable::new();
     for p in [
         r#"{"partner_id":"CTP-1","entity":"importer","identifiers":[{"kind":"ior","value":"12-3456789AB"}],"status":"validated","tier":3,"certified_on":"2019-03-04","validated_on":"2024-06-01"}"#,

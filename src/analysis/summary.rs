@@ -147,6 +147,30 @@ impl Tally {
             .sum()
     }
 
+    /// The favouring in one number per standing: how many times less often partners are examined than
+    /// non-partners (exam rate of `none` over the standing's exam rate).
+    pub fn favouring(&self) -> Favouring {
+        let get = |g: &str| {
+            self.by_importer_standing
+                .get(g)
+                .copied()
+                .unwrap_or_default()
+        };
+        let mut partners = Rate::default();
+        for g in ["certified", "validated", "validated_tier3"] {
+            partners.merge(get(g));
+        }
+        Favouring {
+            non_partner: get("none"),
+            partners,
+            by_standing: ["certified", "validated", "validated_tier3"]
+                .into_iter()
+                .map(|g| (g, get(g)))
+                .filter(|(_, r)| r.total > 0)
+                .collect(),
+        }
+    }
+
     /// The human summary.
     pub fn render(&self) -> String {
         let mut s = String::new();
@@ -208,6 +232,9 @@ impl Tally {
                 );
             }
         }
+        if let Some(line) = self.favouring().render() {
+            let _ = writeln!(s, "{line}");
+        }
         if !self.dead_letters.is_empty() {
             let _ = writeln!(s, "\ndead letters by kind:");
             for (k, n) in &self.dead_letters {
@@ -215,5 +242,98 @@ impl Tally {
             }
         }
         s
+    }
+}
+
+/// Exam rates of non-partners and of certified and validated partners, and their ratios.
+#[derive(Debug, Clone, Serialize)]
+pub struct Favouring {
+    pub non_partner: Rate,
+    /// Certified, validated and tier 3 importers together.
+    pub partners: Rate,
+    pub by_standing: Vec<(&'static str, Rate)>,
+}
+
+impl Favouring {
+    /// Exam rate of non-partners over `r`'s: `None` when either group is empty, infinite when partners are
+    /// never examined (favouring that blinds).
+    pub fn ratio(&self, r: Rate) -> Option<f64> {
+        (self.non_partner.total > 0 && r.total > 0).then(|| {
+            if r.exams == 0 {
+                f64::INFINITY
+            } else {
+                self.non_partner.rate() / r.rate()
+            }
+        })
+    }
+
+    /// One line for the summary, when both groups have manifests.
+    pub fn render(&self) -> Option<String> {
+        let fmt = |x: f64| {
+            if x.is_finite() {
+                format!("{x:.1}x")
+            } else {
+                "never examined".to_string()
+            }
+        };
+        let all = self.ratio(self.partners)?;
+        let parts: Vec<String> = self
+            .by_standing
+            .iter()
+            .filter_map(|(g, r)| self.ratio(*r).map(|x| format!("{g} {}", fmt(x))))
+            .collect();
+        Some(format!(
+            "  favouring: non-partners examined {:.2}%, certified and validated partners {:.2}%: \
+             ratio {} ({})",
+            100.0 * self.non_partner.rate(),
+            100.0 * self.partners.rate(),
+            fmt(all),
+            parts.join(", ")
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn favouring_ratio_by_standing() {
+        let mut t = Tally::default();
+        t.by_importer_standing.insert(
+            "none",
+            Rate {
+                total: 1000,
+                exams: 100,
+            },
+        );
+        t.by_importer_standing.insert(
+            "certified",
+            Rate {
+                total: 400,
+                exams: 10,
+            },
+        );
+        t.by_importer_standing.insert(
+            "validated",
+            Rate {
+                total: 100,
+                exams: 0,
+            },
+        );
+        let f = t.favouring();
+        assert_eq!(
+            f.partners,
+            Rate {
+                total: 500,
+                exams: 10
+            }
+        );
+        assert_eq!(f.ratio(f.partners), Some(0.1 / 0.02));
+        let line = f.render().unwrap();
+        assert!(line.contains("ratio 5.0x"), "{line}");
+        assert!(line.contains("certified 4.0x"), "{line}");
+        assert!(line.contains("validated never examined"), "{line}");
+        assert!(Tally::default().favouring().render().is_none());
     }
 }

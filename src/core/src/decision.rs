@@ -134,6 +134,10 @@ pub enum Rule {
     RandomCompliance,
     /// The policy's learned model (`[model]`), on a shipment's riskiest commodity line.
     Model,
+    /// Credit beyond `ctpat.credit_cap`, added back.
+    CreditCap,
+    /// Credit beyond the creditable points, added back: credits never offset non-creditable points.
+    CreditUnused,
 }
 
 impl Rule {
@@ -162,6 +166,8 @@ impl Rule {
             Rule::Ctpat(Role::Driver) => "ctpat.driver",
             Rule::RandomCompliance => "random.compliance",
             Rule::Model => "model.risk",
+            Rule::CreditCap => "ctpat.credit_cap",
+            Rule::CreditUnused => "ctpat.credit_unused",
         }
     }
 }
@@ -234,6 +240,18 @@ pub enum Detail {
         hts: Hts,
         top: Top,
         info: Arc<ModelInfo>,
+    },
+    /// The manifest's partners earned `credits`; at most `cap` count.
+    CreditCap {
+        credits: i32,
+        cap: i32,
+    },
+    /// `allowed` points of credit against only `creditable` points of creditable risk; the
+    /// `non_creditable` points are never offset.
+    CreditUnused {
+        allowed: i32,
+        creditable: i32,
+        non_creditable: i32,
     },
 }
 
@@ -343,6 +361,19 @@ impl fmt::Display for Detail {
                 }
                 Ok(())
             }
+            Detail::CreditCap { credits, cap } => write!(
+                f,
+                "CTPAT credits total {credits} points; at most {cap} count per manifest (ctpat.credit_cap)"
+            ),
+            Detail::CreditUnused {
+                allowed,
+                creditable,
+                non_creditable,
+            } => write!(
+                f,
+                "{allowed} points of CTPAT credit exceed the {creditable} creditable points; credits never \
+                 offset the {non_creditable} non-creditable points"
+            ),
         }
     }
 }
@@ -355,6 +386,9 @@ pub struct Reason {
     pub detail: Detail,
     /// The shipment the rule fired on; `None` for conveyance-level rules.
     pub shipment: Option<Str>,
+    /// `Some(min_action)` when the rule is non-creditable: credits never offset its points, and firing it
+    /// guarantees at least that action (serialised as `"creditable": false, "min_action"`).
+    pub floor: Option<Action>,
 }
 
 impl Serialize for Reason {
@@ -362,11 +396,28 @@ impl Serialize for Reason {
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("rule", self.rule.as_str())?;
         m.serialize_entry("points", &self.points)?;
-        m.serialize_entry("detail", &Display(&self.detail))?;
+        m.serialize_entry("detail", &Display(&ReasonText(self)))?;
         if let Some(sh) = &self.shipment {
             m.serialize_entry("shipment_id", sh)?;
         }
+        if let Some(a) = self.floor {
+            m.serialize_entry("creditable", &false)?;
+            m.serialize_entry("min_action", &a)?;
+        }
         m.end()
+    }
+}
+
+/// A reason's detail as officers read it: the facts, and for a non-creditable rule the floor it guarantees.
+pub struct ReasonText<'a>(pub &'a Reason);
+
+impl fmt::Display for ReasonText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.detail)?;
+        match self.0.floor {
+            Some(a) => write!(f, " (not offset by CTPAT credits; at least {})", a.as_str()),
+            None => Ok(()),
+        }
     }
 }
 

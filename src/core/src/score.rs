@@ -8,12 +8,12 @@
 use smallvec::SmallVec;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-use crate::decision::{Action, Band, Role};
+use crate::decision::{Action, Role};
 use crate::decision::{
     Decision, Detail, FastCondition, FastMissing, Lane, PartyView, Reason, Rule,
 };
 use crate::model::Line;
-use crate::policy::{Border, CompiledPolicy, ModelRule};
+use crate::policy::{settle, Border, CompiledPolicy, Ledger, ModelRule};
 use crate::table::{PartnerTable, Standing};
 use crate::wire::{
     parse_manifest, BadInput, ErrorKind, Limits, Manifest, Mode, Party, SealAffixer, SealClass, Str,
@@ -193,14 +193,14 @@ fn ctpat_reason(
     policy: &CompiledPolicy,
     p: &PartyView,
     out: &mut SmallVec<[Reason; 8]>,
-    total: &mut i32,
+    total: &mut Ledger,
 ) {
     let points = ctpat_points(policy, p.role, p.standing);
     if points == 0 {
         return;
     }
     if let Some(partner_id) = &p.partner_id {
-        *total += points;
+        total.ctpat(points);
         out.push(Reason {
             rule: Rule::Ctpat(p.role),
             points,
@@ -213,6 +213,7 @@ fn ctpat_reason(
                 mra_program: p.mra_program.clone(),
             },
             shipment: p.shipment.clone(),
+            floor: None,
         });
     }
 }
@@ -225,11 +226,12 @@ fn watch_party(
     name: Option<&str>,
     shipment: Option<&Str>,
     out: &mut SmallVec<[Reason; 8]>,
-    total: &mut i32,
+    total: &mut Ledger,
 ) -> bool {
     let points = policy.doc.watchlist.points;
+    let floor = policy.watch_floor;
     if let Some(why) = policy.watch_ids.get(id) {
-        *total += points;
+        total.add(points, floor.is_none());
         out.push(Reason {
             rule: Rule::WatchlistId,
             points,
@@ -239,12 +241,13 @@ fn watch_party(
                 why: why.clone(),
             },
             shipment: shipment.cloned(),
+            floor,
         });
         return true;
     }
     if let Some(name) = name {
         if let Some(why) = policy.watched_name(name) {
-            *total += points;
+            total.add(points, floor.is_none());
             out.push(Reason {
                 rule: Rule::WatchlistName,
                 points,
@@ -254,6 +257,7 @@ fn watch_party(
                     why: why.clone(),
                 },
                 shipment: shipment.cloned(),
+                floor,
             });
             return true;
         }
@@ -267,7 +271,7 @@ fn watch_opt(
     party: &Option<Party>,
     shipment: &Str,
     out: &mut SmallVec<[Reason; 8]>,
-    total: &mut i32,
+    total: &mut Ledger,
 ) -> bool {
     match party {
         Some(p) => watch_party(
@@ -312,24 +316,31 @@ fn model_reason(
     ))
 }
 
-/// Scores one shipment into `out`; returns (points, watch-list hit).
+/// Scores one shipment into `out`; returns (its points by credit treatment, watch-list hit).
 fn score_shipment(
     policy: &CompiledPolicy,
     m: &Manifest,
     index: usize,
     parties: &[PartyView],
     out: &mut SmallVec<[Reason; 8]>,
-) -> (i32, bool) {
+) -> (Ledger, bool) {
     let s = &m.shipments[index];
     let sid = &s.shipment_id;
-    let mut total = 0i32;
-    let push = |out: &mut SmallVec<[Reason; 8]>, total: &mut i32, rule, points, detail| {
-        *total += points;
+    let doc = &policy.doc;
+    let mut total = Ledger::default();
+    let push = |out: &mut SmallVec<[Reason; 8]>,
+                total: &mut Ledger,
+                rule,
+                points,
+                detail,
+                floor: Option<Action>| {
+        total.add(points, floor.is_none());
         out.push(Reason {
             rule,
             points,
             detail,
             shipment: Some(sid.clone()),
+            floor,
         });
     };
 
@@ -343,6 +354,7 @@ fn score_shipment(
                 country: s.origin_country,
                 why: e.why.clone(),
             },
+            e.floor,
         );
     }
     let riskiest_transit = s
@@ -360,6 +372,7 @@ fn score_shipment(
                 country: c,
                 why: e.why.clone(),
             },
+            e.floor,
         );
     }
     let circuitous = policy.doc.countries.circuitous_min_transits as usize;
@@ -373,11 +386,12 @@ fn score_shipment(
             Detail::Circuitous {
                 transits: s.transit_countries.len(),
             },
+            doc.countries.circuitous.floor(),
         );
     }
 
     // Commodity rules: the riskiest line counts once per rule.
-    let mut tariff: Option<(Rule, i32, Detail)> = None;
+    let mut tariff: Option<(Rule, i32, Detail, Option<Action>)> = None;
     let mut vague = None;
     let mut value = None;
     let mut zero_weight = None;
@@ -402,7 +416,7 @@ fn score_shipment(
                         why: e.why.clone(),
                     }
                 };
-                tariff = Some((rule, points, detail));
+                tariff = Some((rule, points, detail, e.floor));
             }
         }
         if vague.is_none() {
@@ -420,6 +434,7 @@ fn score_shipment(
                     if per_kg < band.min || per_kg > band.max {
                         value = Some((
                             band.points,
+                            band.floor,
                             Detail::ValuePerKg {
                                 chapter: c.hts.chapter(),
                                 value_per_kg: per_kg,
@@ -440,20 +455,21 @@ fn score_shipment(
             }
         }
     }
-    if let Some((rule, points, detail)) = tariff {
-        push(out, &mut total, rule, points, detail);
+    if let Some((rule, points, detail, floor)) = tariff {
+        push(out, &mut total, rule, points, detail, floor);
     }
     if let Some(term) = vague {
         push(
             out,
             &mut total,
             Rule::VagueDescription,
-            policy.doc.commodities.vague_points,
+            doc.commodities.vague_points,
             Detail::Vague { term },
+            doc.commodities.vague.floor(),
         );
     }
-    if let Some((points, detail)) = value {
-        push(out, &mut total, Rule::ValuePerKg, points, detail);
+    if let Some((points, floor, detail)) = value {
+        push(out, &mut total, Rule::ValuePerKg, points, detail, floor);
     }
     if let Some(detail) = zero_weight {
         push(
@@ -462,18 +478,20 @@ fn score_shipment(
             Rule::ZeroWeight,
             zero_weight_points,
             detail,
+            doc.plausibility.zero_weight.floor(),
         );
     }
     if let Some((points, detail)) = policy.model.as_ref().and_then(|r| model_reason(r, m, s)) {
-        push(out, &mut total, Rule::Model, points, detail);
+        push(out, &mut total, Rule::Model, points, detail, None);
     }
     if s.importer.is_none() {
         push(
             out,
             &mut total,
             Rule::ImporterMissing,
-            policy.doc.parties.missing_importer_points,
+            doc.parties.missing_importer_points,
             Detail::ImporterMissing,
+            doc.parties.missing_importer.floor(),
         );
     }
 
@@ -507,7 +525,7 @@ pub fn random_draw(manifest_id: &str, seed: u64) -> f64 {
 pub fn score(policy: &CompiledPolicy, m: &Manifest, parties: SmallVec<[PartyView; 6]>) -> Decision {
     let doc = &policy.doc;
     let mut reasons: SmallVec<[Reason; 8]> = SmallVec::new();
-    let mut total = 0i32;
+    let mut total = Ledger::default();
     let mut watched = false;
 
     // Conveyance-level rules.
@@ -535,7 +553,8 @@ pub fn score(policy: &CompiledPolicy, m: &Manifest, parties: SmallVec<[PartyView
     }
     if policy.seal_modes & (1 << (m.mode as u32)) != 0 {
         if let Some(e) = m.equipment.iter().find(|e| e.seals.is_empty()) {
-            total += doc.seals.missing_points;
+            let floor = doc.seals.missing.floor();
+            total.add(doc.seals.missing_points, floor.is_none());
             reasons.push(Reason {
                 rule: Rule::SealMissing,
                 points: doc.seals.missing_points,
@@ -543,6 +562,7 @@ pub fn score(policy: &CompiledPolicy, m: &Manifest, parties: SmallVec<[PartyView
                     equipment: e.id.clone(),
                 },
                 shipment: None,
+                floor,
             });
         }
         let weak = m.equipment.iter().find_map(|e| {
@@ -552,7 +572,8 @@ pub fn score(policy: &CompiledPolicy, m: &Manifest, parties: SmallVec<[PartyView
                 .map(|s| (e, s))
         });
         if let Some((e, s)) = weak {
-            total += doc.seals.not_high_security_points;
+            let floor = doc.seals.not_high_security.floor();
+            total.add(doc.seals.not_high_security_points, floor.is_none());
             reasons.push(Reason {
                 rule: Rule::SealNotHighSecurity,
                 points: doc.seals.not_high_security_points,
@@ -561,6 +582,7 @@ pub fn score(policy: &CompiledPolicy, m: &Manifest, parties: SmallVec<[PartyView
                     seal: s.number.clone(),
                 },
                 shipment: None,
+                floor,
             });
         }
     }
@@ -568,7 +590,8 @@ pub fn score(policy: &CompiledPolicy, m: &Manifest, parties: SmallVec<[PartyView
         let lead = m.filed_at.minutes_until(eta);
         let required = *doc.filing.min_lead_minutes.get(m.mode);
         if lead < required as i64 {
-            total += doc.filing.late_points;
+            let floor = doc.filing.late.floor();
+            total.add(doc.filing.late_points, floor.is_none());
             reasons.push(Reason {
                 rule: Rule::FilingLate,
                 points: doc.filing.late_points,
@@ -577,6 +600,7 @@ pub fn score(policy: &CompiledPolicy, m: &Manifest, parties: SmallVec<[PartyView
                     required,
                 },
                 shipment: None,
+                floor,
             });
         }
     }
@@ -584,18 +608,22 @@ pub fn score(policy: &CompiledPolicy, m: &Manifest, parties: SmallVec<[PartyView
         ctpat_reason(policy, p, &mut reasons, &mut total);
     }
 
-    // The riskiest shipment. A watch-list hit on any other shipment still forces the exam, so its reason is
-    // listed too, with 0 points: the score is the riskiest shipment's, and the decision must say why.
+    // The riskiest shipment: the one whose points, settled together with the conveyance's, score most. A
+    // watch-list hit on any other shipment still forces the exam, so its reason is listed too, with 0
+    // points: the score is the riskiest shipment's, and the decision must say why.
     let mut best: SmallVec<[Reason; 8]> = SmallVec::new();
+    let mut best_ledger: Option<Ledger> = None;
     let mut best_score = i32::MIN;
     let mut scratch: SmallVec<[Reason; 8]> = SmallVec::new();
     let mut other_watch: SmallVec<[Reason; 2]> = SmallVec::new();
     for i in 0..m.shipments.len() {
         scratch.clear();
-        let (s, w) = score_shipment(policy, m, i, &parties, &mut scratch);
+        let (l, w) = score_shipment(policy, m, i, &parties, &mut scratch);
         watched |= w;
+        let s = settle(total.merged(l), policy.credit_cap).score;
         if s > best_score {
             best_score = s;
+            best_ledger = Some(l);
             std::mem::swap(&mut best, &mut scratch);
         }
         // `scratch` now holds a shipment that is not (or no longer) the riskiest.
@@ -609,29 +637,42 @@ pub fn score(policy: &CompiledPolicy, m: &Manifest, parties: SmallVec<[PartyView
                 }),
         );
     }
-    if best_score != i32::MIN {
-        total += best_score;
+    if let Some(l) = best_ledger {
+        total = total.merged(l);
         reasons.extend(best);
     }
-    reasons.extend(other_watch);
-
-    let band = if total >= doc.bands.high {
-        Band::High
-    } else if total >= doc.bands.medium {
-        Band::Medium
-    } else {
-        Band::Low
-    };
-    let mut action = match band {
-        Band::Low => doc.actions.low,
-        Band::Medium => doc.actions.medium,
-        Band::High => doc.actions.high,
-    };
-    for esc in &doc.actions.escalation {
-        if total >= esc.at {
-            action = action.max(esc.action);
-        }
+    // Credits offset creditable points only, up to the cap; the corrections are listed so that the reasons
+    // still sum to the score.
+    let settled = settle(total, policy.credit_cap);
+    if settled.capped > 0 {
+        reasons.push(Reason {
+            rule: Rule::CreditCap,
+            points: settled.capped,
+            detail: Detail::CreditCap {
+                credits: total.credits,
+                cap: policy.credit_cap,
+            },
+            shipment: None,
+            floor: None,
+        });
     }
+    if settled.unused > 0 {
+        reasons.push(Reason {
+            rule: Rule::CreditUnused,
+            points: settled.unused,
+            detail: Detail::CreditUnused {
+                allowed: total.credits - settled.capped,
+                creditable: total.creditable,
+                non_creditable: total.non_creditable,
+            },
+            shipment: None,
+            floor: None,
+        });
+    }
+    reasons.extend(other_watch);
+    let total = settled.score;
+
+    let (band, mut action) = doc.band_action(total);
     if watched {
         action = action.max(doc.watchlist.action);
     }
@@ -664,6 +705,7 @@ pub fn score(policy: &CompiledPolicy, m: &Manifest, parties: SmallVec<[PartyView
                 rate,
             },
             shipment: None,
+            floor: None,
         });
     }
 

@@ -1224,3 +1224,243 @@ fn model_standing_matches_the_spec() {
         "none"
     );
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Contract 9: favouring never blinds. Policies vary their thresholds, credits, credit cap and which rules
+// are non-creditable with which floor; whatever validation accepts must leave every manifest that fires a
+// non-creditable rule at least at that rule's min_action — by its score, not only by its action.
+
+/// Where a generated guard goes: a table entry (`countries.origin.KP`) or a scalar rule
+/// (`seals.missing_points` + `seals.missing`).
+const GUARD_TARGETS: &[(&str, &str, bool)] = &[
+    ("countries.origin", "KP", true),
+    ("countries.origin", "IR", true),
+    ("countries.origin", "CO", true),
+    ("countries.transit", "VE", true),
+    ("commodities.headings", "9302", true),
+    ("commodities.chapters", "29", true),
+    ("seals", "missing", false),
+    ("seals", "not_high_security", false),
+    ("filing", "late", false),
+    ("commodities", "vague", false),
+    ("parties", "missing_importer", false),
+    ("countries", "circuitous", false),
+];
+
+#[derive(Debug, Clone)]
+struct Knobs {
+    medium: i64,
+    high_gap: i64,
+    esc: (i64, i64),
+    /// (certified, validated extra, tier 3 extra, mra share of validated) per joined role.
+    credits: Vec<(i64, i64, i64, i64)>,
+    cap: Option<i64>,
+    /// (points, non-creditable: steps of the floor below the action the points earn alone, -1 one above)
+    /// per target. Mostly floors the points reach, sometimes one they do not: validation must refuse those.
+    guards: Vec<(i64, Option<i64>)>,
+    watch_creditable: bool,
+}
+
+fn arb_knobs() -> impl Strategy<Value = Knobs> {
+    (
+        20i64..200,
+        1i64..250,
+        (1i64..150, 1i64..150),
+        prop::collection::vec((0i64..=100, 0i64..200, 0i64..60, 0i64..=100), 5),
+        prop::option::weighted(0.7, 0i64..500),
+        prop::collection::vec(
+            (
+                0i64..400,
+                prop::option::weighted(0.6, prop_oneof![12 => 0i64..3, 1 => Just(-1i64)]),
+            ),
+            GUARD_TARGETS.len(),
+        ),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(medium, high_gap, esc, credits, cap, guards, watch_creditable)| Knobs {
+                medium,
+                high_gap,
+                esc,
+                credits,
+                cap,
+                guards,
+                watch_creditable,
+            },
+        )
+}
+
+impl Knobs {
+    /// The floor of target `i` when it is non-creditable (never release: a floor is an exam).
+    fn floor(&self, i: usize) -> Option<Action> {
+        let (points, step) = self.guards[i];
+        let alone = knob_action(self, points) as i64;
+        let at = alone - step?;
+        (1..=4)
+            .contains(&at)
+            .then(|| Action::ALL[at as usize])
+            .or(Some(Action::DocumentReview))
+    }
+}
+
+fn table_at<'a>(root: &'a mut toml::Value, dotted: &str) -> &'a mut toml::Table {
+    let mut cur = root;
+    for k in dotted.split('.') {
+        cur = cur
+            .as_table_mut()
+            .expect("a table")
+            .entry(k)
+            .or_insert_with(|| toml::Value::Table(Default::default()));
+    }
+    cur.as_table_mut().expect("a table")
+}
+
+/// The default policy with the knobs applied, as TOML text.
+fn policy_text(k: &Knobs) -> String {
+    use toml::Value as V;
+    let mut doc: V = toml::from_str(DEFAULT_POLICY).expect("default policy is TOML");
+    let high = k.medium + k.high_gap;
+    let (t, i) = (high + k.esc.0, high + k.esc.0 + k.esc.1);
+    let bands = table_at(&mut doc, "bands");
+    bands.insert("medium".into(), V::Integer(k.medium));
+    bands.insert("high".into(), V::Integer(high));
+    let esc: toml::Value = toml::from_str::<toml::Table>(&format!(
+        "e = [{{ at = {t}, action = \"tailgate\" }}, {{ at = {i}, action = \"intensive\" }}]"
+    ))
+    .expect("escalation")["e"]
+        .clone();
+    table_at(&mut doc, "actions").insert("escalation".into(), esc);
+    let statutory = high / 5; // 20% of bands.high, floored
+    for (role, (c, v, t3, mra)) in ["importer", "carrier", "manufacturer", "shipper", "broker"]
+        .iter()
+        .zip(&k.credits)
+    {
+        let certified = c * statutory / 100;
+        let validated = certified + v;
+        let mut credit = toml::Table::new();
+        credit.insert("certified".into(), V::Integer(certified));
+        credit.insert("validated".into(), V::Integer(validated));
+        credit.insert("tier3".into(), V::Integer(validated + t3));
+        credit.insert("mra".into(), V::Integer(mra * validated / 100));
+        table_at(&mut doc, "ctpat.credits").insert((*role).into(), V::Table(credit));
+    }
+    let ctpat = table_at(&mut doc, "ctpat");
+    match k.cap {
+        Some(c) => ctpat.insert("credit_cap".into(), V::Integer(c)),
+        None => ctpat.remove("credit_cap"),
+    };
+    for (i, ((section, name, entry), (points, _))) in
+        GUARD_TARGETS.iter().zip(&k.guards).enumerate()
+    {
+        let floor = k.floor(i);
+        let mut guard = toml::Table::new();
+        guard.insert("creditable".into(), V::Boolean(floor.is_none()));
+        if let Some(a) = floor {
+            guard.insert("min_action".into(), V::String(a.as_str().into()));
+        }
+        let s = table_at(&mut doc, section);
+        if *entry {
+            guard.insert("points".into(), V::Integer(*points));
+            guard.insert("why".into(), V::String("generated".into()));
+            s.insert((*name).into(), V::Table(guard));
+        } else {
+            s.insert(format!("{name}_points"), V::Integer(*points));
+            s.insert((*name).into(), V::Table(guard));
+        }
+    }
+    table_at(&mut doc, "watchlist").insert("creditable".into(), V::Boolean(k.watch_creditable));
+    toml::to_string(&doc).expect("policy serialises")
+}
+
+/// The action a score earns from bands and escalations alone, computed from the knobs (not the engine).
+fn knob_action(k: &Knobs, score: i64) -> Action {
+    let high = k.medium + k.high_gap;
+    let (t, i) = (high + k.esc.0, high + k.esc.0 + k.esc.1);
+    if score >= i {
+        Action::Intensive
+    } else if score >= t {
+        Action::Tailgate
+    } else if score >= high {
+        Action::NiiScan
+    } else if score >= k.medium {
+        Action::DocumentReview
+    } else {
+        Action::Release
+    }
+}
+
+/// Every non-creditable reason of a decision is at or above its floor: by the action always, and by the
+/// score's own band unless it is a watch-list hit (which forces its action whatever the score).
+fn check_floors(k: &Knobs, d: &Json) -> Result<(), TestCaseError> {
+    for r in d["reasons"].as_array().expect("reasons") {
+        if r["creditable"] != Json::Bool(false) {
+            continue;
+        }
+        let floor: Action = serde_json::from_value(r["min_action"].clone()).expect("min_action");
+        prop_assert!(action(d) >= floor, "action below the floor of {r}: {d:#}");
+        let rule = r["rule"].as_str().unwrap_or("");
+        if !rule.starts_with("watchlist.") {
+            prop_assert!(
+                knob_action(k, score(d)) >= floor,
+                "score {} earns {:?}, below the floor of {r}: {d:#}",
+                score(d),
+                knob_action(k, score(d))
+            );
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config(600))]
+
+    #[test]
+    fn accepted_policies_leave_no_blind_spot(
+        k in arb_knobs(),
+        m in arb_manifest(),
+        specs in arb_specs(),
+    ) {
+        let text = policy_text(&k);
+        // Only what validation accepts is promised anything; rejected policies are the filter under test.
+        let Ok(policy) = CompiledPolicy::from_toml(&text) else {
+            return Ok(());
+        };
+        let table = table_of(&specs);
+        let whole = decide(&policy, &table, &m);
+        check_floors(&k, &whole)?;
+        // Each shipment alone lists every rule it fires (the whole manifest lists the riskiest shipment's),
+        // and the whole manifest scores at least as much as each of its shipments alone.
+        for s in &m.shipments {
+            let mut one = m.clone();
+            one.shipments = vec![s.clone()];
+            let d = decide(&policy, &table, &one);
+            check_floors(&k, &d)?;
+            prop_assert!(score(&whole) >= score(&d), "{whole:#}\n{d:#}");
+        }
+    }
+}
+
+/// The generated policies are not all rejected, nor all accepted: the property above filters by validation.
+#[test]
+fn blind_spot_policies_are_both_accepted_and_refused() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let (mut ok, mut refused) = (0, 0);
+    for _ in 0..300 {
+        let k = arb_knobs().new_tree(&mut runner).expect("knobs").current();
+        match CompiledPolicy::from_toml(&policy_text(&k)) {
+            Ok(_) => ok += 1,
+            Err(e) => {
+                assert!(
+                    e.iter().all(|e| e.path.ends_with(".min_action")),
+                    "only floors may be refused: {e:#?}"
+                );
+                refused += 1
+            }
+        }
+    }
+    assert!(
+        ok >= 30 && refused >= 30,
+        "accepted {ok}, refused {refused}"
+    );
+}

@@ -69,6 +69,8 @@ const ALL_RULES: &[&str] = &[
     "ctpat.shipper",
     "ctpat.broker",
     "random.compliance",
+    "ctpat.credit_cap",
+    "ctpat.credit_unused",
 ];
 
 /// Every FAST condition that can be reported missing; the corpus must show each one unmet.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use crate::codes::{Country, PortCode};
-use crate::decision::Role;
+use crate::decision::{Action, Role};
 use crate::model::Model;
 use crate::schema::PathError;
 use crate::wire::{Entity, IdKind, Str};
@@ -21,6 +21,8 @@ use super::validate::parse_policy;
 pub struct Entry {
     pub points: i32,
     pub why: Arc<str>,
+    /// `Some(min_action)` for a non-creditable entry: credits never offset its points.
+    pub floor: Option<Action>,
 }
 
 #[derive(Debug, Clone)]
@@ -36,6 +38,8 @@ pub struct CompiledBand {
     pub min: f64,
     pub max: f64,
     pub points: i32,
+    /// `Some(min_action)` for a non-creditable band.
+    pub floor: Option<Action>,
 }
 
 #[derive(Debug, Clone)]
@@ -136,6 +140,10 @@ pub struct CompiledPolicy {
     pub front_of_line: u32,
     pub seal_modes: u32,
     pub plausibility: CompiledPlausibility,
+    /// Most credit one manifest earns (`ctpat.credit_cap`; `i32::MAX` when unlimited).
+    pub credit_cap: i32,
+    /// The watch list's floor when its hits are non-creditable.
+    pub watch_floor: Option<Action>,
     /// The learned model and its points bands, when the policy has a `[model]` section and the adapter
     /// supplied the model (see [`CompiledPolicy::compile_with_model`]).
     pub model: Option<ModelRule>,
@@ -160,6 +168,7 @@ fn table<const N: usize>(
             out[i] = Some(Entry {
                 points: r.points,
                 why: Arc::from(r.why.as_str()),
+                floor: r.guard().floor(),
             });
         }
     }
@@ -251,6 +260,7 @@ impl CompiledPolicy {
                     min: b.min.unwrap_or(0.0),
                     max: b.max.unwrap_or(f64::INFINITY),
                     points: b.points,
+                    floor: b.guard().floor(),
                 });
             }
         }
@@ -265,6 +275,7 @@ impl CompiledPolicy {
                         Entry {
                             points: r.points,
                             why: Arc::from(r.why.as_str()),
+                            floor: r.guard().floor(),
                         },
                     )
                 })
@@ -359,6 +370,8 @@ impl CompiledPolicy {
             front_of_line,
             seal_modes,
             plausibility: CompiledPlausibility::from(&doc.plausibility),
+            credit_cap: doc.credit_cap(),
+            watch_floor: (!doc.watchlist.creditable).then_some(doc.watchlist.action),
             port_slot,
             ports,
             version,

@@ -133,6 +133,72 @@ pub struct Risk {
     pub points: i32,
     #[serde(default)]
     pub why: String,
+    /// `false`: CTPAT credits never offset these points (see [`Guard`]). Defaults to `true`, left out of
+    /// the canonical form when `true`.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub creditable: bool,
+    /// The least action a firing non-creditable entry guarantees (required when `creditable = false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_action: Option<Action>,
+}
+
+impl Risk {
+    pub fn guard(&self) -> Guard {
+        Guard {
+            creditable: self.creditable,
+            min_action: self.min_action,
+        }
+    }
+}
+
+/// Whether CTPAT credits may offset a rule's points, and the least action the rule guarantees when they
+/// may not. Table entries (`countries.origin.KP = { points, why, creditable, min_action }`) carry the two
+/// keys inline; a scalar rule (`seals.missing_points`) has a sibling table named after it
+/// (`seals.missing = { creditable = false, min_action = "nii_scan" }`).
+///
+/// Credits offset creditable points only: `score = non-creditable points + max(0, creditable points −
+/// min(credits, ctpat.credit_cap))` whenever a non-creditable rule fires, so such a rule's points always
+/// count in full, and validation refuses a policy whose non-creditable rule, firing alone, would score
+/// below its `min_action`. The default (`creditable = true`, no `min_action`) is left out of the canonical
+/// form, so a policy that does not use the keys keeps its version hash and decides as before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Guard {
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub creditable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_action: Option<Action>,
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        Guard {
+            creditable: true,
+            min_action: None,
+        }
+    }
+}
+
+impl Guard {
+    pub fn is_default(&self) -> bool {
+        *self == Guard::default()
+    }
+    /// The floor of a non-creditable rule: `Some(min_action)` when credits may not offset it.
+    pub fn floor(&self) -> Option<Action> {
+        if self.creditable {
+            None
+        } else {
+            Some(self.min_action.unwrap_or(Action::Release))
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -149,6 +215,9 @@ pub struct Countries {
     pub circuitous_min_transits: u32,
     #[serde(default)]
     pub circuitous_points: i32,
+    /// Credit treatment of `circuitous_points`.
+    #[serde(default, skip_serializing_if = "Guard::is_default")]
+    pub circuitous: Guard,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -168,6 +237,9 @@ pub struct Commodities {
     pub vague_terms: Vec<String>,
     #[serde(default)]
     pub vague_points: i32,
+    /// Credit treatment of `vague_points`.
+    #[serde(default, skip_serializing_if = "Guard::is_default")]
+    pub vague: Guard,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -178,6 +250,20 @@ pub struct ValueBand {
     #[serde(default)]
     pub max: Option<f64>,
     pub points: i32,
+    /// `false`: CTPAT credits never offset these points (see [`Guard`]).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub creditable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_action: Option<Action>,
+}
+
+impl ValueBand {
+    pub fn guard(&self) -> Guard {
+        Guard {
+            creditable: self.creditable,
+            min_action: self.min_action,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -189,6 +275,12 @@ pub struct Seals {
     pub missing_points: i32,
     /// A seal that is not ISO 17712 high security ("H").
     pub not_high_security_points: i32,
+    /// Credit treatment of `missing_points`.
+    #[serde(default, skip_serializing_if = "Guard::is_default")]
+    pub missing: Guard,
+    /// Credit treatment of `not_high_security_points`.
+    #[serde(default, skip_serializing_if = "Guard::is_default")]
+    pub not_high_security: Guard,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -197,6 +289,9 @@ pub struct Filing {
     /// Minimum minutes between `filed_at` and `estimated_arrival`, by mode.
     pub min_lead_minutes: PerMode<u32>,
     pub late_points: i32,
+    /// Credit treatment of `late_points`.
+    #[serde(default, skip_serializing_if = "Guard::is_default")]
+    pub late: Guard,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -224,6 +319,9 @@ impl<T> PerMode<T> {
 pub struct Parties {
     /// A shipment that names no importer of record.
     pub missing_importer_points: i32,
+    /// Credit treatment of `missing_importer_points`.
+    #[serde(default, skip_serializing_if = "Guard::is_default")]
+    pub missing_importer: Guard,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -232,6 +330,9 @@ pub struct Watchlist {
     /// The least severe action a hit forces; must be an examination.
     pub action: Action,
     pub points: i32,
+    /// `false`: CTPAT credits never offset the hits' points (their floor is `action`, forced anyway).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub creditable: bool,
     #[serde(default)]
     pub ids: Vec<WatchId>,
     #[serde(default)]
@@ -268,6 +369,9 @@ pub struct Ctpat {
     pub penalties: Penalties,
     /// How each role's party id is joined to partners: identifier kinds tried in order, accepted entities.
     pub join: BTreeMap<Role, Join>,
+    /// Most credit (points) one manifest's partners earn together; unlimited when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit_cap: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -341,6 +445,9 @@ pub struct Plausibility {
     /// Points for a shipment with a line that declares a positive value at zero weight.
     #[serde(default = "Plausibility::default_zero_weight_points")]
     pub zero_weight_points: i32,
+    /// Credit treatment of `zero_weight_points`.
+    #[serde(default, skip_serializing_if = "Guard::is_default")]
+    pub zero_weight: Guard,
 }
 
 impl Plausibility {
@@ -377,6 +484,7 @@ impl Default for Plausibility {
             max_quantity: Plausibility::default_max_quantity(),
             max_value_per_kg: Plausibility::default_max_value_per_kg(),
             zero_weight_points: Plausibility::default_zero_weight_points(),
+            zero_weight: Guard::default(),
         }
     }
 }

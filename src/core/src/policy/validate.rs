@@ -8,6 +8,7 @@ use crate::decision::Role;
 use crate::schema::PathError;
 use crate::wire::Mode;
 
+use super::credit::RuleKind;
 use super::doc::*;
 
 struct Errors(Vec<PathError>);
@@ -314,11 +315,77 @@ impl PolicyDoc {
                 "must not exceed the non-partner rate (favouring must never invert)",
             );
         }
+        if let Some(cap) = t.credit_cap {
+            check_non_negative(&mut e, "ctpat.credit_cap", cap);
+        }
+        validate_guards(&mut e, self);
         validate_plausibility(&mut e, &self.plausibility);
         if let Some(m) = &self.model {
             validate_model_section(&mut e, m);
         }
         e.0
+    }
+}
+
+/// Credit treatment of every rule: `min_action` only on non-creditable rules and required there, an
+/// examination; non-creditable points never negative; and no non-creditable rule that, firing alone against
+/// the most credit any manifest can earn, would score below its `min_action` (the watch list forces its
+/// `action` whatever the score, so it only needs `creditable`).
+fn validate_guards(e: &mut Errors, doc: &PolicyDoc) {
+    let reach = doc.reach();
+    for r in doc.guarded_rules() {
+        if r.kind == RuleKind::Watchlist || r.kind == RuleKind::Model {
+            continue;
+        }
+        let at = format!("{}.min_action", r.path);
+        match (r.guard.creditable, r.guard.min_action) {
+            (true, Some(_)) => e.add(
+                at,
+                "only a non-creditable rule declares a min_action (set creditable = false)",
+            ),
+            (true, None) => {}
+            (false, None) => e.add(
+                at,
+                "a non-creditable rule must declare the least action it guarantees (min_action)",
+            ),
+            (false, Some(a)) => {
+                e.check(
+                    a.is_exam(),
+                    &at,
+                    "must be an examination: a non-creditable rule exists so that no standing releases it",
+                );
+                e.check(
+                    r.points >= 0,
+                    &r.points_path,
+                    format!("a non-creditable rule adds risk; {} is negative", r.points),
+                );
+                let Some(x) = reach.alone.iter().find(|x| x.path == r.path) else {
+                    continue;
+                };
+                if x.action < a && a.is_exam() {
+                    let need = match doc.lowest_score_for(a) {
+                        Some(s) => format!("at least {s} points"),
+                        None => "a score no band or escalation gives".to_string(),
+                    };
+                    let cap = match doc.ctpat.credit_cap {
+                        Some(c) => format!(", capped at {c}"),
+                        None => String::new(),
+                    };
+                    e.add(
+                        at,
+                        format!(
+                            "firing alone against the most credit ({}{cap}) it scores {} ({} band, {}), below its min_action {}, which needs {need}; raise {} or lower min_action",
+                            reach.max_credits,
+                            x.score,
+                            x.band.as_str(),
+                            x.action.as_str(),
+                            a.as_str(),
+                            r.points_path,
+                        ),
+                    );
+                }
+            }
+        }
     }
 }
 
