@@ -25,9 +25,9 @@ impl Ledger {
     #[inline]
     pub fn add(&mut self, points: i32, creditable: bool) {
         if creditable {
-            self.creditable += points;
+            self.creditable = self.creditable.saturating_add(points);
         } else {
-            self.non_creditable += points;
+            self.non_creditable = self.non_creditable.saturating_add(points);
             self.non_creditable_fired = true;
         }
     }
@@ -36,17 +36,17 @@ impl Ledger {
     #[inline]
     pub fn ctpat(&mut self, points: i32) {
         if points < 0 {
-            self.credits -= points;
+            self.credits = self.credits.saturating_sub(points);
         } else {
-            self.creditable += points;
+            self.creditable = self.creditable.saturating_add(points);
         }
     }
 
     pub fn merged(self, o: Ledger) -> Ledger {
         Ledger {
-            non_creditable: self.non_creditable + o.non_creditable,
-            creditable: self.creditable + o.creditable,
-            credits: self.credits + o.credits,
+            non_creditable: self.non_creditable.saturating_add(o.non_creditable),
+            creditable: self.creditable.saturating_add(o.creditable),
+            credits: self.credits.saturating_add(o.credits),
             non_creditable_fired: self.non_creditable_fired || o.non_creditable_fired,
         }
     }
@@ -70,17 +70,22 @@ pub struct Settled {
 #[inline]
 pub fn settle(l: Ledger, cap: i32) -> Settled {
     let allowed = l.credits.min(cap.max(0));
-    let capped = l.credits - allowed;
+    let capped = l.credits.saturating_sub(allowed);
     if l.non_creditable_fired {
-        let unused = (allowed - l.creditable).max(0);
+        let unused = allowed.saturating_sub(l.creditable).max(0);
         Settled {
-            score: l.non_creditable + (l.creditable - allowed).max(0),
+            score: l
+                .non_creditable
+                .saturating_add(l.creditable.saturating_sub(allowed).max(0)),
             capped,
             unused,
         }
     } else {
         Settled {
-            score: l.non_creditable + l.creditable - allowed,
+            score: l
+                .non_creditable
+                .saturating_add(l.creditable)
+                .saturating_sub(allowed),
             capped,
             unused: 0,
         }
@@ -155,7 +160,7 @@ impl PolicyDoc {
                     .max(c.mra)
                     .max(0)
             })
-            .sum()
+            .fold(0i32, i32::saturating_add)
     }
 
     /// Every rule with points that credits may or may not offset, with where it is declared.
@@ -337,9 +342,10 @@ impl PolicyDoc {
             let credits: i32 = Role::JOINED
                 .iter()
                 .map(|role| self.credit_for(*role, level))
-                .sum();
-            let all: i32 = best_all.iter().sum();
-            let nc: i32 = best_nc.iter().sum();
+                .fold(0i32, i32::saturating_add);
+            // Saturating: validation computes the reach of policies whose points are still out of range.
+            let all = best_all.iter().copied().fold(0i32, i32::saturating_add);
+            let nc = best_nc.iter().copied().fold(0i32, i32::saturating_add);
             // The most of `nc + max(0, c − credits)` and of `c − credits` over the choices is the larger
             // of (everything at its most, settled) and (only the non-creditable entries, settled).
             let everything = settle(
