@@ -8,6 +8,9 @@
 //!   were actually aborted (the run was not vacuous).
 //! - `a_stopped_zombie_is_fenced` — one instance is SIGSTOPped past the session and transaction timeouts,
 //!   its partitions move to the other, then SIGCONT: its late writes never become visible (0 duplicates).
+//! - `a_second_instance_with_the_same_id_stops_the_first` — static membership (`group.instance.id` =
+//!   `kafka.instance_id`): a second instance with the same id fences the first, which stops with an error
+//!   naming the duplicate id (at-least-once, so no transactional fencing is involved).
 //!
 //! `CHAOS_SEED` picks the kill schedule (default 1).
 
@@ -297,4 +300,44 @@ fn a_stopped_zombie_is_fenced() {
     assert_eq!(lost, 0);
     assert_eq!(duplicated, 0, "the zombie's late writes became visible");
     assert_eq!(out.len(), MANIFESTS);
+}
+
+/// `kafka.instance_id` doubles as the manifest consumer's `group.instance.id` (static membership): a
+/// second running instance with the same id makes the group coordinator fence the first, which stops
+/// with an error naming the duplicate id. Run in at-least-once mode, where no transactional fencing
+/// exists, so only the static membership can stop it; nothing is lost meanwhile.
+#[test]
+fn a_second_instance_with_the_same_id_stops_the_first() {
+    const MANIFESTS: usize = 4_000;
+    let mut config = config("dup-id");
+    config.kafka.topic_partitions = PARTITIONS;
+    let topics = config.kafka.topics.clone();
+    create_topics(&config);
+    let text = config_text(&config).replace(
+        "delivery = \"exactly_once\"",
+        "delivery = \"at_least_once\"",
+    );
+    let out = Collector::start(&[&topics.decisions, &topics.dlq]);
+
+    let first = Binary::start(&text, &env("same"), free_port());
+    let mut producer = produce(&text, MANIFESTS, 500, 9);
+    wait_until("first decisions", || out.len() >= 200);
+    let second = Binary::start(&text, &env("same"), free_port());
+    // The first is fenced at its next heartbeat once the second has joined.
+    let log_path = first.log.clone();
+    let code = first.wait();
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert_eq!(code, Some(1), "the first instance must stop with an error");
+    assert!(
+        log.contains("ANOTHER RUNNING INSTANCE IS CONFIGURED WITH THIS kafka.instance_id"),
+        "the first instance's log must name the duplicate instance id:\n{log}"
+    );
+    let status = producer.wait().unwrap();
+    assert!(status.success(), "borderlane produce failed: {status}");
+    let ends = end_offsets(&topics.manifests);
+    wait_until("every manifest has an outcome", || {
+        verify(&ends, &outputs_by_input(&out)).0 == 0
+    });
+    second.signal("TERM");
+    assert_eq!(second.wait(), Some(0));
 }

@@ -90,6 +90,8 @@ pub struct RunStats {
     pub sender_max_behind_ms: f64,
     /// Wall time of the run from the first scheduled send to the end of the drain.
     pub elapsed_s: f64,
+    /// The service's own commit counters over the whole run (warm-up included), from its metrics.
+    pub commits: crate::target::CommitStats,
 }
 
 /// Counters shared by the sender, the collector, the delivery callback and the progress line.
@@ -345,6 +347,7 @@ pub fn run(target: &Target, templates: &Templates, spec: &RunSpec) -> anyhow::Re
         backlog_at_end_of_send,
         sender_max_behind_ms: ms(live.behind_max_us.load(Ordering::Relaxed)),
         elapsed_s: (ended - t0).as_secs_f64(),
+        commits: crate::target::CommitStats::default(),
     })
 }
 

@@ -53,7 +53,10 @@ fn run_one(
     spec: &RunSpec,
 ) -> anyhow::Result<RunStats> {
     let target = Target::start(kind, base, scenario.partitions, &data.partners)?;
-    let result = driver::run(&target, &data.templates, spec);
+    let result = driver::run(&target, &data.templates, spec).map(|mut stats| {
+        stats.commits = target.commit_stats();
+        stats
+    });
     let stopped = target.stop();
     let stats = result?;
     stopped?;

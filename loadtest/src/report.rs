@@ -254,6 +254,27 @@ impl Report {
             &|r| r.sender_max_behind_ms,
             3,
         );
+        let c = &p.commits;
+        if c.transactions > 0 || c.aborted > 0 {
+            let _ = writeln!(
+                s,
+                "transactions (whole run): {} committed, {} aborted, {:.1} outputs each; \
+                 send_offsets_to_transaction {:.1} ms + commit_transaction {:.1} ms mean, \
+                 both together p99 <= {:.0} ms",
+                c.transactions,
+                c.aborted,
+                c.records_mean,
+                c.send_offsets_mean_ms,
+                c.commit_call_mean_ms,
+                c.commit_p99_le_ms
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "offset commit failures (whole run): {}",
+                c.offset_commit_failures
+            );
+        }
         s
     }
 }

@@ -67,6 +67,8 @@ enum Inner {
         shutdown: Shutdown,
         /// The guard's outcome.
         done: tokio::task::JoinHandle<anyhow::Result<()>>,
+        /// Its metrics registry (commit counters for the report).
+        metrics: Arc<borderlane::service::metrics::Metrics>,
     },
     /// The baseline's thread.
     Passthrough(Passthrough),
@@ -104,6 +106,7 @@ impl Target {
                 let running = runtime.block_on(borderlane::service::start(config.clone()))?;
                 let readiness = running.readiness().clone();
                 let shutdown = running.shutdown_handle();
+                let metrics = running.metrics().clone();
                 let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
                 let done = runtime.spawn(running.wait(async move {
                     let _ = stopped.await;
@@ -131,6 +134,7 @@ impl Target {
                         stop,
                         shutdown,
                         done,
+                        metrics,
                     },
                 })
             }
@@ -157,6 +161,14 @@ impl Target {
         }
     }
 
+    /// The service's commit counters so far (zero for the passthrough).
+    pub fn commit_stats(&self) -> CommitStats {
+        match &self.inner {
+            Inner::Service { metrics, .. } => CommitStats::from_metrics(&metrics.render()),
+            Inner::Passthrough(_) => CommitStats::default(),
+        }
+    }
+
     /// Stops the system and deletes the run's topics.
     pub fn stop(self) -> anyhow::Result<()> {
         let result = match self.inner {
@@ -165,6 +177,7 @@ impl Target {
                 stop,
                 shutdown,
                 done,
+                ..
             } => {
                 if stop.send(()).is_err() {
                     shutdown.trigger();
@@ -262,6 +275,81 @@ impl Passthrough {
                 .join()
                 .map_err(|_| anyhow!("the passthrough thread panicked"))?,
             None => Ok(()),
+        }
+    }
+}
+
+/// How the service committed during a run, read from its Prometheus metrics: what exactly-once's
+/// commits cost the pipeline thread, and how often at-least-once commits failed.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct CommitStats {
+    /// Exactly-once: transactions committed.
+    pub transactions: u64,
+    /// Exactly-once: transactions aborted.
+    pub aborted: u64,
+    /// Exactly-once: mean outputs per committed transaction.
+    pub records_mean: f64,
+    /// Exactly-once: mean `send_offsets_to_transaction` time, ms.
+    pub send_offsets_mean_ms: f64,
+    /// Exactly-once: mean `commit_transaction` time, ms.
+    pub commit_call_mean_ms: f64,
+    /// Exactly-once: the histogram bucket bound holding the 99th percentile of the two calls together, ms.
+    pub commit_p99_le_ms: f64,
+    /// At-least-once: offset commits that failed.
+    pub offset_commit_failures: u64,
+}
+
+impl CommitStats {
+    /// From the text exposition of `borderlane::service::metrics::Metrics::render`.
+    pub fn from_metrics(text: &str) -> CommitStats {
+        let value = |name: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0.0)
+        };
+        let mean = |sum: &str, count: &str| {
+            let n = value(count);
+            if n > 0.0 {
+                value(sum) / n
+            } else {
+                0.0
+            }
+        };
+        let call = |c: &str, what: &str| {
+            format!("borderlane_transaction_call_seconds_{what}{{call=\"{c}\"}}")
+        };
+        // Buckets are cumulative: the first bound holding 99 % of the observations.
+        let total = value("borderlane_transaction_commit_seconds_count");
+        let commit_p99_le_ms = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("borderlane_transaction_commit_seconds_bucket{le=\""))
+            .filter_map(|l| {
+                let (le, rest) = l.split_once('"')?;
+                let n: f64 = rest.trim_start_matches('}').trim().parse().ok()?;
+                Some((le.parse::<f64>().unwrap_or(f64::INFINITY), n))
+            })
+            .find(|(_, n)| total > 0.0 && *n >= 0.99 * total)
+            .map_or(0.0, |(le, _)| le * 1000.0);
+        CommitStats {
+            transactions: value("borderlane_transactions_total{outcome=\"committed\"}") as u64,
+            aborted: value("borderlane_transactions_total{outcome=\"aborted\"}") as u64,
+            records_mean: mean(
+                "borderlane_transaction_records_sum",
+                "borderlane_transaction_records_count",
+            ),
+            send_offsets_mean_ms: 1000.0
+                * mean(
+                    &call("send_offsets_to_transaction", "sum"),
+                    &call("send_offsets_to_transaction", "count"),
+                ),
+            commit_call_mean_ms: 1000.0
+                * mean(
+                    &call("commit_transaction", "sum"),
+                    &call("commit_transaction", "count"),
+                ),
+            commit_p99_le_ms,
+            offset_commit_failures: value("borderlane_offset_commit_failures_total") as u64,
         }
     }
 }

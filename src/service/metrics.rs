@@ -10,8 +10,8 @@ use borderlane_core::decision::Action;
 use borderlane_core::decision::Lane;
 use borderlane_core::wire::ErrorKind;
 use prometheus::{
-    exponential_buckets, Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    exponential_buckets, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter,
+    IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Why a partner record was skipped (`kind` label of `borderlane_bad_partner_records_total`).
@@ -97,6 +97,13 @@ pub struct Metrics {
     transactions: IntCounterVec,
     /// Exactly-once: time of send_offsets_to_transaction + commit_transaction.
     transaction_commit_seconds: Histogram,
+    /// Exactly-once: time of each blocking transactional call (`send_offsets_to_transaction`,
+    /// `commit_transaction`), the pipeline thread waiting on the broker.
+    transaction_call_seconds: HistogramVec,
+    /// Exactly-once: outputs per committed transaction.
+    transaction_records: Histogram,
+    /// At-least-once: 1 while the input is paused because offset commits are overdue.
+    input_paused: IntGauge,
     /// Partner records not yet applied, per partner partition (end offset minus the follower's position).
     partner_follower_lag: IntGaugeVec,
     /// Partitions of the partner topic the follower reads (grows when partitions are added).
@@ -120,6 +127,9 @@ pub enum MetricType {
 
 /// The registry's namespace: every exported name starts with `borderlane_`.
 const PREFIX: &str = "borderlane";
+
+/// The blocking transactional calls timed by `borderlane_transaction_call_seconds`.
+pub const TXN_CALLS: [&str; 2] = ["send_offsets_to_transaction", "commit_transaction"];
 
 fn must<T>(r: prometheus::Result<T>) -> T {
     // Metric definitions are static: an error here is a programming error caught by the unit test.
@@ -238,6 +248,29 @@ impl Metrics {
             )
             .buckets(must(exponential_buckets(0.000_5, 2.0, 14))),
         ));
+        let transaction_call_seconds = must(HistogramVec::new(
+            HistogramOpts::new(
+                "transaction_call_seconds",
+                "Exactly-once: one blocking transactional call on the pipeline thread, by call.",
+            )
+            .buckets(must(exponential_buckets(0.000_5, 2.0, 14))),
+            &["call"],
+        ));
+        for c in TXN_CALLS {
+            transaction_call_seconds.with_label_values(&[c]);
+        }
+        let transaction_records = must(Histogram::with_opts(
+            HistogramOpts::new(
+                "transaction_records",
+                "Exactly-once: outputs (decisions and dead letters) per committed transaction.",
+            )
+            .buckets(must(exponential_buckets(1.0, 2.0, 14))),
+        ));
+        let input_paused = must(IntGauge::new(
+            "input_paused",
+            "At-least-once: 1 while the input is paused because offset commits are overdue \
+             (kafka.max_uncommitted_ms).",
+        ));
         let partner_follower_lag = must(IntGaugeVec::new(
             Opts::new(
                 "partner_follower_lag",
@@ -263,6 +296,9 @@ impl Metrics {
             Box::new(offset_commit_failures.clone()),
             Box::new(transactions.clone()),
             Box::new(transaction_commit_seconds.clone()),
+            Box::new(transaction_call_seconds.clone()),
+            Box::new(transaction_records.clone()),
+            Box::new(input_paused.clone()),
             Box::new(dead_letters.clone()),
             Box::new(scoring_seconds.clone()),
             Box::new(end_to_end_seconds.clone()),
@@ -320,6 +356,9 @@ impl Metrics {
             offset_commit_failures,
             transactions,
             transaction_commit_seconds,
+            transaction_call_seconds,
+            transaction_records,
+            input_paused,
             partner_follower_lag,
             partner_partitions,
             stalled_partitions,
@@ -454,10 +493,22 @@ impl Metrics {
         self.offset_commit_failures.inc();
     }
 
-    pub fn transaction_committed(&self, elapsed: Duration) {
+    pub fn transaction_committed(&self, elapsed: Duration, records: usize) {
         self.transactions.with_label_values(&["committed"]).inc();
         self.transaction_commit_seconds
             .observe(elapsed.as_secs_f64());
+        self.transaction_records.observe(records as f64);
+    }
+
+    /// One blocking transactional call (`call` is one of [`TXN_CALLS`]).
+    pub fn transaction_call(&self, call: &'static str, elapsed: Duration) {
+        self.transaction_call_seconds
+            .with_label_values(&[call])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn input_paused(&self, paused: bool) {
+        self.input_paused.set(i64::from(paused));
     }
 
     pub fn transaction_aborted(&self) {

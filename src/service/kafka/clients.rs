@@ -121,6 +121,14 @@ pub struct KafkaConfig {
     /// restarted instance fences its previous incarnation.
     #[serde(default)]
     pub instance_id: Option<String>,
+    /// With an `instance_id`: the manifest consumer is a static group member (`group.instance.id` =
+    /// `instance_id`, KIP-345). A restart within `session.timeout.ms` gets its partitions back without a
+    /// rebalance of the others, and a second running member with the same id is fenced by the group
+    /// coordinator (the older one stops with a fatal `FENCED_INSTANCE_ID`). The cost: the partitions of an
+    /// instance that stops and does not come back move only after `session.timeout.ms` (static members do
+    /// not leave the group on shutdown).
+    #[serde(default = "default_static_membership")]
+    pub static_membership: bool,
     /// `transaction.timeout.ms` of the transactional producer: the broker aborts a transaction left open
     /// longer (a stopped zombie's), and bumps the epoch so its later writes are fenced.
     #[serde(default = "default_transaction_timeout_ms")]
@@ -136,6 +144,12 @@ pub struct KafkaConfig {
     /// amount of work redone after a crash).
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: usize,
+    /// At-least-once: the oldest stored input offset not yet committed may be at most this old; beyond
+    /// it (commits refused while the group coordinator is away or loading, or a rebalance runs) the
+    /// consumer pauses its partitions until a commit succeeds, so a crash redoes at most about this much
+    /// work, in milliseconds.
+    #[serde(default = "default_max_uncommitted_ms")]
+    pub max_uncommitted_ms: u64,
     /// Budget for metadata, watermark and topic-creation calls at start-up, in milliseconds.
     #[serde(default = "default_startup_timeout_ms")]
     pub startup_timeout_ms: u64,
@@ -219,8 +233,16 @@ fn default_replication() -> i32 {
     1
 }
 
+fn default_max_uncommitted_ms() -> u64 {
+    500
+}
+
 fn default_max_in_flight() -> usize {
     20_000
+}
+
+fn default_static_membership() -> bool {
+    true
 }
 
 fn default_transaction_timeout_ms() -> u64 {
@@ -268,10 +290,12 @@ impl Default for KafkaConfig {
             replication_factor: default_replication(),
             delivery: DeliveryMode::default(),
             instance_id: None,
+            static_membership: default_static_membership(),
             transaction_timeout_ms: default_transaction_timeout_ms(),
             commit_interval_ms: default_commit_interval_ms(),
             commit_max_records: default_commit_max_records(),
             max_in_flight: default_max_in_flight(),
+            max_uncommitted_ms: default_max_uncommitted_ms(),
             startup_timeout_ms: default_startup_timeout_ms(),
             partner_refresh_ms: default_partner_refresh_ms(),
             topics: Topics::default(),
@@ -437,6 +461,12 @@ impl KafkaConfig {
                     );
                 }
             }
+            if section != "producer" && props.0.contains_key("group.instance.id") {
+                err(
+                    &format!("kafka.{section}.group.instance.id"),
+                    "set kafka.instance_id (with kafka.static_membership) instead".into(),
+                );
+            }
             if k.delivery == DeliveryMode::ExactlyOnce && section != "producer" {
                 if let Some(v) = props.0.get("isolation.level") {
                     if v.trim() != "read_committed" {
@@ -453,6 +483,15 @@ impl KafkaConfig {
         }
         if k.commit_interval_ms < 1 {
             err("kafka.commit_interval_ms", "must be at least 1".into());
+        }
+        if k.max_uncommitted_ms < k.commit_interval_ms.saturating_mul(2) {
+            err(
+                "kafka.max_uncommitted_ms",
+                format!(
+                    "{} ms is less than twice commit_interval_ms = {}: healthy commits would pause the input",
+                    k.max_uncommitted_ms, k.commit_interval_ms
+                ),
+            );
         }
         if k.commit_max_records < 1 {
             err("kafka.commit_max_records", "must be at least 1".into());
@@ -563,6 +602,9 @@ pub fn properties(k: &KafkaConfig, role: Role) -> BTreeMap<String, String> {
     match role {
         Role::ManifestConsumer => {
             p.insert("group.id".into(), k.group_id.clone());
+            if let (true, Some(id)) = (k.static_membership, &k.instance_id) {
+                p.insert("group.instance.id".into(), id.clone());
+            }
             for (n, v, _) in FORCED_CONSUMER {
                 p.insert(n.to_string(), v.to_string());
             }
@@ -720,6 +762,40 @@ mod tests {
         assert_eq!(cons["enable.auto.commit"], "false");
         let loader = properties(&c.kafka, Role::Loader);
         assert!(!loader.contains_key("transactional.id"));
+        // Static membership by default: the group coordinator fences a second member with this id.
+        assert_eq!(cons["group.instance.id"], "lane-1");
+        let partners = properties(&c.kafka, Role::PartnerConsumer);
+        assert!(!partners.contains_key("group.instance.id"));
+    }
+
+    #[test]
+    fn static_membership_follows_the_instance_id() {
+        let none = config(
+            "[kafka]
+group_id = \"g\"",
+        );
+        assert!(!properties(&none.kafka, Role::ManifestConsumer).contains_key("group.instance.id"));
+        let alo = config(
+            "[kafka]
+instance_id = \"i0\"",
+        );
+        assert_eq!(
+            properties(&alo.kafka, Role::ManifestConsumer)["group.instance.id"],
+            "i0"
+        );
+        let off = config(
+            "[kafka]
+instance_id = \"i0\"\nstatic_membership = false",
+        );
+        assert!(!properties(&off.kafka, Role::ManifestConsumer).contains_key("group.instance.id"));
+        for section in ["common", "consumer"] {
+            let e = errors(&format!("[kafka.{section}]\n\"group.instance.id\" = \"x\""));
+            assert!(
+                e.iter()
+                    .any(|m| m.contains(&format!("kafka.{section}.group.instance.id"))),
+                "{e:?}"
+            );
+        }
     }
 
     #[test]

@@ -75,7 +75,12 @@ impl ClientContext for PipelineContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         self.metrics.kafka_error(Client::ManifestConsumer);
-        warn!(error = %error, reason, "manifest consumer error (librdkafka retries)");
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
+            // The consume loop reads the fatal error and stops the instance.
+            tracing::error!(error = %error, reason, "fatal manifest consumer error");
+        } else {
+            warn!(error = %error, reason, "manifest consumer error (librdkafka retries)");
+        }
     }
 }
 
@@ -103,7 +108,7 @@ impl ConsumerContext for PipelineContext {
         result: rdkafka::error::KafkaResult<()>,
         _offsets: &rdkafka::TopicPartitionList,
     ) {
-        crate::service::kafka::sink::commit_result(&self.metrics, &result);
+        self.sink.commit_done(&result);
     }
 }
 
@@ -139,6 +144,27 @@ pub fn consumer_error_is_transient(e: &KafkaError) -> bool {
     }
 }
 
+/// The message of a fatal error of the manifest consumer: the instance stops (nothing more is consumed;
+/// a restart resumes at the committed offsets). `FENCED_INSTANCE_ID` means the group coordinator gave this
+/// static member's id (`group.instance.id` = `kafka.instance_id`) to a newer member: another instance runs
+/// with the same `kafka.instance_id`, or this one's restart was faster than its own shutdown.
+pub fn fatal_consumer_error(
+    code: RDKafkaErrorCode,
+    reason: &str,
+    instance_id: Option<&str>,
+) -> String {
+    if code == RDKafkaErrorCode::FencedInstanceId {
+        format!(
+            "the manifest consumer was fenced by a newer group member with the same group.instance.id \
+             (kafka.instance_id = {:?}): ANOTHER RUNNING INSTANCE IS CONFIGURED WITH THIS \
+             kafka.instance_id, which must be unique per running instance; this instance stops ({reason})",
+            instance_id.unwrap_or("")
+        )
+    } else {
+        format!("fatal manifest consumer error ({code:?}): {reason}; this instance stops")
+    }
+}
+
 /// See the module documentation.
 pub struct Pipeline {
     /// Group member on the manifest topic; subscribed only once the partner table is complete.
@@ -166,6 +192,8 @@ pub struct Pipeline {
     max_decision: usize,
     /// Officers' live feed and the what-if window: told about each emitted decision (never blocks).
     watchers: Watchers,
+    /// `kafka.instance_id`, for the message of a fenced static member.
+    instance_id: Option<String>,
 }
 
 impl Pipeline {
@@ -202,6 +230,7 @@ impl Pipeline {
                 .map_err(|e| anyhow!("kafka.producer.message.max.bytes: {e}"))?
                 .saturating_sub(1024),
             watchers: Watchers::default(),
+            instance_id: config.kafka.instance_id.clone(),
         })
     }
 
@@ -231,7 +260,16 @@ impl Pipeline {
             if let Some(f) = self.sink.failure() {
                 bail!(f);
             }
+            if let Some((code, reason)) = self.consumer.client().fatal_error() {
+                self.metrics.kafka_error(Client::ManifestConsumer);
+                bail!(fatal_consumer_error(
+                    code,
+                    &reason,
+                    self.instance_id.as_deref()
+                ));
+            }
             self.sink.wait_for_capacity(Duration::from_millis(100));
+            self.sink.gate(&self.consumer);
             self.sink.rewind_if_needed(&self.consumer)?;
             match self.consumer.poll(Duration::from_millis(100)) {
                 None => {}

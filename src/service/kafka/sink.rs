@@ -6,9 +6,10 @@
 //! mode becomes a second variant (produce inside a transaction, `send_offsets_to_transaction` at
 //! checkpoints) behind the same four operations: `emit`, `checkpoint`, `assigned`, `revoked` + `drain`.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
 use borderlane_core::codes::PortCode;
@@ -118,6 +119,24 @@ impl Sink {
         match self {
             Sink::AtLeastOnce(s) => s.drain(timeout),
             Sink::ExactlyOnce(_) => true,
+        }
+    }
+
+    /// At-least-once: pauses the assigned input partitions while the oldest stored offset has gone
+    /// uncommitted for longer than `kafka.max_uncommitted_ms`, and resumes them once a commit succeeded.
+    pub fn gate<C: ConsumerContext>(&self, consumer: &BaseConsumer<C>) {
+        match self {
+            Sink::AtLeastOnce(s) => s.gate(consumer),
+            Sink::ExactlyOnce(_) => {}
+        }
+    }
+
+    /// The result of an offset commit reported by the consumer's commit callback (librdkafka calls it for
+    /// commits it makes itself; the service's own commits are synchronous and counted where they run).
+    pub fn commit_done(&self, result: &rdkafka::error::KafkaResult<()>) {
+        match self {
+            Sink::AtLeastOnce(s) => commit_result(&s.shared.metrics, result),
+            Sink::ExactlyOnce(s) => s.commit_result(result),
         }
     }
 
@@ -461,6 +480,13 @@ pub struct AtLeastOnceSink {
     commit_interval: Duration,
     /// Last explicit commit.
     committed_at: Mutex<std::time::Instant>,
+    /// Stored input offsets not yet known to be committed, per partition, oldest first: (next offset,
+    /// when stored). A commit's success pops what it covered.
+    uncommitted: Mutex<HashMap<i32, VecDeque<(i64, Instant)>>>,
+    /// The gate: the oldest uncommitted store may be at most this old.
+    max_uncommitted: Duration,
+    /// The input partitions are paused by the gate.
+    paused: AtomicBool,
 }
 
 impl AtLeastOnceSink {
@@ -488,7 +514,76 @@ impl AtLeastOnceSink {
             revoke_timeout: Duration::from_millis(config.service.shutdown_timeout_ms / 2),
             commit_interval: Duration::from_millis(config.kafka.commit_interval_ms),
             committed_at: Mutex::new(std::time::Instant::now()),
+            uncommitted: Mutex::new(HashMap::new()),
+            max_uncommitted: Duration::from_millis(config.kafka.max_uncommitted_ms),
+            paused: AtomicBool::new(false),
         })
+    }
+
+    fn uncommitted(&self) -> MutexGuard<'_, HashMap<i32, VecDeque<(i64, Instant)>>> {
+        self.uncommitted.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Age of the oldest stored offset not yet committed.
+    fn uncommitted_age(&self, now: Instant) -> Option<Duration> {
+        self.uncommitted()
+            .values()
+            .filter_map(|q| q.front())
+            .map(|(_, at)| now.saturating_duration_since(*at))
+            .max()
+    }
+
+    /// A synchronous commit of the stored offsets finished: failures are logged and counted; on success
+    /// (or "nothing to commit") everything stored so far — stores happen on this same thread — is safe.
+    fn commit_finished(&self, result: &rdkafka::error::KafkaResult<()>, at: &str) {
+        match result {
+            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {
+                self.uncommitted().values_mut().for_each(VecDeque::clear)
+            }
+            Err(e) => {
+                self.shared.metrics.offset_commit_failed();
+                warn!(error = %e, at, "offset commit failed; retried at the next interval (a crash before then redoes the uncommitted tail)");
+            }
+        }
+    }
+
+    /// See [`Sink::gate`]. Runs on the consumer thread before every poll; while paused it re-pauses the
+    /// whole assignment (partitions assigned meanwhile included), which costs nothing when nothing flows.
+    fn gate<C: ConsumerContext>(&self, consumer: &BaseConsumer<C>) {
+        let age = self.uncommitted_age(Instant::now());
+        let over = age.is_some_and(|a| a > self.max_uncommitted);
+        let paused = self.paused.load(Ordering::Relaxed);
+        if !over && !paused {
+            return;
+        }
+        let assignment = match consumer.assignment() {
+            Ok(a) => a,
+            Err(e) => {
+                warn!(error = %e, "gate: reading the assignment failed");
+                return;
+            }
+        };
+        if over {
+            if let Err(e) = consumer.pause(&assignment) {
+                warn!(error = %e, "gate: pausing the input failed");
+            }
+            if !paused {
+                self.paused.store(true, Ordering::Relaxed);
+                self.shared.metrics.input_paused(true);
+                warn!(
+                    uncommitted_ms = age.map_or(0, |a| a.as_millis() as u64),
+                    "offset commits overdue: input paused until a commit succeeds (bounds the work a \
+                     crash redoes)"
+                );
+            }
+        } else {
+            if let Err(e) = consumer.resume(&assignment) {
+                warn!(error = %e, "gate: resuming the input failed");
+            }
+            self.paused.store(false, Ordering::Relaxed);
+            self.shared.metrics.input_paused(false);
+            info!("offsets committed again: input resumed");
+        }
     }
 
     fn emit(&self, origin: &Origin<'_>, output: Output<'_>) -> anyhow::Result<()> {
@@ -555,7 +650,14 @@ impl AtLeastOnceSink {
             }
         }
         match consumer.store_offsets(&tpl) {
-            Ok(()) => self.shared.metrics.offsets_stored(ready.len()),
+            Ok(()) => {
+                self.shared.metrics.offsets_stored(ready.len());
+                let now = Instant::now();
+                let mut u = self.uncommitted();
+                for (p, next) in &ready {
+                    u.entry(*p).or_default().push_back((*next, now));
+                }
+            }
             // A partition revoked between take_ready and here: its new owner re-reads (duplicates only).
             Err(e) => warn!(error = %e, "storing offsets failed"),
         }
@@ -563,21 +665,20 @@ impl AtLeastOnceSink {
     }
 
     /// Explicit commit of the stored offsets every `commit_interval` (librdkafka's auto-commit is off: it
-    /// skips commits while a rebalance runs, and its failures are invisible). Asynchronous; the result
-    /// reaches [`commit_result`] through the consumer's commit callback.
+    /// skips commits while a rebalance runs). Synchronous: librdkafka reports the result of an
+    /// asynchronous `rd_kafka_commit` only to an `offset_commit_cb`, which rust-rdkafka does not set, so
+    /// an asynchronous commit's failure would go unseen and the gate could never learn what is committed.
+    /// It costs one round trip to the group coordinator per interval (~1–2 ms on the local broker), and
+    /// fails at once while there is no coordinator (`_WAIT_COORD`).
     fn commit_due<C: ConsumerContext>(&self, consumer: &BaseConsumer<C>) {
         let mut at = self.committed_at.lock().unwrap_or_else(|e| e.into_inner());
         if at.elapsed() < self.commit_interval {
             return;
         }
         *at = std::time::Instant::now();
-        match consumer.commit_consumer_state(CommitMode::Async) {
-            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-            Err(e) => {
-                self.shared.metrics.offset_commit_failed();
-                warn!(error = %e, "offset commit could not be started; retried at the next interval");
-            }
-        }
+        drop(at);
+        let result = consumer.commit_consumer_state(CommitMode::Sync);
+        self.commit_finished(&result, "interval");
     }
 
     fn assigned(&self, tpl: &TopicPartitionList) {
@@ -588,22 +689,27 @@ impl AtLeastOnceSink {
 
     fn revoked<C: ConsumerContext>(&self, consumer: &BaseConsumer<C>, tpl: &TopicPartitionList) {
         let lost = consumer.assignment_lost();
-        if let Err(e) = self.producer.flush(self.revoke_timeout) {
-            warn!(error = %e, "revoke: outputs still unacknowledged; the next owner redoes them");
+        // Not `flush`: rust-rdkafka's flush polls in 100 ms rounds a queue this producer's own thread
+        // serves (see txn.rs), so every revoke with outputs in flight waited 100 ms longer.
+        if !crate::service::kafka::txn::wait_delivered(&self.producer, self.revoke_timeout) {
+            warn!("revoke: outputs still unacknowledged; the next owner redoes them");
         }
         self.checkpoint(consumer);
         if !lost {
-            match consumer.commit_consumer_state(CommitMode::Sync) {
-                Ok(()) => {}
-                Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-                Err(e) => {
-                    self.shared.metrics.offset_commit_failed();
-                    warn!(error = %e, "revoke: commit failed; the next owner redoes the uncommitted tail")
-                }
+            let result = consumer.commit_consumer_state(CommitMode::Sync);
+            self.commit_finished(&result, "revoke");
+        }
+        // A pause is a flag on librdkafka's partition object, which outlives the assignment: a partition
+        // given up while the gate paused it would come back paused, and never be resumed (found by
+        // scripts/chaos: its input stopped for good after a broker restart).
+        if self.paused.load(Ordering::Relaxed) {
+            if let Err(e) = consumer.resume(tpl) {
+                warn!(error = %e, "revoke: resuming the revoked partitions failed");
             }
         }
         let mut dropped = 0;
         for e in tpl.elements_for_topic(&self.input_topic) {
+            self.uncommitted().remove(&e.partition());
             dropped += self.shared.tracker.revoke(e.partition());
             self.shared
                 .metrics
@@ -624,5 +730,60 @@ impl AtLeastOnceSink {
         if self.shared.tracker.in_flight() >= self.max_in_flight {
             self.shared.tracker.wait_below(self.max_in_flight, timeout);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn sink() -> AtLeastOnceSink {
+        let config = Config::from_text(
+            "[kafka]\ntopics.manifests = \"in\"",
+            Vec::new(),
+            Path::new(""),
+        )
+        .unwrap();
+        AtLeastOnceSink::new(&config, Arc::new(Metrics::new())).unwrap()
+    }
+
+    #[test]
+    fn only_a_successful_commit_releases_the_gate() {
+        let s = sink();
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let fill = || {
+            let mut u = s.uncommitted();
+            u.entry(0)
+                .or_default()
+                .extend([(10, t0), (20, t0 + ms(50))]);
+            u.entry(1).or_default().push_back((5, t0 + ms(10)));
+        };
+        fill();
+        // The oldest store of any partition decides.
+        assert_eq!(s.uncommitted_age(t0 + ms(100)), Some(ms(100)));
+        // A refused commit releases nothing and is counted.
+        s.commit_finished(
+            &Err(KafkaError::ConsumerCommit(
+                RDKafkaErrorCode::RebalanceInProgress,
+            )),
+            "test",
+        );
+        assert_eq!(s.uncommitted_age(t0 + ms(100)), Some(ms(100)));
+        assert!(s
+            .shared
+            .metrics
+            .render()
+            .contains("borderlane_offset_commit_failures_total 1"));
+        s.commit_finished(&Ok(()), "test");
+        assert_eq!(s.uncommitted_age(t0 + ms(100)), None);
+        // "Nothing to commit" means nothing stored is at risk.
+        fill();
+        s.commit_finished(
+            &Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)),
+            "test",
+        );
+        assert_eq!(s.uncommitted_age(t0 + ms(100)), None);
     }
 }

@@ -113,6 +113,19 @@ struct Txn {
     needs_rewind: bool,
 }
 
+/// Waits until the producer has nothing outstanding (every output delivered or failed, and its delivery
+/// report served by the producer's own thread), checking every 200 µs; false when `timeout` ran out.
+pub fn wait_delivered<P: Producer<C>, C: ProducerContext>(producer: &P, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while producer.in_flight_count() > 0 {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    true
+}
+
 /// See the module documentation.
 pub struct ExactlyOnceSink {
     producer: ThreadedProducer<TxnContext>,
@@ -212,6 +225,11 @@ impl ExactlyOnceSink {
 
     pub fn failure(&self) -> Option<String> {
         self.shared.failure()
+    }
+
+    /// A consumer offset commit finished (only the shutdown path commits through the consumer here).
+    pub fn commit_result(&self, result: &rdkafka::error::KafkaResult<()>) {
+        crate::service::kafka::sink::commit_result(&self.shared.metrics, result);
     }
 
     fn fatal(&self, why: String) -> anyhow::Error {
@@ -362,7 +380,7 @@ impl ExactlyOnceSink {
             Ok(()) => {
                 let elapsed = started.elapsed();
                 let m = &self.shared.metrics;
-                m.transaction_committed(elapsed);
+                m.transaction_committed(elapsed, txn.outcomes.len());
                 let now = crate::clock::unix_millis();
                 for (what, ts) in txn.outcomes.drain(..) {
                     match what {
@@ -413,12 +431,30 @@ impl ExactlyOnceSink {
         let metadata = consumer.group_metadata().ok_or_else(|| {
             TxnFailure::Abort("the consumer has no group metadata (not in the group)".into())
         })?;
+        let m = &self.shared.metrics;
+        let started = Instant::now();
         self.producer
             .send_offsets_to_transaction(&tpl, &metadata, self.call_timeout)
             .map_err(|e| classify("send_offsets_to_transaction", &e))?;
+        m.transaction_call("send_offsets_to_transaction", started.elapsed());
+        let started = Instant::now();
+        // rust-rdkafka's commit_transaction first flushes with `rd_kafka_flush(0)` and, while outputs are
+        // outstanding, polls the producer for up to 100 ms per round — but the ThreadedProducer's own
+        // thread serves that queue, so the poll sleeps the full 100 ms: measured, every commit with
+        // outputs still in flight took 100 ms longer (docs/reliability.md). Waiting for the deliveries
+        // here makes that flush a no-op.
+        let budget = self.call_timeout.saturating_sub(started.elapsed());
+        if !wait_delivered(&self.producer, budget) {
+            return Err(classify(
+                "commit_transaction",
+                &KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut),
+            ));
+        }
         self.producer
-            .commit_transaction(self.call_timeout)
-            .map_err(|e| classify("commit_transaction", &e))
+            .commit_transaction(self.call_timeout.saturating_sub(started.elapsed()))
+            .map_err(|e| classify("commit_transaction", &e))?;
+        m.transaction_call("commit_transaction", started.elapsed());
+        Ok(())
     }
 
     /// Aborts the open transaction (its outputs are never visible to read_committed readers) and marks
