@@ -2,7 +2,8 @@
 //! `PUT /admin/ports/{code}/resumption` is validated with every error at once, applied, listed, audited
 //! with who, what and when, and makes decisions at the port carry a `priority` — judged from each
 //! manifest's `filed_at`, so it expires by itself; `DELETE` ends it (audited); viewers and officers may not
-//! change it. The real-broker path (control topic, a second instance) is `kafka_resumption.rs`.
+//! change it; and in the `demo` wiring (generated traffic) a declaration reaches the live officers' feed.
+//! The real-broker path (control topic, a second instance) is `kafka_resumption.rs`.
 
 use std::sync::Arc;
 
@@ -413,4 +414,201 @@ async fn put_prioritises_by_filing_time_expires_by_itself_and_delete_ends_it_aud
             .count(),
         3
     );
+}
+
+/// `GET`/`PUT` over plain HTTP/1.1 with a bearer token: (status, body).
+fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &str,
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    let status = buf.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, buf.split_once("\r\n\r\n").unwrap().1.to_string())
+}
+
+/// The `demo` wiring (generated traffic, no Kafka): a declaration made through its admin API applies in
+/// process to the live traffic — decisions on the officers' feed at the port carry `priority`, the
+/// counter and the mode gauge show it — and a DELETE ends it. The generated traffic is filed from the
+/// test's start on (the demo's own simulated day lies in the past, before any declaration made now).
+#[test]
+fn in_demo_a_declaration_applies_to_the_live_feed() {
+    use borderlane::service::generated::Generated;
+    use borderlane::service::{config::Config, start_with, Input};
+    use borderlane::traffic::gen::{GenConfig, Generator};
+    use std::io::{BufRead, BufReader, Write};
+
+    let a = app(); // for its temporary directory and tokens file
+    let policy = borderlane::load::policy::default_policy();
+    let start = borderlane::clock::now().unwrap();
+    let gen_config = GenConfig {
+        seed: 7,
+        partners: 2000,
+        start,
+        span_secs: 600,
+        ..GenConfig::default()
+    };
+    let g = Generator::new(gen_config.clone(), &policy);
+    // The same records, to look up each decided manifest's filing time.
+    let filed: std::collections::HashMap<String, Timestamp> = {
+        let again = Generator::new(gen_config, &policy);
+        (0..5_000)
+            .filter_map(|i| match again.record(i) {
+                borderlane::traffic::gen::Record::Good(m) => {
+                    Some((m.manifest_id.to_string(), m.filed_at))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let table = Arc::new(PartnerTable::new());
+    for p in g.partners() {
+        table.upsert(p.clone());
+    }
+    let mut config = Config::default();
+    config.http.listen = "127.0.0.1:0".parse().unwrap();
+    config.officers.listen = Some("127.0.0.1:0".parse().unwrap());
+    config.admin.listen = Some("127.0.0.1:0".parse().unwrap());
+    config.admin.tokens_file = Some(a.dir.join("tokens.toml"));
+    config.admin.audit_log = a.dir.join("demo-audit.jsonl");
+    config.admin.reload_policy = false;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let running = rt
+        .block_on(start_with(
+            config,
+            Input::Generated(Box::new(Generated {
+                generator: g,
+                table,
+                rate: 200.0,
+                first: 0,
+                warm: 0..0,
+            })),
+        ))
+        .unwrap();
+    let (admin, officers, metrics) = (
+        running.admin_addr().unwrap(),
+        running.officers_addr().unwrap(),
+        running.http_addr(),
+    );
+    let stop = running.shutdown_handle();
+    let done = rt.spawn(running.wait(std::future::pending()));
+
+    let until = from_now(3600);
+    let (status, body) = http(
+        admin,
+        "PUT",
+        "/admin/ports/2304/resumption",
+        OPERATOR,
+        &format!(r#"{{"until":"{until}","reason":"demo: Laredo reopened"}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let declared = serde_json::from_str::<serde_json::Value>(&body).unwrap();
+    let declared_at = Timestamp::parse(declared["declared_at"].as_str().unwrap()).unwrap();
+    let until = Timestamp::parse(&until).unwrap();
+
+    // The officers' feed at 2304: a decision carries a priority exactly when its manifest was filed in
+    // [declared_at, until), and the priority follows the importer standing.
+    let mut sse = std::net::TcpStream::connect(officers).unwrap();
+    sse.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        sse,
+        "GET /feed?port=2304 HTTP/1.1\r\nHost: {officers}\r\nAuthorization: Bearer {OFFICER}\r\n\r\n"
+    )
+    .unwrap();
+    let (mut with, mut without, mut seen) = (0, 0, 0);
+    for line in BufReader::new(sse).lines() {
+        let line = line.unwrap();
+        let Some(data) = line.strip_prefix("data:") else {
+            continue;
+        };
+        let Ok(d) = serde_json::from_str::<serde_json::Value>(data.trim()) else {
+            continue;
+        };
+        if d.get("manifest_id").is_none() {
+            continue;
+        }
+        assert_eq!(d["port_of_entry"], "2304");
+        seen += 1;
+        let at = filed[d["manifest_id"].as_str().unwrap()];
+        let covered = declared_at <= at && at < until;
+        // The first two may have been scored while the PUT was being applied.
+        if seen > 2 {
+            assert_eq!(d.get("priority").is_some(), covered, "filed {at}: {d}");
+        }
+        match d.get("priority") {
+            Some(p) => {
+                let p = p.as_u64().unwrap();
+                assert!((1..=4).contains(&p), "{d}");
+                let want = match d["importer_standing"].as_str().unwrap() {
+                    "validated_tier3" => 1,
+                    "validated" => 2,
+                    "certified" => 3,
+                    _ => 4,
+                };
+                assert_eq!(p, want, "{d}");
+                with += 1;
+            }
+            None => without += 1,
+        }
+        if with >= 5 {
+            break;
+        }
+    }
+    assert!(with >= 5, "with {with}, without {without}");
+    let series = |name: &str| -> f64 {
+        let (_, body) = http(metrics, "GET", "/metrics", "", "");
+        body.lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert!(series("borderlane_decisions_prioritized_total{port=\"2304\"") >= 5.0);
+    assert_eq!(
+        series("borderlane_port_resumption_active{port=\"2304\"}"),
+        1.0
+    );
+    assert!(declared_at >= start);
+    assert_eq!(declared["until"], until.to_string());
+
+    // DELETE ends it for the live traffic.
+    let (status, body) = http(
+        admin,
+        "DELETE",
+        "/admin/ports/2304/resumption",
+        OPERATOR,
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        series("borderlane_port_resumption_active{port=\"2304\"}"),
+        0.0
+    );
+    // (A decision scored while the DELETE was applied may still count: read after a pause.)
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let counted = series("borderlane_decisions_prioritized_total{port=\"2304\"");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert_eq!(
+        series("borderlane_decisions_prioritized_total{port=\"2304\""),
+        counted,
+        "decisions still prioritised after the DELETE"
+    );
+    stop.trigger();
+    rt.block_on(done).unwrap().unwrap();
 }
