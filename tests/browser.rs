@@ -2,7 +2,8 @@
 //! `chromium-driver`, installed by `scripts/test`) opens the page served by `borderlane demo`, is shown the
 //! login form, logs in with the officer's token, sees decisions arrive live, filters by port, opens a row's
 //! reasons, renders a right-to-left name isolated in a `<bdi>` (identifiers and names are text, never HTML),
-//! saves a screenshot to `target/browser/` (the README's `docs/console.png`), and logs out.
+//! orders and marks decisions that carry a business-resumption `priority`, saves a screenshot to
+//! `target/browser/` (the README's `docs/console.png`), and logs out.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -293,6 +294,56 @@ async fn console_shows_live_decisions_filters_and_reasons() {
         "{probe}"
     );
     assert_eq!(probe["row"], "RTL-TEST-0001", "{probe}");
+
+    // Business resumption: decisions with a priority are marked and listed first, by priority (tier 3
+    // first), newest first within one; decisions without keep arriving below them. Fed through the page's
+    // own addRow, as the feed would, in an order that is not the priority order.
+    let prioritized = c
+        .execute(
+            r#"const base = arguments[0];
+               for (const [id, p] of [["PRIO-N1", null], ["PRIO-4", 4], ["PRIO-1", 1], ["PRIO-3", 3],
+                                      ["PRIO-N2", null], ["PRIO-2", 2], ["PRIO-1B", 1]]) {
+                 const d = Object.assign({}, base, { manifest_id: id });
+                 if (p !== null) d.priority = p;
+                 addRow(d);
+               }
+               const ids = [...document.querySelectorAll('#rows tr')].map(tr => tr.dataset.id);
+               const mark = id => { const t = document.querySelector(`#rows tr[data-id="${id}"] .prio`); return t ? t.textContent : null; };
+               return { order: ids.filter(id => id.startsWith('PRIO-')), first: ids.slice(0, 5),
+                        marks: ["PRIO-1", "PRIO-2", "PRIO-3", "PRIO-4", "PRIO-N1"].map(mark) };"#,
+            vec![serde_json::json!({
+                "manifest_id": "x", "revision": 0, "port_of_entry": "2304", "mode": "truck",
+                "lane": "standard", "action": "release", "front_of_line": false, "random_exam": false,
+                "watchlist_hit": false, "score": 0, "band": "low", "reasons": [], "parties": [],
+                "fast": {"eligible": false, "missing": ["release"]},
+                "importer_standing": "none", "policy_version": "sha256:0123"
+            })],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        prioritized["order"],
+        serde_json::json!([
+            "PRIO-1B", "PRIO-1", "PRIO-2", "PRIO-3", "PRIO-4", "PRIO-N2", "PRIO-N1"
+        ]),
+        "{prioritized}"
+    );
+    assert_eq!(
+        prioritized["first"],
+        serde_json::json!(["PRIO-1B", "PRIO-1", "PRIO-2", "PRIO-3", "PRIO-4"]),
+        "prioritised decisions are not at the top of the live list: {prioritized}"
+    );
+    assert_eq!(
+        prioritized["marks"],
+        serde_json::json!([
+            "P1 tier 3",
+            "P2 tier 2",
+            "P3 tier 1",
+            "P4 non-partner",
+            null
+        ]),
+        "{prioritized}"
+    );
 
     let png = c.screenshot().await.unwrap();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");

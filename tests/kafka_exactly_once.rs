@@ -40,6 +40,7 @@ manifests = "{m}"
 partners = "{p}"
 decisions = "{d}"
 dlq = "{q}"
+control = "{c}"
 [kafka.consumer]
 # A killed instance's partitions move on after 6 s instead of 45 s.
 "session.timeout.ms" = "6000"
@@ -54,6 +55,7 @@ shutdown_timeout_ms = 20000
         p = t.partners,
         d = t.decisions,
         q = t.dlq,
+        c = t.control,
     )
 }
 

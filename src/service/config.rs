@@ -203,6 +203,10 @@ pub struct AdminConfig {
     /// How often the policy file is checked, milliseconds.
     #[serde(default = "default_reload_interval_ms")]
     pub reload_interval_ms: u64,
+    /// Longest business resumption one `PUT /admin/ports/{code}/resumption` may declare: its `until` at
+    /// most this many hours after the declaration (1 to 8760).
+    #[serde(default = "default_max_resumption_hours")]
+    pub max_resumption_hours: u64,
 }
 
 fn default_true() -> bool {
@@ -232,6 +236,9 @@ fn default_max_policy_bytes() -> usize {
 fn default_reload_interval_ms() -> u64 {
     1000
 }
+fn default_max_resumption_hours() -> u64 {
+    168
+}
 
 impl Default for AdminConfig {
     fn default() -> Self {
@@ -246,6 +253,7 @@ impl Default for AdminConfig {
             max_policy_bytes: default_max_policy_bytes(),
             reload_policy: true,
             reload_interval_ms: default_reload_interval_ms(),
+            max_resumption_hours: default_max_resumption_hours(),
         }
     }
 }
@@ -540,6 +548,12 @@ impl Config {
             err(
                 "service.shutdown_timeout_ms",
                 "must be at least 1000 (draining in-flight work takes time)".into(),
+            );
+        }
+        if !(1..=8760).contains(&self.admin.max_resumption_hours) {
+            err(
+                "admin.max_resumption_hours",
+                "must be between 1 and 8760 (a year)".into(),
             );
         }
         if self.service.stall_after_ms < 2000 {

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use borderlane_core::policy::CompiledPolicy;
-use borderlane_core::score::{check_port, process};
+use borderlane_core::score::{check_port, process_with};
 use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::Limits;
+use borderlane_core::Resumptions;
 
 use crate::service::metrics::Metrics;
 use crate::service::{Shutdown, Watchers};
@@ -38,6 +39,8 @@ pub(crate) struct Traffic {
     pub metrics: Arc<Metrics>,
     pub watchers: Watchers,
     pub shutdown: Shutdown,
+    /// Business-resumption declarations in force (changed through the admin API, in process).
+    pub resumptions: Arc<ArcSwap<Resumptions>>,
 }
 
 impl Traffic {
@@ -63,8 +66,9 @@ impl Traffic {
             }
             let bytes = g.generator.record(i).to_bytes();
             let policy = self.policy.load();
+            let resumptions = self.resumptions.load();
             let started = Instant::now();
-            let result = process(&policy, &g.table, &bytes, &self.limits);
+            let result = process_with(&policy, &g.table, &bytes, &self.limits, &resumptions);
             self.metrics.scored(started.elapsed());
             match result {
                 Ok((manifest, mut decision)) => {
@@ -76,6 +80,9 @@ impl Traffic {
                         decision.lane,
                         decision.port_of_entry,
                     );
+                    if let Some(p) = decision.priority {
+                        self.metrics.decision_prioritized(decision.port_of_entry, p);
+                    }
                     self.watchers.decided(manifest, &decision, &buf);
                 }
                 Err(e) => self.metrics.dead_letter_acknowledged(e.kind),

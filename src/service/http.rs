@@ -24,6 +24,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Answered by `/readyz`.
     pub readiness: Arc<Readiness>,
+    /// Business-resumption declarations, whose mode per port `/metrics` shows at the time of the scrape.
+    pub resumptions: Option<Arc<crate::service::resumption::Board>>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -48,8 +50,9 @@ fn evaluate(s: &AppState) -> ReadyReport {
 /// The `/readyz` body: one `name: value` line per condition, then one line per stalled partition.
 pub fn render_report(r: &ReadyReport) -> String {
     let mut body = format!(
-        "partner_table: {}\nmanifest_consumer: {}\nwatched_partitions: {}\nstalled_partitions: {}\n",
+        "partner_table: {}\ncontrol_topic: {}\nmanifest_consumer: {}\nwatched_partitions: {}\nstalled_partitions: {}\n",
         if r.partners { "complete" } else { "loading" },
+        if r.control { "complete" } else { "loading" },
         if r.consumer { "running" } else { "stopped" },
         r.watched,
         r.stalled.len()
@@ -79,6 +82,9 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     evaluate(&s);
+    if let (Some(board), Some(now)) = (&s.resumptions, crate::clock::now()) {
+        s.metrics.port_resumption(&board.active_at(&now));
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -115,6 +121,7 @@ mod tests {
         let r = router(AppState {
             metrics: metrics.clone(),
             readiness: readiness.clone(),
+            resumptions: None,
         });
         assert_eq!(get(&r, "/healthz").await.0, StatusCode::OK);
         let (status, body) = get(&r, "/readyz").await;
@@ -123,6 +130,10 @@ mod tests {
         readiness.partners_complete();
         assert_eq!(get(&r, "/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE);
         readiness.consumer_running(true);
+        let (status, body) = get(&r, "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("control_topic: loading"), "{body}");
+        readiness.control_complete();
         assert_eq!(get(&r, "/readyz").await.0, StatusCode::OK);
         readiness.consumer_running(false);
         assert_eq!(get(&r, "/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE);
@@ -141,8 +152,10 @@ mod tests {
         let r = router(AppState {
             metrics: metrics.clone(),
             readiness: readiness.clone(),
+            resumptions: None,
         });
         readiness.partners_complete();
+        readiness.control_complete();
         readiness.consumer_running(true);
         let sample = |lag, consumed, stored| {
             Some(Sample {

@@ -40,6 +40,7 @@ impl BadPartner {
 pub enum Client {
     ManifestConsumer,
     PartnerConsumer,
+    ControlConsumer,
     Producer,
 }
 
@@ -48,6 +49,7 @@ impl Client {
         match self {
             Client::ManifestConsumer => "manifest_consumer",
             Client::PartnerConsumer => "partner_consumer",
+            Client::ControlConsumer => "control_consumer",
             Client::Producer => "producer",
         }
     }
@@ -112,6 +114,15 @@ pub struct Metrics {
     stalled_partitions: IntGauge,
     /// 1 when `/readyz` answers 200, else 0 (evaluated at every scrape and readiness probe).
     ready: IntGauge,
+    /// Per port that has had a business-resumption declaration since start: 1 while one is in force by
+    /// the wall clock (evaluated at every scrape), else 0. Decisions judge by `filed_at`, not by this.
+    port_resumption_active: IntGaugeVec,
+    /// Decisions acknowledged with a `priority` (a resumption covered them), by port and priority.
+    decisions_prioritized: IntCounterVec,
+    /// Control-topic records skipped as bad.
+    bad_control_records: IntCounter,
+    /// 1 once the control topic has been read up to its start-up end offsets.
+    control_complete: IntGauge,
     /// Name and type of every metric family registered, with the registry's prefix.
     families: Vec<(String, MetricType)>,
 }
@@ -290,6 +301,30 @@ impl Metrics {
             "ready",
             "1 when /readyz answers 200 (partner table complete, consumer running, nothing stalled).",
         ));
+        let port_resumption_active = must(IntGaugeVec::new(
+            Opts::new(
+                "port_resumption_active",
+                "1 while a business-resumption declaration is in force at the port (wall clock), 0 after it \
+                 ended or expired; ports that never had one are absent.",
+            ),
+            &["port"],
+        ));
+        let decisions_prioritized = must(IntCounterVec::new(
+            Opts::new(
+                "decisions_prioritized_total",
+                "Decisions acknowledged with a business-resumption priority, by port and priority (1 = tier 3 \
+                 first … 4 = non-partners).",
+            ),
+            &["port", "priority"],
+        ));
+        let bad_control_records = must(IntCounter::new(
+            "bad_control_records_total",
+            "Control-topic records skipped as bad (logged with their offset).",
+        ));
+        let control_complete = must(IntGauge::new(
+            "control_complete",
+            "1 once the control topic has been read up to its start-up end offsets.",
+        ));
         let mut families = Vec::new();
         for c in [
             Box::new(decisions.clone()) as Box<dyn prometheus::core::Collector>,
@@ -317,6 +352,10 @@ impl Metrics {
             Box::new(partner_partitions.clone()),
             Box::new(stalled_partitions.clone()),
             Box::new(ready.clone()),
+            Box::new(port_resumption_active.clone()),
+            Box::new(decisions_prioritized.clone()),
+            Box::new(bad_control_records.clone()),
+            Box::new(control_complete.clone()),
         ] {
             // Every family the collector yields, children or not (`gather` prunes empty vectors).
             for mf in c.collect() {
@@ -363,6 +402,10 @@ impl Metrics {
             partner_partitions,
             stalled_partitions,
             ready,
+            port_resumption_active,
+            decisions_prioritized,
+            bad_control_records,
+            control_complete,
             families,
         }
     }
@@ -525,6 +568,31 @@ impl Metrics {
         self.partner_partitions.set(n as i64);
     }
 
+    /// A decision with a business-resumption priority was acknowledged.
+    pub fn decision_prioritized(&self, port: PortCode, priority: u8) {
+        let p = [b'0' + priority.min(9)];
+        self.decisions_prioritized
+            .with_label_values(&[port.as_str(), std::str::from_utf8(&p).unwrap_or("?")])
+            .inc();
+    }
+
+    /// The resumption mode per port (see [`crate::service::resumption::Board::active_at`]).
+    pub fn port_resumption(&self, ports: &[(PortCode, bool)]) {
+        for (port, active) in ports {
+            self.port_resumption_active
+                .with_label_values(&[port.as_str()])
+                .set(i64::from(*active));
+        }
+    }
+
+    pub fn bad_control_record(&self) {
+        self.bad_control_records.inc();
+    }
+
+    pub fn control_completed(&self) {
+        self.control_complete.set(1);
+    }
+
     /// Readiness as last evaluated: stalled manifest partitions and the `/readyz` verdict.
     pub fn readiness(&self, stalled: usize, ready: bool) {
         self.stalled_partitions.set(stalled as i64);
@@ -554,6 +622,8 @@ mod tests {
         m.policy("sha256:def", "default", Some("sha256:m1"));
         m.policy_reload_failures(2);
         m.kafka_error(Client::Producer);
+        m.decision_prioritized(port, 1);
+        m.port_resumption(&[(port, true), (PortCode::parse("0901").unwrap(), false)]);
         let text = m.render();
         for line in [
             "borderlane_decisions_total{action=\"release\",lane=\"fast\",port=\"2304\"} 2",
@@ -570,6 +640,9 @@ mod tests {
             "borderlane_policy_info{model_version=\"sha256:m1\",name=\"default\",version=\"sha256:def\"} 1",
             "borderlane_policy_reload_failures_total 2",
             "borderlane_kafka_errors_total{client=\"producer\"} 1",
+            "borderlane_decisions_prioritized_total{port=\"2304\",priority=\"1\"} 1",
+            "borderlane_port_resumption_active{port=\"2304\"} 1",
+            "borderlane_port_resumption_active{port=\"0901\"} 0",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }

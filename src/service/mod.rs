@@ -16,6 +16,7 @@ pub mod http;
 pub mod kafka;
 pub mod metrics;
 pub mod officers;
+pub mod resumption;
 pub mod server;
 pub mod stall;
 
@@ -46,6 +47,7 @@ use crate::service::admin::store::model_version;
 use crate::service::admin::{AdminState, ManifestRing, PolicyStore, Tokens};
 use crate::service::feed::Feed;
 use crate::service::kafka::clients::Role;
+use crate::service::kafka::control::ControlFollower;
 use crate::service::kafka::partners::PartnerFollower;
 use crate::service::kafka::pipeline::Pipeline;
 use crate::service::kafka::sink::{AtLeastOnceSink, Sink};
@@ -101,6 +103,8 @@ impl Shutdown {
 pub struct Readiness {
     /// The partner table reached the start-up end offsets (never goes back to false).
     partners: watch::Sender<bool>,
+    /// The control topic (business-resumption declarations) reached its start-up end offsets.
+    control: watch::Sender<bool>,
     /// The manifest consumer is subscribed and polling.
     consumer: AtomicBool,
     /// Assigned manifest partitions with lag and no progress (`service.stall_after_ms`).
@@ -118,6 +122,8 @@ impl Default for Readiness {
 pub struct ReadyReport {
     /// The partner table reached the start-up end offsets.
     pub partners: bool,
+    /// The control topic reached its start-up end offsets.
+    pub control: bool,
     /// The manifest consumer is subscribed and polling.
     pub consumer: bool,
     /// Assigned manifest partitions the stall detector has lag and positions for.
@@ -130,7 +136,7 @@ pub struct ReadyReport {
 
 impl ReadyReport {
     pub fn is_ready(&self) -> bool {
-        self.partners && self.consumer && self.stalled.is_empty()
+        self.partners && self.control && self.consumer && self.stalled.is_empty()
     }
 }
 
@@ -143,6 +149,7 @@ impl Readiness {
     pub fn with_stall_after(stall_after: Duration) -> Readiness {
         Readiness {
             partners: watch::channel(false).0,
+            control: watch::channel(false).0,
             consumer: AtomicBool::new(false),
             stall: stall::StallDetector::new(stall_after),
         }
@@ -158,6 +165,7 @@ impl Readiness {
         let (partners, consumer) = self.state();
         ReadyReport {
             partners,
+            control: *self.control.borrow(),
             consumer,
             watched: self.stall.watched(),
             stalled: if consumer {
@@ -171,6 +179,17 @@ impl Readiness {
 
     pub fn partners_complete(&self) {
         self.partners.send_replace(true);
+    }
+
+    /// The control topic has been read to its start-up end offsets (or there is none: `demo`).
+    pub fn control_complete(&self) {
+        self.control.send_replace(true);
+    }
+
+    /// Resolves once the control topic is read to its start-up end offsets.
+    pub async fn control_completed(&self) {
+        let mut rx = self.control.subscribe();
+        let _ = rx.wait_for(|v| *v).await;
     }
 
     pub fn consumer_running(&self, running: bool) {
@@ -188,7 +207,7 @@ impl Readiness {
         )
     }
 
-    /// Ready now: partner table complete, consumer running, no stalled partition.
+    /// Ready now: partner table and control topic complete, consumer running, no stalled partition.
     pub fn is_ready(&self) -> bool {
         self.report(Instant::now()).is_ready()
     }
@@ -513,9 +532,12 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
         Input::Generated(g) => g.table.clone(),
     };
 
+    // Business-resumption declarations: followed from the control topic with Kafka, in process for demo.
+    let board = Arc::new(resumption::Board::new());
     let app = http::router(http::AppState {
         metrics: metrics.clone(),
         readiness: readiness.clone(),
+        resumptions: Some(board.clone()),
     });
     let mut officers_addr = None;
     match (&feed, config.officers.listen) {
@@ -561,16 +583,29 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
                 .with_context(|| format!("binding admin.listen {addr}"))?;
             admin_addr = Some(admin_listener.local_addr()?);
             info!(admin_addr = ?admin_addr, "admin API listening");
-            let admin_app = crate::service::admin::router(AdminState::new(
-                store.clone(),
-                tokens.clone(),
-                ring.clone(),
-                table.clone(),
-                AdminLimits {
-                    max_policy_bytes: config.admin.max_policy_bytes,
-                    max_window: config.admin.replay_window,
-                },
-            ));
+            let publisher = match &input {
+                Input::Kafka => {
+                    resumption::Publisher::Kafka(resumption::KafkaPublisher::new(&config)?)
+                }
+                Input::Generated(_) => resumption::Publisher::InProcess,
+            };
+            let admin_app = crate::service::admin::router(
+                AdminState::new(
+                    store.clone(),
+                    tokens.clone(),
+                    ring.clone(),
+                    table.clone(),
+                    AdminLimits {
+                        max_policy_bytes: config.admin.max_policy_bytes,
+                        max_window: config.admin.replay_window,
+                    },
+                )
+                .with_resumptions(
+                    board.clone(),
+                    Arc::new(publisher),
+                    Duration::from_secs(config.admin.max_resumption_hours * 3600),
+                ),
+            );
             let (serving, stop) = (serving.clone(), shutdown.clone());
             let h = tasks.spawn(async move {
                 server::serve(admin_listener, admin_app, serving, stop)
@@ -644,6 +679,13 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
                 readiness.clone(),
                 shutdown.clone(),
             )?;
+            let control = ControlFollower::new(
+                &config,
+                board.clone(),
+                metrics.clone(),
+                readiness.clone(),
+                shutdown.clone(),
+            )?;
             let pipeline = Pipeline::new(
                 &config,
                 sink,
@@ -653,23 +695,40 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
                 readiness.clone(),
                 shutdown.clone(),
             )?
-            .with_watchers(watchers);
+            .with_watchers(watchers)
+            .with_resumptions(board.handle());
 
+            // Both followers start once the topics exist.
+            let (topics_ok, mut topics_ready) = watch::channel(false);
             let topics_config = config.clone();
             let h = tasks.spawn(async move {
                 kafka::topics::ensure(&topics_config).await?;
                 kafka::topics::check_dead_letter_room(&topics_config).await?;
+                topics_ok.send_replace(true);
                 tokio::task::spawn_blocking(move || follower.run())
                     .await
                     .map_err(|e| anyhow!("partner follower thread: {e}"))?
             });
             names.insert(h.id(), "partners");
 
-            let gate = readiness.clone();
             let stop = shutdown.clone();
             let h = tasks.spawn(async move {
                 tokio::select! {
-                    _ = gate.partners_completed() => {}
+                    r = topics_ready.wait_for(|v| *v) => if r.is_err() { return Ok(()) },
+                    _ = stop.triggered() => return Ok(()),
+                }
+                tokio::task::spawn_blocking(move || control.run())
+                    .await
+                    .map_err(|e| anyhow!("control follower thread: {e}"))?
+            });
+            names.insert(h.id(), "control");
+
+            let gate = readiness.clone();
+            let stop = shutdown.clone();
+            let h = tasks.spawn(async move {
+                // No decision before the partner table and the resumption declarations are complete.
+                tokio::select! {
+                    _ = async { gate.partners_completed().await; gate.control_completed().await } => {}
                     _ = stop.triggered() => return Ok(()),
                 }
                 tokio::task::spawn_blocking(move || pipeline.run())
@@ -683,6 +742,8 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
             metrics.partner_table(table.len(), table.updates_applied());
             metrics.partner_table_completed();
             readiness.partners_complete();
+            metrics.control_completed();
+            readiness.control_complete();
             readiness.consumer_running(true);
             let traffic = generated::Traffic {
                 input: *g,
@@ -691,6 +752,7 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
                 metrics: metrics.clone(),
                 watchers,
                 shutdown: shutdown.clone(),
+                resumptions: board.handle(),
             };
             let h = tasks.spawn(traffic.run());
             names.insert(h.id(), "traffic");

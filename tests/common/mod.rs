@@ -107,6 +107,7 @@ pub fn config(name: &str) -> Config {
     c.kafka.topics.partners = format!("{id}-partners");
     c.kafka.topics.decisions = format!("{id}-decisions");
     c.kafka.topics.dlq = format!("{id}-dlq");
+    c.kafka.topics.control = format!("{id}-control");
     c.http.listen = "127.0.0.1:0".parse().unwrap();
     // Each service keeps its own audit trail; the admin API starts only where a test gives it tokens.
     c.admin.audit_log = std::env::temp_dir().join(format!("{id}-audit.jsonl"));
@@ -292,6 +293,33 @@ pub fn http_get_auth(addr: SocketAddr, path: &str, token: Option<&str>) -> Optio
     write!(
         s,
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let status = buf.split(' ').nth(1)?.parse().ok()?;
+    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    Some((status, body))
+}
+
+/// `method path` with an optional bearer token and JSON body: (status, body); None when nothing listens.
+pub fn http_call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )
     .ok()?;
     let mut buf = String::new();

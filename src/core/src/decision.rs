@@ -566,6 +566,9 @@ pub struct Decision {
     pub policy_version: Arc<str>,
     /// Version (`sha256:` of the file) of the learned model the policy used; `None` without a model.
     pub model_version: Option<Arc<str>>,
+    /// Processing order while a business-resumption declaration applies to the manifest (1 first … 4
+    /// last, see [`crate::resumption::priority`]); `None` otherwise (the field is then absent on the wire).
+    pub priority: Option<u8>,
     /// Set by the adapter that emits the decision; excluded from determinism.
     pub decided_at: Option<Timestamp>,
 }
@@ -617,6 +620,9 @@ impl Serialize for Decision {
         m.serialize_entry("policy_version", &*self.policy_version)?;
         if let Some(v) = &self.model_version {
             m.serialize_entry("model_version", &**v)?;
+        }
+        if let Some(p) = self.priority {
+            m.serialize_entry("priority", &p)?;
         }
         if let Some(t) = &self.decided_at {
             m.serialize_entry("decided_at", t)?;

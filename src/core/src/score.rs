@@ -14,6 +14,7 @@ use crate::decision::{
 };
 use crate::model::Line;
 use crate::policy::{settle, Border, CompiledPolicy, Ledger, ModelRule};
+use crate::resumption::{prioritize, Resumptions};
 use crate::table::{PartnerTable, Standing};
 use crate::wire::{
     parse_manifest, BadInput, ErrorKind, Limits, Manifest, Mode, Party, SealAffixer, SealClass, Str,
@@ -28,9 +29,23 @@ pub fn process(
     bytes: &[u8],
     limits: &Limits,
 ) -> Result<(Manifest, Decision), BadInput> {
+    process_with(policy, table, bytes, limits, &Resumptions::NONE)
+}
+
+/// [`process`] with the business-resumption declarations in force (the service's pipelines pass them;
+/// [`process`] is this with none): a decision at a port whose declaration covers the manifest's `filed_at`
+/// carries a `priority` (see [`crate::resumption`]).
+pub fn process_with(
+    policy: &CompiledPolicy,
+    table: &PartnerTable,
+    bytes: &[u8],
+    limits: &Limits,
+    resumptions: &Resumptions,
+) -> Result<(Manifest, Decision), BadInput> {
     let m = parse_manifest(bytes, limits)?;
     check_port(policy, &m)?;
-    let d = decide(policy, table, &m);
+    let mut d = decide(policy, table, &m);
+    prioritize(&mut d, &m, resumptions);
     Ok((m, d))
 }
 
@@ -749,6 +764,7 @@ pub fn score(policy: &CompiledPolicy, m: &Manifest, parties: SmallVec<[PartyView
         importer_standing,
         policy_version: policy.version.clone(),
         model_version: policy.model.as_ref().map(|r| r.model.version.clone()),
+        priority: None,
         decided_at: None,
     }
 }

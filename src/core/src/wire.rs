@@ -723,8 +723,9 @@ fn is_bidi_control_or_bom(c: char) -> bool {
     )
 }
 
-/// A name or description: see [`Text::Name`]. Not required to be non-empty.
-fn check_name(path: impl Fn() -> String, name: &str) -> Result<(), BadInput> {
+/// A name or description: see [`Text::Name`]. Not required to be non-empty. Also used by adapters for
+/// free text people enter (e.g. a resumption declaration's reason).
+pub fn check_name(path: impl Fn() -> String, name: &str) -> Result<(), BadInput> {
     Text::Name.refuse(path, name)
 }
 

@@ -1464,3 +1464,52 @@ fn blind_spot_policies_are_both_accepted_and_refused() {
         "accepted {ok}, refused {refused}"
     );
 }
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// Business resumption orders processing and grants nothing: with a declaration covering the manifest's
+    /// `filed_at` the decision is the same, field for field, plus `priority` from the weakest importer
+    /// standing (1 tier 3, 2 tier 2, 3 certified, 4 the rest); with one that ends at `filed_at`, at another
+    /// port, or none, it is the same without `priority`.
+    #[test]
+    fn resumption_orders_and_grants_nothing(
+        m in arb_manifest(),
+        specs in arb_specs(),
+        before in 0i64..86_400,
+        after in 1i64..86_400,
+    ) {
+        use borderlane_core::{process_with, Declaration, Resumptions};
+        let policy = boosted_policy();
+        let table = table_of(&specs);
+        let plain = decide(policy, &table, &m);
+        let filed = m.filed_at.unix_seconds();
+        let declaration = |port: PortCode, from: i64, until: i64| Declaration {
+            port,
+            declared_at: ts(from),
+            until: ts(until),
+            reason: "property".into(),
+            declared_by: "proptest".into(),
+        };
+        let with = |r: Resumptions| {
+            let (_, d) = process_with(policy, &table, &bytes_of(&m), &Limits::default(), &r)
+                .unwrap_or_else(|e| panic!("a generated manifest was dead-lettered: {e}"));
+            serde_json::to_value(&d).expect("decision serialises")
+        };
+        let covered = with(Resumptions::new([declaration(m.port_of_entry, filed - before, filed + after)]));
+        let want = match plain["importer_standing"].as_str().expect("importer_standing") {
+            "validated_tier3" => 1,
+            "validated" => 2,
+            "certified" => 3,
+            _ => 4,
+        };
+        let mut expected = plain.clone();
+        expected["priority"] = Json::from(want);
+        prop_assert_eq!(&covered, &expected);
+        let ended = with(Resumptions::new([declaration(m.port_of_entry, filed - before, filed)]));
+        prop_assert_eq!(&ended, &plain);
+        let other = PortCode::parse(if m.port_of_entry.as_str() == "0901" { "0902" } else { "0901" }).unwrap();
+        let elsewhere = with(Resumptions::new([declaration(other, filed - before, filed + after)]));
+        prop_assert_eq!(&elsewhere, &plain);
+    }
+}

@@ -28,7 +28,11 @@
 //! reasons = [["origin.country", 45]]       # exact multiset of (rule, points)
 //! parties = [["importer", "12-3456789AB", "none"]]  # exact multiset of (role, id, standing)
 //! details = [["origin.country", "CO"]]     # optional: (rule, substring of that reason's detail)
+//! priority = 1                             # optional: the decision's `priority`; absent = must be absent
 //! ```
+//!
+//! A case may give business-resumption declarations in force, passed to `process_with`:
+//! `resumptions = [{ port = "2304", declared_at = "2026-11-28T00:00:00Z", until = "2026-11-29T00:00:00Z" }]`.
 //!
 //! A case may instead carry `expect_policy_errors = [{ path = "…", contains = "…" }]` (the exact set of error
 //! paths the merged policy must be rejected with; `[]` means it must be accepted).
@@ -39,8 +43,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use borderlane_core::codes::PortCode;
+use borderlane_core::time::Timestamp;
 use borderlane_core::wire::parse_partner;
-use borderlane_core::{process, CompiledPolicy, Limits, PartnerTable};
+use borderlane_core::{process_with, CompiledPolicy, Limits, PartnerTable};
+use borderlane_core::{Declaration, Resumptions};
 use serde::Deserialize;
 use serde_json::Value as Json;
 use toml::Value as Toml;
@@ -114,6 +121,17 @@ struct Case {
     expect: Option<Expect>,
     #[serde(default)]
     expect_policy_errors: Option<Vec<ExpectPolicyError>>,
+    /// Business-resumption declarations in force (`process_with`).
+    #[serde(default)]
+    resumptions: Vec<ResumptionCase>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResumptionCase {
+    port: String,
+    declared_at: String,
+    until: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -131,6 +149,9 @@ struct Expect {
     parties: Vec<(String, String, String)>,
     #[serde(default)]
     details: Vec<(String, String)>,
+    /// The decision's `priority`; absent means the decision must carry none.
+    #[serde(default)]
+    priority: Option<u8>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -329,6 +350,22 @@ fn build_manifest(case: &Case) -> Result<Json, String> {
     Ok(m)
 }
 
+fn build_resumptions(case: &Case) -> Result<Resumptions, String> {
+    let mut out = Vec::new();
+    for r in &case.resumptions {
+        let port = PortCode::parse(&r.port).ok_or_else(|| format!("bad port {:?}", r.port))?;
+        let ts = |s: &str| Timestamp::parse(s).ok_or_else(|| format!("bad timestamp {s:?}"));
+        out.push(Declaration {
+            port,
+            declared_at: ts(&r.declared_at)?,
+            until: ts(&r.until)?,
+            reason: "golden case".into(),
+            declared_by: "golden".into(),
+        });
+    }
+    Ok(Resumptions::new(out))
+}
+
 fn build_table(case: &Case, fx: &Fixtures) -> Result<PartnerTable, String> {
     let table = PartnerTable::new();
     for p in &case.partners {
@@ -360,6 +397,7 @@ fn build_table(case: &Case, fx: &Fixtures) -> Result<PartnerTable, String> {
 struct Coverage {
     rules: BTreeSet<String>,
     fast_missing: BTreeSet<String>,
+    priorities: BTreeSet<u64>,
     cases: usize,
 }
 
@@ -438,12 +476,17 @@ fn check(case: &Case, fx: &Fixtures, cov: &mut Coverage) -> Vec<String> {
         Err(e) => return vec![e],
     };
     let bytes = serde_json::to_vec(&manifest).expect("serialise manifest");
-    let decision = match process(&policy, &table, &bytes, &Limits::default()) {
+    let resumptions = match build_resumptions(case) {
+        Ok(r) => r,
+        Err(e) => return vec![e],
+    };
+    let decision = match process_with(&policy, &table, &bytes, &Limits::default(), &resumptions) {
         Ok((_, d)) => d,
         Err(e) => return vec![format!("the manifest is dead-lettered: {e}")],
     };
     let d = serde_json::to_value(&decision).expect("decision serialises");
     cov.cases += 1;
+    cov.priorities.extend(d["priority"].as_u64());
 
     let mut field = |name: &str, want: Json, got: &Json| {
         if &want != got {
@@ -488,6 +531,11 @@ fn check(case: &Case, fx: &Fixtures, cov: &mut Coverage) -> Vec<String> {
         "policy_version",
         Json::from(&*policy.version),
         &d["policy_version"],
+    );
+    field(
+        "priority",
+        expect.priority.map_or(Json::Null, Json::from),
+        &d["priority"],
     );
 
     let missing: Vec<String> = d["fast"]["missing"]
@@ -633,6 +681,11 @@ fn golden_cases() {
         assert!(
             unmet.is_empty(),
             "no golden case reports the FAST conditions {unmet:?} as missing"
+        );
+        assert_eq!(
+            cov.priorities,
+            BTreeSet::from([1, 2, 3, 4]),
+            "the golden cases must give every resumption priority"
         );
     }
     eprintln!("{ran} golden cases passed ({} decided)", cov.cases);

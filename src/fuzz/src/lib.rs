@@ -209,13 +209,19 @@ mod service {
         assert_eq!(f, again, "filter changed across encode -> decode");
     }
 
-    /// The admin API's JSON bodies: the first byte picks rollback (odd) or simulate (even); a simulate
+    /// The admin API's JSON bodies: the first byte picks rollback (odd), business resumption (2 modulo 4:
+    /// the next 4 bytes are the port of the path, the rest the body) or simulate (0 modulo 4); a simulate
     /// request that decodes has a target rate in [0, 1] and a sample of at most 200, and its candidate
-    /// policy goes through the same compile as the handler.
+    /// policy goes through the same compile as the handler; a resumption request that is accepted is
+    /// declared at the given time, ends after it and within the maximum, and its control record decodes to
+    /// the same declaration.
     pub fn admin(data: &[u8]) {
         let Some((&which, body)) = data.split_first() else {
             return;
         };
+        if which & 3 == 2 {
+            return resumption(body);
+        }
         if which & 1 == 1 {
             if let Ok(r) = parse_rollback(body) {
                 let _ = r.version.len();
@@ -230,5 +236,41 @@ mod service {
         }
         assert!(req.sample <= 200, "sample {}", req.sample);
         let _ = borderlane_core::policy::compile::CompiledPolicy::from_toml(&req.policy);
+    }
+
+    fn resumption(data: &[u8]) {
+        use borderlane::service::resumption::{decode, encode, parse_request};
+        use borderlane_core::time::Timestamp;
+        static POLICY: std::sync::OnceLock<borderlane_core::CompiledPolicy> =
+            std::sync::OnceLock::new();
+        let policy = POLICY.get_or_init(borderlane::load::policy::default_policy);
+        if data.len() < 4 {
+            return;
+        }
+        let (port, body) = data.split_at(4);
+        let Ok(port) = std::str::from_utf8(port) else {
+            return;
+        };
+        let now = Timestamp::parse("2026-12-01T10:00:00Z").expect("a valid time");
+        let max = std::time::Duration::from_secs(168 * 3600);
+        match parse_request(port, body, policy, now, max, "fuzz") {
+            Ok(d) => {
+                assert_eq!(d.declared_at, now);
+                assert!(d.until > now, "until {} not after {now}", d.until);
+                assert!(
+                    d.until.unix_nanos() - now.unix_nanos() <= max.as_nanos() as i128,
+                    "until {} beyond the maximum",
+                    d.until
+                );
+                assert!(!d.reason.trim().is_empty(), "empty reason accepted");
+                assert!(policy.port(d.port).is_some(), "port outside the policy");
+                assert_eq!(
+                    decode(d.port, &encode(&d)).as_ref(),
+                    Ok(&d),
+                    "control record round trip"
+                );
+            }
+            Err(errors) => assert!(!errors.is_empty(), "a refusal without errors"),
+        }
     }
 }

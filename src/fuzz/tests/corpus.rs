@@ -96,3 +96,26 @@ fn the_policy_round_trip_is_not_vacuous() {
         doc.version()
     );
 }
+
+/// The resumption round-trip invariant is exercised, not skipped: the corpus request is accepted.
+#[test]
+fn the_resumption_round_trip_is_not_vacuous() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data = std::fs::read(root.join("corpus/admin/resumption")).unwrap();
+    assert_eq!(
+        data[0] & 3,
+        2,
+        "the corpus entry selects the resumption decoder"
+    );
+    let (port, body) = data[1..].split_at(4);
+    let now = borderlane_core::time::Timestamp::parse("2026-12-01T10:00:00Z").unwrap();
+    let accepted = borderlane::service::resumption::parse_request(
+        std::str::from_utf8(port).unwrap(),
+        body,
+        &borderlane::load::policy::default_policy(),
+        now,
+        std::time::Duration::from_secs(168 * 3600),
+        "fuzz",
+    );
+    assert!(accepted.is_ok(), "{accepted:?}");
+}

@@ -1,5 +1,5 @@
-//! The admin HTTP API (its own listener): policy get / put / rollback, versions, audit, what-if simulate, and
-//! the OpenAPI document. Every route but the OpenAPI document needs a bearer token whose role allows it
+//! The admin HTTP API (its own listener): policy get / put / rollback, versions, audit, what-if simulate,
+//! business-resumption declarations per port (put, delete, list), and the OpenAPI document. Every route but the OpenAPI document needs a bearer token whose role allows it
 //! (see the matrix in [`super::auth`]); changes need the operator role. Simulate runs one at a time per
 //! instance (429 while one runs), on at most `max_window` recent manifests, with a policy of at most
 //! `max_policy_bytes`; request bodies are capped per route (413).
@@ -7,20 +7,22 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use borderlane_core::table::PartnerTable;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::audit::ResumptionChange;
 use super::auth::{Check, Permission, Role, TokenStore};
 use super::ring::ManifestRing;
 use super::store::{PolicyStore, RollbackError};
 use crate::analysis::whatif;
 use crate::load::policy::Origin;
+use crate::service::resumption::{self as resumption, Board, ControlRecord, Published, Publisher};
 
 /// The OpenAPI document of this API, kept in the repository.
 pub const OPENAPI: &str = include_str!("../../../docs/admin-openapi.json");
@@ -37,6 +39,18 @@ pub struct AdminState {
     pub limits: AdminLimits,
     /// One simulation at a time per instance.
     simulating: Arc<tokio::sync::Semaphore>,
+    /// Business-resumption declarations: what this instance applies, and how a change reaches every
+    /// instance.
+    resumptions: Resumption,
+}
+
+/// The admin side of business resumption.
+#[derive(Clone)]
+struct Resumption {
+    board: Arc<Board>,
+    publisher: Arc<Publisher>,
+    /// Longest declaration (`admin.max_resumption_hours`).
+    max: std::time::Duration,
 }
 
 /// Caps on what one request may make the service do.
@@ -72,9 +86,48 @@ impl AdminState {
             table,
             limits,
             simulating: Arc::new(tokio::sync::Semaphore::new(1)),
+            resumptions: Resumption {
+                board: Arc::new(Board::new()),
+                publisher: Arc::new(Publisher::InProcess),
+                max: std::time::Duration::from_secs(168 * 3600),
+            },
         }
     }
+
+    /// Declarations change through `publisher` and are read from `board` (the service's: the control
+    /// topic with Kafka); at most `max` long. Without this, an in-process board of its own.
+    pub fn with_resumptions(
+        mut self,
+        board: Arc<Board>,
+        publisher: Arc<Publisher>,
+        max: std::time::Duration,
+    ) -> AdminState {
+        self.resumptions = Resumption {
+            board,
+            publisher,
+            max,
+        };
+        self
+    }
+
+    /// The declarations this API changes and lists.
+    pub fn resumption_board(&self) -> &Arc<Board> {
+        &self.resumptions.board
+    }
 }
+
+/// Every route of this API with its methods, as the OpenAPI document must list them (a test keeps the
+/// two in step).
+pub const ROUTES: &[(&str, &[&str])] = &[
+    ("/admin/policy", &["get", "put"]),
+    ("/admin/policy/rollback", &["post"]),
+    ("/admin/policy/simulate", &["post"]),
+    ("/admin/versions", &["get"]),
+    ("/admin/audit", &["get"]),
+    ("/admin/ports/resumption", &["get"]),
+    ("/admin/ports/{code}/resumption", &["put", "delete"]),
+    ("/admin/openapi.json", &["get"]),
+];
 
 /// Bodies of the routes that take none, or a tiny JSON one.
 const SMALL_BODY: usize = 4 * 1024;
@@ -99,6 +152,13 @@ pub fn router(state: AdminState) -> Router {
             post(simulate).layer(DefaultBodyLimit::max(simulate_body)),
         )
         .route("/admin/versions", get(versions))
+        .route("/admin/ports/resumption", get(list_resumptions))
+        .route(
+            "/admin/ports/{code}/resumption",
+            put(declare_resumption)
+                .delete(end_resumption)
+                .layer(DefaultBodyLimit::max(SMALL_BODY)),
+        )
         .route("/admin/audit", get(audit))
         .route("/admin/openapi.json", get(openapi))
         .with_state(state)
@@ -332,6 +392,136 @@ async fn simulate(State(s): State<AdminState>, headers: HeaderMap, body: Bytes) 
         )
             .into_response(),
     }
+}
+
+/// One declaration as the API shows it: the control record plus whether it is in force now.
+fn shown(
+    d: &borderlane_core::Declaration,
+    now: Option<&borderlane_core::time::Timestamp>,
+) -> serde_json::Value {
+    let mut v = serde_json::to_value(ControlRecord::of(d)).unwrap_or_default();
+    v["active"] = json!(now.is_some_and(|n| d.covers(n)));
+    v
+}
+
+async fn list_resumptions(State(s): State<AdminState>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorize(&s, &headers, Permission::ReadPolicy) {
+        return r.into_response();
+    }
+    let now = crate::clock::now();
+    let all = s.resumptions.board.snapshot();
+    Json(json!({
+        "resumptions": all.iter().filter(|d| now.is_some_and(|n| d.covers(&n))).map(|d| shown(d, now.as_ref())).collect::<Vec<_>>(),
+        "expired": all.iter().filter(|d| !now.is_some_and(|n| d.covers(&n))).map(|d| shown(d, now.as_ref())).collect::<Vec<_>>(),
+    }))
+    .into_response()
+}
+
+fn unavailable(e: anyhow::Error) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"error": format!("{e:#}")})),
+    )
+        .into_response()
+}
+
+async fn declare_resumption(
+    State(s): State<AdminState>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let actor = match authorize(&s, &headers, Permission::ChangePolicy) {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
+    };
+    let Some(now) = crate::clock::now() else {
+        return unavailable(anyhow::anyhow!(
+            "the clock is outside the representable range"
+        ));
+    };
+    let policy = s.store.current();
+    let d = match resumption::parse_request(&code, &body, &policy, now, s.resumptions.max, &actor) {
+        Ok(d) => d,
+        Err(errors) => return errors_response(&errors),
+    };
+    let r = &s.resumptions;
+    let published = match r.publisher.publish(&r.board, d.port, Some(&d)).await {
+        Ok(p) => p,
+        Err(e) => return unavailable(e),
+    };
+    let entry = s.store.record_resumption(
+        &actor,
+        "resumption-declare",
+        ResumptionChange {
+            port: d.port.to_string(),
+            declared_at: Some(d.declared_at.to_string()),
+            until: Some(d.until.to_string()),
+            reason: Some(d.reason.to_string()),
+            applied: published == Published::Applied,
+        },
+    );
+    let mut body = shown(&d, Some(&now));
+    body["applied"] = json!(published == Published::Applied);
+    body["audit"] = json!(entry);
+    let status = match published {
+        Published::Applied => StatusCode::OK,
+        Published::Written => StatusCode::ACCEPTED,
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn end_resumption(
+    State(s): State<AdminState>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let actor = match authorize(&s, &headers, Permission::ChangePolicy) {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
+    };
+    let Some(port) = borderlane_core::codes::PortCode::parse(&code) else {
+        return errors_response(&[borderlane_core::schema::PathError {
+            path: "port".into(),
+            message: format!("{code:?} is not a 4-digit port code"),
+        }]);
+    };
+    let r = &s.resumptions;
+    let Some(ended) = r.board.snapshot().get(port).cloned() else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("no business resumption is declared for port {port}")})),
+        )
+            .into_response();
+    };
+    let published = match r.publisher.publish(&r.board, port, None).await {
+        Ok(p) => p,
+        Err(e) => return unavailable(e),
+    };
+    let entry = s.store.record_resumption(
+        &actor,
+        "resumption-end",
+        ResumptionChange {
+            port: port.to_string(),
+            declared_at: Some(ended.declared_at.to_string()),
+            until: Some(ended.until.to_string()),
+            reason: Some(ended.reason.to_string()),
+            applied: published == Published::Applied,
+        },
+    );
+    let status = match published {
+        Published::Applied => StatusCode::OK,
+        Published::Written => StatusCode::ACCEPTED,
+    };
+    (
+        status,
+        Json(json!({
+            "ended": shown(&ended, crate::clock::now().as_ref()),
+            "applied": published == Published::Applied,
+            "audit": entry,
+        })),
+    )
+        .into_response()
 }
 
 async fn openapi() -> impl IntoResponse {

@@ -1,5 +1,6 @@
-//! The audit trail: an append-only JSON-lines file (time, actor, action, old → new version, changed keys),
-//! flushed and synced on every entry so it survives crashes and restarts.
+//! The audit trail: an append-only JSON-lines file (time, actor, action, old → new version, changed keys; for
+//! a business-resumption change the declaration), flushed and synced on every entry so it survives crashes
+//! and restarts.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -16,7 +17,7 @@ pub struct Entry {
     pub time: String,
     /// The token name (never the secret), `file:<path>` for hot reload, `startup`.
     pub actor: String,
-    /// `startup`, `put`, `reload`, `model-reload`, `rollback`.
+    /// `startup`, `put`, `reload`, `model-reload`, `rollback`; `resumption-declare`, `resumption-end`.
     pub action: String,
     pub old_version: Option<String>,
     pub new_version: String,
@@ -28,6 +29,26 @@ pub struct Entry {
     pub new_model_version: Option<String>,
     /// Dotted key paths whose value differs between the two versions.
     pub changed_keys: Vec<String>,
+    /// A business-resumption change (`resumption-*` actions; the versions are then the policy in force,
+    /// unchanged): the port and the declaration made or ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumption: Option<ResumptionChange>,
+}
+
+/// What a `resumption-declare` or `resumption-end` entry records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumptionChange {
+    pub port: String,
+    /// The declaration made (declare) or ended (end; absent when the port had none on this instance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// False when the control topic took the change but this instance had not applied it when the
+    /// entry was written (it applies it when its follower reads it).
+    pub applied: bool,
 }
 
 pub struct AuditLog {

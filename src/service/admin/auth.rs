@@ -11,6 +11,7 @@
 //! | read policy, versions, audit    | no      | yes    | yes      |
 //! | simulate (what-if)              | no      | yes    | yes      |
 //! | change policy (put, rollback)   | no      | no     | yes      |
+//! | declare / end port resumption   | no      | no     | yes      |
 //!
 //! Operators do not read decisions: whoever tunes the policy should not also watch who gets examined
 //! (separation of duties; the what-if report gives them aggregates). A person who needs both holds two

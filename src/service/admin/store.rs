@@ -176,6 +176,7 @@ impl PolicyStore {
                     old_model_version: last_model,
                     new_model_version: model,
                     changed_keys: Vec::new(),
+                    resumption: None,
                 });
             }
         }
@@ -283,6 +284,7 @@ impl PolicyStore {
                 old_model_version: installed.old_model_version.clone(),
                 new_model_version: installed.new_model_version.clone(),
                 changed_keys: installed.changed_keys.clone(),
+                resumption: None,
             };
             if let Err(e) = a.append(&entry) {
                 tracing::error!(error = %e, "could not write the audit entry for a policy change");
@@ -310,6 +312,33 @@ impl PolicyStore {
             .ok_or_else(|| RollbackError::UnknownVersion(version.to_string()))?;
         self.install(&text, Origin::Api, actor, "rollback")
             .map_err(RollbackError::Invalid)
+    }
+
+    /// Records a business-resumption change by `actor` (`resumption-declare` or `resumption-end`) with the
+    /// policy version in force; an audit write failure is logged (the change itself is already made).
+    pub fn record_resumption(
+        &self,
+        actor: &str,
+        action: &str,
+        change: super::audit::ResumptionChange,
+    ) -> Option<Entry> {
+        let a = self.audit.as_ref()?;
+        let p = self.current();
+        let entry = Entry {
+            time: now(),
+            actor: actor.into(),
+            action: action.into(),
+            old_version: None,
+            new_version: p.version.to_string(),
+            old_model_version: None,
+            new_model_version: model_version(&p),
+            changed_keys: Vec::new(),
+            resumption: Some(change),
+        };
+        if let Err(e) = a.append(&entry) {
+            tracing::error!(error = %e, "could not write the audit entry for a resumption change");
+        }
+        Some(entry)
     }
 
     /// The audit trail, oldest first (empty without an audit log).

@@ -186,6 +186,10 @@ pub struct Topics {
     /// Dead letters out: original bytes and key, error and source headers.
     #[serde(default = "default_dlq")]
     pub dlq: String,
+    /// Operators' control records (compacted; read whole by every instance): business-resumption
+    /// declarations keyed `resumption/<port>`, written through the admin API.
+    #[serde(default = "default_control")]
+    pub control: String,
 }
 
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
@@ -280,6 +284,10 @@ fn default_dlq() -> String {
     "manifests-dlq".into()
 }
 
+fn default_control() -> String {
+    "borderlane-control".into()
+}
+
 impl Default for KafkaConfig {
     fn default() -> Self {
         KafkaConfig {
@@ -313,6 +321,7 @@ impl Default for Topics {
             partners: default_partners(),
             decisions: default_decisions(),
             dlq: default_dlq(),
+            control: default_control(),
         }
     }
 }
@@ -394,6 +403,7 @@ impl KafkaConfig {
             ("kafka.topics.partners", &t.partners),
             ("kafka.topics.decisions", &t.decisions),
             ("kafka.topics.dlq", &t.dlq),
+            ("kafka.topics.control", &t.control),
         ];
         for (i, (path, name)) in names.iter().enumerate() {
             if name.trim().is_empty() {

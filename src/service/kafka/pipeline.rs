@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use arc_swap::ArcSwap;
 use borderlane_core::policy::CompiledPolicy;
-use borderlane_core::score::process;
+use borderlane_core::score::process_with;
 use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::{BadInput, ErrorKind, Limits};
+use borderlane_core::Resumptions;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
@@ -194,6 +195,8 @@ pub struct Pipeline {
     watchers: Watchers,
     /// `kafka.instance_id`, for the message of a fenced static member.
     instance_id: Option<String>,
+    /// Business-resumption declarations in force; each manifest is scored against one snapshot.
+    resumptions: Arc<ArcSwap<Resumptions>>,
 }
 
 impl Pipeline {
@@ -231,7 +234,14 @@ impl Pipeline {
                 .saturating_sub(1024),
             watchers: Watchers::default(),
             instance_id: config.kafka.instance_id.clone(),
+            resumptions: Arc::new(ArcSwap::from_pointee(Resumptions::NONE)),
         })
+    }
+
+    /// Scores with the business-resumption declarations behind `resumptions` (default: none).
+    pub fn with_resumptions(mut self, resumptions: Arc<ArcSwap<Resumptions>>) -> Pipeline {
+        self.resumptions = resumptions;
+        self
     }
 
     /// Consumes until shutdown or a fatal sink error, then drains and commits. Blocking.
@@ -318,13 +328,14 @@ impl Pipeline {
             key: m.key(),
         };
         let policy = self.policy.load();
+        let resumptions = self.resumptions.load();
         let started = Instant::now();
         let result = match m.payload() {
             None => Err(BadInput::new(
                 ErrorKind::Empty,
                 "null value on the manifests topic",
             )),
-            Some(bytes) => process(&policy, &self.table, bytes, &self.limits),
+            Some(bytes) => process_with(&policy, &self.table, bytes, &self.limits, &resumptions),
         };
         self.metrics.scored(started.elapsed());
         match result {

@@ -302,6 +302,7 @@ impl OutputTopics {
                         action: decision.action,
                         lane: decision.lane,
                         port: decision.port_of_entry,
+                        priority: decision.priority,
                     },
                 }
             }
@@ -373,8 +374,30 @@ pub enum Outcome {
         action: Action,
         lane: Lane,
         port: PortCode,
+        /// The business-resumption priority, when the decision carries one.
+        priority: Option<u8>,
     },
     DeadLetter(ErrorKind),
+}
+
+impl Outcome {
+    /// Counts an acknowledged (or committed) output.
+    pub fn count(self, m: &Metrics) {
+        match self {
+            Outcome::Decision {
+                action,
+                lane,
+                port,
+                priority,
+            } => {
+                m.decision_acknowledged(action, lane, port);
+                if let Some(p) = priority {
+                    m.decision_prioritized(port, p);
+                }
+            }
+            Outcome::DeadLetter(kind) => m.dead_letter_acknowledged(kind),
+        }
+    }
 }
 
 /// State shared by the pipeline thread and the producer's delivery-callback thread.
@@ -438,12 +461,7 @@ impl ProducerContext for DeliveryContext {
                     debug!(ticket = ?pending.ticket, "acknowledgement for a revoked partition ignored");
                 }
                 let m = &self.shared.metrics;
-                match pending.what {
-                    Outcome::Decision { action, lane, port } => {
-                        m.decision_acknowledged(action, lane, port)
-                    }
-                    Outcome::DeadLetter(kind) => m.dead_letter_acknowledged(kind),
-                }
+                pending.what.count(m);
                 if let Some(ts) = pending.timestamp_ms {
                     let now = crate::clock::unix_millis();
                     m.end_to_end(Duration::from_millis(now.saturating_sub(ts).max(0) as u64));

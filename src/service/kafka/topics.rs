@@ -1,5 +1,6 @@
 //! Start-up topic check: creates missing topics (when `kafka.create_topics`) with the configured partitions
-//! and replication — the partner topic compacted — or fails naming every missing one; then checks that the
+//! and replication — the partner topic compacted, the control topic compacted with one partition (its few
+//! records in one order) — or fails naming every missing one; then checks that the
 //! dead-letter topic takes a dead letter of the largest record the manifest topic accepts
 //! ([`check_dead_letter_room`]), so no accepted input can fail its dead-letter send (a poison loop).
 
@@ -17,10 +18,26 @@ use crate::service::kafka::clients::{
     client_config, producer_max_message_bytes, Role, DLQ_HEADROOM, TOPIC_MAX_MESSAGE_BYTES,
 };
 
+/// A topic's partitions when created: the configured number, or one for the control topic.
+fn partitions_of(config: &Config, topic: &str) -> i32 {
+    if topic == config.kafka.topics.control {
+        1
+    } else {
+        config.kafka.topic_partitions
+    }
+}
+
 /// The topics the service uses and the topic-level config each gets when created.
 fn wanted(config: &Config) -> Vec<(&str, Vec<(&'static str, &'static str)>)> {
     let t = &config.kafka.topics;
     vec![
+        (
+            t.control.as_str(),
+            vec![
+                ("cleanup.policy", "compact"),
+                ("max.message.bytes", TOPIC_MAX_MESSAGE_BYTES),
+            ],
+        ),
         // Inputs accept records larger than `limits.max_bytes`, so an oversized one reaches the service and
         // becomes a dead letter instead of being refused to its producer.
         (
@@ -106,7 +123,7 @@ pub async fn ensure(config: &Config) -> anyhow::Result<()> {
             cfg.iter().fold(
                 NewTopic::new(
                     n,
-                    config.kafka.topic_partitions,
+                    partitions_of(config, n),
                     TopicReplication::Fixed(config.kafka.replication_factor),
                 ),
                 |t, (k, v)| t.set(k, v),
@@ -121,7 +138,7 @@ pub async fn ensure(config: &Config) -> anyhow::Result<()> {
     {
         match r {
             Ok(name) => {
-                info!(topic = %name, partitions = config.kafka.topic_partitions, "topic created")
+                info!(topic = %name, partitions = partitions_of(config, &name), "topic created")
             }
             // Another instance won the race: fine.
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}

@@ -383,12 +383,7 @@ impl ExactlyOnceSink {
                 m.transaction_committed(elapsed, txn.outcomes.len());
                 let now = crate::clock::unix_millis();
                 for (what, ts) in txn.outcomes.drain(..) {
-                    match what {
-                        Outcome::Decision { action, lane, port } => {
-                            m.decision_acknowledged(action, lane, port)
-                        }
-                        Outcome::DeadLetter(kind) => m.dead_letter_acknowledged(kind),
-                    }
+                    what.count(m);
                     if let Some(ts) = ts {
                         m.end_to_end(Duration::from_millis(now.saturating_sub(ts).max(0) as u64));
                     }

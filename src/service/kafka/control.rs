@@ -1,0 +1,210 @@
+//! The control follower: reads the compacted control topic (`kafka.topics.control`) into the resumption
+//! [`Board`] — every partition, manually assigned, no consumer group, from the beginning — up to the end
+//! offsets captured at start-up (then the control state is complete and the manifest consumer may start),
+//! and keeps following it, so a declaration any instance writes reaches every instance, and a restarted
+//! instance reads back every declaration still on the topic. The topic is created with one partition; the
+//! partitions it has at start-up are all followed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use tracing::{info, warn};
+
+use crate::service::config::Config;
+use crate::service::kafka::clients::{properties, Role};
+use crate::service::metrics::{Client, Metrics};
+use crate::service::resumption::{decode, port_of_key, Board};
+use crate::service::{Readiness, Shutdown};
+
+/// See the module documentation.
+pub struct ControlFollower {
+    /// Group-less consumer with every partition of the control topic assigned.
+    consumer: BaseConsumer<DefaultConsumerContext>,
+    topic: String,
+    /// Where declarations are applied.
+    board: Arc<Board>,
+    metrics: Arc<Metrics>,
+    /// Told when the control state is complete.
+    readiness: Arc<Readiness>,
+    shutdown: Shutdown,
+    /// Budget for metadata and watermark queries.
+    timeout: Duration,
+}
+
+impl ControlFollower {
+    pub fn new(
+        config: &Config,
+        board: Arc<Board>,
+        metrics: Arc<Metrics>,
+        readiness: Arc<Readiness>,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<ControlFollower> {
+        // The partner follower's properties (no group joined, no commits, partition EOF events), under
+        // a group id of its own.
+        let mut cfg = rdkafka::ClientConfig::new();
+        for (k, v) in properties(&config.kafka, Role::PartnerConsumer) {
+            cfg.set(k, v);
+        }
+        cfg.set("group.id", format!("{}-control", config.kafka.group_id));
+        let consumer = cfg
+            .create()
+            .map_err(|e| anyhow!("creating the control consumer: {e}"))?;
+        Ok(ControlFollower {
+            consumer,
+            topic: config.kafka.topics.control.clone(),
+            board,
+            metrics,
+            readiness,
+            shutdown,
+            timeout: Duration::from_millis(config.kafka.startup_timeout_ms),
+        })
+    }
+
+    /// Low and high watermark of every partition, now.
+    fn end_offsets(&self) -> anyhow::Result<HashMap<i32, (i64, i64)>> {
+        let md = self
+            .consumer
+            .fetch_metadata(Some(&self.topic), self.timeout)
+            .with_context(|| format!("metadata of control topic {}", self.topic))?;
+        let t = md
+            .topics()
+            .iter()
+            .find(|t| t.name() == self.topic)
+            .ok_or_else(|| anyhow!("control topic {} not in metadata", self.topic))?;
+        if let Some(e) = t.error() {
+            bail!("control topic {}: {:?}", self.topic, e);
+        }
+        if t.partitions().is_empty() {
+            bail!("control topic {} has no partitions", self.topic);
+        }
+        let mut ends = HashMap::new();
+        for p in t.partitions() {
+            let (lo, hi) = self
+                .consumer
+                .fetch_watermarks(&self.topic, p.id(), self.timeout)
+                .with_context(|| format!("watermarks of {}[{}]", self.topic, p.id()))?;
+            ends.insert(p.id(), (lo, hi));
+        }
+        Ok(ends)
+    }
+
+    /// Reads to the start-up end offsets, signals readiness, then follows until shutdown. Blocking.
+    pub fn run(self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let ends = loop {
+            match self.end_offsets() {
+                Ok(ends) => break ends,
+                Err(e) if started.elapsed() < self.timeout && !self.shutdown.is_triggered() => {
+                    warn!(error = %format!("{e:#}"), "control topic end offsets not available yet; retrying");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let mut tpl = TopicPartitionList::with_capacity(ends.len());
+        for p in ends.keys() {
+            tpl.add_partition_offset(&self.topic, *p, Offset::Beginning)?;
+        }
+        self.consumer
+            .assign(&tpl)
+            .with_context(|| format!("assigning control topic {}", self.topic))?;
+        let mut remaining: HashMap<i32, i64> = ends
+            .iter()
+            .filter(|(_, (lo, hi))| hi > lo)
+            .map(|(p, (_, hi))| (*p, *hi))
+            .collect();
+        // Partitions already read to their end count as applied up to it (a writer may wait on them).
+        for (p, (_, hi)) in &ends {
+            if !remaining.contains_key(p) {
+                self.board.applied_up_to(*p, *hi);
+            }
+        }
+        let mut complete = false;
+        loop {
+            if !complete && remaining.is_empty() {
+                complete = true;
+                self.metrics.control_completed();
+                self.readiness.control_complete();
+                info!(
+                    topic = %self.topic,
+                    declarations = self.board.snapshot().len(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "control topic read; following live changes"
+                );
+            }
+            if self.shutdown.is_triggered() {
+                return Ok(());
+            }
+            match self.consumer.poll(Duration::from_millis(100)) {
+                None => {}
+                Some(Ok(m)) => {
+                    self.apply(&m);
+                    self.board.applied_up_to(m.partition(), m.offset() + 1);
+                    if let Some(end) = remaining.get(&m.partition()) {
+                        if m.offset() + 1 >= *end {
+                            remaining.remove(&m.partition());
+                        }
+                    }
+                }
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    remaining.remove(&p);
+                }
+                Some(Err(e)) => {
+                    self.metrics.kafka_error(Client::ControlConsumer);
+                    warn!(error = %e, "control consumer error");
+                }
+            }
+        }
+    }
+
+    /// Applies one record: a declaration, a tombstone, or a bad record (logged, counted, skipped).
+    fn apply(&self, m: &BorrowedMessage<'_>) {
+        let key = match m.key().map(std::str::from_utf8) {
+            Some(Ok(k)) => k,
+            Some(Err(_)) => return self.bad(m, "key is not UTF-8"),
+            None => return self.bad(m, "record without a key"),
+        };
+        let port = match port_of_key(key) {
+            Ok(Some(p)) => p,
+            // Another kind of control record (none yet): not for this follower.
+            Ok(None) => return,
+            Err(e) => return self.bad(m, &e),
+        };
+        match m.payload() {
+            None => {
+                info!(port = %port, offset = m.offset(), "business resumption ended");
+                self.board.apply(port, None);
+            }
+            Some(bytes) => match decode(port, bytes) {
+                Ok(d) => {
+                    info!(
+                        port = %port,
+                        declared_at = %d.declared_at,
+                        until = %d.until,
+                        declared_by = %d.declared_by,
+                        "business resumption declared"
+                    );
+                    self.board.apply(port, Some(d));
+                }
+                Err(e) => self.bad(m, &e),
+            },
+        }
+    }
+
+    fn bad(&self, m: &BorrowedMessage<'_>, message: &str) {
+        self.metrics.bad_control_record();
+        warn!(
+            topic = m.topic(),
+            partition = m.partition(),
+            offset = m.offset(),
+            message,
+            "bad control record skipped"
+        );
+    }
+}
