@@ -138,6 +138,12 @@ pub enum Rule {
     CreditCap,
     /// Credit beyond the creditable points, added back: credits never offset non-creditable points.
     CreditUnused,
+    /// A party's exam found a discrepancy within the `[history]` window.
+    HistoryDiscrepancy,
+    /// A party's exam led to a seizure within the `[history]` window.
+    HistorySeizure,
+    /// A party's long clean exam record (a small credit).
+    HistoryClean,
 }
 
 impl Rule {
@@ -168,6 +174,9 @@ impl Rule {
             Rule::Model => "model.risk",
             Rule::CreditCap => "ctpat.credit_cap",
             Rule::CreditUnused => "ctpat.credit_unused",
+            Rule::HistoryDiscrepancy => "history.discrepancy",
+            Rule::HistorySeizure => "history.seizure",
+            Rule::HistoryClean => "history.clean",
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod codes;
 pub mod decision;
 pub mod model;
+pub mod outcome;
 pub mod policy;
 pub mod schema;
 pub mod score;
