@@ -17,41 +17,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::codes::PortCode;
+pub use crate::decision::ExamResult;
 use crate::decision::{Decision, Role, Rule};
 use crate::policy::PolicyDoc;
 use crate::time::Timestamp;
 use crate::wire::{self, BadInput, ErrorKind, Limits, Str};
-
-/// What the exam found. The derived order is the severity order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExamResult {
-    NoDiscrepancy,
-    Discrepancy,
-    Seizure,
-}
-
-impl ExamResult {
-    pub const ALL: [ExamResult; 3] = [
-        ExamResult::NoDiscrepancy,
-        ExamResult::Discrepancy,
-        ExamResult::Seizure,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExamResult::NoDiscrepancy => "no_discrepancy",
-            ExamResult::Discrepancy => "discrepancy",
-            ExamResult::Seizure => "seizure",
-        }
-    }
-    fn parse(s: &str) -> Option<ExamResult> {
-        ExamResult::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-    /// A discrepancy or a seizure: the exam found something.
-    pub fn is_hit(self) -> bool {
-        self != ExamResult::NoDiscrepancy
-    }
-}
 
 /// Why the engine selected the examined manifest (a decision may have several causes). Derived from the
 /// decision by [`causes_of`]; the string forms are stable.

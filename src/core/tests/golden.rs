@@ -30,6 +30,11 @@
 //! details = [["origin.country", "CO"]]     # optional: (rule, substring of that reason's detail)
 //! ```
 //!
+//! Party history (`golden/history.toml`): `outcomes = [{ manifest_id = …, result = …, parties = […], … }]`
+//! (complete exam-outcome records, at positions 0, 1, … of partition 0), `history_as_of = "0:1"` (default:
+//! every outcome), `policy_without = ["history"]` (sections dropped from config/policy.toml), and
+//! `expect.history_as_of = "0:2"` (or `"none"`: absent).
+//!
 //! A case may instead carry `expect_policy_errors = [{ path = "…", contains = "…" }]` (the exact set of error
 //! paths the merged policy must be rejected with; `[]` means it must be accepted).
 //!
@@ -39,8 +44,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
+use borderlane_core::outcome::{parse_outcome, Form};
 use borderlane_core::wire::parse_partner;
-use borderlane_core::{process, CompiledPolicy, Limits, PartnerTable};
+use borderlane_core::{
+    process, CompiledPolicy, History, HistoryAsOf, Limits, Lookups, PartnerTable, Position,
+    Watermark,
+};
 use serde::Deserialize;
 use serde_json::Value as Json;
 use toml::Value as Toml;
@@ -71,6 +82,9 @@ const ALL_RULES: &[&str] = &[
     "random.compliance",
     "ctpat.credit_cap",
     "ctpat.credit_unused",
+    "history.discrepancy",
+    "history.seizure",
+    "history.clean",
 ];
 
 /// Every FAST condition that can be reported missing; the corpus must show each one unmet.
@@ -110,6 +124,16 @@ struct Case {
     partners: Vec<Toml>,
     #[serde(default)]
     policy: Option<Toml>,
+    /// Top-level policy sections dropped from config/policy.toml before `policy` is merged (`["history"]`).
+    #[serde(default)]
+    policy_without: Vec<String>,
+    /// Exam-outcome records (the complete form of docs/wire.md), inserted into the party history at
+    /// positions 0, 1, … of partition 0.
+    #[serde(default)]
+    outcomes: Vec<Toml>,
+    /// The watermark the decision reads the history at (`Watermark::parse`); default: every outcome.
+    #[serde(default)]
+    history_as_of: Option<String>,
     #[serde(default)]
     expect: Option<Expect>,
     #[serde(default)]
@@ -131,6 +155,9 @@ struct Expect {
     parties: Vec<(String, String, String)>,
     #[serde(default)]
     details: Vec<(String, String)>,
+    /// The decision's `history_as_of` (`"0:2"`; `"none"`: the field is absent). Checked when given.
+    #[serde(default)]
+    history_as_of: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -300,6 +327,11 @@ impl Fixtures {
 
 fn build_policy(case: &Case) -> Result<CompiledPolicy, Vec<borderlane_core::PathError>> {
     let mut doc = Toml::Table(DEFAULT_POLICY.parse().expect("default policy is TOML"));
+    if let Toml::Table(t) = &mut doc {
+        for section in &case.policy_without {
+            t.remove(section);
+        }
+    }
     if let Some(over) = &case.policy {
         merge_toml(&mut doc, over);
     }
@@ -350,6 +382,27 @@ fn build_table(case: &Case, fx: &Fixtures) -> Result<PartnerTable, String> {
         table.upsert(partner);
     }
     Ok(table)
+}
+
+fn build_history(case: &Case) -> Result<(History, Arc<Watermark>), String> {
+    let history = History::new();
+    for (i, o) in case.outcomes.iter().enumerate() {
+        let bytes = serde_json::to_vec(&toml_to_json(o)).expect("serialise outcome");
+        let outcome = parse_outcome(&bytes, &Limits::default(), Form::Record)
+            .map_err(|e| format!("outcomes[{i}] is rejected: {e}"))?;
+        history.insert(
+            Position {
+                partition: 0,
+                offset: i as u64,
+            },
+            &outcome,
+        );
+    }
+    let as_of = match &case.history_as_of {
+        Some(w) => Watermark::parse(w).map_err(|e| format!("history_as_of: {e}"))?,
+        None => Watermark::parse(&case.outcomes.len().to_string()).expect("a count parses"),
+    };
+    Ok((history, Arc::new(as_of)))
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -437,8 +490,19 @@ fn check(case: &Case, fx: &Fixtures, cov: &mut Coverage) -> Vec<String> {
         Ok(t) => t,
         Err(e) => return vec![e],
     };
+    let (history, as_of) = match build_history(case) {
+        Ok(h) => h,
+        Err(e) => return vec![e],
+    };
+    let lookups = Lookups::new(
+        &table,
+        Some(HistoryAsOf {
+            history: &history,
+            as_of: &as_of,
+        }),
+    );
     let bytes = serde_json::to_vec(&manifest).expect("serialise manifest");
-    let decision = match process(&policy, &table, &bytes, &Limits::default()) {
+    let decision = match process(&policy, lookups, &bytes, &Limits::default()) {
         Ok((_, d)) => d,
         Err(e) => return vec![format!("the manifest is dead-lettered: {e}")],
     };
@@ -489,6 +553,17 @@ fn check(case: &Case, fx: &Fixtures, cov: &mut Coverage) -> Vec<String> {
         Json::from(&*policy.version),
         &d["policy_version"],
     );
+
+    if let Some(w) = &expect.history_as_of {
+        let got = d.get("history_as_of");
+        let want = (w != "none").then(|| {
+            serde_json::to_value(Watermark::parse(w).expect("expect.history_as_of parses"))
+                .expect("a watermark serialises")
+        });
+        if got != want.as_ref() {
+            errs.push(format!("history_as_of: expected {want:?}, got {got:?}"));
+        }
+    }
 
     let missing: Vec<String> = d["fast"]["missing"]
         .as_array()

@@ -155,7 +155,13 @@ impl PolicyDoc {
                     .max(c.mra)
                     .max(0)
             })
-            .sum()
+            .sum::<i32>()
+            + self.clean_credit()
+    }
+
+    /// The `[history]` clean-record credit (0 without the section): a credit like CTPAT's, under the cap.
+    pub fn clean_credit(&self) -> i32 {
+        self.history.as_ref().map_or(0, |h| h.clean_credit.max(0))
     }
 
     /// Every rule with points that credits may or may not offset, with where it is declared.
@@ -269,6 +275,22 @@ impl PolicyDoc {
                 },
             });
         }
+        if let Some(h) = &self.history {
+            out.push(GuardedRule::scalar(
+                RuleKind::HistoryDiscrepancy,
+                "history",
+                "discrepancy",
+                h.discrepancy_points,
+                h.discrepancy,
+            ));
+            out.push(GuardedRule::scalar(
+                RuleKind::HistorySeizure,
+                "history",
+                "seizure",
+                h.seizure_points,
+                h.seizure,
+            ));
+        }
         if let Some(model) = &self.model {
             let points = match &model.curve {
                 Some(c) => c.max_points,
@@ -334,12 +356,28 @@ impl PolicyDoc {
                     nc_fires = true;
                 }
             }
+            // Several outcomes reach `history.max_points` together (seizures first).
+            if let Some(h) = &self.history {
+                let (d, z) = (
+                    RuleKind::HistoryDiscrepancy as usize,
+                    RuleKind::HistorySeizure as usize,
+                );
+                best_all[z] = h.max_points;
+                best_all[d] = 0;
+                if !h.seizure.creditable {
+                    best_nc[z] = h.max_points;
+                    best_nc[d] = 0;
+                } else if !h.discrepancy.creditable {
+                    best_nc[d] = h.max_points;
+                }
+            }
             let credits: i32 = Role::JOINED
                 .iter()
                 .map(|role| self.credit_for(*role, level))
                 .sum();
-            let all: i32 = best_all.iter().sum();
-            let nc: i32 = best_nc.iter().sum();
+            // (No clean-record credit here: the highest score has history points, which exclude it.)
+            let all = best_all.iter().fold(0i32, |a, b| a.saturating_add(*b));
+            let nc = best_nc.iter().fold(0i32, |a, b| a.saturating_add(*b));
             // The most of `nc + max(0, c − credits)` and of `c − credits` over the choices is the larger
             // of (everything at its most, settled) and (only the non-creditable entries, settled).
             let everything = settle(
@@ -403,10 +441,12 @@ pub enum RuleKind {
     ImporterMissing,
     Watchlist,
     Model,
+    HistoryDiscrepancy,
+    HistorySeizure,
 }
 
 impl RuleKind {
-    pub const COUNT: usize = 13;
+    pub const COUNT: usize = 15;
 }
 
 /// One rule (or table entry) of the policy and its credit treatment.
