@@ -907,9 +907,15 @@ pub fn score(
         history_as_of: doc
             .history
             .as_ref()
-            .map(|_| history.map_or_else(|| Arc::new(Watermark::default()), |h| h.as_of.clone())),
+            .map(|_| history.map_or_else(no_history, |h| h.as_of.clone())),
         decided_at: None,
     }
+}
+
+/// The empty watermark (no outcome read), shared so that deciding without a history allocates nothing.
+fn no_history() -> Arc<Watermark> {
+    static EMPTY: std::sync::OnceLock<Arc<Watermark>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| Arc::new(Watermark::default())).clone()
 }
 
 /// Every unmet FAST condition (wire.md contract 4).
