@@ -39,7 +39,7 @@ fn benches(c: &mut Criterion) {
     let bytes = MANIFEST.as_bytes();
     let manifest = parse_manifest(bytes, &limits).unwrap();
     let parties = resolve(&policy, &table, &manifest);
-    let decision = score(&policy, &manifest, parties.clone());
+    let decision = score(&policy, &manifest, parties.clone(), None);
 
     let mut g = c.benchmark_group("core");
     g.throughput(Throughput::Elements(1));
@@ -58,7 +58,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| resolve(&policy, &table, black_box(&manifest)))
     });
     g.bench_function("score", |b| {
-        b.iter(|| score(&policy, black_box(&manifest), parties.clone()))
+        b.iter(|| score(&policy, black_box(&manifest), parties.clone(), None))
     });
     let mut out = Vec::with_capacity(4096);
     g.bench_function("serialize", |b| {

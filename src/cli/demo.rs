@@ -60,6 +60,10 @@ pub struct Args {
     /// Admin audit log.
     #[arg(long, default_value = "target/demo/audit.jsonl")]
     pub audit: PathBuf,
+    /// Days of the history study (generated traffic whose exam outcomes feed the party history day by
+    /// day, with and without the policy's `[history]`); 0 skips it.
+    #[arg(long, default_value_t = 14)]
+    pub history_days: u32,
     /// Most recent manifests the admin what-if simulate replays (the window's memory is bounded by
     /// `[admin] replay_window_bytes`).
     #[arg(long, default_value_t = 100_000)]
@@ -198,6 +202,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.manifests as f64 / secs.max(1e-9),
         rayon::current_num_threads()
     );
+    if args.history_days > 0 && policy.doc.history.is_some() {
+        let started = Instant::now();
+        let study = crate::analysis::history_study::run(
+            &policy,
+            g.config(),
+            &table,
+            args.manifests,
+            args.history_days,
+        );
+        println!("\n{}", study.render());
+        println!(
+            "history study in {:.2} s (twice {} manifests)",
+            started.elapsed().as_secs_f64(),
+            study.manifests
+        );
+    }
     if args.once {
         return Ok(ExitCode::SUCCESS);
     }

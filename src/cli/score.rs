@@ -11,8 +11,11 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
+use std::sync::Arc;
+
+use borderlane_core::history::{History, HistoryAsOf, Watermark};
 use borderlane_core::policy::CompiledPolicy;
-use borderlane_core::score::process;
+use borderlane_core::score::{process, Lookups};
 use borderlane_core::table::PartnerTable;
 use borderlane_core::time::Timestamp;
 use borderlane_core::wire::Limits;
@@ -47,6 +50,14 @@ pub struct Args {
     /// Print the summary as JSON instead of text.
     #[arg(long)]
     pub json_summary: bool,
+    /// Exam outcomes (NDJSON, complete records) for the party history of a policy with `[history]`.
+    /// Positions: partition 0 and the line index, or each line's `"position"` in a topic export.
+    #[arg(long)]
+    pub outcomes: Option<PathBuf>,
+    /// Read the history as of this watermark (a decision's `history_as_of`: `{"0": 120}`, `0:120,1:7`, or
+    /// `120` for partition 0) to reproduce that decision; default: every record of `--outcomes`.
+    #[arg(long, requires = "outcomes")]
+    pub history_as_of: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -66,6 +77,7 @@ const BLOCK: usize = 8 << 20;
 struct Ctx<'a> {
     policy: &'a CompiledPolicy,
     table: &'a PartnerTable,
+    history: Option<HistoryAsOf<'a>>,
     limits: Limits,
     decided_at: Option<Timestamp>,
 }
@@ -81,7 +93,8 @@ struct Sink {
 impl Ctx<'_> {
     /// Scores one line; appends the decision or the dead letter to the sink and counts it.
     fn score_line(&self, line_no: u64, line: &[u8], sink: &mut Sink) {
-        match process(self.policy, self.table, line, &self.limits) {
+        let lookups = Lookups::new(self.table, self.history);
+        match process(self.policy, lookups, line, &self.limits) {
             Ok((_, mut d)) => {
                 d.decided_at = self.decided_at;
                 sink.tally.add(&d);
@@ -157,6 +170,32 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("  partners line {line}: {e}");
         }
     }
+    let history = History::new();
+    let as_of = match &args.outcomes {
+        Some(path) => {
+            let r = crate::load::outcomes::load(path, &history, &limits)?;
+            let as_of = match &args.history_as_of {
+                Some(w) => Watermark::parse(w)
+                    .map_err(|e| anyhow::anyhow!("--history-as-of {w:?}: {e}"))?,
+                None => r.watermark.clone(),
+            };
+            eprintln!(
+                "outcomes: {} loaded, {} rejected; history as of {} (the file holds {})",
+                r.inserted,
+                r.rejected.len(),
+                serde_json::to_string(&as_of)?,
+                serde_json::to_string(&r.watermark)?,
+            );
+            for (line, e) in r.rejected.iter().take(5) {
+                eprintln!("  outcomes line {line}: {e}");
+            }
+            if policy.doc.history.is_none() {
+                eprintln!("  (the policy has no [history] section: the outcomes are not read)");
+            }
+            Some(Arc::new(as_of))
+        }
+        None => None,
+    };
     let mut input: Box<dyn Read + Send> = match &args.input {
         None => Box::new(std::io::stdin()),
         Some(p) if p.as_os_str() == "-" => Box::new(std::io::stdin()),
@@ -181,6 +220,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let ctx = Ctx {
         policy: &policy,
         table: &table,
+        history: as_of.as_ref().map(|as_of| HistoryAsOf {
+            history: &history,
+            as_of,
+        }),
         limits,
         decided_at: if args.no_timestamp {
             None

@@ -1,5 +1,6 @@
 //! Loading from files: policies with the models their `[model]` section names (the one policy loader every
-//! path uses), and partner tables from NDJSON.
+//! path uses), partner tables and exam outcomes (party history) from NDJSON.
 
+pub mod outcomes;
 pub mod partners;
 pub mod policy;

@@ -14,6 +14,7 @@ use crate::codes::{Country, Hts, PortCode};
 use crate::model::{ModelInfo, Top};
 use crate::table::Standing;
 use crate::time::Timestamp;
+use crate::watermark::Watermark;
 use crate::wire::{Mode, Status, Str};
 
 // ---------------------------------------------------------------------------------------------------------
@@ -112,6 +113,74 @@ impl Role {
     }
 }
 
+/// What the exam found. The derived order is the severity order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExamResult {
+    NoDiscrepancy,
+    Discrepancy,
+    Seizure,
+}
+
+impl ExamResult {
+    pub const ALL: [ExamResult; 3] = [
+        ExamResult::NoDiscrepancy,
+        ExamResult::Discrepancy,
+        ExamResult::Seizure,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExamResult::NoDiscrepancy => "no_discrepancy",
+            ExamResult::Discrepancy => "discrepancy",
+            ExamResult::Seizure => "seizure",
+        }
+    }
+    pub fn parse(s: &str) -> Option<ExamResult> {
+        ExamResult::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+    /// A discrepancy or a seizure: the exam found something.
+    pub fn is_hit(self) -> bool {
+        self != ExamResult::NoDiscrepancy
+    }
+}
+
+/// One outcome found for a manifest's party: enough to name it in a reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recalled {
+    pub manifest_id: Str,
+    pub revision: u32,
+    pub result: ExamResult,
+    pub examined_at: Timestamp,
+    pub port: PortCode,
+    /// The party it was found through (the first of the asked parties that it names).
+    pub role: Role,
+    pub party: Str,
+}
+
+impl Recalled {
+    /// The later of two (by `examined_at`, then key): a total order, so the choice never depends on the
+    /// order records arrived in.
+    pub(crate) fn later(&self, other: &Recalled) -> bool {
+        (self.examined_at, &self.manifest_id, self.revision)
+            > (other.examined_at, &other.manifest_id, other.revision)
+    }
+}
+
+impl fmt::Display for Recalled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}, manifest {} revision {} examined {} at port {}",
+            self.role.as_str(),
+            self.party,
+            self.manifest_id,
+            self.revision,
+            self.examined_at,
+            self.port
+        )
+    }
+}
+
 /// Which rule contributed points. The string forms are the `reasons[].rule` values and are stable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Rule {
@@ -138,6 +207,12 @@ pub enum Rule {
     CreditCap,
     /// Credit beyond the creditable points, added back: credits never offset non-creditable points.
     CreditUnused,
+    /// A party's exam found a discrepancy within the `[history]` window.
+    HistoryDiscrepancy,
+    /// A party's exam led to a seizure within the `[history]` window.
+    HistorySeizure,
+    /// A party's long clean exam record (a small credit).
+    HistoryClean,
 }
 
 impl Rule {
@@ -168,6 +243,9 @@ impl Rule {
             Rule::Model => "model.risk",
             Rule::CreditCap => "ctpat.credit_cap",
             Rule::CreditUnused => "ctpat.credit_unused",
+            Rule::HistoryDiscrepancy => "history.discrepancy",
+            Rule::HistorySeizure => "history.seizure",
+            Rule::HistoryClean => "history.clean",
         }
     }
 }
@@ -245,6 +323,14 @@ pub enum Detail {
     CreditCap {
         credits: i32,
         cap: i32,
+    },
+    /// Party history (`[history]`): `count` distinct outcomes of `result` (for the clean credit: exams, none
+    /// of which found anything) within `window_days` before filing, and the latest of them.
+    History {
+        result: ExamResult,
+        count: u32,
+        window_days: u32,
+        latest: Box<Recalled>,
     },
     /// `allowed` points of credit against only `creditable` points of creditable risk; the
     /// `non_creditable` points are never offset.
@@ -360,6 +446,23 @@ impl fmt::Display for Detail {
                     write!(f, "{sep}{name} {c:+.2}")?;
                 }
                 Ok(())
+            }
+            Detail::History {
+                result,
+                count,
+                window_days,
+                latest,
+            } => {
+                let (one, many) = match result {
+                    ExamResult::Seizure => ("seizure", "seizures"),
+                    ExamResult::Discrepancy => ("exam with a discrepancy", "exams with a discrepancy"),
+                    ExamResult::NoDiscrepancy => ("clean exam", "clean exams, none found anything"),
+                };
+                let what = if *count == 1 { one } else { many };
+                write!(
+                    f,
+                    "{count} {what} within {window_days} days before filing; latest: {latest}"
+                )
             }
             Detail::CreditCap { credits, cap } => write!(
                 f,
@@ -569,6 +672,9 @@ pub struct Decision {
     /// Processing order while a business-resumption declaration applies to the manifest (1 first … 4
     /// last, see [`crate::resumption::priority`]); `None` otherwise (the field is then absent on the wire).
     pub priority: Option<u8>,
+    /// The party history the decision read (`history_as_of`: per outcomes partition, the next position
+    /// not counted); `None` when the policy has no `[history]` section.
+    pub history_as_of: Option<Arc<Watermark>>,
     /// Set by the adapter that emits the decision; excluded from determinism.
     pub decided_at: Option<Timestamp>,
 }
@@ -623,6 +729,9 @@ impl Serialize for Decision {
         }
         if let Some(p) = self.priority {
             m.serialize_entry("priority", &p)?;
+        }
+        if let Some(w) = &self.history_as_of {
+            m.serialize_entry("history_as_of", &**w)?;
         }
         if let Some(t) = &self.decided_at {
             m.serialize_entry("decided_at", t)?;

@@ -3,20 +3,24 @@
 
 pub mod codes;
 pub mod decision;
+pub mod history;
 pub mod model;
+pub mod outcome;
 pub mod policy;
 pub mod resumption;
 pub mod schema;
 pub mod score;
 pub mod table;
 pub mod time;
+pub mod watermark;
 pub mod wire;
 
 pub use decision::{Action, Band, Role};
 pub use decision::{Decision, Lane, Reason, Rule};
+pub use history::{History, HistoryAsOf, Position, Watermark};
 pub use policy::{CompiledPolicy, PolicyDoc};
 pub use resumption::{Declaration, Resumptions};
 pub use schema::PathError;
-pub use score::{decide, process, process_with};
+pub use score::{decide, process, process_with, Lookups};
 pub use table::{PartnerTable, Standing};
 pub use wire::{BadInput, ErrorKind, Limits, Manifest, Partner};

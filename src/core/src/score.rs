@@ -5,15 +5,19 @@
 //! conveyance-level rules (a conveyance is examined if any of its shipments is). The reasons listed on the
 //! decision are exactly the ones summed into `score`.
 
+use std::sync::Arc;
+
 use smallvec::SmallVec;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
+use crate::decision::ExamResult;
 use crate::decision::{Action, Role};
 use crate::decision::{
     Decision, Detail, FastCondition, FastMissing, Lane, PartyView, Reason, Rule,
 };
+use crate::history::{HistoryAsOf, Watermark};
 use crate::model::Line;
-use crate::policy::{settle, Border, CompiledPolicy, Ledger, ModelRule};
+use crate::policy::{settle, Border, CompiledPolicy, HistorySection, Ledger, ModelRule};
 use crate::resumption::{prioritize, Resumptions};
 use crate::table::{PartnerTable, Standing};
 use crate::wire::{
@@ -23,30 +27,63 @@ use crate::wire::{
 /// Parses, validates and decides one manifest record: the whole core path for one input, and the one entry
 /// point every adapter uses. Returns the parsed manifest with its decision (the service keeps recent
 /// manifests for what-if replays), or the dead-letter reason.
-pub fn process(
+///
+/// `lookups` is what the decision is judged against besides the manifest and the policy: the partner
+/// table, and the party history as of a watermark (a `&PartnerTable` alone means no history).
+pub fn process<'a>(
     policy: &CompiledPolicy,
-    table: &PartnerTable,
+    lookups: impl Into<Lookups<'a>>,
     bytes: &[u8],
     limits: &Limits,
 ) -> Result<(Manifest, Decision), BadInput> {
-    process_with(policy, table, bytes, limits, &Resumptions::NONE)
+    process_with(policy, lookups, bytes, limits, &Resumptions::NONE)
 }
 
 /// [`process`] with the business-resumption declarations in force (the service's pipelines pass them;
 /// [`process`] is this with none): a decision at a port whose declaration covers the manifest's `filed_at`
 /// carries a `priority` (see [`crate::resumption`]).
-pub fn process_with(
+pub fn process_with<'a>(
     policy: &CompiledPolicy,
-    table: &PartnerTable,
+    lookups: impl Into<Lookups<'a>>,
     bytes: &[u8],
     limits: &Limits,
     resumptions: &Resumptions,
 ) -> Result<(Manifest, Decision), BadInput> {
     let m = parse_manifest(bytes, limits)?;
     check_port(policy, &m)?;
-    let mut d = decide(policy, table, &m);
+    let mut d = decide(policy, lookups, &m);
     prioritize(&mut d, &m, resumptions);
     Ok((m, d))
+}
+
+/// The tables a decision reads: CTPAT partners and, optionally, the party history as of a watermark.
+#[derive(Debug, Clone, Copy)]
+pub struct Lookups<'a> {
+    pub partners: &'a PartnerTable,
+    /// `None`: no outcome is known (a policy with `[history]` then decides with an empty history, and says
+    /// so: `history_as_of` is `{}`).
+    pub history: Option<HistoryAsOf<'a>>,
+}
+
+impl<'a> Lookups<'a> {
+    pub fn new(partners: &'a PartnerTable, history: Option<HistoryAsOf<'a>>) -> Lookups<'a> {
+        Lookups { partners, history }
+    }
+}
+
+impl<'a> From<&'a Arc<PartnerTable>> for Lookups<'a> {
+    fn from(partners: &'a Arc<PartnerTable>) -> Self {
+        Lookups::from(&**partners)
+    }
+}
+
+impl<'a> From<&'a PartnerTable> for Lookups<'a> {
+    fn from(partners: &'a PartnerTable) -> Self {
+        Lookups {
+            partners,
+            history: None,
+        }
+    }
 }
 
 /// The checks of a parsed manifest that need the policy, run by every adapter before deciding. A manifest
@@ -124,9 +161,14 @@ impl std::fmt::Display for Num {
 }
 
 /// Decides a parsed manifest. Infallible: every manifest that parsed gets a decision.
-pub fn decide(policy: &CompiledPolicy, table: &PartnerTable, m: &Manifest) -> Decision {
-    let parties = resolve(policy, table, m);
-    score(policy, m, parties)
+pub fn decide<'a>(
+    policy: &CompiledPolicy,
+    lookups: impl Into<Lookups<'a>>,
+    m: &Manifest,
+) -> Decision {
+    let l = lookups.into();
+    let parties = resolve(policy, l.partners, m);
+    score(policy, m, parties, l.history)
 }
 
 /// Joins every party of the manifest against the partner table, judging standing at `filed_at`.
@@ -337,6 +379,7 @@ fn score_shipment(
     m: &Manifest,
     index: usize,
     parties: &[PartyView],
+    history: Option<HistoryAsOf<'_>>,
     out: &mut SmallVec<[Reason; 8]>,
 ) -> (Ledger, bool) {
     let s = &m.shipments[index];
@@ -521,6 +564,10 @@ fn score_shipment(
         watched |= watch_opt(policy, role, party, sid, out, &mut total);
     }
 
+    if let (Some(section), Some(h)) = (&doc.history, history) {
+        history_reasons(section, h, m, s, out, &mut total);
+    }
+
     for p in parties
         .iter()
         .filter(|p| p.shipment_index == Some(index as u16))
@@ -530,6 +577,108 @@ fn score_shipment(
     (total, watched)
 }
 
+/// The `[history]` rules for one shipment: its parties in `history.roles` (the carrier for every
+/// shipment), their distinct outcomes examined in the window before `filed_at`, as of the watermark.
+/// Seizures count first, then discrepancies, together at most `max_points`; a clean record of at least
+/// `clean_min_exams` exams earns the clean credit (a credit: under the cap, offsetting creditable points
+/// only).
+fn history_reasons(
+    section: &HistorySection,
+    h: HistoryAsOf<'_>,
+    m: &Manifest,
+    s: &crate::wire::Shipment,
+    out: &mut SmallVec<[Reason; 8]>,
+    total: &mut Ledger,
+) {
+    let roles = &section.roles;
+    let mut asked: SmallVec<[(Role, &str); 5]> = SmallVec::new();
+    if let Some(c) = m
+        .carrier
+        .as_ref()
+        .filter(|_| roles.contains(&Role::Carrier))
+    {
+        asked.push((Role::Carrier, &c.scac));
+    }
+    for (role, party) in [
+        (Role::Importer, &s.importer),
+        (Role::Manufacturer, &s.manufacturer),
+        (Role::Shipper, &s.shipper),
+        (Role::Broker, &s.broker),
+    ] {
+        if let Some(p) = party.as_ref().filter(|_| roles.contains(&role)) {
+            asked.push((role, &p.id));
+        }
+    }
+    if asked.is_empty() {
+        return;
+    }
+    let r = h.history.recall(
+        h.as_of,
+        asked,
+        m.filed_at.minus_days(section.window_days),
+        m.filed_at,
+    );
+    let cap = i64::from(section.max_points.max(0));
+    let seizure = (i64::from(r.seizures) * i64::from(section.seizure_points)).min(cap);
+    let discrepancy =
+        (i64::from(r.discrepancies) * i64::from(section.discrepancy_points)).min(cap - seizure);
+    for (rule, result, count, points, guard) in [
+        (
+            Rule::HistorySeizure,
+            ExamResult::Seizure,
+            r.seizures,
+            seizure,
+            section.seizure,
+        ),
+        (
+            Rule::HistoryDiscrepancy,
+            ExamResult::Discrepancy,
+            r.discrepancies,
+            discrepancy,
+            section.discrepancy,
+        ),
+    ] {
+        let Some(latest) = r.latest(result).filter(|_| points > 0) else {
+            continue;
+        };
+        let points = points as i32;
+        let floor = guard.floor();
+        total.add(points, floor.is_none());
+        out.push(Reason {
+            rule,
+            points,
+            detail: Detail::History {
+                result,
+                count,
+                window_days: section.window_days,
+                latest: Box::new(latest.clone()),
+            },
+            shipment: Some(s.shipment_id.clone()),
+            floor,
+        });
+    }
+    let clean = section.clean_credit > 0
+        && section.clean_min_exams > 0
+        && r.exams >= section.clean_min_exams
+        && r.discrepancies == 0
+        && r.seizures == 0;
+    if let Some(latest) = r.latest_exam().filter(|_| clean) {
+        total.ctpat(-section.clean_credit);
+        out.push(Reason {
+            rule: Rule::HistoryClean,
+            points: -section.clean_credit,
+            detail: Detail::History {
+                result: ExamResult::NoDiscrepancy,
+                count: r.exams,
+                window_days: section.window_days,
+                latest: Box::new(latest.clone()),
+            },
+            shipment: Some(s.shipment_id.clone()),
+            floor: None,
+        });
+    }
+}
+
 /// Uniform draw in `[0, 1)` from a keyed hash of the manifest id: stable across platforms and versions,
 /// and the same for every revision of a manifest (amending cannot dodge a random exam).
 pub fn random_draw(manifest_id: &str, seed: u64) -> f64 {
@@ -537,7 +686,13 @@ pub fn random_draw(manifest_id: &str, seed: u64) -> f64 {
 }
 
 /// Scores a manifest whose parties are already resolved (see [`resolve`]).
-pub fn score(policy: &CompiledPolicy, m: &Manifest, parties: SmallVec<[PartyView; 6]>) -> Decision {
+/// `history` is the party history as of a watermark (read only when the policy has `[history]`).
+pub fn score(
+    policy: &CompiledPolicy,
+    m: &Manifest,
+    parties: SmallVec<[PartyView; 6]>,
+    history: Option<HistoryAsOf<'_>>,
+) -> Decision {
     let doc = &policy.doc;
     let mut reasons: SmallVec<[Reason; 8]> = SmallVec::new();
     let mut total = Ledger::default();
@@ -633,7 +788,7 @@ pub fn score(policy: &CompiledPolicy, m: &Manifest, parties: SmallVec<[PartyView
     let mut other_watch: SmallVec<[Reason; 2]> = SmallVec::new();
     for i in 0..m.shipments.len() {
         scratch.clear();
-        let (l, w) = score_shipment(policy, m, i, &parties, &mut scratch);
+        let (l, w) = score_shipment(policy, m, i, &parties, history, &mut scratch);
         watched |= w;
         let s = settle(total.merged(l), policy.credit_cap).score;
         if s > best_score {
@@ -765,8 +920,18 @@ pub fn score(policy: &CompiledPolicy, m: &Manifest, parties: SmallVec<[PartyView
         policy_version: policy.version.clone(),
         model_version: policy.model.as_ref().map(|r| r.model.version.clone()),
         priority: None,
+        history_as_of: doc
+            .history
+            .as_ref()
+            .map(|_| history.map_or_else(no_history, |h| h.as_of.clone())),
         decided_at: None,
     }
+}
+
+/// The empty watermark (no outcome read), shared so that deciding without a history allocates nothing.
+fn no_history() -> Arc<Watermark> {
+    static EMPTY: std::sync::OnceLock<Arc<Watermark>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| Arc::new(Watermark::default())).clone()
 }
 
 /// Every unmet FAST condition (wire.md contract 4).

@@ -60,6 +60,15 @@ impl Timestamp {
         Date(self.0.date().to_julian_day())
     }
 
+    /// The instant `days` whole days (of 86 400 s) earlier.
+    pub fn minus_days(&self, days: u32) -> Timestamp {
+        Timestamp(
+            self.0
+                .checked_sub(time::Duration::days(i64::from(days)))
+                .unwrap_or(self.0),
+        )
+    }
+
     /// Whole minutes from `self` to `later` (negative if `later` is earlier).
     pub fn minutes_until(&self, later: &Timestamp) -> i64 {
         (later.0 - self.0).whole_minutes()

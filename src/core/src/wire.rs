@@ -474,6 +474,19 @@ fn parse_json<T: serde::de::DeserializeOwned>(
     bytes: &[u8],
     limits: &Limits,
 ) -> Result<T, BadInput> {
+    let text = precheck(bytes, limits)?;
+    serde_json::from_str::<T>(text).map_err(|e| {
+        let mut bad = classify(&e);
+        if let Some(path) = error_path::<T>(text) {
+            bad.message = format!("{path}: {}", bad.message);
+        }
+        bad
+    })
+}
+
+/// The checks every record gets before its fields are read: size, UTF-8, nesting depth, non-empty, and a
+/// JSON object at the top level. Returns the record as text.
+pub(crate) fn precheck<'a>(bytes: &'a [u8], limits: &Limits) -> Result<&'a str, BadInput> {
     if bytes.len() > limits.max_bytes {
         return Err(BadInput::new(
             ErrorKind::Oversized,
@@ -517,19 +530,13 @@ fn parse_json<T: serde::de::DeserializeOwned>(
             });
         }
     }
-    serde_json::from_str::<T>(text).map_err(|e| {
-        let mut bad = classify(&e);
-        if let Some(path) = error_path::<T>(text) {
-            bad.message = format!("{path}: {}", bad.message);
-        }
-        bad
-    })
+    Ok(text)
 }
 
 /// The field path (`shipments[0].origin_country`) where deserialising `text` fails. serde_json's own
 /// messages give only a line and column; the dead letter must name the field. Runs only on the error
 /// path, so accepted records never pay for path tracking.
-fn error_path<T: serde::de::DeserializeOwned>(text: &str) -> Option<String> {
+pub(crate) fn error_path<T: serde::de::DeserializeOwned>(text: &str) -> Option<String> {
     let mut de = serde_json::Deserializer::from_str(text);
     match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Err(e) => Some(e.path().to_string()).filter(|p| p != "."),
@@ -576,7 +583,7 @@ fn too_deep(bytes: &[u8], max: usize) -> Option<usize> {
 
 /// Maps a serde_json error onto a dead-letter kind. Our own validators tag their messages; serde's
 /// derive and serde_json use stable message prefixes.
-fn classify(e: &serde_json::Error) -> BadInput {
+pub(crate) fn classify(e: &serde_json::Error) -> BadInput {
     use serde_json::error::Category;
     let msg = e.to_string();
     let kind = match e.classify() {
@@ -625,7 +632,11 @@ fn bad(kind: ErrorKind, msg: impl Into<String>) -> Result<(), BadInput> {
 // The checks below take the field path as a closure: it is only formatted when a check fails, so valid
 // records pay no allocation for messages they never need.
 
-fn check_id(path: impl Fn() -> String, id: &str, limits: &Limits) -> Result<(), BadInput> {
+pub(crate) fn check_id(
+    path: impl Fn() -> String,
+    id: &str,
+    limits: &Limits,
+) -> Result<(), BadInput> {
     if id.trim().is_empty() {
         return bad(ErrorKind::BadValue, format!("{} is empty", path()));
     }

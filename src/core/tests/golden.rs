@@ -34,6 +34,11 @@
 //! A case may give business-resumption declarations in force, passed to `process_with`:
 //! `resumptions = [{ port = "2304", declared_at = "2026-11-28T00:00:00Z", until = "2026-11-29T00:00:00Z" }]`.
 //!
+//! Party history (`golden/history.toml`): `outcomes = [{ manifest_id = …, result = …, parties = […], … }]`
+//! (complete exam-outcome records, at positions 0, 1, … of partition 0), `history_as_of = "0:1"` (default:
+//! every outcome), `policy_without = ["history"]` (sections dropped from config/policy.toml), and
+//! `expect.history_as_of = "0:2"` (or `"none"`: absent).
+//!
 //! A case may instead carry `expect_policy_errors = [{ path = "…", contains = "…" }]` (the exact set of error
 //! paths the merged policy must be rejected with; `[]` means it must be accepted).
 //!
@@ -43,11 +48,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use borderlane_core::codes::PortCode;
+use borderlane_core::outcome::{parse_outcome, Form};
 use borderlane_core::time::Timestamp;
 use borderlane_core::wire::parse_partner;
-use borderlane_core::{process_with, CompiledPolicy, Limits, PartnerTable};
-use borderlane_core::{Declaration, Resumptions};
+use borderlane_core::{
+    process_with, CompiledPolicy, Declaration, History, HistoryAsOf, Limits, Lookups, PartnerTable,
+    Position, Resumptions, Watermark,
+};
 use serde::Deserialize;
 use serde_json::Value as Json;
 use toml::Value as Toml;
@@ -78,6 +88,9 @@ const ALL_RULES: &[&str] = &[
     "random.compliance",
     "ctpat.credit_cap",
     "ctpat.credit_unused",
+    "history.discrepancy",
+    "history.seizure",
+    "history.clean",
 ];
 
 /// Every FAST condition that can be reported missing; the corpus must show each one unmet.
@@ -117,6 +130,16 @@ struct Case {
     partners: Vec<Toml>,
     #[serde(default)]
     policy: Option<Toml>,
+    /// Top-level policy sections dropped from config/policy.toml before `policy` is merged (`["history"]`).
+    #[serde(default)]
+    policy_without: Vec<String>,
+    /// Exam-outcome records (the complete form of docs/wire.md), inserted into the party history at
+    /// positions 0, 1, … of partition 0.
+    #[serde(default)]
+    outcomes: Vec<Toml>,
+    /// The watermark the decision reads the history at (`Watermark::parse`); default: every outcome.
+    #[serde(default)]
+    history_as_of: Option<String>,
     #[serde(default)]
     expect: Option<Expect>,
     #[serde(default)]
@@ -152,6 +175,9 @@ struct Expect {
     /// The decision's `priority`; absent means the decision must carry none.
     #[serde(default)]
     priority: Option<u8>,
+    /// The decision's `history_as_of` (`"0:2"`; `"none"`: the field is absent). Checked when given.
+    #[serde(default)]
+    history_as_of: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -321,6 +347,11 @@ impl Fixtures {
 
 fn build_policy(case: &Case) -> Result<CompiledPolicy, Vec<borderlane_core::PathError>> {
     let mut doc = Toml::Table(DEFAULT_POLICY.parse().expect("default policy is TOML"));
+    if let Toml::Table(t) = &mut doc {
+        for section in &case.policy_without {
+            t.remove(section);
+        }
+    }
     if let Some(over) = &case.policy {
         merge_toml(&mut doc, over);
     }
@@ -387,6 +418,27 @@ fn build_table(case: &Case, fx: &Fixtures) -> Result<PartnerTable, String> {
         table.upsert(partner);
     }
     Ok(table)
+}
+
+fn build_history(case: &Case) -> Result<(History, Arc<Watermark>), String> {
+    let history = History::new();
+    for (i, o) in case.outcomes.iter().enumerate() {
+        let bytes = serde_json::to_vec(&toml_to_json(o)).expect("serialise outcome");
+        let outcome = parse_outcome(&bytes, &Limits::default(), Form::Record)
+            .map_err(|e| format!("outcomes[{i}] is rejected: {e}"))?;
+        history.insert(
+            Position {
+                partition: 0,
+                offset: i as u64,
+            },
+            &outcome,
+        );
+    }
+    let as_of = match &case.history_as_of {
+        Some(w) => Watermark::parse(w).map_err(|e| format!("history_as_of: {e}"))?,
+        None => Watermark::parse(&case.outcomes.len().to_string()).expect("a count parses"),
+    };
+    Ok((history, Arc::new(as_of)))
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -475,12 +527,23 @@ fn check(case: &Case, fx: &Fixtures, cov: &mut Coverage) -> Vec<String> {
         Ok(t) => t,
         Err(e) => return vec![e],
     };
+    let (history, as_of) = match build_history(case) {
+        Ok(h) => h,
+        Err(e) => return vec![e],
+    };
+    let lookups = Lookups::new(
+        &table,
+        Some(HistoryAsOf {
+            history: &history,
+            as_of: &as_of,
+        }),
+    );
     let bytes = serde_json::to_vec(&manifest).expect("serialise manifest");
     let resumptions = match build_resumptions(case) {
         Ok(r) => r,
         Err(e) => return vec![e],
     };
-    let decision = match process_with(&policy, &table, &bytes, &Limits::default(), &resumptions) {
+    let decision = match process_with(&policy, lookups, &bytes, &Limits::default(), &resumptions) {
         Ok((_, d)) => d,
         Err(e) => return vec![format!("the manifest is dead-lettered: {e}")],
     };
@@ -537,6 +600,17 @@ fn check(case: &Case, fx: &Fixtures, cov: &mut Coverage) -> Vec<String> {
         expect.priority.map_or(Json::Null, Json::from),
         &d["priority"],
     );
+
+    if let Some(w) = &expect.history_as_of {
+        let got = d.get("history_as_of");
+        let want = (w != "none").then(|| {
+            serde_json::to_value(Watermark::parse(w).expect("expect.history_as_of parses"))
+                .expect("a watermark serialises")
+        });
+        if got != want.as_ref() {
+            errs.push(format!("history_as_of: expected {want:?}, got {got:?}"));
+        }
+    }
 
     let missing: Vec<String> = d["fast"]["missing"]
         .as_array()

@@ -18,6 +18,7 @@ pub type Harness = fn(&[u8]);
 pub const TARGETS: &[(&str, Harness)] = &[
     ("manifest", manifest),
     ("partner", partner),
+    ("outcome", outcome),
     ("policy", policy),
     ("model", model),
     #[cfg(feature = "service")]
@@ -64,6 +65,32 @@ pub fn partner(data: &[u8]) {
         )
     });
     assert_eq!(p, again, "partner changed across serialise -> parse");
+}
+
+/// Exam outcomes (`outcome::parse_outcome`, both forms): a refused record reports at least one error and
+/// every error has a message; a record that parses re-serialises to a complete record that parses again to
+/// an equal one (the request form's empty parties and causes included).
+pub fn outcome(data: &[u8]) {
+    use borderlane_core::outcome::{parse_outcome, Form};
+    let limits = Limits::default();
+    for form in [Form::Record, Form::Request] {
+        match parse_outcome(data, &limits, form) {
+            Err(e) => {
+                assert!(!e.0.is_empty(), "a refused outcome names no error");
+                assert!(e.0.iter().all(|f| !f.message.is_empty()), "{e:?}");
+            }
+            Ok(o) => {
+                let json = serde_json::to_vec(&o).expect("a parsed outcome serialises");
+                let again = parse_outcome(&json, &limits, Form::Record).unwrap_or_else(|e| {
+                    panic!(
+                        "re-serialised outcome does not parse: {e:?}\n{}",
+                        String::from_utf8_lossy(&json)
+                    )
+                });
+                assert_eq!(o, again, "outcome changed across serialise -> parse");
+            }
+        }
+    }
 }
 
 /// A small valid model (the trimmed checked-in seed), for policies with a `[model]` section.

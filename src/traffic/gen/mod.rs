@@ -8,6 +8,9 @@
 //! data, not policy.
 
 mod tables;
+mod truth;
+
+pub use truth::{Violation, ROGUE_SHARE};
 
 use borderlane_core::codes::{Country, Hts, PortCode};
 use borderlane_core::policy::{Border, CompiledPolicy};

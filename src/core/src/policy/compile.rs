@@ -233,6 +233,15 @@ impl CompiledPolicy {
         CompiledPolicy::compile(doc)
     }
 
+    /// The same policy without its `[history]` section (the same model), for judging what history adds.
+    pub fn without_history(&self) -> CompiledPolicy {
+        let mut doc = self.doc.clone();
+        doc.history = None;
+        let mut compiled = CompiledPolicy::compile(doc);
+        compiled.model = self.model.clone();
+        compiled
+    }
+
     /// Compiles a document that [`PolicyDoc::validate`] accepted, without its model: entries that validation
     /// would reject are skipped rather than panicking, so compilation itself cannot fail. Only
     /// [`CompiledPolicy::with_model`] attaches the model its `[model]` section names.

@@ -161,6 +161,12 @@ impl PolicyDoc {
                     .max(0)
             })
             .fold(0i32, i32::saturating_add)
+            .saturating_add(self.clean_credit())
+    }
+
+    /// The `[history]` clean-record credit (0 without the section): a credit like CTPAT's, under the cap.
+    pub fn clean_credit(&self) -> i32 {
+        self.history.as_ref().map_or(0, |h| h.clean_credit.max(0))
     }
 
     /// Every rule with points that credits may or may not offset, with where it is declared.
@@ -274,6 +280,22 @@ impl PolicyDoc {
                 },
             });
         }
+        if let Some(h) = &self.history {
+            out.push(GuardedRule::scalar(
+                RuleKind::HistoryDiscrepancy,
+                "history",
+                "discrepancy",
+                h.discrepancy_points,
+                h.discrepancy,
+            ));
+            out.push(GuardedRule::scalar(
+                RuleKind::HistorySeizure,
+                "history",
+                "seizure",
+                h.seizure_points,
+                h.seizure,
+            ));
+        }
         if let Some(model) = &self.model {
             let points = match &model.curve {
                 Some(c) => c.max_points,
@@ -339,10 +361,26 @@ impl PolicyDoc {
                     nc_fires = true;
                 }
             }
+            // Several outcomes reach `history.max_points` together (seizures first).
+            if let Some(h) = &self.history {
+                let (d, z) = (
+                    RuleKind::HistoryDiscrepancy as usize,
+                    RuleKind::HistorySeizure as usize,
+                );
+                best_all[z] = h.max_points;
+                best_all[d] = 0;
+                if !h.seizure.creditable {
+                    best_nc[z] = h.max_points;
+                    best_nc[d] = 0;
+                } else if !h.discrepancy.creditable {
+                    best_nc[d] = h.max_points;
+                }
+            }
             let credits: i32 = Role::JOINED
                 .iter()
                 .map(|role| self.credit_for(*role, level))
                 .fold(0i32, i32::saturating_add);
+            // (No clean-record credit here: the highest score has history points, which exclude it.)
             // Saturating: validation computes the reach of policies whose points are still out of range.
             let all = best_all.iter().copied().fold(0i32, i32::saturating_add);
             let nc = best_nc.iter().copied().fold(0i32, i32::saturating_add);
@@ -409,10 +447,12 @@ pub enum RuleKind {
     ImporterMissing,
     Watchlist,
     Model,
+    HistoryDiscrepancy,
+    HistorySeizure,
 }
 
 impl RuleKind {
-    pub const COUNT: usize = 13;
+    pub const COUNT: usize = 15;
 }
 
 /// One rule (or table entry) of the policy and its credit treatment.

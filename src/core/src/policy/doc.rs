@@ -44,6 +44,45 @@ pub struct PolicyDoc {
     /// (and the version hash is the same as before the section existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<ModelSection>,
+    /// Optional party history (exam outcomes of earlier manifests). Absent: no history rule, no
+    /// `history_as_of` on decisions, and the version hash is the same as before the section existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<HistorySection>,
+}
+
+/// The `[history]` section: points for what earlier exams found about a shipment's parties, and a small
+/// credit for a long clean exam record. Judged as of the manifest's `filed_at`: only outcomes examined in
+/// the `window_days` before it count, each distinct outcome once per shipment however many of its parties
+/// it names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistorySection {
+    /// How far back outcomes count, in days before `filed_at` (1 to 3650).
+    pub window_days: u32,
+    /// Roles whose history counts (joined roles: importer, carrier, manufacturer, shipper, broker). The
+    /// carrier counts for every shipment it carries.
+    pub roles: Vec<Role>,
+    /// Points per distinct outcome that found a discrepancy.
+    pub discrepancy_points: i32,
+    /// Points per distinct outcome that led to a seizure (at least `discrepancy_points`).
+    pub seizure_points: i32,
+    /// Most points discrepancies and seizures add together per shipment (at least `seizure_points`).
+    pub max_points: i32,
+    /// Credit treatment of `discrepancy_points` (see [`Guard`]).
+    #[serde(default, skip_serializing_if = "Guard::is_default")]
+    pub discrepancy: Guard,
+    /// Credit treatment of `seizure_points`: a party's own seizure record is intelligence, which a
+    /// trusted-trader credit should not erase (`creditable = false` with a `min_action`).
+    #[serde(default, skip_serializing_if = "Guard::is_default")]
+    pub seizure: Guard,
+    /// A shipment whose parties have at least this many exams in the window, none of which found
+    /// anything, earns `clean_credit` (0 disables the credit).
+    #[serde(default)]
+    pub clean_min_exams: u32,
+    /// The clean-record credit (points subtracted, at most `discrepancy_points`). It counts as a credit:
+    /// it offsets creditable points only and falls under `ctpat.credit_cap`.
+    #[serde(default)]
+    pub clean_credit: i32,
 }
 
 /// The `[model]` section: which model file, and points by fraud probability — either bands (`points`) or

@@ -323,6 +323,9 @@ impl PolicyDoc {
         if let Some(m) = &self.model {
             validate_model_section(&mut e, m);
         }
+        if let Some(h) = &self.history {
+            validate_history(&mut e, h);
+        }
         e.0
     }
 }
@@ -405,6 +408,67 @@ fn validate_plausibility(e: &mut Errors, p: &Plausibility) {
         );
     }
     check_non_negative(e, "plausibility.zero_weight_points", p.zero_weight_points);
+}
+
+/// The `[history]` section: a window of 1 to 3650 days; joined roles, each once; non-negative points that
+/// are monotone (a seizure never costs less than a discrepancy, the cap takes at least one seizure); a
+/// clean-record credit no larger than one discrepancy, and only with a number of exams to earn it. The
+/// guards of `history.discrepancy` / `history.seizure` are checked with every other rule's.
+fn validate_history(e: &mut Errors, h: &HistorySection) {
+    e.check(
+        (1..=3650).contains(&h.window_days),
+        "history.window_days",
+        format!("{} is not in 1..=3650", h.window_days),
+    );
+    e.check(!h.roles.is_empty(), "history.roles", "names no role");
+    for (i, r) in h.roles.iter().enumerate() {
+        e.check(
+            Role::JOINED.contains(r),
+            format!("history.roles[{i}]"),
+            format!(
+                "{} is not a joined role (importer, carrier, manufacturer, shipper, broker)",
+                r.as_str()
+            ),
+        );
+        e.check(
+            !h.roles[..i].contains(r),
+            format!("history.roles[{i}]"),
+            format!("{} is listed twice", r.as_str()),
+        );
+    }
+    check_non_negative(e, "history.discrepancy_points", h.discrepancy_points);
+    check_non_negative(e, "history.seizure_points", h.seizure_points);
+    check_non_negative(e, "history.max_points", h.max_points);
+    check_non_negative(e, "history.clean_credit", h.clean_credit);
+    e.check(
+        h.seizure_points >= h.discrepancy_points,
+        "history.seizure_points",
+        format!(
+            "{} is below discrepancy_points ({}): a seizure must never cost less than a discrepancy",
+            h.seizure_points, h.discrepancy_points
+        ),
+    );
+    e.check(
+        h.max_points >= h.seizure_points,
+        "history.max_points",
+        format!(
+            "{} is below seizure_points ({}): one seizure must count in full",
+            h.max_points, h.seizure_points
+        ),
+    );
+    e.check(
+        h.clean_credit <= h.discrepancy_points,
+        "history.clean_credit",
+        format!(
+            "{} is above discrepancy_points ({}): a clean record may not earn more than one discrepancy costs",
+            h.clean_credit, h.discrepancy_points
+        ),
+    );
+    e.check(
+        h.clean_credit == 0 || h.clean_min_exams > 0,
+        "history.clean_min_exams",
+        "a clean_credit needs the number of exams that earns it (at least 1)",
+    );
 }
 
 /// The `[model]` section: a file name and exactly one of bands (ascending probability thresholds in

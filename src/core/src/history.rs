@@ -1,0 +1,374 @@
+//! Party history: what exams of earlier manifests found about a party (importer, shipper, manufacturer,
+//! carrier, broker), built from exam-outcome records and read by scoring (policy `[history]`).
+//!
+//! Filled by an adapter (the outcomes-topic follower, or `score --outcomes FILE`), read concurrently by the
+//! scorer. Every version of an outcome is kept with its **position** (topic partition and offset; in a
+//! file, partition 0 and the line index), and every read is made **as of a watermark** (per partition, the
+//! next position not yet counted). So a decision depends only on (the records before its watermark, its
+//! manifest's `filed_at`): what the follower applies later, or out of order, cannot change it, and a replay
+//! of the same records up to the same watermark reproduces it exactly.
+//!
+//! Outcomes are keyed by `(manifest_id, revision)`: of the versions of a key visible at a watermark, the one
+//! at the highest position (the outcomes topic is keyed by `manifest_id`, so all versions of a key are in
+//! one partition, in order) **replaces** every earlier one — it never counts twice, and its parties, result
+//! and date are the ones that count.
+
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use smallvec::SmallVec;
+
+use crate::codes::PortCode;
+pub use crate::decision::Recalled;
+use crate::decision::Role;
+use crate::outcome::{ExamResult, Outcome};
+use crate::time::Timestamp;
+pub use crate::watermark::{Position, Watermark};
+use crate::wire::Str;
+
+/// The outcome key: `(manifest_id, revision)`.
+pub type OutcomeKey = (Str, u32);
+
+/// One stored version of an outcome: what scoring needs of it.
+#[derive(Debug, Clone, PartialEq)]
+struct Version {
+    pos: Position,
+    result: ExamResult,
+    examined_at: Timestamp,
+    port: PortCode,
+}
+
+/// The per-party exam history. Concurrent: the adapter inserts while scorers read (`&self` throughout);
+/// reads are exact because they count only positions their watermark covers, and an adapter advances its
+/// watermark only after inserting every record below it.
+#[derive(Debug, Default)]
+pub struct History {
+    /// Every version of every outcome, ascending by position.
+    versions: DashMap<OutcomeKey, SmallVec<[Version; 1]>, foldhash::fast::RandomState>,
+    /// For each (role, party id), the outcomes (key and version position) that name it.
+    by_party: DashMap<(Role, Str), Vec<(OutcomeKey, Position)>, foldhash::fast::RandomState>,
+}
+
+/// The distinct outcomes of a set of parties within a time window, as of a watermark.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Recall {
+    pub exams: u32,
+    pub discrepancies: u32,
+    pub seizures: u32,
+    /// The latest outcome of each result (index: [`ExamResult`] as usize).
+    pub latest: [Option<Recalled>; 3],
+}
+
+impl Recall {
+    pub fn latest(&self, r: ExamResult) -> Option<&Recalled> {
+        self.latest[r as usize].as_ref()
+    }
+    /// The latest outcome of any result.
+    pub fn latest_exam(&self) -> Option<&Recalled> {
+        self.latest
+            .iter()
+            .flatten()
+            .fold(None, |best: Option<&Recalled>, r| match best {
+                Some(b) if !r.later(b) => Some(b),
+                _ => Some(r),
+            })
+    }
+}
+
+impl History {
+    pub fn new() -> History {
+        History::default()
+    }
+
+    /// Adds the outcome read at `pos`. Idempotent: a position already stored (a record read again after a
+    /// restart or rebalance) is ignored and `false` returned.
+    pub fn insert(&self, pos: Position, o: &Outcome) -> bool {
+        let key: OutcomeKey = (o.manifest_id.clone(), o.revision);
+        {
+            let mut versions = self.versions.entry(key.clone()).or_default();
+            match versions.binary_search_by_key(&pos, |v| v.pos) {
+                Ok(_) => return false,
+                Err(at) => versions.insert(
+                    at,
+                    Version {
+                        pos,
+                        result: o.result,
+                        examined_at: o.examined_at,
+                        port: o.port,
+                    },
+                ),
+            }
+        }
+        // Each party once per version, even if the record lists it under two shipments.
+        let mut seen: SmallVec<[(Role, &str); 8]> = SmallVec::new();
+        for p in &o.parties {
+            if seen.contains(&(p.role, p.id.as_str())) {
+                continue;
+            }
+            seen.push((p.role, p.id.as_str()));
+            self.by_party
+                .entry((p.role, p.id.clone()))
+                .or_default()
+                .push((key.clone(), pos));
+        }
+        true
+    }
+
+    /// Number of outcome keys stored (any version, any watermark).
+    pub fn len(&self) -> usize {
+        self.versions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.versions.is_empty()
+    }
+
+    /// The distinct outcomes, as of `as_of`, that name any of `parties` and were examined in
+    /// `[from, until)`. An outcome counts once however many of the parties it names; a key counts in its
+    /// visible winning version only, and only for the parties that version names.
+    pub fn recall<'p>(
+        &self,
+        as_of: &Watermark,
+        parties: impl IntoIterator<Item = (Role, &'p str)>,
+        from: Timestamp,
+        until: Timestamp,
+    ) -> Recall {
+        let mut out = Recall::default();
+        let mut counted: SmallVec<[OutcomeKey; 8]> = SmallVec::new();
+        for (role, id) in parties {
+            let Some(entries) = self.by_party.get(&(role, Str::from(id))) else {
+                continue;
+            };
+            for (key, pos) in entries.iter() {
+                if !as_of.covers(*pos) || counted.contains(key) {
+                    continue;
+                }
+                let Some(versions) = self.versions.get(key) else {
+                    continue;
+                };
+                // The winning version: the highest position the watermark covers. It counts for this party
+                // only if it is the version that names the party.
+                let Some(win) = versions.iter().rev().find(|v| as_of.covers(v.pos)) else {
+                    continue;
+                };
+                if win.pos != *pos {
+                    continue;
+                }
+                counted.push(key.clone());
+                if win.examined_at < from || win.examined_at >= until {
+                    continue;
+                }
+                out.exams += 1;
+                match win.result {
+                    ExamResult::NoDiscrepancy => {}
+                    ExamResult::Discrepancy => out.discrepancies += 1,
+                    ExamResult::Seizure => out.seizures += 1,
+                }
+                let r = Recalled {
+                    manifest_id: key.0.clone(),
+                    revision: key.1,
+                    result: win.result,
+                    examined_at: win.examined_at,
+                    port: win.port,
+                    role,
+                    party: Str::from(id),
+                };
+                let slot = &mut out.latest[win.result as usize];
+                if slot.as_ref().is_none_or(|s| r.later(s)) {
+                    *slot = Some(r);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A history and the watermark a decision reads it at: the history input of [`crate::score::process`].
+#[derive(Debug, Clone, Copy)]
+pub struct HistoryAsOf<'a> {
+    pub history: &'a History,
+    pub as_of: &'a Arc<Watermark>,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::outcome::{Cause, OutcomeParty};
+
+    fn ts(s: &str) -> Timestamp {
+        Timestamp::parse(s).unwrap()
+    }
+
+    fn outcome(
+        id: &str,
+        rev: u32,
+        result: ExamResult,
+        at: &str,
+        parties: &[(Role, &str)],
+    ) -> Outcome {
+        Outcome {
+            manifest_id: id.into(),
+            revision: rev,
+            shipment_id: None,
+            result,
+            findings: Vec::new(),
+            examined_at: ts(at),
+            port: PortCode::parse("2304").unwrap(),
+            officer: "o1".into(),
+            parties: parties
+                .iter()
+                .map(|(role, id)| OutcomeParty {
+                    role: *role,
+                    id: (*id).into(),
+                    shipment_id: None,
+                })
+                .collect(),
+            causes: vec![Cause::Band],
+        }
+    }
+
+    fn pos(offset: u64) -> Position {
+        Position {
+            partition: 0,
+            offset,
+        }
+    }
+
+    fn upto(n: u64) -> Watermark {
+        Watermark(BTreeMap::from([(0, n)]))
+    }
+
+    const FROM: &str = "2026-01-01T00:00:00Z";
+    const UNTIL: &str = "2026-12-01T00:00:00Z";
+
+    fn recall(h: &History, w: &Watermark, parties: &[(Role, &str)]) -> Recall {
+        h.recall(w, parties.iter().copied(), ts(FROM), ts(UNTIL))
+    }
+
+    #[test]
+    fn counts_distinct_outcomes_in_the_window_as_of_the_watermark() {
+        let h = History::new();
+        let imp = (Role::Importer, "IMP");
+        let car = (Role::Carrier, "CAR");
+        h.insert(
+            pos(0),
+            &outcome(
+                "M1",
+                0,
+                ExamResult::Seizure,
+                "2026-05-01T00:00:00Z",
+                &[imp, car],
+            ),
+        );
+        h.insert(
+            pos(1),
+            &outcome(
+                "M2",
+                0,
+                ExamResult::Discrepancy,
+                "2026-06-01T00:00:00Z",
+                &[imp],
+            ),
+        );
+        h.insert(
+            pos(2),
+            &outcome(
+                "M3",
+                0,
+                ExamResult::NoDiscrepancy,
+                "2025-06-01T00:00:00Z",
+                &[imp],
+            ),
+        );
+        h.insert(
+            pos(3),
+            &outcome("M4", 0, ExamResult::Seizure, "2026-12-01T00:00:00Z", &[imp]),
+        );
+        // M1 names both parties: counted once.
+        let r = recall(&h, &upto(10), &[imp, car]);
+        assert_eq!((r.exams, r.discrepancies, r.seizures), (2, 1, 1));
+        assert_eq!(r.latest(ExamResult::Seizure).unwrap().manifest_id, "M1");
+        assert_eq!(r.latest(ExamResult::Seizure).unwrap().role, Role::Importer);
+        assert_eq!(r.latest_exam().unwrap().manifest_id, "M2");
+        // As of position 1, only M1 counts.
+        let r = recall(&h, &upto(1), &[imp]);
+        assert_eq!((r.exams, r.discrepancies, r.seizures), (1, 0, 1));
+        // Another partition's watermark counts nothing here.
+        let r = recall(&h, &Watermark(BTreeMap::from([(1, 10)])), &[imp]);
+        assert_eq!(r, Recall::default());
+        // Re-reading a position is ignored.
+        assert!(!h.insert(
+            pos(0),
+            &outcome("M1", 0, ExamResult::Seizure, "2026-05-01T00:00:00Z", &[imp])
+        ));
+        assert_eq!(recall(&h, &upto(10), &[imp]).seizures, 1);
+    }
+
+    #[test]
+    fn a_later_version_replaces_the_earlier_one_as_of_its_watermark() {
+        let h = History::new();
+        let a = (Role::Importer, "A");
+        let b = (Role::Importer, "B");
+        h.insert(
+            pos(0),
+            &outcome(
+                "M1",
+                0,
+                ExamResult::Discrepancy,
+                "2026-05-01T00:00:00Z",
+                &[a],
+            ),
+        );
+        h.insert(
+            pos(5),
+            &outcome("M1", 0, ExamResult::Seizure, "2026-05-01T00:00:00Z", &[b]),
+        );
+        // Before the correction: A has the discrepancy, B nothing.
+        let before = upto(5);
+        assert_eq!(recall(&h, &before, &[a]).discrepancies, 1);
+        assert_eq!(recall(&h, &before, &[b]).exams, 0);
+        // After: the correction replaced it; A has nothing, B the seizure, and together it counts once.
+        let after = upto(6);
+        assert_eq!(recall(&h, &after, &[a]).exams, 0);
+        assert_eq!(recall(&h, &after, &[b]).seizures, 1);
+        let both = recall(&h, &after, &[a, b]);
+        assert_eq!((both.exams, both.seizures, both.discrepancies), (1, 1, 0));
+        // A different revision is a different outcome.
+        h.insert(
+            pos(6),
+            &outcome(
+                "M1",
+                1,
+                ExamResult::Discrepancy,
+                "2026-05-02T00:00:00Z",
+                &[b],
+            ),
+        );
+        assert_eq!(recall(&h, &upto(7), &[b]).exams, 2);
+    }
+
+    #[test]
+    fn watermarks_parse_and_print() {
+        let w = Watermark::parse("0:12, 3:40").unwrap();
+        assert_eq!(w.to_string(), "0:12,3:40");
+        assert_eq!(Watermark::parse("{\"0\": 12, \"3\": 40}").unwrap(), w);
+        assert_eq!(Watermark::parse("7").unwrap(), upto(7));
+        assert_eq!(serde_json::to_string(&w).unwrap(), "{\"0\":12,\"3\":40}");
+        assert!(Watermark::parse("0:1,0:2").is_err());
+        assert!(Watermark::parse("x:1").is_err());
+        assert!(w.covers(Position {
+            partition: 3,
+            offset: 39
+        }));
+        assert!(!w.covers(Position {
+            partition: 3,
+            offset: 40
+        }));
+        let mut w = w;
+        w.advance(3, 10);
+        w.advance(1, 4);
+        assert_eq!(w.to_string(), "0:12,1:4,3:40");
+    }
+}
