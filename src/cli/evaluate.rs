@@ -2,6 +2,10 @@
 //! manifest by risk and report the KCS protocol's precision and recall at 1/2/5/10 % and the AUC, for the
 //! model alone, the policy's rules alone and the full policy (rules + model); with a policy, also the
 //! share of manifests per band and action, and how much the rules move the model's ranking.
+//!
+//! With `--outcomes O --partners P` instead of `--labels`, the labels are recorded exam outcomes (see
+//! `learn::outcomes`): the same metrics on the random-exam subset (the unbiased estimate) and on all
+//! examined manifests (biased by the selection, stated), after the join counts and the bias report.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,11 +13,12 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use borderlane_core::decision::{Action, Band};
 use borderlane_core::model::Model;
-use borderlane_core::policy::ModelRule;
+use borderlane_core::policy::{CompiledPolicy, ModelRule};
 use borderlane_core::score::decide;
 use borderlane_core::table::PartnerTable;
 use serde_json::json;
 
+use crate::learn::outcomes::Weighting;
 use crate::learn::ranking::{evaluate, render, Metrics, Scored};
 use crate::learn::train::{Dataset, Labelled};
 
@@ -57,12 +62,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.model.is_none() && args.policy.is_none() {
         bail!("nothing to evaluate: give --model, --policy or both");
     }
-    let data = args.data.load()?;
     let mut policy = args
         .policy
         .as_ref()
         .map(|p| crate::load::policy::load(p))
         .transpose()?;
+    let (data, info) = args.data.load(policy.as_ref(), Weighting::None)?;
     let model: Option<(String, std::sync::Arc<Model>)> = match (&args.model, &policy) {
         (Some(path), _) => Some((
             path.display().to_string(),
@@ -74,25 +79,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .map(|r| ("policy's model".to_string(), r.model.clone())),
         (None, None) => None,
     };
-    let mut columns: Vec<(&str, Metrics)> = Vec::new();
-    let mut out = serde_json::Map::new();
-    out.insert(
-        "manifests".into(),
-        json!(args.data.manifests.display().to_string()),
-    );
-    out.insert("rows".into(), json!(data.manifests.len()));
-    out.insert(
-        "positives".into(),
-        json!(data.labels.iter().filter(|l| **l == 1).count()),
-    );
-    if let Some((name, model)) = &model {
-        let m = model_metrics(model, &data);
-        out.insert(
-            "model".into(),
-            json!({"file": name, "version": &*model.version, "metrics": &m}),
-        );
-        columns.push(("model", m));
-    }
     let mut extra = String::new();
     if let Some(policy) = &mut policy {
         if let (Some((name, m)), Some(rule)) = (&model, &mut policy.model) {
@@ -106,6 +92,95 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 ));
             }
         }
+    }
+    let mut out = serde_json::Map::new();
+    out.insert(
+        "manifests".into(),
+        json!(args.data.manifests.display().to_string()),
+    );
+    let Some((sel, join)) = info else {
+        let (text, json) = report(&data, model.as_ref(), policy.as_ref(), &args, "frauds")?;
+        out.extend(json);
+        print!("{text}{extra}");
+        return finish(&args, out);
+    };
+    // Outcome labels: the random-exam subset is the unbiased estimate; all examined carries the bias.
+    print!("{}", join.render());
+    out.insert("labels".into(), join.to_json());
+    let random = data.subset(&sel.random);
+    println!(
+        "\n== random-exam subset (uniform sample of the non-exempt strata: the unbiased estimate) =="
+    );
+    let (text, json) = report_or_none(&random, model.as_ref(), policy.as_ref(), &args)?;
+    print!("{text}");
+    out.insert("random_exams".into(), json);
+    println!(
+        "\n== all examined (biased: the policy chose these rows; targeted exams are the riskiest by \
+         the rules, so the ranking is judged among manifests the rules already ranked high) =="
+    );
+    let (text, json) = report(&data, model.as_ref(), policy.as_ref(), &args, "hits")?;
+    print!("{text}{extra}");
+    out.insert("all_examined".into(), serde_json::Value::Object(json));
+    finish(&args, out)
+}
+
+fn finish(
+    args: &Args,
+    out: serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&out)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// [`report`], or a note when the subset has no positive or no negative (no ranking to judge).
+fn report_or_none(
+    data: &Dataset,
+    model: Option<&(String, std::sync::Arc<Model>)>,
+    policy: Option<&CompiledPolicy>,
+    args: &Args,
+) -> anyhow::Result<(String, serde_json::Value)> {
+    let p = data.labels.iter().filter(|l| **l == 1).count();
+    if p == 0 || p == data.labels.len() {
+        return Ok((
+            format!(
+                "{} manifests, {p} hits: no ranking to judge\n",
+                data.manifests.len()
+            ),
+            json!({"rows": data.manifests.len(), "positives": p}),
+        ));
+    }
+    let (text, json) = report(data, model, policy, args, "hits")?;
+    Ok((text, serde_json::Value::Object(json)))
+}
+
+/// The metrics table (and policy shares) of one labelled set, as text and JSON.
+fn report(
+    data: &Dataset,
+    model: Option<&(String, std::sync::Arc<Model>)>,
+    policy: Option<&CompiledPolicy>,
+    args: &Args,
+    what: &str,
+) -> anyhow::Result<(String, serde_json::Map<String, serde_json::Value>)> {
+    let mut columns: Vec<(&str, Metrics)> = Vec::new();
+    let mut out = serde_json::Map::new();
+    out.insert("rows".into(), json!(data.manifests.len()));
+    out.insert(
+        "positives".into(),
+        json!(data.labels.iter().filter(|l| **l == 1).count()),
+    );
+    if let Some((name, model)) = model {
+        let m = model_metrics(model, data);
+        out.insert(
+            "model".into(),
+            json!({"file": name, "version": &*model.version, "metrics": &m}),
+        );
+        columns.push(("model", m));
+    }
+    let mut extra = String::new();
+    if let Some(policy) = policy {
         let rules = policy.without_model();
         let table = PartnerTable::new();
         let mut runs: Vec<Vec<(i32, Band, Action)>> = vec![Vec::new(), Vec::new()];
@@ -117,7 +192,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     m.port_of_entry
                 );
             }
-            for (run, p) in runs.iter_mut().zip([&rules, &*policy]) {
+            for (run, p) in runs.iter_mut().zip([&rules, policy]) {
                 let d = decide(p, &table, m);
                 run.push((d.score, d.band, d.action));
             }
@@ -159,27 +234,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         });
         if policy.model.is_some() {
             policy_json["metrics"] = json!(&columns[columns.len() - 1].1);
-            let moved = rules_effect(&runs[0], &runs[1], &data);
+            let moved = rules_effect(&runs[0], &runs[1], data);
             extra.push_str(&moved.0);
             policy_json["rules_effect"] = moved.1;
         }
         out.insert("policy".into(), policy_json);
     }
     let refs: Vec<(&str, &Metrics)> = columns.iter().map(|(n, m)| (*n, m)).collect();
-    println!(
-        "{} manifests, {} frauds ({:.1} %)",
+    let positives = data.labels.iter().filter(|l| **l == 1).count();
+    let text = format!(
+        "{} manifests, {positives} {what} ({:.1} %)\n{}{extra}",
         data.manifests.len(),
-        data.labels.iter().filter(|l| **l == 1).count(),
-        100.0 * data.labels.iter().filter(|l| **l == 1).count() as f64
-            / data.manifests.len().max(1) as f64
+        100.0 * positives as f64 / data.manifests.len().max(1) as f64,
+        render(&refs)
     );
-    print!("{}", render(&refs));
-    print!("{extra}");
-    if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&out)? + "\n")
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok((text, out))
 }
 
 /// Share of manifests per band and per action, and the exam rate, of one run.

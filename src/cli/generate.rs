@@ -1,5 +1,9 @@
 //! `borderlane generate`: seeded, deterministic partners and manifests as NDJSON (optionally with malformed
-//! records of every dead-letter kind), generated in parallel and written in index order.
+//! records of every dead-letter kind), generated in parallel and written in index order. With `--outcomes`,
+//! also the exam outcomes the field would record for them: each manifest decided by the policy (in filing
+//! order, with the party history of earlier outcomes), and every examined one given what an exam finds
+//! under the generator's hidden ground truth (`traffic::gen::field_outcomes`) — labelled data for
+//! `train --outcomes`.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -9,7 +13,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use rayon::prelude::*;
 
-use crate::traffic::gen::{partner_lines, GenConfig, Generator, Record};
+use borderlane_core::table::PartnerTable;
+use borderlane_core::wire::Manifest;
+
+use crate::traffic::gen::{field_outcomes, partner_lines, GenConfig, Generator, Record};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -29,9 +36,17 @@ pub struct Args {
     /// Manifests file; `-` or absent for stdout.
     #[arg(long)]
     pub out_manifests: Option<PathBuf>,
-    /// Policy whose port table and watch list the traffic uses (default: the embedded policy).
+    /// Policy whose port table and watch list the traffic uses (default: the embedded policy); with
+    /// `--outcomes`, also the policy that decides which manifests are examined.
     #[arg(long)]
     pub policy: Option<PathBuf>,
+    /// Length of the filing window in days (manifests are filed uniformly over it).
+    #[arg(long, default_value_t = 1)]
+    pub span_days: u32,
+    /// Also write the exam outcomes (NDJSON, complete records as in docs/wire.md "Exam outcome") of the
+    /// manifests the policy examines, against the generated partner table.
+    #[arg(long)]
+    pub outcomes: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -44,6 +59,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             seed: args.seed,
             partners: args.partners,
             bad_share: args.bad_share,
+            span_secs: i64::from(args.span_days.max(1)) * 86_400,
             ..GenConfig::default()
         },
         &policy,
@@ -67,17 +83,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     const BATCH: u64 = 16_384;
     let (mut good, mut bad) = (0u64, 0u64);
+    let mut kept: Vec<Manifest> = Vec::new();
     let mut start = 0u64;
     while start < args.manifests {
         let end = (start + BATCH).min(args.manifests);
-        let batch: Vec<(bool, Vec<u8>)> = (start..end)
+        let keep = args.outcomes.is_some();
+        let batch: Vec<(Option<Manifest>, bool, Vec<u8>)> = (start..end)
             .into_par_iter()
             .map(|i| {
                 let r = g.record(i);
-                (matches!(r, Record::Good(_)), r.to_bytes())
+                let bytes = r.to_bytes();
+                match r {
+                    Record::Good(m) => (keep.then_some(*m), true, bytes),
+                    Record::Bad { .. } => (None, false, bytes),
+                }
             })
             .collect();
-        for (is_good, bytes) in batch {
+        for (m, is_good, bytes) in batch {
+            kept.extend(m);
             if is_good {
                 good += 1;
             } else {
@@ -93,5 +116,27 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "{} manifests written ({good} good, {bad} malformed)",
         good + bad
     );
+    if let Some(path) = &args.outcomes {
+        let table = PartnerTable::new();
+        for p in g.partners() {
+            table.upsert(p.clone());
+        }
+        let outcomes = field_outcomes(&g, &policy, &table, &kept);
+        let mut w = BufWriter::new(
+            File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        );
+        let hits = outcomes.iter().filter(|o| o.result.is_hit()).count();
+        for o in &outcomes {
+            serde_json::to_writer(&mut w, o)?;
+            w.write_all(b"\n")?;
+        }
+        w.flush()?;
+        eprintln!(
+            "{} exam outcomes written to {} ({hits} discrepancies or seizures; {} of {good} manifests examined)",
+            outcomes.len(),
+            path.display(),
+            outcomes.len()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

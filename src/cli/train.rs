@@ -2,6 +2,13 @@
 //! risk model and write the self-contained model file; with `--policy`, also fit the `[model] curve` that
 //! puts the model's log-odds on the policy rules' point scale (printed as a `[model]` snippet and recorded
 //! in the file's `training.curve`); with `--valid-*`, report the protocol's metrics on a held-out set.
+//!
+//! `borderlane train --outcomes O --partners P --manifests M --out model.json [--policy P] [--weighting
+//! ipw|none]`: the same pipeline and file format, labels from recorded exam outcomes (see
+//! `learn::outcomes`): examined manifests only, weighted for the selection, party target-rate tables
+//! added, and the selection bias reported. `--policy` is then the policy that selected the exams (default:
+//! the embedded one); no curve is fitted on outcome labels (the rules chose the rows, so a stacking fit
+//! on them measures the selection, not the risk).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,6 +16,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
+use crate::learn::outcomes::Weighting;
 use crate::learn::train::{
     features_of, fit_curve, oof_logits, rules_scores, train, write_features_csv, Dataset, Labelled,
     Params,
@@ -72,6 +80,13 @@ pub struct Args {
     /// The curve's cap is its value at this probability.
     #[arg(long, default_value_t = 0.999, requires = "policy")]
     pub curve_max_probability: f64,
+    /// Training weights with `--outcomes`: `ipw` weighs exams selected by the random draw alone by the
+    /// inverse of their stratum's random rate; `none` leaves the selection bias in.
+    #[arg(long, value_enum, default_value = "ipw", requires = "outcomes")]
+    pub weighting: Weighting,
+    /// Write the join counts and the selection-bias report as JSON here (with `--outcomes`).
+    #[arg(long, requires = "outcomes")]
+    pub report: Option<PathBuf>,
     /// No progress output.
     #[arg(long)]
     pub quiet: bool,
@@ -79,7 +94,27 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let data = args.data.load()?;
+    let outcomes_mode = args.data.outcomes.is_some();
+    let selecting = match (&args.policy, outcomes_mode) {
+        (Some(p), true) => Some(crate::load::policy::load(p)?),
+        _ => None,
+    };
+    let (data, info) = args.data.load(selecting.as_ref(), args.weighting)?;
+    if let Some((_, report)) = &info {
+        eprint!("{}", report.render());
+        if let Some(path) = &args.report {
+            std::fs::write(
+                path,
+                serde_json::to_string_pretty(&report.to_json())? + "\n",
+            )
+            .with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    let name = if outcomes_mode && args.name == Params::default().name {
+        "outcomes-gbt".to_string()
+    } else {
+        args.name.clone()
+    };
     let params = Params {
         seed: args.seed,
         trees: args.trees,
@@ -89,12 +124,28 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         colsample: args.colsample,
         smoothing: args.smoothing,
         threads: args.threads.max(1),
-        name: args.name.clone(),
+        name,
+        party_tables: outcomes_mode,
         ..Params::default()
     };
     let mut trained = train(&data, &params, !args.quiet)?;
+    if let Some((_, report)) = &info {
+        trained.doc.training.insert(
+            "labels".into(),
+            serde_json::json!({
+                "source": "exam outcomes",
+                "weighting": report.weighting,
+                "rows": report.rows,
+                "positives": report.positives,
+                "random_rows": report.random,
+                "effective_sample_size": report.effective_sample_size,
+            }),
+        );
+        trained.model = borderlane_core::model::Model::from_doc(&trained.doc)
+            .map_err(|e| anyhow::anyhow!("model is invalid: {e:?}"))?;
+    }
     let mut stack = None;
-    if let Some(path) = &args.policy {
+    if let (Some(path), false) = (&args.policy, outcomes_mode) {
         let policy = crate::load::policy::load(path)?;
         let rules = rules_scores(&policy, &data)?;
         let logits = oof_logits(&data, &trained, &params)?;

@@ -3,6 +3,8 @@
 //! forust-ml and csv, stay out of the service's build).
 
 pub mod kcs;
+#[cfg(feature = "learn")]
+pub mod outcomes;
 pub mod ranking;
 #[cfg(feature = "learn")]
 pub mod train;

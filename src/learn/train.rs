@@ -33,22 +33,70 @@ pub struct Dataset {
     pub manifests: Vec<Manifest>,
     /// Fraud label of each manifest, same order.
     pub labels: Vec<u8>,
+    /// Training weight of each manifest, same order (1 for KCS labels; see `learn::outcomes`).
+    pub weights: Vec<f64>,
 }
 
-/// Labelled manifests on the command line (`train`, `evaluate`).
+/// Labelled manifests on the command line (`train`, `evaluate`): KCS labels (one per manifest) or exam
+/// outcomes (labels for the examined manifests only).
 #[derive(Debug, Clone, clap::Args)]
 pub struct Labelled {
     /// Manifests (NDJSON).
     #[arg(long)]
     pub manifests: PathBuf,
     /// Labels (NDJSON `{"manifest_id", "fraud", …}`), one per manifest.
-    #[arg(long)]
-    pub labels: PathBuf,
+    #[arg(
+        long,
+        required_unless_present = "outcomes",
+        conflicts_with = "outcomes"
+    )]
+    pub labels: Option<PathBuf>,
+    /// Exam outcomes (NDJSON complete records, docs/wire.md "Exam outcome") as labels: discrepancy or
+    /// seizure = positive; manifests without an outcome were not examined and are ignored.
+    #[arg(long, requires = "partners")]
+    pub outcomes: Option<PathBuf>,
+    /// Partner records (NDJSON) the outcomes' decisions were made with: gives each manifest's random
+    /// compliance stratum (weakest importer standing) for the selection correction.
+    #[arg(long, requires = "outcomes")]
+    pub partners: Option<PathBuf>,
 }
 
+/// Outcome-labelled data: the selection facts and the join/bias report.
+pub type OutcomeInfo = (
+    crate::learn::outcomes::Selection,
+    crate::learn::outcomes::JoinReport,
+);
+
 impl Labelled {
-    pub fn load(&self) -> anyhow::Result<Dataset> {
-        Dataset::load(&self.manifests, &self.labels)
+    /// Loads the data; with `--outcomes`, `policy` (the one that selected the exams) gives the random
+    /// rates and `weighting` the training weights.
+    pub fn load(
+        &self,
+        policy: Option<&CompiledPolicy>,
+        weighting: crate::learn::outcomes::Weighting,
+    ) -> anyhow::Result<(Dataset, Option<OutcomeInfo>)> {
+        match (&self.labels, &self.outcomes, &self.partners) {
+            (Some(labels), None, _) => Ok((Dataset::load(&self.manifests, labels)?, None)),
+            (None, Some(outcomes), Some(partners)) => {
+                let default;
+                let policy = match policy {
+                    Some(p) => p,
+                    None => {
+                        default = crate::load::policy::default_policy();
+                        &default
+                    }
+                };
+                let (data, sel, report) = crate::learn::outcomes::load(
+                    &self.manifests,
+                    outcomes,
+                    policy,
+                    partners,
+                    weighting,
+                )?;
+                Ok((data, Some((sel, report))))
+            }
+            _ => bail!("give --labels, or --outcomes with --partners"),
+        }
     }
 }
 
@@ -82,6 +130,7 @@ impl Dataset {
         let mut out = Dataset {
             manifests: Vec::new(),
             labels: Vec::new(),
+            weights: Vec::new(),
         };
         let mut seen = std::collections::HashSet::new();
         for (i, line) in BufReader::new(file).lines().enumerate() {
@@ -108,6 +157,7 @@ impl Dataset {
                 );
             }
             out.labels.push(*label);
+            out.weights.push(1.0);
             out.manifests.push(m);
         }
         if out.manifests.len() != by_id.len() {
@@ -118,6 +168,21 @@ impl Dataset {
             );
         }
         Ok(out)
+    }
+
+    /// The rows where `keep` is true.
+    pub fn subset(&self, keep: &[bool]) -> Dataset {
+        let mut out = Dataset {
+            manifests: Vec::new(),
+            labels: Vec::new(),
+            weights: Vec::new(),
+        };
+        for (i, _) in keep.iter().enumerate().filter(|(_, k)| **k) {
+            out.manifests.push(self.manifests[i].clone());
+            out.labels.push(self.labels[i]);
+            out.weights.push(self.weights[i]);
+        }
+        out
     }
 
     /// Every commodity line as (manifest, shipment, commodity) indices, with its manifest's label.
@@ -171,6 +236,9 @@ pub struct Params {
     pub threads: usize,
     /// Name written into the model file (shown in reasons).
     pub name: String,
+    /// Also learn target-rate tables of the parties (importer, shipper, manufacturer, broker, carrier):
+    /// for outcome labels, where risk sits with parties; KCS data carries no party ids.
+    pub party_tables: bool,
 }
 
 impl Default for Params {
@@ -188,14 +256,16 @@ impl Default for Params {
             smoothing: 20.0,
             threads: 1,
             name: "kcs-gbt".into(),
+            party_tables: false,
         }
     }
 }
 
-/// The feature recipe: category tables (name, key) and the features over them and the numeric inputs.
-pub fn recipe() -> (Vec<(&'static str, Vec<Input>)>, Vec<FeatureDoc>) {
+/// The feature recipe: category tables (name, key) and the features over them and the numeric inputs;
+/// with `parties`, also one table per party role.
+pub fn recipe(parties: bool) -> (Vec<(&'static str, Vec<Input>)>, Vec<FeatureDoc>) {
     use Input::*;
-    let tables: Vec<(&'static str, Vec<Input>)> = vec![
+    let mut tables: Vec<(&'static str, Vec<Input>)> = vec![
         ("hts6_origin", vec![Hts6, Origin]),
         ("hts6", vec![Hts6]),
         ("hts4", vec![Hts4]),
@@ -217,6 +287,15 @@ pub fn recipe() -> (Vec<(&'static str, Vec<Input>)>, Vec<FeatureDoc>) {
         ("duty_type_origin", vec![DutyType, Origin]),
         ("hts6_duty_type", vec![Hts6, DutyType]),
     ];
+    if parties {
+        tables.extend([
+            ("importer", vec![Importer]),
+            ("shipper", vec![Shipper]),
+            ("manufacturer", vec![Manufacturer]),
+            ("broker", vec![Broker]),
+            ("carrier", vec![Carrier]),
+        ]);
+    }
     let mut features = Vec::new();
     for (name, _) in &tables {
         features.push(FeatureDoc::Rate {
@@ -437,7 +516,7 @@ pub fn train(data: &Dataset, params: &Params, progress: bool) -> anyhow::Result<
     for (i, m) in order.into_iter().enumerate() {
         fold_of[m] = i % params.folds;
     }
-    let (specs, features) = recipe();
+    let (specs, features) = recipe(params.party_tables);
     let names: Vec<String> = features.iter().map(|f| f.name().to_string()).collect();
     let mut oof = Features::new(names.clone(), n);
     let scale = params.folds as f64 / (params.folds - 1) as f64;
@@ -478,8 +557,9 @@ pub fn train(data: &Dataset, params: &Params, progress: bool) -> anyhow::Result<
     let mut booster = booster(params);
     booster.log_iterations = if progress { 50 } else { 0 };
     let matrix = Matrix::new(&oof.x, n, names.len());
+    let weights: Vec<f64> = lines.iter().map(|l| data.weights[l.0]).collect();
     booster
-        .fit_unweighted(&matrix, &labels, None)
+        .fit(&matrix, &labels, &weights, None)
         .map_err(|e| anyhow::anyhow!("forust-ml: {e}"))?;
     say(format!("{} trees fitted", booster.trees.len()));
 
@@ -504,6 +584,9 @@ pub fn train(data: &Dataset, params: &Params, progress: bool) -> anyhow::Result<
     training.insert("manifests".into(), json!(data.manifests.len()));
     training.insert("lines".into(), json!(n));
     training.insert("positives".into(), json!(positives));
+    if params.party_tables {
+        training.insert("party_tables".into(), json!(true));
+    }
     let doc = ModelDoc {
         format: FORMAT.into(),
         name: params.name.clone(),
@@ -652,9 +735,10 @@ pub fn oof_logits(data: &Dataset, trained: &Trained, params: &Params) -> anyhow:
         let (inside, outside): (Vec<usize>, Vec<usize>) =
             (0..lines.len()).partition(|&r| trained.fold_of[lines[r].0] == k);
         let y: Vec<f64> = outside.iter().map(|&r| trained.train_labels[r]).collect();
+        let w: Vec<f64> = outside.iter().map(|&r| data.weights[lines[r].0]).collect();
         let x = sub(&outside);
         let mut b = booster(params);
-        b.fit_unweighted(&Matrix::new(&x, outside.len(), cols), &y, None)
+        b.fit(&Matrix::new(&x, outside.len(), cols), &y, &w, None)
             .map_err(|e| anyhow::anyhow!("forust-ml: {e}"))?;
         let xi = sub(&inside);
         let margins = b.predict(&Matrix::new(&xi, inside.len(), cols), false);

@@ -7,9 +7,11 @@
 //! policy passed in, never from copies here; the tables below (HTS lines, countries, name parts) are test
 //! data, not policy.
 
+mod field;
 mod tables;
 mod truth;
 
+pub use field::field_outcomes;
 pub use truth::{Violation, ROGUE_SHARE};
 
 use borderlane_core::codes::{Country, Hts, PortCode};
