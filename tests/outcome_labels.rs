@@ -117,14 +117,28 @@ fn outcome_trained_model_ranks_planted_violators_on_held_out_manifests() {
     );
     assert!(report.outcomes_without_manifest > 0);
     assert_eq!(report.random_mismatches, 0, "re-decided draws agree");
-    // Random-only exams carry 1/rate, everything else 1.
-    let random_only = sel
-        .selected
-        .iter()
-        .zip(&data.weights)
-        .filter(|(s, _)| **s == borderlane::learn::outcomes::Selected::RandomOnly);
-    for ((_, w), rate) in random_only.zip(sel.rate.iter()) {
-        assert!(*w > 1.0 || *rate == 0.0);
+    // Random-only exams carry 1/rate of their stratum, everything else 1.
+    use borderlane::learn::outcomes::Selected;
+    for i in 0..data.manifests.len() {
+        let want = match sel.selected[i] {
+            Selected::RandomOnly => 1.0 / sel.rate[i],
+            _ => 1.0,
+        };
+        assert_eq!(data.weights[i], want, "row {i}: {:?}", sel.selected[i]);
+        assert_eq!(
+            sel.rate[i] == 0.0,
+            sel.stratum[i].ends_with("/validated"),
+            "{}",
+            sel.stratum[i]
+        );
+    }
+    assert!(report.random_only > 0);
+    // Validated importers are exempt: no random exam in their strata.
+    for (name, st) in &report.strata {
+        if name.ends_with("/validated") {
+            assert_eq!((st.random, st.rate), (0, 0.0), "{name}");
+            assert!(st.ipw_estimate().is_none());
+        }
     }
     assert!(report.effective_sample_size < report.rows as f64);
     let params = Params {

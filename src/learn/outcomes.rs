@@ -76,6 +76,21 @@ pub struct Stratum {
     /// Exams whose causes include the random draw.
     pub random: u64,
     pub random_positive: u64,
+    /// Exams the random draw alone selected.
+    pub random_only: u64,
+    pub random_only_positive: u64,
+}
+
+impl Stratum {
+    /// Inverse-probability estimate of the hit rate over every manifest of the stratum: targeted hits
+    /// count once, random-only hits `1/rate` times (they stand for the released manifests). `None` for an
+    /// exempt stratum (the released part is never sampled) or one without manifests.
+    pub fn ipw_estimate(&self) -> Option<f64> {
+        (self.rate > 0.0 && self.manifests > 0).then(|| {
+            (self.targeted_positive as f64 + self.random_only_positive as f64 / self.rate)
+                / self.manifests as f64
+        })
+    }
 }
 
 /// What joining outcomes to manifests did, and the selection bias it shows.
@@ -258,6 +273,10 @@ pub fn load(
             s.random += 1;
             s.random_positive += u64::from(label);
         }
+        if selected == Selected::RandomOnly {
+            s.random_only += 1;
+            s.random_only_positive += u64::from(label);
+        }
         let weight = match (weighting, selected) {
             (Weighting::Ipw, Selected::RandomOnly) if rate > 0.0 => 1.0 / rate,
             _ => 1.0,
@@ -337,11 +356,12 @@ impl JoinReport {
         let _ = writeln!(
             s,
             "selection bias by stratum (mode/weakest importer standing): positive rate among targeted exams \
-             vs among random exams (the unbiased estimate)"
+             vs among random exams (the unbiased estimate), and the inverse-probability estimate over all \
+             the stratum's manifests"
         );
         let _ = writeln!(
             s,
-            "  {:<22} {:>6} {:>9} {:>9}  {:<22} {:<22}",
+            "  {:<22} {:>6} {:>9} {:>9}  {:<22} {:<22} ipw estimate",
             "stratum", "rate", "manifests", "examined", "targeted exams", "random exams"
         );
         for (name, st) in &self.strata {
@@ -350,9 +370,12 @@ impl JoinReport {
             } else {
                 rate_text(st.random_positive, st.random)
             };
+            let ipw = st.ipw_estimate().map_or("n/a (exempt)".to_string(), |e| {
+                format!("{:.2} %", 100.0 * e)
+            });
             let _ = writeln!(
                 s,
-                "  {:<22} {:>6.3} {:>9} {:>9}  {:<22} {:<22}",
+                "  {:<22} {:>6.3} {:>9} {:>9}  {:<22} {:<22} {ipw}",
                 name,
                 st.rate,
                 st.manifests,
@@ -367,7 +390,11 @@ impl JoinReport {
     pub fn to_json(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(self).unwrap_or_else(|_| json!({}));
         if let Some(strata) = v.get_mut("strata").and_then(|s| s.as_object_mut()) {
-            for st in strata.values_mut() {
+            for (name, st) in strata.iter_mut() {
+                st["ipw_estimate"] = match self.strata.get(name).and_then(Stratum::ipw_estimate) {
+                    Some(e) => json!(e),
+                    None => json!("n/a (exempt)"),
+                };
                 if st["rate"].as_f64() == Some(0.0) {
                     st["random_estimate"] = json!("n/a (exempt)");
                 } else {
