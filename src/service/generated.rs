@@ -7,13 +7,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use borderlane_core::history::HistoryAsOf;
 use borderlane_core::policy::CompiledPolicy;
-use borderlane_core::score::{check_port, process_with};
+use borderlane_core::score::{check_port, process_with, Lookups};
 use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::Limits;
 use borderlane_core::Resumptions;
 
 use crate::service::metrics::Metrics;
+use crate::service::outcomes::{Examined, HistoryFeed};
 use crate::service::{Shutdown, Watchers};
 use crate::traffic::gen::{Generator, Record};
 
@@ -41,6 +43,9 @@ pub(crate) struct Traffic {
     pub shutdown: Shutdown,
     /// Business-resumption declarations in force (changed through the admin API, in process).
     pub resumptions: Arc<ArcSwap<Resumptions>>,
+    /// The party history (read as of its watermark) and the outcome window (fed with every decision, the
+    /// in-process stand-in for the `decisions` topic).
+    pub history: Arc<HistoryFeed>,
 }
 
 impl Traffic {
@@ -67,8 +72,16 @@ impl Traffic {
             let bytes = g.generator.record(i).to_bytes();
             let policy = self.policy.load();
             let resumptions = self.resumptions.load();
+            let as_of = self.history.watermark.load_full();
+            let lookups = Lookups::new(
+                &g.table,
+                Some(HistoryAsOf {
+                    history: &self.history.history,
+                    as_of: &as_of,
+                }),
+            );
             let started = Instant::now();
-            let result = process_with(&policy, &g.table, &bytes, &self.limits, &resumptions);
+            let result = process_with(&policy, lookups, &bytes, &self.limits, &resumptions);
             self.metrics.scored(started.elapsed());
             match result {
                 Ok((manifest, mut decision)) => {
@@ -83,6 +96,13 @@ impl Traffic {
                     if let Some(p) = decision.priority {
                         self.metrics.decision_prioritized(decision.port_of_entry, p);
                     }
+                    let now = crate::clock::unix_millis();
+                    self.history.window.insert(
+                        (decision.manifest_id.clone(), decision.revision),
+                        Examined::of_decision(&decision, &policy.doc),
+                        now,
+                        now,
+                    );
                     self.watchers.decided(manifest, &decision, &buf);
                 }
                 Err(e) => self.metrics.dead_letter_acknowledged(e.kind),

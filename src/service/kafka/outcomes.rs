@@ -1,0 +1,399 @@
+//! The two exam-outcome followers every instance runs (group-less, every partition manually assigned,
+//! `read_committed`):
+//!
+//! - [`OutcomeFollower`] reads the exam-outcomes topic (`kafka.topics.outcomes`) from the beginning into
+//!   the party history through the [`HistoryFeed`], each record with its position (partition, offset), and
+//!   raises the published watermark after each record; it reads to the end offsets captured at start-up
+//!   before the manifest consumer subscribes (no decision with a partial history), then follows live. A bad
+//!   record (not a complete outcome, or keyed other than `<manifest_id>/<revision>`) is skipped and counted
+//!   here; its one dead letter is written by the manifest consumer group (see `pipeline.rs`).
+//! - [`DecisionFollower`] reads the committed `decisions` topic from `service.outcome_window.hours` ago into
+//!   the [`DecisionWindow`], so any instance can record an outcome for any instance's decision.
+//!
+//! Both follow the partitions their topic has at start-up (as the control follower does).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use arc_swap::ArcSwap;
+use borderlane_core::history::Position;
+use borderlane_core::outcome::{parse_outcome, Form};
+use borderlane_core::policy::CompiledPolicy;
+use borderlane_core::wire::{ErrorKind, Limits};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::statistics::Statistics;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tracing::{info, warn};
+
+use crate::service::config::Config;
+use crate::service::kafka::clients::{properties, Role};
+use crate::service::kafka::partners::follower_lag;
+use crate::service::metrics::{Client, Metrics};
+use crate::service::outcomes::{topic_key, DecisionWindow, Examined, HistoryFeed};
+use crate::service::{Readiness, Shutdown};
+
+/// How often the hit-rate and window gauges are refreshed while records flow.
+const GAUGE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Exports the outcome follower's lag from statistics and counts client errors.
+pub struct OutcomeContext {
+    metrics: Arc<Metrics>,
+    topic: String,
+}
+
+impl ClientContext for OutcomeContext {
+    fn stats(&self, stats: Statistics) {
+        let Some(t) = stats.topics.get(&self.topic) else {
+            return;
+        };
+        for p in t.partitions.values() {
+            if p.partition < 0 || !p.desired {
+                continue;
+            }
+            if let Some(lag) = follower_lag(p) {
+                self.metrics.outcome_follower_lag(p.partition, lag);
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(rdkafka::error::RDKafkaErrorCode::PartitionEOF) {
+            return;
+        }
+        self.metrics.kafka_error(Client::PartnerConsumer);
+        warn!(error = %error, reason, "outcome/decision follower error (librdkafka retries)");
+    }
+}
+
+impl ConsumerContext for OutcomeContext {}
+
+/// A group-less `read_committed` consumer with the partner follower's properties, under its own group id
+/// (`<group_id>-<suffix>`, never joined).
+fn follower_consumer(
+    config: &Config,
+    suffix: &str,
+    metrics: Arc<Metrics>,
+    topic: &str,
+) -> anyhow::Result<BaseConsumer<OutcomeContext>> {
+    let mut cfg = rdkafka::ClientConfig::new();
+    for (k, v) in properties(&config.kafka, Role::PartnerConsumer) {
+        cfg.set(k, v);
+    }
+    cfg.set("group.id", format!("{}-{suffix}", config.kafka.group_id));
+    cfg.set("isolation.level", "read_committed");
+    cfg.create_with_context(OutcomeContext {
+        metrics,
+        topic: topic.to_string(),
+    })
+    .map_err(|e| anyhow!("creating the {suffix} follower: {e}"))
+}
+
+/// Low and high watermark of every partition of `topic`, now.
+fn end_offsets(
+    consumer: &BaseConsumer<OutcomeContext>,
+    topic: &str,
+    timeout: Duration,
+) -> anyhow::Result<HashMap<i32, (i64, i64)>> {
+    let md = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .with_context(|| format!("metadata of topic {topic}"))?;
+    let t = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .ok_or_else(|| anyhow!("topic {topic} not in metadata"))?;
+    if let Some(e) = t.error() {
+        bail!("topic {topic}: {e:?}");
+    }
+    if t.partitions().is_empty() {
+        bail!("topic {topic} has no partitions");
+    }
+    let mut ends = HashMap::new();
+    for p in t.partitions() {
+        let (lo, hi) = consumer
+            .fetch_watermarks(topic, p.id(), timeout)
+            .with_context(|| format!("watermarks of {topic}[{}]", p.id()))?;
+        ends.insert(p.id(), (lo, hi));
+    }
+    Ok(ends)
+}
+
+/// [`end_offsets`], retried within the start-up budget.
+fn end_offsets_retrying(
+    consumer: &BaseConsumer<OutcomeContext>,
+    topic: &str,
+    timeout: Duration,
+    shutdown: &Shutdown,
+) -> anyhow::Result<HashMap<i32, (i64, i64)>> {
+    let started = Instant::now();
+    loop {
+        match end_offsets(consumer, topic, timeout) {
+            Ok(ends) => return Ok(ends),
+            Err(e) if started.elapsed() < timeout && !shutdown.is_triggered() => {
+                warn!(error = %format!("{e:#}"), topic, "end offsets not available yet; retrying");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Why an outcome record is bad, or the outcome.
+pub fn check_record(
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    limits: &Limits,
+) -> Result<borderlane_core::outcome::Outcome, (ErrorKind, String)> {
+    let Some(bytes) = value else {
+        return Err((ErrorKind::Empty, "null value on the outcomes topic".into()));
+    };
+    let o = parse_outcome(bytes, limits, Form::Record).map_err(|e| {
+        let b = e.bad_input();
+        (b.kind, b.message)
+    })?;
+    let want = topic_key(&o.manifest_id, o.revision);
+    match key.map(std::str::from_utf8) {
+        Some(Ok(k)) if k == want => Ok(o),
+        Some(Ok(k)) => Err((
+            ErrorKind::BadValue,
+            format!("key {k:?} is not {want:?} (<manifest_id>/<revision>)"),
+        )),
+        Some(Err(_)) => Err((ErrorKind::NotUtf8, "key is not UTF-8".into())),
+        None => Err((
+            ErrorKind::BadValue,
+            format!("record without a key; the key must be {want:?} (<manifest_id>/<revision>)"),
+        )),
+    }
+}
+
+/// See the module documentation.
+pub struct OutcomeFollower {
+    consumer: BaseConsumer<OutcomeContext>,
+    topic: String,
+    feed: Arc<HistoryFeed>,
+    policy: Arc<ArcSwap<CompiledPolicy>>,
+    limits: Limits,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
+    shutdown: Shutdown,
+    timeout: Duration,
+}
+
+impl OutcomeFollower {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: &Config,
+        feed: Arc<HistoryFeed>,
+        policy: Arc<ArcSwap<CompiledPolicy>>,
+        metrics: Arc<Metrics>,
+        readiness: Arc<Readiness>,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<OutcomeFollower> {
+        let topic = config.kafka.topics.outcomes.clone();
+        Ok(OutcomeFollower {
+            consumer: follower_consumer(config, "outcomes", metrics.clone(), &topic)?,
+            topic,
+            feed,
+            policy,
+            limits: config.limits.limits(),
+            metrics,
+            readiness,
+            shutdown,
+            timeout: Duration::from_millis(config.kafka.startup_timeout_ms),
+        })
+    }
+
+    /// Reads to the start-up end offsets, signals readiness, then follows until shutdown. Blocking.
+    pub fn run(self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let ends = end_offsets_retrying(&self.consumer, &self.topic, self.timeout, &self.shutdown)?;
+        let mut tpl = TopicPartitionList::with_capacity(ends.len());
+        for p in ends.keys() {
+            tpl.add_partition_offset(&self.topic, *p, Offset::Beginning)?;
+        }
+        self.consumer
+            .assign(&tpl)
+            .with_context(|| format!("assigning outcomes topic {}", self.topic))?;
+        let mut remaining: HashMap<i32, i64> = ends
+            .iter()
+            .filter(|(_, (lo, hi))| hi > lo)
+            .map(|(p, (_, hi))| (*p, *hi))
+            .collect();
+        for (p, (_, hi)) in &ends {
+            if !remaining.contains_key(p) {
+                self.feed.advance(*p as u32, *hi as u64);
+            }
+        }
+        let mut complete = false;
+        let mut gauges_at = Instant::now();
+        let mut dirty = true;
+        loop {
+            if !complete && remaining.is_empty() {
+                complete = true;
+                self.metrics.outcomes_completed();
+                self.readiness.outcomes_complete();
+                info!(
+                    topic = %self.topic,
+                    outcomes = self.feed.history.len(),
+                    watermark = %self.feed.watermark.load(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "exam outcomes read; following live"
+                );
+            }
+            if self.shutdown.is_triggered() {
+                return Ok(());
+            }
+            match self.consumer.poll(Duration::from_millis(100)) {
+                None => {}
+                Some(Ok(m)) => {
+                    self.apply(&m);
+                    dirty = true;
+                    if let Some(end) = remaining.get(&m.partition()) {
+                        if m.offset() + 1 >= *end {
+                            remaining.remove(&m.partition());
+                        }
+                    }
+                }
+                // Everything up to the start-up end offset has been read (that offset can be a
+                // transaction marker, never delivered): the watermark may stand at it.
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    if let Some(end) = remaining.remove(&p) {
+                        self.feed.advance(p as u32, end as u64);
+                    }
+                }
+                Some(Err(e)) => {
+                    self.metrics.kafka_error(Client::PartnerConsumer);
+                    warn!(error = %e, "outcome follower error");
+                }
+            }
+            if dirty && gauges_at.elapsed() >= GAUGE_INTERVAL {
+                gauges_at = Instant::now();
+                dirty = false;
+                let policy = self.policy.load();
+                self.metrics
+                    .hit_rates(&self.feed.hit_rates.view(&policy.doc));
+            }
+        }
+    }
+
+    /// Applies one record (a bad one is skipped and counted), then raises the watermark past it.
+    fn apply(&self, m: &BorrowedMessage<'_>) {
+        let (Ok(partition), Ok(offset)) = (u32::try_from(m.partition()), u64::try_from(m.offset()))
+        else {
+            return;
+        };
+        match check_record(m.key(), m.payload(), &self.limits) {
+            Ok(o) => self.feed.apply(Position { partition, offset }, &o),
+            Err((kind, message)) => {
+                self.metrics.bad_outcome_record(kind);
+                warn!(
+                    topic = m.topic(),
+                    partition,
+                    offset,
+                    kind = kind.as_str(),
+                    message,
+                    "bad exam-outcome record skipped"
+                );
+            }
+        }
+        self.feed.advance(partition, offset + 1);
+    }
+}
+
+/// See the module documentation.
+pub struct DecisionFollower {
+    consumer: BaseConsumer<OutcomeContext>,
+    topic: String,
+    window: Arc<DecisionWindow>,
+    policy: Arc<ArcSwap<CompiledPolicy>>,
+    metrics: Arc<Metrics>,
+    shutdown: Shutdown,
+    timeout: Duration,
+}
+
+impl DecisionFollower {
+    pub fn new(
+        config: &Config,
+        window: Arc<DecisionWindow>,
+        policy: Arc<ArcSwap<CompiledPolicy>>,
+        metrics: Arc<Metrics>,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<DecisionFollower> {
+        let topic = config.kafka.topics.decisions.clone();
+        Ok(DecisionFollower {
+            consumer: follower_consumer(config, "decisions", metrics.clone(), &topic)?,
+            topic,
+            window,
+            policy,
+            metrics,
+            shutdown,
+            timeout: Duration::from_millis(config.kafka.startup_timeout_ms),
+        })
+    }
+
+    /// Assigns every partition from the window's age limit ago, then follows until shutdown. Blocking.
+    pub fn run(self) -> anyhow::Result<()> {
+        let ends = end_offsets_retrying(&self.consumer, &self.topic, self.timeout, &self.shutdown)?;
+        let since = crate::clock::unix_millis().saturating_sub(self.window.max_age_ms());
+        let mut tpl = TopicPartitionList::with_capacity(ends.len());
+        for p in ends.keys() {
+            tpl.add_partition_offset(&self.topic, *p, Offset::Offset(since))?;
+        }
+        // Offsets for the time: the first record at or after `since` per partition (the end when none).
+        let start = self
+            .consumer
+            .offsets_for_times(tpl, self.timeout)
+            .with_context(|| format!("offsets of {} for the window start", self.topic))?;
+        let mut assign = TopicPartitionList::with_capacity(ends.len());
+        for e in start.elements() {
+            let offset = match e.offset() {
+                Offset::Offset(o) if o >= 0 => Offset::Offset(o),
+                _ => Offset::End,
+            };
+            assign.add_partition_offset(&self.topic, e.partition(), offset)?;
+        }
+        self.consumer
+            .assign(&assign)
+            .with_context(|| format!("assigning decisions topic {}", self.topic))?;
+        info!(topic = %self.topic, since_ms = since, "following decisions for the outcome window");
+        let mut gauges_at = Instant::now();
+        loop {
+            if self.shutdown.is_triggered() {
+                return Ok(());
+            }
+            match self.consumer.poll(Duration::from_millis(100)) {
+                None => {}
+                Some(Ok(m)) => {
+                    let Some(bytes) = m.payload() else { continue };
+                    let policy = self.policy.load();
+                    match Examined::of_record(bytes, &policy.doc) {
+                        Ok((key, e)) => {
+                            let now = crate::clock::unix_millis();
+                            let at = m.timestamp().to_millis().unwrap_or(now);
+                            self.window.insert(key, e, at, now);
+                        }
+                        Err(e) => warn!(
+                            partition = m.partition(),
+                            offset = m.offset(),
+                            error = %e,
+                            "decision record not understood; not in the outcome window"
+                        ),
+                    }
+                }
+                Some(Err(KafkaError::PartitionEOF(_))) => {}
+                Some(Err(e)) => {
+                    self.metrics.kafka_error(Client::PartnerConsumer);
+                    warn!(error = %e, "decision follower error");
+                }
+            }
+            if gauges_at.elapsed() >= GAUGE_INTERVAL {
+                gauges_at = Instant::now();
+                self.metrics.outcome_window(self.window.len());
+            }
+        }
+    }
+}
