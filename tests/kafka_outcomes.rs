@@ -5,7 +5,7 @@
 //! complete record (parties, causes, the officer's identity) goes to the topic, keyed
 //! `<manifest_id>/<revision>`; a repeat answers 200 and, like a port system's repeated record, never counts
 //! twice. A bad record is skipped and counted. A second instance started later has read every outcome
-//! before it is ready.
+//! before it is ready. A bad record gets exactly one dead letter across instances.
 
 mod common;
 
@@ -32,7 +32,20 @@ fn seizure_reasons(d: &serde_json::Value) -> usize {
 
 #[test]
 fn outcomes_change_the_importers_next_decision_and_never_count_twice() {
-    let mut config = config("outcomes");
+    run(config("outcomes"));
+}
+
+/// The same in exactly-once mode: the dead letter and the offset past the bad record commit in one
+/// transaction.
+#[test]
+fn exactly_once_outcome_dead_letters() {
+    let mut c = config("outcomes-eos");
+    c.kafka.delivery = borderlane::service::config::DeliveryMode::ExactlyOnce;
+    c.kafka.instance_id = Some("outcomes-eos-1".into());
+    run(c);
+}
+
+fn run(mut config: borderlane::service::config::Config) {
     let dir = std::env::temp_dir().join(unique("outcomes-files"));
     std::fs::create_dir_all(&dir).unwrap();
     let tokens = dir.join("tokens.toml");
@@ -204,5 +217,27 @@ fn outcomes_change_the_importers_next_decision_and_never_count_twice() {
     });
     assert_eq!(metric(b.http, "borderlane_history_outcomes"), 2.0);
     assert_eq!(metric(b.http, "borderlane_outcomes_complete"), 1.0);
+    // The bad record has exactly one dead letter, although two instances have read it (the dead-letter
+    // group gave its partition to one member, which committed past it); valid outcomes have none.
+    let dlq = Collector::start(&[&topics.dlq]);
+    wait_until("the outcome dead letter", || {
+        dlq.snapshot()
+            .iter()
+            .any(|r| r.headers.get("source.topic") == Some(&topics.outcomes))
+    });
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let letters: Vec<_> = dlq
+        .snapshot()
+        .into_iter()
+        .filter(|r| r.headers.get("source.topic") == Some(&topics.outcomes))
+        .collect();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].key_str(), "BAD/0");
+    assert_eq!(
+        letters[0].value.as_deref(),
+        Some(&b"{\"manifest_id\": 5}"[..])
+    );
+    assert!(letters[0].headers.contains_key("error.kind"), "{letters:?}");
+    assert!(letters[0].headers.contains_key("error.message"));
     b.stop().expect("B stops cleanly");
 }

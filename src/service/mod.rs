@@ -745,6 +745,11 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
                 readiness.clone(),
                 shutdown.clone(),
             )?;
+            let outcome_dead_letters = kafka::outcome_dlq::OutcomeDeadLetters::new(
+                &config,
+                metrics.clone(),
+                shutdown.clone(),
+            )?;
             let decision_follower = kafka::outcomes::DecisionFollower::new(
                 &config,
                 window.clone(),
@@ -786,6 +791,10 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
                         as Box<dyn FnOnce() -> anyhow::Result<()> + Send>,
                 ),
                 ("decision-window", Box::new(move || decision_follower.run())),
+                (
+                    "outcome-dead-letters",
+                    Box::new(move || outcome_dead_letters.run()),
+                ),
             ] {
                 let stop = shutdown.clone();
                 let mut ready = outcome_topics_ready.clone();

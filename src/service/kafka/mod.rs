@@ -6,6 +6,7 @@
 pub mod ack;
 pub mod clients;
 pub mod control;
+pub mod outcome_dlq;
 pub mod outcomes;
 pub mod partners;
 pub mod pipeline;
