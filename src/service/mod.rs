@@ -784,18 +784,20 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
             });
             names.insert(h.id(), "control");
 
-            for (name, run) in [
-                (
-                    "outcomes",
-                    Box::new(move || outcome_follower.run())
-                        as Box<dyn FnOnce() -> anyhow::Result<()> + Send>,
-                ),
-                ("decision-window", Box::new(move || decision_follower.run())),
+            type Blocking = Box<dyn FnOnce() -> anyhow::Result<()> + Send>;
+            let mut blocking: Vec<(&'static str, Blocking)> = vec![
+                ("outcomes", Box::new(move || outcome_follower.run())),
                 (
                     "outcome-dead-letters",
                     Box::new(move || outcome_dead_letters.run()),
                 ),
-            ] {
+            ];
+            // The decision window serves POST /outcomes only: without the officers' listener this
+            // instance does not read the decisions topic back (hit rates by standing say `unknown`).
+            if officers_addr.is_some() {
+                blocking.push(("decision-window", Box::new(move || decision_follower.run())));
+            }
+            for (name, run) in blocking {
                 let stop = shutdown.clone();
                 let mut ready = outcome_topics_ready.clone();
                 let h = tasks.spawn(async move {

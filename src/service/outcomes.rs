@@ -524,7 +524,12 @@ impl HistoryFeed {
     }
 
     /// Every record of `partition` below `next` has been applied (or skipped as bad).
+    /// A partition with nothing below `next = 0` stays unnamed (it counts nothing either way), so an empty
+    /// topic's watermark is `{}`, as a decision without any outcome says.
     pub fn advance(&self, partition: u32, next: u64) {
+        if next == 0 {
+            return;
+        }
         let current = self.watermark.load();
         if current.0.get(&partition).is_some_and(|n| *n >= next) {
             return;
