@@ -15,7 +15,7 @@ use borderlane_core::wire::Limits;
 use borderlane_core::Resumptions;
 
 use crate::service::metrics::Metrics;
-use crate::service::outcomes::{Examined, HistoryFeed};
+use crate::service::outcomes::{Examined, HistoryFeed, Recorder};
 use crate::service::{Shutdown, Watchers};
 use crate::traffic::gen::{Generator, Record};
 
@@ -46,6 +46,8 @@ pub(crate) struct Traffic {
     /// The party history (read as of its watermark) and the outcome window (fed with every decision, the
     /// in-process stand-in for the `decisions` topic).
     pub history: Arc<HistoryFeed>,
+    /// Records the generated exam outcomes (the in-process recorder `POST /outcomes` also uses).
+    pub recorder: Arc<Recorder>,
 }
 
 impl Traffic {
@@ -64,6 +66,7 @@ impl Traffic {
         let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / g.rate.max(0.1)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut buf = Vec::with_capacity(4096);
+        let mut gauges_at = Instant::now();
         for i in g.first.. {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -103,6 +106,15 @@ impl Traffic {
                         now,
                         now,
                     );
+                    // Every exam finds what the hidden ground truth planted (traffic::gen::truth), and its
+                    // outcome is recorded at once: the history and the hit rates grow as officers' would.
+                    if let Some(o) = g.generator.exam_outcome(&manifest, &decision, &policy.doc) {
+                        self.recorder.record(&self.history, &o).await?;
+                        if gauges_at.elapsed() >= Duration::from_secs(1) {
+                            gauges_at = Instant::now();
+                            self.history.publish_gauges(&policy.doc);
+                        }
+                    }
                     self.watchers.decided(manifest, &decision, &buf);
                 }
                 Err(e) => self.metrics.dead_letter_acknowledged(e.kind),

@@ -849,6 +849,7 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
                 shutdown: shutdown.clone(),
                 resumptions: board.handle(),
                 history: history.clone(),
+                recorder: recorder.clone(),
             };
             let h = tasks.spawn(traffic.run());
             names.insert(h.id(), "traffic");

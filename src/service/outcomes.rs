@@ -539,6 +539,11 @@ impl HistoryFeed {
         self.watermark.store(Arc::new(w));
     }
 
+    /// Mirrors the hit rates into `/metrics`.
+    pub fn publish_gauges(&self, policy: &PolicyDoc) {
+        self.metrics.hit_rates(&self.hit_rates.view(policy));
+    }
+
     /// Whether the record at `pos` has been applied.
     pub fn covers(&self, pos: Position) -> bool {
         self.watermark.load().covers(pos)
@@ -726,6 +731,7 @@ async fn post_outcome(
     match api.recorder.record(&api.feed, &o).await {
         Ok((pos, applied)) => {
             api.feed.metrics.outcome_recorded();
+            api.feed.publish_gauges(&api.policy.load().doc);
             info!(
                 target: crate::service::officers::ACCESS_TARGET,
                 reader = %reader.name,
