@@ -823,6 +823,34 @@ mod tests {
         assert!(w.is_empty() || w.get("D", 0, 13_001).is_some());
     }
 
+    /// The window reads a decision record from the topic exactly as it indexes the decision in process.
+    #[test]
+    fn a_decision_record_reads_as_the_decision() {
+        let policy = CompiledPolicy::from_toml(crate::load::policy::DEFAULT_POLICY).unwrap();
+        let text = r#"{"manifest_id":"M-9","filed_at":"2026-11-28T04:00:00Z","mode":"truck","port_of_entry":"2304",
+            "carrier":{"scac":"ABCD","name":"Acme"},
+            "shipments":[{"shipment_id":"S1","importer":{"id":"I-1"},"origin_country":"KP",
+              "commodities":[{"hts":"930200","description":"parts"}]},
+              {"shipment_id":"S2","importer":{"id":"I-2"},"origin_country":"MX",
+              "commodities":[{"hts":"847130","description":"laptops"}]}]}"#;
+        let m = borderlane_core::wire::parse_manifest(text.as_bytes(), &Limits::default()).unwrap();
+        let d = borderlane_core::score::decide(
+            &policy,
+            &borderlane_core::table::PartnerTable::new(),
+            &m,
+        );
+        assert!(d.action.is_exam());
+        let json = serde_json::to_vec(&d).unwrap();
+        let (key, from_topic) = Examined::of_record(&json, &policy.doc).unwrap();
+        assert_eq!(key, (Str::from("M-9"), 0));
+        let in_process = Examined::of_decision(&d, &policy.doc);
+        assert_eq!(from_topic, in_process);
+        assert!(!in_process.causes.is_empty());
+        assert!(in_process.parties.iter().any(|p| p.role == Role::Carrier));
+        assert_eq!(in_process.shipments, [Str::from("S1"), Str::from("S2")]);
+        assert!(Examined::of_record(b"{}", &policy.doc).is_err());
+    }
+
     #[test]
     fn enrich_keeps_the_examined_shipment_and_the_conveyance() {
         let e = examined("none");

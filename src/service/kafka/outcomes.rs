@@ -397,3 +397,37 @@ impl DecisionFollower {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REC: &str = r#"{"manifest_id":"M1","revision":2,"result":"seizure","examined_at":"2026-06-01T00:00:00Z","port":"2304","officer":"o1","parties":[{"role":"importer","id":"I1"}],"causes":["band"]}"#;
+
+    #[test]
+    fn a_record_is_good_only_complete_and_keyed_manifest_id_slash_revision() {
+        let l = Limits::default();
+        let ok = check_record(Some(b"M1/2"), Some(REC.as_bytes()), &l).unwrap();
+        assert_eq!((ok.manifest_id.as_str(), ok.revision), ("M1", 2));
+        let kind =
+            |key: Option<&[u8]>, value: Option<&[u8]>| check_record(key, value, &l).unwrap_err().0;
+        assert_eq!(kind(Some(b"M1"), Some(REC.as_bytes())), ErrorKind::BadValue);
+        assert_eq!(
+            kind(Some(b"M1/0"), Some(REC.as_bytes())),
+            ErrorKind::BadValue
+        );
+        assert_eq!(kind(None, Some(REC.as_bytes())), ErrorKind::BadValue);
+        assert_eq!(
+            kind(Some(&[0xff, 0xfe]), Some(REC.as_bytes())),
+            ErrorKind::NotUtf8
+        );
+        assert_eq!(kind(Some(b"M1/2"), None), ErrorKind::Empty);
+        assert_eq!(kind(Some(b"M1/2"), Some(b"{")), ErrorKind::TruncatedJson);
+        // A request form (no parties, no causes) is not a complete record.
+        let request = r#"{"manifest_id":"M1","revision":2,"result":"seizure","examined_at":"2026-06-01T00:00:00Z","port":"2304","officer":"o1"}"#;
+        assert_eq!(
+            kind(Some(b"M1/2"), Some(request.as_bytes())),
+            ErrorKind::MissingField
+        );
+    }
+}
