@@ -88,7 +88,7 @@ fn setup(decisions: &[&Decision]) -> Setup {
     let (stop, shutdown) = watch::channel(false);
     std::mem::forget(stop);
     let officers_feed = Arc::new(Feed::new(8, 8, &policy.load(), shutdown));
-    officers_feed.set_hit_rates(feed.hit_rates.clone(), policy.clone());
+    officers_feed.set_hit_rates(feed.clone(), policy.clone());
     let state = OfficersState {
         feed: officers_feed.clone(),
         tokens: Arc::new(TokenStore::new(tokens())),

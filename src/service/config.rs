@@ -335,8 +335,8 @@ pub struct ServiceConfig {
 
 /// `[service.outcome_window]`: the recent decisions (followed from the committed `decisions` topic, or
 /// in process for `demo`) an officer may record an exam outcome for. Bounded by both: a decision leaves
-/// the window when it is older than `hours` or when more than `decisions` are held (memory: a few hundred
-/// bytes each, its parties and selection causes).
+/// the window when it is older than `hours` or when more than `decisions` are held (memory: about 0.5 KB
+/// each with five parties — its parties, shipments and selection causes — an estimate, not measured).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutcomeWindowConfig {
@@ -353,7 +353,7 @@ fn default_window_hours() -> u64 {
 }
 
 fn default_window_decisions() -> usize {
-    500_000
+    200_000
 }
 
 impl Default for OutcomeWindowConfig {

@@ -554,7 +554,7 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
         Input::Generated(_) => outcomes::Recorder::InProcess(std::sync::Mutex::new(0)),
     });
     if let Some(feed) = &feed {
-        feed.set_hit_rates(history.hit_rates.clone(), store.handle());
+        feed.set_hit_rates(history.clone(), store.handle());
     }
 
     let mut tasks = JoinSet::new();

@@ -389,6 +389,9 @@ pub const STANDINGS: [&str; 5] = [
     "validated_tier3",
 ];
 
+/// The standing group of an outcome whose decision was not in the window.
+pub const UNKNOWN: &str = "unknown";
+
 /// Whether the policy never examines a standing group at random (validated importers are always exempt;
 /// other groups when every mode's rate for them is 0).
 pub fn exempt(policy: &PolicyDoc, group: &str) -> bool {
@@ -410,6 +413,20 @@ pub struct HitRates {
 impl HitRates {
     pub fn new() -> HitRates {
         HitRates::default()
+    }
+
+    /// Gives the outcomes counted with an `unknown` standing the one `standing_of` knows now (the decision
+    /// reached the window after the outcome was read, e.g. at start-up, when the outcomes topic is read
+    /// while the decision window is still filling).
+    pub fn resolve_unknown(&self, standing_of: impl Fn(&Key) -> Option<&'static str>) {
+        let mut m = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
+        for (key, c) in m.iter_mut() {
+            if c.standing == UNKNOWN {
+                if let Some(s) = standing_of(key) {
+                    c.standing = s;
+                }
+            }
+        }
     }
 
     /// Counts the outcome read at `pos` (a version at a higher position of the same key replaces it).
@@ -517,7 +534,7 @@ impl HistoryFeed {
             let standing = self
                 .window
                 .get(&o.manifest_id, o.revision, crate::clock::unix_millis())
-                .map_or("unknown", |e| e.standing);
+                .map_or(UNKNOWN, |e| e.standing);
             self.hit_rates.apply(pos, o, standing);
             self.metrics.history_outcomes(self.history.len());
         }
@@ -539,9 +556,17 @@ impl HistoryFeed {
         self.watermark.store(Arc::new(w));
     }
 
+    /// The hit rates now, unknown standings first looked up again in the window.
+    pub fn hit_rates(&self, policy: &PolicyDoc) -> HitRatesView {
+        let now = crate::clock::unix_millis();
+        self.hit_rates
+            .resolve_unknown(|(id, rev)| self.window.get(id, *rev, now).map(|e| e.standing));
+        self.hit_rates.view(policy)
+    }
+
     /// Mirrors the hit rates into `/metrics`.
     pub fn publish_gauges(&self, policy: &PolicyDoc) {
-        self.metrics.hit_rates(&self.hit_rates.view(policy));
+        self.metrics.hit_rates(&self.hit_rates(policy));
     }
 
     /// Whether the record at `pos` has been applied.
@@ -917,5 +942,13 @@ mod tests {
                 violation_rate: None
             }
         );
+        // An outcome read before its decision reached the window counts as `unknown` until it does.
+        o.manifest_id = "M2".into();
+        h.apply(p(3), &o, UNKNOWN);
+        assert_eq!(h.view(&policy.doc).by_standing[UNKNOWN].exams, 1);
+        h.resolve_unknown(|k| (k.0 == "M2").then_some("certified"));
+        let v = h.view(&policy.doc);
+        assert!(!v.by_standing.contains_key(UNKNOWN));
+        assert_eq!(v.by_standing["certified"].exams, 1);
     }
 }

@@ -86,7 +86,7 @@ pub struct Feed {
     sse_slots: Arc<Semaphore>,
     /// Exam-outcome hit rates and the policy (for the exempt strata), when outcomes are recorded.
     hit_rates: std::sync::OnceLock<(
-        Arc<crate::service::outcomes::HitRates>,
+        Arc<crate::service::outcomes::HistoryFeed>,
         Arc<arc_swap::ArcSwap<CompiledPolicy>>,
     )>,
 }
@@ -121,7 +121,7 @@ impl Feed {
     /// Shows the hit rates in `/api/stats` (set once, at start).
     pub fn set_hit_rates(
         &self,
-        rates: Arc<crate::service::outcomes::HitRates>,
+        rates: Arc<crate::service::outcomes::HistoryFeed>,
         policy: Arc<arc_swap::ArcSwap<CompiledPolicy>>,
     ) {
         let _ = self.hit_rates.set((rates, policy));
@@ -221,7 +221,7 @@ impl Feed {
         let hit_rates = self
             .hit_rates
             .get()
-            .map(|(rates, policy)| rates.view(&policy.load().doc));
+            .map(|(rates, policy)| rates.hit_rates(&policy.load().doc));
         StatsView {
             hit_rates,
             minutes: s.minutes.iter().cloned().collect(),

@@ -274,8 +274,7 @@ impl OutcomeFollower {
                 gauges_at = Instant::now();
                 dirty = false;
                 let policy = self.policy.load();
-                self.metrics
-                    .hit_rates(&self.feed.hit_rates.view(&policy.doc));
+                self.feed.publish_gauges(&policy.doc);
             }
         }
     }
