@@ -691,6 +691,28 @@ fn errors(errs: &[FieldError]) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({"errors": list}))).into_response()
 }
 
+/// The JSON object `body` with `"officer": name` added in front, every other byte kept (so the core parser
+/// still sees and reports whatever else the body holds, a repeated key included).
+fn with_officer(body: &[u8], name: &str) -> Vec<u8> {
+    let Some(open) = body.iter().position(|b| *b == b'{') else {
+        return body.to_vec();
+    };
+    let rest = &body[open + 1..];
+    let empty = rest
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'}');
+    let mut out = Vec::with_capacity(body.len() + name.len() + 16);
+    out.extend_from_slice(&body[..=open]);
+    out.extend_from_slice(b"\"officer\":");
+    out.extend_from_slice(&serde_json::to_vec(name).unwrap_or_default());
+    if !empty {
+        out.push(b',');
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
 /// `POST /outcomes`: see docs/serve.md. The officer is the logged-in identity: a body without `officer`
 /// gets the reader's token name, a body naming another officer is refused (403).
 async fn post_outcome(
@@ -714,12 +736,9 @@ async fn post_outcome(
     }
     // The officer: filled from the session, or checked against it.
     let mut body = body.to_vec();
-    if let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(&body) {
+    if let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(&body) {
         match obj.get("officer") {
-            None => {
-                obj.insert("officer".into(), Value::String(reader.name.clone()));
-                body = serde_json::to_vec(&obj).unwrap_or(body);
-            }
+            None => body = with_officer(&body, &reader.name),
             Some(Value::String(o)) if *o != reader.name => {
                 return error(
                     StatusCode::FORBIDDEN,
@@ -827,6 +846,25 @@ mod tests {
             shipments: vec!["S1".into(), "S2".into()],
             causes: vec![Cause::Random],
         }
+    }
+
+    #[test]
+    fn the_officer_is_added_and_every_other_byte_kept() {
+        assert_eq!(
+            with_officer(br#" {"a": 1, "a": 2}"#, "olga"),
+            br#" {"officer":"olga","a": 1, "a": 2}"#
+        );
+        assert_eq!(with_officer(b"{ }", "o\"1"), br#"{"officer":"o\"1" }"#);
+        let dup = parse_outcome(
+            &with_officer(
+                br#"{"manifest_id":"M","manifest_id":"M","revision":0,"result":"seizure","examined_at":"2026-06-01T00:00:00Z","port":"2304"}"#,
+                "olga",
+            ),
+            &Limits::default(),
+            Form::Request,
+        )
+        .unwrap_err();
+        assert_eq!(dup.0[0].kind, ErrorKind::DuplicateField);
     }
 
     #[test]
