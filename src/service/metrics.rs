@@ -41,6 +41,8 @@ pub enum Client {
     ManifestConsumer,
     PartnerConsumer,
     ControlConsumer,
+    /// The exam-outcome, decision-window and outcome dead-letter clients.
+    OutcomeClients,
     Producer,
 }
 
@@ -50,6 +52,7 @@ impl Client {
             Client::ManifestConsumer => "manifest_consumer",
             Client::PartnerConsumer => "partner_consumer",
             Client::ControlConsumer => "control_consumer",
+            Client::OutcomeClients => "outcome_clients",
             Client::Producer => "producer",
         }
     }

@@ -127,11 +127,11 @@ impl OutcomeDeadLetters {
                 },
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
                 Some(Err(e)) if consumer_error_is_transient(&e) => {
-                    self.metrics.kafka_error(Client::ManifestConsumer);
+                    self.metrics.kafka_error(Client::OutcomeClients);
                     warn!(error = %e, "outcome dead-letter consumer error (transient)");
                 }
                 Some(Err(e)) => {
-                    self.metrics.kafka_error(Client::ManifestConsumer);
+                    self.metrics.kafka_error(Client::OutcomeClients);
                     bail!("outcome dead-letter consumer error that may skip records: {e}");
                 }
             }

@@ -64,7 +64,7 @@ impl ClientContext for OutcomeContext {
         if error.rdkafka_error_code() == Some(rdkafka::error::RDKafkaErrorCode::PartitionEOF) {
             return;
         }
-        self.metrics.kafka_error(Client::PartnerConsumer);
+        self.metrics.kafka_error(Client::OutcomeClients);
         warn!(error = %error, reason, "outcome/decision follower error (librdkafka retries)");
     }
 }
@@ -266,7 +266,7 @@ impl OutcomeFollower {
                     }
                 }
                 Some(Err(e)) => {
-                    self.metrics.kafka_error(Client::PartnerConsumer);
+                    self.metrics.kafka_error(Client::OutcomeClients);
                     warn!(error = %e, "outcome follower error");
                 }
             }
@@ -385,7 +385,7 @@ impl DecisionFollower {
                 }
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
                 Some(Err(e)) => {
-                    self.metrics.kafka_error(Client::PartnerConsumer);
+                    self.metrics.kafka_error(Client::OutcomeClients);
                     warn!(error = %e, "decision follower error");
                 }
             }
