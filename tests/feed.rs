@@ -150,6 +150,7 @@ fn officers_app(feed: Arc<Feed>, limiter: LoginLimiter, secure: bool) -> Officer
         sessions: Arc::new(Sessions::new(Some(KEY), Duration::from_secs(600))),
         limiter: Arc::new(limiter),
         secure,
+        outcomes: None,
     };
     let serving = Serving {
         tls: None,

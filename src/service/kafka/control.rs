@@ -103,7 +103,9 @@ impl ControlFollower {
                     self.board.applied_up_to(m.partition(), m.offset() + 1);
                     catch_up.record(m.partition(), m.offset());
                 }
-                Some(Err(KafkaError::PartitionEOF(p))) => catch_up.end_of_partition(p),
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    catch_up.end_of_partition(p);
+                }
                 Some(Err(e)) => {
                     self.metrics.kafka_error(Client::ControlConsumer);
                     warn!(error = %e, "control consumer error");

@@ -1,4 +1,4 @@
-//! What every group-less topic follower shares (the partner follower, the control follower): the topic's
+//! What every group-less topic follower shares (the partner, control, exam-outcome and decision followers): the topic's
 //! partitions from the broker's metadata, the start-up end offsets (retried within the start-up budget),
 //! every partition assigned from its beginning, and [`CatchUp`] — which partitions are still to be read up
 //! to the offsets captured at start-up, after which the follower's state is complete.
@@ -60,27 +60,37 @@ impl Topic<'_> {
         Ok(ends)
     }
 
-    /// Captures the end offsets of every partition — metadata and watermarks can fail for a moment (leader
-    /// election on a fresh topic, a coordinator still loading), so they are retried within `timeout` unless
-    /// the service stops — and assigns every partition from its beginning. Returns the low and high
-    /// watermark per partition at start-up.
-    pub fn assign_from_beginning<C: ConsumerContext>(
+    /// The low and high watermark of every partition, now — metadata and watermarks can fail for a moment
+    /// (leader election on a fresh topic, a coordinator still loading), so they are retried within
+    /// `timeout` unless the service stops.
+    pub fn end_offsets_retrying<C: ConsumerContext>(
         &self,
         consumer: &BaseConsumer<C>,
         timeout: Duration,
         shutdown: &Shutdown,
     ) -> anyhow::Result<HashMap<i32, (i64, i64)>> {
         let started = Instant::now();
-        let ends = loop {
+        loop {
             match self.end_offsets(consumer, timeout) {
-                Ok(ends) => break ends,
+                Ok(ends) => return Ok(ends),
                 Err(e) if started.elapsed() < timeout && !shutdown.is_triggered() => {
                     warn!(error = %format!("{e:#}"), "{} end offsets not available yet; retrying", self.what);
                     std::thread::sleep(Duration::from_millis(200));
                 }
                 Err(e) => return Err(e),
             }
-        };
+        }
+    }
+
+    /// [`Topic::end_offsets_retrying`], then every partition assigned from its beginning. Returns the low and
+    /// high watermark per partition at start-up.
+    pub fn assign_from_beginning<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        timeout: Duration,
+        shutdown: &Shutdown,
+    ) -> anyhow::Result<HashMap<i32, (i64, i64)>> {
+        let ends = self.end_offsets_retrying(consumer, timeout, shutdown)?;
         let mut tpl = TopicPartitionList::with_capacity(ends.len());
         for p in ends.keys() {
             tpl.add_partition_offset(self.name, *p, Offset::Beginning)?;
@@ -127,9 +137,10 @@ impl CatchUp {
     }
 
     /// The partition's end: everything up to the start-up end offset has been read (that offset can be a
-    /// transaction marker, never delivered, hence end-of-partition rather than the last offset).
-    pub fn end_of_partition(&mut self, partition: i32) {
-        self.remaining.remove(&partition);
+    /// transaction marker, never delivered, hence end-of-partition rather than the last offset). Returns that
+    /// start-up end offset if the partition was still being read.
+    pub fn end_of_partition(&mut self, partition: i32) -> Option<i64> {
+        self.remaining.remove(&partition)
     }
 
     pub fn is_complete(&self) -> bool {
@@ -152,7 +163,8 @@ mod tests {
         c.record(0, 2);
         assert!(!c.is_pending(0));
         assert!(!c.is_complete());
-        c.end_of_partition(2);
+        assert_eq!(c.end_of_partition(2), Some(4));
         assert!(c.is_complete());
+        assert_eq!(c.end_of_partition(2), None);
     }
 }

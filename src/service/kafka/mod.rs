@@ -7,6 +7,8 @@ pub mod ack;
 pub mod clients;
 pub mod control;
 pub mod follow;
+pub mod outcome_dlq;
+pub mod outcomes;
 pub mod partners;
 pub mod pipeline;
 pub mod sink;

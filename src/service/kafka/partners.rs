@@ -233,7 +233,9 @@ impl PartnerFollower {
                     self.apply(&m);
                     catch_up.record(m.partition(), m.offset());
                 }
-                Some(Err(KafkaError::PartitionEOF(p))) => catch_up.end_of_partition(p),
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    catch_up.end_of_partition(p);
+                }
                 Some(Err(e)) => {
                     self.metrics.kafka_error(Client::PartnerConsumer);
                     warn!(error = %e, "partner consumer error");
