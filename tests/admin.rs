@@ -6,60 +6,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
+use borderlane::load::policy::Origin;
 use borderlane::load::policy::DEFAULT_POLICY;
-use borderlane::load::policy::{Origin, PolicyLoader};
 use borderlane::service::admin::api::AdminLimits;
 use borderlane::service::admin::audit::AuditLog;
-use borderlane::service::admin::auth::TokenStore;
-use borderlane::service::admin::{router, AdminState, ManifestRing, PolicyStore, Tokens};
+use borderlane::service::admin::PolicyStore;
 use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::score::decide;
 use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::{parse_manifest, Limits, Manifest};
-use http_body_util::BodyExt;
-use tower::ServiceExt;
 
-const OPERATOR: &str = "operator-secret-0123456789";
-const VIEWER: &str = "viewer-secret-0123456789ab";
-const OFFICER: &str = "officer-secret-0123456789a";
-
-/// Models resolve in `config/` (where `model.json` is), like a service whose policy file lives there.
-fn loader() -> PolicyLoader {
-    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-    PolicyLoader::new(&config, &config)
-}
-
-fn tokens() -> Tokens {
-    let t: String = format!(
-        "[[token]]\nname = \"alice\"\nrole = \"operator\"\nsecret = \"{OPERATOR}\"\n[[token]]\nname = \"bob\"\nrole = \"viewer\"\nsecret = \"{VIEWER}\"\n[[token]]\nname = \"olga\"\nrole = \"officer\"\nsecret = \"{OFFICER}\"\n"
-    );
-    let dir = tempdir();
-    let p = dir.join("tokens.toml");
-    std::fs::write(&p, t).unwrap();
-    Tokens::from_file(&p).unwrap()
-}
-
-fn tempdir() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "borderlane-admin-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn rand_suffix() -> u64 {
-    use std::sync::atomic::AtomicU64;
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed) * 1000
-        + std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos() as u64
-}
+mod admin_app;
+use admin_app::{call, loader, tempdir, App, OFFICER, OPERATOR, VIEWER};
 
 fn manifest(id: &str, origin: &str) -> Manifest {
     let text = format!(
@@ -70,64 +29,17 @@ fn manifest(id: &str, origin: &str) -> Manifest {
     parse_manifest(text.as_bytes(), &Limits::default()).unwrap()
 }
 
-struct App {
-    router: axum::Router,
-    store: Arc<PolicyStore>,
-    ring: Arc<ManifestRing>,
-    dir: std::path::PathBuf,
-}
-
+/// The admin app with four manifests (two from CO, two from MX) in its what-if window.
 fn app() -> App {
     app_with(AdminLimits::default())
 }
 
 fn app_with(limits: AdminLimits) -> App {
-    let dir = tempdir();
-    let audit = AuditLog::open(&dir.join("audit.jsonl")).unwrap();
-    let store =
-        Arc::new(PolicyStore::new(DEFAULT_POLICY, Origin::File, loader(), Some(audit)).unwrap());
-    let ring = Arc::new(ManifestRing::new(1 << 30));
+    let a = admin_app::app_with(limits);
     for (i, origin) in ["MX", "CO", "CO", "MX"].iter().enumerate() {
-        ring.push(Arc::new(manifest(&format!("R{i}"), origin)));
+        a.ring.push(Arc::new(manifest(&format!("R{i}"), origin)));
     }
-    let ring2 = ring.clone();
-    let state = AdminState::new(
-        store.clone(),
-        Arc::new(TokenStore::new(tokens())),
-        ring,
-        Arc::new(PartnerTable::new()),
-        limits,
-    );
-    App {
-        router: router(state),
-        store,
-        ring: ring2,
-        dir,
-    }
-}
-
-async fn call(
-    app: &axum::Router,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: &str,
-) -> (StatusCode, serde_json::Value) {
-    let mut req = Request::builder().method(method).uri(path);
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    let resp = app
-        .clone()
-        .oneshot(req.body(Body::from(body.to_string())).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-    )
+    a
 }
 
 #[tokio::test]

@@ -218,6 +218,51 @@ async fn console_shows_live_decisions_filters_and_reasons() {
     );
     assert!(detail.contains("total"), "{detail}");
 
+    // "Record result": the officer records a seizure of the selected decision (POST /outcomes with the
+    // session); the service answers with the stored record, and the header's hit rates count it.
+    assert!(detail.contains("Record exam result"), "{detail}");
+    c.execute(
+        "document.getElementById('record-result').value = 'seizure'; \
+         document.getElementById('record-findings').value = 'UNDECLARED';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.find(Locator::Css("#record-send"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let recorded = wait_for("the recorded result", || async {
+        let t = c
+            .find(Locator::Css("#record-msg"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        (!t.is_empty()).then_some(t)
+    })
+    .await;
+    assert!(
+        recorded.starts_with("Recorded by env:BORDERLANE_OFFICER_TOKEN")
+            || recorded.starts_with("Replaced the earlier result"),
+        "{recorded}"
+    );
+    let hits = wait_for("hit rates in the header", || async {
+        let t = c
+            .find(Locator::Css("#randest"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        t.contains("n/a (exempt)").then_some(t)
+    })
+    .await;
+    assert!(hits.contains("validated"), "{hits}");
+
     // Keyboard: arrow down moves the selection to the next row.
     c.execute("document.activeElement.dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowDown', bubbles: true}))", vec![]).await.unwrap();
 

@@ -156,7 +156,7 @@ fn readyz_reports_its_reasons_and_watches_the_assigned_partitions() {
     });
     assert_eq!(
         body,
-        "partner_table: complete\ncontrol_topic: complete\nmanifest_consumer: running\nwatched_partitions: 3\n\
+        "partner_table: complete\ncontrol_topic: complete\noutcomes_topic: complete\nmanifest_consumer: running\nwatched_partitions: 3\n\
          stalled_partitions: 0\n"
     );
     // Longer than stall_after with nothing to do: idle is not stalled.

@@ -25,6 +25,7 @@ partners = "{p}"
 decisions = "{d}"
 dlq = "{q}"
 control = "{c}"
+outcomes = "{o}"
 [kafka.consumer]
 # A killed instance's partitions move on after 6 s instead of 45 s.
 "session.timeout.ms" = "6000"
@@ -38,6 +39,7 @@ shutdown_timeout_ms = 20000
         d = t.decisions,
         q = t.dlq,
         c = t.control,
+        o = t.outcomes,
     )
 }
 

@@ -7,102 +7,16 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use borderlane::load::policy::{Origin, PolicyLoader, DEFAULT_POLICY};
-use borderlane::service::admin::api::AdminLimits;
+use axum::http::StatusCode;
 use borderlane::service::admin::audit::AuditLog;
-use borderlane::service::admin::auth::TokenStore;
-use borderlane::service::admin::{router, AdminState, ManifestRing, PolicyStore, Tokens};
 use borderlane::service::resumption::Board;
 use borderlane_core::score::process_with;
 use borderlane_core::table::PartnerTable;
 use borderlane_core::time::Timestamp;
 use borderlane_core::wire::Limits;
-use http_body_util::BodyExt;
-use tower::ServiceExt;
 
-const OPERATOR: &str = "operator-secret-0123456789";
-const VIEWER: &str = "viewer-secret-0123456789ab";
-const OFFICER: &str = "officer-secret-0123456789a";
-
-struct App {
-    router: axum::Router,
-    board: Arc<Board>,
-    store: Arc<PolicyStore>,
-    dir: std::path::PathBuf,
-}
-
-fn app() -> App {
-    let dir = std::env::temp_dir().join(format!(
-        "borderlane-resumption-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let tokens = dir.join("tokens.toml");
-    std::fs::write(
-        &tokens,
-        format!(
-            "[[token]]\nname = \"alice\"\nrole = \"operator\"\nsecret = \"{OPERATOR}\"\n\
-             [[token]]\nname = \"bob\"\nrole = \"viewer\"\nsecret = \"{VIEWER}\"\n\
-             [[token]]\nname = \"olga\"\nrole = \"officer\"\nsecret = \"{OFFICER}\"\n"
-        ),
-    )
-    .unwrap();
-    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-    let audit = AuditLog::open(&dir.join("audit.jsonl")).unwrap();
-    let store = Arc::new(
-        PolicyStore::new(
-            DEFAULT_POLICY,
-            Origin::File,
-            PolicyLoader::new(&config, &config),
-            Some(audit),
-        )
-        .unwrap(),
-    );
-    let state = AdminState::new(
-        store.clone(),
-        Arc::new(TokenStore::new(Tokens::from_file(&tokens).unwrap())),
-        Arc::new(ManifestRing::new(1 << 20)),
-        Arc::new(PartnerTable::new()),
-        AdminLimits::default(),
-    );
-    let board = state.resumption_board().clone();
-    App {
-        router: router(state),
-        board,
-        store,
-        dir,
-    }
-}
-
-async fn call(
-    app: &axum::Router,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: &str,
-) -> (StatusCode, serde_json::Value) {
-    let mut req = Request::builder().method(method).uri(path);
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    let resp = app
-        .clone()
-        .oneshot(req.body(Body::from(body.to_string())).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-    )
-}
+mod admin_app;
+use admin_app::{app, call, OFFICER, OPERATOR, VIEWER};
 
 /// `secs` seconds from now, as RFC 3339.
 fn from_now(secs: i64) -> String {

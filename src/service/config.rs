@@ -328,6 +328,41 @@ pub struct ServiceConfig {
     /// in milliseconds.
     #[serde(default = "default_stall_after_ms")]
     pub stall_after_ms: u64,
+    /// The decisions every instance keeps to record exam outcomes against (`POST /outcomes`).
+    #[serde(default)]
+    pub outcome_window: OutcomeWindowConfig,
+}
+
+/// `[service.outcome_window]`: the recent decisions (followed from the committed `decisions` topic, or
+/// in process for `demo`) an officer may record an exam outcome for. Bounded by both: a decision leaves
+/// the window when it is older than `hours` or when more than `decisions` are held (memory: about 0.5 KB
+/// each with five parties — its parties, shipments and selection causes — an estimate, not measured).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeWindowConfig {
+    /// Age limit, by the decision record's timestamp.
+    #[serde(default = "default_window_hours")]
+    pub hours: u64,
+    /// Count limit.
+    #[serde(default = "default_window_decisions")]
+    pub decisions: usize,
+}
+
+fn default_window_hours() -> u64 {
+    72
+}
+
+fn default_window_decisions() -> usize {
+    200_000
+}
+
+impl Default for OutcomeWindowConfig {
+    fn default() -> Self {
+        OutcomeWindowConfig {
+            hours: default_window_hours(),
+            decisions: default_window_decisions(),
+        }
+    }
 }
 
 /// Default of `service.stall_after_ms`: well above a commit interval, a rebalance and a broker leader
@@ -368,6 +403,7 @@ impl Default for ServiceConfig {
             shutdown_timeout_ms: default_shutdown_timeout_ms(),
             log_format: LogFormat::default(),
             stall_after_ms: default_stall_after_ms(),
+            outcome_window: OutcomeWindowConfig::default(),
         }
     }
 }
@@ -560,6 +596,19 @@ impl Config {
             err(
                 "service.stall_after_ms",
                 "must be at least 2000 (lag and progress are sampled every second)".into(),
+            );
+        }
+        if !(1..=8760).contains(&self.service.outcome_window.hours) {
+            err(
+                "service.outcome_window.hours",
+                "must be between 1 and 8760 (a year)".into(),
+            );
+        }
+        if !(1..=50_000_000).contains(&self.service.outcome_window.decisions) {
+            err(
+                "service.outcome_window.decisions",
+                "must be between 1 and 50000000 (each held decision costs a few hundred bytes)"
+                    .into(),
             );
         }
         if self.http.tls_cert.is_some() != self.http.tls_key.is_some() {

@@ -7,13 +7,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use borderlane_core::history::HistoryAsOf;
 use borderlane_core::policy::CompiledPolicy;
-use borderlane_core::score::{check_port, process_with};
+use borderlane_core::score::{check_port, process_with, Lookups};
 use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::Limits;
 use borderlane_core::Resumptions;
 
 use crate::service::metrics::Metrics;
+use crate::service::outcomes::{Examined, HistoryFeed, Recorder};
 use crate::service::{Shutdown, Watchers};
 use crate::traffic::gen::{Generator, Record};
 
@@ -41,6 +43,11 @@ pub(crate) struct Traffic {
     pub shutdown: Shutdown,
     /// Business-resumption declarations in force (changed through the admin API, in process).
     pub resumptions: Arc<ArcSwap<Resumptions>>,
+    /// The party history (read as of its watermark) and the outcome window (fed with every decision, the
+    /// in-process stand-in for the `decisions` topic).
+    pub history: Arc<HistoryFeed>,
+    /// Records the generated exam outcomes (the in-process recorder `POST /outcomes` also uses).
+    pub recorder: Arc<Recorder>,
 }
 
 impl Traffic {
@@ -59,6 +66,7 @@ impl Traffic {
         let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / g.rate.max(0.1)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut buf = Vec::with_capacity(4096);
+        let mut gauges_at = Instant::now();
         for i in g.first.. {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -67,8 +75,16 @@ impl Traffic {
             let bytes = g.generator.record(i).to_bytes();
             let policy = self.policy.load();
             let resumptions = self.resumptions.load();
+            let as_of = self.history.watermark.load_full();
+            let lookups = Lookups::new(
+                &g.table,
+                Some(HistoryAsOf {
+                    history: &self.history.history,
+                    as_of: &as_of,
+                }),
+            );
             let started = Instant::now();
-            let result = process_with(&policy, &g.table, &bytes, &self.limits, &resumptions);
+            let result = process_with(&policy, lookups, &bytes, &self.limits, &resumptions);
             self.metrics.scored(started.elapsed());
             match result {
                 Ok((manifest, mut decision)) => {
@@ -82,6 +98,22 @@ impl Traffic {
                     );
                     if let Some(p) = decision.priority {
                         self.metrics.decision_prioritized(decision.port_of_entry, p);
+                    }
+                    let now = crate::clock::unix_millis();
+                    self.history.window.insert(
+                        (decision.manifest_id.clone(), decision.revision),
+                        Examined::of_decision(&decision, &policy.doc),
+                        now,
+                        now,
+                    );
+                    // Every exam finds what the hidden ground truth planted (traffic::gen::truth), and its
+                    // outcome is recorded at once: the history and the hit rates grow as officers' would.
+                    if let Some(o) = g.generator.exam_outcome(&manifest, &decision, &policy.doc) {
+                        self.recorder.record(&self.history, &o).await?;
+                        if gauges_at.elapsed() >= Duration::from_secs(1) {
+                            gauges_at = Instant::now();
+                            self.history.publish_gauges(&policy.doc);
+                        }
                     }
                     self.watchers.decided(manifest, &decision, &buf);
                 }

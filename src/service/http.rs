@@ -50,9 +50,10 @@ fn evaluate(s: &AppState) -> ReadyReport {
 /// The `/readyz` body: one `name: value` line per condition, then one line per stalled partition.
 pub fn render_report(r: &ReadyReport) -> String {
     let mut body = format!(
-        "partner_table: {}\ncontrol_topic: {}\nmanifest_consumer: {}\nwatched_partitions: {}\nstalled_partitions: {}\n",
+        "partner_table: {}\ncontrol_topic: {}\noutcomes_topic: {}\nmanifest_consumer: {}\nwatched_partitions: {}\nstalled_partitions: {}\n",
         if r.partners { "complete" } else { "loading" },
         if r.control { "complete" } else { "loading" },
+        if r.outcomes { "complete" } else { "loading" },
         if r.consumer { "running" } else { "stopped" },
         r.watched,
         r.stalled.len()
@@ -134,6 +135,10 @@ mod tests {
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(body.contains("control_topic: loading"), "{body}");
         readiness.control_complete();
+        let (status, body) = get(&r, "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("outcomes_topic: loading"), "{body}");
+        readiness.outcomes_complete();
         assert_eq!(get(&r, "/readyz").await.0, StatusCode::OK);
         readiness.consumer_running(false);
         assert_eq!(get(&r, "/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE);
@@ -156,6 +161,7 @@ mod tests {
         });
         readiness.partners_complete();
         readiness.control_complete();
+        readiness.outcomes_complete();
         readiness.consumer_running(true);
         let sample = |lag, consumed, stored| {
             Some(Sample {

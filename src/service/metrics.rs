@@ -10,7 +10,7 @@ use borderlane_core::decision::Action;
 use borderlane_core::decision::Lane;
 use borderlane_core::wire::ErrorKind;
 use prometheus::{
-    exponential_buckets, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter,
+    exponential_buckets, Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter,
     IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
@@ -41,6 +41,8 @@ pub enum Client {
     ManifestConsumer,
     PartnerConsumer,
     ControlConsumer,
+    /// The exam-outcome, decision-window and outcome dead-letter clients.
+    OutcomeClients,
     Producer,
 }
 
@@ -50,6 +52,7 @@ impl Client {
             Client::ManifestConsumer => "manifest_consumer",
             Client::PartnerConsumer => "partner_consumer",
             Client::ControlConsumer => "control_consumer",
+            Client::OutcomeClients => "outcome_clients",
             Client::Producer => "producer",
         }
     }
@@ -123,6 +126,25 @@ pub struct Metrics {
     bad_control_records: IntCounter,
     /// 1 once the control topic has been read up to its start-up end offsets.
     control_complete: IntGauge,
+    /// Outcome keys in the party history.
+    history_outcomes: IntGauge,
+    /// 1 once the outcomes topic has been read up to its start-up end offsets.
+    outcomes_complete: IntGauge,
+    /// Outcome records not yet applied, per outcomes partition.
+    outcome_follower_lag: IntGaugeVec,
+    /// Outcome records the follower skipped as bad, by reason.
+    bad_outcome_records: IntCounterVec,
+    /// Outcomes recorded through `POST /outcomes` on this instance.
+    outcomes_recorded: IntCounter,
+    /// Decisions held in the outcome window.
+    outcome_window_decisions: IntGauge,
+    /// Distinct exam outcomes by grouping (`cause`, `port`, `standing`) and group.
+    exam_outcomes: IntGaugeVec,
+    /// Of those, the ones that found something, by result (`discrepancy`, `seizure`).
+    exam_findings: IntGaugeVec,
+    /// Random-exam estimate of the violation rate per importer standing group (absent while a group has
+    /// had no random exam, and for exempt groups).
+    random_exam_violation_rate: GaugeVec,
     /// Name and type of every metric family registered, with the registry's prefix.
     families: Vec<(String, MetricType)>,
 }
@@ -325,6 +347,60 @@ impl Metrics {
             "control_complete",
             "1 once the control topic has been read up to its start-up end offsets.",
         ));
+        let history_outcomes = must(IntGauge::new(
+            "history_outcomes",
+            "Exam outcomes (distinct manifest_id/revision keys) in the party history.",
+        ));
+        let outcomes_complete = must(IntGauge::new(
+            "outcomes_complete",
+            "1 once the exam-outcomes topic has been read up to its start-up end offsets.",
+        ));
+        let outcome_follower_lag = must(IntGaugeVec::new(
+            Opts::new(
+                "outcome_follower_lag",
+                "Exam-outcome records not yet applied to the party history, per outcomes partition.",
+            ),
+            &["partition"],
+        ));
+        let bad_outcome_records = must(IntCounterVec::new(
+            Opts::new(
+                "bad_outcome_records_total",
+                "Exam-outcome records the history follower skipped as bad, by error.kind (each is \
+                 dead-lettered once by the manifest consumer group).",
+            ),
+            &["kind"],
+        ));
+        let outcomes_recorded = must(IntCounter::new(
+            "outcomes_recorded_total",
+            "Exam outcomes recorded through POST /outcomes on this instance.",
+        ));
+        let outcome_window_decisions = must(IntGauge::new(
+            "outcome_window_decisions",
+            "Decisions held in the outcome window (service.outcome_window).",
+        ));
+        let exam_outcomes = must(IntGaugeVec::new(
+            Opts::new(
+                "exam_outcomes",
+                "Distinct exam outcomes counted (a corrected outcome once, in its latest version), by \
+                 grouping (cause, port, standing) and group; hit rate = exam_findings / exam_outcomes.",
+            ),
+            &["by", "group"],
+        ));
+        let exam_findings = must(IntGaugeVec::new(
+            Opts::new(
+                "exam_findings",
+                "Exam outcomes that found a discrepancy or made a seizure, by grouping, group and result.",
+            ),
+            &["by", "group", "result"],
+        ));
+        let random_exam_violation_rate = must(GaugeVec::new(
+            Opts::new(
+                "random_exam_violation_rate",
+                "Random-exam estimate of the violation rate (discrepancy or seizure) per importer standing \
+                 group; absent for exempt groups and before a group's first random exam.",
+            ),
+            &["standing"],
+        ));
         let mut families = Vec::new();
         for c in [
             Box::new(decisions.clone()) as Box<dyn prometheus::core::Collector>,
@@ -356,6 +432,15 @@ impl Metrics {
             Box::new(decisions_prioritized.clone()),
             Box::new(bad_control_records.clone()),
             Box::new(control_complete.clone()),
+            Box::new(history_outcomes.clone()),
+            Box::new(outcomes_complete.clone()),
+            Box::new(outcome_follower_lag.clone()),
+            Box::new(bad_outcome_records.clone()),
+            Box::new(outcomes_recorded.clone()),
+            Box::new(outcome_window_decisions.clone()),
+            Box::new(exam_outcomes.clone()),
+            Box::new(exam_findings.clone()),
+            Box::new(random_exam_violation_rate.clone()),
         ] {
             // Every family the collector yields, children or not (`gather` prunes empty vectors).
             for mf in c.collect() {
@@ -406,6 +491,15 @@ impl Metrics {
             decisions_prioritized,
             bad_control_records,
             control_complete,
+            history_outcomes,
+            outcomes_complete,
+            outcome_follower_lag,
+            bad_outcome_records,
+            outcomes_recorded,
+            outcome_window_decisions,
+            exam_outcomes,
+            exam_findings,
+            random_exam_violation_rate,
             families,
         }
     }
@@ -591,6 +685,67 @@ impl Metrics {
 
     pub fn control_completed(&self) {
         self.control_complete.set(1);
+    }
+
+    pub fn history_outcomes(&self, n: usize) {
+        self.history_outcomes.set(n as i64);
+    }
+
+    pub fn outcomes_completed(&self) {
+        self.outcomes_complete.set(1);
+    }
+
+    pub fn outcome_follower_lag(&self, partition: i32, lag: i64) {
+        self.outcome_follower_lag
+            .with_label_values(&[&partition.to_string()])
+            .set(lag);
+    }
+
+    pub fn bad_outcome_record(&self, kind: ErrorKind) {
+        self.bad_outcome_records
+            .with_label_values(&[kind.as_str()])
+            .inc();
+    }
+
+    pub fn outcome_recorded(&self) {
+        self.outcomes_recorded.inc();
+    }
+
+    pub fn outcome_window(&self, decisions: usize) {
+        self.outcome_window_decisions.set(decisions as i64);
+    }
+
+    /// Mirrors the hit rates into their gauges.
+    pub fn hit_rates(&self, v: &crate::service::outcomes::HitRatesView) {
+        use crate::service::outcomes::Estimate;
+        let groups = v
+            .by_cause
+            .iter()
+            .map(|(k, h)| ("cause", *k, h))
+            .chain(v.by_port.iter().map(|(k, h)| ("port", k.as_str(), h)))
+            .chain(v.by_standing.iter().map(|(k, h)| ("standing", *k, h)));
+        for (by, group, h) in groups {
+            self.exam_outcomes
+                .with_label_values(&[by, group])
+                .set(h.exams as i64);
+            self.exam_findings
+                .with_label_values(&[by, group, "discrepancy"])
+                .set(h.discrepancies as i64);
+            self.exam_findings
+                .with_label_values(&[by, group, "seizure"])
+                .set(h.seizures as i64);
+        }
+        for (standing, e) in &v.random_estimate {
+            if let Estimate::Sampled {
+                violation_rate: Some(r),
+                ..
+            } = e
+            {
+                self.random_exam_violation_rate
+                    .with_label_values(&[standing])
+                    .set(*r);
+            }
+        }
     }
 
     /// Readiness as last evaluated: stalled manifest partitions and the `/readyz` verdict.

@@ -16,6 +16,7 @@ pub mod http;
 pub mod kafka;
 pub mod metrics;
 pub mod officers;
+pub mod outcomes;
 pub mod resumption;
 pub mod server;
 pub mod stall;
@@ -105,6 +106,8 @@ pub struct Readiness {
     partners: watch::Sender<bool>,
     /// The control topic (business-resumption declarations) reached its start-up end offsets.
     control: watch::Sender<bool>,
+    /// The exam-outcomes topic (the party history) reached its start-up end offsets.
+    outcomes: watch::Sender<bool>,
     /// The manifest consumer is subscribed and polling.
     consumer: AtomicBool,
     /// Assigned manifest partitions with lag and no progress (`service.stall_after_ms`).
@@ -124,6 +127,8 @@ pub struct ReadyReport {
     pub partners: bool,
     /// The control topic reached its start-up end offsets.
     pub control: bool,
+    /// The exam-outcomes topic reached its start-up end offsets.
+    pub outcomes: bool,
     /// The manifest consumer is subscribed and polling.
     pub consumer: bool,
     /// Assigned manifest partitions the stall detector has lag and positions for.
@@ -136,7 +141,7 @@ pub struct ReadyReport {
 
 impl ReadyReport {
     pub fn is_ready(&self) -> bool {
-        self.partners && self.control && self.consumer && self.stalled.is_empty()
+        self.partners && self.control && self.outcomes && self.consumer && self.stalled.is_empty()
     }
 }
 
@@ -150,6 +155,7 @@ impl Readiness {
         Readiness {
             partners: watch::channel(false).0,
             control: watch::channel(false).0,
+            outcomes: watch::channel(false).0,
             consumer: AtomicBool::new(false),
             stall: stall::StallDetector::new(stall_after),
         }
@@ -166,6 +172,7 @@ impl Readiness {
         ReadyReport {
             partners,
             control: *self.control.borrow(),
+            outcomes: *self.outcomes.borrow(),
             consumer,
             watched: self.stall.watched(),
             stalled: if consumer {
@@ -184,6 +191,17 @@ impl Readiness {
     /// The control topic has been read to its start-up end offsets (or there is none: `demo`).
     pub fn control_complete(&self) {
         self.control.send_replace(true);
+    }
+
+    /// The exam-outcomes topic has been read to its start-up end offsets (or there is none: `demo`).
+    pub fn outcomes_complete(&self) {
+        self.outcomes.send_replace(true);
+    }
+
+    /// Resolves once the exam-outcomes topic is read to its start-up end offsets.
+    pub async fn outcomes_completed(&self) {
+        let mut rx = self.outcomes.subscribe();
+        let _ = rx.wait_for(|v| *v).await;
     }
 
     /// Resolves once the control topic is read to its start-up end offsets.
@@ -525,6 +543,20 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
         ring: admin_on.then(|| ring.clone()),
     };
 
+    // Exam outcomes: the decision window, the party history with its watermark, the hit rates, and the
+    // recorder behind POST /outcomes (the outcomes topic with Kafka, in process for demo).
+    let window = Arc::new(outcomes::DecisionWindow::from_config(
+        &config.service.outcome_window,
+    ));
+    let history = Arc::new(outcomes::HistoryFeed::new(window.clone(), metrics.clone()));
+    let recorder = Arc::new(match &input {
+        Input::Kafka => outcomes::Recorder::kafka(&config)?,
+        Input::Generated(_) => outcomes::Recorder::InProcess(std::sync::Mutex::new(0)),
+    });
+    if let Some(feed) = &feed {
+        feed.set_hit_rates(history.clone(), store.handle());
+    }
+
     let mut tasks = JoinSet::new();
     let mut names = HashMap::new();
     let table = match &input {
@@ -559,6 +591,13 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
                     config.officers.login_failures_global,
                 )),
                 secure: serving.is_tls(),
+                outcomes: Some(outcomes::OutcomeApi {
+                    window: window.clone(),
+                    feed: history.clone(),
+                    recorder: recorder.clone(),
+                    policy: store.handle(),
+                    limits: config.limits.limits(),
+                }),
             });
             info!(officers_addr = ?officers_addr, "officers' console and feed listening");
             let (serving, stop) = (serving.clone(), shutdown.clone());
@@ -696,10 +735,32 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
                 shutdown.clone(),
             )?
             .with_watchers(watchers)
-            .with_resumptions(board.handle());
+            .with_resumptions(board.handle())
+            .with_history(history.history.clone(), history.watermark.clone());
+            let outcome_follower = kafka::outcomes::OutcomeFollower::new(
+                &config,
+                history.clone(),
+                store.handle(),
+                metrics.clone(),
+                readiness.clone(),
+                shutdown.clone(),
+            )?;
+            let outcome_dead_letters = kafka::outcome_dlq::OutcomeDeadLetters::new(
+                &config,
+                metrics.clone(),
+                shutdown.clone(),
+            )?;
+            let decision_follower = kafka::outcomes::DecisionFollower::new(
+                &config,
+                window.clone(),
+                store.handle(),
+                metrics.clone(),
+                shutdown.clone(),
+            )?;
 
             // Both followers start once the topics exist.
             let (topics_ok, mut topics_ready) = watch::channel(false);
+            let outcome_topics_ready = topics_ready.clone();
             let topics_config = config.clone();
             let h = tasks.spawn(async move {
                 kafka::topics::ensure(&topics_config).await?;
@@ -723,12 +784,44 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
             });
             names.insert(h.id(), "control");
 
+            type Blocking = Box<dyn FnOnce() -> anyhow::Result<()> + Send>;
+            let mut blocking: Vec<(&'static str, Blocking)> = vec![
+                ("outcomes", Box::new(move || outcome_follower.run())),
+                (
+                    "outcome-dead-letters",
+                    Box::new(move || outcome_dead_letters.run()),
+                ),
+            ];
+            // The decision window serves POST /outcomes only: without the officers' listener this
+            // instance does not read the decisions topic back (hit rates by standing say `unknown`).
+            if officers_addr.is_some() {
+                blocking.push(("decision-window", Box::new(move || decision_follower.run())));
+            }
+            for (name, run) in blocking {
+                let stop = shutdown.clone();
+                let mut ready = outcome_topics_ready.clone();
+                let h = tasks.spawn(async move {
+                    tokio::select! {
+                        r = ready.wait_for(|v| *v) => if r.is_err() { return Ok(()) },
+                        _ = stop.triggered() => return Ok(()),
+                    }
+                    tokio::task::spawn_blocking(run)
+                        .await
+                        .map_err(|e| anyhow!("{name} follower thread: {e}"))?
+                });
+                names.insert(h.id(), name);
+            }
+
             let gate = readiness.clone();
             let stop = shutdown.clone();
             let h = tasks.spawn(async move {
                 // No decision before the partner table and the resumption declarations are complete.
                 tokio::select! {
-                    _ = async { gate.partners_completed().await; gate.control_completed().await } => {}
+                    _ = async {
+                        gate.partners_completed().await;
+                        gate.control_completed().await;
+                        gate.outcomes_completed().await;
+                    } => {}
                     _ = stop.triggered() => return Ok(()),
                 }
                 tokio::task::spawn_blocking(move || pipeline.run())
@@ -744,6 +837,8 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
             readiness.partners_complete();
             metrics.control_completed();
             readiness.control_complete();
+            metrics.outcomes_completed();
+            readiness.outcomes_complete();
             readiness.consumer_running(true);
             let traffic = generated::Traffic {
                 input: *g,
@@ -753,6 +848,8 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
                 watchers,
                 shutdown: shutdown.clone(),
                 resumptions: board.handle(),
+                history: history.clone(),
+                recorder: recorder.clone(),
             };
             let h = tasks.spawn(traffic.run());
             names.insert(h.id(), "traffic");

@@ -234,6 +234,8 @@ pub struct OfficersState {
     pub limiter: Arc<LoginLimiter>,
     /// Set `Secure` on the cookie (the listener speaks TLS).
     pub secure: bool,
+    /// `POST /outcomes` (behind the same authentication; the officer role records).
+    pub outcomes: Option<crate::service::outcomes::OutcomeApi>,
 }
 
 /// Who is reading, as the handlers and the access log see it.
@@ -341,7 +343,7 @@ async fn require_officer(State(s): State<OfficersState>, mut req: Request, next:
 }
 
 /// Refuses a cross-site form post: an `Origin` header, when sent, must name the host the request is for.
-fn same_origin(headers: &HeaderMap) -> bool {
+pub fn same_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
@@ -447,9 +449,14 @@ const LOGIN_BODY: usize = 4 * 1024;
 
 /// The officers' listener: `/login`, `/logout`, and the feed's routes behind authentication.
 pub fn router(state: OfficersState) -> Router {
-    let protected = crate::service::feed::router(state.feed.clone()).route_layer(
-        middleware::from_fn_with_state(state.clone(), require_officer),
-    );
+    let mut routes = crate::service::feed::router(state.feed.clone());
+    if let Some(api) = &state.outcomes {
+        routes = routes.merge(crate::service::outcomes::router(api.clone()));
+    }
+    let protected = routes.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        require_officer,
+    ));
     Router::new()
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))

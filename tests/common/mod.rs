@@ -108,6 +108,7 @@ pub fn config(name: &str) -> Config {
     c.kafka.topics.decisions = format!("{id}-decisions");
     c.kafka.topics.dlq = format!("{id}-dlq");
     c.kafka.topics.control = format!("{id}-control");
+    c.kafka.topics.outcomes = format!("{id}-outcomes");
     c.http.listen = "127.0.0.1:0".parse().unwrap();
     // Each service keeps its own audit trail; the admin API starts only where a test gives it tokens.
     c.admin.audit_log = std::env::temp_dir().join(format!("{id}-audit.jsonl"));

@@ -114,6 +114,12 @@ impl History {
         true
     }
 
+    /// Whether any version of the outcome `(manifest_id, revision)` is stored (any watermark).
+    pub fn contains(&self, manifest_id: &str, revision: u32) -> bool {
+        self.versions
+            .contains_key(&(Str::from(manifest_id), revision))
+    }
+
     /// Number of outcome keys stored (any version, any watermark).
     pub fn len(&self) -> usize {
         self.versions.len()

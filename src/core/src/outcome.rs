@@ -168,11 +168,39 @@ pub fn parties_of(decision: &Decision, shipment_id: Option<&str>) -> Option<Vec<
 /// The selection causes of a decision, ascending. Empty for a released decision: an exam of it was the
 /// officer's own referral, not the engine's selection.
 pub fn causes_of(decision: &Decision, policy: &PolicyDoc) -> Vec<Cause> {
+    causes_from(
+        Selection {
+            action: decision.action,
+            score: decision.score,
+            watchlist_hit: decision.watchlist_hit,
+            random_exam: decision.random_exam,
+            history_points: decision.reasons.iter().any(|r| {
+                r.points > 0 && matches!(r.rule, Rule::HistoryDiscrepancy | Rule::HistorySeizure)
+            }),
+        },
+        policy,
+    )
+}
+
+/// The facts of a decision its selection causes are derived from (as a decision record on the `decisions`
+/// topic carries them: `action`, `score`, `watchlist_hit`, `random_exam`, and whether a `history.*` reason
+/// added points).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Selection {
+    pub action: crate::decision::Action,
+    pub score: i32,
+    pub watchlist_hit: bool,
+    pub random_exam: bool,
+    pub history_points: bool,
+}
+
+/// [`causes_of`] from a decision's selection facts.
+pub fn causes_from(s: Selection, policy: &PolicyDoc) -> Vec<Cause> {
     let mut out = Vec::new();
-    if !decision.action.is_exam() {
+    if !s.action.is_exam() {
         return out;
     }
-    let (band, escalated) = policy.band_action(decision.score);
+    let (band, escalated) = policy.band_action(s.score);
     let band_action = match band {
         crate::decision::Band::Low => policy.actions.low,
         crate::decision::Band::Medium => policy.actions.medium,
@@ -184,17 +212,13 @@ pub fn causes_of(decision: &Decision, policy: &PolicyDoc) -> Vec<Cause> {
     if escalated > band_action {
         out.push(Cause::Escalation);
     }
-    if decision.watchlist_hit {
+    if s.watchlist_hit {
         out.push(Cause::WatchList);
     }
-    if decision.random_exam {
+    if s.random_exam {
         out.push(Cause::Random);
     }
-    if decision
-        .reasons
-        .iter()
-        .any(|r| r.points > 0 && matches!(r.rule, Rule::HistoryDiscrepancy | Rule::HistorySeizure))
-    {
+    if s.history_points {
         out.push(Cause::History);
     }
     out

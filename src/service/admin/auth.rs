@@ -43,6 +43,8 @@ pub enum Permission {
     ReadPolicy,
     Simulate,
     ChangePolicy,
+    /// `POST /outcomes`: record what an exam found.
+    RecordOutcomes,
 }
 
 impl Permission {
@@ -52,6 +54,7 @@ impl Permission {
             Permission::ReadPolicy => "read the policy",
             Permission::Simulate => "simulate",
             Permission::ChangePolicy => "change the policy",
+            Permission::RecordOutcomes => "record exam outcomes",
         }
     }
 }
@@ -61,7 +64,7 @@ impl Role {
     pub fn allows(self, p: Permission) -> bool {
         use Permission::*;
         match self {
-            Role::Officer => matches!(p, ReadDecisions),
+            Role::Officer => matches!(p, ReadDecisions | RecordOutcomes),
             Role::Viewer => matches!(p, ReadPolicy | Simulate),
             Role::Operator => matches!(p, ReadPolicy | Simulate | ChangePolicy),
         }

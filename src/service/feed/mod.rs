@@ -84,6 +84,11 @@ pub struct Feed {
     shutdown: watch::Receiver<bool>,
     /// One permit per connected `/feed` client (503 when none is left).
     sse_slots: Arc<Semaphore>,
+    /// Exam-outcome hit rates and the policy (for the exempt strata), when outcomes are recorded.
+    hit_rates: std::sync::OnceLock<(
+        Arc<crate::service::outcomes::HistoryFeed>,
+        Arc<arc_swap::ArcSwap<CompiledPolicy>>,
+    )>,
 }
 
 impl Feed {
@@ -108,10 +113,20 @@ impl Feed {
             ports,
             shutdown,
             sse_slots: Arc::new(Semaphore::new(DEFAULT_MAX_CLIENTS)),
+            hit_rates: std::sync::OnceLock::new(),
         }
     }
 
     /// At most `n` concurrent `/feed` clients (503 beyond).
+    /// Shows the hit rates in `/api/stats` (set once, at start).
+    pub fn set_hit_rates(
+        &self,
+        rates: Arc<crate::service::outcomes::HistoryFeed>,
+        policy: Arc<arc_swap::ArcSwap<CompiledPolicy>>,
+    ) {
+        let _ = self.hit_rates.set((rates, policy));
+    }
+
     pub fn with_max_clients(mut self, n: usize) -> Feed {
         self.sse_slots = Arc::new(Semaphore::new(n));
         self
@@ -203,7 +218,12 @@ impl Feed {
                 e.exams += r.exams;
             }
         }
+        let hit_rates = self
+            .hit_rates
+            .get()
+            .map(|(rates, policy)| rates.hit_rates(&policy.load().doc));
         StatsView {
+            hit_rates,
             minutes: s.minutes.iter().cloned().collect(),
             by_standing,
             ports: self
@@ -229,6 +249,9 @@ pub struct StatsView {
     pub minutes: Vec<Minute>,
     pub by_standing: HashMap<&'static str, Rate>,
     pub ports: Vec<PortView>,
+    /// Exam outcomes: hit rates by cause, port and standing, and the random-exam estimates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hit_rates: Option<crate::service::outcomes::HitRatesView>,
 }
 
 /// Feed filters from the query string; absent means "any".

@@ -190,6 +190,10 @@ pub struct Topics {
     /// declarations keyed `resumption/<port>`, written through the admin API.
     #[serde(default = "default_control")]
     pub control: String,
+    /// Exam outcomes (complete records, docs/wire.md "Exam outcome"), keyed `<manifest_id>/<revision>`:
+    /// written by `POST /outcomes` and by port systems, read whole by every instance into the party history.
+    #[serde(default = "default_outcomes")]
+    pub outcomes: String,
 }
 
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
@@ -288,6 +292,10 @@ fn default_control() -> String {
     "borderlane-control".into()
 }
 
+fn default_outcomes() -> String {
+    "exam-outcomes".into()
+}
+
 impl Default for KafkaConfig {
     fn default() -> Self {
         KafkaConfig {
@@ -322,6 +330,7 @@ impl Default for Topics {
             decisions: default_decisions(),
             dlq: default_dlq(),
             control: default_control(),
+            outcomes: default_outcomes(),
         }
     }
 }
@@ -404,6 +413,7 @@ impl KafkaConfig {
             ("kafka.topics.decisions", &t.decisions),
             ("kafka.topics.dlq", &t.dlq),
             ("kafka.topics.control", &t.control),
+            ("kafka.topics.outcomes", &t.outcomes),
         ];
         for (i, (path, name)) in names.iter().enumerate() {
             if name.trim().is_empty() {

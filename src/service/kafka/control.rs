@@ -5,19 +5,18 @@
 //! instance reads back every declaration still on the topic. The topic is created with one partition; the
 //! partitions it has at start-up are all followed.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context};
-use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
+use anyhow::anyhow;
+use rdkafka::consumer::{BaseConsumer, DefaultConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::{Offset, TopicPartitionList};
 use tracing::{info, warn};
 
 use crate::service::config::Config;
 use crate::service::kafka::clients::{properties, Role};
+use crate::service::kafka::follow::{CatchUp, Topic};
 use crate::service::metrics::{Client, Metrics};
 use crate::service::resumption::{decode, port_of_key, Board};
 use crate::service::{Readiness, Shutdown};
@@ -66,68 +65,24 @@ impl ControlFollower {
         })
     }
 
-    /// Low and high watermark of every partition, now.
-    fn end_offsets(&self) -> anyhow::Result<HashMap<i32, (i64, i64)>> {
-        let md = self
-            .consumer
-            .fetch_metadata(Some(&self.topic), self.timeout)
-            .with_context(|| format!("metadata of control topic {}", self.topic))?;
-        let t = md
-            .topics()
-            .iter()
-            .find(|t| t.name() == self.topic)
-            .ok_or_else(|| anyhow!("control topic {} not in metadata", self.topic))?;
-        if let Some(e) = t.error() {
-            bail!("control topic {}: {:?}", self.topic, e);
-        }
-        if t.partitions().is_empty() {
-            bail!("control topic {} has no partitions", self.topic);
-        }
-        let mut ends = HashMap::new();
-        for p in t.partitions() {
-            let (lo, hi) = self
-                .consumer
-                .fetch_watermarks(&self.topic, p.id(), self.timeout)
-                .with_context(|| format!("watermarks of {}[{}]", self.topic, p.id()))?;
-            ends.insert(p.id(), (lo, hi));
-        }
-        Ok(ends)
-    }
-
     /// Reads to the start-up end offsets, signals readiness, then follows until shutdown. Blocking.
     pub fn run(self) -> anyhow::Result<()> {
         let started = Instant::now();
-        let ends = loop {
-            match self.end_offsets() {
-                Ok(ends) => break ends,
-                Err(e) if started.elapsed() < self.timeout && !self.shutdown.is_triggered() => {
-                    warn!(error = %format!("{e:#}"), "control topic end offsets not available yet; retrying");
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-                Err(e) => return Err(e),
-            }
+        let topic = Topic {
+            name: &self.topic,
+            what: "control topic",
         };
-        let mut tpl = TopicPartitionList::with_capacity(ends.len());
-        for p in ends.keys() {
-            tpl.add_partition_offset(&self.topic, *p, Offset::Beginning)?;
-        }
-        self.consumer
-            .assign(&tpl)
-            .with_context(|| format!("assigning control topic {}", self.topic))?;
-        let mut remaining: HashMap<i32, i64> = ends
-            .iter()
-            .filter(|(_, (lo, hi))| hi > lo)
-            .map(|(p, (_, hi))| (*p, *hi))
-            .collect();
+        let ends = topic.assign_from_beginning(&self.consumer, self.timeout, &self.shutdown)?;
+        let mut catch_up = CatchUp::new(&ends);
         // Partitions already read to their end count as applied up to it (a writer may wait on them).
         for (p, (_, hi)) in &ends {
-            if !remaining.contains_key(p) {
+            if !catch_up.is_pending(*p) {
                 self.board.applied_up_to(*p, *hi);
             }
         }
         let mut complete = false;
         loop {
-            if !complete && remaining.is_empty() {
+            if !complete && catch_up.is_complete() {
                 complete = true;
                 self.metrics.control_completed();
                 self.readiness.control_complete();
@@ -146,14 +101,10 @@ impl ControlFollower {
                 Some(Ok(m)) => {
                     self.apply(&m);
                     self.board.applied_up_to(m.partition(), m.offset() + 1);
-                    if let Some(end) = remaining.get(&m.partition()) {
-                        if m.offset() + 1 >= *end {
-                            remaining.remove(&m.partition());
-                        }
-                    }
+                    catch_up.record(m.partition(), m.offset());
                 }
                 Some(Err(KafkaError::PartitionEOF(p))) => {
-                    remaining.remove(&p);
+                    catch_up.end_of_partition(p);
                 }
                 Some(Err(e)) => {
                     self.metrics.kafka_error(Client::ControlConsumer);

@@ -8,11 +8,11 @@
 //! minus the follower's position, from librdkafka's statistics) is exported as
 //! `borderlane_partner_follower_lag`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::anyhow;
 use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::{parse_partner, ErrorKind, Limits};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -24,6 +24,7 @@ use tracing::{info, warn};
 
 use crate::service::config::Config;
 use crate::service::kafka::clients::{client_config, Role};
+use crate::service::kafka::follow::{CatchUp, Topic};
 use crate::service::metrics::{BadPartner, Client, Metrics};
 use crate::service::{Readiness, Shutdown};
 
@@ -137,28 +138,21 @@ impl PartnerFollower {
         })
     }
 
-    /// The partner topic's partitions as the broker's metadata lists them now.
-    fn partitions(&self, timeout: Duration) -> anyhow::Result<BTreeSet<i32>> {
-        let md = self
-            .consumer
-            .fetch_metadata(Some(&self.topic), timeout)
-            .with_context(|| format!("metadata of partner topic {}", self.topic))?;
-        let t = md
-            .topics()
-            .iter()
-            .find(|t| t.name() == self.topic)
-            .ok_or_else(|| anyhow!("partner topic {} not in metadata", self.topic))?;
-        if let Some(e) = t.error() {
-            bail!("partner topic {}: {:?}", self.topic, e);
+    fn topic(&self) -> Topic<'_> {
+        Topic {
+            name: &self.topic,
+            what: "partner topic",
         }
-        Ok(t.partitions().iter().map(|p| p.id()).collect())
     }
 
     /// Adds the partitions the topic gained since the last look to the assignment, each from its
     /// beginning (its whole content is new to the table). Errors are logged and counted; the next refresh
     /// tries again.
     fn pick_up_new_partitions(&self, assigned: &mut BTreeSet<i32>) {
-        let now = match self.partitions(self.refresh_every.min(self.timeout)) {
+        let now = match self
+            .topic()
+            .partitions(&self.consumer, self.refresh_every.min(self.timeout))
+        {
             Ok(p) => p,
             Err(e) => {
                 self.metrics.kafka_error(Client::PartnerConsumer);
@@ -195,54 +189,16 @@ impl PartnerFollower {
         }
     }
 
-    /// The end offset of every partition, captured now: the table is complete once each is reached.
-    fn end_offsets(&self) -> anyhow::Result<HashMap<i32, (i64, i64)>> {
-        let partitions = self.partitions(self.timeout)?;
-        if partitions.is_empty() {
-            bail!("partner topic {} has no partitions", self.topic);
-        }
-        let mut ends = HashMap::new();
-        for p in partitions {
-            let (lo, hi) = self
-                .consumer
-                .fetch_watermarks(&self.topic, p, self.timeout)
-                .with_context(|| format!("watermarks of {}[{}]", self.topic, p))?;
-            ends.insert(p, (lo, hi));
-        }
-        Ok(ends)
-    }
-
     /// Reads to the start-up end offsets, signals readiness, then follows until shutdown. Blocking.
     pub fn run(self) -> anyhow::Result<()> {
         let started = Instant::now();
-        // Metadata and watermarks can fail for a moment (leader election on a fresh topic, a coordinator
-        // still loading): retry within the start-up budget.
-        let ends = loop {
-            match self.end_offsets() {
-                Ok(ends) => break ends,
-                Err(e) if started.elapsed() < self.timeout && !self.shutdown.is_triggered() => {
-                    warn!(error = %format!("{e:#}"), "partner topic end offsets not available yet; retrying");
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-                Err(e) => return Err(e),
-            }
-        };
-        let mut tpl = TopicPartitionList::with_capacity(ends.len());
-        for p in ends.keys() {
-            tpl.add_partition_offset(&self.topic, *p, Offset::Beginning)?;
-        }
-        self.consumer
-            .assign(&tpl)
-            .with_context(|| format!("assigning partner topic {}", self.topic))?;
+        let ends =
+            self.topic()
+                .assign_from_beginning(&self.consumer, self.timeout, &self.shutdown)?;
         let mut assigned: BTreeSet<i32> = ends.keys().copied().collect();
         self.metrics.partner_partitions(assigned.len());
         let mut refreshed_at = Instant::now();
-        // Partitions still to read up to their start-up end offset.
-        let mut remaining: HashMap<i32, i64> = ends
-            .iter()
-            .filter(|(_, (lo, hi))| hi > lo)
-            .map(|(p, (_, hi))| (*p, *hi))
-            .collect();
+        let mut catch_up = CatchUp::new(&ends);
         let total: i64 = ends.values().map(|(lo, hi)| hi - lo).sum();
         info!(
             topic = %self.topic,
@@ -254,7 +210,7 @@ impl PartnerFollower {
         let mut records: u64 = 0;
         let mut gauges_at = Instant::now();
         loop {
-            if !complete && remaining.is_empty() {
+            if !complete && catch_up.is_complete() {
                 complete = true;
                 self.metrics
                     .partner_table(self.table.len(), self.table.updates_applied());
@@ -275,16 +231,10 @@ impl PartnerFollower {
                 Some(Ok(m)) => {
                     records += 1;
                     self.apply(&m);
-                    if let Some(end) = remaining.get(&m.partition()) {
-                        if m.offset() + 1 >= *end {
-                            remaining.remove(&m.partition());
-                        }
-                    }
+                    catch_up.record(m.partition(), m.offset());
                 }
-                // The partition's end: everything up to the start-up end offset has been read (that offset
-                // can be a transaction marker, never delivered, hence EOF rather than the last offset).
                 Some(Err(KafkaError::PartitionEOF(p))) => {
-                    remaining.remove(&p);
+                    catch_up.end_of_partition(p);
                 }
                 Some(Err(e)) => {
                     self.metrics.kafka_error(Client::PartnerConsumer);

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use arc_swap::ArcSwap;
+use borderlane_core::history::{History, HistoryAsOf, Watermark};
 use borderlane_core::policy::CompiledPolicy;
-use borderlane_core::score::process_with;
+use borderlane_core::score::{process_with, Lookups};
 use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::{BadInput, ErrorKind, Limits};
 use borderlane_core::Resumptions;
@@ -197,6 +198,9 @@ pub struct Pipeline {
     instance_id: Option<String>,
     /// Business-resumption declarations in force; each manifest is scored against one snapshot.
     resumptions: Arc<ArcSwap<Resumptions>>,
+    /// The party history and the watermark its follower has applied it to; each manifest reads the
+    /// history as of one watermark snapshot (recorded on the decision as `history_as_of`).
+    history: Option<(Arc<History>, Arc<ArcSwap<Watermark>>)>,
 }
 
 impl Pipeline {
@@ -235,12 +239,23 @@ impl Pipeline {
             watchers: Watchers::default(),
             instance_id: config.kafka.instance_id.clone(),
             resumptions: Arc::new(ArcSwap::from_pointee(Resumptions::NONE)),
+            history: None,
         })
     }
 
     /// Scores with the business-resumption declarations behind `resumptions` (default: none).
     pub fn with_resumptions(mut self, resumptions: Arc<ArcSwap<Resumptions>>) -> Pipeline {
         self.resumptions = resumptions;
+        self
+    }
+
+    /// Scores with the party history as of the published watermark (default: no history).
+    pub fn with_history(
+        mut self,
+        history: Arc<History>,
+        watermark: Arc<ArcSwap<Watermark>>,
+    ) -> Pipeline {
+        self.history = Some((history, watermark));
         self
     }
 
@@ -329,13 +344,20 @@ impl Pipeline {
         };
         let policy = self.policy.load();
         let resumptions = self.resumptions.load();
+        let as_of = self.history.as_ref().map(|(h, w)| (h, w.load_full()));
+        let lookups = Lookups::new(
+            &self.table,
+            as_of
+                .as_ref()
+                .map(|(history, as_of)| HistoryAsOf { history, as_of }),
+        );
         let started = Instant::now();
         let result = match m.payload() {
             None => Err(BadInput::new(
                 ErrorKind::Empty,
                 "null value on the manifests topic",
             )),
-            Some(bytes) => process_with(&policy, &self.table, bytes, &self.limits, &resumptions),
+            Some(bytes) => process_with(&policy, lookups, bytes, &self.limits, &resumptions),
         };
         self.metrics.scored(started.elapsed());
         match result {

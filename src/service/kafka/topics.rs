@@ -1,6 +1,6 @@
 //! Start-up topic check: creates missing topics (when `kafka.create_topics`) with the configured partitions
 //! and replication — the partner topic compacted, the control topic compacted with one partition (its few
-//! records in one order) — or fails naming every missing one; then checks that the
+//! records in one order), the exam-outcomes topic kept whole (no compaction, no expiry) — or fails naming every missing one; then checks that the
 //! dead-letter topic takes a dead letter of the largest record the manifest topic accepts
 //! ([`check_dead_letter_room`]), so no accepted input can fail its dead-letter send (a poison loop).
 
@@ -54,6 +54,19 @@ fn wanted(config: &Config) -> Vec<(&str, Vec<(&'static str, &'static str)>)> {
         (
             t.decisions.as_str(),
             vec![("max.message.bytes", TOPIC_MAX_MESSAGE_BYTES)],
+        ),
+        // Exam outcomes: never compacted and never expired. Every version of an outcome stays, so a
+        // decision's `history_as_of` can be replayed exactly (`score --outcomes`) even after a correction
+        // replaced the version it read; the party history is the whole topic. Outcomes are a few percent
+        // of manifests: the topic stays small.
+        (
+            t.outcomes.as_str(),
+            vec![
+                ("cleanup.policy", "delete"),
+                ("retention.ms", "-1"),
+                ("retention.bytes", "-1"),
+                ("max.message.bytes", TOPIC_MAX_MESSAGE_BYTES),
+            ],
         ),
         (
             t.dlq.as_str(),

@@ -1,0 +1,170 @@
+//! What every group-less topic follower shares (the partner, control, exam-outcome and decision followers): the topic's
+//! partitions from the broker's metadata, the start-up end offsets (retried within the start-up budget),
+//! every partition assigned from its beginning, and [`CatchUp`] — which partitions are still to be read up
+//! to the offsets captured at start-up, after which the follower's state is complete.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::{Offset, TopicPartitionList};
+use tracing::warn;
+
+use crate::service::Shutdown;
+
+/// A followed topic, for metadata queries and messages (`what`: e.g. "partner topic").
+pub struct Topic<'a> {
+    pub name: &'a str,
+    pub what: &'a str,
+}
+
+impl Topic<'_> {
+    /// The topic's partitions as the broker's metadata lists them now.
+    pub fn partitions<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        timeout: Duration,
+    ) -> anyhow::Result<BTreeSet<i32>> {
+        let md = consumer
+            .fetch_metadata(Some(self.name), timeout)
+            .with_context(|| format!("metadata of {} {}", self.what, self.name))?;
+        let t = md
+            .topics()
+            .iter()
+            .find(|t| t.name() == self.name)
+            .ok_or_else(|| anyhow!("{} {} not in metadata", self.what, self.name))?;
+        if let Some(e) = t.error() {
+            bail!("{} {}: {:?}", self.what, self.name, e);
+        }
+        Ok(t.partitions().iter().map(|p| p.id()).collect())
+    }
+
+    /// Low and high watermark of every partition, now.
+    fn end_offsets<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        timeout: Duration,
+    ) -> anyhow::Result<HashMap<i32, (i64, i64)>> {
+        let partitions = self.partitions(consumer, timeout)?;
+        if partitions.is_empty() {
+            bail!("{} {} has no partitions", self.what, self.name);
+        }
+        let mut ends = HashMap::new();
+        for p in partitions {
+            let (lo, hi) = consumer
+                .fetch_watermarks(self.name, p, timeout)
+                .with_context(|| format!("watermarks of {}[{}]", self.name, p))?;
+            ends.insert(p, (lo, hi));
+        }
+        Ok(ends)
+    }
+
+    /// The low and high watermark of every partition, now — metadata and watermarks can fail for a moment
+    /// (leader election on a fresh topic, a coordinator still loading), so they are retried within
+    /// `timeout` unless the service stops.
+    pub fn end_offsets_retrying<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        timeout: Duration,
+        shutdown: &Shutdown,
+    ) -> anyhow::Result<HashMap<i32, (i64, i64)>> {
+        let started = Instant::now();
+        loop {
+            match self.end_offsets(consumer, timeout) {
+                Ok(ends) => return Ok(ends),
+                Err(e) if started.elapsed() < timeout && !shutdown.is_triggered() => {
+                    warn!(error = %format!("{e:#}"), "{} end offsets not available yet; retrying", self.what);
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// [`Topic::end_offsets_retrying`], then every partition assigned from its beginning. Returns the low and
+    /// high watermark per partition at start-up.
+    pub fn assign_from_beginning<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        timeout: Duration,
+        shutdown: &Shutdown,
+    ) -> anyhow::Result<HashMap<i32, (i64, i64)>> {
+        let ends = self.end_offsets_retrying(consumer, timeout, shutdown)?;
+        let mut tpl = TopicPartitionList::with_capacity(ends.len());
+        for p in ends.keys() {
+            tpl.add_partition_offset(self.name, *p, Offset::Beginning)?;
+        }
+        consumer
+            .assign(&tpl)
+            .with_context(|| format!("assigning {} {}", self.what, self.name))?;
+        Ok(ends)
+    }
+}
+
+/// The partitions still to be read up to their start-up end offset: the state is complete when none is
+/// left.
+#[derive(Debug, Default)]
+pub struct CatchUp {
+    /// Per partition with records at start-up, its end offset then.
+    remaining: HashMap<i32, i64>,
+}
+
+impl CatchUp {
+    /// From the low and high watermarks at start-up: empty partitions are read already.
+    pub fn new(ends: &HashMap<i32, (i64, i64)>) -> CatchUp {
+        CatchUp {
+            remaining: ends
+                .iter()
+                .filter(|(_, (lo, hi))| hi > lo)
+                .map(|(p, (_, hi))| (*p, *hi))
+                .collect(),
+        }
+    }
+
+    /// Whether `partition` is still being read up to its start-up end offset.
+    pub fn is_pending(&self, partition: i32) -> bool {
+        self.remaining.contains_key(&partition)
+    }
+
+    /// A record at `offset` of `partition` was applied.
+    pub fn record(&mut self, partition: i32, offset: i64) {
+        if let Some(end) = self.remaining.get(&partition) {
+            if offset + 1 >= *end {
+                self.remaining.remove(&partition);
+            }
+        }
+    }
+
+    /// The partition's end: everything up to the start-up end offset has been read (that offset can be a
+    /// transaction marker, never delivered, hence end-of-partition rather than the last offset). Returns that
+    /// start-up end offset if the partition was still being read.
+    pub fn end_of_partition(&mut self, partition: i32) -> Option<i64> {
+        self.remaining.remove(&partition)
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.remaining.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn complete_when_every_partition_reached_its_start_up_end() {
+        let ends: HashMap<i32, (i64, i64)> = [(0, (0, 3)), (1, (5, 5)), (2, (2, 4))].into();
+        let mut c = CatchUp::new(&ends);
+        assert!(!c.is_pending(1), "an empty partition is read already");
+        assert!(c.is_pending(0) && c.is_pending(2));
+        c.record(0, 1);
+        assert!(c.is_pending(0));
+        c.record(0, 2);
+        assert!(!c.is_pending(0));
+        assert!(!c.is_complete());
+        assert_eq!(c.end_of_partition(2), Some(4));
+        assert!(c.is_complete());
+        assert_eq!(c.end_of_partition(2), None);
+    }
+}

@@ -1,0 +1,240 @@
+//! Dead letters for bad exam-outcome records written to the outcomes topic by port systems: exactly one
+//! dead letter per bad record, whatever the number of instances.
+//!
+//! Every instance's history follower reads the whole outcomes topic (and skips a bad record), so the
+//! dead letter cannot come from there — each instance would write one. Instead every instance is also a
+//! member of one more consumer group, `<kafka.group_id>-outcome-dlq`, subscribed to the outcomes topic:
+//! the group gives each partition to one instance, which checks each record with the same check as the
+//! follower ([`check_record`]) and writes a dead letter (the manifests' format: original key and value,
+//! `error.kind`, `error.message`, `source.*` headers) for a bad one; a valid record produces nothing.
+//!
+//! Offsets: exactly-once mode — each dead letter and the offset past its record commit in one transaction
+//! (`transactional.id = <group_id>.<instance_id>.outcome-dlq`, offsets sent with the group metadata), so a
+//! crash or a rebalance can never write a dead letter twice; at-least-once mode — the offset is committed
+//! synchronously once the broker acknowledged the dead letter (a crash between the two repeats it: the
+//! duplicate carries the same `source.*` headers). Offsets of valid records are committed every second.
+//! Any error writing a dead letter stops the instance (no bad record is skipped silently).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use borderlane_core::wire::{BadInput, Limits};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use tracing::{info, warn};
+
+use crate::service::config::{Config, DeliveryMode};
+use crate::service::kafka::clients::{properties, Role};
+use crate::service::kafka::outcomes::check_record;
+use crate::service::kafka::pipeline::consumer_error_is_transient;
+use crate::service::kafka::sink::{Origin, Output, OutputTopics};
+use crate::service::metrics::{Client, Metrics};
+use crate::service::Shutdown;
+
+/// How often offsets of valid records are committed.
+const COMMIT_EVERY: Duration = Duration::from_secs(1);
+
+/// See the module documentation.
+pub struct OutcomeDeadLetters {
+    consumer: BaseConsumer<DefaultConsumerContext>,
+    producer: FutureProducer,
+    outputs: OutputTopics,
+    topic: String,
+    limits: Limits,
+    metrics: Arc<Metrics>,
+    shutdown: Shutdown,
+    transactional: bool,
+    timeout: Duration,
+}
+
+impl OutcomeDeadLetters {
+    pub fn new(
+        config: &Config,
+        metrics: Arc<Metrics>,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<OutcomeDeadLetters> {
+        let k = &config.kafka;
+        let mut c = rdkafka::ClientConfig::new();
+        for (name, v) in properties(k, Role::ManifestConsumer) {
+            c.set(name, v);
+        }
+        c.set("group.id", format!("{}-outcome-dlq", k.group_id));
+        // Records a port system's transaction aborted are never seen by the history follower either.
+        c.set("isolation.level", "read_committed");
+        let consumer: BaseConsumer<DefaultConsumerContext> = c
+            .create()
+            .map_err(|e| anyhow!("creating the outcome dead-letter consumer: {e}"))?;
+        let transactional = k.delivery == DeliveryMode::ExactlyOnce;
+        let mut p = rdkafka::ClientConfig::new();
+        for (name, v) in properties(k, Role::Producer) {
+            p.set(name, v);
+        }
+        if transactional {
+            p.set(
+                "transactional.id",
+                format!(
+                    "{}.outcome-dlq",
+                    crate::service::kafka::clients::transactional_id(k)
+                ),
+            );
+        }
+        let producer: FutureProducer = p
+            .create()
+            .map_err(|e| anyhow!("creating the outcome dead-letter producer: {e}"))?;
+        Ok(OutcomeDeadLetters {
+            consumer,
+            producer,
+            outputs: OutputTopics::new(config)?,
+            topic: k.topics.outcomes.clone(),
+            limits: config.limits.limits(),
+            metrics,
+            shutdown,
+            transactional,
+            timeout: Duration::from_millis(k.startup_timeout_ms),
+        })
+    }
+
+    /// Consumes until shutdown. Blocking; runs on the blocking pool of the service's runtime.
+    pub fn run(self) -> anyhow::Result<()> {
+        if self.transactional {
+            self.producer.init_transactions(self.timeout).map_err(|e| {
+                anyhow!("init_transactions of the outcome dead-letter producer: {e}")
+            })?;
+        }
+        self.consumer
+            .subscribe(&[&self.topic])
+            .with_context(|| format!("subscribing to {}", self.topic))?;
+        info!(topic = %self.topic, transactional = self.transactional, "outcome dead-letter member running");
+        let mut commit_at = Instant::now();
+        // Next offset per partition of valid records read since the last commit.
+        let mut uncommitted: HashMap<i32, i64> = HashMap::new();
+        while !self.shutdown.is_triggered() {
+            match self.consumer.poll(Duration::from_millis(100)) {
+                None => {}
+                Some(Ok(m)) => match check_record(m.key(), m.payload(), &self.limits) {
+                    Ok(_) => {
+                        uncommitted.insert(m.partition(), m.offset() + 1);
+                    }
+                    Err((kind, message)) => {
+                        uncommitted.remove(&m.partition());
+                        self.dead_letter(&m, &BadInput::new(kind, message))?;
+                    }
+                },
+                Some(Err(KafkaError::PartitionEOF(_))) => {}
+                Some(Err(e)) if consumer_error_is_transient(&e) => {
+                    self.metrics.kafka_error(Client::OutcomeClients);
+                    warn!(error = %e, "outcome dead-letter consumer error (transient)");
+                }
+                Some(Err(e)) => {
+                    self.metrics.kafka_error(Client::OutcomeClients);
+                    bail!("outcome dead-letter consumer error that may skip records: {e}");
+                }
+            }
+            if !uncommitted.is_empty() && commit_at.elapsed() >= COMMIT_EVERY {
+                commit_at = Instant::now();
+                self.commit(&uncommitted, CommitMode::Async);
+                uncommitted.clear();
+            }
+        }
+        self.commit(&uncommitted, CommitMode::Sync);
+        Ok(())
+    }
+
+    /// Commits the offsets of valid records (a failure is logged; the records are re-checked later, which
+    /// writes nothing for valid ones).
+    fn commit(&self, offsets: &HashMap<i32, i64>, mode: CommitMode) {
+        if offsets.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::with_capacity(offsets.len());
+        for (p, next) in offsets {
+            if tpl
+                .add_partition_offset(&self.topic, *p, Offset::Offset(*next))
+                .is_err()
+            {
+                return;
+            }
+        }
+        if let Err(e) = self.consumer.commit(&tpl, mode) {
+            warn!(error = %e, "outcome offsets not committed");
+        }
+    }
+
+    /// Writes the dead letter of `m` and commits the offset past it (see the module documentation).
+    fn dead_letter(&self, m: &BorrowedMessage<'_>, error: &BadInput) -> anyhow::Result<()> {
+        let origin = Origin {
+            topic: m.topic(),
+            partition: m.partition(),
+            offset: m.offset(),
+            timestamp_ms: m.timestamp().to_millis(),
+            key: m.key(),
+        };
+        let p = self.outputs.prepare(
+            &origin,
+            Output::DeadLetter {
+                value: m.payload(),
+                error,
+            },
+        );
+        let mut record = FutureRecord::<[u8], [u8]>::to(p.topic).headers(p.headers);
+        if let Some(k) = p.key {
+            record = record.key(k);
+        }
+        if let Some(v) = p.value {
+            record = record.payload(v);
+        }
+        let mut next = TopicPartitionList::with_capacity(1);
+        next.add_partition_offset(m.topic(), m.partition(), Offset::Offset(m.offset() + 1))?;
+        let handle = tokio::runtime::Handle::current();
+        let where_ = format!(
+            "the dead letter of {}[{}]@{}",
+            m.topic(),
+            m.partition(),
+            m.offset()
+        );
+        if self.transactional {
+            let t = self.timeout;
+            self.producer
+                .begin_transaction()
+                .map_err(|e| anyhow!("begin_transaction for {where_}: {e}"))?;
+            let delivery = self
+                .producer
+                .send_result(record)
+                .map_err(|(e, _)| anyhow!("sending {where_}: {e}"))?;
+            let metadata = self
+                .consumer
+                .group_metadata()
+                .ok_or_else(|| anyhow!("no group metadata for {where_}"))?;
+            self.producer
+                .send_offsets_to_transaction(&next, &metadata, t)
+                .map_err(|e| anyhow!("send_offsets_to_transaction for {where_}: {e}"))?;
+            self.producer
+                .commit_transaction(t)
+                .map_err(|e| anyhow!("commit_transaction for {where_}: {e}"))?;
+            handle
+                .block_on(delivery)
+                .map_err(|_| anyhow!("{where_}: delivery cancelled"))?
+                .map_err(|(e, _)| anyhow!("{where_} not delivered: {e}"))?;
+        } else {
+            handle
+                .block_on(self.producer.send(record, self.timeout))
+                .map_err(|(e, _)| anyhow!("{where_} not delivered: {e}"))?;
+            self.consumer
+                .commit(&next, CommitMode::Sync)
+                .with_context(|| format!("committing the offset past {where_}"))?;
+        }
+        self.metrics.dead_letter_acknowledged(error.kind);
+        warn!(
+            partition = m.partition(),
+            offset = m.offset(),
+            kind = error.kind.as_str(),
+            "bad exam-outcome record dead-lettered"
+        );
+        Ok(())
+    }
+}

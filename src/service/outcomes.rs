@@ -1,0 +1,992 @@
+//! Exam outcomes in the service: the party [`History`] every pipeline reads as of a watermark, the window of
+//! recent decisions an officer may record an outcome for, the hit rates (the targeting unit's KPI), the
+//! recorder that writes an outcome (the outcomes topic with Kafka, in process for `demo`), and `POST
+//! /outcomes` on the officers' listener.
+//!
+//! One applier ([`HistoryFeed`]) takes every outcome record with its position — from the outcomes-topic
+//! follower (`kafka/outcomes.rs`) or, in `demo`, from the in-process recorder — inserts it into the history,
+//! counts it in the hit rates, and only then raises the published watermark, so a decision scored against
+//! the watermark it loaded reads exactly the records below it.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use arc_swap::ArcSwap;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Extension, Json, Router};
+use borderlane_core::codes::PortCode;
+use borderlane_core::decision::{Action, Decision, Role};
+use borderlane_core::history::{History, Position, Watermark};
+use borderlane_core::outcome::{
+    causes_from, parse_outcome, Cause, ExamResult, FieldError, Form, Outcome, OutcomeParty,
+    Selection,
+};
+use borderlane_core::policy::{CompiledPolicy, PolicyDoc};
+use borderlane_core::wire::{ErrorKind, Limits, Str};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tracing::{info, warn};
+
+use crate::analysis::summary::standing_group;
+use crate::service::admin::auth::Permission;
+use crate::service::metrics::Metrics;
+use crate::service::officers::Reader;
+
+/// The outcome key.
+pub type Key = (Str, u32);
+
+/// The outcomes-topic key of an outcome: `<manifest_id>/<revision>`. Every version of one outcome has the
+/// same key, so all of them are in one partition, in order — the history's "highest position replaces"
+/// needs that.
+pub fn topic_key(manifest_id: &str, revision: u32) -> String {
+    format!("{manifest_id}/{revision}")
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The decision window
+
+/// What an outcome needs of the decision it examined: its parties (with their shipments), its selection
+/// causes, and the importer's CTPAT standing group (for the hit rates).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Examined {
+    pub port: PortCode,
+    pub action: Action,
+    /// [`standing_group`] of the decision's `importer_standing`.
+    pub standing: &'static str,
+    /// Every party (conveyance-level ones without a shipment), each once.
+    pub parties: Vec<OutcomeParty>,
+    /// Every shipment the decision names (on a party or a reason).
+    pub shipments: Vec<Str>,
+    pub causes: Vec<Cause>,
+}
+
+#[derive(Deserialize)]
+struct DecisionRecord {
+    manifest_id: Str,
+    revision: u32,
+    port_of_entry: PortCode,
+    action: Action,
+    score: i32,
+    #[serde(default)]
+    random_exam: bool,
+    #[serde(default)]
+    watchlist_hit: bool,
+    importer_standing: String,
+    #[serde(default)]
+    reasons: Vec<ReasonRecord>,
+    #[serde(default)]
+    parties: Vec<PartyRecord>,
+}
+
+#[derive(Deserialize)]
+struct ReasonRecord {
+    rule: String,
+    points: i32,
+    #[serde(default)]
+    shipment_id: Option<Str>,
+}
+
+#[derive(Deserialize)]
+struct PartyRecord {
+    role: Role,
+    id: Str,
+    #[serde(default)]
+    shipment_id: Option<Str>,
+}
+
+/// The standing group of a decision's `importer_standing` string (the names of `Standing::as_str`).
+fn group_of(standing: &str) -> &'static str {
+    match standing {
+        "validated_tier3" => "validated_tier3",
+        "validated" => "validated",
+        "certified" => "certified",
+        "suspended" | "removed" => "suspended_or_removed",
+        _ => "none",
+    }
+}
+
+fn sorted_unique<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort();
+    v.dedup();
+    v
+}
+
+impl Examined {
+    /// From a decision scored in process (`demo`).
+    pub fn of_decision(d: &Decision, policy: &PolicyDoc) -> Examined {
+        let parties = sorted_unique(
+            d.parties
+                .iter()
+                .map(|p| OutcomeParty {
+                    role: p.role,
+                    id: p.id.clone(),
+                    shipment_id: p.shipment.clone(),
+                })
+                .collect(),
+        );
+        let shipments = sorted_unique(
+            d.parties
+                .iter()
+                .filter_map(|p| p.shipment.clone())
+                .chain(d.reasons.iter().filter_map(|r| r.shipment.clone()))
+                .collect(),
+        );
+        Examined {
+            port: d.port_of_entry,
+            action: d.action,
+            standing: standing_group(d.importer_standing),
+            parties,
+            shipments,
+            causes: borderlane_core::outcome::causes_of(d, policy),
+        }
+    }
+
+    /// From a decision record as the `decisions` topic carries it (docs/wire.md); the selection causes are
+    /// derived under `policy` (the policy in force when the window indexes the record).
+    pub fn of_record(bytes: &[u8], policy: &PolicyDoc) -> Result<(Key, Examined), String> {
+        let r: DecisionRecord =
+            serde_json::from_slice(bytes).map_err(|e| format!("not a decision record: {e}"))?;
+        let history_points = r.reasons.iter().any(|x| {
+            x.points > 0 && matches!(x.rule.as_str(), "history.discrepancy" | "history.seizure")
+        });
+        let causes = causes_from(
+            Selection {
+                action: r.action,
+                score: r.score,
+                watchlist_hit: r.watchlist_hit,
+                random_exam: r.random_exam,
+                history_points,
+            },
+            policy,
+        );
+        let shipments = sorted_unique(
+            r.parties
+                .iter()
+                .filter_map(|p| p.shipment_id.clone())
+                .chain(r.reasons.iter().filter_map(|x| x.shipment_id.clone()))
+                .collect(),
+        );
+        let parties = sorted_unique(
+            r.parties
+                .into_iter()
+                .map(|p| OutcomeParty {
+                    role: p.role,
+                    id: p.id,
+                    shipment_id: p.shipment_id,
+                })
+                .collect(),
+        );
+        Ok((
+            (r.manifest_id, r.revision),
+            Examined {
+                port: r.port_of_entry,
+                action: r.action,
+                standing: group_of(&r.importer_standing),
+                parties,
+                shipments,
+                causes,
+            },
+        ))
+    }
+
+    /// Attaches the parties an outcome counts against — with a `shipment_id`, that shipment's and the
+    /// conveyance's (as `borderlane_core::outcome::parties_of`); without, every party — and the causes.
+    pub fn enrich(&self, o: &mut Outcome) -> Result<(), FieldError> {
+        if let Some(s) = o.shipment_id.as_deref() {
+            if !self.shipments.iter().any(|x| x == s) {
+                return Err(FieldError {
+                    path: "shipment_id".into(),
+                    kind: ErrorKind::BadValue,
+                    message: format!(
+                        "shipment_id {s:?} is not a shipment of manifest {} revision {}",
+                        o.manifest_id, o.revision
+                    ),
+                });
+            }
+        }
+        o.parties = self
+            .parties
+            .iter()
+            .filter(
+                |p| match (o.shipment_id.as_deref(), p.shipment_id.as_deref()) {
+                    (Some(s), Some(ps)) => s == ps,
+                    _ => true,
+                },
+            )
+            .cloned()
+            .collect();
+        o.causes = self.causes.clone();
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct WindowInner {
+    /// Key → (insertion sequence, decision facts).
+    map: HashMap<Key, (u64, Arc<Examined>)>,
+    /// Insertion order: key, sequence, record time (Unix ms).
+    order: VecDeque<(Key, u64, i64)>,
+    seq: u64,
+}
+
+/// The recent decisions, by `(manifest_id, revision)`, bounded by age and count.
+pub struct DecisionWindow {
+    inner: Mutex<WindowInner>,
+    max_decisions: usize,
+    max_age_ms: i64,
+}
+
+impl DecisionWindow {
+    pub fn new(max_decisions: usize, max_age: Duration) -> DecisionWindow {
+        DecisionWindow {
+            inner: Mutex::default(),
+            max_decisions: max_decisions.max(1),
+            max_age_ms: i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX),
+        }
+    }
+
+    pub fn from_config(c: &crate::service::config::OutcomeWindowConfig) -> DecisionWindow {
+        DecisionWindow::new(c.decisions, Duration::from_secs(c.hours * 3600))
+    }
+
+    /// The age limit in milliseconds.
+    pub fn max_age_ms(&self) -> i64 {
+        self.max_age_ms
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, WindowInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Holds the decision `key` (a later record of the same key replaces it), recorded at `at_ms`; then
+    /// drops what is beyond the bounds as of `now_ms`.
+    pub fn insert(&self, key: Key, e: Examined, at_ms: i64, now_ms: i64) {
+        let mut w = self.lock();
+        w.seq += 1;
+        let seq = w.seq;
+        w.map.insert(key.clone(), (seq, Arc::new(e)));
+        w.order.push_back((key, seq, at_ms));
+        self.evict(&mut w, now_ms);
+    }
+
+    fn evict(&self, w: &mut WindowInner, now_ms: i64) {
+        let oldest = now_ms.saturating_sub(self.max_age_ms);
+        while let Some((_, _, at)) = w.order.front() {
+            if w.order.len() <= self.max_decisions && *at >= oldest {
+                break;
+            }
+            if let Some((key, seq, _)) = w.order.pop_front() {
+                if w.map.get(&key).is_some_and(|(s, _)| *s == seq) {
+                    w.map.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// The decision `(manifest_id, revision)` when it is in the window as of `now_ms`.
+    pub fn get(&self, manifest_id: &str, revision: u32, now_ms: i64) -> Option<Arc<Examined>> {
+        let mut w = self.lock();
+        self.evict(&mut w, now_ms);
+        w.map
+            .get(&(Str::from(manifest_id), revision))
+            .map(|(_, e)| e.clone())
+    }
+
+    /// Decisions held.
+    pub fn len(&self) -> usize {
+        self.lock().map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Hit rates
+
+/// What one counted outcome contributes.
+#[derive(Debug, Clone)]
+struct Counted {
+    pos: Position,
+    result: ExamResult,
+    causes: Vec<Cause>,
+    port: PortCode,
+    standing: &'static str,
+}
+
+/// Exams and what they found, in one group.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Hits {
+    pub exams: u64,
+    pub discrepancies: u64,
+    pub seizures: u64,
+    /// Discrepancies (seizures not included) per exam; `null` without exams.
+    pub discrepancy_rate: Option<f64>,
+    pub seizure_rate: Option<f64>,
+}
+
+impl Hits {
+    fn add(&mut self, r: ExamResult) {
+        self.exams += 1;
+        match r {
+            ExamResult::NoDiscrepancy => {}
+            ExamResult::Discrepancy => self.discrepancies += 1,
+            ExamResult::Seizure => self.seizures += 1,
+        }
+    }
+    fn finish(&mut self) {
+        if self.exams > 0 {
+            self.discrepancy_rate = Some(self.discrepancies as f64 / self.exams as f64);
+            self.seizure_rate = Some(self.seizures as f64 / self.exams as f64);
+        }
+    }
+}
+
+/// The random-exam estimate of one stratum's violation rate (discrepancy or seizure): random exams are an
+/// unbiased sample of the stratum's manifests, so their hit rate estimates the rate among all of them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Estimate {
+    /// The stratum's random exams so far and the share that found a violation (`null` before the first).
+    Sampled {
+        random_exams: u64,
+        violations: u64,
+        violation_rate: Option<f64>,
+    },
+    /// `"n/a (exempt)"`: the policy never examines this stratum at random.
+    Exempt(&'static str),
+}
+
+/// The hit rates as `/api/stats` shows them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HitRatesView {
+    /// Distinct outcomes counted (a replaced version counts once, in its latest form).
+    pub outcomes: u64,
+    pub overall: Hits,
+    /// By selection cause (`band`, `escalation`, `watch_list`, `random`, `history`; an exam of a released
+    /// manifest — an officer's own referral — under `referral`). An exam with two causes counts under both.
+    pub by_cause: BTreeMap<&'static str, Hits>,
+    pub by_port: BTreeMap<String, Hits>,
+    /// By the examined decision's importer standing group (`unknown` when the decision was not in this
+    /// instance's window when the outcome was read).
+    pub by_standing: BTreeMap<&'static str, Hits>,
+    /// Per standing group, the random-exam estimate of the violation rate.
+    pub random_estimate: BTreeMap<&'static str, Estimate>,
+}
+
+/// The standing groups of the hit rates, in display order.
+pub const STANDINGS: [&str; 5] = [
+    "none",
+    "suspended_or_removed",
+    "certified",
+    "validated",
+    "validated_tier3",
+];
+
+/// The standing group of an outcome whose decision was not in the window.
+pub const UNKNOWN: &str = "unknown";
+
+/// Whether the policy never examines a standing group at random (validated importers are always exempt;
+/// other groups when every mode's rate for them is 0).
+pub fn exempt(policy: &PolicyDoc, group: &str) -> bool {
+    let r = &policy.random.rates;
+    let rates = [&r.truck, &r.rail, &r.ocean, &r.air];
+    match group {
+        "validated" | "validated_tier3" => true,
+        "certified" => rates.iter().all(|x| x.certified <= 0.0),
+        _ => rates.iter().all(|x| x.non_partner <= 0.0),
+    }
+}
+
+/// Hit rates over every outcome counted, each key in its latest version.
+#[derive(Default)]
+pub struct HitRates {
+    by_key: Mutex<HashMap<Key, Counted>>,
+}
+
+impl HitRates {
+    pub fn new() -> HitRates {
+        HitRates::default()
+    }
+
+    /// Gives the outcomes counted with an `unknown` standing the one `standing_of` knows now (the decision
+    /// reached the window after the outcome was read, e.g. at start-up, when the outcomes topic is read
+    /// while the decision window is still filling).
+    pub fn resolve_unknown(&self, standing_of: impl Fn(&Key) -> Option<&'static str>) {
+        let mut m = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
+        for (key, c) in m.iter_mut() {
+            if c.standing == UNKNOWN {
+                if let Some(s) = standing_of(key) {
+                    c.standing = s;
+                }
+            }
+        }
+    }
+
+    /// Counts the outcome read at `pos` (a version at a higher position of the same key replaces it).
+    pub fn apply(&self, pos: Position, o: &Outcome, standing: &'static str) {
+        let mut m = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (o.manifest_id.clone(), o.revision);
+        if m.get(&key).is_some_and(|c| c.pos >= pos) {
+            return;
+        }
+        m.insert(
+            key,
+            Counted {
+                pos,
+                result: o.result,
+                causes: o.causes.clone(),
+                port: o.port,
+                standing,
+            },
+        );
+    }
+
+    pub fn view(&self, policy: &PolicyDoc) -> HitRatesView {
+        let m = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v = HitRatesView::default();
+        let mut random: HashMap<&'static str, (u64, u64)> = HashMap::new();
+        for c in m.values() {
+            v.outcomes += 1;
+            v.overall.add(c.result);
+            if c.causes.is_empty() {
+                v.by_cause.entry("referral").or_default().add(c.result);
+            }
+            for cause in &c.causes {
+                v.by_cause.entry(cause.as_str()).or_default().add(c.result);
+            }
+            v.by_port
+                .entry(c.port.to_string())
+                .or_default()
+                .add(c.result);
+            v.by_standing.entry(c.standing).or_default().add(c.result);
+            if c.causes.contains(&Cause::Random) {
+                let e = random.entry(c.standing).or_default();
+                e.0 += 1;
+                e.1 += u64::from(c.result != ExamResult::NoDiscrepancy);
+            }
+        }
+        drop(m);
+        v.overall.finish();
+        for h in v
+            .by_cause
+            .values_mut()
+            .chain(v.by_port.values_mut())
+            .chain(v.by_standing.values_mut())
+        {
+            h.finish();
+        }
+        for g in STANDINGS {
+            let est = match random.get(g) {
+                Some(&(n, hits)) => Estimate::Sampled {
+                    random_exams: n,
+                    violations: hits,
+                    violation_rate: Some(hits as f64 / n as f64),
+                },
+                None if exempt(policy, g) => Estimate::Exempt("n/a (exempt)"),
+                None => Estimate::Sampled {
+                    random_exams: 0,
+                    violations: 0,
+                    violation_rate: None,
+                },
+            };
+            v.random_estimate.insert(g, est);
+        }
+        v
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The applier
+
+/// Applies outcome records, in order per partition, to the history and the hit rates, and publishes the
+/// watermark the pipelines read the history at.
+pub struct HistoryFeed {
+    pub history: Arc<History>,
+    /// Per partition the next position not applied; raised only after the records below it are applied.
+    pub watermark: Arc<ArcSwap<Watermark>>,
+    pub hit_rates: Arc<HitRates>,
+    /// Where an outcome's importer standing is looked up (for the hit rates by standing).
+    pub window: Arc<DecisionWindow>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl HistoryFeed {
+    pub fn new(window: Arc<DecisionWindow>, metrics: Arc<Metrics>) -> HistoryFeed {
+        HistoryFeed {
+            history: Arc::new(History::new()),
+            watermark: Arc::new(ArcSwap::from_pointee(Watermark::default())),
+            hit_rates: Arc::new(HitRates::new()),
+            window,
+            metrics,
+        }
+    }
+
+    /// Inserts a valid record read at `pos` (the watermark is not moved: see [`HistoryFeed::advance`]).
+    pub fn apply(&self, pos: Position, o: &Outcome) {
+        if self.history.insert(pos, o) {
+            let standing = self
+                .window
+                .get(&o.manifest_id, o.revision, crate::clock::unix_millis())
+                .map_or(UNKNOWN, |e| e.standing);
+            self.hit_rates.apply(pos, o, standing);
+            self.metrics.history_outcomes(self.history.len());
+        }
+    }
+
+    /// Every record of `partition` below `next` has been applied (or skipped as bad).
+    /// A partition with nothing below `next = 0` stays unnamed (it counts nothing either way), so an empty
+    /// topic's watermark is `{}`, as a decision without any outcome says.
+    pub fn advance(&self, partition: u32, next: u64) {
+        if next == 0 {
+            return;
+        }
+        let current = self.watermark.load();
+        if current.0.get(&partition).is_some_and(|n| *n >= next) {
+            return;
+        }
+        let mut w = Watermark::clone(&current);
+        w.advance(partition, next);
+        self.watermark.store(Arc::new(w));
+    }
+
+    /// The hit rates now, unknown standings first looked up again in the window.
+    pub fn hit_rates(&self, policy: &PolicyDoc) -> HitRatesView {
+        let now = crate::clock::unix_millis();
+        self.hit_rates
+            .resolve_unknown(|(id, rev)| self.window.get(id, *rev, now).map(|e| e.standing));
+        self.hit_rates.view(policy)
+    }
+
+    /// Mirrors the hit rates into `/metrics`.
+    pub fn publish_gauges(&self, policy: &PolicyDoc) {
+        self.metrics.hit_rates(&self.hit_rates(policy));
+    }
+
+    /// Whether the record at `pos` has been applied.
+    pub fn covers(&self, pos: Position) -> bool {
+        self.watermark.load().covers(pos)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The recorder
+
+/// Where a recorded outcome goes.
+pub enum Recorder {
+    /// `demo`: applied in process at the next position of partition 0.
+    InProcess(Mutex<u64>),
+    /// The outcomes topic. An idempotent producer (`acks=all`, `enable.idempotence`), never transactional:
+    /// one record per request, no input offsets to commit with it, so a transaction would only add a round
+    /// trip and a `transactional.id` per instance to fence. Idempotence keeps a producer retry from writing
+    /// the record twice; a client that repeats its request writes a second version of the same key, which
+    /// replaces the first — an outcome never counts twice by design.
+    Kafka {
+        producer: rdkafka::producer::FutureProducer,
+        topic: String,
+        /// Budget for the broker's acknowledgement, then for this instance's follower to apply the record.
+        timeout: Duration,
+    },
+}
+
+impl Recorder {
+    pub fn kafka(config: &crate::service::config::Config) -> anyhow::Result<Recorder> {
+        use crate::service::kafka::clients::{client_config, Role};
+        let producer = client_config(&config.kafka, Role::Loader)
+            .create()
+            .map_err(|e| anyhow!("creating the outcomes producer: {e}"))?;
+        Ok(Recorder::Kafka {
+            producer,
+            topic: config.kafka.topics.outcomes.clone(),
+            timeout: Duration::from_millis(config.kafka.startup_timeout_ms),
+        })
+    }
+
+    /// Writes the complete record; returns its position and whether this instance applied it already.
+    pub async fn record(
+        &self,
+        feed: &HistoryFeed,
+        o: &Outcome,
+    ) -> anyhow::Result<(Position, bool)> {
+        match self {
+            Recorder::InProcess(next) => {
+                let mut n = next.lock().unwrap_or_else(|e| e.into_inner());
+                let pos = Position {
+                    partition: 0,
+                    offset: *n,
+                };
+                feed.apply(pos, o);
+                *n += 1;
+                feed.advance(0, *n);
+                Ok((pos, true))
+            }
+            Recorder::Kafka {
+                producer,
+                topic,
+                timeout,
+            } => {
+                use rdkafka::producer::FutureRecord;
+                let key = topic_key(&o.manifest_id, o.revision);
+                let value = serde_json::to_vec(o).context("encoding an outcome")?;
+                let delivery = producer
+                    .send(
+                        FutureRecord::<str, [u8]>::to(topic)
+                            .key(&key)
+                            .payload(&value),
+                        *timeout,
+                    )
+                    .await
+                    .map_err(|(e, _)| anyhow!("{e}"))
+                    .with_context(|| format!("writing outcome {key} to {topic}"))?;
+                let pos = Position {
+                    partition: u32::try_from(delivery.partition).unwrap_or(0),
+                    offset: u64::try_from(delivery.offset).unwrap_or(0),
+                };
+                // Wait (bounded) until this instance's follower applied it, so that the answer means "the
+                // next decision here counts it".
+                let deadline = tokio::time::Instant::now() + *timeout;
+                while !feed.covers(pos) {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Ok((pos, false));
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Ok((pos, true))
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// POST /outcomes
+
+/// Everything `POST /outcomes` needs.
+#[derive(Clone)]
+pub struct OutcomeApi {
+    pub window: Arc<DecisionWindow>,
+    pub feed: Arc<HistoryFeed>,
+    pub recorder: Arc<Recorder>,
+    pub policy: Arc<ArcSwap<CompiledPolicy>>,
+    pub limits: Limits,
+}
+
+/// Request bodies are small records.
+const OUTCOME_BODY: usize = 64 * 1024;
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+fn errors(errs: &[FieldError]) -> Response {
+    let list: Vec<Value> = errs
+        .iter()
+        .map(|e| json!({"path": e.path, "kind": e.kind.as_str(), "message": e.message}))
+        .collect();
+    (StatusCode::BAD_REQUEST, Json(json!({"errors": list}))).into_response()
+}
+
+/// The JSON object `body` with `"officer": name` added in front, every other byte kept (so the core parser
+/// still sees and reports whatever else the body holds, a repeated key included).
+fn with_officer(body: &[u8], name: &str) -> Vec<u8> {
+    let Some(open) = body.iter().position(|b| *b == b'{') else {
+        return body.to_vec();
+    };
+    let rest = &body[open + 1..];
+    let empty = rest
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'}');
+    let mut out = Vec::with_capacity(body.len() + name.len() + 16);
+    out.extend_from_slice(&body[..=open]);
+    out.extend_from_slice(b"\"officer\":");
+    out.extend_from_slice(&serde_json::to_vec(name).unwrap_or_default());
+    if !empty {
+        out.push(b',');
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
+/// `POST /outcomes`: see docs/serve.md. The officer is the logged-in identity: a body without `officer`
+/// gets the reader's token name, a body naming another officer is refused (403).
+async fn post_outcome(
+    State(api): State<OutcomeApi>,
+    Extension(reader): Extension<Reader>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !reader.role.allows(Permission::RecordOutcomes) {
+        return error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "token {:?} has the {} role, which may not record exam outcomes",
+                reader.name,
+                reader.role.as_str()
+            ),
+        );
+    }
+    if reader.via == "session" && !crate::service::officers::same_origin(&headers) {
+        return error(StatusCode::FORBIDDEN, "cross-site request refused");
+    }
+    // The officer: filled from the session, or checked against it.
+    let mut body = body.to_vec();
+    if let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(&body) {
+        match obj.get("officer") {
+            None => body = with_officer(&body, &reader.name),
+            Some(Value::String(o)) if *o != reader.name => {
+                return error(
+                    StatusCode::FORBIDDEN,
+                    format!(
+                        "officer {o:?} is not the logged-in identity {:?}: an outcome is recorded by the \
+                         officer who sends it (omit \"officer\" to have it filled in)",
+                        reader.name
+                    ),
+                )
+            }
+            Some(_) => {}
+        }
+    }
+    let mut o = match parse_outcome(&body, &api.limits, Form::Request) {
+        Ok(o) => o,
+        Err(e) => return errors(&e.0),
+    };
+    let Some(examined) = api
+        .window
+        .get(&o.manifest_id, o.revision, crate::clock::unix_millis())
+    else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no decision for manifest {} revision {} in the outcome window (service.outcome_window)",
+                o.manifest_id, o.revision
+            ),
+        );
+    };
+    if let Err(e) = examined.enrich(&mut o) {
+        return errors(&[e]);
+    }
+    let replaced = api.feed.history.contains(&o.manifest_id, o.revision);
+    match api.recorder.record(&api.feed, &o).await {
+        Ok((pos, applied)) => {
+            api.feed.metrics.outcome_recorded();
+            api.feed.publish_gauges(&api.policy.load().doc);
+            info!(
+                target: crate::service::officers::ACCESS_TARGET,
+                reader = %reader.name,
+                manifest_id = %o.manifest_id,
+                revision = o.revision,
+                result = o.result.as_str(),
+                partition = pos.partition,
+                offset = pos.offset,
+                applied,
+                "exam outcome recorded"
+            );
+            let status = if replaced {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
+            (
+                status,
+                [(header::CACHE_CONTROL, "no-store")],
+                Json(serde_json::to_value(&o).unwrap_or(Value::Null)),
+            )
+                .into_response()
+        }
+        Err(e) => {
+            warn!(error = %format!("{e:#}"), "recording an exam outcome failed");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the outcome was not recorded: {e:#}"),
+            )
+        }
+    }
+}
+
+/// `POST /outcomes`, to be placed behind the officers' authentication layer.
+pub fn router(api: OutcomeApi) -> Router {
+    Router::new()
+        .route("/outcomes", post(post_outcome))
+        .layer(DefaultBodyLimit::max(OUTCOME_BODY))
+        .with_state(api)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn examined(standing: &'static str) -> Examined {
+        Examined {
+            port: PortCode::parse("2304").unwrap(),
+            action: Action::NiiScan,
+            standing,
+            parties: vec![
+                OutcomeParty {
+                    role: Role::Carrier,
+                    id: "C".into(),
+                    shipment_id: None,
+                },
+                OutcomeParty {
+                    role: Role::Importer,
+                    id: "I1".into(),
+                    shipment_id: Some("S1".into()),
+                },
+                OutcomeParty {
+                    role: Role::Importer,
+                    id: "I2".into(),
+                    shipment_id: Some("S2".into()),
+                },
+            ],
+            shipments: vec!["S1".into(), "S2".into()],
+            causes: vec![Cause::Random],
+        }
+    }
+
+    #[test]
+    fn the_officer_is_added_and_every_other_byte_kept() {
+        assert_eq!(
+            with_officer(br#" {"a": 1, "a": 2}"#, "olga"),
+            br#" {"officer":"olga","a": 1, "a": 2}"#
+        );
+        assert_eq!(with_officer(b"{ }", "o\"1"), br#"{"officer":"o\"1" }"#);
+        let dup = parse_outcome(
+            &with_officer(
+                br#"{"manifest_id":"M","manifest_id":"M","revision":0,"result":"seizure","examined_at":"2026-06-01T00:00:00Z","port":"2304"}"#,
+                "olga",
+            ),
+            &Limits::default(),
+            Form::Request,
+        )
+        .unwrap_err();
+        assert_eq!(dup.0[0].kind, ErrorKind::DuplicateField);
+    }
+
+    #[test]
+    fn the_window_is_bounded_by_count_and_age_and_a_redecision_replaces() {
+        let w = DecisionWindow::new(2, Duration::from_secs(10));
+        w.insert(("A".into(), 0), examined("none"), 0, 0);
+        w.insert(("B".into(), 0), examined("none"), 1_000, 1_000);
+        assert!(w.get("A", 0, 1_000).is_some());
+        w.insert(("C".into(), 0), examined("none"), 2_000, 2_000);
+        assert!(w.get("A", 0, 2_000).is_none(), "count bound");
+        assert!(w.get("B", 0, 2_000).is_some());
+        // A re-decided B replaces, and the old entry's eviction does not drop the new one.
+        w.insert(("B".into(), 0), examined("certified"), 3_000, 3_000);
+        w.insert(("D".into(), 0), examined("none"), 3_500, 3_500);
+        assert_eq!(w.get("B", 0, 3_500).unwrap().standing, "certified");
+        assert!(w.get("B", 1, 3_500).is_none(), "another revision");
+        // Age bound.
+        assert!(w.get("B", 0, 13_001).is_none());
+        assert!(w.is_empty() || w.get("D", 0, 13_001).is_some());
+    }
+
+    /// The window reads a decision record from the topic exactly as it indexes the decision in process.
+    #[test]
+    fn a_decision_record_reads_as_the_decision() {
+        let policy = CompiledPolicy::from_toml(crate::load::policy::DEFAULT_POLICY).unwrap();
+        let text = r#"{"manifest_id":"M-9","filed_at":"2026-11-28T04:00:00Z","mode":"truck","port_of_entry":"2304",
+            "carrier":{"scac":"ABCD","name":"Acme"},
+            "shipments":[{"shipment_id":"S1","importer":{"id":"I-1"},"origin_country":"KP",
+              "commodities":[{"hts":"930200","description":"parts"}]},
+              {"shipment_id":"S2","importer":{"id":"I-2"},"origin_country":"MX",
+              "commodities":[{"hts":"847130","description":"laptops"}]}]}"#;
+        let m = borderlane_core::wire::parse_manifest(text.as_bytes(), &Limits::default()).unwrap();
+        let d = borderlane_core::score::decide(
+            &policy,
+            &borderlane_core::table::PartnerTable::new(),
+            &m,
+        );
+        assert!(d.action.is_exam());
+        let json = serde_json::to_vec(&d).unwrap();
+        let (key, from_topic) = Examined::of_record(&json, &policy.doc).unwrap();
+        assert_eq!(key, (Str::from("M-9"), 0));
+        let in_process = Examined::of_decision(&d, &policy.doc);
+        assert_eq!(from_topic, in_process);
+        assert!(!in_process.causes.is_empty());
+        assert!(in_process.parties.iter().any(|p| p.role == Role::Carrier));
+        assert_eq!(in_process.shipments, [Str::from("S1"), Str::from("S2")]);
+        assert!(Examined::of_record(b"{}", &policy.doc).is_err());
+    }
+
+    #[test]
+    fn enrich_keeps_the_examined_shipment_and_the_conveyance() {
+        let e = examined("none");
+        let mut o = parse_outcome(
+            br#"{"manifest_id":"M","revision":0,"shipment_id":"S2","result":"seizure","examined_at":"2026-06-01T00:00:00Z","port":"2304","officer":"o"}"#,
+            &Limits::default(),
+            Form::Request,
+        )
+        .unwrap();
+        e.enrich(&mut o).unwrap();
+        let ids: Vec<&str> = o.parties.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["C", "I2"]);
+        assert_eq!(o.causes, [Cause::Random]);
+        o.shipment_id = Some("S9".into());
+        assert_eq!(e.enrich(&mut o).unwrap_err().path, "shipment_id");
+        o.shipment_id = None;
+        e.enrich(&mut o).unwrap();
+        assert_eq!(o.parties.len(), 3);
+    }
+
+    #[test]
+    fn hit_rates_count_the_latest_version_once_and_estimate_by_random_exams() {
+        let policy = CompiledPolicy::from_toml(crate::load::policy::DEFAULT_POLICY).unwrap();
+        let h = HitRates::new();
+        let mut o = parse_outcome(
+            br#"{"manifest_id":"M","revision":0,"result":"discrepancy","examined_at":"2026-06-01T00:00:00Z","port":"2304","officer":"o","parties":[],"causes":["band","random"]}"#,
+            &Limits::default(),
+            Form::Record,
+        )
+        .unwrap();
+        let p = |offset| Position {
+            partition: 0,
+            offset,
+        };
+        h.apply(p(1), &o, "none");
+        o.result = ExamResult::NoDiscrepancy;
+        h.apply(p(0), &o, "none"); // an older version read late: ignored
+        let v = h.view(&policy.doc);
+        assert_eq!((v.outcomes, v.overall.discrepancies), (1, 1));
+        h.apply(p(2), &o, "none"); // the correction replaces
+        let v = h.view(&policy.doc);
+        assert_eq!(v.outcomes, 1);
+        assert_eq!(v.overall.discrepancies, 0);
+        assert_eq!(v.by_cause["band"].exams, 1);
+        assert_eq!(v.by_cause["random"].exams, 1);
+        assert_eq!(v.by_port["2304"].exams, 1);
+        assert_eq!(
+            v.random_estimate["none"],
+            Estimate::Sampled {
+                random_exams: 1,
+                violations: 0,
+                violation_rate: Some(0.0)
+            }
+        );
+        assert_eq!(
+            v.random_estimate["validated"],
+            Estimate::Exempt("n/a (exempt)")
+        );
+        assert_eq!(
+            v.random_estimate["certified"],
+            Estimate::Sampled {
+                random_exams: 0,
+                violations: 0,
+                violation_rate: None
+            }
+        );
+        // An outcome read before its decision reached the window counts as `unknown` until it does.
+        o.manifest_id = "M2".into();
+        h.apply(p(3), &o, UNKNOWN);
+        assert_eq!(h.view(&policy.doc).by_standing[UNKNOWN].exams, 1);
+        h.resolve_unknown(|k| (k.0 == "M2").then_some("certified"));
+        let v = h.view(&policy.doc);
+        assert!(!v.by_standing.contains_key(UNKNOWN));
+        assert_eq!(v.by_standing["certified"].exams, 1);
+    }
+}
