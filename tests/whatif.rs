@@ -1,8 +1,10 @@
 //! The what-if report on a small hand-checked case: three manifests, a candidate policy that raises the
-//! medium band, and a threshold suggestion.
+//! medium band, and a threshold suggestion; and the same case judged against recorded exam results.
 
-use borderlane::analysis::whatif::compare;
+use borderlane::analysis::whatif::{compare, compare_with, Options, Results};
+use borderlane_core::decision::ExamResult;
 use borderlane_core::policy::CompiledPolicy;
+use borderlane_core::score::Lookups;
 use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::{parse_manifest, parse_partner, Limits, Manifest};
 
@@ -31,8 +33,14 @@ fn policy(text: &str) -> CompiledPolicy {
     CompiledPolicy::from_toml(&text).unwrap()
 }
 
-#[test]
-fn hand_checked_report() {
+struct Case {
+    baseline: CompiledPolicy,
+    candidate: CompiledPolicy,
+    table: PartnerTable,
+    manifests: Vec<Manifest>,
+}
+
+fn case() -> Case {
     let default = borderlane::load::policy::DEFAULT_POLICY;
     let baseline = policy(default);
     // Non-creditable rules promise a document review, so their points rise with the medium band (validation
@@ -65,6 +73,22 @@ fn hand_checked_report() {
         // the same +35 for a vague description = 145: document review under both.
         manifest("M3", "99-0000001ZZ", "CO", "930200", "FAK"),
     ];
+    Case {
+        baseline,
+        candidate,
+        table,
+        manifests,
+    }
+}
+
+#[test]
+fn hand_checked_report() {
+    let Case {
+        baseline,
+        candidate,
+        table,
+        manifests,
+    } = case();
     let r = compare(
         &manifests,
         &table,
@@ -101,4 +125,67 @@ fn hand_checked_report() {
     // The HTML report names both policies and draws the charts.
     let html = borderlane::analysis::whatif::render_html(&r);
     assert!(html.contains(&*baseline.version) && html.contains("<svg"));
+}
+
+#[test]
+fn judged_against_recorded_exam_results() {
+    let c = case();
+    let results: Results = [
+        // Released under both policies: a known violation both would miss.
+        (("M1".to_string(), 0), ExamResult::Discrepancy),
+        // Examined by the baseline only (document review -> release): the candidate releases a seizure.
+        (("M2".to_string(), 0), ExamResult::Seizure),
+        // Examined under both, nothing found.
+        (("M3".to_string(), 0), ExamResult::NoDiscrepancy),
+        // Another revision: no manifest of the window, not counted.
+        (("M3".to_string(), 1), ExamResult::Seizure),
+    ]
+    .into();
+    let r = compare_with(
+        &c.manifests,
+        Lookups::new(&c.table, None),
+        &c.baseline,
+        &c.candidate,
+        &Options {
+            sample_size: 10,
+            results: Some(&results),
+            ..Options::default()
+        },
+    );
+    let k = r.known_results.clone().expect("judged");
+    assert_eq!((k.with_result.exams, k.with_result.hits), (3, 2));
+    assert_eq!(
+        (k.baseline.examined.exams, k.baseline.examined.hits),
+        (2, 1)
+    );
+    assert_eq!(k.baseline.hits_released, 1);
+    assert_eq!(
+        (k.candidate.examined.exams, k.candidate.examined.hits),
+        (1, 0)
+    );
+    assert_eq!(k.candidate.hits_released, 2);
+    // Both exams are band exams (no watch list, random or history cause on these manifests).
+    assert_eq!(k.baseline.by_cause.len(), 1);
+    assert_eq!(
+        (
+            k.baseline.by_cause["band"].exams,
+            k.baseline.by_cause["band"].hits
+        ),
+        (2, 1)
+    );
+    let text = borderlane::analysis::whatif::render(&r);
+    assert!(text.contains("known violations released"), "{text}");
+    assert!(text.contains("50.00% of 2"), "{text}");
+    // Without results the report says nothing about them.
+    let plain = compare(
+        &c.manifests,
+        &c.table,
+        &c.baseline,
+        &c.candidate,
+        10,
+        None,
+        None,
+    );
+    assert!(plain.known_results.is_none());
+    assert!(!borderlane::analysis::whatif::render(&plain).contains("recorded exam results"));
 }

@@ -3,14 +3,21 @@
 //! importer's CTPAT standing, FAST share, how many decisions changed with a sample of them, and the
 //! high-risk threshold that would have hit a target exam rate. Used by `borderlane replay` and by the admin
 //! API's simulate endpoint.
+//!
+//! Given recorded exam results (`replay --outcomes`), the report also judges both policies against them —
+//! the targeting unit's measure: of the manifests whose exam result is known, how many each policy examines,
+//! its hit rate among those (overall and by selection cause), and how many known violations it would release.
+//! Results exist only for manifests examined in the field, so these rates are over that subset: a policy
+//! that examines other manifests is not credited or blamed for them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use borderlane_core::decision::Action;
-use borderlane_core::decision::Decision;
+use borderlane_core::decision::{Decision, ExamResult};
+use borderlane_core::outcome::{causes_of, Cause};
 use borderlane_core::policy::CompiledPolicy;
-use borderlane_core::score::decide;
+use borderlane_core::score::{decide, Lookups};
 use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::Manifest;
 use rayon::prelude::*;
@@ -57,6 +64,97 @@ pub struct ThresholdSuggestion {
     pub below_medium: bool,
 }
 
+/// Recorded exam results by `(manifest_id, revision)` (the latest version of each outcome).
+pub type Results = HashMap<(String, u32), ExamResult>;
+
+/// Exams and the ones that found something (a discrepancy or a seizure).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Hits {
+    pub exams: u64,
+    pub hits: u64,
+}
+
+impl Hits {
+    fn add(&mut self, hit: bool) {
+        self.exams += 1;
+        self.hits += hit as u64;
+    }
+    fn merge(&mut self, o: Hits) {
+        self.exams += o.exams;
+        self.hits += o.hits;
+    }
+    pub fn rate(&self) -> f64 {
+        if self.exams == 0 {
+            0.0
+        } else {
+            self.hits as f64 / self.exams as f64
+        }
+    }
+}
+
+/// One policy judged against the recorded results.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Judged {
+    /// Manifests with a known result that this policy examines, and how many of those found something.
+    pub examined: Hits,
+    /// Known violations (a recorded discrepancy or seizure) that this policy releases.
+    pub hits_released: u64,
+    /// Of the examined, by the decision's selection cause (`band`, `escalation`, `watch_list`, `random`,
+    /// `history`; an exam may have several).
+    pub by_cause: BTreeMap<&'static str, Hits>,
+}
+
+impl Judged {
+    fn add(&mut self, d: &Decision, result: ExamResult, policy: &CompiledPolicy) {
+        let hit = result.is_hit();
+        if !d.action.is_exam() {
+            self.hits_released += hit as u64;
+            return;
+        }
+        self.examined.add(hit);
+        for c in causes_of(d, &policy.doc) {
+            self.by_cause.entry(c.as_str()).or_default().add(hit);
+        }
+    }
+    fn merge(&mut self, o: Judged) {
+        self.examined.merge(o.examined);
+        self.hits_released += o.hits_released;
+        for (k, v) in o.by_cause {
+            self.by_cause.entry(k).or_default().merge(v);
+        }
+    }
+}
+
+/// Both policies against the recorded exam results (`replay --outcomes`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KnownResults {
+    /// Manifests of the window with a recorded exam result, and how many of those found something.
+    pub with_result: Hits,
+    pub baseline: Judged,
+    pub candidate: Judged,
+}
+
+impl KnownResults {
+    fn merge(&mut self, o: KnownResults) {
+        self.with_result.merge(o.with_result);
+        self.baseline.merge(o.baseline);
+        self.candidate.merge(o.candidate);
+    }
+}
+
+/// How a comparison runs, besides the manifests and the two policies.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// Bounds the changed decisions returned.
+    pub sample_size: usize,
+    /// Asks for a high-risk threshold giving this exam rate.
+    pub target: Option<f64>,
+    /// Counts scored manifests as they go.
+    pub progress: Option<&'a AtomicU64>,
+    /// Recorded exam results to judge both policies against.
+    pub results: Option<&'a Results>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub manifests: u64,
@@ -67,12 +165,17 @@ pub struct Report {
     pub changed_by_transition: BTreeMap<String, u64>,
     pub sample: Vec<Change>,
     pub threshold: Option<ThresholdSuggestion>,
+    /// Both policies against recorded exam results; `None` without them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known_results: Option<KnownResults>,
 }
 
 /// Per-manifest pair of outcomes, and the facts the threshold search needs.
 struct Pair {
     base: Decision,
     cand: Decision,
+    /// The manifest's recorded exam result, if any.
+    result: Option<ExamResult>,
 }
 
 #[derive(Default)]
@@ -87,13 +190,15 @@ struct Acc {
     /// Candidate scores of manifests whose high-risk exam is not forced.
     scores: Vec<i32>,
     forced: u64,
+    known: KnownResults,
 }
 
 fn changed(a: &Decision, b: &Decision) -> bool {
     a.action != b.action || a.lane != b.lane || a.front_of_line != b.front_of_line
 }
 
-/// Runs the comparison. `sample_size` bounds the changed decisions returned; `target` asks for a threshold.
+/// Runs the comparison against the partner table alone (no party history, no recorded results).
+/// `sample_size` bounds the changed decisions returned; `target` asks for a threshold.
 pub fn compare<M: std::borrow::Borrow<Manifest> + Sync>(
     manifests: &[M],
     table: &PartnerTable,
@@ -103,6 +208,30 @@ pub fn compare<M: std::borrow::Borrow<Manifest> + Sync>(
     target: Option<f64>,
     progress: Option<&AtomicU64>,
 ) -> Report {
+    compare_with(
+        manifests,
+        Lookups::new(table, None),
+        baseline,
+        candidate,
+        &Options {
+            sample_size,
+            target,
+            progress,
+            results: None,
+        },
+    )
+}
+
+/// Runs the comparison: both policies decide every manifest against the same `lookups` (partner table and,
+/// for `replay --outcomes`, the party history), judged against `options.results` when given.
+pub fn compare_with<M: std::borrow::Borrow<Manifest> + Sync>(
+    manifests: &[M],
+    lookups: Lookups<'_>,
+    baseline: &CompiledPolicy,
+    candidate: &CompiledPolicy,
+    options: &Options<'_>,
+) -> Report {
+    let (sample_size, target, progress) = (options.sample_size, options.target, options.progress);
     let base_high = baseline.doc.actions.high;
     let cand_high = candidate.doc.actions.high;
     let acc = manifests
@@ -110,8 +239,12 @@ pub fn compare<M: std::borrow::Borrow<Manifest> + Sync>(
         .map(|m| {
             let m: &Manifest = m.borrow();
             let pair = Pair {
-                base: decide(baseline, table, m),
-                cand: decide(candidate, table, m),
+                base: decide(baseline, lookups, m),
+                cand: decide(candidate, lookups, m),
+                result: options
+                    .results
+                    .and_then(|r| r.get(&(m.manifest_id.to_string(), m.revision)))
+                    .copied(),
             };
             if let Some(p) = progress {
                 p.fetch_add(1, Ordering::Relaxed);
@@ -129,6 +262,11 @@ pub fn compare<M: std::borrow::Borrow<Manifest> + Sync>(
                 acc.forced += 1;
             } else {
                 acc.scores.push(p.cand.score);
+            }
+            if let Some(r) = p.result {
+                acc.known.with_result.add(r.is_hit());
+                acc.known.baseline.add(&p.base, r, baseline);
+                acc.known.candidate.add(&p.cand, r, candidate);
             }
             if changed(&p.base, &p.cand) {
                 acc.changed += 1;
@@ -161,6 +299,7 @@ pub fn compare<M: std::borrow::Borrow<Manifest> + Sync>(
             a.sample.extend(b.sample);
             a.scores.extend(b.scores);
             a.forced += b.forced;
+            a.known.merge(b.known);
             a
         });
     let mut sample = acc.sample;
@@ -177,6 +316,7 @@ pub fn compare<M: std::borrow::Borrow<Manifest> + Sync>(
         changed_by_transition: acc.transitions,
         sample,
         threshold,
+        known_results: options.results.map(|_| acc.known),
     }
 }
 
@@ -332,7 +472,62 @@ pub fn render(r: &Report) -> String {
             if t.below_medium { "; note: at or below bands.medium, lower the medium band too" } else { "" }
         );
     }
+    if let Some(k) = &r.known_results {
+        render_known(&mut s, k);
+    }
     s
+}
+
+fn render_known(s: &mut String, k: &KnownResults) {
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        s,
+        "\nagainst recorded exam results: {} manifests with a result, {} of them found something ({:.2}%)",
+        k.with_result.exams,
+        k.with_result.hits,
+        100.0 * k.with_result.rate()
+    );
+    let _ = writeln!(
+        s,
+        "  (results exist only for manifests examined in the field: rates below are over that subset)"
+    );
+    let _ = writeln!(s, "{:<34} {:>16} {:>16}", "", "baseline", "candidate");
+    let cell = |h: Hits| format!("{:.2}% of {}", 100.0 * h.rate(), h.exams);
+    let _ = writeln!(
+        s,
+        "{:<34} {:>16} {:>16}",
+        "examined (hit rate of N)",
+        cell(k.baseline.examined),
+        cell(k.candidate.examined)
+    );
+    let _ = writeln!(
+        s,
+        "{:<34} {:>16} {:>16}",
+        "known violations released", k.baseline.hits_released, k.candidate.hits_released
+    );
+    for c in Cause::ALL {
+        let x = k
+            .baseline
+            .by_cause
+            .get(c.as_str())
+            .copied()
+            .unwrap_or_default();
+        let y = k
+            .candidate
+            .by_cause
+            .get(c.as_str())
+            .copied()
+            .unwrap_or_default();
+        if x.exams + y.exams > 0 {
+            let _ = writeln!(
+                s,
+                "{:<34} {:>16} {:>16}",
+                format!("  hit rate, cause {}", c.as_str()),
+                cell(x),
+                cell(y)
+            );
+        }
+    }
 }
 
 /// A self-contained HTML report (inline SVG charts, no scripts, works offline): exam rate by port and by

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use borderlane_core::score::check_port;
+use borderlane_core::history::{History, HistoryAsOf};
+use borderlane_core::score::{check_port, Lookups};
 use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::{parse_manifest, Limits, Manifest};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -30,6 +31,11 @@ pub struct Args {
     /// Manifests (NDJSON); lines that do not parse are counted and skipped.
     #[arg(long)]
     pub input: PathBuf,
+    /// Exam outcomes (NDJSON, complete records as on the outcomes topic): both policies decide with this
+    /// party history, and the report judges them against the recorded results (hit rates, known
+    /// violations released).
+    #[arg(long)]
+    pub outcomes: Option<PathBuf>,
     /// Also write the report as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -68,6 +74,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             r.rejected.len()
         );
     }
+    let history = History::new();
+    let known = match &args.outcomes {
+        Some(p) => {
+            let r = crate::load::outcomes::load(p, &history, &limits)?;
+            for (line, errors) in r.rejected.iter().take(5) {
+                eprintln!("  outcomes line {line}: {errors}");
+            }
+            eprintln!(
+                "outcomes: {} stored ({} manifests with a result), {} rejected; history as of {}",
+                r.inserted,
+                r.results.len(),
+                r.rejected.len(),
+                r.watermark
+            );
+            Some((std::sync::Arc::new(r.watermark), r.results))
+        }
+        None => None,
+    };
     let file = std::fs::File::open(&args.input)
         .with_context(|| format!("opening {}", args.input.display()))?;
     let lines: Vec<Vec<u8>> = BufReader::new(file)
@@ -97,14 +121,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let pb = bar(manifests.len() as u64, "score");
     let report = std::thread::scope(|s| {
         let h = s.spawn(|| {
-            whatif::compare(
-                &manifests,
+            let lookups = Lookups::new(
                 &table,
+                known.as_ref().map(|(as_of, _)| HistoryAsOf {
+                    history: &history,
+                    as_of,
+                }),
+            );
+            whatif::compare_with(
+                &manifests,
+                lookups,
                 &baseline,
                 &candidate,
-                args.sample,
-                args.target_exam_rate,
-                Some(&done),
+                &whatif::Options {
+                    sample_size: args.sample,
+                    target: args.target_exam_rate,
+                    progress: Some(&done),
+                    results: known.as_ref().map(|(_, r)| r),
+                },
             )
         });
         while !h.is_finished() {

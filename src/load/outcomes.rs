@@ -9,12 +9,13 @@
 //! partition, the highest offset plus one. Replaying a decision is then `score --outcomes FILE
 //! --history-as-of '<its history_as_of>'`.
 
+use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::Path;
 
 use anyhow::{bail, Context};
 use borderlane_core::history::{History, Position, Watermark};
-use borderlane_core::outcome::{parse_outcome, Form, OutcomeErrors};
+use borderlane_core::outcome::{parse_outcome, ExamResult, Form, OutcomeErrors};
 use borderlane_core::wire::Limits;
 use serde::Deserialize;
 
@@ -27,6 +28,9 @@ pub struct LoadReport {
     pub rejected: Vec<(u64, OutcomeErrors)>,
     /// Everything the file holds: the default `history_as_of` of a replay.
     pub watermark: Watermark,
+    /// The result of each outcome's latest version (highest position) by `(manifest_id, revision)`: what
+    /// `replay --outcomes` judges policies against.
+    pub results: HashMap<(String, u32), ExamResult>,
 }
 
 #[derive(Deserialize)]
@@ -42,6 +46,7 @@ pub fn load(path: &Path, history: &History, limits: &Limits) -> anyhow::Result<L
     let mut report = LoadReport::default();
     let mut positioned: Option<bool> = None;
     let mut lines = 0u64;
+    let mut latest: HashMap<(String, u32), (Position, ExamResult)> = HashMap::new();
     for (i, line) in std::io::BufReader::new(file).split(b'\n').enumerate() {
         let line = line.with_context(|| format!("reading {}", path.display()))?;
         let line = line.strip_suffix(b"\r").unwrap_or(&line);
@@ -76,10 +81,17 @@ pub fn load(path: &Path, history: &History, limits: &Limits) -> anyhow::Result<L
                 if history.insert(pos, &o) {
                     report.inserted += 1;
                 }
+                let e = latest
+                    .entry((o.manifest_id.to_string(), o.revision))
+                    .or_insert((pos, o.result));
+                if pos >= e.0 {
+                    *e = (pos, o.result);
+                }
             }
             Err(e) => report.rejected.push((i as u64 + 1, e)),
         }
     }
+    report.results = latest.into_iter().map(|(k, (_, r))| (k, r)).collect();
     if positioned != Some(true) {
         report.watermark = Watermark::parse(&lines.to_string()).expect("a count parses");
     }
@@ -115,6 +127,17 @@ mod tests {
         ));
         std::fs::write(&path, text).unwrap();
         Temp(path)
+    }
+
+    #[test]
+    fn the_latest_version_of_each_outcome_is_its_result() {
+        let later = REC.replace("seizure", "no_discrepancy");
+        let other = REC.replace("\"revision\": 0", "\"revision\": 1");
+        let f = write(&format!("{REC}\n{later}\n{other}\n"));
+        let r = load(f.path(), &History::new(), &Limits::default()).unwrap();
+        assert_eq!(r.results.len(), 2);
+        assert_eq!(r.results[&("M1".to_string(), 0)], ExamResult::NoDiscrepancy);
+        assert_eq!(r.results[&("M1".to_string(), 1)], ExamResult::Seizure);
     }
 
     #[test]
