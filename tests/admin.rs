@@ -332,6 +332,82 @@ async fn simulate_reports_on_the_recent_window() {
 }
 
 #[tokio::test]
+async fn simulate_decides_with_the_party_history_and_judges_against_recorded_results() {
+    use arc_swap::ArcSwap;
+    use borderlane_core::history::{History, Position, Watermark};
+    use borderlane_core::outcome::{parse_outcome, Form};
+
+    let history = Arc::new(History::new());
+    let record = |id: &str, result: &str| {
+        let text = format!(
+            r#"{{"manifest_id": "{id}", "revision": 0, "result": "{result}", "examined_at": "2026-11-27T00:00:00Z",
+            "port": "2304", "officer": "olga", "parties": [{{"role": "importer", "id": "I-1"}}], "causes": ["band"]}}"#
+        );
+        parse_outcome(text.as_bytes(), &Limits::default(), Form::Record).unwrap()
+    };
+    // R1 (CO) seized, R3 (MX) a discrepancy; R0's outcome is beyond the published watermark.
+    for (offset, (id, result)) in [("R1", "seizure"), ("R3", "discrepancy"), ("R0", "seizure")]
+        .iter()
+        .enumerate()
+    {
+        history.insert(
+            Position {
+                partition: 0,
+                offset: offset as u64,
+            },
+            &record(id, result),
+        );
+    }
+    let watermark = Arc::new(ArcSwap::from_pointee(
+        Watermark::parse("0:2").expect("watermark"),
+    ));
+    let a = admin_app::app_built(AdminLimits::default(), |state| {
+        state.with_history(history.clone(), watermark.clone())
+    });
+    for (i, origin) in ["MX", "CO", "CO", "MX"].iter().enumerate() {
+        a.ring.push(Arc::new(manifest(&format!("R{i}"), origin)));
+    }
+    let candidate =
+        DEFAULT_POLICY.replace("origin.CO = { points = 45", "origin.CO = { points = 245");
+    let body = serde_json::json!({"policy": candidate}).to_string();
+    let (s, v) = call(
+        &a.router,
+        "POST",
+        "/admin/policy/simulate",
+        Some(VIEWER),
+        &body,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // The importer's seizure (history.seizure, non-creditable, at least a document review) makes every
+    // manifest an exam under both policies — without the history the baseline released all four.
+    assert_eq!(
+        v["baseline"]["by_action"]["release"],
+        serde_json::Value::Null,
+        "{v}"
+    );
+    let k = &v["known_results"];
+    assert_eq!(k["with_result"]["exams"], 2, "{v}");
+    assert_eq!(k["with_result"]["hits"], 2, "{v}");
+    assert_eq!(k["baseline"]["examined"]["exams"], 2, "{v}");
+    assert_eq!(k["baseline"]["examined"]["hits"], 2, "{v}");
+    assert_eq!(k["baseline"]["hits_released"], 0, "{v}");
+    assert_eq!(k["baseline"]["by_cause"]["history"]["exams"], 2, "{v}");
+    assert_eq!(k["candidate"]["examined"]["exams"], 2, "{v}");
+    // Without a history the report has no judged section.
+    let plain = app();
+    let (_, v) = call(
+        &plain.router,
+        "POST",
+        "/admin/policy/simulate",
+        Some(VIEWER),
+        &body,
+    )
+    .await;
+    assert!(v.get("known_results").is_none(), "{v}");
+}
+
+#[tokio::test]
 async fn bodies_are_capped_per_route() {
     let a = app_with(AdminLimits {
         max_policy_bytes: 64 * 1024,

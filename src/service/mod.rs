@@ -643,7 +643,8 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
                     board.clone(),
                     Arc::new(publisher),
                     Duration::from_secs(config.admin.max_resumption_hours * 3600),
-                ),
+                )
+                .with_history(history.history.clone(), history.watermark.clone()),
             );
             let (serving, stop) = (serving.clone(), shutdown.clone());
             let h = tasks.spawn(async move {

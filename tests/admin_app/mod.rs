@@ -75,6 +75,11 @@ pub fn app() -> App {
 }
 
 pub fn app_with(limits: AdminLimits) -> App {
+    app_built(limits, |state| state)
+}
+
+/// [`app_with`], with `build` completing the admin state (e.g. `with_history`) before the router is made.
+pub fn app_built(limits: AdminLimits, build: impl FnOnce(AdminState) -> AdminState) -> App {
     let dir = tempdir();
     let audit = AuditLog::open(&dir.join("audit.jsonl")).unwrap();
     let store =
@@ -89,7 +94,7 @@ pub fn app_with(limits: AdminLimits) -> App {
     );
     let board = state.resumption_board().clone();
     App {
-        router: router(state),
+        router: router(build(state)),
         store,
         ring,
         board,

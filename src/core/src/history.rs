@@ -120,6 +120,22 @@ impl History {
             .contains_key(&(Str::from(manifest_id), revision))
     }
 
+    /// The result of the outcome `(manifest_id, revision)` as of `as_of`: its highest version the watermark
+    /// covers (later versions replace earlier ones); `None` when no version is visible.
+    pub fn result_as_of(
+        &self,
+        manifest_id: &str,
+        revision: u32,
+        as_of: &Watermark,
+    ) -> Option<ExamResult> {
+        let versions = self.versions.get(&(Str::from(manifest_id), revision))?;
+        versions
+            .iter()
+            .rev()
+            .find(|v| as_of.covers(v.pos))
+            .map(|v| v.result)
+    }
+
     /// Number of outcome keys stored (any version, any watermark).
     pub fn len(&self) -> usize {
         self.versions.len()
@@ -251,6 +267,25 @@ mod tests {
 
     fn recall(h: &History, w: &Watermark, parties: &[(Role, &str)]) -> Recall {
         h.recall(w, parties.iter().copied(), ts(FROM), ts(UNTIL))
+    }
+
+    #[test]
+    fn an_outcomes_result_is_its_highest_visible_version() {
+        let h = History::new();
+        let imp = [(Role::Importer, "IMP")];
+        h.insert(pos(0), &outcome("M1", 0, ExamResult::Seizure, FROM, &imp));
+        h.insert(
+            pos(3),
+            &outcome("M1", 0, ExamResult::NoDiscrepancy, FROM, &imp),
+        );
+        assert_eq!(h.result_as_of("M1", 0, &upto(0)), None);
+        assert_eq!(h.result_as_of("M1", 0, &upto(1)), Some(ExamResult::Seizure));
+        assert_eq!(
+            h.result_as_of("M1", 0, &upto(4)),
+            Some(ExamResult::NoDiscrepancy)
+        );
+        assert_eq!(h.result_as_of("M1", 1, &upto(4)), None);
+        assert_eq!(h.result_as_of("M2", 0, &upto(4)), None);
     }
 
     #[test]

@@ -6,12 +6,15 @@
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use borderlane_core::history::{History, HistoryAsOf, Watermark};
+use borderlane_core::score::Lookups;
 use borderlane_core::table::PartnerTable;
 use serde::Deserialize;
 use serde_json::json;
@@ -42,6 +45,9 @@ pub struct AdminState {
     /// Business-resumption declarations: what this instance applies, and how a change reaches every
     /// instance.
     resumptions: Resumption,
+    /// The party history and its published watermark: simulate decides with it (as live decisions do) and
+    /// judges both policies against the recorded exam results of the replayed manifests.
+    history: Option<(Arc<History>, Arc<ArcSwap<Watermark>>)>,
 }
 
 /// The admin side of business resumption.
@@ -91,6 +97,7 @@ impl AdminState {
                 publisher: Arc::new(Publisher::InProcess),
                 max: std::time::Duration::from_secs(168 * 3600),
             },
+            history: None,
         }
     }
 
@@ -111,6 +118,16 @@ impl AdminState {
     }
 
     /// The declarations this API changes and lists.
+    /// Simulations decide with this party history as of its watermark and report hit rates against it.
+    pub fn with_history(
+        mut self,
+        history: Arc<History>,
+        watermark: Arc<ArcSwap<Watermark>>,
+    ) -> AdminState {
+        self.history = Some((history, watermark));
+        self
+    }
+
     pub fn resumption_board(&self) -> &Arc<Board> {
         &self.resumptions.board
     }
@@ -376,9 +393,36 @@ async fn simulate(State(s): State<AdminState>, headers: HeaderMap, body: Bytes) 
     let table = s.table.clone();
     let sample = req.sample;
     let target = req.target_exam_rate;
+    let history = s.history.clone();
     match tokio::task::spawn_blocking(move || {
-        let report = whatif::compare(
-            &manifests, &table, &baseline, &candidate, sample, target, None,
+        let as_of = history.as_ref().map(|(h, w)| (h, w.load_full()));
+        let results: Option<whatif::Results> = as_of.as_ref().map(|(h, w)| {
+            manifests
+                .iter()
+                .filter_map(|m| {
+                    h.result_as_of(&m.manifest_id, m.revision, w)
+                        .map(|r| ((m.manifest_id.to_string(), m.revision), r))
+                })
+                .collect()
+        });
+        let lookups = Lookups::new(
+            &table,
+            as_of.as_ref().map(|(h, w)| HistoryAsOf {
+                history: h,
+                as_of: w,
+            }),
+        );
+        let report = whatif::compare_with(
+            &manifests,
+            lookups,
+            &baseline,
+            &candidate,
+            &whatif::Options {
+                sample_size: sample,
+                target,
+                progress: None,
+                results: results.as_ref(),
+            },
         );
         drop(permit);
         report
