@@ -241,3 +241,103 @@ fn run(mut config: borderlane::service::config::Config) {
     assert!(letters[0].headers.contains_key("error.message"));
     b.stop().expect("B stops cleanly");
 }
+
+/// An outcome written to a partition the outcomes topic gained after the instance started is followed (from
+/// the partition's beginning) and counts in the importer's next decision, whose `history_as_of` names the
+/// new partition.
+#[test]
+fn an_outcome_in_a_partition_added_after_start_counts() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    use rdkafka::ClientConfig;
+    use std::time::Duration;
+
+    let mut config = config("outcomes-newparts");
+    config.kafka.partner_refresh_ms = 500;
+    let topics = config.kafka.topics.clone();
+    create_topics(&config);
+    let a = InProcess::start(config.clone());
+    wait_until("ready", || {
+        http_get(a.http, "/readyz").map(|r| r.0) == Some(200)
+    });
+    let out = Collector::start(&[&topics.decisions]);
+    let decide = |id: &str, filed_at: &str| -> serde_json::Value {
+        send_all(
+            &config,
+            &topics.manifests,
+            &[(
+                Some(id.as_bytes().to_vec()),
+                Some(manifest_at(id, 8, filed_at)),
+            )],
+        );
+        wait_until(&format!("decision for {id}"), || {
+            out.snapshot().iter().any(|r| r.key_str() == id)
+        });
+        out.snapshot()
+            .into_iter()
+            .find(|r| r.key_str() == id)
+            .unwrap()
+            .json()
+    };
+    let first = decide("NPO-1", "2026-11-28T04:00:00Z");
+    assert_eq!(seizure_reasons(&first), 0, "{first}");
+
+    // The outcomes topic grows by one partition while the service runs.
+    let mut client = ClientConfig::new();
+    client.set("bootstrap.servers", bootstrap());
+    let probe: BaseConsumer = client.create().unwrap();
+    let partitions = |probe: &BaseConsumer| {
+        probe
+            .fetch_metadata(Some(&topics.outcomes), Duration::from_secs(5))
+            .map(|md| md.topics()[0].partitions().len())
+            .unwrap_or(0)
+    };
+    let before = partitions(&probe);
+    assert!(before > 0);
+    let admin: AdminClient<DefaultClientContext> = client.create().unwrap();
+    let results = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(admin.create_partitions(
+            &[NewPartitions::new(&topics.outcomes, before + 1)],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        ))
+        .expect("create_partitions");
+    for r in results {
+        r.expect("partition added");
+    }
+    wait_until("the new partition in metadata", || {
+        partitions(&probe) == before + 1
+    });
+
+    // A seizure of NPO-1, written straight into the new partition.
+    let record = serde_json::json!({
+        "manifest_id": "NPO-1", "revision": 0, "result": "seizure", "findings": [],
+        "examined_at": "2026-11-28T06:00:00Z", "port": "2304", "officer": "port-system-8",
+        "parties": [{"role": "importer", "id": "IOR-00008"}], "causes": []
+    });
+    let bytes = serde_json::to_vec(&record).unwrap();
+    let producer: BaseProducer = client.clone().set("acks", "all").create().unwrap();
+    producer
+        .send(
+            BaseRecord::to(&topics.outcomes)
+                .partition(before as i32)
+                .key("NPO-1/0")
+                .payload(&bytes),
+        )
+        .map_err(|(e, _)| e)
+        .expect("queued");
+    producer.flush(PATIENCE).expect("outcome delivered");
+    wait_until("the outcome in the new partition applied", || {
+        metric(a.http, "borderlane_history_outcomes") == 1.0
+    });
+
+    let second = decide("NPO-2", "2026-11-29T04:00:00Z");
+    assert_eq!(seizure_reasons(&second), 1, "{second}");
+    assert_eq!(
+        second["history_as_of"][before.to_string()],
+        1,
+        "the new partition's record is named: {second}"
+    );
+}

@@ -2,8 +2,8 @@
 //! [`Board`] — every partition, manually assigned, no consumer group, from the beginning — up to the end
 //! offsets captured at start-up (then the control state is complete and the manifest consumer may start),
 //! and keeps following it, so a declaration any instance writes reaches every instance, and a restarted
-//! instance reads back every declaration still on the topic. The topic is created with one partition; the
-//! partitions it has at start-up are all followed.
+//! instance reads back every declaration still on the topic. The topic is created with one partition;
+//! partitions added later are followed too (every `kafka.partner_refresh_ms`, from their beginning).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use tracing::{info, warn};
 
 use crate::service::config::Config;
 use crate::service::kafka::clients::{properties, Role};
-use crate::service::kafka::follow::{CatchUp, Topic};
+use crate::service::kafka::follow::{CatchUp, Refresh, Topic};
 use crate::service::metrics::{Client, Metrics};
 use crate::service::resumption::{decode, port_of_key, Board};
 use crate::service::{Readiness, Shutdown};
@@ -34,6 +34,8 @@ pub struct ControlFollower {
     shutdown: Shutdown,
     /// Budget for metadata and watermark queries.
     timeout: Duration,
+    /// How often the topic's metadata is re-read for new partitions.
+    refresh_every: Duration,
 }
 
 impl ControlFollower {
@@ -62,6 +64,7 @@ impl ControlFollower {
             readiness,
             shutdown,
             timeout: Duration::from_millis(config.kafka.startup_timeout_ms),
+            refresh_every: Duration::from_millis(config.kafka.partner_refresh_ms),
         })
     }
 
@@ -80,6 +83,7 @@ impl ControlFollower {
                 self.board.applied_up_to(*p, *hi);
             }
         }
+        let mut refresh = Refresh::new(ends.keys().copied(), self.refresh_every);
         let mut complete = false;
         loop {
             if !complete && catch_up.is_complete() {
@@ -110,6 +114,10 @@ impl ControlFollower {
                     self.metrics.kafka_error(Client::ControlConsumer);
                     warn!(error = %e, "control consumer error");
                 }
+            }
+            if let Err(e) = refresh.tick(&topic, &self.consumer, self.timeout) {
+                self.metrics.kafka_error(Client::ControlConsumer);
+                warn!(error = %format!("{e:#}"), "control topic refresh failed; retrying later");
             }
         }
     }

@@ -1,7 +1,9 @@
-//! What every group-less topic follower shares (the partner, control, exam-outcome and decision followers): the topic's
-//! partitions from the broker's metadata, the start-up end offsets (retried within the start-up budget),
-//! every partition assigned from its beginning, and [`CatchUp`] — which partitions are still to be read up
-//! to the offsets captured at start-up, after which the follower's state is complete.
+//! What every group-less topic follower shares (the partner, control, exam-outcome and decision followers):
+//! the topic's partitions from the broker's metadata, the start-up end offsets (retried within the start-up
+//! budget), every partition assigned from its beginning, [`CatchUp`] — which partitions are still to be read
+//! up to the offsets captured at start-up, after which the follower's state is complete — and
+//! [`Refresh`], which adds the partitions a topic gains while the service runs (every
+//! `kafka.partner_refresh_ms`), each from its beginning.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -99,6 +101,69 @@ impl Topic<'_> {
             .assign(&tpl)
             .with_context(|| format!("assigning {} {}", self.what, self.name))?;
         Ok(ends)
+    }
+}
+
+/// Picks up the partitions a followed topic gains after start-up: every `every`, the topic's metadata is read
+/// again and each new partition is added to the consumer's assignment from its beginning (its whole content
+/// is new to the follower; records of one partition are still applied in offset order).
+pub struct Refresh {
+    assigned: BTreeSet<i32>,
+    every: Duration,
+    at: Instant,
+}
+
+impl Refresh {
+    /// `assigned`: the partitions assigned at start-up.
+    pub fn new(assigned: impl IntoIterator<Item = i32>, every: Duration) -> Refresh {
+        Refresh {
+            assigned: assigned.into_iter().collect(),
+            every,
+            at: Instant::now(),
+        }
+    }
+
+    /// Partitions followed now.
+    pub fn assigned(&self) -> usize {
+        self.assigned.len()
+    }
+
+    /// When a refresh is due, adds the new partitions: `Ok` with the ones added (usually none), or the
+    /// error (logged by the caller; the next refresh tries again).
+    pub fn tick<C: ConsumerContext>(
+        &mut self,
+        topic: &Topic<'_>,
+        consumer: &BaseConsumer<C>,
+        timeout: Duration,
+    ) -> anyhow::Result<Vec<i32>> {
+        if self.at.elapsed() < self.every {
+            return Ok(Vec::new());
+        }
+        self.at = Instant::now();
+        let now = topic.partitions(consumer, self.every.min(timeout))?;
+        let new: Vec<i32> = now.difference(&self.assigned).copied().collect();
+        if new.is_empty() {
+            return Ok(new);
+        }
+        let mut tpl = TopicPartitionList::with_capacity(new.len());
+        for p in &new {
+            tpl.add_partition_offset(topic.name, *p, Offset::Beginning)?;
+        }
+        consumer.incremental_assign(&tpl).with_context(|| {
+            format!(
+                "assigning new partitions {new:?} of {} {}",
+                topic.what, topic.name
+            )
+        })?;
+        self.assigned.extend(new.iter().copied());
+        tracing::info!(
+            topic = topic.name,
+            added = ?new,
+            partitions = self.assigned.len(),
+            "{} gained partitions; following them from the beginning",
+            topic.what
+        );
+        Ok(new)
     }
 }
 

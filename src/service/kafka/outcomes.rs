@@ -10,7 +10,8 @@
 //! - [`DecisionFollower`] reads the committed `decisions` topic from `service.outcome_window.hours` ago into
 //!   the [`DecisionWindow`], so any instance can record an outcome for any instance's decision.
 //!
-//! Both follow the partitions their topic has at start-up (as the control follower does).
+//! Both also follow partitions their topic gains later (every `kafka.partner_refresh_ms`, from their
+//! beginning), as the partner and control followers do.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,7 +31,7 @@ use tracing::{info, warn};
 
 use crate::service::config::Config;
 use crate::service::kafka::clients::{properties, Role};
-use crate::service::kafka::follow::{CatchUp, Topic};
+use crate::service::kafka::follow::{CatchUp, Refresh, Topic};
 use crate::service::kafka::partners::follower_lag;
 use crate::service::metrics::{Client, Metrics};
 use crate::service::outcomes::{topic_key, DecisionWindow, Examined, HistoryFeed};
@@ -131,6 +132,8 @@ pub struct OutcomeFollower {
     readiness: Arc<Readiness>,
     shutdown: Shutdown,
     timeout: Duration,
+    /// How often the topic's metadata is re-read for new partitions.
+    refresh_every: Duration,
 }
 
 impl OutcomeFollower {
@@ -154,6 +157,7 @@ impl OutcomeFollower {
             readiness,
             shutdown,
             timeout: Duration::from_millis(config.kafka.startup_timeout_ms),
+            refresh_every: Duration::from_millis(config.kafka.partner_refresh_ms),
         })
     }
 
@@ -171,6 +175,7 @@ impl OutcomeFollower {
                 self.feed.advance(*p as u32, *hi as u64);
             }
         }
+        let mut refresh = Refresh::new(ends.keys().copied(), self.refresh_every);
         let mut complete = false;
         let mut gauges_at = Instant::now();
         let mut dirty = true;
@@ -208,6 +213,10 @@ impl OutcomeFollower {
                     self.metrics.kafka_error(Client::OutcomeClients);
                     warn!(error = %e, "outcome follower error");
                 }
+            }
+            if let Err(e) = refresh.tick(&topic, &self.consumer, self.timeout) {
+                self.metrics.kafka_error(Client::OutcomeClients);
+                warn!(error = %format!("{e:#}"), "outcomes topic refresh failed; retrying later");
             }
             if dirty && gauges_at.elapsed() >= GAUGE_INTERVAL {
                 gauges_at = Instant::now();
@@ -251,6 +260,8 @@ pub struct DecisionFollower {
     metrics: Arc<Metrics>,
     shutdown: Shutdown,
     timeout: Duration,
+    /// How often the topic's metadata is re-read for new partitions.
+    refresh_every: Duration,
 }
 
 impl DecisionFollower {
@@ -270,6 +281,7 @@ impl DecisionFollower {
             metrics,
             shutdown,
             timeout: Duration::from_millis(config.kafka.startup_timeout_ms),
+            refresh_every: Duration::from_millis(config.kafka.partner_refresh_ms),
         })
     }
 
@@ -302,6 +314,7 @@ impl DecisionFollower {
             .assign(&assign)
             .with_context(|| format!("assigning decisions topic {}", self.topic))?;
         info!(topic = %self.topic, since_ms = since, "following decisions for the outcome window");
+        let mut refresh = Refresh::new(ends.keys().copied(), self.refresh_every);
         let mut gauges_at = Instant::now();
         loop {
             if self.shutdown.is_triggered() {
@@ -331,6 +344,10 @@ impl DecisionFollower {
                     self.metrics.kafka_error(Client::OutcomeClients);
                     warn!(error = %e, "decision follower error");
                 }
+            }
+            if let Err(e) = refresh.tick(&topic, &self.consumer, self.timeout) {
+                self.metrics.kafka_error(Client::OutcomeClients);
+                warn!(error = %format!("{e:#}"), "decisions topic refresh failed; retrying later");
             }
             if gauges_at.elapsed() >= GAUGE_INTERVAL {
                 gauges_at = Instant::now();

@@ -8,23 +8,22 @@
 //! minus the follower's position, from librdkafka's statistics) is exported as
 //! `borderlane_partner_follower_lag`.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::{parse_partner, ErrorKind, Limits};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::{Partition, Statistics};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::ClientContext;
 use tracing::{info, warn};
 
 use crate::service::config::Config;
 use crate::service::kafka::clients::{client_config, Role};
-use crate::service::kafka::follow::{CatchUp, Topic};
+use crate::service::kafka::follow::{CatchUp, Refresh, Topic};
 use crate::service::metrics::{BadPartner, Client, Metrics};
 use crate::service::{Readiness, Shutdown};
 
@@ -145,59 +144,14 @@ impl PartnerFollower {
         }
     }
 
-    /// Adds the partitions the topic gained since the last look to the assignment, each from its
-    /// beginning (its whole content is new to the table). Errors are logged and counted; the next refresh
-    /// tries again.
-    fn pick_up_new_partitions(&self, assigned: &mut BTreeSet<i32>) {
-        let now = match self
-            .topic()
-            .partitions(&self.consumer, self.refresh_every.min(self.timeout))
-        {
-            Ok(p) => p,
-            Err(e) => {
-                self.metrics.kafka_error(Client::PartnerConsumer);
-                warn!(error = %format!("{e:#}"), "partner topic metadata refresh failed; retrying later");
-                return;
-            }
-        };
-        let new: Vec<i32> = now.difference(assigned).copied().collect();
-        if new.is_empty() {
-            return;
-        }
-        let mut tpl = TopicPartitionList::with_capacity(new.len());
-        for p in &new {
-            if let Err(e) = tpl.add_partition_offset(&self.topic, *p, Offset::Beginning) {
-                warn!(error = %e, partition = p, "cannot add a new partner partition");
-                return;
-            }
-        }
-        match self.consumer.incremental_assign(&tpl) {
-            Ok(()) => {
-                assigned.extend(new.iter().copied());
-                self.metrics.partner_partitions(assigned.len());
-                info!(
-                    topic = %self.topic,
-                    added = ?new,
-                    partitions = assigned.len(),
-                    "partner topic gained partitions; following them from the beginning"
-                );
-            }
-            Err(e) => {
-                self.metrics.kafka_error(Client::PartnerConsumer);
-                warn!(error = %e, added = ?new, "assigning new partner partitions failed; retrying later");
-            }
-        }
-    }
-
     /// Reads to the start-up end offsets, signals readiness, then follows until shutdown. Blocking.
     pub fn run(self) -> anyhow::Result<()> {
         let started = Instant::now();
         let ends =
             self.topic()
                 .assign_from_beginning(&self.consumer, self.timeout, &self.shutdown)?;
-        let mut assigned: BTreeSet<i32> = ends.keys().copied().collect();
-        self.metrics.partner_partitions(assigned.len());
-        let mut refreshed_at = Instant::now();
+        let mut refresh = Refresh::new(ends.keys().copied(), self.refresh_every);
+        self.metrics.partner_partitions(refresh.assigned());
         let mut catch_up = CatchUp::new(&ends);
         let total: i64 = ends.values().map(|(lo, hi)| hi - lo).sum();
         info!(
@@ -246,9 +200,13 @@ impl PartnerFollower {
                 self.metrics
                     .partner_table(self.table.len(), self.table.updates_applied());
             }
-            if refreshed_at.elapsed() >= self.refresh_every {
-                self.pick_up_new_partitions(&mut assigned);
-                refreshed_at = Instant::now();
+            match refresh.tick(&self.topic(), &self.consumer, self.timeout) {
+                Ok(new) if !new.is_empty() => self.metrics.partner_partitions(refresh.assigned()),
+                Ok(_) => {}
+                Err(e) => {
+                    self.metrics.kafka_error(Client::PartnerConsumer);
+                    warn!(error = %format!("{e:#}"), "partner topic refresh failed; retrying later");
+                }
             }
         }
     }
