@@ -227,8 +227,8 @@ impl Examined {
 
 #[derive(Default)]
 struct WindowInner {
-    /// Key → (insertion sequence, decision facts).
-    map: HashMap<Key, (u64, Arc<Examined>)>,
+    /// Key → (insertion sequence, record time (Unix ms), decision facts).
+    map: HashMap<Key, (u64, i64, Arc<Examined>)>,
     /// Insertion order: key, sequence, record time (Unix ms).
     order: VecDeque<(Key, u64, i64)>,
     seq: u64,
@@ -269,7 +269,7 @@ impl DecisionWindow {
         let mut w = self.lock();
         w.seq += 1;
         let seq = w.seq;
-        w.map.insert(key.clone(), (seq, Arc::new(e)));
+        w.map.insert(key.clone(), (seq, at_ms, Arc::new(e)));
         w.order.push_back((key, seq, at_ms));
         self.evict(&mut w, now_ms);
     }
@@ -281,20 +281,24 @@ impl DecisionWindow {
                 break;
             }
             if let Some((key, seq, _)) = w.order.pop_front() {
-                if w.map.get(&key).is_some_and(|(s, _)| *s == seq) {
+                if w.map.get(&key).is_some_and(|(s, _, _)| *s == seq) {
                     w.map.remove(&key);
                 }
             }
         }
     }
 
-    /// The decision `(manifest_id, revision)` when it is in the window as of `now_ms`.
+    /// The decision `(manifest_id, revision)` when it is in the window as of `now_ms`. Eviction follows
+    /// insertion order, and records read from several partitions are not in time order, so each entry's own
+    /// time is checked too.
     pub fn get(&self, manifest_id: &str, revision: u32, now_ms: i64) -> Option<Arc<Examined>> {
         let mut w = self.lock();
         self.evict(&mut w, now_ms);
+        let oldest = now_ms.saturating_sub(self.max_age_ms);
         w.map
             .get(&(Str::from(manifest_id), revision))
-            .map(|(_, e)| e.clone())
+            .filter(|(_, at, _)| *at >= oldest)
+            .map(|(_, _, e)| e.clone())
     }
 
     /// Decisions held.
@@ -775,7 +779,9 @@ async fn post_outcome(
     match api.recorder.record(&api.feed, &o).await {
         Ok((pos, applied)) => {
             api.feed.metrics.outcome_recorded();
-            api.feed.publish_gauges(&api.policy.load().doc);
+            // The gauges walk the whole history: off the async threads, not awaited.
+            let (feed, policy) = (api.feed.clone(), api.policy.load_full());
+            tokio::task::spawn_blocking(move || feed.publish_gauges(&policy.doc));
             info!(
                 target: crate::service::officers::ACCESS_TARGET,
                 reader = %reader.name,
@@ -884,6 +890,18 @@ mod tests {
         // Age bound.
         assert!(w.get("B", 0, 13_001).is_none());
         assert!(w.is_empty() || w.get("D", 0, 13_001).is_some());
+    }
+
+    #[test]
+    fn an_entry_older_than_the_window_is_not_found_whatever_its_insertion_order() {
+        // Records of several partitions arrive out of time order: E (newer) first, then F (older).
+        let w = DecisionWindow::new(100, Duration::from_secs(10));
+        w.insert(("E".into(), 0), examined("none"), 5_000, 5_000);
+        w.insert(("F".into(), 0), examined("none"), 1_000, 5_000);
+        assert!(w.get("F", 0, 10_000).is_some());
+        // At 11 001 F is older than 10 s while E, ahead of it in insertion order, is not.
+        assert!(w.get("F", 0, 11_001).is_none());
+        assert!(w.get("E", 0, 11_001).is_some());
     }
 
     /// The window reads a decision record from the topic exactly as it indexes the decision in process.

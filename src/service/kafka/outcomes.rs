@@ -6,7 +6,7 @@
 //!   raises the published watermark after each record; it reads to the end offsets captured at start-up
 //!   before the manifest consumer subscribes (no decision with a partial history), then follows live. A bad
 //!   record (not a complete outcome, or keyed other than `<manifest_id>/<revision>`) is skipped and counted
-//!   here; its one dead letter is written by the manifest consumer group (see `pipeline.rs`).
+//!   here; its one dead letter is written by the outcome dead-letter group (see `outcome_dlq.rs`).
 //! - [`DecisionFollower`] reads the committed `decisions` topic from `service.outcome_window.hours` ago into
 //!   the [`DecisionWindow`], so any instance can record an outcome for any instance's decision.
 //!
