@@ -12,20 +12,25 @@
 //! (`transactional.id = <group_id>.<instance_id>.outcome-dlq`, offsets sent with the group metadata), so a
 //! crash or a rebalance can never write a dead letter twice; at-least-once mode — the offset is committed
 //! synchronously once the broker acknowledged the dead letter (a crash between the two repeats it: the
-//! duplicate carries the same `source.*` headers). Offsets of valid records are committed every second.
+//! duplicate carries the same `source.*` headers). Offsets of valid records are committed every second,
+//! synchronously (so a commit can never arrive after — and undo — a later dead letter's transactional
+//! offset), and never for a partition this member may have lost: progress on valid records is dropped at
+//! every rebalance (they are re-checked by the partition's owner, which writes nothing for them), so a
+//! late commit cannot move another owner's partition back below a record it has already dead-lettered.
 //! Any error writing a dead letter stops the instance (no bad record is skipped silently).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use borderlane_core::wire::{BadInput, Limits};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tracing::{info, warn};
 
 use crate::service::config::{Config, DeliveryMode};
@@ -39,9 +44,23 @@ use crate::service::Shutdown;
 /// How often offsets of valid records are committed.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 
+/// Notes every rebalance (the callback runs inside `poll`, on the member's own thread).
+#[derive(Default)]
+pub struct DlqContext {
+    rebalanced: AtomicBool,
+}
+
+impl ClientContext for DlqContext {}
+
+impl ConsumerContext for DlqContext {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, _: &Rebalance<'_>) {
+        self.rebalanced.store(true, Ordering::Relaxed);
+    }
+}
+
 /// See the module documentation.
 pub struct OutcomeDeadLetters {
-    consumer: BaseConsumer<DefaultConsumerContext>,
+    consumer: BaseConsumer<DlqContext>,
     producer: FutureProducer,
     outputs: OutputTopics,
     topic: String,
@@ -66,8 +85,8 @@ impl OutcomeDeadLetters {
         c.set("group.id", format!("{}-outcome-dlq", k.group_id));
         // Records a port system's transaction aborted are never seen by the history follower either.
         c.set("isolation.level", "read_committed");
-        let consumer: BaseConsumer<DefaultConsumerContext> = c
-            .create()
+        let consumer: BaseConsumer<DlqContext> = c
+            .create_with_context(DlqContext::default())
             .map_err(|e| anyhow!("creating the outcome dead-letter consumer: {e}"))?;
         let transactional = k.delivery == DeliveryMode::ExactlyOnce;
         let mut p = rdkafka::ClientConfig::new();
@@ -135,19 +154,30 @@ impl OutcomeDeadLetters {
                     bail!("outcome dead-letter consumer error that may skip records: {e}");
                 }
             }
+            // Progress recorded before a rebalance may be for partitions now owned by another member.
+            if self
+                .consumer
+                .context()
+                .rebalanced
+                .swap(false, Ordering::Relaxed)
+            {
+                uncommitted.clear();
+            }
             if !uncommitted.is_empty() && commit_at.elapsed() >= COMMIT_EVERY {
                 commit_at = Instant::now();
-                self.commit(&uncommitted, CommitMode::Async);
+                self.commit(&uncommitted);
                 uncommitted.clear();
             }
         }
-        self.commit(&uncommitted, CommitMode::Sync);
+        if !self.consumer.context().rebalanced.load(Ordering::Relaxed) {
+            self.commit(&uncommitted);
+        }
         Ok(())
     }
 
     /// Commits the offsets of valid records (a failure is logged; the records are re-checked later, which
     /// writes nothing for valid ones).
-    fn commit(&self, offsets: &HashMap<i32, i64>, mode: CommitMode) {
+    fn commit(&self, offsets: &HashMap<i32, i64>) {
         if offsets.is_empty() {
             return;
         }
@@ -160,7 +190,7 @@ impl OutcomeDeadLetters {
                 return;
             }
         }
-        if let Err(e) = self.consumer.commit(&tpl, mode) {
+        if let Err(e) = self.consumer.commit(&tpl, CommitMode::Sync) {
             warn!(error = %e, "outcome offsets not committed");
         }
     }
