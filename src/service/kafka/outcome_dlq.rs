@@ -36,7 +36,7 @@ use tracing::{info, warn};
 use crate::service::config::{Config, DeliveryMode};
 use crate::service::kafka::clients::{properties, Role};
 use crate::service::kafka::outcomes::check_record;
-use crate::service::kafka::pipeline::consumer_error_is_transient;
+use crate::service::kafka::pipeline::{consumer_error_is_transient, fatal_consumer_error};
 use crate::service::kafka::sink::{Origin, Output, OutputTopics};
 use crate::service::metrics::{Client, Metrics};
 use crate::service::Shutdown;
@@ -69,6 +69,8 @@ pub struct OutcomeDeadLetters {
     shutdown: Shutdown,
     transactional: bool,
     timeout: Duration,
+    /// `kafka.instance_id`, for the message of a fenced static member.
+    instance_id: Option<String>,
 }
 
 impl OutcomeDeadLetters {
@@ -115,6 +117,7 @@ impl OutcomeDeadLetters {
             shutdown,
             transactional,
             timeout: Duration::from_millis(k.startup_timeout_ms),
+            instance_id: k.instance_id.clone(),
         })
     }
 
@@ -133,6 +136,15 @@ impl OutcomeDeadLetters {
         // Next offset per partition of valid records read since the last commit.
         let mut uncommitted: HashMap<i32, i64> = HashMap::new();
         while !self.shutdown.is_triggered() {
+            if let Some((code, reason)) = self.consumer.client().fatal_error() {
+                self.metrics.kafka_error(Client::OutcomeClients);
+                bail!(fatal_consumer_error(
+                    "outcome dead-letter",
+                    code,
+                    &reason,
+                    self.instance_id.as_deref()
+                ));
+            }
             match self.consumer.poll(Duration::from_millis(100)) {
                 None => {}
                 Some(Ok(m)) => match check_record(m.key(), m.payload(), &self.limits) {
@@ -151,6 +163,14 @@ impl OutcomeDeadLetters {
                 }
                 Some(Err(e)) => {
                     self.metrics.kafka_error(Client::OutcomeClients);
+                    if let Some((code, reason)) = self.consumer.client().fatal_error() {
+                        bail!(fatal_consumer_error(
+                            "outcome dead-letter",
+                            code,
+                            &reason,
+                            self.instance_id.as_deref()
+                        ));
+                    }
                     bail!("outcome dead-letter consumer error that may skip records: {e}");
                 }
             }

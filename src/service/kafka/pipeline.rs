@@ -146,24 +146,26 @@ pub fn consumer_error_is_transient(e: &KafkaError) -> bool {
     }
 }
 
-/// The message of a fatal error of the manifest consumer: the instance stops (nothing more is consumed;
-/// a restart resumes at the committed offsets). `FENCED_INSTANCE_ID` means the group coordinator gave this
-/// static member's id (`group.instance.id` = `kafka.instance_id`) to a newer member: another instance runs
-/// with the same `kafka.instance_id`, or this one's restart was faster than its own shutdown.
+/// The message of a fatal error of a group consumer (`which`: "manifest", "outcome dead-letter"): the
+/// instance stops (nothing more is consumed; a restart resumes at the committed offsets).
+/// `FENCED_INSTANCE_ID` means the group coordinator gave this static member's id (`group.instance.id` =
+/// `kafka.instance_id`) to a newer member: another instance runs with the same `kafka.instance_id`, or this
+/// one's restart was faster than its own shutdown.
 pub fn fatal_consumer_error(
+    which: &str,
     code: RDKafkaErrorCode,
     reason: &str,
     instance_id: Option<&str>,
 ) -> String {
     if code == RDKafkaErrorCode::FencedInstanceId {
         format!(
-            "the manifest consumer was fenced by a newer group member with the same group.instance.id \
+            "the {which} consumer was fenced by a newer group member with the same group.instance.id \
              (kafka.instance_id = {:?}): ANOTHER RUNNING INSTANCE IS CONFIGURED WITH THIS \
              kafka.instance_id, which must be unique per running instance; this instance stops ({reason})",
             instance_id.unwrap_or("")
         )
     } else {
-        format!("fatal manifest consumer error ({code:?}): {reason}; this instance stops")
+        format!("fatal {which} consumer error ({code:?}): {reason}; this instance stops")
     }
 }
 
@@ -288,6 +290,7 @@ impl Pipeline {
             if let Some((code, reason)) = self.consumer.client().fatal_error() {
                 self.metrics.kafka_error(Client::ManifestConsumer);
                 bail!(fatal_consumer_error(
+                    "manifest",
                     code,
                     &reason,
                     self.instance_id.as_deref()
