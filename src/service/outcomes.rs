@@ -695,8 +695,25 @@ fn errors(errs: &[FieldError]) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({"errors": list}))).into_response()
 }
 
-/// The JSON object `body` with `"officer": name` added in front, every other byte kept (so the core parser
-/// still sees and reports whatever else the body holds, a repeated key included).
+/// The body of `POST /outcomes` as the core parser must see it, with the officer bound to the logged-in
+/// identity `name`: a JSON object without `officer` gets `"officer": name` added in front, every other byte
+/// kept (so the parser still sees and reports whatever else the body holds, a repeated key included); a
+/// body naming another officer is refused with the message for the 403. Anything else is passed through
+/// for the parser to report.
+pub fn officer_body(body: &[u8], name: &str) -> Result<Vec<u8>, String> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(obj)) => match obj.get("officer") {
+            None => Ok(with_officer(body, name)),
+            Some(Value::String(o)) if *o != name => Err(format!(
+                "officer {o:?} is not the logged-in identity {name:?}: an outcome is recorded by the \
+                 officer who sends it (omit \"officer\" to have it filled in)"
+            )),
+            Some(_) => Ok(body.to_vec()),
+        },
+        _ => Ok(body.to_vec()),
+    }
+}
+
 fn with_officer(body: &[u8], name: &str) -> Vec<u8> {
     let Some(open) = body.iter().position(|b| *b == b'{') else {
         return body.to_vec();
@@ -739,23 +756,10 @@ async fn post_outcome(
         return error(StatusCode::FORBIDDEN, "cross-site request refused");
     }
     // The officer: filled from the session, or checked against it.
-    let mut body = body.to_vec();
-    if let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(&body) {
-        match obj.get("officer") {
-            None => body = with_officer(&body, &reader.name),
-            Some(Value::String(o)) if *o != reader.name => {
-                return error(
-                    StatusCode::FORBIDDEN,
-                    format!(
-                        "officer {o:?} is not the logged-in identity {:?}: an outcome is recorded by the \
-                         officer who sends it (omit \"officer\" to have it filled in)",
-                        reader.name
-                    ),
-                )
-            }
-            Some(_) => {}
-        }
-    }
+    let body = match officer_body(&body, &reader.name) {
+        Ok(b) => b,
+        Err(message) => return error(StatusCode::FORBIDDEN, message),
+    };
     let mut o = match parse_outcome(&body, &api.limits, Form::Request) {
         Ok(o) => o,
         Err(e) => return errors(&e.0),

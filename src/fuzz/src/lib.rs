@@ -241,11 +241,16 @@ mod service {
     /// request that decodes has a target rate in [0, 1] and a sample of at most 200, and its candidate
     /// policy goes through the same compile as the handler; a resumption request that is accepted is
     /// declared at the given time, ends after it and within the maximum, and its control record decodes to
-    /// the same declaration.
+    /// the same declaration. A first byte `O` makes the rest an officer's `POST /outcomes` body: whatever
+    /// it holds, an outcome the parser accepts after the officer binding is recorded by the logged-in
+    /// officer, never by a name the body chose.
     pub fn admin(data: &[u8]) {
         let Some((&which, body)) = data.split_first() else {
             return;
         };
+        if which == b'O' {
+            return officer(body);
+        }
         if which & 3 == 2 {
             return resumption(body);
         }
@@ -263,6 +268,21 @@ mod service {
         }
         assert!(req.sample <= 200, "sample {}", req.sample);
         let _ = borderlane_core::policy::compile::CompiledPolicy::from_toml(&req.policy);
+    }
+
+    fn officer(body: &[u8]) {
+        use borderlane::service::outcomes::officer_body;
+        use borderlane_core::outcome::{parse_outcome, Form};
+        const NAME: &str = "olga";
+        let Ok(bound) = officer_body(body, NAME) else {
+            return;
+        };
+        if let Ok(o) = parse_outcome(&bound, &borderlane_core::Limits::default(), Form::Request) {
+            assert_eq!(
+                &*o.officer, NAME,
+                "an outcome recorded under another officer's name"
+            );
+        }
     }
 
     fn resumption(data: &[u8]) {
