@@ -78,10 +78,8 @@ impl ControlFollower {
         let ends = topic.assign_from_beginning(&self.consumer, self.timeout, &self.shutdown)?;
         let mut catch_up = CatchUp::new(&ends);
         // Partitions already read to their end count as applied up to it (a writer may wait on them).
-        for (p, (_, hi)) in &ends {
-            if !catch_up.is_pending(*p) {
-                self.board.applied_up_to(*p, *hi);
-            }
+        for (p, end) in catch_up.read_already(&ends) {
+            self.board.applied_up_to(p, end);
         }
         let mut refresh = Refresh::new(ends.keys().copied(), self.refresh_every);
         let mut complete = false;

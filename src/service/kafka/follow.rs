@@ -6,14 +6,95 @@
 //! `kafka.partner_refresh_ms`), each from its beginning.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::error::KafkaError;
+use rdkafka::statistics::{Partition, Statistics};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tracing::warn;
 
+use crate::service::metrics::{Client, Metrics};
 use crate::service::Shutdown;
+
+/// A follower's client context: counts client errors (librdkafka retries them itself) under `client`, and
+/// exports each followed partition's lag from statistics through `lag` (a `Metrics` gauge setter; a no-op
+/// for a follower without a lag gauge).
+pub struct FollowerContext {
+    metrics: Arc<Metrics>,
+    /// The followed topic, to pick its partitions out of statistics.
+    topic: String,
+    client: Client,
+    lag: fn(&Metrics, i32, i64),
+}
+
+impl FollowerContext {
+    pub fn new(
+        metrics: Arc<Metrics>,
+        topic: &str,
+        client: Client,
+        lag: fn(&Metrics, i32, i64),
+    ) -> FollowerContext {
+        FollowerContext {
+            metrics,
+            topic: topic.to_string(),
+            client,
+            lag,
+        }
+    }
+}
+
+/// Records of one followed partition not yet applied, from librdkafka's statistics: the end offset (last
+/// stable offset when known, else the high watermark) minus the follower's position (the low watermark
+/// before anything was read). 0 once the partition's end was reached; `None` while the end is unknown.
+pub fn follower_lag(p: &Partition) -> Option<i64> {
+    let end = if p.ls_offset >= 0 {
+        p.ls_offset
+    } else {
+        p.hi_offset
+    };
+    if end < 0 {
+        return None;
+    }
+    if p.eof_offset >= end {
+        return Some(0);
+    }
+    let position = if p.app_offset >= 0 {
+        p.app_offset
+    } else {
+        p.lo_offset.max(0)
+    };
+    Some((end - position).max(0))
+}
+
+impl ClientContext for FollowerContext {
+    fn stats(&self, stats: Statistics) {
+        let Some(t) = stats.topics.get(&self.topic) else {
+            return;
+        };
+        for p in t.partitions.values() {
+            if p.partition < 0 || !p.desired {
+                continue;
+            }
+            if let Some(lag) = follower_lag(p) {
+                (self.lag)(&self.metrics, p.partition, lag);
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        // End-of-partition is how the follower knows it caught up, not an error.
+        if error.rdkafka_error_code() == Some(rdkafka::error::RDKafkaErrorCode::PartitionEOF) {
+            return;
+        }
+        self.metrics.kafka_error(self.client);
+        warn!(error = %error, reason, topic = %self.topic, "follower client error (librdkafka retries)");
+    }
+}
+
+impl ConsumerContext for FollowerContext {}
 
 /// A followed topic, for metadata queries and messages (`what`: e.g. "partner topic").
 pub struct Topic<'a> {
@@ -187,6 +268,17 @@ impl CatchUp {
         }
     }
 
+    /// The partitions with nothing to read at start-up, each with its end offset then (what a follower
+    /// counts as applied already).
+    pub fn read_already<'a>(
+        &'a self,
+        ends: &'a HashMap<i32, (i64, i64)>,
+    ) -> impl Iterator<Item = (i32, i64)> + 'a {
+        ends.iter()
+            .filter(|(p, _)| !self.is_pending(**p))
+            .map(|(p, (_, hi))| (*p, *hi))
+    }
+
     /// Whether `partition` is still being read up to its start-up end offset.
     pub fn is_pending(&self, partition: i32) -> bool {
         self.remaining.contains_key(&partition)
@@ -222,6 +314,7 @@ mod tests {
         let ends: HashMap<i32, (i64, i64)> = [(0, (0, 3)), (1, (5, 5)), (2, (2, 4))].into();
         let mut c = CatchUp::new(&ends);
         assert!(!c.is_pending(1), "an empty partition is read already");
+        assert_eq!(c.read_already(&ends).collect::<Vec<_>>(), vec![(1, 5)]);
         assert!(c.is_pending(0) && c.is_pending(2));
         c.record(0, 1);
         assert!(c.is_pending(0));

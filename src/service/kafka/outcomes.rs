@@ -22,55 +22,21 @@ use borderlane_core::history::Position;
 use borderlane_core::outcome::{parse_outcome, Form};
 use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::wire::{ErrorKind, Limits};
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::statistics::Statistics;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use tracing::{info, warn};
 
 use crate::service::config::Config;
 use crate::service::kafka::clients::{properties, Role};
-use crate::service::kafka::follow::{CatchUp, Refresh, Topic};
-use crate::service::kafka::partners::follower_lag;
+use crate::service::kafka::follow::{CatchUp, FollowerContext, Refresh, Topic};
 use crate::service::metrics::{Client, Metrics};
 use crate::service::outcomes::{topic_key, DecisionWindow, Examined, HistoryFeed};
 use crate::service::{Readiness, Shutdown};
 
 /// How often the hit-rate and window gauges are refreshed while records flow.
 const GAUGE_INTERVAL: Duration = Duration::from_millis(500);
-
-/// Exports the outcome follower's lag from statistics and counts client errors.
-pub struct OutcomeContext {
-    metrics: Arc<Metrics>,
-    topic: String,
-}
-
-impl ClientContext for OutcomeContext {
-    fn stats(&self, stats: Statistics) {
-        let Some(t) = stats.topics.get(&self.topic) else {
-            return;
-        };
-        for p in t.partitions.values() {
-            if p.partition < 0 || !p.desired {
-                continue;
-            }
-            if let Some(lag) = follower_lag(p) {
-                self.metrics.outcome_follower_lag(p.partition, lag);
-            }
-        }
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        if error.rdkafka_error_code() == Some(rdkafka::error::RDKafkaErrorCode::PartitionEOF) {
-            return;
-        }
-        self.metrics.kafka_error(Client::OutcomeClients);
-        warn!(error = %error, reason, "outcome/decision follower error (librdkafka retries)");
-    }
-}
-
-impl ConsumerContext for OutcomeContext {}
 
 /// A group-less `read_committed` consumer with the partner follower's properties, under its own group id
 /// (`<group_id>-<suffix>`, never joined).
@@ -79,17 +45,20 @@ fn follower_consumer(
     suffix: &str,
     metrics: Arc<Metrics>,
     topic: &str,
-) -> anyhow::Result<BaseConsumer<OutcomeContext>> {
+    lag: fn(&Metrics, i32, i64),
+) -> anyhow::Result<BaseConsumer<FollowerContext>> {
     let mut cfg = rdkafka::ClientConfig::new();
     for (k, v) in properties(&config.kafka, Role::PartnerConsumer) {
         cfg.set(k, v);
     }
     cfg.set("group.id", format!("{}-{suffix}", config.kafka.group_id));
     cfg.set("isolation.level", "read_committed");
-    cfg.create_with_context(OutcomeContext {
+    cfg.create_with_context(FollowerContext::new(
         metrics,
-        topic: topic.to_string(),
-    })
+        topic,
+        Client::OutcomeClients,
+        lag,
+    ))
     .map_err(|e| anyhow!("creating the {suffix} follower: {e}"))
 }
 
@@ -123,7 +92,7 @@ pub fn check_record(
 
 /// See the module documentation.
 pub struct OutcomeFollower {
-    consumer: BaseConsumer<OutcomeContext>,
+    consumer: BaseConsumer<FollowerContext>,
     topic: String,
     feed: Arc<HistoryFeed>,
     policy: Arc<ArcSwap<CompiledPolicy>>,
@@ -148,7 +117,13 @@ impl OutcomeFollower {
     ) -> anyhow::Result<OutcomeFollower> {
         let topic = config.kafka.topics.outcomes.clone();
         Ok(OutcomeFollower {
-            consumer: follower_consumer(config, "outcomes", metrics.clone(), &topic)?,
+            consumer: follower_consumer(
+                config,
+                "outcomes",
+                metrics.clone(),
+                &topic,
+                Metrics::outcome_follower_lag,
+            )?,
             topic,
             feed,
             policy,
@@ -170,10 +145,8 @@ impl OutcomeFollower {
         };
         let ends = topic.assign_from_beginning(&self.consumer, self.timeout, &self.shutdown)?;
         let mut catch_up = CatchUp::new(&ends);
-        for (p, (_, hi)) in &ends {
-            if !catch_up.is_pending(*p) {
-                self.feed.advance(*p as u32, *hi as u64);
-            }
+        for (p, end) in catch_up.read_already(&ends) {
+            self.feed.advance(p as u32, end as u64);
         }
         let mut refresh = Refresh::new(ends.keys().copied(), self.refresh_every);
         let mut complete = false;
@@ -253,7 +226,7 @@ impl OutcomeFollower {
 
 /// See the module documentation.
 pub struct DecisionFollower {
-    consumer: BaseConsumer<OutcomeContext>,
+    consumer: BaseConsumer<FollowerContext>,
     topic: String,
     window: Arc<DecisionWindow>,
     policy: Arc<ArcSwap<CompiledPolicy>>,
@@ -274,7 +247,14 @@ impl DecisionFollower {
     ) -> anyhow::Result<DecisionFollower> {
         let topic = config.kafka.topics.decisions.clone();
         Ok(DecisionFollower {
-            consumer: follower_consumer(config, "decisions", metrics.clone(), &topic)?,
+            consumer: follower_consumer(
+                config,
+                "decisions",
+                metrics.clone(),
+                &topic,
+                // The window has no lag gauge (the outcome follower's is for the outcomes topic only).
+                |_, _, _| {},
+            )?,
             topic,
             window,
             policy,

@@ -17,76 +17,16 @@ use borderlane_core::wire::{parse_partner, ErrorKind, Limits};
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::statistics::{Partition, Statistics};
-use rdkafka::ClientContext;
 use tracing::{info, warn};
 
 use crate::service::config::Config;
 use crate::service::kafka::clients::{client_config, Role};
-use crate::service::kafka::follow::{CatchUp, Refresh, Topic};
+use crate::service::kafka::follow::{CatchUp, FollowerContext, Refresh, Topic};
 use crate::service::metrics::{BadPartner, Client, Metrics};
 use crate::service::{Readiness, Shutdown};
 
 /// How often the table gauges are refreshed while records flow.
 const GAUGE_INTERVAL: Duration = Duration::from_millis(250);
-
-/// Counts client errors (librdkafka retries them itself) and exports the follower lag from statistics.
-pub struct FollowerContext {
-    /// Counts client errors in `borderlane_kafka_errors_total`; partner follower lag.
-    metrics: Arc<Metrics>,
-    /// Partner topic, to pick its partitions out of statistics.
-    topic: String,
-}
-
-/// Records of one partner partition not yet applied, from librdkafka's statistics: the end offset (last
-/// stable offset when known, else the high watermark) minus the follower's position (the low watermark
-/// before anything was read). 0 once the partition's end was reached; `None` while the end is unknown.
-pub fn follower_lag(p: &Partition) -> Option<i64> {
-    let end = if p.ls_offset >= 0 {
-        p.ls_offset
-    } else {
-        p.hi_offset
-    };
-    if end < 0 {
-        return None;
-    }
-    if p.eof_offset >= end {
-        return Some(0);
-    }
-    let position = if p.app_offset >= 0 {
-        p.app_offset
-    } else {
-        p.lo_offset.max(0)
-    };
-    Some((end - position).max(0))
-}
-
-impl ClientContext for FollowerContext {
-    fn stats(&self, stats: Statistics) {
-        let Some(t) = stats.topics.get(&self.topic) else {
-            return;
-        };
-        for p in t.partitions.values() {
-            if p.partition < 0 || !p.desired {
-                continue;
-            }
-            if let Some(lag) = follower_lag(p) {
-                self.metrics.partner_follower_lag(p.partition, lag);
-            }
-        }
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        // End-of-partition is how the follower knows it caught up, not an error.
-        if error.rdkafka_error_code() == Some(rdkafka::error::RDKafkaErrorCode::PartitionEOF) {
-            return;
-        }
-        self.metrics.kafka_error(Client::PartnerConsumer);
-        warn!(error = %error, reason, "partner consumer error (librdkafka retries)");
-    }
-}
-
-impl rdkafka::consumer::ConsumerContext for FollowerContext {}
 
 /// See the module documentation.
 pub struct PartnerFollower {
@@ -119,10 +59,12 @@ impl PartnerFollower {
         shutdown: Shutdown,
     ) -> anyhow::Result<PartnerFollower> {
         let consumer = client_config(&config.kafka, Role::PartnerConsumer)
-            .create_with_context(FollowerContext {
-                metrics: metrics.clone(),
-                topic: config.kafka.topics.partners.clone(),
-            })
+            .create_with_context(FollowerContext::new(
+                metrics.clone(),
+                &config.kafka.topics.partners,
+                Client::PartnerConsumer,
+                Metrics::partner_follower_lag,
+            ))
             .map_err(|e| anyhow!("creating the partner consumer: {e}"))?;
         Ok(PartnerFollower {
             consumer,
