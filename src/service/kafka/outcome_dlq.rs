@@ -136,14 +136,9 @@ impl OutcomeDeadLetters {
         // Next offset per partition of valid records read since the last commit.
         let mut uncommitted: HashMap<i32, i64> = HashMap::new();
         while !self.shutdown.is_triggered() {
-            if let Some((code, reason)) = self.consumer.client().fatal_error() {
+            if let Some(fatal) = self.fatal() {
                 self.metrics.kafka_error(Client::OutcomeClients);
-                bail!(fatal_consumer_error(
-                    "outcome dead-letter",
-                    code,
-                    &reason,
-                    self.instance_id.as_deref()
-                ));
+                bail!(fatal);
             }
             match self.consumer.poll(Duration::from_millis(100)) {
                 None => {}
@@ -163,13 +158,8 @@ impl OutcomeDeadLetters {
                 }
                 Some(Err(e)) => {
                     self.metrics.kafka_error(Client::OutcomeClients);
-                    if let Some((code, reason)) = self.consumer.client().fatal_error() {
-                        bail!(fatal_consumer_error(
-                            "outcome dead-letter",
-                            code,
-                            &reason,
-                            self.instance_id.as_deref()
-                        ));
+                    if let Some(fatal) = self.fatal() {
+                        bail!(fatal);
                     }
                     bail!("outcome dead-letter consumer error that may skip records: {e}");
                 }
@@ -193,6 +183,18 @@ impl OutcomeDeadLetters {
             self.commit(&uncommitted);
         }
         Ok(())
+    }
+
+    /// The message to stop with when the consumer has a fatal error (e.g. fenced by a duplicate
+    /// `kafka.instance_id`).
+    fn fatal(&self) -> Option<String> {
+        let (code, reason) = self.consumer.client().fatal_error()?;
+        Some(fatal_consumer_error(
+            "outcome dead-letter",
+            code,
+            &reason,
+            self.instance_id.as_deref(),
+        ))
     }
 
     /// Commits the offsets of valid records (a failure is logged; the records are re-checked later, which
