@@ -106,7 +106,6 @@ pub struct OutcomeFollower {
 }
 
 impl OutcomeFollower {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: &Config,
         feed: Arc<HistoryFeed>,
