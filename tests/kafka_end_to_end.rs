@@ -294,3 +294,57 @@ fn a_dead_letter_too_large_for_the_producer_is_truncated_not_a_poison_loop() {
         .any(|r| r.topic == topics.decisions && r.key_str() == "AFTER-BIG"));
     service.stop().expect("clean stop");
 }
+
+#[test]
+fn a_backlog_scored_on_many_threads_keeps_each_manifests_revisions_in_order() {
+    // A backlog is polled in full batches, which the scoring threads score in parallel (more threads than
+    // this machine has cores, so they interleave); the outputs must still leave in input order: every
+    // manifest's revisions in order on the decisions topic, each exactly once, dead letters beside them.
+    let mut config = config("threads");
+    config.service.scoring_threads = 4;
+    let topics = config.kafka.topics.clone();
+    create_topics(&config);
+    let ids = 40;
+    let revisions = 50;
+    let mut records: Vec<Kv> = Vec::new();
+    for r in 0..revisions {
+        for i in 0..ids {
+            let id = format!("M-{i:03}");
+            let mut m: serde_json::Value =
+                serde_json::from_str(&manifest(&id, i, i % 15, i)).unwrap();
+            m["revision"] = serde_json::json!(r);
+            records.push((Some(id.into_bytes()), Some(serde_json::to_vec(&m).unwrap())));
+        }
+        records.push((
+            Some(format!("bad-{r}").into_bytes()),
+            Some(b"{\"manifest_id\": 5}".to_vec()),
+        ));
+    }
+    let total = records.len();
+    send_all(&config, &topics.manifests, &records);
+    let service = InProcess::start(config.clone());
+    let outputs = Collector::start(&[&topics.decisions, &topics.dlq]).exactly(total);
+
+    let mut seen: HashMap<String, Vec<i64>> = HashMap::new();
+    for r in outputs.iter().filter(|r| r.topic == topics.decisions) {
+        seen.entry(r.key_str())
+            .or_default()
+            .push(r.json()["revision"].as_i64().unwrap());
+    }
+    assert_eq!(seen.len(), ids);
+    let in_order: Vec<i64> = (0..revisions as i64).collect();
+    for (id, got) in &seen {
+        assert_eq!(got, &in_order, "decisions of {id} out of order or repeated");
+    }
+    let dead = outputs.iter().filter(|r| r.topic == topics.dlq).count();
+    assert_eq!(dead, revisions);
+    let parallel = metric(
+        service.http,
+        "borderlane_scoring_batch_records_count{threads=\"parallel\"}",
+    );
+    assert!(
+        parallel > 0.0,
+        "no batch was scored on the scoring threads, so this test proved nothing"
+    );
+    service.stop().expect("clean stop");
+}

@@ -328,6 +328,13 @@ pub struct ServiceConfig {
     /// in milliseconds.
     #[serde(default = "default_stall_after_ms")]
     pub stall_after_ms: u64,
+    /// Threads that score manifests inside this instance (0: one per CPU). The pipeline thread polls a
+    /// batch of records, the workers parse, score and encode it in parallel, and the pipeline thread emits
+    /// the outputs in the order they were read, so per-partition order, the at-least-once offset tracking
+    /// and the exactly-once transaction boundaries are those of a single-threaded loop. 1 scores on the
+    /// pipeline thread.
+    #[serde(default)]
+    pub scoring_threads: usize,
     /// The decisions every instance keeps to record exam outcomes against (`POST /outcomes`).
     #[serde(default)]
     pub outcome_window: OutcomeWindowConfig,
@@ -397,12 +404,23 @@ impl Default for HttpConfig {
     }
 }
 
+impl ServiceConfig {
+    /// `scoring_threads` with 0 resolved to the number of CPUs this process may use.
+    pub fn scoring_threads(&self) -> usize {
+        match self.scoring_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
 impl Default for ServiceConfig {
     fn default() -> Self {
         ServiceConfig {
             shutdown_timeout_ms: default_shutdown_timeout_ms(),
             log_format: LogFormat::default(),
             stall_after_ms: default_stall_after_ms(),
+            scoring_threads: 0,
             outcome_window: OutcomeWindowConfig::default(),
         }
     }
@@ -596,6 +614,12 @@ impl Config {
             err(
                 "service.stall_after_ms",
                 "must be at least 2000 (lag and progress are sampled every second)".into(),
+            );
+        }
+        if self.service.scoring_threads > 256 {
+            err(
+                "service.scoring_threads",
+                "must be at most 256 (0 means one per CPU)".into(),
             );
         }
         if !(1..=8760).contains(&self.service.outcome_window.hours) {

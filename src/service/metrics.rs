@@ -72,6 +72,8 @@ pub struct Metrics {
     dead_letter_handles: Vec<IntCounter>,
     /// Time spent in the core (parse, validate, decide) per manifest.
     scoring_seconds: Histogram,
+    /// Records per batch the pipeline scored, and whether on the scoring threads.
+    scoring_batch_records: HistogramVec,
     /// Manifest's Kafka timestamp to its decision or dead letter being acknowledged.
     end_to_end_seconds: Histogram,
     /// Partners in the table now.
@@ -199,6 +201,15 @@ impl Metrics {
                 "Core time per manifest: parse, validate, decide.",
             )
             .buckets(must(exponential_buckets(1e-6, 2.0, 16))),
+        ));
+        let scoring_batch_records = must(HistogramVec::new(
+            HistogramOpts::new(
+                "scoring_batch_records",
+                "Records per batch the pipeline polled and scored; threads=\"parallel\" when the scoring \
+                 threads scored it, \"pipeline\" when the pipeline thread did (small batches).",
+            )
+            .buckets(vec![1.0, 3.0, 4.0, 16.0, 64.0, 128.0, 256.0]),
+            &["threads"],
         ));
         let end_to_end_seconds = must(Histogram::with_opts(
             HistogramOpts::new(
@@ -412,6 +423,7 @@ impl Metrics {
             Box::new(input_paused.clone()),
             Box::new(dead_letters.clone()),
             Box::new(scoring_seconds.clone()),
+            Box::new(scoring_batch_records.clone()),
             Box::new(end_to_end_seconds.clone()),
             Box::new(partner_table_size.clone()),
             Box::new(partner_updates_applied.clone()),
@@ -465,6 +477,7 @@ impl Metrics {
             dead_letters,
             dead_letter_handles,
             scoring_seconds,
+            scoring_batch_records,
             end_to_end_seconds,
             partner_table_size,
             partner_updates_applied,
@@ -558,6 +571,13 @@ impl Metrics {
 
     pub fn scored(&self, elapsed: Duration) {
         self.scoring_seconds.observe(elapsed.as_secs_f64());
+    }
+
+    /// A batch of `records` was scored, on the scoring threads or not.
+    pub fn scoring_batch(&self, records: usize, parallel: bool) {
+        self.scoring_batch_records
+            .with_label_values(&[if parallel { "parallel" } else { "pipeline" }])
+            .observe(records as f64);
     }
 
     pub fn end_to_end(&self, elapsed: Duration) {

@@ -1,21 +1,32 @@
 //! The manifest pipeline: consume (consumer group) → score with the core → emit through the [`Sink`].
 //!
-//! One dedicated thread runs the consumer loop and scores inline: scoring costs ~1–2 µs, far less than any
-//! hand-off to another thread or task would. librdkafka's rebalance callbacks run on this same thread (in
-//! `poll`), so a revoke can block there until the revoked partitions' outputs are acknowledged and their
-//! offsets committed, without stalling an async runtime.
+//! One dedicated thread runs the consumer loop. It polls a batch (up to [`MAX_BATCH`] records: it waits for
+//! the first and takes what the consumer already holds), has the batch parsed, scored and encoded by the
+//! scoring threads (`service.scoring_threads`, one per CPU by default; a batch of fewer than
+//! [`PARALLEL_FROM`] records is scored on this thread, so a quiet stream pays no hand-off), then emits the
+//! outputs itself, one by one in the order they were polled. The sink therefore sees exactly the sequence a
+//! single-threaded loop would produce: per-partition order, the at-least-once offset tracking and the
+//! exactly-once transaction boundaries do not depend on the number of scoring threads.
+//!
+//! librdkafka's rebalance callbacks run on this same thread (in `poll`), so a revoke can block there until
+//! the revoked partitions' outputs are acknowledged and their offsets committed, without stalling an async
+//! runtime. A revoke or an exactly-once rewind while a batch is being collected drops the batch's records
+//! that will be read again (nothing of a batch is emitted before the batch is complete).
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use arc_swap::ArcSwap;
+use borderlane_core::decision::Decision;
 use borderlane_core::history::{History, HistoryAsOf, Watermark};
 use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::score::{process_with, Lookups};
 use borderlane_core::table::PartnerTable;
-use borderlane_core::wire::{BadInput, ErrorKind, Limits};
+use borderlane_core::wire::{BadInput, ErrorKind, Limits, Manifest};
 use borderlane_core::Resumptions;
+use rayon::prelude::*;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
@@ -44,6 +55,21 @@ pub struct PipelineContext {
     readiness: Arc<Readiness>,
     /// Input topic, to pick its partitions out of statistics.
     topic: String,
+    /// Input partitions revoked since the pipeline last looked ([`PipelineContext::take_revoked`]): records
+    /// of theirs polled before the revoke but not yet emitted are dropped (their next owner reads them).
+    revoked: Mutex<Vec<i32>>,
+    /// Whether `revoked` has anything (saves the lock on every poll).
+    any_revoked: AtomicBool,
+}
+
+impl PipelineContext {
+    /// The input partitions revoked since the last call.
+    fn take_revoked(&self) -> Vec<i32> {
+        if !self.any_revoked.swap(false, Ordering::AcqRel) {
+            return Vec::new();
+        }
+        std::mem::take(&mut *self.revoked.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 impl ClientContext for PipelineContext {
@@ -94,6 +120,15 @@ impl ConsumerContext for PipelineContext {
                 self.sink.assigned(tpl);
             }
             Rebalance::Revoke(tpl) => {
+                self.revoked
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(
+                        tpl.elements_for_topic(&self.topic)
+                            .iter()
+                            .map(|e| e.partition()),
+                    );
+                self.any_revoked.store(true, Ordering::Release);
                 self.readiness.stall().forget(
                     tpl.elements_for_topic(&self.topic)
                         .iter()
@@ -169,6 +204,67 @@ pub fn fatal_consumer_error(
     }
 }
 
+/// Most records scored and emitted as one batch.
+const MAX_BATCH: usize = 256;
+
+/// Smaller batches are scored on the pipeline thread: handing a few records to the workers and waking
+/// them costs more than it saves, and at low rates it would only add latency.
+const PARALLEL_FROM: usize = 4;
+
+/// What scoring one record gave. Unboxed: a result is moved once into the batch's vector and once out of
+/// it, cheaper than an allocation per record.
+#[allow(clippy::large_enum_variant)]
+enum Scored {
+    /// Its manifest and decision (the decision's JSON is in the record's buffer).
+    Decided(Manifest, Decision),
+    /// Why it is a dead letter.
+    Bad(BadInput),
+    /// The decision could not be encoded (fatal: a bug, never the input's fault).
+    Unencodable(String),
+}
+
+/// Everything one batch is scored against: shared by the scoring threads, read-only.
+struct Scorer<'a> {
+    policy: &'a CompiledPolicy,
+    table: &'a PartnerTable,
+    history: Option<HistoryAsOf<'a>>,
+    limits: &'a Limits,
+    resumptions: &'a Resumptions,
+    metrics: &'a Metrics,
+}
+
+impl Scorer<'_> {
+    /// Parses, scores and encodes one record's value into `buf`.
+    fn score(&self, payload: Option<&[u8]>, buf: &mut Vec<u8>) -> Scored {
+        let started = Instant::now();
+        let result = match payload {
+            None => Err(BadInput::new(
+                ErrorKind::Empty,
+                "null value on the manifests topic",
+            )),
+            Some(bytes) => process_with(
+                self.policy,
+                Lookups::new(self.table, self.history),
+                bytes,
+                self.limits,
+                self.resumptions,
+            ),
+        };
+        self.metrics.scored(started.elapsed());
+        match result {
+            Ok((manifest, mut decision)) => {
+                decision.decided_at = crate::clock::now();
+                buf.clear();
+                match serde_json::to_writer(&mut *buf, &decision) {
+                    Ok(()) => Scored::Decided(manifest, decision),
+                    Err(e) => Scored::Unencodable(e.to_string()),
+                }
+            }
+            Err(error) => Scored::Bad(error),
+        }
+    }
+}
+
 /// See the module documentation.
 pub struct Pipeline {
     /// Group member on the manifest topic; subscribed only once the partner table is complete.
@@ -203,6 +299,8 @@ pub struct Pipeline {
     /// The party history and the watermark its follower has applied it to; each manifest reads the
     /// history as of one watermark snapshot (recorded on the decision as `history_as_of`).
     history: Option<(Arc<History>, Arc<ArcSwap<Watermark>>)>,
+    /// The scoring threads (`service.scoring_threads`); `None`: score on the pipeline thread.
+    workers: Option<rayon::ThreadPool>,
 }
 
 impl Pipeline {
@@ -222,6 +320,8 @@ impl Pipeline {
                 metrics: metrics.clone(),
                 readiness: readiness.clone(),
                 topic: config.kafka.topics.manifests.clone(),
+                revoked: Mutex::new(Vec::new()),
+                any_revoked: AtomicBool::new(false),
             })
             .map_err(|e| anyhow!("creating the manifest consumer: {e}"))?;
         Ok(Pipeline {
@@ -242,6 +342,16 @@ impl Pipeline {
             instance_id: config.kafka.instance_id.clone(),
             resumptions: Arc::new(ArcSwap::from_pointee(Resumptions::NONE)),
             history: None,
+            workers: match config.service.scoring_threads() {
+                0 | 1 => None,
+                n => Some(
+                    rayon::ThreadPoolBuilder::new()
+                        .num_threads(n)
+                        .thread_name(|i| format!("scoring-{i}"))
+                        .build()
+                        .context("starting the scoring threads")?,
+                ),
+            },
         })
     }
 
@@ -281,8 +391,9 @@ impl Pipeline {
 
     fn consume(&self) -> anyhow::Result<()> {
         let mut checkpoint_at = Instant::now();
-        // Reused for every decision's JSON.
-        let mut buf = Vec::with_capacity(4096);
+        // Reused for every batch: the polled records, and one JSON buffer per record of a batch.
+        let mut batch: Vec<BorrowedMessage<'_>> = Vec::with_capacity(MAX_BATCH);
+        let mut buffers: Vec<Vec<u8>> = Vec::new();
         while !self.shutdown.is_triggered() {
             if let Some(f) = self.sink.failure() {
                 bail!(f);
@@ -299,20 +410,53 @@ impl Pipeline {
             self.sink.wait_for_capacity(Duration::from_millis(100));
             self.sink.gate(&self.consumer);
             self.sink.rewind_if_needed(&self.consumer)?;
-            match self.consumer.poll(Duration::from_millis(100)) {
-                None => {}
+            batch.clear();
+            self.collect(&mut batch)?;
+            if !batch.is_empty() {
+                self.handle(&batch, &mut buffers)?;
+            }
+            batch.clear();
+            if checkpoint_at.elapsed() >= CHECKPOINT_INTERVAL {
+                checkpoint_at = Instant::now();
+                self.sink.checkpoint(&self.consumer);
+            }
+        }
+        Ok(())
+    }
+
+    /// Polls up to [`MAX_BATCH`] records: waits for the first, then takes what the consumer already holds.
+    /// Nothing of a batch has been emitted yet, so a record may still be dropped when it must be read again:
+    /// all of them when an aborted transaction rewinds the consumer (exactly-once), and those of partitions
+    /// revoked by a rebalance inside a later poll (their next owner starts at the committed offset, which
+    /// is before them).
+    fn collect<'c>(&'c self, batch: &mut Vec<BorrowedMessage<'c>>) -> anyhow::Result<()> {
+        let mut timeout = Duration::from_millis(100);
+        self.consumer.context().take_revoked();
+        while batch.len() < MAX_BATCH {
+            let polled = self.consumer.poll(timeout);
+            timeout = Duration::ZERO;
+            // A rebalance inside this poll may have aborted the transaction: what was polled before it is
+            // read again after the rewind.
+            let rewound = self.sink.rewind_if_needed(&self.consumer)?;
+            if rewound {
+                batch.clear();
+            }
+            let revoked = self.consumer.context().take_revoked();
+            if !revoked.is_empty() {
+                batch.retain(|m| !revoked.contains(&m.partition()));
+            }
+            match polled {
+                None => break,
                 Some(Ok(m)) => {
-                    // A rebalance inside this poll may have aborted the transaction: this message then
-                    // precedes the rewind and is read again after it.
-                    let rewound = self.sink.rewind_if_needed(&self.consumer)?;
                     if !rewound {
-                        self.handle(&m, &mut buf)?;
+                        batch.push(m);
                     }
                 }
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
                 Some(Err(e)) if consumer_error_is_transient(&e) => {
                     self.metrics.kafka_error(Client::ManifestConsumer);
                     warn!(error = %e, "manifest consumer error (transient; librdkafka retries)");
+                    break;
                 }
                 Some(Err(e)) => {
                     self.metrics.kafka_error(Client::ManifestConsumer);
@@ -321,10 +465,6 @@ impl Pipeline {
                          offset past them is committed (a restart resumes at the committed offset)"
                     );
                 }
-            }
-            if checkpoint_at.elapsed() >= CHECKPOINT_INTERVAL {
-                checkpoint_at = Instant::now();
-                self.sink.checkpoint(&self.consumer);
             }
         }
         Ok(())
@@ -336,8 +476,63 @@ impl Pipeline {
         self
     }
 
-    /// Scores one manifest record and emits its decision or dead letter.
-    fn handle(&self, m: &BorrowedMessage<'_>, buf: &mut Vec<u8>) -> anyhow::Result<()> {
+    /// Scores a batch of manifest records — on the scoring threads when there are enough of them — and
+    /// emits each one's decision or dead letter in the order they were polled. Every record of the batch is
+    /// scored against the same policy, business-resumption and history snapshot.
+    fn handle(
+        &self,
+        batch: &[BorrowedMessage<'_>],
+        buffers: &mut Vec<Vec<u8>>,
+    ) -> anyhow::Result<()> {
+        let policy = self.policy.load_full();
+        let resumptions = self.resumptions.load_full();
+        let as_of = self.history.as_ref().map(|(h, w)| (h, w.load_full()));
+        let scorer = Scorer {
+            policy: &policy,
+            table: &self.table,
+            history: as_of
+                .as_ref()
+                .map(|(history, as_of)| HistoryAsOf { history, as_of }),
+            limits: &self.limits,
+            resumptions: &resumptions,
+            metrics: &self.metrics,
+        };
+        if buffers.len() < batch.len() {
+            buffers.resize_with(batch.len(), || Vec::with_capacity(4096));
+        }
+        let buffers = &mut buffers[..batch.len()];
+        let parallel = self.workers.is_some() && batch.len() >= PARALLEL_FROM;
+        self.metrics.scoring_batch(batch.len(), parallel);
+        let scored: Vec<Scored> = match &self.workers {
+            Some(pool) if parallel => {
+                let payloads: Vec<Option<&[u8]>> = batch.iter().map(|m| m.payload()).collect();
+                pool.install(|| {
+                    payloads
+                        .par_iter()
+                        .zip(buffers.par_iter_mut())
+                        .map(|(payload, buf)| scorer.score(*payload, buf))
+                        .collect()
+                })
+            }
+            _ => batch
+                .iter()
+                .zip(buffers.iter_mut())
+                .map(|(m, buf)| scorer.score(m.payload(), buf))
+                .collect(),
+        };
+        for ((m, scored), json) in batch.iter().zip(scored).zip(buffers.iter()) {
+            // Exactly-once: an earlier record of this batch may have found the transaction no longer
+            // usable and aborted it; the rest of the batch is then read again after the rewind.
+            if self.sink.rewind_if_needed(&self.consumer)? {
+                break;
+            }
+            self.emit(m, scored, json)?;
+        }
+        Ok(())
+    }
+
+    /// Emits one record's decision or dead letter.
+    fn emit(&self, m: &BorrowedMessage<'_>, scored: Scored, json: &[u8]) -> anyhow::Result<()> {
         let origin = Origin {
             topic: m.topic(),
             partition: m.partition(),
@@ -345,72 +540,46 @@ impl Pipeline {
             timestamp_ms: m.timestamp().to_millis(),
             key: m.key(),
         };
-        let policy = self.policy.load();
-        let resumptions = self.resumptions.load();
-        let as_of = self.history.as_ref().map(|(h, w)| (h, w.load_full()));
-        let lookups = Lookups::new(
-            &self.table,
-            as_of
-                .as_ref()
-                .map(|(history, as_of)| HistoryAsOf { history, as_of }),
-        );
-        let started = Instant::now();
-        let result = match m.payload() {
-            None => Err(BadInput::new(
-                ErrorKind::Empty,
-                "null value on the manifests topic",
-            )),
-            Some(bytes) => process_with(&policy, lookups, bytes, &self.limits, &resumptions),
-        };
-        self.metrics.scored(started.elapsed());
-        match result {
-            Ok((manifest, mut decision)) => {
-                decision.decided_at = crate::clock::now();
-                buf.clear();
-                serde_json::to_writer(&mut *buf, &decision).context("encoding a decision")?;
-                let size = buf.len() + decision.manifest_id.len();
-                if size > self.max_decision {
-                    let error = BadInput::new(
-                        ErrorKind::Oversized,
-                        format!(
-                            "its decision is {size} bytes, more than the producer may send ({})",
-                            self.max_decision
-                        ),
-                    );
-                    return self.sink.emit(
+        let error = match scored {
+            Scored::Decided(manifest, decision) => {
+                let size = json.len() + decision.manifest_id.len();
+                if size <= self.max_decision {
+                    self.sink.emit(
                         &origin,
-                        Output::DeadLetter {
-                            value: m.payload(),
-                            error: &error,
+                        Output::Decision {
+                            decision: &decision,
+                            json,
                         },
-                    );
+                    )?;
+                    self.sink.decided(&self.watchers, manifest, &decision, json);
+                    return Ok(());
                 }
-                self.sink.emit(
-                    &origin,
-                    Output::Decision {
-                        decision: &decision,
-                        json: buf,
-                    },
-                )?;
-                self.sink.decided(&self.watchers, manifest, &decision, buf);
-                Ok(())
+                BadInput::new(
+                    ErrorKind::Oversized,
+                    format!(
+                        "its decision is {size} bytes, more than the producer may send ({})",
+                        self.max_decision
+                    ),
+                )
             }
-            Err(error) => {
+            Scored::Bad(error) => {
                 debug!(
                     partition = origin.partition,
                     offset = origin.offset,
                     kind = error.kind.as_str(),
                     "dead letter"
                 );
-                self.sink.emit(
-                    &origin,
-                    Output::DeadLetter {
-                        value: m.payload(),
-                        error: &error,
-                    },
-                )
+                error
             }
-        }
+            Scored::Unencodable(e) => bail!("encoding a decision: {e}"),
+        };
+        self.sink.emit(
+            &origin,
+            Output::DeadLetter {
+                value: m.payload(),
+                error: &error,
+            },
+        )
     }
 
     /// Waits for in-flight outputs, stores and commits their offsets; the consumer then leaves the group
