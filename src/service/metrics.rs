@@ -74,6 +74,8 @@ pub struct Metrics {
     scoring_seconds: Histogram,
     /// Records per batch the pipeline scored, and whether on the scoring threads.
     scoring_batch_records: HistogramVec,
+    /// Time the pipeline thread spends per step (where its tail latency comes from).
+    pipeline_step_seconds: HistogramVec,
     /// Manifest's Kafka timestamp to its decision or dead letter being acknowledged.
     end_to_end_seconds: Histogram,
     /// Partners in the table now.
@@ -210,6 +212,18 @@ impl Metrics {
             )
             .buckets(vec![1.0, 3.0, 4.0, 16.0, 64.0, 128.0, 256.0]),
             &["threads"],
+        ));
+        let pipeline_step_seconds = must(HistogramVec::new(
+            HistogramOpts::new(
+                "pipeline_step_seconds",
+                "Time the manifest pipeline thread spends per step, each time it runs: score (a batch, on \
+                 the scoring threads or inline), emit (a batch's outputs handed to the producer), \
+                 checkpoint (offsets stored; at-least-once also commits every kafka.commit_interval_ms), \
+                 stats (librdkafka statistics: lag gauges and stall detector), rebalance (a callback). \
+                 Records that arrive meanwhile wait.",
+            )
+            .buckets(must(exponential_buckets(1e-5, 2.0, 17))),
+            &["step"],
         ));
         let end_to_end_seconds = must(Histogram::with_opts(
             HistogramOpts::new(
@@ -424,6 +438,7 @@ impl Metrics {
             Box::new(dead_letters.clone()),
             Box::new(scoring_seconds.clone()),
             Box::new(scoring_batch_records.clone()),
+            Box::new(pipeline_step_seconds.clone()),
             Box::new(end_to_end_seconds.clone()),
             Box::new(partner_table_size.clone()),
             Box::new(partner_updates_applied.clone()),
@@ -478,6 +493,7 @@ impl Metrics {
             dead_letter_handles,
             scoring_seconds,
             scoring_batch_records,
+            pipeline_step_seconds,
             end_to_end_seconds,
             partner_table_size,
             partner_updates_applied,
@@ -578,6 +594,13 @@ impl Metrics {
         self.scoring_batch_records
             .with_label_values(&[if parallel { "parallel" } else { "pipeline" }])
             .observe(records as f64);
+    }
+
+    /// The pipeline thread spent `elapsed` in `step` (see `pipeline_step_seconds`).
+    pub fn pipeline_step(&self, step: &str, elapsed: Duration) {
+        self.pipeline_step_seconds
+            .with_label_values(&[step])
+            .observe(elapsed.as_secs_f64());
     }
 
     pub fn end_to_end(&self, elapsed: Duration) {

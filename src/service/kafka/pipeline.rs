@@ -73,7 +73,30 @@ impl PipelineContext {
 }
 
 impl ClientContext for PipelineContext {
-    fn stats(&self, stats: Statistics) {
+    /// Runs on the pipeline thread (inside `poll`), so its whole cost — librdkafka's statistics JSON
+    /// parsed, then the lag gauges and the stall detector fed — is timed as the `stats` step.
+    fn stats_raw(&self, statistics: &[u8]) {
+        let started = Instant::now();
+        match serde_json::from_slice::<Statistics>(statistics) {
+            Ok(stats) => self.stats_of(stats),
+            Err(e) => warn!(error = %e, "librdkafka statistics not understood"),
+        }
+        self.metrics.pipeline_step("stats", started.elapsed());
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.metrics.kafka_error(Client::ManifestConsumer);
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
+            // The consume loop reads the fatal error and stops the instance.
+            tracing::error!(error = %error, reason, "fatal manifest consumer error");
+        } else {
+            warn!(error = %error, reason, "manifest consumer error (librdkafka retries)");
+        }
+    }
+}
+
+impl PipelineContext {
+    fn stats_of(&self, stats: Statistics) {
         let Some(t) = stats.topics.get(&self.topic) else {
             // No partition of the input topic assigned (or no statistics of it yet).
             self.readiness.stall().observe(Instant::now(), []);
@@ -100,20 +123,11 @@ impl ClientContext for PipelineContext {
             }
         }
     }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        self.metrics.kafka_error(Client::ManifestConsumer);
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
-            // The consume loop reads the fatal error and stops the instance.
-            tracing::error!(error = %error, reason, "fatal manifest consumer error");
-        } else {
-            warn!(error = %error, reason, "manifest consumer error (librdkafka retries)");
-        }
-    }
 }
 
-impl ConsumerContext for PipelineContext {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+impl PipelineContext {
+    /// A rebalance callback's work (see [`ConsumerContext::pre_rebalance`]).
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
                 info!(partitions = tpl.count(), "partitions assigned");
@@ -138,6 +152,14 @@ impl ConsumerContext for PipelineContext {
             }
             Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
         }
+    }
+}
+
+impl ConsumerContext for PipelineContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let started = Instant::now();
+        self.rebalance(consumer, rebalance);
+        self.metrics.pipeline_step("rebalance", started.elapsed());
     }
 
     fn commit_callback(
@@ -419,6 +441,8 @@ impl Pipeline {
             if checkpoint_at.elapsed() >= CHECKPOINT_INTERVAL {
                 checkpoint_at = Instant::now();
                 self.sink.checkpoint(&self.consumer);
+                self.metrics
+                    .pipeline_step("checkpoint", checkpoint_at.elapsed());
             }
         }
         Ok(())
@@ -501,6 +525,7 @@ impl Pipeline {
             buffers.resize_with(batch.len(), || Vec::with_capacity(4096));
         }
         let buffers = &mut buffers[..batch.len()];
+        let started = Instant::now();
         let parallel = self.workers.is_some() && batch.len() >= PARALLEL_FROM;
         self.metrics.scoring_batch(batch.len(), parallel);
         let scored: Vec<Scored> = match &self.workers {
@@ -520,6 +545,8 @@ impl Pipeline {
                 .map(|(m, buf)| scorer.score(m.payload(), buf))
                 .collect(),
         };
+        let scored_at = Instant::now();
+        self.metrics.pipeline_step("score", scored_at - started);
         for ((m, scored), json) in batch.iter().zip(scored).zip(buffers.iter()) {
             // Exactly-once: an earlier record of this batch may have found the transaction no longer
             // usable and aborted it; the rest of the batch is then read again after the rewind.
@@ -528,6 +555,7 @@ impl Pipeline {
             }
             self.emit(m, scored, json)?;
         }
+        self.metrics.pipeline_step("emit", scored_at.elapsed());
         Ok(())
     }
 
