@@ -367,7 +367,7 @@ impl Pipeline {
             Ok((manifest, mut decision)) => {
                 decision.decided_at = crate::clock::now();
                 buf.clear();
-                serde_json::to_writer(&mut *buf, &decision).context("encoding a decision")?;
+                decision.write_json(buf);
                 let size = buf.len() + decision.manifest_id.len();
                 if size > self.max_decision {
                     let error = BadInput::new(
