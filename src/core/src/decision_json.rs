@@ -103,7 +103,7 @@ impl Reason {
         out.extend_from_slice(b",\"points\":");
         json::int(out, self.points);
         out.extend_from_slice(b",\"detail\":\"");
-        write_text(out, self);
+        self.write_text(out);
         out.push(b'"');
         if let Some(sh) = &self.shipment {
             out.extend_from_slice(b",\"shipment_id\":");
@@ -115,16 +115,17 @@ impl Reason {
         }
         out.push(b'}');
     }
-}
 
-/// The reason's [`ReasonText`], escaped, without quotes: the `Display` text of its [`Detail`], written
-/// piece by piece (the formatting machinery only for floats), then the floor.
-fn write_text(out: &mut Vec<u8>, r: &Reason) {
-    write_detail(out, &r.detail);
-    if let Some(a) = r.floor {
-        out.extend_from_slice(b" (not offset by CTPAT credits; at least ");
-        out.extend_from_slice(a.as_str().as_bytes());
-        out.push(b')');
+    /// Appends the reason's [`crate::decision::ReasonText`] escaped as JSON string contents (no quotes):
+    /// the `Display` text of its [`Detail`], written piece by piece (the formatting machinery only for
+    /// floats), then the floor.
+    pub fn write_text(&self, out: &mut Vec<u8>) {
+        write_detail(out, &self.detail);
+        if let Some(a) = self.floor {
+            out.extend_from_slice(b" (not offset by CTPAT credits; at least ");
+            out.extend_from_slice(a.as_str().as_bytes());
+            out.push(b')');
+        }
     }
 }
 

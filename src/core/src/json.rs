@@ -32,6 +32,36 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 #[inline]
 pub fn escape_into(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
+    if needs_escape(bytes) {
+        escape_slow(out, bytes);
+    } else {
+        out.extend_from_slice(bytes);
+    }
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Whether any byte of `bytes` is one JSON escapes: 8 bytes at a time, each word tested for a byte below
+/// 0x20, a `"` or a `\` (exact as a yes/no: a byte is flagged only if some byte matches).
+#[inline]
+fn needs_escape(bytes: &[u8]) -> bool {
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        let control = w.wrapping_sub(LO * 0x20) & !w;
+        let q = w ^ (LO * b'"' as u64);
+        let quote = q.wrapping_sub(LO) & !q;
+        let b = w ^ (LO * b'\\' as u64);
+        let backslash = b.wrapping_sub(LO) & !b;
+        if (control | quote | backslash) & HI != 0 {
+            return true;
+        }
+    }
+    words.remainder().iter().any(|b| ESCAPE[*b as usize] != 0)
+}
+
+fn escape_slow(out: &mut Vec<u8>, bytes: &[u8]) {
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let e = ESCAPE[b as usize];
@@ -140,6 +170,28 @@ mod tests {
             let mut out = Vec::new();
             string(&mut out, s);
             assert_eq!(out, serde_json::to_vec(s).unwrap(), "{s:?}");
+        }
+    }
+
+    /// Every byte value at every position of strings 1 to 24 bytes long (the word scan and its remainder).
+    #[test]
+    fn every_byte_at_every_position() {
+        for len in 1..=24 {
+            for pos in 0..len {
+                for b in 0u8..0x80 {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[pos] = b;
+                    let s = std::str::from_utf8(&bytes).unwrap();
+                    let mut out = Vec::new();
+                    string(&mut out, s);
+                    assert_eq!(out, serde_json::to_vec(s).unwrap(), "{s:?}");
+                }
+                let mut s = "a".repeat(len - 1);
+                s.insert(pos, 'é');
+                let mut out = Vec::new();
+                string(&mut out, &s);
+                assert_eq!(out, serde_json::to_vec(&s).unwrap(), "{s:?}");
+            }
         }
     }
 
