@@ -15,19 +15,22 @@ use crate::table::Standing;
 impl Decision {
     /// Appends this decision's wire JSON (what `serde_json::to_writer(out, self)` writes) to `out`.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"manifest_id\":");
-        json::string(out, &self.manifest_id);
-        out.extend_from_slice(b",\"revision\":");
+        // Literals carry the quotes around the values that need no escaping (enum names, digits), so
+        // each value costs one copy.
+        let raw = |out: &mut Vec<u8>, s: &str| out.extend_from_slice(s.as_bytes());
+        out.extend_from_slice(b"{\"manifest_id\":\"");
+        json::escape_into(out, &self.manifest_id);
+        out.extend_from_slice(b"\",\"revision\":");
         json::int(out, self.revision);
-        out.extend_from_slice(b",\"port_of_entry\":");
-        json::plain(out, self.port_of_entry.as_str());
-        out.extend_from_slice(b",\"mode\":");
-        json::plain(out, self.mode.as_str());
-        out.extend_from_slice(b",\"lane\":");
-        json::plain(out, self.lane.as_str());
-        out.extend_from_slice(b",\"action\":");
-        json::plain(out, self.action.as_str());
-        out.extend_from_slice(b",\"front_of_line\":");
+        out.extend_from_slice(b",\"port_of_entry\":\"");
+        raw(out, self.port_of_entry.as_str());
+        out.extend_from_slice(b"\",\"mode\":\"");
+        raw(out, self.mode.as_str());
+        out.extend_from_slice(b"\",\"lane\":\"");
+        raw(out, self.lane.as_str());
+        out.extend_from_slice(b"\",\"action\":\"");
+        raw(out, self.action.as_str());
+        out.extend_from_slice(b"\",\"front_of_line\":");
         json::bool(out, self.front_of_line);
         out.extend_from_slice(b",\"random_exam\":");
         json::bool(out, self.random_exam);
@@ -35,9 +38,9 @@ impl Decision {
         json::bool(out, self.watchlist_hit);
         out.extend_from_slice(b",\"score\":");
         json::int(out, self.score);
-        out.extend_from_slice(b",\"band\":");
-        json::plain(out, self.band.as_str());
-        out.extend_from_slice(b",\"reasons\":[");
+        out.extend_from_slice(b",\"band\":\"");
+        raw(out, self.band.as_str());
+        out.extend_from_slice(b"\",\"reasons\":[");
         for (i, r) in self.reasons.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
@@ -98,22 +101,24 @@ impl Decision {
 impl Reason {
     /// Appends this reason's wire JSON (as its `Serialize` impl writes it).
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"rule\":");
-        json::plain(out, self.rule.as_str());
-        out.extend_from_slice(b",\"points\":");
+        out.extend_from_slice(b"{\"rule\":\"");
+        out.extend_from_slice(self.rule.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"points\":");
         json::int(out, self.points);
         out.extend_from_slice(b",\"detail\":\"");
         self.write_text(out);
-        out.push(b'"');
         if let Some(sh) = &self.shipment {
-            out.extend_from_slice(b",\"shipment_id\":");
-            json::string(out, sh);
+            out.extend_from_slice(b"\",\"shipment_id\":\"");
+            json::escape_into(out, sh);
         }
-        if let Some(a) = self.floor {
-            out.extend_from_slice(b",\"creditable\":false,\"min_action\":");
-            json::plain(out, a.as_str());
+        match self.floor {
+            Some(a) => {
+                out.extend_from_slice(b"\",\"creditable\":false,\"min_action\":\"");
+                out.extend_from_slice(a.as_str().as_bytes());
+                out.extend_from_slice(b"\"}");
+            }
+            None => out.extend_from_slice(b"\"}"),
         }
-        out.push(b'}');
     }
 
     /// Appends the reason's [`crate::decision::ReasonText`] escaped as JSON string contents (no quotes):
@@ -351,34 +356,40 @@ fn write_recalled(out: &mut Vec<u8>, r: &Recalled) {
 impl PartyView {
     /// Appends this party's wire JSON (as its `Serialize` impl writes it).
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"role\":");
-        json::plain(out, self.role.as_str());
-        out.extend_from_slice(b",\"id\":");
-        json::string(out, &self.id);
+        out.extend_from_slice(b"{\"role\":\"");
+        out.extend_from_slice(self.role.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"id\":\"");
+        json::escape_into(out, &self.id);
         if let Some(sh) = &self.shipment {
-            out.extend_from_slice(b",\"shipment_id\":");
-            json::string(out, sh);
+            out.extend_from_slice(b"\",\"shipment_id\":\"");
+            json::escape_into(out, sh);
         }
-        out.extend_from_slice(b",\"partner_id\":");
         match &self.partner_id {
-            Some(p) => json::string(out, p),
-            None => out.extend_from_slice(b"null"),
+            Some(p) => {
+                out.extend_from_slice(b"\",\"partner_id\":\"");
+                json::escape_into(out, p);
+                out.extend_from_slice(b"\",\"status\":");
+            }
+            None => out.extend_from_slice(b"\",\"partner_id\":null,\"status\":"),
         }
-        out.extend_from_slice(b",\"status\":");
         match self.status {
-            Some(s) => json::plain(out, s.as_str()),
-            None => out.extend_from_slice(b"null"),
+            Some(s) => {
+                out.push(b'"');
+                out.extend_from_slice(s.as_str().as_bytes());
+                out.extend_from_slice(b"\",\"tier\":");
+            }
+            None => out.extend_from_slice(b"null,\"tier\":"),
         }
-        out.extend_from_slice(b",\"tier\":");
         match self.tier {
             Some(t) => json::int(out, t),
             None => out.extend_from_slice(b"null"),
         }
-        out.extend_from_slice(b",\"standing\":");
-        json::plain(out, self.standing.as_str());
-        if self.lapsed {
-            out.extend_from_slice(b",\"lapsed\":true");
-        }
-        out.push(b'}');
+        out.extend_from_slice(b",\"standing\":\"");
+        out.extend_from_slice(self.standing.as_str().as_bytes());
+        out.extend_from_slice(if self.lapsed {
+            b"\",\"lapsed\":true}"
+        } else {
+            b"\"}"
+        });
     }
 }
