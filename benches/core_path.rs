@@ -1,9 +1,13 @@
 //! Criterion benches of the core path: parse, partner lookups, scoring, decision serialisation, and all
-//! four together on ~1 KB manifests (the figure `docs/performance.md` quotes).
+//! four together on ~1 KB manifests (the figure `docs/performance.md` quotes). `serialize` is serde_json
+//! through the `Serialize` impls (the reference), `serialize_direct` the writer the adapters use.
 
+use std::fmt::Write as _;
 use std::hint::black_box;
 
 use borderlane::load::policy::default_policy;
+use borderlane_core::decision::ReasonText;
+use borderlane_core::json;
 use borderlane_core::score::{process, resolve, score};
 use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::{parse_manifest, parse_partner, Limits};
@@ -67,11 +71,35 @@ fn benches(c: &mut Criterion) {
             serde_json::to_writer(&mut out, black_box(&decision)).unwrap();
         })
     });
+    g.bench_function("serialize_direct", |b| {
+        b.iter(|| {
+            out.clear();
+            black_box(&decision).write_json(&mut out);
+        })
+    });
+    // The reason texts alone: through their Display impls into an escaping fmt::Write (what serde's
+    // collect_str does), and written directly (what write_json does).
+    g.bench_function("reason_text_fmt", |b| {
+        b.iter(|| {
+            out.clear();
+            for r in &black_box(&decision).reasons {
+                let _ = write!(json::Escaper(&mut out), "{}", ReasonText(r));
+            }
+        })
+    });
+    g.bench_function("reason_text_direct", |b| {
+        b.iter(|| {
+            out.clear();
+            for r in &black_box(&decision).reasons {
+                r.write_text(&mut out);
+            }
+        })
+    });
     g.bench_function("core_path", |b| {
         b.iter(|| {
             out.clear();
             let (_, d) = process(&policy, &table, black_box(bytes), &limits).unwrap();
-            serde_json::to_writer(&mut out, &d).unwrap();
+            d.write_json(&mut out);
         })
     });
     g.finish();

@@ -62,8 +62,19 @@ fn every_record_has_its_expected_outcome() {
         let outcome = process(&policy, &table, &r.to_bytes(), &limits).map(|(_, d)| d);
         match r {
             Record::Good(m) => {
-                let d = outcome.unwrap_or_else(|e| panic!("record {i} should decide: {e}"));
+                let mut d = outcome.unwrap_or_else(|e| panic!("record {i} should decide: {e}"));
                 assert_eq!(d.manifest_id, m.manifest_id);
+                // What the adapters emit (the direct writer) is the serde serialiser's bytes.
+                d.decided_at = borderlane_core::time::Timestamp::from_unix_nanos(
+                    1_795_838_400_000_000_000 + i as i128 * 1_000_123,
+                );
+                let mut direct = Vec::new();
+                d.write_json(&mut direct);
+                assert_eq!(
+                    String::from_utf8_lossy(&direct),
+                    String::from_utf8_lossy(&serde_json::to_vec(&d).unwrap()),
+                    "record {i}"
+                );
                 good += 1;
                 exams += d.action.is_exam() as u32;
                 if d.mode == borderlane_core::wire::Mode::Truck

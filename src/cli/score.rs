@@ -14,6 +14,7 @@ use anyhow::Context;
 use std::sync::Arc;
 
 use borderlane_core::history::{History, HistoryAsOf, Watermark};
+use borderlane_core::json;
 use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::score::{process, Lookups};
 use borderlane_core::table::PartnerTable;
@@ -68,6 +69,22 @@ struct DeadLetter<'a> {
     raw: std::borrow::Cow<'a, str>,
 }
 
+impl DeadLetter<'_> {
+    /// Appends the dead letter's JSON: the bytes `serde_json::to_writer` writes through the derived
+    /// `Serialize` (kept as the reference for the test below), without serde.
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"line\":");
+        json::int(out, self.line);
+        out.extend_from_slice(b",\"kind\":");
+        json::string(out, self.kind);
+        out.extend_from_slice(b",\"message\":");
+        json::string(out, self.message);
+        out.extend_from_slice(b",\"raw\":");
+        json::string(out, &self.raw);
+        out.push(b'}');
+    }
+}
+
 /// Lines per parallel chunk: big enough to amortise rayon, small enough to balance the cores.
 const CHUNK: usize = 512;
 /// Bytes read per block.
@@ -98,8 +115,7 @@ impl Ctx<'_> {
             Ok((_, mut d)) => {
                 d.decided_at = self.decided_at;
                 sink.tally.add(&d);
-                // Serialising our own Decision into a Vec cannot fail.
-                let _ = serde_json::to_writer(&mut sink.out, &d);
+                d.write_json(&mut sink.out);
                 sink.out.push(b'\n');
             }
             Err(e) => {
@@ -110,7 +126,7 @@ impl Ctx<'_> {
                     message: &e.message,
                     raw: String::from_utf8_lossy(line),
                 };
-                let _ = serde_json::to_writer(&mut sink.dlq, &dl);
+                dl.write_json(&mut sink.dlq);
                 sink.dlq.push(b'\n');
             }
         }
@@ -307,4 +323,40 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DeadLetter;
+    use borderlane_core::ErrorKind;
+    use proptest::prelude::*;
+    use proptest::sample::select;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// The direct dead-letter writer writes serde_json's bytes: any line (invalid UTF-8 included, as
+        /// `score_line` gets it), any message, every kind.
+        #[test]
+        fn dead_letter_bytes_are_serde_json_bytes(
+            line in any::<u64>(),
+            kind in select(&ErrorKind::ALL[..]),
+            message in any::<String>(),
+            raw in prop::collection::vec(
+                prop_oneof![any::<u8>(), select(&b"\"\\\n\r\t\x08\x0c\x00\x1f\x7f{}"[..])],
+                0..64,
+            ),
+        ) {
+            let dl = DeadLetter {
+                line,
+                kind: kind.as_str(),
+                message: &message,
+                raw: String::from_utf8_lossy(&raw),
+            };
+            let mut out = b"x".to_vec();
+            dl.write_json(&mut out);
+            let want = serde_json::to_vec(&dl).unwrap();
+            prop_assert_eq!(&out[1..], &want[..]);
+        }
+    }
 }

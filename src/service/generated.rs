@@ -90,7 +90,7 @@ impl Traffic {
                 Ok((manifest, mut decision)) => {
                     decision.decided_at = crate::clock::now();
                     buf.clear();
-                    serde_json::to_writer(&mut buf, &decision)?;
+                    decision.write_json(&mut buf);
                     self.metrics.decision_acknowledged(
                         decision.action,
                         decision.lane,

@@ -3,7 +3,9 @@
 
 pub mod codes;
 pub mod decision;
+mod decision_json;
 pub mod history;
+pub mod json;
 pub mod model;
 pub mod outcome;
 pub mod policy;

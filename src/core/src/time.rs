@@ -109,6 +109,52 @@ impl fmt::Display for Timestamp {
     }
 }
 
+impl Timestamp {
+    /// Appends exactly the `Display` text (RFC 3339 as the `time` crate writes it: UTC as `Z`, a fraction
+    /// only when non-zero and without trailing zeros) without the formatter's `String`. Decisions write
+    /// `decided_at` with it; the JSON writer's property test holds it to `Display`.
+    pub fn write_rfc3339(&self, out: &mut Vec<u8>) {
+        let t = self.0;
+        let year = t.year();
+        if !(0..10_000).contains(&year) || !t.offset().is_utc() {
+            // Not reached by timestamps built in this crate (all UTC, years 1970..=2199 when parsed).
+            out.extend_from_slice(self.to_string().as_bytes());
+            return;
+        }
+        let (h, m, s, nanos) = t.to_hms_nano();
+        let two = |out: &mut Vec<u8>, v: u8| out.extend_from_slice(&[b'0' + v / 10, b'0' + v % 10]);
+        let y = year as u16;
+        out.extend_from_slice(&[
+            b'0' + (y / 1000) as u8,
+            b'0' + (y / 100 % 10) as u8,
+            b'0' + (y / 10 % 10) as u8,
+            b'0' + (y % 10) as u8,
+            b'-',
+        ]);
+        two(out, t.month() as u8);
+        out.push(b'-');
+        two(out, t.day());
+        out.push(b'T');
+        two(out, h);
+        out.push(b':');
+        two(out, m);
+        out.push(b':');
+        two(out, s);
+        if nanos != 0 {
+            let mut digits = [b'0'; 9];
+            let mut n = nanos;
+            for d in digits.iter_mut().rev() {
+                *d = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+            let len = 9 - digits.iter().rev().take_while(|d| **d == b'0').count();
+            out.push(b'.');
+            out.extend_from_slice(&digits[..len]);
+        }
+        out.push(b'Z');
+    }
+}
+
 impl fmt::Debug for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)

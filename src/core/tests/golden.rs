@@ -549,6 +549,22 @@ fn check(case: &Case, fx: &Fixtures, cov: &mut Coverage) -> Vec<String> {
     };
     let d = serde_json::to_value(&decision).expect("decision serialises");
     cov.cases += 1;
+    // The direct writer (what the adapters emit) writes the serde serialiser's bytes, also with a
+    // `decided_at` (tests/json_writer.rs does the same on generated decisions).
+    let mut stamped = decision.clone();
+    for at in [None, Timestamp::from_unix_nanos(1_795_838_400_123_456_700)] {
+        stamped.decided_at = at;
+        let mut direct = Vec::new();
+        stamped.write_json(&mut direct);
+        let want = serde_json::to_vec(&stamped).expect("decision serialises");
+        if direct != want {
+            errs.push(format!(
+                "write_json differs from serde_json:\n  {}\n  {}",
+                String::from_utf8_lossy(&direct),
+                String::from_utf8_lossy(&want)
+            ));
+        }
+    }
     cov.priorities.extend(d["priority"].as_u64());
 
     let mut field = |name: &str, want: Json, got: &Json| {

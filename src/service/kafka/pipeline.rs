@@ -241,8 +241,6 @@ enum Scored {
     Decided(Manifest, Decision),
     /// Why it is a dead letter.
     Bad(BadInput),
-    /// The decision could not be encoded (fatal: a bug, never the input's fault).
-    Unencodable(String),
 }
 
 /// Everything one batch is scored against: shared by the scoring threads, read-only.
@@ -277,10 +275,8 @@ impl Scorer<'_> {
             Ok((manifest, mut decision)) => {
                 decision.decided_at = crate::clock::now();
                 buf.clear();
-                match serde_json::to_writer(&mut *buf, &decision) {
-                    Ok(()) => Scored::Decided(manifest, decision),
-                    Err(e) => Scored::Unencodable(e.to_string()),
-                }
+                decision.write_json(buf);
+                Scored::Decided(manifest, decision)
             }
             Err(error) => Scored::Bad(error),
         }
@@ -599,7 +595,6 @@ impl Pipeline {
                 );
                 error
             }
-            Scored::Unencodable(e) => bail!("encoding a decision: {e}"),
         };
         self.sink.emit(
             &origin,

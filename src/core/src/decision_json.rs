@@ -1,0 +1,395 @@
+//! The direct decision writer: [`Decision::write_json`] appends the decision's wire JSON to a reused buffer,
+//! the reason texts rendered straight into it.
+//!
+//! Its bytes are exactly `serde_json::to_writer` of the same decision through the `Serialize` impls in
+//! [`crate::decision`] (which stay the reference): same keys in the same order, the same optional keys left
+//! out, `null` for an absent value, the same escaping. `src/core/tests/json_writer.rs` proves it on
+//! generated decisions and the golden cases.
+
+use std::fmt::Write as _;
+
+use crate::decision::{Decision, Detail, ExamResult, PartyView, Reason, Recalled};
+use crate::json;
+use crate::table::Standing;
+
+impl Decision {
+    /// Appends this decision's wire JSON (what `serde_json::to_writer(out, self)` writes) to `out`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        // Literals carry the quotes around the values that need no escaping (enum names, digits), so
+        // each value costs one copy.
+        let raw = |out: &mut Vec<u8>, s: &str| out.extend_from_slice(s.as_bytes());
+        out.extend_from_slice(b"{\"manifest_id\":\"");
+        json::escape_into(out, &self.manifest_id);
+        out.extend_from_slice(b"\",\"revision\":");
+        json::int(out, self.revision);
+        out.extend_from_slice(b",\"port_of_entry\":\"");
+        raw(out, self.port_of_entry.as_str());
+        out.extend_from_slice(b"\",\"mode\":\"");
+        raw(out, self.mode.as_str());
+        out.extend_from_slice(b"\",\"lane\":\"");
+        raw(out, self.lane.as_str());
+        out.extend_from_slice(b"\",\"action\":\"");
+        raw(out, self.action.as_str());
+        out.extend_from_slice(b"\",\"front_of_line\":");
+        json::bool(out, self.front_of_line);
+        out.extend_from_slice(b",\"random_exam\":");
+        json::bool(out, self.random_exam);
+        out.extend_from_slice(b",\"watchlist_hit\":");
+        json::bool(out, self.watchlist_hit);
+        out.extend_from_slice(b",\"score\":");
+        json::int(out, self.score);
+        out.extend_from_slice(b",\"band\":\"");
+        raw(out, self.band.as_str());
+        out.extend_from_slice(b"\",\"reasons\":[");
+        for (i, r) in self.reasons.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            r.write_json(out);
+        }
+        out.extend_from_slice(b"],\"parties\":[");
+        for (i, p) in self.parties.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            p.write_json(out);
+        }
+        out.extend_from_slice(b"],\"fast\":{\"eligible\":");
+        json::bool(out, self.fast_missing.is_empty());
+        out.extend_from_slice(b",\"missing\":[");
+        for (i, c) in self.fast_missing.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json::plain(out, c.as_str());
+        }
+        out.extend_from_slice(b"]},\"importer_standing\":");
+        json::plain(out, self.importer_standing.as_str());
+        out.extend_from_slice(b",\"policy_version\":");
+        json::string(out, &self.policy_version);
+        if let Some(v) = &self.model_version {
+            out.extend_from_slice(b",\"model_version\":");
+            json::string(out, v);
+        }
+        if let Some(p) = self.priority {
+            out.extend_from_slice(b",\"priority\":");
+            json::int(out, p);
+        }
+        if let Some(w) = &self.history_as_of {
+            // A map with integer keys: serde_json quotes each key.
+            out.extend_from_slice(b",\"history_as_of\":{");
+            for (i, (p, n)) in w.0.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.push(b'"');
+                json::int(out, *p);
+                out.extend_from_slice(b"\":");
+                json::int(out, *n);
+            }
+            out.push(b'}');
+        }
+        if let Some(t) = &self.decided_at {
+            out.extend_from_slice(b",\"decided_at\":\"");
+            t.write_rfc3339(out);
+            out.push(b'"');
+        }
+        out.push(b'}');
+    }
+}
+
+impl Reason {
+    /// Appends this reason's wire JSON (as its `Serialize` impl writes it).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"rule\":\"");
+        out.extend_from_slice(self.rule.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"points\":");
+        json::int(out, self.points);
+        out.extend_from_slice(b",\"detail\":\"");
+        self.write_text(out);
+        if let Some(sh) = &self.shipment {
+            out.extend_from_slice(b"\",\"shipment_id\":\"");
+            json::escape_into(out, sh);
+        }
+        match self.floor {
+            Some(a) => {
+                out.extend_from_slice(b"\",\"creditable\":false,\"min_action\":\"");
+                out.extend_from_slice(a.as_str().as_bytes());
+                out.extend_from_slice(b"\"}");
+            }
+            None => out.extend_from_slice(b"\"}"),
+        }
+    }
+
+    /// Appends the reason's [`crate::decision::ReasonText`] escaped as JSON string contents (no quotes):
+    /// the `Display` text of its [`Detail`], written piece by piece (the formatting machinery only for
+    /// floats), then the floor.
+    pub fn write_text(&self, out: &mut Vec<u8>) {
+        write_detail(out, &self.detail);
+        if let Some(a) = self.floor {
+            out.extend_from_slice(b" (not offset by CTPAT credits; at least ");
+            out.extend_from_slice(a.as_str().as_bytes());
+            out.push(b')');
+        }
+    }
+}
+
+/// `n` in decimal, zero-padded to `width` digits (`{n:0width$}`).
+fn padded(out: &mut Vec<u8>, n: u16, width: usize) {
+    let mut b = itoa::Buffer::new();
+    let digits = b.format(n);
+    for _ in digits.len()..width {
+        out.push(b'0');
+    }
+    out.extend_from_slice(digits.as_bytes());
+}
+
+/// `: why`, or nothing for an empty `why`.
+fn why(out: &mut Vec<u8>, why: &str) {
+    if !why.is_empty() {
+        out.extend_from_slice(b": ");
+        json::escape_into(out, why);
+    }
+}
+
+/// A float through `fmt` (its digits need no escaping).
+macro_rules! float {
+    ($out:expr, $($fmt:tt)*) => {{
+        let _ = write!(json::Raw($out), $($fmt)*);
+    }};
+}
+
+/// [`Detail`]'s `Display` text, escaped. Every literal below is the corresponding literal of that impl
+/// (a quote in it written as `\"`); the property test compares the two on every variant.
+fn write_detail(out: &mut Vec<u8>, d: &Detail) {
+    let esc = json::escape_into;
+    match d {
+        Detail::Country { country, why: w } => {
+            out.extend_from_slice(b"country ");
+            esc(out, country.as_str());
+            why(out, w);
+        }
+        Detail::Circuitous { transits } => {
+            out.extend_from_slice(b"routed through ");
+            json::int(out, *transits);
+            out.extend_from_slice(b" transit countries");
+        }
+        Detail::Chapter { chapter, why: w } => {
+            out.extend_from_slice(b"HTS chapter ");
+            padded(out, u16::from(*chapter), 2);
+            why(out, w);
+        }
+        Detail::Heading { heading, why: w } => {
+            out.extend_from_slice(b"HTS heading ");
+            padded(out, *heading, 4);
+            why(out, w);
+        }
+        Detail::Vague { term } => {
+            out.extend_from_slice(b"description uses the vague term \\\"");
+            esc(out, term);
+            out.extend_from_slice(b"\\\"");
+        }
+        Detail::ValuePerKg {
+            chapter,
+            value_per_kg,
+            min,
+            max,
+        } => {
+            float!(
+                out,
+                "declared value {value_per_kg:.2} USD/kg is outside {min:.2}..{max:.2}"
+            );
+            out.extend_from_slice(b" for HTS chapter ");
+            padded(out, u16::from(*chapter), 2);
+        }
+        Detail::ZeroWeight { hts, value_usd } => {
+            out.extend_from_slice(b"HTS ");
+            esc(out, hts.as_str());
+            float!(out, " declares {value_usd:.2} USD at zero weight");
+        }
+        Detail::SealMissing { equipment } => {
+            out.extend_from_slice(b"equipment ");
+            esc(out, equipment);
+            out.extend_from_slice(b" has no seal");
+        }
+        Detail::SealClass { equipment, seal } => {
+            out.extend_from_slice(b"seal ");
+            esc(out, seal);
+            out.extend_from_slice(b" on ");
+            esc(out, equipment);
+            out.extend_from_slice(b" is not an ISO 17712 high-security (H) seal");
+        }
+        Detail::Late {
+            lead_minutes,
+            required,
+        } => {
+            out.extend_from_slice(b"filed ");
+            json::int(out, *lead_minutes);
+            out.extend_from_slice(b" min before estimated arrival, ");
+            json::int(out, *required);
+            out.extend_from_slice(b" min required");
+        }
+        Detail::ImporterMissing => out.extend_from_slice(b"shipment names no importer of record"),
+        Detail::Watch {
+            role,
+            value,
+            why: w,
+        } => {
+            out.extend_from_slice(role.as_str().as_bytes());
+            out.push(b' ');
+            esc(out, value);
+            out.extend_from_slice(b" is on the watch list");
+            why(out, w);
+        }
+        Detail::Ctpat {
+            role,
+            id,
+            partner_id,
+            standing,
+            lapsed,
+            mra_program,
+        } => {
+            out.extend_from_slice(role.as_str().as_bytes());
+            out.push(b' ');
+            esc(out, id);
+            out.extend_from_slice(b" is ");
+            esc(out, partner_id);
+            out.extend_from_slice(b", ");
+            match standing {
+                Standing::Validated { tier } => {
+                    out.extend_from_slice(b"validated tier ");
+                    json::int(out, *tier);
+                }
+                Standing::Certified if *lapsed => {
+                    out.extend_from_slice(b"validation lapsed, counted as certified")
+                }
+                Standing::Certified => out.extend_from_slice(b"certified tier 1"),
+                Standing::Mra => {
+                    out.extend_from_slice(b"MRA partner (");
+                    esc(out, mra_program.as_deref().unwrap_or("unknown programme"));
+                    out.push(b')');
+                }
+                other => out.extend_from_slice(other.as_str().as_bytes()),
+            }
+        }
+        Detail::Random { mode, class, rate } => {
+            out.extend_from_slice(b"selected for a random compliance exam (");
+            out.extend_from_slice(mode.as_str().as_bytes());
+            out.extend_from_slice(b" stratum, ");
+            esc(out, class);
+            float!(out, " importer, rate {rate})");
+        }
+        Detail::Model {
+            probability,
+            hts,
+            top,
+            info,
+        } => {
+            out.extend_from_slice(b"model ");
+            esc(out, &info.name);
+            float!(out, " gives fraud probability {probability:.3} for HTS ");
+            esc(out, hts.as_str());
+            out.extend_from_slice(b"; top factors:");
+            for (i, (feature, c)) in top.as_slice().iter().enumerate() {
+                let name = info.features.get(*feature as usize).map_or("?", |n| n);
+                out.extend_from_slice(if i == 0 { b" " } else { b", " });
+                esc(out, name);
+                float!(out, " {c:+.2}");
+            }
+        }
+        Detail::History {
+            result,
+            count,
+            window_days,
+            latest,
+        } => {
+            let (one, many) = match result {
+                ExamResult::Seizure => ("seizure", "seizures"),
+                ExamResult::Discrepancy => ("exam with a discrepancy", "exams with a discrepancy"),
+                ExamResult::NoDiscrepancy => ("clean exam", "clean exams, none found anything"),
+            };
+            json::int(out, *count);
+            out.push(b' ');
+            out.extend_from_slice(if *count == 1 { one } else { many }.as_bytes());
+            out.extend_from_slice(b" within ");
+            json::int(out, *window_days);
+            out.extend_from_slice(b" days before filing; latest: ");
+            write_recalled(out, latest);
+        }
+        Detail::CreditCap { credits, cap } => {
+            out.extend_from_slice(b"CTPAT credits total ");
+            json::int(out, *credits);
+            out.extend_from_slice(b" points; at most ");
+            json::int(out, *cap);
+            out.extend_from_slice(b" count per manifest (ctpat.credit_cap)");
+        }
+        Detail::CreditUnused {
+            allowed,
+            creditable,
+            non_creditable,
+        } => {
+            json::int(out, *allowed);
+            out.extend_from_slice(b" points of CTPAT credit exceed the ");
+            json::int(out, *creditable);
+            out.extend_from_slice(b" creditable points; credits never offset the ");
+            json::int(out, *non_creditable);
+            out.extend_from_slice(b" non-creditable points");
+        }
+    }
+}
+
+/// [`Recalled`]'s `Display` text, escaped.
+fn write_recalled(out: &mut Vec<u8>, r: &Recalled) {
+    out.extend_from_slice(r.role.as_str().as_bytes());
+    out.push(b' ');
+    json::escape_into(out, &r.party);
+    out.extend_from_slice(b", manifest ");
+    json::escape_into(out, &r.manifest_id);
+    out.extend_from_slice(b" revision ");
+    json::int(out, r.revision);
+    out.extend_from_slice(b" examined ");
+    r.examined_at.write_rfc3339(out);
+    out.extend_from_slice(b" at port ");
+    json::escape_into(out, r.port.as_str());
+}
+
+impl PartyView {
+    /// Appends this party's wire JSON (as its `Serialize` impl writes it).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"role\":\"");
+        out.extend_from_slice(self.role.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"id\":\"");
+        json::escape_into(out, &self.id);
+        if let Some(sh) = &self.shipment {
+            out.extend_from_slice(b"\",\"shipment_id\":\"");
+            json::escape_into(out, sh);
+        }
+        match &self.partner_id {
+            Some(p) => {
+                out.extend_from_slice(b"\",\"partner_id\":\"");
+                json::escape_into(out, p);
+                out.extend_from_slice(b"\",\"status\":");
+            }
+            None => out.extend_from_slice(b"\",\"partner_id\":null,\"status\":"),
+        }
+        match self.status {
+            Some(s) => {
+                out.push(b'"');
+                out.extend_from_slice(s.as_str().as_bytes());
+                out.extend_from_slice(b"\",\"tier\":");
+            }
+            None => out.extend_from_slice(b"null,\"tier\":"),
+        }
+        match self.tier {
+            Some(t) => json::int(out, t),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"standing\":\"");
+        out.extend_from_slice(self.standing.as_str().as_bytes());
+        out.extend_from_slice(if self.lapsed {
+            b"\",\"lapsed\":true}"
+        } else {
+            b"\"}"
+        });
+    }
+}

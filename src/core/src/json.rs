@@ -1,0 +1,206 @@
+//! A small direct JSON writer: the primitives [`crate::decision::Decision::write_json`] and the adapters'
+//! dead-letter writers use to append JSON to a reused buffer without going through serde.
+//!
+//! Every function writes exactly the bytes `serde_json`'s compact serialiser writes for the same value:
+//! strings escaped with `\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t` and `\u00xx` (lowercase hex) for the other
+//! control characters, everything else (DEL, non-ASCII) raw; integers in decimal (`itoa`, as serde_json).
+//! The property tests in `src/core/tests/json_writer.rs` hold the writer to that, byte for byte.
+
+use std::fmt;
+
+/// What byte `b` turns into inside a JSON string: 0 = itself, `u` = `\u00xx`, else `\` + that byte.
+static ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = b'u';
+        i += 1;
+    }
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0a] = b'n';
+    t[0x0c] = b'f';
+    t[0x0d] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `s` escaped as the contents of a JSON string (no quotes).
+#[inline]
+pub fn escape_into(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    if needs_escape(bytes) {
+        escape_slow(out, bytes);
+    } else {
+        out.extend_from_slice(bytes);
+    }
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Whether any byte of `bytes` is one JSON escapes: 8 bytes at a time, each word tested for a byte below
+/// 0x20, a `"` or a `\` (exact as a yes/no: a byte is flagged only if some byte matches).
+#[inline]
+fn needs_escape(bytes: &[u8]) -> bool {
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        let control = w.wrapping_sub(LO * 0x20) & !w;
+        let q = w ^ (LO * b'"' as u64);
+        let quote = q.wrapping_sub(LO) & !q;
+        let b = w ^ (LO * b'\\' as u64);
+        let backslash = b.wrapping_sub(LO) & !b;
+        if (control | quote | backslash) & HI != 0 {
+            return true;
+        }
+    }
+    words.remainder().iter().any(|b| ESCAPE[*b as usize] != 0)
+}
+
+fn escape_slow(out: &mut Vec<u8>, bytes: &[u8]) {
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let e = ESCAPE[b as usize];
+        if e == 0 {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        if e == b'u' {
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 0xf) as usize],
+            ]);
+        } else {
+            out.extend_from_slice(&[b'\\', e]);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+/// Appends `s` as a JSON string, quoted and escaped.
+#[inline]
+pub fn string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    escape_into(out, s);
+    out.push(b'"');
+}
+
+/// Appends `s` quoted but not escaped: only for strings known to hold nothing JSON escapes (enum names,
+/// rule ids, validated codes).
+#[inline]
+pub fn plain(out: &mut Vec<u8>, s: &str) {
+    debug_assert!(s.bytes().all(|b| ESCAPE[b as usize] == 0), "{s:?}");
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
+}
+
+/// Appends an integer in decimal, as serde_json writes integers.
+#[inline]
+pub fn int<I: itoa::Integer>(out: &mut Vec<u8>, i: I) {
+    out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+}
+
+/// Appends `true` or `false`.
+#[inline]
+pub fn bool(out: &mut Vec<u8>, b: bool) {
+    out.extend_from_slice(if b { b"true" } else { b"false" });
+}
+
+/// A [`fmt::Write`] that escapes what is written into the buffer as JSON string contents, so `Display`
+/// text goes into a JSON string without an intermediate `String` (what serde_json's `collect_str` does).
+pub struct Escaper<'a>(pub &'a mut Vec<u8>);
+
+impl fmt::Write for Escaper<'_> {
+    #[inline]
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        escape_into(self.0, s);
+        Ok(())
+    }
+}
+
+/// A [`fmt::Write`] that appends what is written unescaped: for formatted numbers inside a string (digits,
+/// signs, points, `inf`, `NaN`: nothing JSON escapes).
+pub struct Raw<'a>(pub &'a mut Vec<u8>);
+
+impl fmt::Write for Raw<'_> {
+    #[inline]
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Appends `value`'s `Display` text as a JSON string, quoted and escaped (serde's `collect_str`).
+pub fn display(out: &mut Vec<u8>, value: &(impl fmt::Display + ?Sized)) {
+    use fmt::Write as _;
+    out.push(b'"');
+    // Writing into a Vec cannot fail; a Display impl that returns an error anyway leaves what it wrote.
+    let _ = write!(Escaper(out), "{value}");
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_byte_and_some_strings_escape_as_serde_json() {
+        let mut all = String::new();
+        for c in (0u32..0x80).chain([0xe9, 0x202e, 0x2028, 0x1f600]) {
+            all.push(char::from_u32(c).unwrap());
+        }
+        for s in [
+            all.as_str(),
+            "",
+            "plain",
+            "\"",
+            "\\",
+            "a\u{0}b\u{1f}c\u{7f}",
+        ] {
+            let mut out = Vec::new();
+            string(&mut out, s);
+            assert_eq!(out, serde_json::to_vec(s).unwrap(), "{s:?}");
+        }
+    }
+
+    /// Every byte value at every position of strings 1 to 24 bytes long (the word scan and its remainder).
+    #[test]
+    fn every_byte_at_every_position() {
+        for len in 1..=24 {
+            for pos in 0..len {
+                for b in 0u8..0x80 {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[pos] = b;
+                    let s = std::str::from_utf8(&bytes).unwrap();
+                    let mut out = Vec::new();
+                    string(&mut out, s);
+                    assert_eq!(out, serde_json::to_vec(s).unwrap(), "{s:?}");
+                }
+                let mut s = "a".repeat(len - 1);
+                s.insert(pos, 'é');
+                let mut out = Vec::new();
+                string(&mut out, &s);
+                assert_eq!(out, serde_json::to_vec(&s).unwrap(), "{s:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn integers() {
+        let mut out = Vec::new();
+        int(&mut out, i32::MIN);
+        out.push(b' ');
+        int(&mut out, u64::MAX);
+        assert_eq!(out, b"-2147483648 18446744073709551615");
+    }
+}
