@@ -1,6 +1,8 @@
 //! Criterion benches of the core path: parse, partner lookups, scoring, decision serialisation, and all
 //! four together on ~1 KB manifests (the figure `docs/performance.md` quotes). `serialize` is serde_json
-//! through the `Serialize` impls (the reference), `serialize_direct` the writer the adapters use.
+//! through the `Serialize` impls (the reference), `serialize_direct` the writer the adapters use; and the
+//! counts-only path of the what-if replay (`lookups_facts`, `verdict`: the same joins and rules, no decision
+//! built).
 
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -8,7 +10,7 @@ use std::hint::black_box;
 use borderlane::load::policy::default_policy;
 use borderlane_core::decision::ReasonText;
 use borderlane_core::json;
-use borderlane_core::score::{process, resolve, score};
+use borderlane_core::score::{evaluate, process, resolve, resolve_facts, score};
 use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::{parse_manifest, parse_partner, Limits};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -63,6 +65,14 @@ fn benches(c: &mut Criterion) {
     });
     g.bench_function("score", |b| {
         b.iter(|| score(&policy, black_box(&manifest), parties.clone(), None))
+    });
+    // The counts-only path (what-if replay): the same rules without building the decision.
+    let facts = resolve_facts(&policy, &table, &manifest);
+    g.bench_function("lookups_facts", |b| {
+        b.iter(|| resolve_facts(&policy, &table, black_box(&manifest)))
+    });
+    g.bench_function("verdict", |b| {
+        b.iter(|| evaluate(&policy, black_box(&manifest), &facts, None).verdict)
     });
     let mut out = Vec::with_capacity(4096);
     g.bench_function("serialize", |b| {

@@ -13,17 +13,17 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use borderlane_core::decision::Action;
-use borderlane_core::decision::{Decision, ExamResult};
-use borderlane_core::outcome::{causes_of, Cause};
+use borderlane_core::codes::PortCode;
+use borderlane_core::decision::{Action, ExamResult, FastCondition, Lane};
+use borderlane_core::outcome::{causes_from, Cause, Selection};
 use borderlane_core::policy::CompiledPolicy;
-use borderlane_core::score::{decide, Lookups};
+use borderlane_core::score::{decide, evaluate, resolve_facts, Lookups, Verdict};
 use borderlane_core::table::PartnerTable;
-use borderlane_core::wire::Manifest;
+use borderlane_core::wire::{Manifest, Mode};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::analysis::summary::{Rate, Tally, STANDING_GROUPS};
+use crate::analysis::summary::{standing_group, Rate, Tally, STANDING_GROUPS};
 
 /// One side (baseline or candidate) of the comparison.
 #[derive(Debug, Clone, Serialize)]
@@ -105,14 +105,14 @@ pub struct Judged {
 }
 
 impl Judged {
-    fn add(&mut self, d: &Decision, result: ExamResult, policy: &CompiledPolicy) {
+    fn add(&mut self, v: &Verdict, result: ExamResult, policy: &CompiledPolicy) {
         let hit = result.is_hit();
-        if !d.action.is_exam() {
+        if !v.action.is_exam() {
             self.hits_released += hit as u64;
             return;
         }
         self.examined.add(hit);
-        for c in causes_of(d, &policy.doc) {
+        for c in causes_from(selection(v), &policy.doc) {
             self.by_cause.entry(c.as_str()).or_default().add(hit);
         }
     }
@@ -170,22 +170,104 @@ pub struct Report {
     pub known_results: Option<KnownResults>,
 }
 
-/// Per-manifest pair of outcomes, and the facts the threshold search needs.
-struct Pair {
-    base: Decision,
-    cand: Decision,
-    /// The manifest's recorded exam result, if any.
-    result: Option<ExamResult>,
+/// The selection facts of a verdict (what [`causes_from`] reads; the same as `causes_of` of its decision).
+fn selection(v: &Verdict) -> Selection {
+    Selection {
+        action: v.action,
+        score: v.score,
+        watchlist_hit: v.watchlist_hit,
+        random_exam: v.random_exam,
+        history_points: v.history_points,
+    }
+}
+
+/// What one side's report counts, from verdicts: [`Tally`]'s fields that [`Side`] reads, kept in arrays
+/// and a small port map so that counting allocates nothing per manifest.
+#[derive(Default)]
+struct Counts {
+    decisions: u64,
+    by_action: [u64; Action::ALL.len()],
+    /// By standing group (index in [`STANDING_GROUPS`]).
+    by_standing: [Rate; STANDING_GROUPS.len()],
+    by_port: BTreeMap<PortCode, Rate>,
+    fast_port_trucks: u64,
+    fast_lane: u64,
+}
+
+impl Counts {
+    #[inline]
+    fn add(&mut self, v: &Verdict, m: &Manifest) {
+        let exam = v.action.is_exam() as u64;
+        self.decisions += 1;
+        self.by_action[v.action as usize] += 1;
+        let g = STANDING_GROUPS
+            .iter()
+            .position(|g| *g == standing_group(v.importer_standing))
+            .unwrap_or(0);
+        self.by_standing[g].total += 1;
+        self.by_standing[g].exams += exam;
+        let port = self.by_port.entry(m.port_of_entry).or_default();
+        port.total += 1;
+        port.exams += exam;
+        if m.mode == Mode::Truck && !v.fast_missing.contains(FastCondition::FastLanePort) {
+            self.fast_port_trucks += 1;
+            self.fast_lane += (v.lane == Lane::Fast) as u64;
+        }
+    }
+
+    fn merge(&mut self, o: Counts) {
+        self.decisions += o.decisions;
+        for (a, b) in self.by_action.iter_mut().zip(o.by_action) {
+            *a += b;
+        }
+        for (a, b) in self.by_standing.iter_mut().zip(o.by_standing) {
+            a.total += b.total;
+            a.exams += b.exams;
+        }
+        for (k, b) in o.by_port {
+            let a = self.by_port.entry(k).or_default();
+            a.total += b.total;
+            a.exams += b.exams;
+        }
+        self.fast_port_trucks += o.fast_port_trucks;
+        self.fast_lane += o.fast_lane;
+    }
+
+    /// The [`Tally`] that counting the full decisions would have given (the maps hold only what
+    /// occurred).
+    fn tally(&self) -> Tally {
+        let mut t = Tally {
+            decisions: self.decisions,
+            fast_port_trucks: self.fast_port_trucks,
+            fast_lane: self.fast_lane,
+            ..Tally::default()
+        };
+        for (a, n) in Action::ALL.iter().zip(self.by_action) {
+            if n > 0 {
+                t.by_action.insert(a.as_str(), n);
+            }
+        }
+        for (g, r) in STANDING_GROUPS.iter().zip(self.by_standing) {
+            if r.total > 0 {
+                t.by_importer_standing.insert(*g, r);
+            }
+        }
+        for (p, r) in &self.by_port {
+            t.by_port.insert(p.to_string(), *r);
+        }
+        t
+    }
 }
 
 #[derive(Default)]
 struct Acc {
-    base: Tally,
-    cand: Tally,
+    base: Counts,
+    cand: Counts,
     base_high: u64,
     cand_high: u64,
     changed: u64,
-    transitions: BTreeMap<String, u64>,
+    /// Changed decisions by (baseline action, candidate action).
+    transitions: [[u64; Action::ALL.len()]; Action::ALL.len()],
     sample: Vec<Change>,
     /// Candidate scores of manifests whose high-risk exam is not forced.
     scores: Vec<i32>,
@@ -193,8 +275,18 @@ struct Acc {
     known: KnownResults,
 }
 
-fn changed(a: &Decision, b: &Decision) -> bool {
+fn changed(a: &Verdict, b: &Verdict) -> bool {
     a.action != b.action || a.lane != b.lane || a.front_of_line != b.front_of_line
+}
+
+/// Whether two policies join parties alike (same identifier kinds, entities and revalidation period):
+/// then one resolution of a manifest's parties serves both.
+fn same_joins(a: &CompiledPolicy, b: &CompiledPolicy) -> bool {
+    a.revalidation_days() == b.revalidation_days()
+        && a.join
+            .iter()
+            .zip(&b.join)
+            .all(|(x, y)| x.kinds == y.kinds && x.entities == y.entities)
 }
 
 /// Runs the comparison against the partner table alone (no party history, no recorded results).
@@ -224,6 +316,9 @@ pub fn compare<M: std::borrow::Borrow<Manifest> + Sync>(
 
 /// Runs the comparison: both policies decide every manifest against the same `lookups` (partner table and,
 /// for `replay --outcomes`, the party history), judged against `options.results` when given.
+///
+/// Counts come from the verdicts alone ([`evaluate`] without building decisions: no reason, party view or
+/// id is built); the full decisions are built only for the changed decisions put in the sample.
 pub fn compare_with<M: std::borrow::Borrow<Manifest> + Sync>(
     manifests: &[M],
     lookups: Lookups<'_>,
@@ -234,54 +329,58 @@ pub fn compare_with<M: std::borrow::Borrow<Manifest> + Sync>(
     let (sample_size, target, progress) = (options.sample_size, options.target, options.progress);
     let base_high = baseline.doc.actions.high;
     let cand_high = candidate.doc.actions.high;
+    let shared_joins = same_joins(baseline, candidate);
     let acc = manifests
         .par_iter()
-        .map(|m| {
+        .fold(Acc::default, |mut acc, m| {
             let m: &Manifest = m.borrow();
-            let pair = Pair {
-                base: decide(baseline, lookups, m),
-                cand: decide(candidate, lookups, m),
-                result: options
-                    .results
-                    .and_then(|r| r.get(&(m.manifest_id.to_string(), m.revision)))
-                    .copied(),
+            let base_parties = resolve_facts(baseline, lookups.partners, m);
+            let cand_parties = if shared_joins {
+                None
+            } else {
+                Some(resolve_facts(candidate, lookups.partners, m))
             };
+            let base = evaluate(baseline, m, &base_parties, lookups.history).verdict;
+            let cand = evaluate(
+                candidate,
+                m,
+                cand_parties.as_deref().unwrap_or(&base_parties[..]),
+                lookups.history,
+            )
+            .verdict;
+            let result = options
+                .results
+                .and_then(|r| r.get(&(m.manifest_id.to_string(), m.revision)))
+                .copied();
             if let Some(p) = progress {
                 p.fetch_add(1, Ordering::Relaxed);
             }
-            pair
-        })
-        .fold(Acc::default, |mut acc, p| {
-            acc.base.add(&p.base);
-            acc.cand.add(&p.cand);
-            acc.base_high += (p.base.action >= base_high) as u64;
-            acc.cand_high += (p.cand.action >= cand_high) as u64;
-            if p.cand.watchlist_hit && candidate.doc.watchlist.action >= cand_high
-                || p.cand.random_exam && candidate.doc.random.action >= cand_high
+            acc.base.add(&base, m);
+            acc.cand.add(&cand, m);
+            acc.base_high += (base.action >= base_high) as u64;
+            acc.cand_high += (cand.action >= cand_high) as u64;
+            if cand.watchlist_hit && candidate.doc.watchlist.action >= cand_high
+                || cand.random_exam && candidate.doc.random.action >= cand_high
             {
                 acc.forced += 1;
             } else {
-                acc.scores.push(p.cand.score);
+                acc.scores.push(cand.score);
             }
-            if let Some(r) = p.result {
+            if let Some(r) = result {
                 acc.known.with_result.add(r.is_hit());
-                acc.known.baseline.add(&p.base, r, baseline);
-                acc.known.candidate.add(&p.cand, r, candidate);
+                acc.known.baseline.add(&base, r, baseline);
+                acc.known.candidate.add(&cand, r, candidate);
             }
-            if changed(&p.base, &p.cand) {
+            if changed(&base, &cand) {
                 acc.changed += 1;
-                *acc.transitions
-                    .entry(format!(
-                        "{} -> {}",
-                        p.base.action.as_str(),
-                        p.cand.action.as_str()
-                    ))
-                    .or_default() += 1;
+                acc.transitions[base.action as usize][cand.action as usize] += 1;
                 if acc.sample.len() < sample_size {
+                    let base = decide(baseline, lookups, m);
+                    let cand = decide(candidate, lookups, m);
                     acc.sample.push(Change {
-                        manifest_id: p.base.manifest_id.to_string(),
-                        baseline: serde_json::to_value(&p.base).unwrap_or_default(),
-                        candidate: serde_json::to_value(&p.cand).unwrap_or_default(),
+                        manifest_id: base.manifest_id.to_string(),
+                        baseline: serde_json::to_value(&base).unwrap_or_default(),
+                        candidate: serde_json::to_value(&cand).unwrap_or_default(),
                     });
                 }
             }
@@ -293,8 +392,10 @@ pub fn compare_with<M: std::borrow::Borrow<Manifest> + Sync>(
             a.base_high += b.base_high;
             a.cand_high += b.cand_high;
             a.changed += b.changed;
-            for (k, v) in b.transitions {
-                *a.transitions.entry(k).or_default() += v;
+            for (x, y) in a.transitions.iter_mut().zip(b.transitions) {
+                for (x, y) in x.iter_mut().zip(y) {
+                    *x += y;
+                }
             }
             a.sample.extend(b.sample);
             a.scores.extend(b.scores);
@@ -308,12 +409,20 @@ pub fn compare_with<M: std::borrow::Borrow<Manifest> + Sync>(
     sample.truncate(sample_size);
     let n = manifests.len() as u64;
     let threshold = target.map(|t| suggest(acc.scores, acc.forced, n, t, candidate));
+    let mut transitions = BTreeMap::new();
+    for (b, row) in Action::ALL.iter().zip(acc.transitions) {
+        for (c, count) in Action::ALL.iter().zip(row) {
+            if count > 0 {
+                transitions.insert(format!("{} -> {}", b.as_str(), c.as_str()), count);
+            }
+        }
+    }
     Report {
         manifests: n,
-        baseline: side(baseline, &acc.base, acc.base_high),
-        candidate: side(candidate, &acc.cand, acc.cand_high),
+        baseline: side(baseline, &acc.base.tally(), acc.base_high),
+        candidate: side(candidate, &acc.cand.tally(), acc.cand_high),
         changed: acc.changed,
-        changed_by_transition: acc.transitions,
+        changed_by_transition: transitions,
         sample,
         threshold,
         known_results: options.results.map(|_| acc.known),

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use smallvec::SmallVec;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-use crate::decision::ExamResult;
-use crate::decision::{Action, Role};
+use crate::codes::{Country, Hts};
+use crate::decision::{Action, Band, ExamResult, Recalled, Role};
 use crate::decision::{
     Decision, Detail, FastCondition, FastMissing, Lane, PartyView, Reason, Rule,
 };
@@ -21,7 +21,8 @@ use crate::policy::{settle, Border, CompiledPolicy, HistorySection, Ledger, Mode
 use crate::resumption::{prioritize, Resumptions};
 use crate::table::{PartnerTable, Standing};
 use crate::wire::{
-    parse_manifest, BadInput, ErrorKind, Limits, Manifest, Mode, Party, SealAffixer, SealClass, Str,
+    parse_manifest, BadInput, ErrorKind, Limits, Manifest, Mode, SealAffixer, SealClass, Shipment,
+    Str,
 };
 
 /// Parses, validates and decides one manifest record: the whole core path for one input, and the one entry
@@ -171,6 +172,41 @@ pub fn decide<'a>(
     score(policy, m, parties, l.history)
 }
 
+/// Decides a parsed manifest without its explanation: the [`Verdict`] (action, lane, band, score, the
+/// flags) that [`decide`] would give, with no reason, party view or id built — what tallies and the what-if
+/// replay need. The same rule evaluation as [`decide`] (see [`evaluate`]), so the two always agree.
+pub fn verdict<'a>(
+    policy: &CompiledPolicy,
+    lookups: impl Into<Lookups<'a>>,
+    m: &Manifest,
+) -> Verdict {
+    let l = lookups.into();
+    let parties = resolve_facts(policy, l.partners, m);
+    evaluate(policy, m, &parties, l.history).verdict
+}
+
+/// Calls `f` on every party joined against the partner table, in the order of a decision's `parties`:
+/// the carrier, then per shipment its importer, manufacturer, shipper and broker.
+#[inline]
+fn each_party<'m>(m: &'m Manifest, mut f: impl FnMut(Role, &'m Str, Option<(&'m Str, u16)>)) {
+    if let Some(c) = &m.carrier {
+        f(Role::Carrier, &c.scac, None);
+    }
+    for (i, s) in m.shipments.iter().enumerate() {
+        let sh = Some((&s.shipment_id, i as u16));
+        for (role, party) in [
+            (Role::Importer, &s.importer),
+            (Role::Manufacturer, &s.manufacturer),
+            (Role::Shipper, &s.shipper),
+            (Role::Broker, &s.broker),
+        ] {
+            if let Some(p) = party {
+                f(role, &p.id, sh);
+            }
+        }
+    }
+}
+
 /// Joins every party of the manifest against the partner table, judging standing at `filed_at`.
 pub fn resolve(
     policy: &CompiledPolicy,
@@ -180,7 +216,7 @@ pub fn resolve(
     let filed = m.filed_at.date();
     let reval = policy.revalidation_days();
     let mut out = SmallVec::new();
-    let mut push = |role: Role, id: &Str, shipment: Option<(&Str, u16)>| {
+    each_party(m, |role, id, shipment| {
         let join = &policy.join[role.index()];
         let r = table.resolve(&join.kinds, |e| policy.accepts(role, e), id, filed, reval);
         out.push(match r {
@@ -209,24 +245,374 @@ pub fn resolve(
                 shipment_index: shipment.map(|s| s.1),
             },
         });
-    };
-    if let Some(c) = &m.carrier {
-        push(Role::Carrier, &c.scac, None);
-    }
-    for (i, s) in m.shipments.iter().enumerate() {
-        let sh = Some((&s.shipment_id, i as u16));
-        for (role, party) in [
-            (Role::Importer, &s.importer),
-            (Role::Manufacturer, &s.manufacturer),
-            (Role::Shipper, &s.shipper),
-            (Role::Broker, &s.broker),
-        ] {
-            if let Some(p) = party {
-                push(role, &p.id, sh);
-            }
+    });
+    out
+}
+
+/// A party as the rules read it: its role, shipment and standing, no id copied. [`resolve_facts`] gives
+/// them in the order of [`resolve`]'s party views (index `i` of one is index `i` of the other).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartyFact {
+    pub role: Role,
+    /// Index of the shipment in the manifest; `None` for the carrier.
+    pub shipment_index: Option<u16>,
+    pub standing: Standing,
+    /// Joined to a partner (only a joined party earns a CTPAT reason).
+    pub joined: bool,
+}
+
+impl From<&PartyView> for PartyFact {
+    #[inline]
+    fn from(p: &PartyView) -> PartyFact {
+        PartyFact {
+            role: p.role,
+            shipment_index: p.shipment_index,
+            standing: p.standing,
+            joined: p.partner_id.is_some(),
         }
     }
+}
+
+/// The party facts of a manifest, inline for the usual party counts.
+pub type PartyFacts = SmallVec<[PartyFact; 8]>;
+
+/// [`resolve`] without the party views: the same joins, judged the same way, copying no id.
+pub fn resolve_facts(policy: &CompiledPolicy, table: &PartnerTable, m: &Manifest) -> PartyFacts {
+    let filed = m.filed_at.date();
+    let reval = policy.revalidation_days();
+    let mut out = PartyFacts::new();
+    each_party(m, |role, id, shipment| {
+        let join = &policy.join[role.index()];
+        let standing = table.resolve_with(
+            &join.kinds,
+            |e| policy.accepts(role, e),
+            id,
+            filed,
+            reval,
+            |_, standing, _| standing,
+        );
+        out.push(PartyFact {
+            role,
+            shipment_index: shipment.map(|s| s.1),
+            standing: standing.unwrap_or(Standing::None),
+            joined: standing.is_some(),
+        });
+    });
     out
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Rule evaluation into a scratch of hits: rule, points, floor, shipment index and the facts behind the
+// reason as copies of numbers or references into the manifest and the policy. Nothing is cloned, counted or
+// allocated here; [`Evaluation::into_decision`] builds the reasons from the hits only when a decision is
+// wanted.
+
+/// The outcome of a manifest without its explanation. Every field equals the [`Decision`] field of the same
+/// name (`history_points`: a `history.discrepancy` or `history.seizure` reason added points).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub score: i32,
+    pub band: Band,
+    pub action: Action,
+    pub lane: Lane,
+    pub front_of_line: bool,
+    pub random_exam: bool,
+    pub watchlist_hit: bool,
+    pub fast_missing: FastMissing,
+    pub importer_standing: Standing,
+    pub history_points: bool,
+}
+
+impl Verdict {
+    /// The decision's `priority` under the business-resumption declarations in force (see
+    /// [`crate::resumption::prioritize`]).
+    pub fn priority(&self, m: &Manifest, resumptions: &Resumptions) -> Option<u8> {
+        resumptions
+            .applies(m.port_of_entry, &m.filed_at)
+            .map(|_| crate::resumption::priority(self.importer_standing))
+    }
+}
+
+/// One rule that fired: a reason before its text and ids exist.
+#[derive(Debug, Clone)]
+struct Hit<'a> {
+    rule: Rule,
+    points: i32,
+    floor: Option<Action>,
+    /// Index of the shipment the rule fired on; `None` for conveyance-level rules.
+    shipment: Option<u16>,
+    fact: Fact<'a>,
+}
+
+/// The facts of a [`Hit`], borrowed from the manifest and the policy; [`Fact::detail`] makes the reason's
+/// [`Detail`] of them.
+#[derive(Debug, Clone)]
+enum Fact<'a> {
+    Country {
+        country: Country,
+        why: &'a Arc<str>,
+    },
+    Circuitous {
+        transits: usize,
+    },
+    Chapter {
+        chapter: u8,
+        why: &'a Arc<str>,
+    },
+    Heading {
+        heading: u16,
+        why: &'a Arc<str>,
+    },
+    Vague {
+        term: &'a Arc<str>,
+    },
+    ValuePerKg {
+        chapter: u8,
+        value_per_kg: f64,
+        min: f64,
+        max: f64,
+    },
+    ZeroWeight {
+        hts: Hts,
+        value_usd: f64,
+    },
+    SealMissing {
+        equipment: &'a Str,
+    },
+    SealClass {
+        equipment: &'a Str,
+        seal: &'a Str,
+    },
+    Late {
+        lead_minutes: i64,
+        required: u32,
+    },
+    ImporterMissing,
+    Watch {
+        role: Role,
+        value: &'a str,
+        why: &'a Arc<str>,
+    },
+    /// The party at this index of the decision's parties.
+    Ctpat {
+        party: usize,
+    },
+    Random {
+        mode: Mode,
+        class: &'static str,
+        rate: f64,
+    },
+    /// The riskiest commodity line of a shipment and its probability; the attribution is computed only
+    /// when the reason is built.
+    Model {
+        rule: &'a ModelRule,
+        shipment: &'a Shipment,
+        line: usize,
+        probability: f64,
+    },
+    History {
+        result: ExamResult,
+        count: u32,
+        window_days: u32,
+        latest: Box<Recalled>,
+    },
+    CreditCap {
+        credits: i32,
+        cap: i32,
+    },
+    CreditUnused {
+        allowed: i32,
+        creditable: i32,
+        non_creditable: i32,
+    },
+}
+
+type Hits<'a> = SmallVec<[Hit<'a>; 8]>;
+
+/// A manifest's rules evaluated: the [`Verdict`] and the hits its reasons are built from.
+pub struct Evaluation<'a> {
+    pub verdict: Verdict,
+    /// In the order of the decision's reasons.
+    hits: Hits<'a>,
+}
+
+impl<'a> Evaluation<'a> {
+    /// The full decision: the verdict with its reasons, the party views (the ones `parties` of
+    /// [`evaluate`] came from) and the versions. `history` is the one the evaluation read.
+    pub fn into_decision(
+        self,
+        policy: &CompiledPolicy,
+        m: &Manifest,
+        parties: SmallVec<[PartyView; 6]>,
+        history: Option<HistoryAsOf<'_>>,
+    ) -> Decision {
+        let v = self.verdict;
+        let reasons = self
+            .hits
+            .into_iter()
+            .map(|h| Reason {
+                rule: h.rule,
+                points: h.points,
+                shipment: h
+                    .shipment
+                    .map(|i| m.shipments[i as usize].shipment_id.clone()),
+                floor: h.floor,
+                detail: h.fact.detail(m, &parties),
+            })
+            .collect();
+        Decision {
+            manifest_id: m.manifest_id.clone(),
+            revision: m.revision,
+            port_of_entry: m.port_of_entry,
+            mode: m.mode,
+            lane: v.lane,
+            action: v.action,
+            front_of_line: v.front_of_line,
+            random_exam: v.random_exam,
+            watchlist_hit: v.watchlist_hit,
+            score: v.score,
+            band: v.band,
+            reasons,
+            parties,
+            fast_missing: v.fast_missing,
+            importer_standing: v.importer_standing,
+            policy_version: policy.version.clone(),
+            model_version: policy.model.as_ref().map(|r| r.model.version.clone()),
+            priority: None,
+            history_as_of: policy
+                .doc
+                .history
+                .as_ref()
+                .map(|_| history.map_or_else(no_history, |h| h.as_of.clone())),
+            decided_at: None,
+        }
+    }
+}
+
+impl Fact<'_> {
+    fn detail(self, m: &Manifest, parties: &[PartyView]) -> Detail {
+        match self {
+            Fact::Country { country, why } => Detail::Country {
+                country,
+                why: why.clone(),
+            },
+            Fact::Circuitous { transits } => Detail::Circuitous { transits },
+            Fact::Chapter { chapter, why } => Detail::Chapter {
+                chapter,
+                why: why.clone(),
+            },
+            Fact::Heading { heading, why } => Detail::Heading {
+                heading,
+                why: why.clone(),
+            },
+            Fact::Vague { term } => Detail::Vague { term: term.clone() },
+            Fact::ValuePerKg {
+                chapter,
+                value_per_kg,
+                min,
+                max,
+            } => Detail::ValuePerKg {
+                chapter,
+                value_per_kg,
+                min,
+                max,
+            },
+            Fact::ZeroWeight { hts, value_usd } => Detail::ZeroWeight { hts, value_usd },
+            Fact::SealMissing { equipment } => Detail::SealMissing {
+                equipment: equipment.clone(),
+            },
+            Fact::SealClass { equipment, seal } => Detail::SealClass {
+                equipment: equipment.clone(),
+                seal: seal.clone(),
+            },
+            Fact::Late {
+                lead_minutes,
+                required,
+            } => Detail::Late {
+                lead_minutes,
+                required,
+            },
+            Fact::ImporterMissing => Detail::ImporterMissing,
+            Fact::Watch { role, value, why } => Detail::Watch {
+                role,
+                value: value.into(),
+                why: why.clone(),
+            },
+            Fact::Ctpat { party } => {
+                let p = &parties[party];
+                Detail::Ctpat {
+                    role: p.role,
+                    id: p.id.clone(),
+                    partner_id: p.partner_id.clone().unwrap_or_default(),
+                    standing: p.standing,
+                    lapsed: p.lapsed,
+                    mra_program: p.mra_program.clone(),
+                }
+            }
+            Fact::Random { mode, class, rate } => Detail::Random { mode, class, rate },
+            Fact::Model {
+                rule,
+                shipment,
+                line,
+                probability,
+            } => {
+                let commodity = &shipment.commodities[line];
+                let (_, top) = rule.model.explain_line(&Line {
+                    manifest: m,
+                    shipment,
+                    commodity,
+                });
+                Detail::Model {
+                    probability,
+                    hts: commodity.hts,
+                    top,
+                    info: rule.model.info.clone(),
+                }
+            }
+            Fact::History {
+                result,
+                count,
+                window_days,
+                latest,
+            } => Detail::History {
+                result,
+                count,
+                window_days,
+                latest,
+            },
+            Fact::CreditCap { credits, cap } => Detail::CreditCap { credits, cap },
+            Fact::CreditUnused {
+                allowed,
+                creditable,
+                non_creditable,
+            } => Detail::CreditUnused {
+                allowed,
+                creditable,
+                non_creditable,
+            },
+        }
+    }
+}
+
+/// Pushes a hit and adds its points to the ledger (non-creditable when it has a floor).
+#[inline]
+fn push<'a>(
+    out: &mut Hits<'a>,
+    total: &mut Ledger,
+    rule: Rule,
+    points: i32,
+    floor: Option<Action>,
+    shipment: Option<u16>,
+    fact: Fact<'a>,
+) {
+    total.add(points, floor.is_none());
+    out.push(Hit {
+        rule,
+        points,
+        floor,
+        shipment,
+        fact,
+    });
 }
 
 /// CTPAT points for one party: a credit (negative) for certified, validated and MRA partners; a penalty
@@ -246,161 +632,113 @@ fn ctpat_points(policy: &CompiledPolicy, role: Role, standing: Standing) -> i32 
     }
 }
 
-fn ctpat_reason(
+fn ctpat_hit(
     policy: &CompiledPolicy,
-    p: &PartyView,
-    out: &mut SmallVec<[Reason; 8]>,
+    index: usize,
+    p: &PartyFact,
+    out: &mut Hits<'_>,
     total: &mut Ledger,
 ) {
     let points = ctpat_points(policy, p.role, p.standing);
-    if points == 0 {
+    if points == 0 || !p.joined {
         return;
     }
-    if let Some(partner_id) = &p.partner_id {
-        total.ctpat(points);
-        out.push(Reason {
-            rule: Rule::Ctpat(p.role),
-            points,
-            detail: Detail::Ctpat {
-                role: p.role,
-                id: p.id.clone(),
-                partner_id: partner_id.clone(),
-                standing: p.standing,
-                lapsed: p.lapsed,
-                mra_program: p.mra_program.clone(),
-            },
-            shipment: p.shipment.clone(),
-            floor: None,
-        });
-    }
+    total.ctpat(points);
+    out.push(Hit {
+        rule: Rule::Ctpat(p.role),
+        points,
+        floor: None,
+        shipment: p.shipment_index,
+        fact: Fact::Ctpat { party: index },
+    });
 }
 
 /// Watch-list hits for a party: by identifier, then by normalised name.
-fn watch_party(
-    policy: &CompiledPolicy,
+#[allow(clippy::too_many_arguments)]
+fn watch_party<'a>(
+    policy: &'a CompiledPolicy,
     role: Role,
-    id: &str,
-    name: Option<&str>,
-    shipment: Option<&Str>,
-    out: &mut SmallVec<[Reason; 8]>,
+    id: &'a str,
+    name: Option<&'a str>,
+    shipment: Option<u16>,
+    out: &mut Hits<'a>,
     total: &mut Ledger,
 ) -> bool {
     let points = policy.doc.watchlist.points;
     let floor = policy.watch_floor;
     if let Some(why) = policy.watch_ids.get(id) {
-        total.add(points, floor.is_none());
-        out.push(Reason {
-            rule: Rule::WatchlistId,
+        push(
+            out,
+            total,
+            Rule::WatchlistId,
             points,
-            detail: Detail::Watch {
-                role,
-                value: id.into(),
-                why: why.clone(),
-            },
-            shipment: shipment.cloned(),
             floor,
-        });
+            shipment,
+            Fact::Watch {
+                role,
+                value: id,
+                why,
+            },
+        );
         return true;
     }
     if let Some(name) = name {
         if let Some(why) = policy.watched_name(name) {
-            total.add(points, floor.is_none());
-            out.push(Reason {
-                rule: Rule::WatchlistName,
+            push(
+                out,
+                total,
+                Rule::WatchlistName,
                 points,
-                detail: Detail::Watch {
-                    role,
-                    value: name.into(),
-                    why: why.clone(),
-                },
-                shipment: shipment.cloned(),
                 floor,
-            });
+                shipment,
+                Fact::Watch {
+                    role,
+                    value: name,
+                    why,
+                },
+            );
             return true;
         }
     }
     false
 }
 
-fn watch_opt(
-    policy: &CompiledPolicy,
-    role: Role,
-    party: &Option<Party>,
-    shipment: &Str,
-    out: &mut SmallVec<[Reason; 8]>,
-    total: &mut Ledger,
-) -> bool {
-    match party {
-        Some(p) => watch_party(
-            policy,
-            role,
-            &p.id,
-            p.name.as_deref(),
-            Some(shipment),
-            out,
-            total,
-        ),
-        None => false,
-    }
-}
-
-/// The model rule's contribution to one shipment: its riskiest line's points and the explanation, or `None`
-/// when the probability reaches no band.
-fn model_reason(
-    rule: &ModelRule,
+/// The model rule's points on one shipment and its riskiest line with the probability, or `None` when
+/// the probability reaches no band.
+fn model_hit<'a>(
+    rule: &'a ModelRule,
     manifest: &Manifest,
-    shipment: &crate::wire::Shipment,
-) -> Option<(i32, Detail)> {
-    let (index, probability) = rule.model.riskiest_line(manifest, shipment)?;
+    shipment: &'a Shipment,
+) -> Option<(i32, Fact<'a>)> {
+    let (line, probability) = rule.model.riskiest_line(manifest, shipment)?;
     let points = rule.points(probability);
     if points == 0 {
         return None;
     }
-    let line = Line {
-        manifest,
-        shipment,
-        commodity: &shipment.commodities[index],
-    };
-    let (_, top) = rule.model.explain_line(&line);
     Some((
         points,
-        Detail::Model {
+        Fact::Model {
+            rule,
+            shipment,
+            line,
             probability,
-            hts: shipment.commodities[index].hts,
-            top,
-            info: rule.model.info.clone(),
         },
     ))
 }
 
 /// Scores one shipment into `out`; returns (its points by credit treatment, watch-list hit).
-fn score_shipment(
-    policy: &CompiledPolicy,
-    m: &Manifest,
+fn score_shipment<'a>(
+    policy: &'a CompiledPolicy,
+    m: &'a Manifest,
     index: usize,
-    parties: &[PartyView],
+    parties: &[PartyFact],
     history: Option<HistoryAsOf<'_>>,
-    out: &mut SmallVec<[Reason; 8]>,
+    out: &mut Hits<'a>,
 ) -> (Ledger, bool) {
     let s = &m.shipments[index];
-    let sid = &s.shipment_id;
+    let sh = Some(index as u16);
     let doc = &policy.doc;
     let mut total = Ledger::default();
-    let push = |out: &mut SmallVec<[Reason; 8]>,
-                total: &mut Ledger,
-                rule,
-                points,
-                detail,
-                floor: Option<Action>| {
-        total.add(points, floor.is_none());
-        out.push(Reason {
-            rule,
-            points,
-            detail,
-            shipment: Some(sid.clone()),
-            floor,
-        });
-    };
 
     if let Some(e) = &policy.origin[s.origin_country.index()] {
         push(
@@ -408,11 +746,12 @@ fn score_shipment(
             &mut total,
             Rule::OriginCountry,
             e.points,
-            Detail::Country {
-                country: s.origin_country,
-                why: e.why.clone(),
-            },
             e.floor,
+            sh,
+            Fact::Country {
+                country: s.origin_country,
+                why: &e.why,
+            },
         );
     }
     let riskiest_transit = s
@@ -426,30 +765,31 @@ fn score_shipment(
             &mut total,
             Rule::TransitCountry,
             e.points,
-            Detail::Country {
-                country: c,
-                why: e.why.clone(),
-            },
             e.floor,
+            sh,
+            Fact::Country {
+                country: c,
+                why: &e.why,
+            },
         );
     }
     let circuitous = policy.doc.countries.circuitous_min_transits as usize;
     if circuitous > 0 && s.transit_countries.len() >= circuitous {
-        let points = policy.doc.countries.circuitous_points;
         push(
             out,
             &mut total,
             Rule::CircuitousRouting,
-            points,
-            Detail::Circuitous {
+            policy.doc.countries.circuitous_points,
+            doc.countries.circuitous.floor(),
+            sh,
+            Fact::Circuitous {
                 transits: s.transit_countries.len(),
             },
-            doc.countries.circuitous.floor(),
         );
     }
 
     // Commodity rules: the riskiest line counts once per rule.
-    let mut tariff: Option<(Rule, i32, Detail, Option<Action>)> = None;
+    let mut tariff: Option<(Rule, i32, Fact<'a>, Option<Action>)> = None;
     let mut vague = None;
     let mut value = None;
     let mut zero_weight = None;
@@ -463,22 +803,22 @@ fn score_shipment(
         };
         if let Some((rule, points, e, is_heading)) = candidate {
             if tariff.as_ref().is_none_or(|t| points > t.1) {
-                let detail = if is_heading {
-                    Detail::Heading {
+                let fact = if is_heading {
+                    Fact::Heading {
                         heading: c.hts.heading(),
-                        why: e.why.clone(),
+                        why: &e.why,
                     }
                 } else {
-                    Detail::Chapter {
+                    Fact::Chapter {
                         chapter: c.hts.chapter(),
-                        why: e.why.clone(),
+                        why: &e.why,
                     }
                 };
-                tariff = Some((rule, points, detail, e.floor));
+                tariff = Some((rule, points, fact, e.floor));
             }
         }
         if vague.is_none() {
-            vague = policy.vague_term(&c.description).cloned();
+            vague = policy.vague_term(&c.description);
         }
         if value.is_none() {
             if let (Some(band), Some(v), Some(w)) = (
@@ -493,7 +833,7 @@ fn score_shipment(
                         value = Some((
                             band.points,
                             band.floor,
-                            Detail::ValuePerKg {
+                            Fact::ValuePerKg {
                                 chapter: c.hts.chapter(),
                                 value_per_kg: per_kg,
                                 min: band.min,
@@ -506,15 +846,15 @@ fn score_shipment(
         }
         if zero_weight.is_none() && zero_weight_points != 0 && c.weight_kg == Some(0.0) {
             if let Some(v) = c.value_usd.filter(|v| *v > 0.0) {
-                zero_weight = Some(Detail::ZeroWeight {
+                zero_weight = Some(Fact::ZeroWeight {
                     hts: c.hts,
                     value_usd: v,
                 });
             }
         }
     }
-    if let Some((rule, points, detail, floor)) = tariff {
-        push(out, &mut total, rule, points, detail, floor);
+    if let Some((rule, points, fact, floor)) = tariff {
+        push(out, &mut total, rule, points, floor, sh, fact);
     }
     if let Some(term) = vague {
         push(
@@ -522,25 +862,27 @@ fn score_shipment(
             &mut total,
             Rule::VagueDescription,
             doc.commodities.vague_points,
-            Detail::Vague { term },
             doc.commodities.vague.floor(),
+            sh,
+            Fact::Vague { term },
         );
     }
-    if let Some((points, floor, detail)) = value {
-        push(out, &mut total, Rule::ValuePerKg, points, detail, floor);
+    if let Some((points, floor, fact)) = value {
+        push(out, &mut total, Rule::ValuePerKg, points, floor, sh, fact);
     }
-    if let Some(detail) = zero_weight {
+    if let Some(fact) = zero_weight {
         push(
             out,
             &mut total,
             Rule::ZeroWeight,
             zero_weight_points,
-            detail,
             doc.plausibility.zero_weight.floor(),
+            sh,
+            fact,
         );
     }
-    if let Some((points, detail)) = policy.model.as_ref().and_then(|r| model_reason(r, m, s)) {
-        push(out, &mut total, Rule::Model, points, detail, None);
+    if let Some((points, fact)) = policy.model.as_ref().and_then(|r| model_hit(r, m, s)) {
+        push(out, &mut total, Rule::Model, points, None, sh, fact);
     }
     if s.importer.is_none() {
         push(
@@ -548,8 +890,9 @@ fn score_shipment(
             &mut total,
             Rule::ImporterMissing,
             doc.parties.missing_importer_points,
-            Detail::ImporterMissing,
             doc.parties.missing_importer.floor(),
+            sh,
+            Fact::ImporterMissing,
         );
     }
 
@@ -561,18 +904,19 @@ fn score_shipment(
         (Role::Manufacturer, &s.manufacturer),
         (Role::Broker, &s.broker),
     ] {
-        watched |= watch_opt(policy, role, party, sid, out, &mut total);
+        if let Some(p) = party {
+            watched |= watch_party(policy, role, &p.id, p.name.as_deref(), sh, out, &mut total);
+        }
     }
 
     if let (Some(section), Some(h)) = (&doc.history, history) {
-        history_reasons(section, h, m, s, out, &mut total);
+        history_hits(section, h, m, index, out, &mut total);
     }
 
-    for p in parties
-        .iter()
-        .filter(|p| p.shipment_index == Some(index as u16))
-    {
-        ctpat_reason(policy, p, out, &mut total);
+    for (i, p) in parties.iter().enumerate() {
+        if p.shipment_index == sh {
+            ctpat_hit(policy, i, p, out, &mut total);
+        }
     }
     (total, watched)
 }
@@ -582,14 +926,16 @@ fn score_shipment(
 /// Seizures count first, then discrepancies, together at most `max_points`; a clean record of at least
 /// `clean_min_exams` exams earns the clean credit (a credit: under the cap, offsetting creditable points
 /// only).
-fn history_reasons(
+fn history_hits(
     section: &HistorySection,
     h: HistoryAsOf<'_>,
     m: &Manifest,
-    s: &crate::wire::Shipment,
-    out: &mut SmallVec<[Reason; 8]>,
+    index: usize,
+    out: &mut Hits<'_>,
     total: &mut Ledger,
 ) {
+    let s = &m.shipments[index];
+    let sh = Some(index as u16);
     let roles = &section.roles;
     let mut asked: SmallVec<[(Role, &str); 5]> = SmallVec::new();
     if let Some(c) = m
@@ -641,21 +987,20 @@ fn history_reasons(
         let Some(latest) = r.latest(result).filter(|_| points > 0) else {
             continue;
         };
-        let points = points as i32;
-        let floor = guard.floor();
-        total.add(points, floor.is_none());
-        out.push(Reason {
+        push(
+            out,
+            total,
             rule,
-            points,
-            detail: Detail::History {
+            points as i32,
+            guard.floor(),
+            sh,
+            Fact::History {
                 result,
                 count,
                 window_days: section.window_days,
                 latest: Box::new(latest.clone()),
             },
-            shipment: Some(s.shipment_id.clone()),
-            floor,
-        });
+        );
     }
     let clean = section.clean_credit > 0
         && section.clean_min_exams > 0
@@ -664,17 +1009,17 @@ fn history_reasons(
         && r.seizures == 0;
     if let Some(latest) = r.latest_exam().filter(|_| clean) {
         total.ctpat(-section.clean_credit);
-        out.push(Reason {
+        out.push(Hit {
             rule: Rule::HistoryClean,
             points: -section.clean_credit,
-            detail: Detail::History {
+            floor: None,
+            shipment: sh,
+            fact: Fact::History {
                 result: ExamResult::NoDiscrepancy,
                 count: r.exams,
                 window_days: section.window_days,
                 latest: Box::new(latest.clone()),
             },
-            shipment: Some(s.shipment_id.clone()),
-            floor: None,
         });
     }
 }
@@ -693,8 +1038,20 @@ pub fn score(
     parties: SmallVec<[PartyView; 6]>,
     history: Option<HistoryAsOf<'_>>,
 ) -> Decision {
+    let facts: PartyFacts = parties.iter().map(PartyFact::from).collect();
+    evaluate(policy, m, &facts, history).into_decision(policy, m, parties, history)
+}
+
+/// Evaluates every rule of the policy on a manifest whose parties are resolved (see [`resolve_facts`], or
+/// [`PartyFact::from`] of [`resolve`]'s views): the verdict, and the hits its reasons are built from.
+pub fn evaluate<'a>(
+    policy: &'a CompiledPolicy,
+    m: &'a Manifest,
+    parties: &[PartyFact],
+    history: Option<HistoryAsOf<'_>>,
+) -> Evaluation<'a> {
     let doc = &policy.doc;
-    let mut reasons: SmallVec<[Reason; 8]> = SmallVec::new();
+    let mut hits: Hits<'a> = SmallVec::new();
     let mut total = Ledger::default();
     let mut watched = false;
 
@@ -706,7 +1063,7 @@ pub fn score(
             &c.scac,
             c.name.as_deref(),
             None,
-            &mut reasons,
+            &mut hits,
             &mut total,
         );
     }
@@ -717,23 +1074,21 @@ pub fn score(
             d.fast_card.as_deref().unwrap_or(""),
             Some(&d.name),
             None,
-            &mut reasons,
+            &mut hits,
             &mut total,
         );
     }
     if policy.seal_modes & (1 << (m.mode as u32)) != 0 {
         if let Some(e) = m.equipment.iter().find(|e| e.seals.is_empty()) {
-            let floor = doc.seals.missing.floor();
-            total.add(doc.seals.missing_points, floor.is_none());
-            reasons.push(Reason {
-                rule: Rule::SealMissing,
-                points: doc.seals.missing_points,
-                detail: Detail::SealMissing {
-                    equipment: e.id.clone(),
-                },
-                shipment: None,
-                floor,
-            });
+            push(
+                &mut hits,
+                &mut total,
+                Rule::SealMissing,
+                doc.seals.missing_points,
+                doc.seals.missing.floor(),
+                None,
+                Fact::SealMissing { equipment: &e.id },
+            );
         }
         let weak = m.equipment.iter().find_map(|e| {
             e.seals
@@ -742,53 +1097,55 @@ pub fn score(
                 .map(|s| (e, s))
         });
         if let Some((e, s)) = weak {
-            let floor = doc.seals.not_high_security.floor();
-            total.add(doc.seals.not_high_security_points, floor.is_none());
-            reasons.push(Reason {
-                rule: Rule::SealNotHighSecurity,
-                points: doc.seals.not_high_security_points,
-                detail: Detail::SealClass {
-                    equipment: e.id.clone(),
-                    seal: s.number.clone(),
+            push(
+                &mut hits,
+                &mut total,
+                Rule::SealNotHighSecurity,
+                doc.seals.not_high_security_points,
+                doc.seals.not_high_security.floor(),
+                None,
+                Fact::SealClass {
+                    equipment: &e.id,
+                    seal: &s.number,
                 },
-                shipment: None,
-                floor,
-            });
+            );
         }
     }
     if let Some(eta) = &m.estimated_arrival {
         let lead = m.filed_at.minutes_until(eta);
         let required = *doc.filing.min_lead_minutes.get(m.mode);
         if lead < required as i64 {
-            let floor = doc.filing.late.floor();
-            total.add(doc.filing.late_points, floor.is_none());
-            reasons.push(Reason {
-                rule: Rule::FilingLate,
-                points: doc.filing.late_points,
-                detail: Detail::Late {
+            push(
+                &mut hits,
+                &mut total,
+                Rule::FilingLate,
+                doc.filing.late_points,
+                doc.filing.late.floor(),
+                None,
+                Fact::Late {
                     lead_minutes: lead,
                     required,
                 },
-                shipment: None,
-                floor,
-            });
+            );
         }
     }
-    for p in parties.iter().filter(|p| p.shipment_index.is_none()) {
-        ctpat_reason(policy, p, &mut reasons, &mut total);
+    for (i, p) in parties.iter().enumerate() {
+        if p.shipment_index.is_none() {
+            ctpat_hit(policy, i, p, &mut hits, &mut total);
+        }
     }
 
     // The riskiest shipment: the one whose points, settled together with the conveyance's, score most. A
     // watch-list hit on any other shipment still forces the exam, so its reason is listed too, with 0
     // points: the score is the riskiest shipment's, and the decision must say why.
-    let mut best: SmallVec<[Reason; 8]> = SmallVec::new();
+    let mut best: Hits<'a> = SmallVec::new();
     let mut best_ledger: Option<Ledger> = None;
     let mut best_score = i32::MIN;
-    let mut scratch: SmallVec<[Reason; 8]> = SmallVec::new();
-    let mut other_watch: SmallVec<[Reason; 2]> = SmallVec::new();
+    let mut scratch: Hits<'a> = SmallVec::new();
+    let mut other_watch: SmallVec<[Hit<'a>; 2]> = SmallVec::new();
     for i in 0..m.shipments.len() {
         scratch.clear();
-        let (l, w) = score_shipment(policy, m, i, &parties, history, &mut scratch);
+        let (l, w) = score_shipment(policy, m, i, parties, history, &mut scratch);
         watched |= w;
         let s = settle(total.merged(l), policy.credit_cap).score;
         if s > best_score {
@@ -799,47 +1156,44 @@ pub fn score(
         // `scratch` now holds a shipment that is not (or no longer) the riskiest.
         other_watch.extend(
             scratch
-                .iter()
-                .filter(|r| matches!(r.rule, Rule::WatchlistId | Rule::WatchlistName))
-                .map(|r| Reason {
-                    points: 0,
-                    ..r.clone()
-                }),
+                .drain(..)
+                .filter(|h| matches!(h.rule, Rule::WatchlistId | Rule::WatchlistName))
+                .map(|h| Hit { points: 0, ..h }),
         );
     }
     if let Some(l) = best_ledger {
         total = total.merged(l);
-        reasons.extend(best);
+        hits.extend(best);
     }
     // Credits offset creditable points only, up to the cap; the corrections are listed so that the reasons
     // still sum to the score.
     let settled = settle(total, policy.credit_cap);
     if settled.capped > 0 {
-        reasons.push(Reason {
+        hits.push(Hit {
             rule: Rule::CreditCap,
             points: settled.capped,
-            detail: Detail::CreditCap {
+            floor: None,
+            shipment: None,
+            fact: Fact::CreditCap {
                 credits: total.credits,
                 cap: policy.credit_cap,
             },
-            shipment: None,
-            floor: None,
         });
     }
     if settled.unused > 0 {
-        reasons.push(Reason {
+        hits.push(Hit {
             rule: Rule::CreditUnused,
             points: settled.unused,
-            detail: Detail::CreditUnused {
+            floor: None,
+            shipment: None,
+            fact: Fact::CreditUnused {
                 allowed: total.credits - settled.capped,
                 creditable: total.creditable,
                 non_creditable: total.non_creditable,
             },
-            shipment: None,
-            floor: None,
         });
     }
-    reasons.extend(other_watch);
+    hits.extend(other_watch);
     let total = settled.score;
 
     let (band, mut action) = doc.band_action(total);
@@ -866,16 +1220,16 @@ pub fn score(
     let random_exam = rate > 0.0 && random_draw(&m.manifest_id, doc.random.seed) < rate;
     if random_exam {
         action = action.max(doc.random.action);
-        reasons.push(Reason {
+        hits.push(Hit {
             rule: Rule::RandomCompliance,
             points: 0,
-            detail: Detail::Random {
+            floor: None,
+            shipment: None,
+            fact: Fact::Random {
                 mode: m.mode,
                 class,
                 rate,
             },
-            shipment: None,
-            floor: None,
         });
     }
 
@@ -888,7 +1242,7 @@ pub fn score(
     let border = port.map_or(Border::None, |p| p.border);
     let fast_missing = fast_conditions(
         m,
-        &parties,
+        parties,
         port.is_some_and(|p| p.fast_lanes),
         border,
         action,
@@ -900,31 +1254,24 @@ pub fn score(
     } else {
         Lane::Standard
     };
+    let history_points = hits
+        .iter()
+        .any(|h| h.points > 0 && matches!(h.rule, Rule::HistoryDiscrepancy | Rule::HistorySeizure));
 
-    Decision {
-        manifest_id: m.manifest_id.clone(),
-        revision: m.revision,
-        port_of_entry: m.port_of_entry,
-        mode: m.mode,
-        lane,
-        action,
-        front_of_line,
-        random_exam,
-        watchlist_hit: watched,
-        score: total,
-        band,
-        reasons,
-        parties,
-        fast_missing,
-        importer_standing,
-        policy_version: policy.version.clone(),
-        model_version: policy.model.as_ref().map(|r| r.model.version.clone()),
-        priority: None,
-        history_as_of: doc
-            .history
-            .as_ref()
-            .map(|_| history.map_or_else(no_history, |h| h.as_of.clone())),
-        decided_at: None,
+    Evaluation {
+        verdict: Verdict {
+            score: total,
+            band,
+            action,
+            lane,
+            front_of_line,
+            random_exam,
+            watchlist_hit: watched,
+            fast_missing,
+            importer_standing,
+            history_points,
+        },
+        hits,
     }
 }
 
@@ -937,7 +1284,7 @@ fn no_history() -> Arc<Watermark> {
 /// Every unmet FAST condition (wire.md contract 4).
 fn fast_conditions(
     m: &Manifest,
-    parties: &[PartyView],
+    parties: &[PartyFact],
     fast_port: bool,
     border: Border,
     action: Action,

@@ -313,18 +313,40 @@ impl PartnerTable {
         filed: Date,
         revalidation_days: i32,
     ) -> Option<Resolution> {
+        self.resolve_with(
+            kinds,
+            accept,
+            value,
+            filed,
+            revalidation_days,
+            |p, standing, lapsed| Resolution {
+                partner_id: p.partner_id.clone(),
+                status: p.status,
+                tier: p.tier,
+                standing,
+                lapsed,
+                mra_program: p.mra_program.clone(),
+            },
+        )
+    }
+
+    /// [`PartnerTable::resolve`] handing the partner and its standing on `filed` (with the lapse flag) to
+    /// `f` under the map's read guard, so a caller that needs only the standing copies nothing.
+    #[inline]
+    pub fn resolve_with<R>(
+        &self,
+        kinds: &[IdKind],
+        accept: impl Fn(Entity) -> bool,
+        value: &str,
+        filed: Date,
+        revalidation_days: i32,
+        f: impl Fn(&Partner, Standing, bool) -> R,
+    ) -> Option<R> {
         for kind in kinds {
             let found = self.by_ident[kind.index()].with(value, |p| {
                 accept(p.entity).then(|| {
                     let (standing, lapsed) = effective_standing(p, filed, revalidation_days);
-                    Resolution {
-                        partner_id: p.partner_id.clone(),
-                        status: p.status,
-                        tier: p.tier,
-                        standing,
-                        lapsed,
-                        mra_program: p.mra_program.clone(),
-                    }
+                    f(p, standing, lapsed)
                 })
             });
             if let Some(Some(r)) = found {

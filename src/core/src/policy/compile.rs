@@ -135,6 +135,8 @@ pub struct CompiledPolicy {
     pub vague_terms: Vec<Arc<str>>,
     pub watch_ids: HashMap<Str, Arc<str>, foldhash::fast::RandomState>,
     pub watch_names: HashMap<String, Arc<str>, foldhash::fast::RandomState>,
+    /// The longest normalised watch-list name, in bytes: a name normalising to more cannot be listed.
+    pub watch_name_max: usize,
     pub credits: [CompiledCredit; Role::COUNT],
     pub join: [CompiledJoin; Role::COUNT],
     pub front_of_line: u32,
@@ -314,13 +316,14 @@ impl CompiledPolicy {
             .iter()
             .map(|w| (Str::from(w.id.trim()), Arc::from(w.why.as_str())))
             .collect();
-        let watch_names = doc
+        let watch_names: HashMap<String, Arc<str>, _> = doc
             .watchlist
             .names
             .iter()
             .map(|w| (normalize_name(&w.name), Arc::from(w.why.as_str())))
             .filter(|(n, _)| !n.is_empty())
             .collect();
+        let watch_name_max = watch_names.keys().map(String::len).max().unwrap_or(0);
         let mut credits = [CompiledCredit::default(); Role::COUNT];
         for (role, c) in &doc.ctpat.credits {
             credits[role.index()] = CompiledCredit {
@@ -374,6 +377,7 @@ impl CompiledPolicy {
             vague_terms,
             watch_ids,
             watch_names,
+            watch_name_max,
             credits,
             join,
             front_of_line,
@@ -418,30 +422,45 @@ impl CompiledPolicy {
         })
     }
 
-    /// Watch-list explanation for a party name, if its normalised form is listed.
+    /// Watch-list explanation for a party name, if its normalised form is listed. Allocates nothing: the
+    /// name is normalised into a stack buffer; one normalising to more than the buffer holds is compared,
+    /// streaming, with the listed names that long (none in usual policies).
     pub fn watched_name(&self, name: &str) -> Option<&Arc<str>> {
+        const BUF: usize = 128;
         if self.watch_names.is_empty() {
             return None;
         }
-        // Normalise into a stack buffer; only names longer than it allocate.
-        let mut buf = [0u8; 128];
+        let mut buf = [0u8; BUF];
         let mut len = 0usize;
-        let mut overflow = false;
         normalize_into(name, |b| {
-            if len < buf.len() {
+            if len < BUF {
                 buf[len] = b;
-                len += 1;
-            } else {
-                overflow = true;
             }
+            len += 1;
         });
-        if overflow {
-            return self.watch_names.get(&normalize_name(name));
+        if len <= BUF {
+            // Only ASCII bytes were pushed.
+            return std::str::from_utf8(&buf[..len])
+                .ok()
+                .and_then(|n| self.watch_names.get(n));
         }
-        // Only ASCII bytes were pushed.
-        std::str::from_utf8(&buf[..len])
-            .ok()
-            .and_then(|n| self.watch_names.get(n))
+        if len > self.watch_name_max {
+            return None;
+        }
+        self.watch_names
+            .iter()
+            .filter(|(listed, _)| listed.len() == len)
+            .find(|(listed, _)| {
+                let listed = listed.as_bytes();
+                let mut i = 0usize;
+                let mut same = true;
+                normalize_into(name, |b| {
+                    same &= listed.get(i) == Some(&b);
+                    i += 1;
+                });
+                same
+            })
+            .map(|(_, why)| why)
     }
 
     pub fn accepts(&self, role: Role, entity: Entity) -> bool {
@@ -450,5 +469,36 @@ impl CompiledPolicy {
 
     pub fn revalidation_days(&self) -> i32 {
         self.doc.ctpat.revalidation_days
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEFAULT: &str = include_str!("../../../../config/policy.toml");
+
+    /// Names normalising to more than the stack buffer are still found, and only when every byte agrees.
+    #[test]
+    fn watched_names_of_any_length() {
+        let long = "Fantasma ".repeat(20);
+        let text = DEFAULT.replace(
+            "names = [\n",
+            &format!("names = [\n  {{ name = \"{long}\", why = \"long\" }},\n"),
+        );
+        let p = CompiledPolicy::from_toml(&text).expect("policy");
+        assert!(p.watch_name_max > 128, "{}", p.watch_name_max);
+        let spelled = long.trim().to_lowercase().replace(' ', " -- ");
+        assert_eq!(p.watched_name(&spelled).map(|w| &**w), Some("long"));
+        let last = spelled.rfind("fantasma").expect("a word");
+        let other = format!("{}fantasmb", &spelled[..last]);
+        assert_eq!(p.watched_name(&other), None);
+        assert_eq!(p.watched_name(&format!("{spelled} x")), None);
+        assert_eq!(
+            p.watched_name("fantasma exports, s.a.").map(|w| &**w),
+            Some("shell exporter named in a seizure")
+        );
+        let d = CompiledPolicy::from_toml(DEFAULT).expect("default policy");
+        assert_eq!(d.watched_name(&spelled), None);
     }
 }

@@ -1,0 +1,183 @@
+//! The counts-only path agrees with the full decision: on generated traffic (`traffic::gen`), for the
+//! default policy and a candidate that moves the high band and the revalidation period (each with and
+//! without the party history), and for the default policy plus the learned model (`policy-kcs.toml`),
+//! `score::verdict` gives every field the what-if replay and the tallies read (action, lane, band, score,
+//! front of line, random exam, watch-list hit, FAST conditions, importer standing, history points,
+//! business-resumption priority) exactly as the `Decision` of `score::decide`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use borderlane::load::policy::{default_policy, load, DEFAULT_POLICY};
+use borderlane::traffic::gen::{field_outcomes, GenConfig, Generator, Record};
+use borderlane_core::decision::{Action, Lane, Rule};
+use borderlane_core::history::{History, HistoryAsOf, Position, Watermark};
+use borderlane_core::policy::CompiledPolicy;
+use borderlane_core::resumption::{prioritize, Declaration, Resumptions};
+use borderlane_core::score::{decide, verdict, Lookups};
+use borderlane_core::table::PartnerTable;
+use borderlane_core::time::Timestamp;
+use borderlane_core::wire::Manifest;
+
+struct Traffic {
+    manifests: Vec<Manifest>,
+    table: PartnerTable,
+    history: History,
+    as_of: Arc<Watermark>,
+    /// Declarations at the busiest ports over the first half of the window.
+    resumptions: Resumptions,
+}
+
+fn traffic(policy: &CompiledPolicy) -> Traffic {
+    let g = Generator::new(
+        GenConfig {
+            seed: 17,
+            partners: 3_000,
+            span_secs: 20 * 86_400,
+            ..GenConfig::default()
+        },
+        policy,
+    );
+    let manifests: Vec<Manifest> = (0..6_000)
+        .filter_map(|i| match g.record(i) {
+            Record::Good(m) => Some(*m),
+            Record::Bad { .. } => None,
+        })
+        .collect();
+    let table = PartnerTable::new();
+    for p in g.partners() {
+        table.upsert(p.clone());
+    }
+    let history = History::new();
+    let mut as_of = Watermark::default();
+    for (i, o) in field_outcomes(&g, policy, &table, &manifests)
+        .iter()
+        .enumerate()
+    {
+        history.insert(
+            Position {
+                partition: 0,
+                offset: i as u64,
+            },
+            o,
+        );
+        as_of.advance(0, i as u64 + 1);
+    }
+    let ts = |s| Timestamp::parse(s).expect("timestamp");
+    let resumptions = Resumptions::new(manifests.iter().take(200).map(|m| Declaration {
+        port: m.port_of_entry,
+        declared_at: ts("2026-11-28T00:00:00Z"),
+        until: ts("2026-12-08T00:00:00Z"),
+        reason: "test".into(),
+        declared_by: "test".into(),
+    }));
+    Traffic {
+        manifests,
+        table,
+        history,
+        as_of: Arc::new(as_of),
+        resumptions,
+    }
+}
+
+/// What the traffic exercised, so that agreement is not agreement on nothing.
+#[derive(Default, Debug)]
+struct Seen {
+    exams: usize,
+    fast: usize,
+    watch: usize,
+    random: usize,
+    front: usize,
+    history: usize,
+    model: usize,
+    priority: usize,
+}
+
+fn check(policy: &CompiledPolicy, t: &Traffic, with_history: bool) -> Seen {
+    let lookups = Lookups::new(
+        &t.table,
+        with_history.then_some(HistoryAsOf {
+            history: &t.history,
+            as_of: &t.as_of,
+        }),
+    );
+    let mut seen = Seen::default();
+    for m in &t.manifests {
+        let mut d = decide(policy, lookups, m);
+        prioritize(&mut d, m, &t.resumptions);
+        let v = verdict(policy, lookups, m);
+        let id = &m.manifest_id;
+        assert_eq!(v.action, d.action, "{id}: action");
+        assert_eq!(v.lane, d.lane, "{id}: lane");
+        assert_eq!(v.band, d.band, "{id}: band");
+        assert_eq!(v.score, d.score, "{id}: score");
+        assert_eq!(v.front_of_line, d.front_of_line, "{id}: front of line");
+        assert_eq!(v.random_exam, d.random_exam, "{id}: random exam");
+        assert_eq!(v.watchlist_hit, d.watchlist_hit, "{id}: watch list");
+        assert_eq!(v.fast_missing, d.fast_missing, "{id}: FAST conditions");
+        assert_eq!(v.importer_standing, d.importer_standing, "{id}: importer");
+        let history_points = d.reasons.iter().any(|r| {
+            r.points > 0 && matches!(r.rule, Rule::HistoryDiscrepancy | Rule::HistorySeizure)
+        });
+        assert_eq!(v.history_points, history_points, "{id}: history points");
+        assert_eq!(v.priority(m, &t.resumptions), d.priority, "{id}: priority");
+        // The reasons still sum to the score (the decision is built from the same evaluation).
+        assert_eq!(
+            d.reasons.iter().map(|r| r.points).sum::<i32>(),
+            d.score,
+            "{id}"
+        );
+        seen.exams += (d.action != Action::Release) as usize;
+        seen.fast += (d.lane == Lane::Fast) as usize;
+        seen.watch += d.watchlist_hit as usize;
+        seen.random += d.random_exam as usize;
+        seen.front += d.front_of_line as usize;
+        seen.history += history_points as usize;
+        seen.model += d.reasons.iter().any(|r| r.rule == Rule::Model) as usize;
+        seen.priority += d.priority.is_some() as usize;
+    }
+    seen
+}
+
+fn exercised(seen: &Seen) {
+    assert!(
+        seen.exams > 0
+            && seen.fast > 0
+            && seen.watch > 0
+            && seen.random > 0
+            && seen.front > 0
+            && seen.priority > 0,
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn verdict_agrees_with_the_decision_default_and_candidate() {
+    let baseline = default_policy();
+    let candidate = CompiledPolicy::from_toml(
+        &DEFAULT_POLICY
+            .replace("high = 190", "high = 200")
+            .replace("revalidation_days = 1461", "revalidation_days = 900"),
+    )
+    .expect("candidate policy");
+    assert_ne!(baseline.version, candidate.version, "the candidate differs");
+    let t = traffic(&baseline);
+    for policy in [&baseline, &candidate] {
+        for with_history in [false, true] {
+            let seen = check(policy, &t, with_history);
+            exercised(&seen);
+            assert_eq!(seen.history > 0, with_history, "{seen:?}");
+        }
+    }
+}
+
+#[test]
+fn verdict_agrees_with_the_decision_with_the_model() {
+    let policy = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/policy-kcs.toml"))
+        .expect("policy-kcs.toml");
+    let t = traffic(&policy);
+    // policy-kcs.toml has no [history] section: the history is given and not read.
+    let seen = check(&policy, &t, true);
+    exercised(&seen);
+    assert!(seen.model > 0 && seen.history == 0, "{seen:?}");
+}
