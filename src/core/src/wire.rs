@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::codes::{Country, Hts, PortCode, TAG_BAD_CODE, TAG_BAD_DATE, TAG_BAD_VALUE};
 use crate::time::{Date, Timestamp};
 
+mod fast;
+
 /// Inline-stored string: identifiers and names up to 24 bytes never touch the heap.
 pub type Str = CompactString;
 
@@ -457,7 +459,30 @@ impl BadInput {
 }
 
 /// Parses one manifest record: size, encoding, JSON shape, types, then domain checks.
+///
+/// A record first goes through the one-pass reader of [`fast`]; whatever it declines, and every record
+/// that fails validation, is read again by [`parse_manifest_serde`], so accepted values, dead-letter kinds
+/// and messages are those of the serde_json path.
 pub fn parse_manifest(bytes: &[u8], limits: &Limits) -> Result<Manifest, BadInput> {
+    let text = precheck(bytes, limits)?;
+    if let Some(m) = fast::manifest(text) {
+        if validate_manifest(&m, limits).is_ok() {
+            return Ok(m);
+        }
+    }
+    parse_manifest_serde(bytes, limits)
+}
+
+/// The fast reader alone on a record that passes the pre-checks: `None` when it declines. Not a parser to
+/// use (no validation); the differential tests compare what it accepts with serde_json's reading.
+#[doc(hidden)]
+pub fn fast_manifest(bytes: &[u8], limits: &Limits) -> Option<Manifest> {
+    fast::manifest(precheck(bytes, limits).ok()?)
+}
+
+/// The serde_json reading of a manifest record (the reference [`parse_manifest`] must agree with): size,
+/// encoding, JSON shape, types, then domain checks.
+pub fn parse_manifest_serde(bytes: &[u8], limits: &Limits) -> Result<Manifest, BadInput> {
     let m: Manifest = parse_json(bytes, limits)?;
     validate_manifest(&m, limits)?;
     Ok(m)
