@@ -464,8 +464,7 @@ impl BadInput {
 /// that fails validation, is read again by [`parse_manifest_serde`], so accepted values, dead-letter kinds
 /// and messages are those of the serde_json path.
 pub fn parse_manifest(bytes: &[u8], limits: &Limits) -> Result<Manifest, BadInput> {
-    let text = precheck(bytes, limits)?;
-    if let Some(m) = fast::manifest(text) {
+    if let Some(m) = fast_manifest(bytes, limits) {
         if validate_manifest(&m, limits).is_ok() {
             return Ok(m);
         }
@@ -473,11 +472,15 @@ pub fn parse_manifest(bytes: &[u8], limits: &Limits) -> Result<Manifest, BadInpu
     parse_manifest_serde(bytes, limits)
 }
 
-/// The fast reader alone on a record that passes the pre-checks: `None` when it declines. Not a parser to
-/// use (no validation); the differential tests compare what it accepts with serde_json's reading.
+/// The fast reader alone, with the size and UTF-8 checks of [`precheck`] (it checks depth, emptiness and
+/// the top-level object itself): `None` when it declines. Not a parser to use (no validation); the
+/// differential tests compare what it accepts with serde_json's reading.
 #[doc(hidden)]
 pub fn fast_manifest(bytes: &[u8], limits: &Limits) -> Option<Manifest> {
-    fast::manifest(precheck(bytes, limits).ok()?)
+    if bytes.len() > limits.max_bytes {
+        return None;
+    }
+    fast::manifest(std::str::from_utf8(bytes).ok()?, limits.max_depth)
 }
 
 /// The serde_json reading of a manifest record (the reference [`parse_manifest`] must agree with): size,

@@ -10,7 +10,7 @@
 //! sometimes damaged as bytes (truncated, a byte inserted or replaced, trailing bytes, invalid UTF-8).
 
 use borderlane_core::wire::{fast_manifest, parse_manifest, parse_manifest_serde};
-use borderlane_core::{Limits, Manifest};
+use borderlane_core::{ErrorKind, Limits, Manifest};
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::FileFailurePersistence;
@@ -384,6 +384,19 @@ fn agree(bytes: &[u8], limits: &Limits) -> bool {
     }
     // The fast reader on its own: whatever it accepts, serde_json reads to the same value (validation aside).
     let alone = fast_manifest(bytes, limits);
+    if let (Some(_), Err(e)) = (&alone, &slow) {
+        // What the fast reader accepts passes every pre-check and serde_json; only validation may refuse it.
+        assert!(
+            matches!(
+                e.kind,
+                ErrorKind::BadValue
+                    | ErrorKind::BadDate
+                    | ErrorKind::UnsupportedVersion
+                    | ErrorKind::NumberOutOfRange
+            ),
+            "fast reader accepted a record refused before validation ({e}): {text}"
+        );
+    }
     if let Some(m) = &alone {
         let text = std::str::from_utf8(bytes).expect("accepted text is UTF-8");
         let s: Manifest = serde_json::from_str(text).unwrap_or_else(|e| {

@@ -29,12 +29,16 @@ use crate::time::Timestamp;
 /// Deepest nesting followed inside an unknown field before declining (serde_json's own limit is 128).
 const MAX_SKIP_DEPTH: usize = 32;
 
-/// Parses a manifest whose text passed `precheck`; `None` means "ask serde_json".
-pub(super) fn manifest(text: &str) -> Option<Manifest> {
+/// Parses a manifest from its text (already checked for size and UTF-8); `None` means "ask serde_json".
+/// Nesting deeper than `max_depth` declines, so what is accepted passes `precheck`'s depth check too (and,
+/// starting with `{`, its empty and top-level-object checks).
+pub(super) fn manifest(text: &str, max_depth: usize) -> Option<Manifest> {
     let mut p = P {
         s: text,
         b: text.as_bytes(),
         i: 0,
+        depth: 0,
+        max_depth,
     };
     p.ws();
     let m = p.manifest()?;
@@ -46,6 +50,9 @@ struct P<'a> {
     s: &'a str,
     b: &'a [u8],
     i: usize,
+    /// Objects and arrays open at the cursor, and the most allowed.
+    depth: usize,
+    max_depth: usize,
 }
 
 /// Marks field `bit` seen; `None` when it was already (serde's "duplicate field").
@@ -86,15 +93,32 @@ impl<'a> P<'a> {
     fn str(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.i;
-        loop {
-            let c = *self.b.get(self.i)?;
-            if c == b'"' {
+        // Eight bytes at a time (SWAR): a lane's high bit is set when the byte is `"`, `\\` or below 0x20;
+        // borrows can only set lanes above a real match, so the lowest set lane is the first such byte.
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        while let Some(chunk) = self.b.get(self.i..self.i + 8) {
+            let w = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).ok()?);
+            let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+            let hit = zero(w ^ (ONES * u64::from(b'"')))
+                | zero(w ^ (ONES * u64::from(b'\\')))
+                | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
+            if hit != 0 {
+                self.i += (hit.trailing_zeros() / 8) as usize;
                 break;
             }
-            if c == b'\\' || c < 0x20 {
-                return None;
+            self.i += 8;
+        }
+        // The last few bytes of the input, one at a time.
+        while let Some(&c) = self.b.get(self.i) {
+            if c == b'"' || c == b'\\' || c < 0x20 {
+                break;
             }
             self.i += 1;
+        }
+        // An escape or a control character declines; so does the end of the input.
+        if *self.b.get(self.i)? != b'"' {
+            return None;
         }
         let s = self.s.get(start..self.i)?;
         self.i += 1;
@@ -120,13 +144,22 @@ impl<'a> P<'a> {
         f(self).map(Some)
     }
 
+    /// One more object or array open; declines beyond the depth limit.
+    #[inline]
+    fn open(&mut self) -> Option<()> {
+        self.depth += 1;
+        (self.depth <= self.max_depth).then_some(())
+    }
+
     /// An object: `f` reads the value of each key (the cursor is on the value, whitespace skipped).
     #[inline]
     fn object(&mut self, mut f: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
         self.eat(b'{')?;
+        self.open()?;
         self.ws();
         if self.peek()? == b'}' {
             self.i += 1;
+            self.depth -= 1;
             return Some(());
         }
         loop {
@@ -143,6 +176,7 @@ impl<'a> P<'a> {
                 }
                 b'}' => {
                     self.i += 1;
+                    self.depth -= 1;
                     return Some(());
                 }
                 _ => return None,
@@ -154,9 +188,11 @@ impl<'a> P<'a> {
     #[inline]
     fn array(&mut self, mut f: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
         self.eat(b'[')?;
+        self.open()?;
         self.ws();
         if self.peek()? == b']' {
             self.i += 1;
+            self.depth -= 1;
             return Some(());
         }
         loop {
@@ -169,6 +205,7 @@ impl<'a> P<'a> {
                 }
                 b']' => {
                     self.i += 1;
+                    self.depth -= 1;
                     return Some(());
                 }
                 _ => return None,
