@@ -665,7 +665,8 @@ pub(crate) fn check_id(
     id: &str,
     limits: &Limits,
 ) -> Result<(), BadInput> {
-    if id.trim().is_empty() {
+    // A first byte that is printable ASCII other than a space already makes the trimmed id non-empty.
+    if !id.as_bytes().first().is_some_and(u8::is_ascii_graphic) && id.trim().is_empty() {
         return bad(ErrorKind::BadValue, format!("{} is empty", path()));
     }
     if id.len() > limits.max_id_len {
@@ -709,8 +710,9 @@ impl Text {
     #[inline]
     fn fast_ok(self, s: &str) -> bool {
         match self {
-            Text::Id => s.bytes().all(|b| matches!(b, b'!'..=b'~')),
-            Text::Name => s.bytes().all(|b| matches!(b, b' '..=b'~')),
+            // A fold without early exit, which the compiler vectorises.
+            Text::Id => s.bytes().fold(true, |ok, b| ok & matches!(b, b'!'..=b'~')),
+            Text::Name => s.bytes().fold(true, |ok, b| ok & matches!(b, b' '..=b'~')),
         }
     }
 
