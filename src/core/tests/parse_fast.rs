@@ -441,6 +441,8 @@ fn hand_picked_edges_agree() {
             "\"quantity\":200",
             "\"quantity\":123456789012345678901234567890.5",
         ),
+        base.replace("\"weight_kg\":1200.0", "\"weight_kg\":1234.56789"),
+        base.replace("\"weight_kg\":1200.0", "\"weight_kg\":0.0001"),
         base.replace("\"revision\":0", "\"revision\":4294967295"),
         base.replace("\"revision\":0", "\"revision\":4294967296"),
         base.replace("\"revision\":0", "\"revision\":null"),
