@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::codes::{Country, Hts, PortCode, TAG_BAD_CODE, TAG_BAD_DATE, TAG_BAD_VALUE};
 use crate::time::{Date, Timestamp};
 
+mod fast;
+
 /// Inline-stored string: identifiers and names up to 24 bytes never touch the heap.
 pub type Str = CompactString;
 
@@ -457,7 +459,33 @@ impl BadInput {
 }
 
 /// Parses one manifest record: size, encoding, JSON shape, types, then domain checks.
+///
+/// A record first goes through the one-pass reader of [`fast`]; whatever it declines, and every record
+/// that fails validation, is read again by [`parse_manifest_serde`], so accepted values, dead-letter kinds
+/// and messages are those of the serde_json path.
 pub fn parse_manifest(bytes: &[u8], limits: &Limits) -> Result<Manifest, BadInput> {
+    if let Some(m) = fast_manifest(bytes, limits) {
+        if validate_manifest(&m, limits).is_ok() {
+            return Ok(m);
+        }
+    }
+    parse_manifest_serde(bytes, limits)
+}
+
+/// The fast reader alone, with the size and UTF-8 checks of [`precheck`] (it checks depth, emptiness and
+/// the top-level object itself): `None` when it declines. Not a parser to use (no validation); the
+/// differential tests compare what it accepts with serde_json's reading.
+#[doc(hidden)]
+pub fn fast_manifest(bytes: &[u8], limits: &Limits) -> Option<Manifest> {
+    if bytes.len() > limits.max_bytes {
+        return None;
+    }
+    fast::manifest(std::str::from_utf8(bytes).ok()?, limits.max_depth)
+}
+
+/// The serde_json reading of a manifest record (the reference [`parse_manifest`] must agree with): size,
+/// encoding, JSON shape, types, then domain checks.
+pub fn parse_manifest_serde(bytes: &[u8], limits: &Limits) -> Result<Manifest, BadInput> {
     let m: Manifest = parse_json(bytes, limits)?;
     validate_manifest(&m, limits)?;
     Ok(m)
@@ -637,7 +665,8 @@ pub(crate) fn check_id(
     id: &str,
     limits: &Limits,
 ) -> Result<(), BadInput> {
-    if id.trim().is_empty() {
+    // A first byte that is printable ASCII other than a space already makes the trimmed id non-empty.
+    if !id.as_bytes().first().is_some_and(u8::is_ascii_graphic) && id.trim().is_empty() {
         return bad(ErrorKind::BadValue, format!("{} is empty", path()));
     }
     if id.len() > limits.max_id_len {
@@ -681,8 +710,9 @@ impl Text {
     #[inline]
     fn fast_ok(self, s: &str) -> bool {
         match self {
-            Text::Id => s.bytes().all(|b| matches!(b, b'!'..=b'~')),
-            Text::Name => s.bytes().all(|b| matches!(b, b' '..=b'~')),
+            // A fold without early exit, which the compiler vectorises.
+            Text::Id => s.bytes().fold(true, |ok, b| ok & matches!(b, b'!'..=b'~')),
+            Text::Name => s.bytes().fold(true, |ok, b| ok & matches!(b, b' '..=b'~')),
         }
     }
 

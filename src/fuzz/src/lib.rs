@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use borderlane_core::model::Model;
 use borderlane_core::policy::compile::CompiledPolicy;
 use borderlane_core::policy::validate::parse_policy;
-use borderlane_core::wire::{parse_manifest, parse_partner, Limits};
+use borderlane_core::wire::{parse_manifest, parse_manifest_serde, parse_partner, Limits};
 
 /// A harness: runs one decoder on arbitrary bytes and panics when an invariant fails.
 pub type Harness = fn(&[u8]);
@@ -17,6 +17,7 @@ pub type Harness = fn(&[u8]);
 /// The targets, by the name of their corpus directory and AFL binary.
 pub const TARGETS: &[(&str, Harness)] = &[
     ("manifest", manifest),
+    ("manifest_diff", manifest_diff),
     ("partner", partner),
     ("outcome", outcome),
     ("policy", policy),
@@ -49,6 +50,36 @@ pub fn manifest(data: &[u8]) {
         serde_json::to_vec(&again).unwrap(),
         "manifest JSON not stable"
     );
+}
+
+/// Manifests, differentially: `wire::parse_manifest` (the one-pass fast reader with the serde_json
+/// fallback) and `wire::parse_manifest_serde` (serde_json alone, the reading of 917ca7d) agree on every
+/// input — the same manifest, to the bit of every float (compared through its serialised bytes), or the
+/// same dead-letter kind and message — under the default limits and under tight ones.
+pub fn manifest_diff(data: &[u8]) {
+    let tight = Limits {
+        max_id_len: 12,
+        max_items: 1,
+        max_shipments: 1,
+        max_commodities: 1,
+        max_depth: 4,
+        ..Limits::default()
+    };
+    for limits in [Limits::default(), tight] {
+        let fast = parse_manifest(data, &limits);
+        let slow = parse_manifest_serde(data, &limits);
+        match (&fast, &slow) {
+            (Ok(f), Ok(s)) => {
+                assert_eq!(f, s, "fast and serde readings differ");
+                assert_eq!(
+                    serde_json::to_vec(f).unwrap(),
+                    serde_json::to_vec(s).unwrap(),
+                    "fast and serde readings serialise differently"
+                );
+            }
+            _ => assert_eq!(fast, slow, "fast and serde outcomes differ"),
+        }
+    }
 }
 
 /// Partner records (`wire::parse_partner`): same round trip as manifests.

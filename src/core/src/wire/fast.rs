@@ -1,0 +1,735 @@
+//! The fast path of [`super::parse_manifest`]: one pass over the bytes, specialised to the manifest's
+//! shape, building the owned [`Manifest`] directly.
+//!
+//! It only ever *accepts* or *declines*. It declines (returns `None`) on anything it is not certain
+//! serde_json would read to the very same value — any escape sequence, a negative number, an exponent, a
+//! struct written as an array, a repeated field, a missing field, a malformed code, nesting deeper than
+//! [`MAX_SKIP_DEPTH`] inside an unknown field, trailing bytes — and the caller then runs the serde_json path,
+//! which produces the value or the exact dead letter of 917ca7d. So errors keep their kinds and messages by
+//! construction; the one property to hold is: **whenever this returns `Some(m)`, serde_json returns the same
+//! `m`** (the differential property test in `src/core/tests/parse_fast.rs` and the `manifest_diff` fuzz
+//! target check it).
+//!
+//! What it reproduces of serde_json (1.0, feature `float_roundtrip`, the derive of `Manifest`):
+//! - whitespace is exactly ` `, `\t`, `\n`, `\r`; strings may hold any byte ≥ 0x20 except `"` and `\`
+//!   (the input is already valid UTF-8, checked by `precheck`);
+//! - known fields: exact key match (keys with escapes decline), each at most once, required ones present,
+//!   `null` in an `Option` field is `None`; unknown fields are skipped with the full JSON grammar (numbers,
+//!   literals, nested values), as serde's `IgnoredAny` does;
+//! - numbers: `0|[1-9][0-9]*` optionally `.[0-9]+` — an `f64` field gets the correctly rounded value (what
+//!   `float_roundtrip` and `u64 as f64` give), a `u32` field at most 9 digits with no fraction.
+
+use super::{
+    Carrier, Commodity, Conveyance, Driver, Equipment, Manifest, Mode, Party, Seal, SealAffixer,
+    SealClass, Shipment, Str,
+};
+use crate::codes::{Country, Hts, PortCode};
+use crate::time::Timestamp;
+
+/// Deepest nesting followed inside an unknown field before declining (serde_json's own limit is 128).
+const MAX_SKIP_DEPTH: usize = 32;
+
+/// Parses a manifest from its text (already checked for size and UTF-8); `None` means "ask serde_json".
+/// Nesting deeper than `max_depth` declines, so what is accepted passes `precheck`'s depth check too (and,
+/// starting with `{`, its empty and top-level-object checks).
+pub(super) fn manifest(text: &str, max_depth: usize) -> Option<Manifest> {
+    let mut p = P {
+        s: text,
+        b: text.as_bytes(),
+        i: 0,
+        depth: 0,
+        max_depth,
+    };
+    p.ws();
+    let m = p.manifest()?;
+    p.ws();
+    (p.i == p.b.len()).then_some(m)
+}
+
+struct P<'a> {
+    s: &'a str,
+    b: &'a [u8],
+    i: usize,
+    /// Objects and arrays open at the cursor, and the most allowed.
+    depth: usize,
+    max_depth: usize,
+}
+
+/// Marks field `bit` seen; `None` when it was already (serde's "duplicate field").
+#[inline]
+fn first(seen: &mut u32, bit: u32) -> Option<()> {
+    let m = 1u32 << bit;
+    if *seen & m != 0 {
+        return None;
+    }
+    *seen |= m;
+    Some(())
+}
+
+impl<'a> P<'a> {
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    #[inline]
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    #[inline]
+    fn eat(&mut self, c: u8) -> Option<()> {
+        if self.peek()? != c {
+            return None;
+        }
+        self.i += 1;
+        Some(())
+    }
+
+    /// A string without escapes or control characters, borrowed from the input.
+    #[inline]
+    fn str(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.i;
+        // Eight bytes at a time (SWAR): a lane's high bit is set when the byte is `"`, `\\` or below 0x20;
+        // borrows can only set lanes above a real match, so the lowest set lane is the first such byte.
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        while let Some(chunk) = self.b.get(self.i..self.i + 8) {
+            let w = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).ok()?);
+            let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+            let hit = zero(w ^ (ONES * u64::from(b'"')))
+                | zero(w ^ (ONES * u64::from(b'\\')))
+                | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
+            if hit != 0 {
+                self.i += (hit.trailing_zeros() / 8) as usize;
+                break;
+            }
+            self.i += 8;
+        }
+        // The last few bytes of the input, one at a time.
+        while let Some(&c) = self.b.get(self.i) {
+            if c == b'"' || c == b'\\' || c < 0x20 {
+                break;
+            }
+            self.i += 1;
+        }
+        // An escape or a control character declines; so does the end of the input.
+        if *self.b.get(self.i)? != b'"' {
+            return None;
+        }
+        let s = self.s.get(start..self.i)?;
+        self.i += 1;
+        Some(s)
+    }
+
+    #[inline]
+    fn lit(&mut self, word: &[u8]) -> Option<()> {
+        if !self.b.get(self.i..)?.starts_with(word) {
+            return None;
+        }
+        self.i += word.len();
+        Some(())
+    }
+
+    /// `null` → `Some(None)`; anything else is read by `f`.
+    #[inline]
+    fn opt<T>(&mut self, f: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
+        if self.peek()? == b'n' {
+            self.lit(b"null")?;
+            return Some(None);
+        }
+        f(self).map(Some)
+    }
+
+    /// One more object or array open; declines beyond the depth limit.
+    #[inline]
+    fn open(&mut self) -> Option<()> {
+        self.depth += 1;
+        (self.depth <= self.max_depth).then_some(())
+    }
+
+    /// An object: `f` reads the value of each key (the cursor is on the value, whitespace skipped).
+    #[inline]
+    fn object(&mut self, mut f: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        self.open()?;
+        self.ws();
+        if self.peek()? == b'}' {
+            self.i += 1;
+            self.depth -= 1;
+            return Some(());
+        }
+        loop {
+            let key = self.str()?;
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            f(self, key)?;
+            self.ws();
+            match self.peek()? {
+                b',' => {
+                    self.i += 1;
+                    self.ws();
+                }
+                b'}' => {
+                    self.i += 1;
+                    self.depth -= 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// An array: `f` reads each element (the cursor is on it, whitespace skipped).
+    #[inline]
+    fn array(&mut self, mut f: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.eat(b'[')?;
+        self.open()?;
+        self.ws();
+        if self.peek()? == b']' {
+            self.i += 1;
+            self.depth -= 1;
+            return Some(());
+        }
+        loop {
+            f(self)?;
+            self.ws();
+            match self.peek()? {
+                b',' => {
+                    self.i += 1;
+                    self.ws();
+                }
+                b']' => {
+                    self.i += 1;
+                    self.depth -= 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn vec<T>(&mut self, mut f: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
+        let mut v = Vec::new();
+        self.array(|p| {
+            v.push(f(p)?);
+            Some(())
+        })?;
+        Some(v)
+    }
+
+    /// The digits of a non-negative JSON integer part: `0` or `[1-9][0-9]*`.
+    #[inline]
+    fn int_digits(&mut self) -> Option<(u64, usize)> {
+        let start = self.i;
+        let first = self.peek()?;
+        if !first.is_ascii_digit() {
+            return None;
+        }
+        self.i += 1;
+        let mut n = u64::from(first - b'0');
+        if first != b'0' {
+            while let Some(c @ b'0'..=b'9') = self.peek() {
+                if self.i - start >= 19 {
+                    return None;
+                }
+                n = n * 10 + u64::from(c - b'0');
+                self.i += 1;
+            }
+        }
+        Some((n, self.i - start))
+    }
+
+    /// A `u32` field: serde_json reads an integer as `u64` and serde range-checks it.
+    #[inline]
+    fn u32(&mut self) -> Option<u32> {
+        let (n, len) = self.int_digits()?;
+        if len > 9 || matches!(self.peek(), Some(b'.' | b'e' | b'E' | b'0'..=b'9')) {
+            return None;
+        }
+        u32::try_from(n).ok()
+    }
+
+    /// An `f64` field: the correctly rounded value of the decimal (serde_json with `float_roundtrip`; an
+    /// integer goes through `u64 as f64`, which rounds the same way).
+    #[inline]
+    fn f64(&mut self) -> Option<f64> {
+        let start = self.i;
+        let (int, int_len) = self.int_digits()?;
+        let mut sig = int;
+        let mut digits = int_len;
+        let mut frac = 0usize;
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            while let Some(c @ b'0'..=b'9') = self.peek() {
+                self.i += 1;
+                frac += 1;
+                digits += 1;
+                if digits <= 19 {
+                    sig = sig * 10 + u64::from(c - b'0');
+                }
+            }
+            if frac == 0 {
+                return None;
+            }
+        }
+        if matches!(self.peek(), Some(b'e' | b'E' | b'0'..=b'9')) {
+            return None;
+        }
+        // Exact operands and one correctly rounded operation (Clinger's fast path): both fit in 53 bits.
+        const POW10: [f64; 23] = [
+            1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+            1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+        ];
+        if digits <= 15 && frac < POW10.len() {
+            return Some(sig as f64 / POW10[frac]);
+        }
+        let v: f64 = self.s.get(start..self.i)?.parse().ok()?;
+        v.is_finite().then_some(v)
+    }
+
+    /// Skips any JSON value with serde_json's grammar (strings here: no escapes, no control characters).
+    fn skip(&mut self, depth: usize) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.str().map(|_| ()),
+            b'n' => self.lit(b"null"),
+            b't' => self.lit(b"true"),
+            b'f' => self.lit(b"false"),
+            b'-' => {
+                self.i += 1;
+                self.skip_number()
+            }
+            b'0'..=b'9' => self.skip_number(),
+            b'[' if depth < MAX_SKIP_DEPTH => self.array(|p| p.skip(depth + 1)),
+            b'{' if depth < MAX_SKIP_DEPTH => self.object(|p, _| p.skip(depth + 1)),
+            _ => None,
+        }
+    }
+
+    fn skip_number(&mut self) -> Option<()> {
+        let first = self.peek()?;
+        if !first.is_ascii_digit() {
+            return None;
+        }
+        self.i += 1;
+        if first == b'0' {
+            if matches!(self.peek(), Some(b'0'..=b'9')) {
+                return None;
+            }
+        } else {
+            self.digits();
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if self.digits() == 0 {
+                return None;
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if self.digits() == 0 {
+                return None;
+            }
+        }
+        Some(())
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.i;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.i += 1;
+        }
+        self.i - start
+    }
+
+    #[inline]
+    fn text(&mut self) -> Option<Str> {
+        self.str().map(Str::from)
+    }
+
+    #[inline]
+    fn country(&mut self) -> Option<Country> {
+        Country::parse(self.str()?)
+    }
+
+    #[inline]
+    fn timestamp(&mut self) -> Option<Timestamp> {
+        Timestamp::parse(self.str()?)
+    }
+
+    fn manifest(&mut self) -> Option<Manifest> {
+        let mut seen = 0u32;
+        let (mut schema_version, mut manifest_id, mut revision) = (None, None, None);
+        let (mut filed_at, mut mode, mut port_of_entry, mut estimated_arrival) =
+            (None, None, None, None);
+        let (mut carrier, mut conveyance, mut drivers, mut equipment, mut shipments) =
+            (None, None, None, None, None);
+        self.object(|p, key| {
+            match key {
+                "schema_version" => {
+                    first(&mut seen, 0)?;
+                    schema_version = p.opt(P::u32)?;
+                }
+                "manifest_id" => {
+                    first(&mut seen, 1)?;
+                    manifest_id = Some(p.text()?);
+                }
+                "revision" => {
+                    first(&mut seen, 2)?;
+                    revision = Some(p.u32()?);
+                }
+                "filed_at" => {
+                    first(&mut seen, 3)?;
+                    filed_at = Some(p.timestamp()?);
+                }
+                "mode" => {
+                    first(&mut seen, 4)?;
+                    mode = Some(match p.str()? {
+                        "truck" => Mode::Truck,
+                        "rail" => Mode::Rail,
+                        "ocean" => Mode::Ocean,
+                        "air" => Mode::Air,
+                        _ => return None,
+                    });
+                }
+                "port_of_entry" => {
+                    first(&mut seen, 5)?;
+                    port_of_entry = Some(PortCode::parse(p.str()?)?);
+                }
+                "estimated_arrival" => {
+                    first(&mut seen, 6)?;
+                    estimated_arrival = p.opt(P::timestamp)?;
+                }
+                "carrier" => {
+                    first(&mut seen, 7)?;
+                    carrier = p.opt(P::carrier)?;
+                }
+                "conveyance" => {
+                    first(&mut seen, 8)?;
+                    conveyance = p.opt(P::conveyance)?;
+                }
+                "drivers" => {
+                    first(&mut seen, 9)?;
+                    drivers = Some(p.vec(P::driver)?);
+                }
+                "equipment" => {
+                    first(&mut seen, 10)?;
+                    equipment = Some(p.vec(P::equipment)?);
+                }
+                "shipments" => {
+                    first(&mut seen, 11)?;
+                    shipments = Some(p.vec(P::shipment)?);
+                }
+                _ => p.skip(0)?,
+            }
+            Some(())
+        })?;
+        Some(Manifest {
+            schema_version,
+            manifest_id: manifest_id?,
+            revision: revision.unwrap_or_default(),
+            filed_at: filed_at?,
+            mode: mode?,
+            port_of_entry: port_of_entry?,
+            estimated_arrival,
+            carrier,
+            conveyance,
+            drivers: drivers.unwrap_or_default(),
+            equipment: equipment.unwrap_or_default(),
+            shipments: shipments?,
+        })
+    }
+
+    fn carrier(&mut self) -> Option<Carrier> {
+        let mut seen = 0u32;
+        let (mut scac, mut name) = (None, None);
+        self.object(|p, key| {
+            match key {
+                "scac" => {
+                    first(&mut seen, 0)?;
+                    scac = Some(p.text()?);
+                }
+                "name" => {
+                    first(&mut seen, 1)?;
+                    name = p.opt(P::text)?;
+                }
+                _ => p.skip(1)?,
+            }
+            Some(())
+        })?;
+        Some(Carrier { scac: scac?, name })
+    }
+
+    fn conveyance(&mut self) -> Option<Conveyance> {
+        let mut seen = 0u32;
+        let (mut id, mut trip_number) = (None, None);
+        self.object(|p, key| {
+            match key {
+                "id" => {
+                    first(&mut seen, 0)?;
+                    id = p.opt(P::text)?;
+                }
+                "trip_number" => {
+                    first(&mut seen, 1)?;
+                    trip_number = p.opt(P::text)?;
+                }
+                _ => p.skip(1)?,
+            }
+            Some(())
+        })?;
+        Some(Conveyance { id, trip_number })
+    }
+
+    fn driver(&mut self) -> Option<Driver> {
+        let mut seen = 0u32;
+        let (mut name, mut fast_card) = (None, None);
+        self.object(|p, key| {
+            match key {
+                "name" => {
+                    first(&mut seen, 0)?;
+                    name = Some(p.text()?);
+                }
+                "fast_card" => {
+                    first(&mut seen, 1)?;
+                    fast_card = p.opt(P::text)?;
+                }
+                _ => p.skip(2)?,
+            }
+            Some(())
+        })?;
+        Some(Driver {
+            name: name?,
+            fast_card,
+        })
+    }
+
+    fn equipment(&mut self) -> Option<Equipment> {
+        let mut seen = 0u32;
+        let (mut id, mut seals) = (None, None);
+        self.object(|p, key| {
+            match key {
+                "id" => {
+                    first(&mut seen, 0)?;
+                    id = Some(p.text()?);
+                }
+                "seals" => {
+                    first(&mut seen, 1)?;
+                    seals = Some(p.vec(P::seal)?);
+                }
+                _ => p.skip(2)?,
+            }
+            Some(())
+        })?;
+        Some(Equipment {
+            id: id?,
+            seals: seals.unwrap_or_default(),
+        })
+    }
+
+    fn seal(&mut self) -> Option<Seal> {
+        let mut seen = 0u32;
+        let (mut number, mut iso17712, mut affixed_by) = (None, None, None);
+        self.object(|p, key| {
+            match key {
+                "number" => {
+                    first(&mut seen, 0)?;
+                    number = Some(p.text()?);
+                }
+                "iso17712" => {
+                    first(&mut seen, 1)?;
+                    iso17712 = p.opt(|p| match p.str()? {
+                        "H" => Some(SealClass::H),
+                        "S" => Some(SealClass::S),
+                        "I" => Some(SealClass::I),
+                        _ => None,
+                    })?;
+                }
+                "affixed_by" => {
+                    first(&mut seen, 2)?;
+                    affixed_by = p.opt(|p| match p.str()? {
+                        "manufacturer" => Some(SealAffixer::Manufacturer),
+                        "shipper" => Some(SealAffixer::Shipper),
+                        "carrier" => Some(SealAffixer::Carrier),
+                        "customs" => Some(SealAffixer::Customs),
+                        "other" => Some(SealAffixer::Other),
+                        _ => None,
+                    })?;
+                }
+                _ => p.skip(4)?,
+            }
+            Some(())
+        })?;
+        Some(Seal {
+            number: number?,
+            iso17712,
+            affixed_by,
+        })
+    }
+
+    fn party(&mut self) -> Option<Party> {
+        let mut seen = 0u32;
+        let (mut id, mut name, mut country) = (None, None, None);
+        self.object(|p, key| {
+            match key {
+                "id" => {
+                    first(&mut seen, 0)?;
+                    id = Some(p.text()?);
+                }
+                "name" => {
+                    first(&mut seen, 1)?;
+                    name = p.opt(P::text)?;
+                }
+                "country" => {
+                    first(&mut seen, 2)?;
+                    country = p.opt(P::country)?;
+                }
+                _ => p.skip(3)?,
+            }
+            Some(())
+        })?;
+        Some(Party {
+            id: id?,
+            name,
+            country,
+        })
+    }
+
+    fn shipment(&mut self) -> Option<Shipment> {
+        let mut seen = 0u32;
+        let (mut shipment_id, mut importer, mut consignee, mut shipper) = (None, None, None, None);
+        let (mut manufacturer, mut broker, mut origin_country) = (None, None, None);
+        let (mut transit_countries, mut departure_country, mut commodities) = (None, None, None);
+        self.object(|p, key| {
+            match key {
+                "shipment_id" => {
+                    first(&mut seen, 0)?;
+                    shipment_id = Some(p.text()?);
+                }
+                "importer" => {
+                    first(&mut seen, 1)?;
+                    importer = p.opt(P::party)?;
+                }
+                "consignee" => {
+                    first(&mut seen, 2)?;
+                    consignee = p.opt(P::party)?;
+                }
+                "shipper" => {
+                    first(&mut seen, 3)?;
+                    shipper = p.opt(P::party)?;
+                }
+                "manufacturer" => {
+                    first(&mut seen, 4)?;
+                    manufacturer = p.opt(P::party)?;
+                }
+                "broker" => {
+                    first(&mut seen, 5)?;
+                    broker = p.opt(P::party)?;
+                }
+                "origin_country" => {
+                    first(&mut seen, 6)?;
+                    origin_country = Some(p.country()?);
+                }
+                "transit_countries" => {
+                    first(&mut seen, 7)?;
+                    transit_countries = Some(p.vec(P::country)?);
+                }
+                "departure_country" => {
+                    first(&mut seen, 8)?;
+                    departure_country = p.opt(P::country)?;
+                }
+                "commodities" => {
+                    first(&mut seen, 9)?;
+                    commodities = Some(p.vec(P::commodity)?);
+                }
+                _ => p.skip(2)?,
+            }
+            Some(())
+        })?;
+        Some(Shipment {
+            shipment_id: shipment_id?,
+            importer,
+            consignee,
+            shipper,
+            manufacturer,
+            broker,
+            origin_country: origin_country?,
+            transit_countries: transit_countries.unwrap_or_default(),
+            departure_country,
+            commodities: commodities?,
+        })
+    }
+
+    fn commodity(&mut self) -> Option<Commodity> {
+        let mut seen = 0u32;
+        let (mut hts, mut description) = (None, None);
+        let mut c = Commodity::new(Hts::parse("010000")?, Str::const_new(""));
+        self.object(|p, key| {
+            match key {
+                "hts" => {
+                    first(&mut seen, 0)?;
+                    hts = Some(Hts::parse(p.str()?)?);
+                }
+                "description" => {
+                    first(&mut seen, 1)?;
+                    description = Some(p.text()?);
+                }
+                "quantity" => {
+                    first(&mut seen, 2)?;
+                    c.quantity = p.opt(P::f64)?;
+                }
+                "unit" => {
+                    first(&mut seen, 3)?;
+                    c.unit = p.opt(P::text)?;
+                }
+                "weight_kg" => {
+                    first(&mut seen, 4)?;
+                    c.weight_kg = p.opt(P::f64)?;
+                }
+                "value_usd" => {
+                    first(&mut seen, 5)?;
+                    c.value_usd = p.opt(P::f64)?;
+                }
+                "entry_type" => {
+                    first(&mut seen, 6)?;
+                    c.entry_type = p.opt(P::text)?;
+                }
+                "process_type" => {
+                    first(&mut seen, 7)?;
+                    c.process_type = p.opt(P::text)?;
+                }
+                "import_use" => {
+                    first(&mut seen, 8)?;
+                    c.import_use = p.opt(P::text)?;
+                }
+                "payment_type" => {
+                    first(&mut seen, 9)?;
+                    c.payment_type = p.opt(P::text)?;
+                }
+                "duty_rate" => {
+                    first(&mut seen, 10)?;
+                    c.duty_rate = p.opt(P::f64)?;
+                }
+                "duty_type" => {
+                    first(&mut seen, 11)?;
+                    c.duty_type = p.opt(P::text)?;
+                }
+                "origin_preference" => {
+                    first(&mut seen, 12)?;
+                    c.origin_preference = p.opt(P::text)?;
+                }
+                _ => p.skip(3)?,
+            }
+            Some(())
+        })?;
+        c.hts = hts?;
+        c.description = description?;
+        Some(c)
+    }
+}

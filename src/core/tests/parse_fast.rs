@@ -1,0 +1,547 @@
+//! Differential tests of the manifest reader: `wire::parse_manifest` (the one-pass fast reader, falling back
+//! to serde_json on anything it declines or that fails validation) against `wire::parse_manifest_serde`
+//! (serde_json alone, the reading of 917ca7d). On every input they must give the same manifest — to the bit
+//! of every float, so compared through the serialised bytes too — or the same dead letter (kind and
+//! message). And whenever the fast reader accepts a text on its own, serde_json must read that very value.
+//!
+//! Inputs are the golden and fuzz-corpus manifests mutated as JSON trees (fields dropped, repeated, given
+//! edge values: nulls, numbers at the edges, escapes and lone surrogates, control characters, unknown
+//! nested fields, structs written as arrays), rendered with varied whitespace and escaping, and then
+//! sometimes damaged as bytes (truncated, a byte inserted or replaced, trailing bytes, invalid UTF-8).
+
+use borderlane_core::wire::{fast_manifest, parse_manifest, parse_manifest_serde};
+use borderlane_core::{ErrorKind, Limits, Manifest};
+use proptest::prelude::*;
+use proptest::sample::select;
+use proptest::test_runner::FileFailurePersistence;
+use serde_json::Value as Json;
+
+const SEEDS: &[&str] = &[
+    include_str!("../../fuzz/corpus/manifest/north_truck.json"),
+    include_str!("../../fuzz/corpus/manifest/south_truck.json"),
+    include_str!("../../fuzz/corpus/manifest/ocean.json"),
+    include_str!("../../fuzz/corpus/manifest/gen-00.json"),
+    include_str!("../../fuzz/corpus/manifest/gen-07.json"),
+    include_str!("../../fuzz/corpus/manifest/gen-13.json"),
+    include_str!("../../fuzz/corpus/manifest/gen-21.json"),
+    include_str!("../../fuzz/corpus/manifest/gen-29.json"),
+    BENCH,
+];
+
+/// The ~1.1 KB manifest of `benches/core_path.rs`.
+const BENCH: &str = r#"{"manifest_id":"TRK-2304-20261128-000001","revision":0,"filed_at":"2026-11-28T04:00:00Z","mode":"truck","port_of_entry":"2304","estimated_arrival":"2026-11-28T05:00:00Z","carrier":{"scac":"ABCD","name":"Acme Transportes"},"conveyance":{"id":"3AKJHHDR5KSKG1234","trip_number":"ABCD0000123456"},"drivers":[{"name":"J. Perez","fast_card":"42712345600"}],"equipment":[{"id":"TRLU1234567","seals":[{"number":"MX0001234","iso17712":"H","affixed_by":"manufacturer"}]}],"shipments":[{"shipment_id":"ABCD0000123456-01","importer":{"id":"12-3456789AB","name":"Contoso Imports"},"consignee":{"id":"98-7654321CD","name":"Contoso DC 4"},"shipper":{"id":"SHP-MX-0042","name":"Maquila Norte","country":"MX"},"manufacturer":{"id":"MXMAQNOR1200TIJ","name":"Maquila Norte","country":"MX"},"broker":{"id":"A1B"},"origin_country":"MX","transit_countries":[],"commodities":[{"hts":"847130","description":"laptop computers","quantity":200,"unit":"CTN","weight_kg":1200.0,"value_usd":150000.0},{"hts":"850440","description":"power supplies","quantity":50,"unit":"CTN","weight_kg":300.0,"value_usd":9000.0}]}]}"#;
+
+/// A JSON tree that keeps what serde_json's `Value` cannot: member order, repeated keys, and numbers and
+/// strings exactly as written.
+#[derive(Debug, Clone)]
+enum Doc {
+    /// Written verbatim (literals, numbers, and strings already quoted and escaped).
+    Raw(String),
+    /// A string, escaped when rendered according to the render options.
+    Str(String),
+    Arr(Vec<Doc>),
+    Obj(Vec<(String, Doc)>),
+}
+
+fn from_json(v: &Json) -> Doc {
+    match v {
+        Json::Null | Json::Bool(_) | Json::Number(_) => Doc::Raw(v.to_string()),
+        Json::String(s) => Doc::Str(s.clone()),
+        Json::Array(a) => Doc::Arr(a.iter().map(from_json).collect()),
+        Json::Object(o) => Doc::Obj(o.iter().map(|(k, v)| (k.clone(), from_json(v))).collect()),
+    }
+}
+
+/// How a tree is written: whitespace between tokens, and which characters of strings are `\u`-escaped.
+#[derive(Debug, Clone, Copy)]
+struct Style {
+    ws: &'static str,
+    /// Escape every occurrence of this character (as `\u00XX` or its short form).
+    escape: Option<char>,
+}
+
+fn quote(s: &str, style: Style, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if Some(c) == style.escape => {
+                if c == '/' {
+                    out.push_str("\\/");
+                } else {
+                    let mut buf = [0u16; 2];
+                    for u in c.encode_utf16(&mut buf) {
+                        out.push_str(&format!("\\u{u:04X}"));
+                    }
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn render(d: &Doc, style: Style, out: &mut String) {
+    match d {
+        Doc::Raw(r) => out.push_str(r),
+        Doc::Str(s) => quote(s, style, out),
+        Doc::Arr(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(style.ws);
+                render(x, style, out);
+            }
+            out.push_str(style.ws);
+            out.push(']');
+        }
+        Doc::Obj(o) => {
+            out.push('{');
+            for (i, (k, v)) in o.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(style.ws);
+                quote(k, style, out);
+                out.push_str(style.ws);
+                out.push(':');
+                out.push_str(style.ws);
+                render(v, style, out);
+            }
+            out.push_str(style.ws);
+            out.push('}');
+        }
+    }
+}
+
+/// Values at the edges of what the fields accept, written exactly.
+const EDGE_RAW: &[&str] = &[
+    "null",
+    "true",
+    "false",
+    "0",
+    "-0",
+    "-0.0",
+    "0.0",
+    "00",
+    "01",
+    "1.",
+    ".5",
+    "+1",
+    "-1",
+    "1e5",
+    "1E+2",
+    "1e-5",
+    "2e0",
+    "200",
+    "1200.0",
+    "0.1",
+    "0.30000000000000004",
+    "4294967295",
+    "4294967296",
+    "999999999",
+    "1000000000",
+    "18446744073709551615",
+    "18446744073709551616",
+    "1e999",
+    "-1e999",
+    "123456789012345678901234567890",
+    "9007199254740993",
+    "9007199254740993.0",
+    "1.7976931348623157e308",
+    "5e-324",
+    "2.2250738585072014e-308",
+    "1.000000000000000000001",
+    "123456789.123456789",
+    "0.000000000000000000000000001",
+    "12345678901234567.5",
+    "999999999999999.9",
+    "9999999999999999.9",
+    "NaN",
+    "Infinity",
+    "[]",
+    "{}",
+    "[null]",
+    "{\"a\":[1,{\"b\":null}]}",
+    "[[[[[[[[[[]]]]]]]]]]",
+    "\"\"",
+    "\"\\ud800\"",
+    "\"\\udc00x\"",
+    "\"\\ud83d\\ude00\"",
+    "\"\\u0000\"",
+    "\"\\u202e\"",
+    "\"a\\/b\"",
+    "\"\\x\"",
+    "\"\t\"",
+    "\"MX\"",
+    "\"US\"",
+    "\"XX\"",
+    "\"mx\"",
+    "\"2304\"",
+    "\"847130\"",
+    "\"8471300000\"",
+    "\"truck\"",
+    "\"air\"",
+    "\"Truck\"",
+    "\"H\"",
+    "\"customs\"",
+    "\"2026-11-28T04:00:00Z\"",
+    "\"2026-11-27T23:00:00-05:00\"",
+    "\"2026-11-28T04:00:00.5Z\"",
+    "\"2026-02-30T04:00:00Z\"",
+    "\"1969-12-31T23:59:59Z\"",
+    "\" \"",
+    "\"a b\"",
+    "\"é\"",
+    "\"\u{202e}\"",
+    "\"\u{feff}x\"",
+    "{\"truck\":null}",
+    "[\"ABCD\",\"name\"]",
+];
+
+const EDGE_KEYS: &[&str] = &[
+    "revision",
+    "schema_version",
+    "mode",
+    "name",
+    "id",
+    "quantity",
+    "duty_rate",
+    "country",
+    "seals",
+    "unknown",
+    "x",
+    "",
+    "manifest_i\u{0064}",
+    "Revision",
+];
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    /// Replace the value of the n-th node.
+    Replace(usize, &'static str),
+    /// Remove the n-th object member (counted over all objects).
+    Remove(usize),
+    /// Repeat the n-th object member right after itself, with the given value or its own.
+    Repeat(usize, Option<&'static str>),
+    /// Add a member with this key and value to the n-th object.
+    Add(usize, &'static str, &'static str),
+}
+
+fn arb_mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        4 => (0..400usize, select(EDGE_RAW)).prop_map(|(n, v)| Mutation::Replace(n, v)),
+        2 => (0..200usize).prop_map(Mutation::Remove),
+        2 => (0..200usize, prop::option::of(select(EDGE_RAW))).prop_map(|(n, v)| Mutation::Repeat(n, v)),
+        2 => (0..60usize, select(EDGE_KEYS), select(EDGE_RAW)).prop_map(|(n, k, v)| Mutation::Add(n, k, v)),
+    ]
+}
+
+/// Visits every node in pre-order with a counter; `f` returns true when it acted (stops the walk).
+fn walk(d: &mut Doc, n: &mut usize, f: &mut dyn FnMut(&mut Doc, usize) -> bool) -> bool {
+    if f(d, *n) {
+        return true;
+    }
+    *n += 1;
+    match d {
+        Doc::Arr(a) => a.iter_mut().any(|x| walk(x, n, f)),
+        Doc::Obj(o) => o.iter_mut().any(|(_, v)| walk(v, n, f)),
+        _ => false,
+    }
+}
+
+fn apply(doc: &mut Doc, m: &Mutation) {
+    let mut counter = 0;
+    match *m {
+        Mutation::Replace(at, v) => {
+            walk(doc, &mut counter, &mut |d, i| {
+                if i == at {
+                    *d = Doc::Raw(v.to_string());
+                    return true;
+                }
+                false
+            });
+        }
+        Mutation::Remove(at) | Mutation::Repeat(at, _) => {
+            let mut seen = 0;
+            walk(doc, &mut counter, &mut |d, _| {
+                if let Doc::Obj(o) = d {
+                    if at < seen + o.len() {
+                        let k = at - seen;
+                        match *m {
+                            Mutation::Remove(_) => {
+                                o.remove(k);
+                            }
+                            Mutation::Repeat(_, v) => {
+                                let (key, val) = o[k].clone();
+                                let val = v.map_or(val, |v| Doc::Raw(v.to_string()));
+                                o.insert(k + 1, (key, val));
+                            }
+                            _ => {}
+                        }
+                        return true;
+                    }
+                    seen += o.len();
+                }
+                false
+            });
+        }
+        Mutation::Add(at, key, v) => {
+            let mut seen = 0;
+            walk(doc, &mut counter, &mut |d, _| {
+                if let Doc::Obj(o) = d {
+                    if seen == at {
+                        o.push((key.to_string(), Doc::Raw(v.to_string())));
+                        return true;
+                    }
+                    seen += 1;
+                }
+                false
+            });
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Damage {
+    None,
+    Truncate(usize),
+    Insert(usize, u8),
+    Replace(usize, u8),
+    Trailing(&'static [u8]),
+}
+
+const TRAILING: &[&[u8]] = &[b" ", b"\n\t\r ", b"x", b"{}", b",", b" null", b"\x00"];
+
+fn arb_damage() -> impl Strategy<Value = Damage> {
+    let bytes = select(&b"{}[]\",:0123456789.-+eE \t\n\r\\/untfl\x00\x01\x7f\x80\xc3\xff"[..]);
+    prop_oneof![
+        8 => Just(Damage::None),
+        1 => (0..2000usize).prop_map(Damage::Truncate),
+        1 => (0..2000usize, bytes.clone()).prop_map(|(i, b)| Damage::Insert(i, b)),
+        1 => (0..2000usize, bytes).prop_map(|(i, b)| Damage::Replace(i, b)),
+        1 => select(TRAILING).prop_map(Damage::Trailing),
+    ]
+}
+
+fn damage(mut b: Vec<u8>, d: &Damage) -> Vec<u8> {
+    match *d {
+        Damage::None => {}
+        Damage::Truncate(i) => b.truncate(i % (b.len() + 1)),
+        Damage::Insert(i, x) => {
+            let i = i % (b.len() + 1);
+            b.insert(i, x);
+        }
+        Damage::Replace(i, x) => {
+            if !b.is_empty() {
+                let i = i % b.len();
+                b[i] = x;
+            }
+        }
+        Damage::Trailing(t) => b.extend_from_slice(t),
+    }
+    b
+}
+
+fn arb_style() -> impl Strategy<Value = Style> {
+    (
+        select(&["", " ", "\n  ", "\t", "\r\n"][..]),
+        prop::option::of(select(&['a', 'e', 'M', '0', '-', ':', ' ', '/', 'é'][..])),
+    )
+        .prop_map(|(ws, escape)| Style { ws, escape })
+}
+
+fn tight() -> Limits {
+    Limits {
+        max_id_len: 12,
+        max_items: 1,
+        max_shipments: 1,
+        max_commodities: 1,
+        max_depth: 4,
+        ..Limits::default()
+    }
+}
+
+/// The two readings agree on `bytes` under `limits`; returns whether the fast reader accepted it alone.
+fn agree(bytes: &[u8], limits: &Limits) -> bool {
+    let fast = parse_manifest(bytes, limits);
+    let slow = parse_manifest_serde(bytes, limits);
+    let text = String::from_utf8_lossy(bytes);
+    match (&fast, &slow) {
+        (Ok(f), Ok(s)) => {
+            assert_eq!(f, s, "readings differ on {text}");
+            assert_eq!(
+                serde_json::to_vec(f).unwrap(),
+                serde_json::to_vec(s).unwrap(),
+                "readings serialise differently on {text}"
+            );
+        }
+        _ => assert_eq!(fast, slow, "outcomes differ on {text}"),
+    }
+    // The fast reader on its own: whatever it accepts, serde_json reads to the same value (validation aside).
+    let alone = fast_manifest(bytes, limits);
+    if let (Some(_), Err(e)) = (&alone, &slow) {
+        // What the fast reader accepts passes every pre-check and serde_json; only validation may refuse it.
+        assert!(
+            matches!(
+                e.kind,
+                ErrorKind::BadValue
+                    | ErrorKind::BadDate
+                    | ErrorKind::UnsupportedVersion
+                    | ErrorKind::NumberOutOfRange
+            ),
+            "fast reader accepted a record refused before validation ({e}): {text}"
+        );
+    }
+    if let Some(m) = &alone {
+        let text = std::str::from_utf8(bytes).expect("accepted text is UTF-8");
+        let s: Manifest = serde_json::from_str(text).unwrap_or_else(|e| {
+            panic!("fast reader accepted what serde_json refuses ({e}): {text}")
+        });
+        assert_eq!(m, &s, "fast reader value differs on {text}");
+        assert_eq!(
+            serde_json::to_vec(m).unwrap(),
+            serde_json::to_vec(&s).unwrap(),
+            "fast reader value serialises differently on {text}"
+        );
+    }
+    alone.is_some()
+}
+
+#[test]
+fn seeds_take_the_fast_path_and_agree() {
+    for seed in SEEDS {
+        for limits in [Limits::default(), tight()] {
+            agree(seed.as_bytes(), &limits);
+        }
+        // Every seed serde_json reads (some corpus seeds carry a bad code on purpose) the fast reader reads.
+        if serde_json::from_str::<Manifest>(seed).is_ok() {
+            assert!(
+                fast_manifest(seed.as_bytes(), &Limits::default()).is_some(),
+                "the fast reader declines a plain manifest: {seed}"
+            );
+        }
+    }
+}
+
+#[test]
+fn hand_picked_edges_agree() {
+    let base = BENCH;
+    let cases = [
+        base.replace("\"quantity\":200", "\"quantity\":-0"),
+        base.replace("\"quantity\":200", "\"quantity\":-0.0"),
+        base.replace("\"quantity\":200", "\"quantity\":0.1e1"),
+        base.replace("\"quantity\":200", "\"quantity\":9007199254740993"),
+        base.replace("\"quantity\":200", "\"quantity\":0.30000000000000004"),
+        base.replace(
+            "\"quantity\":200",
+            "\"quantity\":123456789012345678901234567890.5",
+        ),
+        base.replace("\"weight_kg\":1200.0", "\"weight_kg\":1234.56789"),
+        base.replace("\"weight_kg\":1200.0", "\"weight_kg\":0.0001"),
+        base.replace("\"revision\":0", "\"revision\":4294967295"),
+        base.replace("\"revision\":0", "\"revision\":4294967296"),
+        base.replace("\"revision\":0", "\"revision\":null"),
+        base.replace("\"revision\":0", "\"schema_version\":null"),
+        base.replace("\"revision\":0", "\"revision\":0,\"revision\":0"),
+        base.replace("\"revision\":0", "\"x\":1,\"x\":2"),
+        base.replace("\"revision\":0", "\"x\":\"\\ud800\""),
+        base.replace(
+            "\"revision\":0",
+            "\"x\":{\"y\":[1,2.5e-3,true,false,null,\"z\"]}",
+        ),
+        base.replace("\"Acme Transportes\"", "\"Acme \\ud800\""),
+        base.replace("\"Acme Transportes\"", "\"Acme \\u202e\""),
+        base.replace("\"Acme Transportes\"", "null"),
+        base.replace("\"mode\":\"truck\"", "\"mode\":{\"truck\":null}"),
+        base.replace(
+            "{\"scac\":\"ABCD\",\"name\":\"Acme Transportes\"}",
+            "[\"ABCD\",\"Acme Transportes\"]",
+        ),
+        base.replace("\"manifest_id\"", "\"manifest_\\u0069d\""),
+        format!("{base} "),
+        format!("{base}x"),
+        format!("{base}{base}"),
+        format!("\u{feff}{base}"),
+    ];
+    for case in &cases {
+        for limits in [Limits::default(), tight()] {
+            agree(case.as_bytes(), &limits);
+        }
+    }
+    let mut bad = BENCH.as_bytes().to_vec();
+    bad[40] = 0xff;
+    agree(&bad, &Limits::default());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 2000,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn fast_and_serde_readings_agree(
+        seed in select(SEEDS),
+        mutations in prop::collection::vec(arb_mutation(), 0..4),
+        style in arb_style(),
+        dmg in arb_damage(),
+        tight_limits in any::<bool>(),
+    ) {
+        let mut doc = from_json(&serde_json::from_str::<Json>(seed).unwrap());
+        for m in &mutations {
+            apply(&mut doc, m);
+        }
+        let mut text = String::new();
+        render(&doc, style, &mut text);
+        let bytes = damage(text.into_bytes(), &dmg);
+        let limits = if tight_limits { tight() } else { Limits::default() };
+        agree(&bytes, &limits);
+    }
+}
+
+/// The generator is not vacuous: over a fixed sample, the fast reader accepts a good share of the mutated
+/// inputs on its own (so its values are compared) and declines a good share (so the fallback is exercised).
+#[test]
+fn generator_exercises_both_paths() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, TestRunner};
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        proptest::test_runner::TestRng::deterministic_rng(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+        ),
+    );
+    let strat = (
+        select(SEEDS),
+        prop::collection::vec(arb_mutation(), 0..4),
+        arb_style(),
+        arb_damage(),
+    );
+    let (mut accepted, mut declined) = (0, 0);
+    for _ in 0..1000 {
+        let (seed, mutations, style, dmg) = strat.new_tree(&mut runner).unwrap().current();
+        let mut doc = from_json(&serde_json::from_str::<Json>(seed).unwrap());
+        for m in &mutations {
+            apply(&mut doc, m);
+        }
+        let mut text = String::new();
+        render(&doc, style, &mut text);
+        let bytes = damage(text.into_bytes(), &dmg);
+        if agree(&bytes, &Limits::default()) {
+            accepted += 1;
+        } else {
+            declined += 1;
+        }
+    }
+    eprintln!("fast reader alone: accepted {accepted}, declined {declined} of 1000");
+    assert!(
+        accepted > 200 && declined > 200,
+        "accepted {accepted}, declined {declined}"
+    );
+}
