@@ -48,8 +48,8 @@ pub const MANIFEST_CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("statistics.interval.ms", "1000"),
     // librdkafka pre-fetches up to 64 MiB, which a backlog always fills: it was half of serve's peak RSS.
     // 16 MiB is still ~10 000 generated manifests, about half a second of scoring (`scripts/bench-serve
-    // 300000`, default configuration: peak RSS 142 → 67 MiB, backlog rate 12.4 k/s → 11.6 k/s at load
-    // average 12–13, within that machine's run-to-run spread; docs/performance.md, "Memory").
+    // 300000`, default configuration, back to back at load average 3–4: peak RSS 124 → 62 MiB, backlog
+    // 17.6 k/s → 21.0 k/s; docs/performance.md, "Memory").
     ("queued.max.messages.kbytes", "16384"),
 ];
 
