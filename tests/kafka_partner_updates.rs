@@ -1,6 +1,7 @@
 //! Live partner updates on the real broker: after the start-up load, an upsert and then a tombstone on
 //! the partner topic change the decisions of later manifests; a bad partner record is skipped and counted
-//! without stopping the service.
+//! without stopping the service; histories of upserts and tombstones interleaved on the topic load, in the
+//! follower's parallel batches, exactly as applied one by one in offset order.
 
 mod common;
 
@@ -251,4 +252,134 @@ fn partitions_added_after_start_are_followed() {
             .any(|l| l == "borderlane_partner_follower_lag{partition=\"5\"} 0")
     });
     service.stop().expect("clean stop");
+}
+
+/// Round `round` of partner `i`'s history: records whose outcome depends on their order (upsert /
+/// tombstone / upsert, upsert / upsert / tombstone, tombstone / upsert / tombstone / upsert), the
+/// identifier and status changing with every upsert.
+fn history_round(i: usize, round: usize) -> Vec<(String, Option<String>)> {
+    let id = format!("CTP-ORD-{i:05}");
+    let up = |n: usize, status: &str| {
+        (
+            id.clone(),
+            Some(partner(
+                &id,
+                "importer",
+                "ior",
+                &format!("ORD-{i:05}-{round}-{n}"),
+                status,
+                3,
+            )),
+        )
+    };
+    let tomb = (id.clone(), None);
+    match (i + round) % 3 {
+        0 => vec![up(0, "certified"), tomb, up(1, "validated")],
+        1 => vec![up(0, "validated"), up(1, "certified"), tomb],
+        _ => vec![tomb.clone(), up(0, "suspended"), tomb, up(1, "certified")],
+    }
+}
+
+/// Every partner's round-`round` history, interleaved: every partner's first record, then every second
+/// one, and so on (so the records of one partner are far apart on the topic and in the follower's batches).
+fn interleaved(partners: usize, round: usize) -> Vec<(String, Option<String>)> {
+    let histories: Vec<_> = (0..partners).map(|i| history_round(i, round)).collect();
+    let steps = histories.iter().map(Vec::len).max().unwrap();
+    (0..steps)
+        .flat_map(|s| histories.iter().filter_map(move |h| h.get(s).cloned()))
+        .collect()
+}
+
+/// Every partner of `t`, and the owner of every identifier the records name, sorted.
+fn contents(
+    t: &borderlane_core::table::PartnerTable,
+    records: &[(String, Option<String>)],
+    limits: &borderlane_core::wire::Limits,
+) -> (Vec<borderlane_core::wire::Partner>, Vec<(String, String)>) {
+    let mut partners: Vec<_> = t.partners().iter().map(|p| (**p).clone()).collect();
+    partners.sort_by(|a, b| a.partner_id.cmp(&b.partner_id));
+    let mut owners: Vec<(String, String)> = records
+        .iter()
+        .filter_map(|(_, v)| {
+            borderlane_core::wire::parse_partner(v.as_ref()?.as_bytes(), limits).ok()
+        })
+        .flat_map(|p| p.identifiers)
+        .map(|i| {
+            let owner = t
+                .get(i.kind, &i.value)
+                .map_or(String::new(), |p| p.partner_id.to_string());
+            (i.value.to_string(), owner)
+        })
+        .collect();
+    owners.sort();
+    owners.dedup();
+    (partners, owners)
+}
+
+#[test]
+fn interleaved_upserts_and_tombstones_load_in_offset_order() {
+    use borderlane::service::kafka::partners::{PartnerFollower, BATCH};
+    use borderlane::service::metrics::Metrics;
+    use borderlane::service::{Readiness, Shutdown};
+    use std::sync::Arc;
+
+    let config = config("order");
+    let limits = config.limits.limits();
+    let topics = config.kafka.topics.clone();
+    create_topics(&config);
+    let partners = 4000;
+    let kv = |records: &[(String, Option<String>)]| -> Vec<Kv> {
+        records
+            .iter()
+            .map(|(k, v)| {
+                (
+                    Some(k.clone().into_bytes()),
+                    v.clone().map(String::into_bytes),
+                )
+            })
+            .collect()
+    };
+    let mut sent = interleaved(partners, 0);
+    assert!(
+        sent.len() > 2 * BATCH,
+        "the start-up load takes several full batches"
+    );
+    send_all(&config, &topics.partners, &kv(&sent));
+
+    let table = Arc::new(borderlane_core::table::PartnerTable::new());
+    let metrics = Arc::new(Metrics::new());
+    let readiness = Arc::new(Readiness::new());
+    let shutdown = Shutdown::new();
+    let follower = PartnerFollower::new(
+        &config,
+        table.clone(),
+        metrics,
+        readiness.clone(),
+        shutdown.clone(),
+    )
+    .expect("partner follower");
+    let running = std::thread::spawn(move || follower.run());
+    wait_until("partner table complete", || readiness.state().0);
+    let expected = table_of(&sent, &limits);
+    let want = contents(&expected, &sent, &limits);
+    // Each kind of history leaves its mark: the partners whose history ends in a tombstone are gone.
+    assert_eq!(want.0.len(), (0..partners).filter(|i| i % 3 != 1).count());
+    assert!(contents(&table, &sent, &limits) == want, "start-up load");
+    assert_eq!(table.updates_applied(), expected.updates_applied());
+
+    // Live: a second round, the other history for each partner, while the follower runs.
+    let live = interleaved(partners, 1);
+    send_all(&config, &topics.partners, &kv(&live));
+    sent.extend(live);
+    let expected = table_of(&sent, &limits);
+    wait_until("live round applied", || {
+        table.updates_applied() >= expected.updates_applied()
+    });
+    assert_eq!(table.updates_applied(), expected.updates_applied());
+    assert!(
+        contents(&table, &sent, &limits) == contents(&expected, &sent, &limits),
+        "live round"
+    );
+    shutdown.trigger();
+    running.join().unwrap().expect("follower stops cleanly");
 }

@@ -6,7 +6,7 @@
 //! Effective standing is judged at the manifest's `filed_at`, never at the wall clock.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use dashmap::DashMap;
 
@@ -209,12 +209,23 @@ impl Index {
     }
 }
 
+/// Stripes of the writer lock (a power of two).
+const WRITER_STRIPES: usize = 64;
+
 /// Concurrent partner table. Writers are the partner-topic follower (or a file loader); readers score.
+///
+/// Writers may run concurrently (the follower applies partitions in parallel): an upsert or tombstone is
+/// several index operations, so writers of the same partner id are serialised by a striped lock, which
+/// readers never take. Writers of different partners interleave freely; each index entry changes
+/// atomically and is removed only by the partner it points at, so an identifier two partners claim at
+/// once ends with one of them, as with some order of the two writes.
 pub struct PartnerTable {
     /// partner_id → record; the source of truth for which identifiers a partner holds.
     by_id: Index,
     /// One index per identifier kind, so a lookup hashes the bare value without building a composite key.
     by_ident: Vec<Index>,
+    /// Writer lock stripes, by the partner id's hash.
+    writers: Box<[Mutex<()>]>,
     /// Upserts and deletes applied since creation (a metric).
     updates: AtomicU64,
 }
@@ -246,8 +257,18 @@ impl PartnerTable {
                 .iter()
                 .map(|k| Index::new(Some(*k), hash))
                 .collect(),
+            writers: (0..WRITER_STRIPES).map(|_| Mutex::new(())).collect(),
             updates: AtomicU64::new(0),
         }
+    }
+
+    /// The writer lock of `partner_id`'s stripe (a panicked writer's poison is ignored: the lock guards
+    /// no data of its own).
+    fn write_lock(&self, partner_id: &str) -> MutexGuard<'_, ()> {
+        let stripe = (self.by_id.hash)(partner_id) as usize & (WRITER_STRIPES - 1);
+        self.writers[stripe]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Inserts or replaces a partner. New identifiers are indexed before stale ones are dropped, so a
@@ -262,6 +283,7 @@ impl PartnerTable {
             partner.identifiers = exact;
         }
         let new = Arc::new(partner);
+        let _writing = self.write_lock(&new.partner_id);
         let old = self.by_id.insert(&new.partner_id, new.clone());
         for id in &new.identifiers {
             self.by_ident[id.kind.index()].insert(&id.value, new.clone());
@@ -280,6 +302,7 @@ impl PartnerTable {
 
     /// Applies a tombstone: deletes the partner and every identifier still pointing at it.
     pub fn remove(&self, partner_id: &str) -> bool {
+        let _writing = self.write_lock(partner_id);
         self.updates.fetch_add(1, Ordering::Relaxed);
         match self.by_id.remove_if(partner_id, |_| true) {
             Some(old) => {
@@ -472,6 +495,90 @@ mod tests {
         assert!(!t.remove("P2"));
         assert_eq!((t.len(), t.identifier_count()), (0, 0));
         assert_eq!(t.updates_applied(), 6);
+    }
+
+    /// Writers on several threads — upserts and tombstones of the same partners racing, identifiers claimed
+    /// by several partners — leave the indexes consistent: every identifier entry points at the record the
+    /// id index holds for its partner, which holds that identifier; and a partner only one thread writes
+    /// ends as that thread's last write.
+    #[test]
+    fn concurrent_writers_keep_the_indexes_consistent() {
+        let t = PartnerTable::new();
+        let rounds = 20_000;
+        std::thread::scope(|s| {
+            for w in 0..4usize {
+                let t = &t;
+                s.spawn(move || {
+                    for round in 0..rounds {
+                        let shared = format!("P{}", round % 2);
+                        let own = format!("W{w}-{}", round % 40);
+                        let (ior, ein) =
+                            (format!("S{}", (round + w) % 11), format!("E{}", round % 5));
+                        let (duns, mid) = (format!("D{}", round % 3), format!("M{round}"));
+                        match (round + w) % 4 {
+                            0 => t.upsert(partner(
+                                &shared,
+                                &[
+                                    (IdKind::Ior, &ior),
+                                    (IdKind::Ein, &ein),
+                                    (IdKind::Duns, &duns),
+                                    (IdKind::Mid, &mid),
+                                ],
+                                Status::Certified,
+                            )),
+                            1 => {
+                                t.remove(&shared);
+                            }
+                            2 => t.upsert(partner(
+                                &shared,
+                                &[(IdKind::Ior, &ior)],
+                                Status::Validated,
+                            )),
+                            _ => t.upsert(partner(
+                                &own,
+                                &[(IdKind::Scac, &format!("{own}-{round}"))],
+                                Status::Certified,
+                            )),
+                        }
+                    }
+                });
+            }
+        });
+        let mut entries = 0;
+        for index in &t.by_ident {
+            let kind = index.kind.unwrap();
+            for e in index.by_hash.iter() {
+                entries += 1;
+                let p = e.value();
+                let current = t.by_id.with(&p.partner_id, Arc::clone).unwrap_or_else(|| {
+                    panic!("{kind:?} entry of {} not in the table", p.partner_id)
+                });
+                assert!(
+                    Arc::ptr_eq(&current, p),
+                    "{kind:?} entry of {} is stale",
+                    p.partner_id
+                );
+                assert!(
+                    p.identifiers
+                        .iter()
+                        .any(|i| i.kind == kind && xxh3(&i.value) == *e.key()),
+                    "{} does not hold its {kind:?} entry",
+                    p.partner_id
+                );
+            }
+        }
+        assert_eq!(entries, t.identifier_count());
+        // Each thread's own partners: that thread's last write of them.
+        for w in 0..4usize {
+            for slot in 0..40 {
+                let last = (0..rounds)
+                    .rev()
+                    .find(|r| r % 40 == slot && (r + w) % 4 == 3);
+                let id = format!("W{w}-{slot}");
+                let got = t.by_id.with(&id, |p| p.identifiers[0].value.clone());
+                assert_eq!(got, last.map(|r| format!("{id}-{r}").into()), "{id}");
+            }
+        }
     }
 
     #[test]

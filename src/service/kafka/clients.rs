@@ -46,6 +46,11 @@ pub const MANIFEST_CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("partition.assignment.strategy", "cooperative-sticky"),
     // Per-partition lag for /metrics.
     ("statistics.interval.ms", "1000"),
+    // librdkafka pre-fetches up to 64 MiB, which a backlog always fills: it was half of serve's peak RSS.
+    // 16 MiB is still ~10 000 generated manifests, about half a second of scoring (`scripts/bench-serve
+    // 300000`, default configuration, back to back at load average 3–4: peak RSS 124 → 62 MiB, backlog
+    // 17.6 k/s → 21.0 k/s; docs/performance.md, "Memory").
+    ("queued.max.messages.kbytes", "16384"),
 ];
 
 /// Defaults for the partner consumer. Loading the table is CPU-bound (parse + index, ~3 µs a record) while
@@ -750,7 +755,7 @@ mod tests {
         assert_eq!(partners["enable.partition.eof"], "true");
         assert_eq!(partners["enable.auto.commit"], "false");
         assert_eq!(partners["queued.max.messages.kbytes"], "8192");
-        assert!(!cons.contains_key("queued.max.messages.kbytes"));
+        assert_eq!(cons["queued.max.messages.kbytes"], "16384");
         let d = describe(&c.kafka, Role::Producer);
         assert!(d.contains("sasl.password=***") && !d.contains("pw"), "{d}");
     }

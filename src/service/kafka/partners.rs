@@ -7,13 +7,21 @@
 //! of one partition are applied in offset order, as for the others). The lag of every partition (end offset
 //! minus the follower's position, from librdkafka's statistics) is exported as
 //! `borderlane_partner_follower_lag`.
+//!
+//! Records are taken in batches (whatever librdkafka has queued, up to [`BATCH`]) and handed to the
+//! [`Applier`]: a large batch is parsed on a small thread pool, then applied partition by partition — each
+//! partition's records in offset order on one thread, different partitions in parallel — so a tombstone
+//! after an upsert of the same partner wins, and an upsert after a tombstone. Loading a large table runs
+//! near the raw consume rate (docs/performance.md, "Partner table").
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use borderlane_core::table::PartnerTable;
-use borderlane_core::wire::{parse_partner, ErrorKind, Limits};
+use borderlane_core::wire::{parse_partner, ErrorKind, Limits, Partner};
+use rayon::prelude::*;
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
@@ -28,6 +36,17 @@ use crate::service::{Readiness, Shutdown};
 /// How often the table gauges are refreshed while records flow.
 const GAUGE_INTERVAL: Duration = Duration::from_millis(250);
 
+/// Most records taken from librdkafka's queue before they are applied: large enough that the pool's
+/// hand-offs cost nothing per record, small enough that the polled messages pin little of the queue.
+pub const BATCH: usize = 4096;
+
+/// Smaller batches (live updates, the tail of a partition) are parsed and applied on the follower's own
+/// thread: waking the pool costs more than it saves.
+const PARALLEL_FROM: usize = 64;
+
+/// Records one pool task parses at least.
+const PARSE_CHUNK: usize = 64;
+
 /// See the module documentation.
 pub struct PartnerFollower {
     /// Group-less consumer with every partition of the partner topic assigned.
@@ -36,8 +55,8 @@ pub struct PartnerFollower {
     topic: String,
     /// The table every scoring thread reads.
     table: Arc<PartnerTable>,
-    /// Record limits for partner values.
-    limits: Limits,
+    /// Parses and applies the polled records.
+    applier: Applier,
     /// Table size, updates, bad records.
     metrics: Arc<Metrics>,
     /// Told when the table is complete.
@@ -66,11 +85,17 @@ impl PartnerFollower {
                 Metrics::partner_follower_lag,
             ))
             .map_err(|e| anyhow!("creating the partner consumer: {e}"))?;
+        let applier = Applier::new(
+            table.clone(),
+            metrics.clone(),
+            config.limits.limits(),
+            &config.kafka.topics.partners,
+        )?;
         Ok(PartnerFollower {
             consumer,
             topic: config.kafka.topics.partners.clone(),
             table,
-            limits: config.limits.limits(),
+            applier,
             metrics,
             readiness,
             shutdown,
@@ -105,6 +130,8 @@ impl PartnerFollower {
         let mut complete = false;
         let mut records: u64 = 0;
         let mut gauges_at = Instant::now();
+        // The batch polled last, applied while this thread polls the next one.
+        let mut pending = Polled::default();
         loop {
             if !complete && catch_up.is_complete() {
                 complete = true;
@@ -122,19 +149,31 @@ impl PartnerFollower {
             if self.shutdown.is_triggered() {
                 return Ok(());
             }
-            match self.consumer.poll(Duration::from_millis(100)) {
-                None => {}
-                Some(Ok(m)) => {
-                    records += 1;
-                    self.apply(&m);
-                    catch_up.record(m.partition(), m.offset());
+            let next = if pending.is_empty() {
+                self.poll_batch(Duration::from_millis(100))
+            } else {
+                // The pending batch goes to the pool; this thread takes what is queued meanwhile.
+                let batch: Vec<Record<'_>> = pending.messages.iter().map(Record::of).collect();
+                let applier = &self.applier;
+                let next = applier.pool.in_place_scope(|scope| {
+                    scope.spawn(|_| applier.apply(&batch));
+                    self.poll_batch(Duration::ZERO)
+                });
+                records += batch.len() as u64;
+                for r in &batch {
+                    catch_up.record(r.partition, r.offset);
                 }
-                Some(Err(KafkaError::PartitionEOF(p))) => {
+                // A partition's end comes after its records, which are applied now.
+                for p in pending.ends_reached.drain(..) {
                     catch_up.end_of_partition(p);
                 }
-                Some(Err(e)) => {
-                    self.metrics.kafka_error(Client::PartnerConsumer);
-                    warn!(error = %e, "partner consumer error");
+                next
+            };
+            pending = next;
+            if pending.messages.is_empty() {
+                // Ends reached with no record in the batch: nothing to wait for.
+                for p in pending.ends_reached.drain(..) {
+                    catch_up.end_of_partition(p);
                 }
             }
             if gauges_at.elapsed() >= GAUGE_INTERVAL {
@@ -152,51 +191,460 @@ impl PartnerFollower {
             }
         }
     }
+}
 
-    /// Applies one record: an upsert, a tombstone, or a bad record (logged, counted, skipped).
-    fn apply(&self, m: &BorrowedMessage<'_>) {
-        let key = match m.key().map(std::str::from_utf8) {
+/// Messages polled together, and the partitions whose end was reached among them (after their records).
+#[derive(Default)]
+struct Polled<'c> {
+    messages: Vec<BorrowedMessage<'c>>,
+    ends_reached: Vec<i32>,
+}
+
+impl Polled<'_> {
+    fn is_empty(&self) -> bool {
+        self.messages.is_empty() && self.ends_reached.is_empty()
+    }
+}
+
+impl PartnerFollower {
+    /// Waits up to `wait` for a first record, then takes what librdkafka has queued already, up to a
+    /// [`BATCH`]. Consumer errors are counted and logged here.
+    fn poll_batch(&self, wait: Duration) -> Polled<'_> {
+        let mut polled = Polled {
+            messages: Vec::new(),
+            ends_reached: Vec::new(),
+        };
+        let mut wait = wait;
+        while polled.messages.len() < BATCH {
+            match self.consumer.poll(wait) {
+                None => break,
+                Some(Ok(m)) => polled.messages.push(m),
+                Some(Err(KafkaError::PartitionEOF(p))) => polled.ends_reached.push(p),
+                Some(Err(e)) => {
+                    self.metrics.kafka_error(Client::PartnerConsumer);
+                    warn!(error = %e, "partner consumer error");
+                }
+            }
+            wait = Duration::ZERO;
+        }
+        polled
+    }
+}
+
+/// One polled partner record, borrowed from the consumer's message.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<&'a [u8]>,
+    /// `None`: a tombstone.
+    pub value: Option<&'a [u8]>,
+}
+
+impl<'a> Record<'a> {
+    fn of(m: &'a BorrowedMessage<'_>) -> Record<'a> {
+        Record {
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key(),
+            value: m.payload(),
+        }
+    }
+}
+
+/// What one record asks of the table; deciding it (parsing) touches no shared state.
+enum Action<'a> {
+    Upsert(Partner),
+    Remove(&'a str),
+    /// Logged, counted, skipped.
+    Bad(BadPartner, Cow<'static, str>),
+}
+
+/// Applies batches of partner records to the table: the records of a large batch are parsed in parallel
+/// on the applier's pool, then each partition's records are applied in offset order on one thread while
+/// other partitions are applied on others (the table serialises writers of one partner id, so a key that
+/// ever appears in two partitions stays consistent too). A small batch is parsed and applied in order on
+/// the calling thread.
+pub struct Applier {
+    table: Arc<PartnerTable>,
+    metrics: Arc<Metrics>,
+    limits: Limits,
+    /// For the bad-record log lines.
+    topic: String,
+    /// One thread per CPU; idle between batches.
+    pool: rayon::ThreadPool,
+}
+
+impl Applier {
+    pub fn new(
+        table: Arc<PartnerTable>,
+        metrics: Arc<Metrics>,
+        limits: Limits,
+        topic: &str,
+    ) -> anyhow::Result<Applier> {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("partner-apply-{i}"))
+            .build()
+            .map_err(|e| anyhow!("starting the partner applier's threads: {e}"))?;
+        Ok(Applier {
+            table,
+            metrics,
+            limits,
+            topic: topic.to_string(),
+            pool,
+        })
+    }
+
+    /// Applies `batch` (records in the order they were polled: offset order within each partition).
+    pub fn apply(&self, batch: &[Record<'_>]) {
+        if batch.len() < PARALLEL_FROM || self.pool.current_num_threads() < 2 {
+            for r in batch {
+                self.act(r, self.decide(r));
+            }
+            return;
+        }
+        let actions: Vec<Action<'_>> = self.pool.install(|| {
+            batch
+                .par_iter()
+                .with_min_len(PARSE_CHUNK)
+                .map(|r| self.decide(r))
+                .collect()
+        });
+        // Each partition's records, still in offset order.
+        let mut lanes: Vec<Vec<(&Record<'_>, Action<'_>)>> = Vec::new();
+        let mut lane_of: Vec<i32> = Vec::new();
+        let mut last = usize::MAX;
+        for (r, a) in batch.iter().zip(actions) {
+            if lane_of.get(last) != Some(&r.partition) {
+                last = match lane_of.iter().position(|p| *p == r.partition) {
+                    Some(i) => i,
+                    None => {
+                        lane_of.push(r.partition);
+                        lanes.push(Vec::new());
+                        lanes.len() - 1
+                    }
+                };
+            }
+            lanes[last].push((r, a));
+        }
+        let apply_lane = |lane: Vec<(&Record<'_>, Action<'_>)>| {
+            for (r, a) in lane {
+                self.act(r, a);
+            }
+        };
+        if lanes.len() == 1 {
+            lanes.into_iter().for_each(apply_lane);
+        } else {
+            self.pool
+                .install(|| lanes.into_par_iter().for_each(apply_lane));
+        }
+    }
+
+    /// What `r` asks for: an upsert, a tombstone, or a bad record.
+    fn decide<'a>(&self, r: &Record<'a>) -> Action<'a> {
+        let key = match r.key.map(std::str::from_utf8) {
             None => None,
             Some(Ok(k)) => Some(k),
             Some(Err(_)) => {
-                self.bad(
-                    m,
+                return Action::Bad(
                     BadPartner::Invalid(ErrorKind::NotUtf8),
-                    "key is not UTF-8",
-                );
-                return;
+                    Cow::Borrowed("key is not UTF-8"),
+                )
             }
         };
-        match m.payload() {
+        match r.value {
             None => match key {
-                Some(k) => {
-                    self.table.remove(k);
-                }
-                None => self.bad(m, BadPartner::MissingKey, "tombstone without a key"),
+                Some(k) => Action::Remove(k),
+                None => Action::Bad(
+                    BadPartner::MissingKey,
+                    Cow::Borrowed("tombstone without a key"),
+                ),
             },
             Some(bytes) => match parse_partner(bytes, &self.limits) {
                 Ok(p) => match key {
-                    Some(k) if k != p.partner_id => self.bad(
-                        m,
+                    Some(k) if k != p.partner_id => Action::Bad(
                         BadPartner::KeyMismatch,
-                        &format!("key {k:?} is not partner_id {:?}", p.partner_id),
+                        Cow::Owned(format!("key {k:?} is not partner_id {:?}", p.partner_id)),
                     ),
-                    _ => self.table.upsert(p),
+                    _ => Action::Upsert(p),
                 },
-                Err(e) => self.bad(m, BadPartner::Invalid(e.kind), &e.message),
+                Err(e) => Action::Bad(BadPartner::Invalid(e.kind), Cow::Owned(e.message)),
             },
         }
     }
 
-    fn bad(&self, m: &BorrowedMessage<'_>, why: BadPartner, message: &str) {
-        self.metrics.bad_partner_record(why);
-        warn!(
-            topic = m.topic(),
-            partition = m.partition(),
-            offset = m.offset(),
-            kind = why.as_str(),
-            message,
-            "bad partner record skipped"
-        );
+    /// Carries out `action` for `r`.
+    fn act(&self, r: &Record<'_>, action: Action<'_>) {
+        match action {
+            Action::Upsert(p) => self.table.upsert(p),
+            Action::Remove(k) => {
+                self.table.remove(k);
+            }
+            Action::Bad(why, message) => {
+                self.metrics.bad_partner_record(why);
+                warn!(
+                    topic = %self.topic,
+                    partition = r.partition,
+                    offset = r.offset,
+                    kind = why.as_str(),
+                    message = &*message,
+                    "bad partner record skipped"
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use borderlane_core::wire::IdKind;
+
+    /// A record's bytes, owned by the test.
+    struct Owned {
+        partition: i32,
+        offset: i64,
+        key: Option<Vec<u8>>,
+        value: Option<Vec<u8>>,
+    }
+
+    impl Owned {
+        fn record(&self) -> Record<'_> {
+            Record {
+                partition: self.partition,
+                offset: self.offset,
+                key: self.key.as_deref(),
+                value: self.value.as_deref(),
+            }
+        }
+    }
+
+    fn partner(id: &str, ior: &str, status: &str) -> Vec<u8> {
+        format!(
+            r#"{{"partner_id":"{id}","entity":"importer","identifiers":[{{"kind":"ior","value":"{ior}"}}],"status":"{status}","certified_on":"2019-03-04"}}"#
+        )
+        .into_bytes()
+    }
+
+    /// Per partner, in offset order of its partition, a history whose outcome depends on that order:
+    /// upsert / tombstone / upsert, upsert / upsert / tombstone, tombstone / upsert / tombstone / upsert /
+    /// upsert, or identifiers handed from partner to partner in one partition (the last claim wins); and
+    /// bad records among them. Partners are spread over three partitions; within a partition the
+    /// partners' histories are interleaved (every partner's first record, then every second one, ...), and
+    /// the partitions are interleaved in runs of 7 records, as a consumer polls them.
+    fn records(partners: usize) -> Vec<Owned> {
+        type Op = (String, Option<Vec<u8>>);
+        let mut streams: Vec<Vec<Vec<Op>>> = vec![Vec::new(); 3];
+        for i in 0..partners {
+            let id = format!("CTP-{i:06}");
+            let p = i % 3;
+            let up = |ior: &str, status: &str| (id.clone(), Some(partner(&id, ior, status)));
+            let tomb = (id.clone(), None);
+            let (a, b, c) = (format!("A-{i}"), format!("B-{i}"), format!("C-{i}"));
+            let mut ops = match i % 4 {
+                0 => vec![up(&a, "certified"), tomb.clone(), up(&b, "validated")],
+                1 => vec![up(&a, "certified"), up(&b, "validated"), tomb.clone()],
+                2 => vec![
+                    tomb.clone(),
+                    up(&a, "certified"),
+                    tomb.clone(),
+                    up(&b, "validated"),
+                    up(&c, "suspended"),
+                ],
+                _ => {
+                    // Partners 3, 7, 11, ... of a partition claim the same few identifiers in turn.
+                    let shared = format!("H-{p}-{}", i / 48);
+                    vec![up(&a, "certified"), up(&shared, "validated")]
+                }
+            };
+            if i % 50 == 7 {
+                ops.insert(1, (id.clone(), Some(b"{not json".to_vec())));
+                ops.push((format!("{id}-other"), Some(partner(&id, &a, "certified"))));
+            }
+            streams[p].push(ops);
+        }
+        // Bad keys: a tombstone without one, and one that is not UTF-8.
+        streams[0].push(vec![(String::new(), None)]);
+        streams[1].push(vec![(
+            "\u{fffd}".into(),
+            Some(partner("X", "X", "certified")),
+        )]);
+        let mut partitions: Vec<Vec<Owned>> = Vec::new();
+        for (p, partners) in streams.into_iter().enumerate() {
+            let mut out = Vec::new();
+            let rounds = partners.iter().map(Vec::len).max().unwrap_or(0);
+            for round in 0..rounds {
+                for ops in &partners {
+                    if let Some((key, value)) = ops.get(round) {
+                        let key = match key.as_str() {
+                            "" => None,
+                            "\u{fffd}" => Some(vec![0xff, 0xfe]),
+                            k => Some(k.as_bytes().to_vec()),
+                        };
+                        out.push(Owned {
+                            partition: p as i32,
+                            offset: out.len() as i64,
+                            key,
+                            value: value.clone(),
+                        });
+                    }
+                }
+            }
+            partitions.push(out);
+        }
+        let mut polled = Vec::new();
+        let mut iters: Vec<_> = partitions.into_iter().map(|v| v.into_iter()).collect();
+        loop {
+            let mut any = false;
+            for it in &mut iters {
+                for r in it.by_ref().take(7) {
+                    polled.push(r);
+                    any = true;
+                }
+            }
+            if !any {
+                return polled;
+            }
+        }
+    }
+
+    /// The table the records make applied one by one in polled order, written without the applier.
+    fn one_by_one(records: &[Owned]) -> PartnerTable {
+        let table = PartnerTable::new();
+        let limits = Limits::default();
+        for r in records {
+            let Some(Ok(key)) = r.key.as_deref().map(std::str::from_utf8) else {
+                continue;
+            };
+            match &r.value {
+                None => {
+                    table.remove(key);
+                }
+                Some(v) => {
+                    if let Ok(p) = parse_partner(v, &limits) {
+                        if p.partner_id == key {
+                            table.upsert(p);
+                        }
+                    }
+                }
+            }
+        }
+        table
+    }
+
+    /// Every partner and every identifier's owner, sorted.
+    fn contents(t: &PartnerTable, records: &[Owned]) -> (Vec<Partner>, Vec<(String, String)>) {
+        let mut partners: Vec<Partner> = t.partners().iter().map(|p| (**p).clone()).collect();
+        partners.sort_by(|a, b| a.partner_id.cmp(&b.partner_id));
+        let limits = Limits::default();
+        let mut owners: Vec<(String, String)> = records
+            .iter()
+            .filter_map(|r| parse_partner(r.value.as_deref()?, &limits).ok())
+            .flat_map(|p| p.identifiers)
+            .map(|i| {
+                let owner = t
+                    .get(i.kind, &i.value)
+                    .map_or(String::new(), |p| p.partner_id.to_string());
+                (i.value.to_string(), owner)
+            })
+            .collect();
+        owners.sort();
+        owners.dedup();
+        (partners, owners)
+    }
+
+    fn bad_counts(m: &Metrics) -> Vec<String> {
+        m.render()
+            .lines()
+            .filter(|l| l.starts_with("borderlane_bad_partner_records_total{"))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Applies `records` in batches of `batch` with a fresh applier; returns the table and the metrics.
+    fn applied(records: &[Owned], batch: usize) -> (Arc<PartnerTable>, Arc<Metrics>) {
+        let table = Arc::new(PartnerTable::new());
+        let metrics = Arc::new(Metrics::new());
+        let applier = Applier::new(
+            table.clone(),
+            metrics.clone(),
+            Limits::default(),
+            "partners",
+        )
+        .unwrap();
+        let all: Vec<Record<'_>> = records.iter().map(Owned::record).collect();
+        for chunk in all.chunks(batch) {
+            applier.apply(chunk);
+        }
+        (table, metrics)
+    }
+
+    #[test]
+    fn batches_apply_each_partition_in_offset_order() {
+        let records = records(3000);
+        assert!(records.len() > BATCH, "more than one full batch");
+        let expected = one_by_one(&records);
+        let want = contents(&expected, &records);
+        // The histories leave something to compare: partners present and absent, identifiers handed on.
+        assert_eq!(want.0.len(), 3000 / 4 * 3);
+        assert!(want.1.iter().any(|(_, owner)| owner.is_empty()));
+        assert!(want.1.iter().any(|(v, _)| v.starts_with("H-")));
+        for batch in [BATCH, 1000, PARALLEL_FROM, PARALLEL_FROM - 1, 1] {
+            let (table, metrics) = applied(&records, batch);
+            assert!(contents(&table, &records) == want, "batches of {batch}");
+            assert_eq!(table.len(), expected.len(), "batches of {batch}");
+            assert_eq!(
+                table.identifier_count(),
+                expected.identifier_count(),
+                "batches of {batch}"
+            );
+            assert_eq!(
+                table.updates_applied(),
+                expected.updates_applied(),
+                "batches of {batch}"
+            );
+            assert_eq!(
+                bad_counts(&metrics),
+                [
+                    "borderlane_bad_partner_records_total{kind=\"invalid_json\"} 60",
+                    "borderlane_bad_partner_records_total{kind=\"key_mismatch\"} 60",
+                    "borderlane_bad_partner_records_total{kind=\"missing_key\"} 1",
+                    "borderlane_bad_partner_records_total{kind=\"not_utf8\"} 1",
+                ],
+                "batches of {batch}"
+            );
+        }
+    }
+
+    /// The same partner's upsert and tombstone adjacent in one batch, both orders, in one partition and
+    /// with the other partitions' records around them.
+    #[test]
+    fn the_later_of_an_upsert_and_a_tombstone_wins() {
+        let mut records = Vec::new();
+        for i in 0..2 * PARALLEL_FROM {
+            let id = format!("P{i}");
+            let upsert = Some(partner(&id, &format!("I{i}"), "certified"));
+            let (first, second) = if i % 2 == 0 {
+                (upsert, None)
+            } else {
+                (None, upsert)
+            };
+            for value in [first, second] {
+                records.push(Owned {
+                    partition: (i % 3) as i32,
+                    offset: records.len() as i64,
+                    key: Some(id.clone().into_bytes()),
+                    value,
+                });
+            }
+        }
+        let (table, _) = applied(&records, records.len());
+        for i in 0..2 * PARALLEL_FROM {
+            let got = table.get(IdKind::Ior, &format!("I{i}"));
+            assert_eq!(got.is_some(), i % 2 == 1, "P{i}");
+        }
+        assert_eq!(table.len(), PARALLEL_FROM);
     }
 }
