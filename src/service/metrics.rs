@@ -210,7 +210,7 @@ impl Metrics {
                 "Records per batch the pipeline polled and scored; threads=\"parallel\" when the scoring \
                  threads scored it, \"pipeline\" when the pipeline thread did (small batches).",
             )
-            .buckets(vec![1.0, 3.0, 4.0, 16.0, 64.0, 128.0, 256.0]),
+            .buckets(vec![1.0, 4.0, 16.0, 31.0, 64.0, 128.0, 256.0]),
             &["threads"],
         ));
         let pipeline_step_seconds = must(HistogramVec::new(

@@ -3,7 +3,7 @@
 //! One dedicated thread runs the consumer loop. It polls a batch (up to [`MAX_BATCH`] records: it waits for
 //! the first and takes what the consumer already holds), has the batch parsed, scored and encoded by the
 //! scoring threads (`service.scoring_threads`, one per CPU by default; a batch of fewer than
-//! [`PARALLEL_FROM`] records is scored on this thread, so a quiet stream pays no hand-off), then emits the
+//! [`PARALLEL_FROM`] (32) records — no backlog — is scored on this thread, so a quiet stream pays no hand-off), then emits the
 //! outputs itself, one by one in the order they were polled. The sink therefore sees exactly the sequence a
 //! single-threaded loop would produce: per-partition order, the at-least-once offset tracking and the
 //! exactly-once transaction boundaries do not depend on the number of scoring threads.
@@ -229,9 +229,11 @@ pub fn fatal_consumer_error(
 /// Most records scored and emitted as one batch.
 const MAX_BATCH: usize = 256;
 
-/// Smaller batches are scored on the pipeline thread: handing a few records to the workers and waking
-/// them costs more than it saves, and at low rates it would only add latency.
-const PARALLEL_FROM: usize = 4;
+/// Smaller batches are scored on the pipeline thread. Below a backlog the consumer hands over a few records
+/// per poll; waking the pool for them costs more than it saves, and rayon's workers spin for a while after
+/// each job, taking CPU from the broker and the producer on a small machine (a 2-CPU run at 2 000/s with
+/// a threshold of 4 had a worse tail than the single-threaded loop). Batches this large mean a backlog.
+const PARALLEL_FROM: usize = 32;
 
 /// What scoring one record gave. Unboxed: a result is moved once into the batch's vector and once out of
 /// it, cheaper than an allocation per record.
