@@ -235,15 +235,10 @@ const MAX_BATCH: usize = 256;
 /// a threshold of 4 had a worse tail than the single-threaded loop). Batches this large mean a backlog.
 const PARALLEL_FROM: usize = 32;
 
-/// What scoring one record gave. Unboxed: a result is moved once into the batch's vector and once out of
-/// it, cheaper than an allocation per record.
-#[allow(clippy::large_enum_variant)]
-enum Scored {
-    /// Its manifest and decision (the decision's JSON is in the record's buffer).
-    Decided(Manifest, Decision),
-    /// Why it is a dead letter.
-    Bad(BadInput),
-}
+/// What scoring one record gave: its manifest and decision (the decision's JSON is in the record's
+/// buffer), or why it is a dead letter. Unboxed: moved once into the batch's vector and once out of it,
+/// cheaper than an allocation per record.
+type Scored = Result<(Manifest, Decision), BadInput>;
 
 /// Everything one batch is scored against: shared by the scoring threads, read-only.
 struct Scorer<'a> {
@@ -273,15 +268,12 @@ impl Scorer<'_> {
             ),
         };
         self.metrics.scored(started.elapsed());
-        match result {
-            Ok((manifest, mut decision)) => {
-                decision.decided_at = crate::clock::now();
-                buf.clear();
-                decision.write_json(buf);
-                Scored::Decided(manifest, decision)
-            }
-            Err(error) => Scored::Bad(error),
-        }
+        result.map(|(manifest, mut decision)| {
+            decision.decided_at = crate::clock::now();
+            buf.clear();
+            decision.write_json(buf);
+            (manifest, decision)
+        })
     }
 }
 
@@ -567,7 +559,7 @@ impl Pipeline {
             key: m.key(),
         };
         let error = match scored {
-            Scored::Decided(manifest, decision) => {
+            Ok((manifest, decision)) => {
                 let size = json.len() + decision.manifest_id.len();
                 if size <= self.max_decision {
                     self.sink.emit(
@@ -588,7 +580,7 @@ impl Pipeline {
                     ),
                 )
             }
-            Scored::Bad(error) => {
+            Err(error) => {
                 debug!(
                     partition = origin.partition,
                     offset = origin.offset,
