@@ -92,6 +92,9 @@ pub struct RunStats {
     pub elapsed_s: f64,
     /// The service's own commit counters over the whole run (warm-up included), from its metrics.
     pub commits: crate::target::CommitStats,
+    /// The service's pipeline thread, per step, over the whole run (warm-up included; empty for the
+    /// passthrough).
+    pub pipeline_steps: Vec<crate::target::StepTime>,
 }
 
 /// Counters shared by the sender, the collector, the delivery callback and the progress line.
@@ -348,6 +351,7 @@ pub fn run(target: &Target, templates: &Templates, spec: &RunSpec) -> anyhow::Re
         sender_max_behind_ms: ms(live.behind_max_us.load(Ordering::Relaxed)),
         elapsed_s: (ended - t0).as_secs_f64(),
         commits: crate::target::CommitStats::default(),
+        pipeline_steps: Vec::new(),
     })
 }
 

@@ -55,6 +55,7 @@ fn run_one(
     let target = Target::start(kind, base, scenario.partitions, &data.partners)?;
     let result = driver::run(&target, &data.templates, spec).map(|mut stats| {
         stats.commits = target.commit_stats();
+        stats.pipeline_steps = target.pipeline_steps();
         stats
     });
     let stopped = target.stop();

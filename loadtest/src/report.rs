@@ -275,6 +275,19 @@ impl Report {
                 c.offset_commit_failures
             );
         }
+        if !p.pipeline_steps.is_empty() {
+            let _ = writeln!(
+                s,
+                "pipeline thread (whole run): step, runs, total ms, slowest <= ms, runs over 5 ms"
+            );
+            for st in &p.pipeline_steps {
+                let _ = writeln!(
+                    s,
+                    "  {:<12}{:>10}{:>12.1}{:>12.2}{:>8}",
+                    st.step, st.count, st.total_ms, st.slowest_le_ms, st.over_5ms
+                );
+            }
+        }
         s
     }
 }

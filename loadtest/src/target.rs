@@ -169,6 +169,14 @@ impl Target {
         }
     }
 
+    /// Where the service's pipeline thread spent its time so far (empty for the passthrough).
+    pub fn pipeline_steps(&self) -> Vec<StepTime> {
+        match &self.inner {
+            Inner::Service { metrics, .. } => StepTime::from_metrics(&metrics.render()),
+            Inner::Passthrough(_) => Vec::new(),
+        }
+    }
+
     /// Stops the system and deletes the run's topics.
     pub fn stop(self) -> anyhow::Result<()> {
         let result = match self.inner {
@@ -351,5 +359,118 @@ impl CommitStats {
             commit_p99_le_ms,
             offset_commit_failures: value("borderlane_offset_commit_failures_total") as u64,
         }
+    }
+}
+
+/// Where the service's pipeline thread spent its time during a run, per step, from
+/// `borderlane_pipeline_step_seconds{step}` (what the service's tail latency is made of: records polled
+/// while a step runs wait for it).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StepTime {
+    /// The step (`score`, `emit`, `checkpoint`, `stats`, `rebalance`).
+    pub step: String,
+    /// Times it ran.
+    pub count: u64,
+    /// Total time, ms.
+    pub total_ms: f64,
+    /// The bound of the lowest histogram bucket that holds every run: the slowest took at most this, ms.
+    pub slowest_le_ms: f64,
+    /// Runs longer than 5.12 ms (a histogram bound; ~10 records' worth of arrivals at 2 000/s).
+    pub over_5ms: u64,
+}
+
+impl StepTime {
+    /// Every step in the text exposition of `borderlane::service::metrics::Metrics::render`, in the order
+    /// they first appear.
+    pub fn from_metrics(text: &str) -> Vec<StepTime> {
+        const PREFIX: &str = "borderlane_pipeline_step_seconds";
+        // Per step: its cumulative buckets (bound in seconds, runs at or below it).
+        let mut steps: Vec<(StepTime, Vec<(f64, u64)>)> = Vec::new();
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix(PREFIX) else {
+                continue;
+            };
+            let Some((kind, rest)) = rest.split_once('{') else {
+                continue;
+            };
+            let Some((labels, value)) = rest.split_once('}') else {
+                continue;
+            };
+            let Ok(value) = value.trim().parse::<f64>() else {
+                continue;
+            };
+            let label = |name: &str| {
+                labels.split(',').find_map(|l| {
+                    l.strip_prefix(name)
+                        .and_then(|v| v.strip_prefix("=\""))
+                        .and_then(|v| v.strip_suffix('"'))
+                })
+            };
+            let Some(step) = label("step") else { continue };
+            let at = match steps.iter().position(|(s, _)| s.step == step) {
+                Some(i) => i,
+                None => {
+                    let s = StepTime {
+                        step: step.to_string(),
+                        ..StepTime::default()
+                    };
+                    steps.push((s, Vec::new()));
+                    steps.len() - 1
+                }
+            };
+            let (s, buckets) = &mut steps[at];
+            match kind {
+                "_count" => s.count = value as u64,
+                "_sum" => s.total_ms = value * 1000.0,
+                "_bucket" => {
+                    let le =
+                        label("le").map_or(f64::INFINITY, |v| v.parse().unwrap_or(f64::INFINITY));
+                    buckets.push((le, value as u64));
+                }
+                _ => {}
+            }
+        }
+        steps
+            .into_iter()
+            .map(|(mut s, mut buckets)| {
+                buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+                s.slowest_le_ms = buckets
+                    .iter()
+                    .find(|(_, n)| *n >= s.count)
+                    .map_or(0.0, |(le, _)| le * 1000.0);
+                let within_5ms = buckets
+                    .iter()
+                    .take_while(|(le, _)| *le <= 0.006)
+                    .last()
+                    .map_or(0, |(_, n)| *n);
+                s.over_5ms = s.count.saturating_sub(within_5ms);
+                s
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use borderlane::service::metrics::Metrics;
+
+    #[test]
+    fn step_times_are_read_from_the_service_metrics() {
+        let m = Metrics::new();
+        for ms in [1, 2, 3, 7, 40] {
+            m.pipeline_step("emit", Duration::from_millis(ms));
+        }
+        m.pipeline_step("score", Duration::from_micros(30));
+        let steps = StepTime::from_metrics(&m.render());
+        let emit = steps.iter().find(|s| s.step == "emit").expect("emit");
+        assert_eq!(emit.count, 5);
+        assert!((emit.total_ms - 53.0).abs() < 1e-6, "{emit:?}");
+        // 40 ms lies in the (40.96 ms] bucket; 7 and 40 ms are over 5.12 ms.
+        assert!((emit.slowest_le_ms - 40.96).abs() < 1e-6, "{emit:?}");
+        assert_eq!(emit.over_5ms, 2);
+        let score = steps.iter().find(|s| s.step == "score").expect("score");
+        assert_eq!((score.count, score.over_5ms), (1, 0));
+        assert!((score.slowest_le_ms - 0.04).abs() < 1e-6, "{score:?}");
     }
 }

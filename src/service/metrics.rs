@@ -102,6 +102,8 @@ pub struct Metrics {
     offsets_stored: IntCounter,
     /// Offset commits (at-least-once) the broker refused or that timed out.
     offset_commit_failures: IntCounter,
+    /// At-least-once: time of each interval offset commit (on the committer thread).
+    offset_commit_seconds: Histogram,
     /// Exactly-once transactions by outcome (`committed`, `aborted`).
     transactions: IntCounterVec,
     /// Exactly-once: time of send_offsets_to_transaction + commit_transaction.
@@ -218,7 +220,8 @@ impl Metrics {
                 "pipeline_step_seconds",
                 "Time the manifest pipeline thread spends per step, each time it runs: score (a batch, on \
                  the scoring threads or inline), emit (a batch's outputs handed to the producer), \
-                 checkpoint (offsets stored; at-least-once also commits every kafka.commit_interval_ms), \
+                 checkpoint (offsets stored; at-least-once asks the offset-commit thread for the interval \
+                 commit, exactly-once commits the transaction), \
                  stats (librdkafka statistics: lag gauges and stall detector), rebalance (a callback). \
                  Records that arrive meanwhile wait.",
             )
@@ -288,6 +291,14 @@ impl Metrics {
         let offset_commit_failures = must(IntCounter::new(
             "offset_commit_failures_total",
             "Offset commits that failed (the uncommitted tail is redone after a crash or rebalance).",
+        ));
+        let offset_commit_seconds = must(Histogram::with_opts(
+            HistogramOpts::new(
+                "offset_commit_seconds",
+                "At-least-once: one interval commit of the stored input offsets, a round trip to the group \
+                 coordinator on the committer thread (the pipeline thread does not wait for it).",
+            )
+            .buckets(must(exponential_buckets(0.000_1, 2.0, 16))),
         ));
         let transactions = must(IntCounterVec::new(
             Opts::new(
@@ -430,6 +441,7 @@ impl Metrics {
         for c in [
             Box::new(decisions.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(offset_commit_failures.clone()),
+            Box::new(offset_commit_seconds.clone()),
             Box::new(transactions.clone()),
             Box::new(transaction_commit_seconds.clone()),
             Box::new(transaction_call_seconds.clone()),
@@ -507,6 +519,7 @@ impl Metrics {
             kafka_errors,
             offsets_stored,
             offset_commit_failures,
+            offset_commit_seconds,
             transactions,
             transaction_commit_seconds,
             transaction_call_seconds,
@@ -671,6 +684,10 @@ impl Metrics {
 
     pub fn offset_commit_failed(&self) {
         self.offset_commit_failures.inc();
+    }
+
+    pub fn offset_commit_seconds(&self, elapsed: Duration) {
+        self.offset_commit_seconds.observe(elapsed.as_secs_f64());
     }
 
     pub fn transaction_committed(&self, elapsed: Duration, records: usize) {

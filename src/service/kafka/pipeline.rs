@@ -391,7 +391,17 @@ impl Pipeline {
             .with_context(|| format!("subscribing to {}", self.topic))?;
         self.readiness.consumer_running(true);
         info!(topic = %self.topic, "manifest consumer running");
-        let result = self.consume();
+        // At-least-once: the interval offset commits run on their own thread, so the pipeline thread
+        // never waits for the group coordinator (sink.rs, `commit_due`).
+        let result = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("offset-commit".into())
+                .spawn_scoped(scope, || self.sink.run_committer(&self.consumer))
+                .context("starting the offset-commit thread")?;
+            let result = self.consume();
+            self.sink.stop_committer();
+            result
+        });
         self.readiness.consumer_running(false);
         let drained = self.finish();
         match (result, drained) {

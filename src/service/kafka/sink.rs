@@ -1,14 +1,14 @@
 //! Where outputs go and how input progress follows them: the [`Sink`].
 //!
-//! Today there is one mode, [`AtLeastOnceSink`]: outputs are produced with an idempotent producer, the
-//! delivery callback acknowledges them in the [`AckTracker`], and the consumer thread stores the input
-//! offsets the tracker releases (librdkafka's auto-commit flushes them). A transactional exactly-once
-//! mode becomes a second variant (produce inside a transaction, `send_offsets_to_transaction` at
-//! checkpoints) behind the same four operations: `emit`, `checkpoint`, `assigned`, `revoked` + `drain`.
+//! Two modes behind the same operations (`emit`, `checkpoint`, `assigned`, `revoked` + `drain`):
+//! [`AtLeastOnceSink`] produces with an idempotent producer, the delivery callback acknowledges outputs in
+//! the [`AckTracker`], the consumer thread stores the input offsets the tracker releases, and the
+//! `offset-commit` thread ([`Sink::run_committer`]) commits them every `kafka.commit_interval_ms`; the
+//! exactly-once sink (`txn.rs`) produces inside a transaction and sends the offsets with it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
@@ -91,6 +91,23 @@ impl Sink {
         match self {
             Sink::AtLeastOnce(s) => s.checkpoint(consumer),
             Sink::ExactlyOnce(s) => s.checkpoint(consumer),
+        }
+    }
+
+    /// Runs the at-least-once interval commits on the calling thread until [`Sink::stop_committer`]
+    /// (returns at once in exactly-once mode, where offsets commit inside the transaction).
+    pub fn run_committer<C: ConsumerContext>(&self, consumer: &BaseConsumer<C>) {
+        match self {
+            Sink::AtLeastOnce(s) => s.run_committer(consumer),
+            Sink::ExactlyOnce(_) => {}
+        }
+    }
+
+    /// Ends [`Sink::run_committer`] once the commit it runs, if any, finished.
+    pub fn stop_committer(&self) {
+        match self {
+            Sink::AtLeastOnce(s) => s.stop_committer(),
+            Sink::ExactlyOnce(_) => {}
         }
     }
 
@@ -480,6 +497,19 @@ impl ProducerContext for DeliveryContext {
     }
 }
 
+/// The at-least-once interval commit, between the pipeline thread (asks) and the committer thread (runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CommitState {
+    /// None asked for.
+    Idle,
+    /// Asked for at this instant, not started.
+    Asked(Instant),
+    /// Running; asked for at this instant.
+    Running(Instant),
+    /// The pipeline is stopping: the committer thread returns.
+    Stop,
+}
+
 /// At-least-once: see the module documentation.
 pub struct AtLeastOnceSink {
     /// Sends decisions and dead letters; its own thread serves delivery callbacks.
@@ -498,6 +528,10 @@ pub struct AtLeastOnceSink {
     commit_interval: Duration,
     /// Last explicit commit.
     committed_at: Mutex<std::time::Instant>,
+    /// The interval commit the committer thread is asked for or running, with when it was asked for.
+    commit: Mutex<CommitState>,
+    /// Wakes the committer thread.
+    commit_wake: Condvar,
     /// Stored input offsets not yet known to be committed, per partition, oldest first: (next offset,
     /// when stored). A commit's success pops what it covered.
     uncommitted: Mutex<HashMap<i32, VecDeque<(i64, Instant)>>>,
@@ -532,6 +566,8 @@ impl AtLeastOnceSink {
             revoke_timeout: Duration::from_millis(config.service.shutdown_timeout_ms / 2),
             commit_interval: Duration::from_millis(config.kafka.commit_interval_ms),
             committed_at: Mutex::new(std::time::Instant::now()),
+            commit: Mutex::new(CommitState::Idle),
+            commit_wake: Condvar::new(),
             uncommitted: Mutex::new(HashMap::new()),
             max_uncommitted: Duration::from_millis(config.kafka.max_uncommitted_ms),
             paused: AtomicBool::new(false),
@@ -552,12 +588,24 @@ impl AtLeastOnceSink {
     }
 
     /// A synchronous commit of the stored offsets finished: failures are logged and counted; on success
-    /// (or "nothing to commit") everything stored so far — stores happen on this same thread — is safe.
-    fn commit_finished(&self, result: &rdkafka::error::KafkaResult<()>, at: &str) {
+    /// (or "nothing to commit") every offset stored before `asked` is safe — all of them when `asked` is
+    /// `None` (the commit ran on the thread that stores, so nothing was stored since). librdkafka commits
+    /// what is stored when it takes the request, which is after it was asked for: offsets stored in between
+    /// may be committed too, but stay counted as uncommitted until the next commit.
+    fn commit_finished(
+        &self,
+        result: &rdkafka::error::KafkaResult<()>,
+        at: &str,
+        asked: Option<Instant>,
+    ) {
         match result {
-            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {
-                self.uncommitted().values_mut().for_each(VecDeque::clear)
-            }
+            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => match asked {
+                None => self.uncommitted().values_mut().for_each(VecDeque::clear),
+                Some(asked) => self
+                    .uncommitted()
+                    .values_mut()
+                    .for_each(|q| q.retain(|(_, stored)| *stored > asked)),
+            },
             Err(e) => {
                 self.shared.metrics.offset_commit_failed();
                 warn!(error = %e, at, "offset commit failed; retried at the next interval (a crash before then redoes the uncommitted tail)");
@@ -688,15 +736,63 @@ impl AtLeastOnceSink {
     /// an asynchronous commit's failure would go unseen and the gate could never learn what is committed.
     /// It costs one round trip to the group coordinator per interval (~1–2 ms on the local broker), and
     /// fails at once while there is no coordinator (`_WAIT_COORD`).
-    fn commit_due<C: ConsumerContext>(&self, consumer: &BaseConsumer<C>) {
+    /// Asks the committer thread for the interval commit, unless the last one is still running. The
+    /// commit is synchronous — librdkafka reports the result of an asynchronous one only to an
+    /// `offset_commit_cb`, which rust-rdkafka's event API never sets (docs/reliability.md) — but it runs
+    /// off the pipeline thread: run here, its round trip to the group coordinator held every record polled
+    /// meanwhile (measured at 2 000/s on the shared 2-CPU machine: 86 of 5 378 commits over 5 ms, the
+    /// slowest over 160 ms — the largest part of the service's tail; docs/performance.md).
+    fn commit_due<C: ConsumerContext>(&self, _consumer: &BaseConsumer<C>) {
         let mut at = self.committed_at.lock().unwrap_or_else(|e| e.into_inner());
         if at.elapsed() < self.commit_interval {
             return;
         }
-        *at = std::time::Instant::now();
-        drop(at);
-        let result = consumer.commit_consumer_state(CommitMode::Sync);
-        self.commit_finished(&result, "interval");
+        let mut state = self.commit_state();
+        if *state != CommitState::Idle {
+            return;
+        }
+        let now = Instant::now();
+        *at = now;
+        *state = CommitState::Asked(now);
+        self.commit_wake.notify_one();
+    }
+
+    fn commit_state(&self) -> MutexGuard<'_, CommitState> {
+        self.commit.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The committer thread: runs each interval commit the pipeline thread asks for, until [`Self::stop_committer`].
+    fn run_committer<C: ConsumerContext>(&self, consumer: &BaseConsumer<C>) {
+        loop {
+            let mut state = self.commit_state();
+            let asked = loop {
+                match *state {
+                    CommitState::Stop => return,
+                    CommitState::Asked(asked) => break asked,
+                    CommitState::Idle | CommitState::Running(_) => {
+                        state = self
+                            .commit_wake
+                            .wait(state)
+                            .unwrap_or_else(|e| e.into_inner());
+                    }
+                }
+            };
+            *state = CommitState::Running(asked);
+            drop(state);
+            let started = Instant::now();
+            let result = consumer.commit_consumer_state(CommitMode::Sync);
+            self.shared.metrics.offset_commit_seconds(started.elapsed());
+            self.commit_finished(&result, "interval", Some(asked));
+            let mut state = self.commit_state();
+            if *state == CommitState::Running(asked) {
+                *state = CommitState::Idle;
+            }
+        }
+    }
+
+    fn stop_committer(&self) {
+        *self.commit_state() = CommitState::Stop;
+        self.commit_wake.notify_all();
     }
 
     fn assigned(&self, tpl: &TopicPartitionList) {
@@ -715,7 +811,7 @@ impl AtLeastOnceSink {
         self.checkpoint(consumer);
         if !lost {
             let result = consumer.commit_consumer_state(CommitMode::Sync);
-            self.commit_finished(&result, "revoke");
+            self.commit_finished(&result, "revoke", None);
         }
         // A pause is a flag on librdkafka's partition object, which outlives the assignment: a partition
         // given up while the gate paused it would come back paused, and never be resumed (found by
@@ -787,6 +883,7 @@ mod tests {
                 RDKafkaErrorCode::RebalanceInProgress,
             )),
             "test",
+            None,
         );
         assert_eq!(s.uncommitted_age(t0 + ms(100)), Some(ms(100)));
         assert!(s
@@ -794,14 +891,54 @@ mod tests {
             .metrics
             .render()
             .contains("borderlane_offset_commit_failures_total 1"));
-        s.commit_finished(&Ok(()), "test");
+        s.commit_finished(&Ok(()), "test", None);
         assert_eq!(s.uncommitted_age(t0 + ms(100)), None);
         // "Nothing to commit" means nothing stored is at risk.
         fill();
         s.commit_finished(
             &Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)),
             "test",
+            None,
         );
+        assert_eq!(s.uncommitted_age(t0 + ms(100)), None);
+    }
+
+    #[test]
+    fn a_commit_asked_for_earlier_releases_only_what_was_stored_before_it() {
+        let s = sink();
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        {
+            let mut u = s.uncommitted();
+            u.entry(0)
+                .or_default()
+                .extend([(10, t0), (20, t0 + ms(50)), (30, t0 + ms(70))]);
+            u.entry(1).or_default().push_back((5, t0 + ms(60)));
+        }
+        // The committer was asked at 55 ms: 10 and 20 were stored before; 30 and partition 1's 5 after.
+        s.commit_finished(&Ok(()), "test", Some(t0 + ms(55)));
+        assert_eq!(
+            s.uncommitted()[&0].iter().map(|e| e.0).collect::<Vec<_>>(),
+            [30]
+        );
+        assert_eq!(s.uncommitted()[&1].len(), 1);
+        assert_eq!(s.uncommitted_age(t0 + ms(100)), Some(ms(40)));
+        // "Nothing to commit" the same way; a failure releases nothing.
+        s.commit_finished(
+            &Err(KafkaError::ConsumerCommit(
+                RDKafkaErrorCode::WaitingForCoordinator,
+            )),
+            "test",
+            Some(t0 + ms(100)),
+        );
+        assert_eq!(s.uncommitted_age(t0 + ms(100)), Some(ms(40)));
+        s.commit_finished(
+            &Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)),
+            "test",
+            Some(t0 + ms(65)),
+        );
+        assert_eq!(s.uncommitted_age(t0 + ms(100)), Some(ms(30)));
+        s.commit_finished(&Ok(()), "test", Some(t0 + ms(100)));
         assert_eq!(s.uncommitted_age(t0 + ms(100)), None);
     }
 }
