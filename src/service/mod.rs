@@ -441,10 +441,20 @@ pub struct Watchers {
 impl Watchers {
     /// A decision was emitted: publish its JSON and keep its manifest.
     pub fn decided(&self, manifest: Manifest, decision: &Decision, json: &[u8]) {
+        self.publish(decision, json);
+        self.keep(manifest);
+    }
+
+    /// The live feed's part of [`Watchers::decided`].
+    pub fn publish(&self, decision: &Decision, json: &[u8]) {
         if let Some(feed) = &self.feed {
             let secs = decision.decided_at.map_or(0, |t| t.unix_seconds());
             feed.publish(decision, json, secs);
         }
+    }
+
+    /// The what-if window's part of [`Watchers::decided`].
+    pub fn keep(&self, manifest: Manifest) {
         if let Some(ring) = &self.ring {
             ring.push(Arc::new(manifest));
         }

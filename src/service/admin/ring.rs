@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::mem::size_of;
 use std::sync::{Arc, Mutex};
 
-use borderlane_core::wire::{Commodity, Driver, Equipment, Manifest, Party, Seal, Shipment, Str};
+use borderlane_core::wire::{Manifest, Party, Str};
 
 struct Inner {
     /// Oldest first, each with its estimated bytes.
@@ -21,13 +21,29 @@ pub struct ManifestRing {
     max_bytes: usize,
 }
 
+/// What the allocator takes for a request of `n` bytes: glibc's chunk (the request plus an 8-byte header,
+/// rounded up to 16, at least 32 bytes); nothing for an empty request. tests/ring_memory.rs checks the
+/// estimate against glibc's own count of the heap in use.
+fn chunk(n: usize) -> usize {
+    if n == 0 {
+        0
+    } else {
+        ((n + 8 + 15) & !15).max(32)
+    }
+}
+
 /// Heap bytes of a string that does not fit inline.
 fn s(x: &Str) -> usize {
     if x.is_heap_allocated() {
-        x.capacity()
+        chunk(x.capacity())
     } else {
         0
     }
+}
+
+/// Heap bytes of a vector's buffer.
+fn v<T>(x: &Vec<T>) -> usize {
+    chunk(x.capacity() * size_of::<T>())
 }
 
 fn o(x: &Option<Str>) -> usize {
@@ -40,23 +56,24 @@ fn party(p: &Option<Party>) -> usize {
 
 /// Estimated memory of one parsed manifest: the struct, its vectors' capacity and its heap strings.
 pub fn manifest_bytes(m: &Manifest) -> usize {
-    let mut n = size_of::<Manifest>() + s(&m.manifest_id);
+    // The Arc: its counters and the struct, one allocation.
+    let mut n = chunk(2 * size_of::<usize>() + size_of::<Manifest>()) + s(&m.manifest_id);
     if let Some(c) = &m.carrier {
         n += s(&c.scac) + o(&c.name);
     }
     if let Some(c) = &m.conveyance {
         n += o(&c.id) + o(&c.trip_number);
     }
-    n += m.drivers.capacity() * size_of::<Driver>();
+    n += v(&m.drivers);
     for d in &m.drivers {
         n += s(&d.name) + o(&d.fast_card);
     }
-    n += m.equipment.capacity() * size_of::<Equipment>();
+    n += v(&m.equipment);
     for e in &m.equipment {
-        n += s(&e.id) + e.seals.capacity() * size_of::<Seal>();
+        n += s(&e.id) + v(&e.seals);
         n += e.seals.iter().map(|x| s(&x.number)).sum::<usize>();
     }
-    n += m.shipments.capacity() * size_of::<Shipment>();
+    n += v(&m.shipments);
     for sh in &m.shipments {
         n += s(&sh.shipment_id);
         for p in [
@@ -68,8 +85,8 @@ pub fn manifest_bytes(m: &Manifest) -> usize {
         ] {
             n += party(p);
         }
-        n += sh.transit_countries.capacity() * size_of::<borderlane_core::codes::Country>();
-        n += sh.commodities.capacity() * size_of::<Commodity>();
+        n += v(&sh.transit_countries);
+        n += v(&sh.commodities);
         for c in &sh.commodities {
             n += s(&c.description)
                 + o(&c.unit)
@@ -81,8 +98,7 @@ pub fn manifest_bytes(m: &Manifest) -> usize {
                 + o(&c.origin_preference);
         }
     }
-    // The Arc's counters.
-    n + 2 * size_of::<usize>()
+    n
 }
 
 impl ManifestRing {

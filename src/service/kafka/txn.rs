@@ -97,6 +97,10 @@ impl ProducerContext for TxnContext {
 }
 
 /// The open transaction's bookkeeping.
+/// What the watchers get of one decision once its transaction commits: the manifest when the what-if
+/// window is on, the decision and its JSON when the feed is.
+type Watched = (Option<Manifest>, Option<(Decision, Vec<u8>)>);
+
 #[derive(Default)]
 struct Txn {
     /// A transaction is open (begun, not yet committed or aborted).
@@ -108,7 +112,7 @@ struct Txn {
     /// Outcomes (and input timestamps) counted in the metrics once committed.
     outcomes: Vec<(Outcome, Option<i64>)>,
     /// Decisions handed to the watchers once committed.
-    watched: Vec<(Manifest, Decision, Vec<u8>)>,
+    watched: Vec<Watched>,
     /// The last transaction was aborted: rewind the consumer before processing anything else.
     needs_rewind: bool,
 }
@@ -334,14 +338,23 @@ impl ExactlyOnceSink {
         if watchers.feed.is_none() && watchers.ring.is_none() {
             return;
         }
-        let _ = self.watchers.set(watchers.clone());
+        if self.watchers.get().is_none() {
+            let _ = self.watchers.set(watchers.clone());
+        }
+        // Only what a watcher reads is kept: the decision and its JSON for the feed, the manifest for the
+        // what-if window (copying decisions for a feed that is off doubled the CPU of a backlog with the
+        // admin API on: docs/performance.md, "Memory").
+        let feed = watchers
+            .feed
+            .is_some()
+            .then(|| (decision.clone(), json.to_vec()));
+        let manifest = watchers.ring.is_some().then_some(manifest);
         let mut txn = self.lock();
         // Aborted while this decision was emitted: it belongs to no transaction and is redone.
         if txn.needs_rewind {
             return;
         }
-        txn.watched
-            .push((manifest, decision.clone(), json.to_vec()));
+        txn.watched.push((manifest, feed));
     }
 
     /// Commits when the transaction is old or big enough.
@@ -396,8 +409,13 @@ impl ExactlyOnceSink {
                 txn.next.clear();
                 drop(txn);
                 if let Some(w) = self.watchers.get() {
-                    for (manifest, decision, json) in watched {
-                        w.decided(manifest, &decision, &json);
+                    for (manifest, feed) in watched {
+                        if let Some((decision, json)) = feed {
+                            w.publish(&decision, &json);
+                        }
+                        if let Some(manifest) = manifest {
+                            w.keep(manifest);
+                        }
                     }
                 }
                 Ok(true)
