@@ -210,7 +210,10 @@ fn arb_commodity() -> impl Strategy<Value = Commodity> {
                 "tomatoes",
             ][..],
         ),
-        prop::option::of(0.0f64..5000.0),
+        // At least 0.5 kg: a lighter line could declare more than the policy's plausibility.max_value_per_kg
+        // (1e8 USD/kg) and be dead-lettered, which these properties of valid manifests do not expect (found by
+        // proptest: 823 696 USD on 0.0005 kg; the case stays in contract.regressions).
+        prop::option::of(0.5f64..5000.0),
         prop::option::of(0.0f64..1_000_000.0),
     )
         .prop_map(|(hts, d, w, v)| Commodity {

@@ -1,7 +1,7 @@
 //! The compiled policy: dense arrays indexed by code, one automaton for vague terms, hash sets for watch
 //! lists, and the model rule — what the scorer reads.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -137,6 +137,9 @@ pub struct CompiledPolicy {
     pub watch_names: HashMap<String, Arc<str>, foldhash::fast::RandomState>,
     /// The longest normalised watch-list name, in bytes: a name normalising to more cannot be listed.
     pub watch_name_max: usize,
+    /// The listed names' normalised 8-byte prefixes (`doc::normalized_prefix`): most names are ruled out
+    /// by these before being normalised whole.
+    pub watch_name_prefixes: HashSet<u64, foldhash::fast::RandomState>,
     pub credits: [CompiledCredit; Role::COUNT],
     pub join: [CompiledJoin; Role::COUNT],
     pub front_of_line: u32,
@@ -324,6 +327,7 @@ impl CompiledPolicy {
             .filter(|(n, _)| !n.is_empty())
             .collect();
         let watch_name_max = watch_names.keys().map(String::len).max().unwrap_or(0);
+        let watch_name_prefixes = watch_names.keys().map(|n| normalized_prefix(n)).collect();
         let mut credits = [CompiledCredit::default(); Role::COUNT];
         for (role, c) in &doc.ctpat.credits {
             credits[role.index()] = CompiledCredit {
@@ -378,6 +382,7 @@ impl CompiledPolicy {
             watch_ids,
             watch_names,
             watch_name_max,
+            watch_name_prefixes,
             credits,
             join,
             front_of_line,
@@ -427,7 +432,9 @@ impl CompiledPolicy {
     /// streaming, with the listed names that long (none in usual policies).
     pub fn watched_name(&self, name: &str) -> Option<&Arc<str>> {
         const BUF: usize = 128;
-        if self.watch_names.is_empty() {
+        if self.watch_names.is_empty()
+            || !self.watch_name_prefixes.contains(&normalized_prefix(name))
+        {
             return None;
         }
         let mut buf = [0u8; BUF];
@@ -477,6 +484,34 @@ mod tests {
     use super::*;
 
     const DEFAULT: &str = include_str!("../../../../config/policy.toml");
+
+    /// The prefix filter rules out only names that cannot be listed: every spelling of a listed name —
+    /// short, exactly 8 bytes, sharing its first 8 bytes with another — is still found, and a name that
+    /// agrees with a listed one on the first 8 bytes only is not.
+    #[test]
+    fn the_prefix_filter_keeps_every_spelling_of_a_listed_name() {
+        let text = DEFAULT.replace(
+            "names = [\n",
+            "names = [\n  { name = \"Ab\", why = \"short\" },\n  { name = \"ABCD EFG\", why = \"eight\" },\n  \
+             { name = \"Abcd Efgh Trading\", why = \"long\" },\n",
+        );
+        let p = CompiledPolicy::from_toml(&text).expect("policy");
+        let found = |name: &str| p.watched_name(name).map(|w| w.to_string());
+        assert_eq!(found("ab").as_deref(), Some("short"));
+        assert_eq!(found("  a.b  ").as_deref(), None, "'A B' is not 'AB'");
+        assert_eq!(found("--abcd   efg!").as_deref(), Some("eight"));
+        assert_eq!(found("abcd efg h").as_deref(), None);
+        assert_eq!(found("ABCD, EFGH; trading").as_deref(), Some("long"));
+        assert_eq!(found("abcd efgh tradinG co").as_deref(), None);
+        assert_eq!(found("abcd efgh").as_deref(), None);
+        assert_eq!(found("").as_deref(), None);
+        assert_eq!(found("!!!").as_deref(), None);
+        // Every listed name of the default policy, spelled differently.
+        for listed in p.watch_names.keys() {
+            let spelled = format!("  {}. ", listed.to_lowercase().replace(' ', " - "));
+            assert!(p.watched_name(&spelled).is_some(), "{spelled:?}");
+        }
+    }
 
     /// Names normalising to more than the stack buffer are still found, and only when every byte agrees.
     #[test]

@@ -570,17 +570,44 @@ pub fn normalize_name(name: &str) -> String {
 /// The normalisation of [`normalize_name`], pushing bytes to a sink so the hot path can use a stack buffer.
 #[inline]
 pub(crate) fn normalize_into(name: &str, mut push: impl FnMut(u8)) {
+    normalize_while(name, |b| {
+        push(b);
+        true
+    });
+}
+
+/// [`normalize_into`] that stops once `push` returns false.
+#[inline]
+pub(crate) fn normalize_while(name: &str, mut push: impl FnMut(u8) -> bool) {
     let (mut gap, mut started) = (false, false);
     for b in name.bytes() {
         if b.is_ascii_alphanumeric() {
-            if gap && started {
-                push(b' ');
+            if gap && started && !push(b' ') {
+                return;
             }
             gap = false;
             started = true;
-            push(b.to_ascii_uppercase());
+            if !push(b.to_ascii_uppercase()) {
+                return;
+            }
         } else {
             gap = true;
         }
     }
+}
+
+/// The first 8 bytes of a name's normalisation as a number (zero-padded when shorter): equal
+/// normalisations have equal prefixes, so a name whose prefix is not a listed name's is not listed —
+/// checked after reading at most 8 letters, digits or gaps of the name, where the full comparison reads
+/// all of it.
+#[inline]
+pub(crate) fn normalized_prefix(name: &str) -> u64 {
+    let mut prefix = [0u8; 8];
+    let mut len = 0usize;
+    normalize_while(name, |b| {
+        prefix[len] = b;
+        len += 1;
+        len < prefix.len()
+    });
+    u64::from_le_bytes(prefix)
 }
