@@ -513,6 +513,20 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// The hot-path prefix is exactly the first 8 bytes of the normalisation, for any text (ASCII
+        /// punctuation and letters weighted up so that gaps, runs and boundaries at 8 bytes are common).
+        #[test]
+        fn prefix_is_the_normalisations_first_bytes(name in "([a-zA-Z0-9]{0,4}[ .,&'-]{0,3}|é|日){0,8}") {
+            let normal = normalize_name(&name);
+            let mut want = [0u8; 8];
+            for (w, b) in want.iter_mut().zip(normal.bytes()) {
+                *w = b;
+            }
+            proptest::prop_assert_eq!(normalized_prefix(&name), u64::from_le_bytes(want), "{:?} -> {:?}", name, normal);
+        }
+    }
+
     /// Names normalising to more than the stack buffer are still found, and only when every byte agrees.
     #[test]
     fn watched_names_of_any_length() {

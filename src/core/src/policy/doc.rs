@@ -570,44 +570,47 @@ pub fn normalize_name(name: &str) -> String {
 /// The normalisation of [`normalize_name`], pushing bytes to a sink so the hot path can use a stack buffer.
 #[inline]
 pub(crate) fn normalize_into(name: &str, mut push: impl FnMut(u8)) {
-    normalize_while(name, |b| {
-        push(b);
-        true
-    });
-}
-
-/// [`normalize_into`] that stops once `push` returns false.
-#[inline]
-pub(crate) fn normalize_while(name: &str, mut push: impl FnMut(u8) -> bool) {
     let (mut gap, mut started) = (false, false);
     for b in name.bytes() {
         if b.is_ascii_alphanumeric() {
-            if gap && started && !push(b' ') {
-                return;
+            if gap && started {
+                push(b' ');
             }
             gap = false;
             started = true;
-            if !push(b.to_ascii_uppercase()) {
-                return;
-            }
+            push(b.to_ascii_uppercase());
         } else {
             gap = true;
         }
     }
 }
 
-/// The first 8 bytes of a name's normalisation as a number (zero-padded when shorter): equal
-/// normalisations have equal prefixes, so a name whose prefix is not a listed name's is not listed —
-/// checked after reading at most 8 letters, digits or gaps of the name, where the full comparison reads
-/// all of it.
+/// The first 8 bytes of a name's normalisation ([`normalize_name`]) as a little-endian number, zero-padded
+/// when shorter: equal normalisations have equal prefixes, so a name whose prefix is no listed name's is
+/// not listed — known after reading at most 8 of its letters, digits or gaps, where the full comparison
+/// reads all of it. The same rules as [`normalize_into`], written for the hot path (the unit test
+/// `prefix_is_the_normalisations_first_bytes` holds them equal).
 #[inline]
 pub(crate) fn normalized_prefix(name: &str) -> u64 {
-    let mut prefix = [0u8; 8];
-    let mut len = 0usize;
-    normalize_while(name, |b| {
-        prefix[len] = b;
-        len += 1;
-        len < prefix.len()
-    });
-    u64::from_le_bytes(prefix)
+    let (mut out, mut shift, mut gap) = (0u64, 0u32, false);
+    for &b in name.as_bytes() {
+        if !b.is_ascii_alphanumeric() {
+            gap = true;
+            continue;
+        }
+        if gap && shift != 0 {
+            out |= u64::from(b' ') << shift;
+            shift += 8;
+            if shift == 64 {
+                return out;
+            }
+        }
+        gap = false;
+        out |= u64::from(b.to_ascii_uppercase()) << shift;
+        shift += 8;
+        if shift == 64 {
+            return out;
+        }
+    }
+    out
 }
