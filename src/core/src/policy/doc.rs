@@ -570,15 +570,26 @@ pub fn normalize_name(name: &str) -> String {
 /// The normalisation of [`normalize_name`], pushing bytes to a sink so the hot path can use a stack buffer.
 #[inline]
 pub(crate) fn normalize_into(name: &str, mut push: impl FnMut(u8)) {
+    normalize_while(name, |b| {
+        push(b);
+        true
+    });
+}
+
+/// The rules of [`normalize_name`], once: pushes the normalised bytes until `push` returns false.
+#[inline]
+fn normalize_while(name: &str, mut push: impl FnMut(u8) -> bool) {
     let (mut gap, mut started) = (false, false);
     for b in name.bytes() {
         if b.is_ascii_alphanumeric() {
-            if gap && started {
-                push(b' ');
+            if gap && started && !push(b' ') {
+                return;
             }
             gap = false;
             started = true;
-            push(b.to_ascii_uppercase());
+            if !push(b.to_ascii_uppercase()) {
+                return;
+            }
         } else {
             gap = true;
         }
@@ -588,29 +599,14 @@ pub(crate) fn normalize_into(name: &str, mut push: impl FnMut(u8)) {
 /// The first 8 bytes of a name's normalisation ([`normalize_name`]) as a little-endian number, zero-padded
 /// when shorter: equal normalisations have equal prefixes, so a name whose prefix is no listed name's is
 /// not listed — known after reading at most 8 of its letters, digits or gaps, where the full comparison
-/// reads all of it. The same rules as [`normalize_into`], written for the hot path (the unit test
-/// `prefix_is_the_normalisations_first_bytes` holds them equal).
+/// reads all of it.
 #[inline]
 pub(crate) fn normalized_prefix(name: &str) -> u64 {
-    let (mut out, mut shift, mut gap) = (0u64, 0u32, false);
-    for &b in name.as_bytes() {
-        if !b.is_ascii_alphanumeric() {
-            gap = true;
-            continue;
-        }
-        if gap && shift != 0 {
-            out |= u64::from(b' ') << shift;
-            shift += 8;
-            if shift == 64 {
-                return out;
-            }
-        }
-        gap = false;
-        out |= u64::from(b.to_ascii_uppercase()) << shift;
+    let (mut out, mut shift) = (0u64, 0u32);
+    normalize_while(name, |b| {
+        out |= u64::from(b) << shift;
         shift += 8;
-        if shift == 64 {
-            return out;
-        }
-    }
+        shift < 64
+    });
     out
 }
