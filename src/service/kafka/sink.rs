@@ -500,8 +500,8 @@ impl ProducerContext for DeliveryContext {
 /// The at-least-once interval commit, between the pipeline thread (asks) and the committer thread (runs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CommitState {
-    /// None asked for.
-    Idle,
+    /// None asked for since the last one, asked for at this instant (at start: the start).
+    Idle(Instant),
     /// Asked for at this instant, not started.
     Asked(Instant),
     /// Running; asked for at this instant.
@@ -526,8 +526,6 @@ pub struct AtLeastOnceSink {
     revoke_timeout: Duration,
     /// Explicit commits of the stored offsets, at most this far apart.
     commit_interval: Duration,
-    /// Last explicit commit.
-    committed_at: Mutex<std::time::Instant>,
     /// The interval commit the committer thread is asked for or running, with when it was asked for.
     commit: Mutex<CommitState>,
     /// Wakes the committer thread.
@@ -565,8 +563,7 @@ impl AtLeastOnceSink {
             max_in_flight: config.kafka.max_in_flight,
             revoke_timeout: Duration::from_millis(config.service.shutdown_timeout_ms / 2),
             commit_interval: Duration::from_millis(config.kafka.commit_interval_ms),
-            committed_at: Mutex::new(std::time::Instant::now()),
-            commit: Mutex::new(CommitState::Idle),
+            commit: Mutex::new(CommitState::Idle(Instant::now())),
             commit_wake: Condvar::new(),
             uncommitted: Mutex::new(HashMap::new()),
             max_uncommitted: Duration::from_millis(config.kafka.max_uncommitted_ms),
@@ -706,7 +703,7 @@ impl AtLeastOnceSink {
             .metrics
             .in_flight(self.shared.tracker.in_flight());
         if ready.is_empty() {
-            self.commit_due(consumer);
+            self.commit_due();
             return;
         }
         let mut tpl = TopicPartitionList::with_capacity(ready.len());
@@ -727,7 +724,7 @@ impl AtLeastOnceSink {
             // A partition revoked between take_ready and here: its new owner re-reads (duplicates only).
             Err(e) => warn!(error = %e, "storing offsets failed"),
         }
-        self.commit_due(consumer);
+        self.commit_due();
     }
 
     /// Explicit commit of the stored offsets every `commit_interval` (librdkafka's auto-commit is off: it
@@ -742,19 +739,15 @@ impl AtLeastOnceSink {
     /// off the pipeline thread: run here, its round trip to the group coordinator held every record polled
     /// meanwhile (measured at 2 000/s on the shared 2-CPU machine: 86 of 5 378 commits over 5 ms, the
     /// slowest over 160 ms — the largest part of the service's tail; docs/performance.md).
-    fn commit_due<C: ConsumerContext>(&self, _consumer: &BaseConsumer<C>) {
-        let mut at = self.committed_at.lock().unwrap_or_else(|e| e.into_inner());
-        if at.elapsed() < self.commit_interval {
-            return;
-        }
+    fn commit_due(&self) {
         let mut state = self.commit_state();
-        if *state != CommitState::Idle {
-            return;
+        match *state {
+            CommitState::Idle(last) if last.elapsed() >= self.commit_interval => {
+                *state = CommitState::Asked(Instant::now());
+                self.commit_wake.notify_one();
+            }
+            _ => {}
         }
-        let now = Instant::now();
-        *at = now;
-        *state = CommitState::Asked(now);
-        self.commit_wake.notify_one();
     }
 
     fn commit_state(&self) -> MutexGuard<'_, CommitState> {
@@ -769,7 +762,7 @@ impl AtLeastOnceSink {
                 match *state {
                     CommitState::Stop => return,
                     CommitState::Asked(asked) => break asked,
-                    CommitState::Idle | CommitState::Running(_) => {
+                    CommitState::Idle(_) | CommitState::Running(_) => {
                         state = self
                             .commit_wake
                             .wait(state)
@@ -785,7 +778,7 @@ impl AtLeastOnceSink {
             self.commit_finished(&result, "interval", Some(asked));
             let mut state = self.commit_state();
             if *state == CommitState::Running(asked) {
-                *state = CommitState::Idle;
+                *state = CommitState::Idle(asked);
             }
         }
     }
