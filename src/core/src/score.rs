@@ -218,21 +218,32 @@ pub fn resolve(
     let mut out = SmallVec::new();
     each_party(m, |role, id, shipment| {
         let join = &policy.join[role.index()];
-        let r = table.resolve(&join.kinds, |e| policy.accepts(role, e), id, filed, reval);
-        out.push(match r {
-            Some(r) => PartyView {
-                role,
-                id: id.clone(),
-                shipment: shipment.map(|s| s.0.clone()),
-                partner_id: Some(r.partner_id),
-                status: Some(r.status),
-                tier: r.tier,
-                standing: r.standing,
-                lapsed: r.lapsed,
-                mra_program: r.mra_program,
-                shipment_index: shipment.map(|s| s.1),
+        let shipment_index = shipment.map(|s| s.1);
+        // The view is written into `out` under the map's guard, straight from the partner record: no
+        // intermediate `Resolution` to copy.
+        let joined = table.resolve_with(
+            &join.kinds,
+            |e| policy.accepts(role, e),
+            id,
+            filed,
+            reval,
+            |p, standing, lapsed| {
+                out.push(PartyView {
+                    role,
+                    id: id.clone(),
+                    shipment: shipment.map(|s| s.0.clone()),
+                    partner_id: Some(p.partner_id.clone()),
+                    status: Some(p.status),
+                    tier: p.tier,
+                    standing,
+                    lapsed,
+                    mra_program: p.mra_program.clone(),
+                    shipment_index,
+                })
             },
-            None => PartyView {
+        );
+        if joined.is_none() {
+            out.push(PartyView {
                 role,
                 id: id.clone(),
                 shipment: shipment.map(|s| s.0.clone()),
@@ -242,9 +253,9 @@ pub fn resolve(
                 standing: Standing::None,
                 lapsed: false,
                 mra_program: None,
-                shipment_index: shipment.map(|s| s.1),
-            },
-        });
+                shipment_index,
+            });
+        }
     });
     out
 }

@@ -158,7 +158,19 @@ impl Index {
     /// Runs `f` on the partner holding `key`, under the map's read guard.
     #[inline]
     fn with<R>(&self, key: &str, f: impl FnOnce(&Arc<Partner>) -> R) -> Option<R> {
-        if let Some(p) = self.by_hash.get(&(self.hash)(key)) {
+        self.with_hashed((self.hash)(key), key, f)
+    }
+
+    /// [`Index::with`] for a key whose hash (`self.hash`) the caller has: every index of a table hashes
+    /// alike, so a value tried under several identifier kinds is hashed once.
+    #[inline]
+    fn with_hashed<R>(
+        &self,
+        hash: u64,
+        key: &str,
+        f: impl FnOnce(&Arc<Partner>) -> R,
+    ) -> Option<R> {
+        if let Some(p) = self.by_hash.get(&hash) {
             if self.holds(&p, key) {
                 return Some(f(&p));
             }
@@ -363,10 +375,12 @@ impl PartnerTable {
         value: &str,
         filed: Date,
         revalidation_days: i32,
-        f: impl Fn(&Partner, Standing, bool) -> R,
+        mut f: impl FnMut(&Partner, Standing, bool) -> R,
     ) -> Option<R> {
+        // One hash for every kind tried (all indexes share the table's key hash).
+        let hash = (self.by_id.hash)(value);
         for kind in kinds {
-            let found = self.by_ident[kind.index()].with(value, |p| {
+            let found = self.by_ident[kind.index()].with_hashed(hash, value, |p| {
                 accept(p.entity).then(|| {
                     let (standing, lapsed) = effective_standing(p, filed, revalidation_days);
                     f(p, standing, lapsed)
