@@ -724,7 +724,9 @@ mod tests {
         assert!(c.kafka.create_topics);
         assert_eq!(c.kafka.topics, Topics::default());
         assert_eq!(c.kafka.producer.0["linger.ms"], "1");
-        assert_eq!(c.kafka.consumer.0["fetch.wait.max.ms"], "10");
+        assert_eq!(c.kafka.consumer.0["fetch.queue.backoff.ms"], "10");
+        // Left to the built-in per-consumer values (10 ms manifests, 100 ms followers).
+        assert!(!c.kafka.consumer.0.contains_key("fetch.wait.max.ms"));
         assert_eq!(c.policy_path(), Some(PathBuf::from("config/policy.toml")));
         // Exactly-once is the example's mode, and `serve` can run it as is (one instance).
         assert_eq!(

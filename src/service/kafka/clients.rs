@@ -53,6 +53,10 @@ pub const MANIFEST_CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("queued.max.messages.kbytes", "16384"),
 ];
 
+/// `fetch.wait.max.ms` of the consumers that are idle almost always: the followers (partner consumer role)
+/// and the outcome dead-letter member (see [`PARTNER_CONSUMER_DEFAULTS`]).
+pub const FOLLOWER_FETCH_WAIT_MAX_MS: &str = "100";
+
 /// Defaults for the partner consumer. Loading the table is CPU-bound (parse + index, ~3 µs a record) while
 /// fetching runs at ~1.5 M records/s, so librdkafka's 64 MiB pre-fetch queue always fills and only costs
 /// resident memory: 8 MiB is still far more than the follower parses between two fetches (measured with
@@ -60,6 +64,12 @@ pub const MANIFEST_CONSUMER_DEFAULTS: &[(&str, &str)] = &[
 /// time unchanged within noise each time).
 pub const PARTNER_CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("queued.max.messages.kbytes", "8192"),
+    // The followers (partners, control, outcomes) sit idle almost always; at the manifest consumer's 10 ms
+    // each sent the broker ~100 empty fetches a second. With all consumers of an idle `serve` at 10 ms the
+    // broker spent 4.2–4.7 CPU s per 30 s on them, at 500 ms 0.8 s (docs/performance.md, "Idle followers");
+    // on two CPUs shared with the pipeline that is tail latency. 100 ms bounds how late an update is seen
+    // should the broker not answer the long poll at once (it does when a record arrives).
+    ("fetch.wait.max.ms", FOLLOWER_FETCH_WAIT_MAX_MS),
     // Per-partition follower lag for /metrics.
     ("statistics.interval.ms", "1000"),
 ];
@@ -756,8 +766,23 @@ mod tests {
         assert_eq!(partners["enable.auto.commit"], "false");
         assert_eq!(partners["queued.max.messages.kbytes"], "8192");
         assert_eq!(cons["queued.max.messages.kbytes"], "16384");
+        // `[kafka.consumer]` is both consumers' per-client table: the operator's value wins for both.
+        assert_eq!(partners["fetch.wait.max.ms"], "50");
         let d = describe(&c.kafka, Role::Producer);
         assert!(d.contains("sasl.password=***") && !d.contains("pw"), "{d}");
+    }
+
+    #[test]
+    fn idle_followers_long_poll_longer_than_the_manifest_consumer() {
+        let c = config("[kafka]\ngroup_id = \"g\"");
+        assert_eq!(
+            properties(&c.kafka, Role::ManifestConsumer)["fetch.wait.max.ms"],
+            "10"
+        );
+        assert_eq!(
+            properties(&c.kafka, Role::PartnerConsumer)["fetch.wait.max.ms"],
+            "100"
+        );
     }
 
     fn errors(text: &str) -> Vec<String> {
