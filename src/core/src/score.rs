@@ -20,9 +20,10 @@ use crate::model::Line;
 use crate::policy::{settle, Border, CompiledPolicy, HistorySection, Ledger, ModelRule};
 use crate::resumption::{prioritize, Resumptions};
 use crate::table::{PartnerTable, Standing};
+use crate::time::Date;
 use crate::wire::{
-    parse_manifest, BadInput, ErrorKind, Limits, Manifest, Mode, SealAffixer, SealClass, Shipment,
-    Str,
+    parse_manifest, BadInput, ErrorKind, Limits, Manifest, Mode, Partner, SealAffixer, SealClass,
+    Shipment, Str,
 };
 
 /// Parses, validates and decides one manifest record: the whole core path for one input, and the one entry
@@ -207,6 +208,27 @@ fn each_party<'m>(m: &'m Manifest, mut f: impl FnMut(Role, &'m Str, Option<(&'m 
     }
 }
 
+/// Joins one party's `id` by its role's identifier kinds and accepted entities, judging standing on `filed`,
+/// and hands the partner to `f` (see [`PartnerTable::resolve_with`]).
+#[inline]
+fn join_party<R>(
+    policy: &CompiledPolicy,
+    table: &PartnerTable,
+    role: Role,
+    id: &str,
+    filed: Date,
+    f: impl FnMut(&Partner, Standing, bool) -> R,
+) -> Option<R> {
+    table.resolve_with(
+        &policy.join[role.index()].kinds,
+        |e| policy.accepts(role, e),
+        id,
+        filed,
+        policy.revalidation_days(),
+        f,
+    )
+}
+
 /// Joins every party of the manifest against the partner table, judging standing at `filed_at`.
 pub fn resolve(
     policy: &CompiledPolicy,
@@ -214,34 +236,25 @@ pub fn resolve(
     m: &Manifest,
 ) -> SmallVec<[PartyView; 6]> {
     let filed = m.filed_at.date();
-    let reval = policy.revalidation_days();
     let mut out = SmallVec::new();
     each_party(m, |role, id, shipment| {
-        let join = &policy.join[role.index()];
         let shipment_index = shipment.map(|s| s.1);
         // The view is written into `out` under the map's guard, straight from the partner record: no
         // intermediate `Resolution` to copy.
-        let joined = table.resolve_with(
-            &join.kinds,
-            |e| policy.accepts(role, e),
-            id,
-            filed,
-            reval,
-            |p, standing, lapsed| {
-                out.push(PartyView {
-                    role,
-                    id: id.clone(),
-                    shipment: shipment.map(|s| s.0.clone()),
-                    partner_id: Some(p.partner_id.clone()),
-                    status: Some(p.status),
-                    tier: p.tier,
-                    standing,
-                    lapsed,
-                    mra_program: p.mra_program.clone(),
-                    shipment_index,
-                })
-            },
-        );
+        let joined = join_party(policy, table, role, id, filed, |p, standing, lapsed| {
+            out.push(PartyView {
+                role,
+                id: id.clone(),
+                shipment: shipment.map(|s| s.0.clone()),
+                partner_id: Some(p.partner_id.clone()),
+                status: Some(p.status),
+                tier: p.tier,
+                standing,
+                lapsed,
+                mra_program: p.mra_program.clone(),
+                shipment_index,
+            })
+        });
         if joined.is_none() {
             out.push(PartyView {
                 role,
@@ -290,18 +303,9 @@ pub type PartyFacts = SmallVec<[PartyFact; 8]>;
 /// [`resolve`] without the party views: the same joins, judged the same way, copying no id.
 pub fn resolve_facts(policy: &CompiledPolicy, table: &PartnerTable, m: &Manifest) -> PartyFacts {
     let filed = m.filed_at.date();
-    let reval = policy.revalidation_days();
     let mut out = PartyFacts::new();
     each_party(m, |role, id, shipment| {
-        let join = &policy.join[role.index()];
-        let standing = table.resolve_with(
-            &join.kinds,
-            |e| policy.accepts(role, e),
-            id,
-            filed,
-            reval,
-            |_, standing, _| standing,
-        );
+        let standing = join_party(policy, table, role, id, filed, |_, standing, _| standing);
         out.push(PartyFact {
             role,
             shipment_index: shipment.map(|s| s.1),
