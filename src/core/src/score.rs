@@ -239,8 +239,7 @@ pub fn resolve(
     let mut out = SmallVec::new();
     each_party(m, |role, id, shipment| {
         let shipment_index = shipment.map(|s| s.1);
-        // The view is written into `out` under the map's guard, straight from the partner record: no
-        // intermediate `Resolution` to copy.
+        // The view is written into `out` under the map's guard, straight from the partner record.
         let joined = join_party(policy, table, role, id, filed, |p, standing, lapsed| {
             out.push(PartyView {
                 role,

@@ -52,18 +52,6 @@ impl Standing {
     }
 }
 
-/// What one party resolved to, for one manifest.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Resolution {
-    pub partner_id: Str,
-    pub status: Status,
-    pub tier: Option<u8>,
-    pub standing: Standing,
-    /// A validation older than the revalidation period, counted as certified only.
-    pub lapsed: bool,
-    pub mra_program: Option<Str>,
-}
-
 /// Judges a partner's effective standing on the day a manifest was filed.
 pub fn effective_standing(p: &Partner, filed: Date, revalidation_days: i32) -> (Standing, bool) {
     let certified_by = |d: Option<Date>| d.is_none_or(|d| d <= filed);
@@ -337,36 +325,9 @@ impl PartnerTable {
         self.by_ident[kind.index()].with(value, Arc::clone)
     }
 
-    /// Finds the first partner that holds `value` under one of `kinds` and whose entity is accepted, and
-    /// judges its standing on `filed`. Runs under the map's read guard: no reference-count traffic.
-    #[inline]
-    pub fn resolve(
-        &self,
-        kinds: &[IdKind],
-        accept: impl Fn(Entity) -> bool,
-        value: &str,
-        filed: Date,
-        revalidation_days: i32,
-    ) -> Option<Resolution> {
-        self.resolve_with(
-            kinds,
-            accept,
-            value,
-            filed,
-            revalidation_days,
-            |p, standing, lapsed| Resolution {
-                partner_id: p.partner_id.clone(),
-                status: p.status,
-                tier: p.tier,
-                standing,
-                lapsed,
-                mra_program: p.mra_program.clone(),
-            },
-        )
-    }
-
-    /// [`PartnerTable::resolve`] handing the partner and its standing on `filed` (with the lapse flag) to
-    /// `f` under the map's read guard, so a caller that needs only the standing copies nothing.
+    /// Finds the first partner that holds `value` under one of `kinds` and whose entity is accepted, judges
+    /// its standing on `filed`, and hands the partner, the standing and the lapse flag to `f` under the
+    /// map's read guard: no reference-count traffic, and a caller copies only what it keeps.
     #[inline]
     pub fn resolve_with<R>(
         &self,
