@@ -96,11 +96,11 @@ impl ProducerContext for TxnContext {
     }
 }
 
-/// The open transaction's bookkeeping.
 /// What the watchers get of one decision once its transaction commits: the manifest when the what-if
 /// window is on, the decision and its JSON when the feed is.
 type Watched = (Option<Manifest>, Option<(Decision, Vec<u8>)>);
 
+/// The open transaction's bookkeeping.
 #[derive(Default)]
 struct Txn {
     /// A transaction is open (begun, not yet committed or aborted).
