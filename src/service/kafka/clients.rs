@@ -55,7 +55,7 @@ pub const MANIFEST_CONSUMER_DEFAULTS: &[(&str, &str)] = &[
 
 /// `fetch.wait.max.ms` of the consumers that are idle almost always: the followers (partner consumer role)
 /// and the outcome dead-letter member (see [`PARTNER_CONSUMER_DEFAULTS`]).
-pub const FOLLOWER_FETCH_WAIT_MAX_MS: &str = "100";
+const FOLLOWER_FETCH_WAIT_MAX_MS: &str = "100";
 
 /// Defaults for the partner consumer. Loading the table is CPU-bound (parse + index, ~3 µs a record) while
 /// fetching runs at ~1.5 M records/s, so librdkafka's 64 MiB pre-fetch queue always fills and only costs
@@ -596,8 +596,11 @@ impl KafkaConfig {
 pub enum Role {
     /// Consumer-group member reading manifests.
     ManifestConsumer,
-    /// Group-less reader of the whole partner topic.
+    /// Group-less reader of the whole partner topic (also the control and outcome followers).
     PartnerConsumer,
+    /// Consumer-group member dead-lettering bad exam-outcome records: the manifest consumer's properties
+    /// with the followers' long poll (it is idle almost always).
+    OutcomeDeadLetters,
     /// Producer of decisions and dead letters.
     Producer,
     /// Topic creation and metadata.
@@ -620,6 +623,11 @@ pub fn properties(k: &KafkaConfig, role: Role) -> BTreeMap<String, String> {
             put(CONSUMER_DEFAULTS);
             put(MANIFEST_CONSUMER_DEFAULTS);
         }
+        Role::OutcomeDeadLetters => {
+            put(CONSUMER_DEFAULTS);
+            put(MANIFEST_CONSUMER_DEFAULTS);
+            put(&[("fetch.wait.max.ms", FOLLOWER_FETCH_WAIT_MAX_MS)]);
+        }
         Role::PartnerConsumer => {
             put(CONSUMER_DEFAULTS);
             put(PARTNER_CONSUMER_DEFAULTS);
@@ -629,13 +637,15 @@ pub fn properties(k: &KafkaConfig, role: Role) -> BTreeMap<String, String> {
     }
     p.extend(k.common.0.clone());
     match role {
-        Role::ManifestConsumer | Role::PartnerConsumer => p.extend(k.consumer.0.clone()),
+        Role::ManifestConsumer | Role::OutcomeDeadLetters | Role::PartnerConsumer => {
+            p.extend(k.consumer.0.clone())
+        }
         Role::Producer | Role::Loader => p.extend(k.producer.0.clone()),
         Role::Admin => {}
     }
     p.insert("bootstrap.servers".into(), k.bootstrap_servers.clone());
     match role {
-        Role::ManifestConsumer => {
+        Role::ManifestConsumer | Role::OutcomeDeadLetters => {
             p.insert("group.id".into(), k.group_id.clone());
             if let (true, Some(id)) = (k.static_membership, &k.instance_id) {
                 p.insert("group.instance.id".into(), id.clone());
@@ -783,6 +793,27 @@ mod tests {
             properties(&c.kafka, Role::PartnerConsumer)["fetch.wait.max.ms"],
             "100"
         );
+        assert_eq!(
+            properties(&c.kafka, Role::OutcomeDeadLetters)["fetch.wait.max.ms"],
+            "100"
+        );
+        // An operator's value wins at either level, as for every default.
+        for table in ["common", "consumer"] {
+            let c = config(&format!(
+                "[kafka]\ngroup_id = \"g\"\n[kafka.{table}]\n\"fetch.wait.max.ms\" = \"40\""
+            ));
+            for role in [
+                Role::ManifestConsumer,
+                Role::PartnerConsumer,
+                Role::OutcomeDeadLetters,
+            ] {
+                assert_eq!(
+                    properties(&c.kafka, role)["fetch.wait.max.ms"],
+                    "40",
+                    "{table} {role:?}"
+                );
+            }
+        }
     }
 
     fn errors(text: &str) -> Vec<String> {

@@ -34,7 +34,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tracing::{info, warn};
 
 use crate::service::config::{Config, DeliveryMode};
-use crate::service::kafka::clients::{properties, Role, FOLLOWER_FETCH_WAIT_MAX_MS};
+use crate::service::kafka::clients::{properties, Role};
 use crate::service::kafka::outcomes::check_record;
 use crate::service::kafka::pipeline::{consumer_error_is_transient, fatal_consumer_error};
 use crate::service::kafka::sink::{Origin, Output, OutputTopics};
@@ -81,14 +81,10 @@ impl OutcomeDeadLetters {
     ) -> anyhow::Result<OutcomeDeadLetters> {
         let k = &config.kafka;
         let mut c = rdkafka::ClientConfig::new();
-        for (name, v) in properties(k, Role::ManifestConsumer) {
+        for (name, v) in properties(k, Role::OutcomeDeadLetters) {
             c.set(name, v);
         }
         c.set("group.id", format!("{}-outcome-dlq", k.group_id));
-        // Idle almost always, like the followers: their long poll unless the operator set one.
-        if !k.consumer.0.contains_key("fetch.wait.max.ms") {
-            c.set("fetch.wait.max.ms", FOLLOWER_FETCH_WAIT_MAX_MS);
-        }
         // Records a port system's transaction aborted are never seen by the history follower either.
         c.set("isolation.level", "read_committed");
         let consumer: BaseConsumer<DlqContext> = c
