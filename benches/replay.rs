@@ -32,9 +32,15 @@ fn size() -> usize {
 
 fn benches(c: &mut Criterion) {
     let baseline = default_policy();
-    let candidate = CompiledPolicy::from_toml(&DEFAULT_POLICY.replace("high = 190", "high = 200"))
+    // A threshold moved (the candidate's verdicts are concluded from the baseline's points), and a weight
+    // moved (every rule evaluated under both; only the watch-list and vague-term matches are shared).
+    let threshold = CompiledPolicy::from_toml(&DEFAULT_POLICY.replace("high = 190", "high = 200"))
         .expect("candidate policy");
-    assert_ne!(baseline.version, candidate.version, "the candidate differs");
+    let weight = CompiledPolicy::from_toml(
+        &DEFAULT_POLICY.replace("vague_points = 35", "vague_points = 40"),
+    )
+    .expect("candidate policy");
+    assert!(baseline.same_points(&threshold) && !baseline.same_points(&weight));
     let n = size();
     let generator = Generator::new(GenConfig::default(), &baseline);
     let table = PartnerTable::new();
@@ -53,19 +59,21 @@ fn benches(c: &mut Criterion) {
     g.throughput(Throughput::Elements(n as u64));
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(30));
-    g.bench_function(format!("compare_{n}_manifests_two_policies"), |b| {
-        b.iter(|| {
-            compare(
-                black_box(&manifests),
-                &table,
-                &baseline,
-                &candidate,
-                20,
-                Some(0.03),
-                None,
-            )
-        })
-    });
+    for (name, candidate) in [("", &threshold), ("_weight", &weight)] {
+        g.bench_function(format!("compare_{n}_manifests_two_policies{name}"), |b| {
+            b.iter(|| {
+                compare(
+                    black_box(&manifests),
+                    &table,
+                    &baseline,
+                    candidate,
+                    20,
+                    Some(0.03),
+                    None,
+                )
+            })
+        });
+    }
     g.finish();
 }
 

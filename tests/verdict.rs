@@ -3,7 +3,9 @@
 //! without the party history), and for the default policy plus the learned model (`policy-kcs.toml`),
 //! `score::verdict` gives every field the what-if replay and the tallies read (action, lane, band, score,
 //! front of line, random exam, watch-list hit, FAST conditions, importer standing, history points,
-//! business-resumption priority) exactly as the `Decision` of `score::decide`.
+//! business-resumption priority) exactly as the `Decision` of `score::decide`. And a watch-list and
+//! vague-term screen recorded under one policy (`score::Screen`, what the replay shares between its two
+//! policies) changes no decision under another, whether or not that one's tables are the same.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,7 +16,10 @@ use borderlane_core::decision::{Action, Lane, Rule};
 use borderlane_core::history::{History, HistoryAsOf, Position, Watermark};
 use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::resumption::{prioritize, Declaration, Resumptions};
-use borderlane_core::score::{decide, verdict, Lookups};
+use borderlane_core::score::{
+    decide, evaluate_points, evaluate_screened, resolve, verdict, Lookups, PartyFact, PartyFacts,
+    Screen,
+};
 use borderlane_core::table::PartnerTable;
 use borderlane_core::time::Timestamp;
 use borderlane_core::wire::Manifest;
@@ -180,4 +185,138 @@ fn verdict_agrees_with_the_decision_with_the_model() {
     let seen = check(&policy, &t, true);
     exercised(&seen);
     assert!(seen.model > 0 && seen.history == 0, "{seen:?}");
+}
+
+/// Decides every manifest under `candidate` reading a screen recorded under `baseline`, against
+/// `decide`; returns how many decisions had a watch-list hit and how many a vague description.
+fn screened_agrees(
+    baseline: &CompiledPolicy,
+    candidate: &CompiledPolicy,
+    t: &Traffic,
+) -> (usize, usize) {
+    let (mut watch, mut vague) = (0, 0);
+    for m in &t.manifests {
+        let mut screen = Screen::recording();
+        let views = resolve(baseline, &t.table, m);
+        let facts: PartyFacts = views.iter().map(PartyFact::from).collect();
+        let base = evaluate_screened(baseline, m, &facts, None, &mut screen)
+            .into_decision(baseline, m, views, None);
+        assert_eq!(
+            base,
+            decide(baseline, &t.table, m),
+            "{}: baseline",
+            m.manifest_id
+        );
+        let views = resolve(candidate, &t.table, m);
+        let facts: PartyFacts = views.iter().map(PartyFact::from).collect();
+        let cand = evaluate_screened(candidate, m, &facts, None, &mut screen)
+            .into_decision(candidate, m, views, None);
+        assert_eq!(
+            cand,
+            decide(candidate, &t.table, m),
+            "{}: candidate",
+            m.manifest_id
+        );
+        watch += cand.watchlist_hit as usize;
+        vague += cand
+            .reasons
+            .iter()
+            .any(|r| r.rule == Rule::VagueDescription) as usize;
+    }
+    (watch, vague)
+}
+
+#[test]
+fn a_screen_changes_no_decision() {
+    let baseline = default_policy();
+    let t = traffic(&baseline);
+    let candidate = |text: String| CompiledPolicy::from_toml(&text).expect("candidate policy");
+    // Same watch list and vague terms: the candidate reads the baseline's matches.
+    let same = candidate(DEFAULT_POLICY.replace("high = 190", "high = 200"));
+    assert_eq!(same.screening_key, baseline.screening_key);
+    let (watch, vague) = screened_agrees(&baseline, &same, &t);
+    assert!(watch > 0 && vague > 0, "watch {watch}, vague {vague}");
+    // A listed name removed, a vague term removed, the vague terms reordered: each matches differently,
+    // so the screen must not be read.
+    let unlisted = candidate(DEFAULT_POLICY.replace(
+        r#"{ name = "Fantasma Exports S.A.", why = "shell exporter named in a seizure" },"#,
+        "",
+    ));
+    let fewer_terms = candidate(DEFAULT_POLICY.replace(r#""FAK", "#, ""));
+    let reordered = candidate(DEFAULT_POLICY.replace(
+        r#"vague_terms = ["FAK", "freight of all kinds", "#,
+        r#"vague_terms = ["freight of all kinds", "FAK", "#,
+    ));
+    for (other, differs) in [(&unlisted, true), (&fewer_terms, true), (&reordered, false)] {
+        assert_ne!(other.screening_key, baseline.screening_key);
+        let (w, v) = screened_agrees(&baseline, other, &t);
+        screened_agrees(other, &baseline, &t);
+        // The traffic has what the candidate matches differently (a reused screen would have shown).
+        assert_eq!(
+            (w, v) != (watch, vague),
+            differs,
+            "{w} {v} against {watch} {vague}"
+        );
+    }
+}
+
+/// A candidate that moves only what concludes (bands, actions, ports, random compliance, its name) scores
+/// every manifest alike: its verdicts concluded from the baseline's points (what the replay does) are its
+/// own; one that moves a weight does not share them.
+#[test]
+fn points_shared_by_a_candidate_that_only_concludes_differently() {
+    let baseline = default_policy();
+    let t = traffic(&baseline);
+    let candidate = |text: String| CompiledPolicy::from_toml(&text).expect("candidate policy");
+    let concluding = [
+        DEFAULT_POLICY.replace("high = 190", "high = 200"),
+        DEFAULT_POLICY.replace("medium = 100", "medium = 60"),
+        DEFAULT_POLICY.replace(r#"medium = "document_review""#, r#"medium = "nii_scan""#),
+        DEFAULT_POLICY.replace("{ at = 280, ", "{ at = 250, "),
+        DEFAULT_POLICY.replace(
+            r#"name = "Laredo", border = "south", fast_lanes = true"#,
+            r#"name = "Laredo", border = "south", fast_lanes = false"#,
+        ),
+        DEFAULT_POLICY.replace(
+            "rates.truck = { non_partner = 0.03, certified = 0.015 }",
+            "rates.truck = { non_partner = 0.2, certified = 0.1 }",
+        ),
+        DEFAULT_POLICY.replace("seed = 20261128", "seed = 7"),
+        DEFAULT_POLICY.replace(r#"name = "borderlane default""#, r#"name = "what if""#),
+    ];
+    let scoring = [
+        DEFAULT_POLICY.replace("vague_points = 35", "vague_points = 40"),
+        DEFAULT_POLICY.replace(
+            r#"{ name = "Fantasma Exports S.A.", why = "shell exporter named in a seizure" },"#,
+            "",
+        ),
+    ];
+    for (text, shares) in concluding
+        .into_iter()
+        .map(|t| (t, true))
+        .chain(scoring.into_iter().map(|t| (t, false)))
+    {
+        let cand = candidate(text);
+        assert_ne!(cand.version, baseline.version, "the candidate differs");
+        assert_eq!(baseline.same_points(&cand), shares, "{}", cand.version);
+        if !shares {
+            continue;
+        }
+        let mut moved = 0;
+        for m in &t.manifests {
+            let facts = borderlane_core::score::resolve_facts(&baseline, &t.table, m);
+            let points = evaluate_points(&baseline, m, &facts, None, &mut Screen::default());
+            let own = verdict(&cand, &t.table, m);
+            assert_eq!(points.verdict(&cand, m, &facts), own, "{}", m.manifest_id);
+            moved += (own != verdict(&baseline, &t.table, m)) as usize;
+        }
+        // The change shows on this traffic (so agreement is not agreement on nothing); a new name moves
+        // nothing.
+        assert_eq!(
+            moved > 0,
+            cand.doc.meta.name == baseline.doc.meta.name,
+            "{}",
+            cand.version
+        );
+    }
 }

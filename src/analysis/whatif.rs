@@ -17,7 +17,9 @@ use borderlane_core::codes::PortCode;
 use borderlane_core::decision::{Action, ExamResult, FastCondition, Lane};
 use borderlane_core::outcome::{causes_from, Cause, Selection};
 use borderlane_core::policy::CompiledPolicy;
-use borderlane_core::score::{decide, evaluate, resolve_facts, Lookups, Verdict};
+use borderlane_core::score::{
+    decide, evaluate_points, evaluate_screened, resolve_facts, Lookups, Screen, Verdict,
+};
 use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::{Manifest, Mode};
 use rayon::prelude::*;
@@ -330,6 +332,9 @@ pub fn compare_with<M: std::borrow::Borrow<Manifest> + Sync>(
     let base_high = baseline.doc.actions.high;
     let cand_high = candidate.doc.actions.high;
     let shared_joins = same_joins(baseline, candidate);
+    // A candidate that moves only bands, actions, ports or random compliance scores every manifest as
+    // the baseline does: its verdicts are concluded from the baseline's points.
+    let shared_points = shared_joins && baseline.same_points(candidate);
     let acc = manifests
         .par_iter()
         .fold(Acc::default, |mut acc, m| {
@@ -340,14 +345,23 @@ pub fn compare_with<M: std::borrow::Borrow<Manifest> + Sync>(
             } else {
                 Some(resolve_facts(candidate, lookups.partners, m))
             };
-            let base = evaluate(baseline, m, &base_parties, lookups.history).verdict;
-            let cand = evaluate(
-                candidate,
-                m,
-                cand_parties.as_deref().unwrap_or(&base_parties[..]),
-                lookups.history,
-            )
-            .verdict;
+            // The candidate reads the baseline's watch-list and vague-term matches when its tables are
+            // the same (the screen checks).
+            let mut screen = Screen::recording();
+            let points = evaluate_points(baseline, m, &base_parties, lookups.history, &mut screen);
+            let base = points.verdict(baseline, m, &base_parties);
+            let cand = if shared_points {
+                points.verdict(candidate, m, &base_parties)
+            } else {
+                evaluate_screened(
+                    candidate,
+                    m,
+                    cand_parties.as_deref().unwrap_or(&base_parties[..]),
+                    lookups.history,
+                    &mut screen,
+                )
+                .verdict
+            };
             let result = options
                 .results
                 .and_then(|r| r.get(&(m.manifest_id.to_string(), m.revision)))

@@ -443,6 +443,90 @@ enum Fact<'a> {
 
 type Hits<'a> = SmallVec<[Hit<'a>; 8]>;
 
+/// One manifest's watch-list and vague-term matches, kept between evaluations: they depend only on the
+/// tables [`CompiledPolicy::screening_key`] hashes, so a what-if comparison records them while deciding
+/// under the baseline and reuses them for the candidate instead of normalising every name and scanning
+/// every description again. A screen recorded under one policy is read only under a policy with the same
+/// key (any other evaluates as if it had none), and only for the manifest it was recorded on.
+#[derive(Debug, Default)]
+pub struct Screen {
+    state: ScreenState,
+    key: u64,
+    carrier: bool,
+    drivers: SmallVec<[bool; 4]>,
+    shipments: SmallVec<[ShipmentScreen; 4]>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum ScreenState {
+    /// Neither recorded nor read.
+    #[default]
+    Off,
+    /// The next evaluation records its matches.
+    Recording,
+    /// Holds the matches of one evaluation.
+    Recorded,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct ShipmentScreen {
+    /// Bit `i`: the shipment's party in slot `i` of [`SHIPMENT_PARTIES`] is listed.
+    watched: u8,
+    /// The first vague term found in the shipment's descriptions (its index in `vague_terms`).
+    vague: Option<u32>,
+}
+
+/// The shipment parties screened against the watch list, in the order their hits are listed.
+const SHIPMENT_PARTIES: [Role; 5] = [
+    Role::Importer,
+    Role::Consignee,
+    Role::Shipper,
+    Role::Manufacturer,
+    Role::Broker,
+];
+
+impl Screen {
+    /// A screen that records the matches of the evaluation it is next passed to.
+    pub fn recording() -> Screen {
+        Screen {
+            state: ScreenState::Recording,
+            ..Screen::default()
+        }
+    }
+
+    /// Makes the screen readable for `policy` on `m`: a recording one is sized for `m`; a recorded one
+    /// is read only if `policy` matches like the one it was recorded under.
+    fn start(&mut self, policy: &CompiledPolicy, m: &Manifest) -> bool {
+        match self.state {
+            ScreenState::Off => false,
+            ScreenState::Recording => {
+                self.key = policy.screening_key;
+                self.drivers.clear();
+                self.drivers.resize(m.drivers.len(), false);
+                self.shipments.clear();
+                self.shipments
+                    .resize(m.shipments.len(), ShipmentScreen::default());
+                false
+            }
+            ScreenState::Recorded => {
+                self.key == policy.screening_key
+                    && self.drivers.len() == m.drivers.len()
+                    && self.shipments.len() == m.shipments.len()
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.state == ScreenState::Recording {
+            self.state = ScreenState::Recorded;
+        }
+    }
+
+    fn recording_now(&self) -> bool {
+        self.state == ScreenState::Recording
+    }
+}
+
 /// A manifest's rules evaluated: the [`Verdict`] and the hits its reasons are built from.
 pub struct Evaluation<'a> {
     pub verdict: Verdict,
@@ -675,9 +759,13 @@ fn watch_party<'a>(
     id: &'a str,
     name: Option<&'a str>,
     shipment: Option<u16>,
+    known: Option<bool>,
     out: &mut Hits<'a>,
     total: &mut Ledger,
 ) -> bool {
+    if known == Some(false) {
+        return false;
+    }
     let points = policy.doc.watchlist.points;
     let floor = policy.watch_floor;
     if let Some(why) = policy.watch_ids.get(id) {
@@ -740,15 +828,17 @@ fn model_hit<'a>(
     ))
 }
 
-/// Scores one shipment into `out`; returns (its points by credit treatment, watch-list hit).
+/// Scores one shipment into `out`; returns (its points by credit treatment, watch-list hit, its watch-list
+/// and vague-term matches). `known`: those matches, recorded under a policy that matches alike.
 fn score_shipment<'a>(
     policy: &'a CompiledPolicy,
     m: &'a Manifest,
     index: usize,
     parties: &[PartyFact],
     history: Option<HistoryAsOf<'_>>,
+    known: Option<ShipmentScreen>,
     out: &mut Hits<'a>,
-) -> (Ledger, bool) {
+) -> (Ledger, bool, ShipmentScreen) {
     let s = &m.shipments[index];
     let sh = Some(index as u16);
     let doc = &policy.doc;
@@ -831,8 +921,8 @@ fn score_shipment<'a>(
                 tariff = Some((rule, points, fact, e.floor));
             }
         }
-        if vague.is_none() {
-            vague = policy.vague_term(&c.description);
+        if vague.is_none() && known.is_none() {
+            vague = policy.vague_term_index(&c.description);
         }
         if value.is_none() {
             if let (Some(band), Some(v), Some(w)) = (
@@ -870,7 +960,12 @@ fn score_shipment<'a>(
     if let Some((rule, points, fact, floor)) = tariff {
         push(out, &mut total, rule, points, floor, sh, fact);
     }
-    if let Some(term) = vague {
+    let vague = known.map_or(vague, |k| k.vague.map(|i| i as usize));
+    let mut seen = ShipmentScreen {
+        watched: 0,
+        vague: vague.map(|i| i as u32),
+    };
+    if let Some(term) = vague.and_then(|i| policy.vague_terms.get(i)) {
         push(
             out,
             &mut total,
@@ -911,15 +1006,27 @@ fn score_shipment<'a>(
     }
 
     let mut watched = false;
-    for (role, party) in [
-        (Role::Importer, &s.importer),
-        (Role::Consignee, &s.consignee),
-        (Role::Shipper, &s.shipper),
-        (Role::Manufacturer, &s.manufacturer),
-        (Role::Broker, &s.broker),
-    ] {
+    let slots = [
+        &s.importer,
+        &s.consignee,
+        &s.shipper,
+        &s.manufacturer,
+        &s.broker,
+    ];
+    for (slot, (role, party)) in SHIPMENT_PARTIES.into_iter().zip(slots).enumerate() {
         if let Some(p) = party {
-            watched |= watch_party(policy, role, &p.id, p.name.as_deref(), sh, out, &mut total);
+            let hit = watch_party(
+                policy,
+                role,
+                &p.id,
+                p.name.as_deref(),
+                sh,
+                known.map(|k| k.watched & (1 << slot) != 0),
+                out,
+                &mut total,
+            );
+            seen.watched |= u8::from(hit) << slot;
+            watched |= hit;
         }
     }
 
@@ -932,7 +1039,7 @@ fn score_shipment<'a>(
             ctpat_hit(policy, i, p, out, &mut total);
         }
     }
-    (total, watched)
+    (total, watched, seen)
 }
 
 /// The `[history]` rules for one shipment: its parties in `history.roles` (the carrier for every
@@ -1064,33 +1171,83 @@ pub fn evaluate<'a>(
     parties: &[PartyFact],
     history: Option<HistoryAsOf<'_>>,
 ) -> Evaluation<'a> {
+    evaluate_screened(policy, m, parties, history, &mut Screen::default())
+}
+
+/// [`evaluate`], recording the manifest's watch-list and vague-term matches into a recording `screen`, or
+/// reading them from a recorded one (see [`Screen`]). The evaluation is the same either way.
+pub fn evaluate_screened<'a>(
+    policy: &'a CompiledPolicy,
+    m: &'a Manifest,
+    parties: &[PartyFact],
+    history: Option<HistoryAsOf<'_>>,
+    screen: &mut Screen,
+) -> Evaluation<'a> {
+    let mut points = evaluate_points(policy, m, parties, history, screen);
+    let (verdict, random) = conclude(policy, m, parties, &points);
+    points.hits.extend(random);
+    Evaluation {
+        verdict,
+        hits: points.hits,
+    }
+}
+
+/// A manifest's points: every rule's hits (in the order of the decision's reasons, before random
+/// compliance), the settled score and whether the watch list was hit — everything of an evaluation that
+/// the policy's bands, actions, ports and random compliance do not change.
+pub struct Points<'a> {
+    hits: Hits<'a>,
+    score: i32,
+    watched: bool,
+}
+
+/// Evaluates the rules that score (see [`Points`]); [`Points::verdict`] concludes.
+pub fn evaluate_points<'a>(
+    policy: &'a CompiledPolicy,
+    m: &'a Manifest,
+    parties: &[PartyFact],
+    history: Option<HistoryAsOf<'_>>,
+    screen: &mut Screen,
+) -> Points<'a> {
     let doc = &policy.doc;
     let mut hits: Hits<'a> = SmallVec::new();
     let mut total = Ledger::default();
     let mut watched = false;
+    let known = screen.start(policy, m);
+    let recording = screen.recording_now();
 
     // Conveyance-level rules.
     if let Some(c) = &m.carrier {
-        watched |= watch_party(
+        let hit = watch_party(
             policy,
             Role::Carrier,
             &c.scac,
             c.name.as_deref(),
             None,
+            known.then_some(screen.carrier),
             &mut hits,
             &mut total,
         );
+        if recording {
+            screen.carrier = hit;
+        }
+        watched |= hit;
     }
-    for d in &m.drivers {
-        watched |= watch_party(
+    for (i, d) in m.drivers.iter().enumerate() {
+        let hit = watch_party(
             policy,
             Role::Driver,
             d.fast_card.as_deref().unwrap_or(""),
             Some(&d.name),
             None,
+            known.then(|| screen.drivers[i]),
             &mut hits,
             &mut total,
         );
+        if recording {
+            screen.drivers[i] = hit;
+        }
+        watched |= hit;
     }
     if policy.seal_modes & (1 << (m.mode as u32)) != 0 {
         if let Some(e) = m.equipment.iter().find(|e| e.seals.is_empty()) {
@@ -1159,7 +1316,11 @@ pub fn evaluate<'a>(
     let mut other_watch: SmallVec<[Hit<'a>; 2]> = SmallVec::new();
     for i in 0..m.shipments.len() {
         scratch.clear();
-        let (l, w) = score_shipment(policy, m, i, parties, history, &mut scratch);
+        let known = known.then(|| screen.shipments[i]);
+        let (l, w, seen) = score_shipment(policy, m, i, parties, history, known, &mut scratch);
+        if recording {
+            screen.shipments[i] = seen;
+        }
         watched |= w;
         let s = settle(total.merged(l), policy.credit_cap).score;
         if s > best_score {
@@ -1208,8 +1369,34 @@ pub fn evaluate<'a>(
         });
     }
     hits.extend(other_watch);
-    let total = settled.score;
+    screen.finish();
+    Points {
+        hits,
+        score: settled.score,
+        watched,
+    }
+}
 
+impl Points<'_> {
+    /// The verdict of these points under `policy`: the policy whose rules gave them, or one that scores
+    /// alike ([`CompiledPolicy::same_points`]) — a what-if candidate that moves only bands, actions,
+    /// ports or random compliance is concluded from the baseline's points.
+    pub fn verdict(&self, policy: &CompiledPolicy, m: &Manifest, parties: &[PartyFact]) -> Verdict {
+        conclude(policy, m, parties, self).0
+    }
+}
+
+/// The verdict of `points` under `policy` (see [`Points::verdict`]): band and action, the watch-list and
+/// random-compliance exams, front of line, lane; and the random-compliance hit, listed after the points'
+/// hits, when one is drawn.
+fn conclude<'a>(
+    policy: &CompiledPolicy,
+    m: &Manifest,
+    parties: &[PartyFact],
+    points: &Points<'a>,
+) -> (Verdict, Option<Hit<'a>>) {
+    let doc = &policy.doc;
+    let (total, watched, hits) = (points.score, points.watched, &points.hits);
     let (band, mut action) = doc.band_action(total);
     if watched {
         action = action.max(doc.watchlist.action);
@@ -1232,9 +1419,9 @@ pub fn evaluate<'a>(
         _ => ("non_partner", doc.random.rates.get(m.mode).non_partner),
     };
     let random_exam = rate > 0.0 && random_draw(&m.manifest_id, doc.random.seed) < rate;
-    if random_exam {
+    let random = random_exam.then(|| {
         action = action.max(doc.random.action);
-        hits.push(Hit {
+        Hit {
             rule: Rule::RandomCompliance,
             points: 0,
             floor: None,
@@ -1244,8 +1431,8 @@ pub fn evaluate<'a>(
                 class,
                 rate,
             },
-        });
-    }
+        }
+    });
 
     let front_of_line = action.is_exam()
         && parties
@@ -1272,8 +1459,8 @@ pub fn evaluate<'a>(
         .iter()
         .any(|h| h.points > 0 && matches!(h.rule, Rule::HistoryDiscrepancy | Rule::HistorySeizure));
 
-    Evaluation {
-        verdict: Verdict {
+    (
+        Verdict {
             score: total,
             band,
             action,
@@ -1285,8 +1472,8 @@ pub fn evaluate<'a>(
             importer_standing,
             history_points,
         },
-        hits,
-    }
+        random,
+    )
 }
 
 /// The empty watermark (no outcome read), shared so that deciding without a history allocates nothing.

@@ -140,6 +140,10 @@ pub struct CompiledPolicy {
     /// The listed names' normalised 8-byte prefixes (`doc::normalized_prefix`): most names are ruled out
     /// by these before being normalised whole.
     pub watch_name_prefixes: HashSet<u64, foldhash::fast::RandomState>,
+    /// A hash of what watch-list and vague-term matching reads (the listed ids and normalised names, the
+    /// vague terms in order): two policies with equal keys match every manifest alike, so a match recorded
+    /// under one holds for the other (`score::Screen`).
+    pub screening_key: u64,
     pub credits: [CompiledCredit; Role::COUNT],
     pub join: [CompiledJoin; Role::COUNT],
     pub front_of_line: u32,
@@ -152,6 +156,28 @@ pub struct CompiledPolicy {
     /// The learned model and its points bands, when the policy has a `[model]` section and the adapter
     /// supplied the model (see [`CompiledPolicy::compile_with_model`]).
     pub model: Option<ModelRule>,
+}
+
+/// [`CompiledPolicy::screening_key`]: the listed ids and names sorted (map order is not content), the vague
+/// terms in order (a match reports its term's index), each length-prefixed.
+fn screening_key<S>(
+    ids: &HashMap<Str, Arc<str>, S>,
+    names: &HashMap<String, Arc<str>, S>,
+    vague: &[Arc<str>],
+) -> u64 {
+    let mut ids: Vec<&str> = ids.keys().map(|k| k.as_str()).collect();
+    let mut names: Vec<&str> = names.keys().map(String::as_str).collect();
+    ids.sort_unstable();
+    names.sort_unstable();
+    let mut bytes = Vec::new();
+    for list in [ids, names, vague.iter().map(|t| &**t).collect()] {
+        bytes.extend_from_slice(&(list.len() as u64).to_le_bytes());
+        for item in list {
+            bytes.extend_from_slice(&(item.len() as u64).to_le_bytes());
+            bytes.extend_from_slice(item.as_bytes());
+        }
+    }
+    xxhash_rust::xxh3::xxh3_64(&bytes)
 }
 
 impl fmt::Debug for CompiledPolicy {
@@ -328,6 +354,7 @@ impl CompiledPolicy {
             .collect();
         let watch_name_max = watch_names.keys().map(String::len).max().unwrap_or(0);
         let watch_name_prefixes = watch_names.keys().map(|n| normalized_prefix(n)).collect();
+        let screening_key = screening_key(&watch_ids, &watch_names, &vague_terms);
         let mut credits = [CompiledCredit::default(); Role::COUNT];
         for (role, c) in &doc.ctpat.credits {
             credits[role.index()] = CompiledCredit {
@@ -383,6 +410,7 @@ impl CompiledPolicy {
             watch_names,
             watch_name_max,
             watch_name_prefixes,
+            screening_key,
             credits,
             join,
             front_of_line,
@@ -418,12 +446,35 @@ impl CompiledPolicy {
     /// The first vague term found as a whole word in `text`.
     #[inline]
     pub fn vague_term(&self, text: &str) -> Option<&Arc<str>> {
+        self.vague_term_index(text).map(|i| &self.vague_terms[i])
+    }
+
+    /// Whether `other` gives every manifest the same points as this policy (`score::Points`: the hits, the
+    /// settled score, the watch-list hit), so that its verdicts can be concluded from this one's points:
+    /// the documents are equal but for what only concludes — name and notes, bands, actions, ports and
+    /// random compliance — and the learned model, if any, is the same file.
+    pub fn same_points(&self, other: &CompiledPolicy) -> bool {
+        let (a, b) = (&self.doc, &other.doc);
+        let b = PolicyDoc {
+            meta: a.meta.clone(),
+            bands: a.bands.clone(),
+            actions: a.actions.clone(),
+            ports: a.ports.clone(),
+            random: a.random.clone(),
+            ..b.clone()
+        };
+        let model = |p: &CompiledPolicy| p.model.as_ref().map(|r| r.model.version.clone());
+        b == *a && model(self) == model(other)
+    }
+
+    /// [`Self::vague_term`] as the term's index in `vague_terms`.
+    pub fn vague_term_index(&self, text: &str) -> Option<usize> {
         let ac = self.vague.as_ref()?;
         let bytes = text.as_bytes();
         ac.find_iter(bytes).find_map(|m| {
             let before_ok = m.start() == 0 || !bytes[m.start() - 1].is_ascii_alphanumeric();
             let after_ok = m.end() == bytes.len() || !bytes[m.end()].is_ascii_alphanumeric();
-            (before_ok && after_ok).then(|| &self.vague_terms[m.pattern().as_usize()])
+            (before_ok && after_ok).then(|| m.pattern().as_usize())
         })
     }
 
