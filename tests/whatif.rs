@@ -1,5 +1,7 @@
 //! The what-if report on a small hand-checked case: three manifests, a candidate policy that raises the
-//! medium band, and a threshold suggestion; and the same case judged against recorded exam results.
+//! medium band, and a threshold suggestion; and the same case judged against recorded exam results. And
+//! the changed-decision sample of generated traffic: the least manifest ids among all changed decisions,
+//! whatever the thread count.
 
 use borderlane::analysis::whatif::{compare, compare_with, Options, Results};
 use borderlane_core::decision::ExamResult;
@@ -188,4 +190,55 @@ fn judged_against_recorded_exam_results() {
     );
     assert!(plain.known_results.is_none());
     assert!(!borderlane::analysis::whatif::render(&plain).contains("recorded exam results"));
+}
+
+#[test]
+fn the_sample_is_the_least_changed_ids_whatever_the_threads() {
+    use borderlane::load::policy::{default_policy, DEFAULT_POLICY};
+    use borderlane::traffic::gen::{GenConfig, Generator, Record};
+    use borderlane_core::score::decide;
+
+    let baseline = default_policy();
+    // A new random-compliance seed changes decisions spread over the whole window.
+    let candidate = policy(&DEFAULT_POLICY.replace("seed = 20261128", "seed = 5"));
+    let g = Generator::new(
+        GenConfig {
+            seed: 3,
+            partners: 2_000,
+            ..GenConfig::default()
+        },
+        &baseline,
+    );
+    let table = PartnerTable::new();
+    for p in g.partners() {
+        table.upsert(p.clone());
+    }
+    let manifests: Vec<Manifest> = (0..20_000)
+        .filter_map(|i| match g.record(i) {
+            Record::Good(m) => Some(*m),
+            Record::Bad { .. } => None,
+        })
+        .collect();
+    let mut changed: Vec<(String, usize)> = manifests
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| {
+            let (b, c) = (decide(&baseline, &table, m), decide(&candidate, &table, m));
+            b.action != c.action || b.lane != c.lane || b.front_of_line != c.front_of_line
+        })
+        .map(|(i, m)| (m.manifest_id.to_string(), i))
+        .collect();
+    changed.sort();
+    assert!(changed.len() > 100, "{} changed", changed.len());
+    let want: Vec<String> = changed.iter().take(20).map(|(id, _)| id.clone()).collect();
+    for threads in [1, 2, 3, 8] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("pool");
+        let r = pool.install(|| compare(&manifests, &table, &baseline, &candidate, 20, None, None));
+        assert_eq!(r.changed, changed.len() as u64, "{threads} threads");
+        let got: Vec<String> = r.sample.iter().map(|c| c.manifest_id.clone()).collect();
+        assert_eq!(got, want, "{threads} threads");
+    }
 }

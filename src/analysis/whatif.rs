@@ -10,7 +10,7 @@
 //! Results exist only for manifests examined in the field, so these rates are over that subset: a policy
 //! that examines other manifests is not credited or blamed for them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use borderlane_core::codes::PortCode;
@@ -21,7 +21,7 @@ use borderlane_core::score::{
     decide, evaluate_points, evaluate_screened, resolve_facts, Lookups, Screen, Verdict,
 };
 use borderlane_core::table::PartnerTable;
-use borderlane_core::wire::{Manifest, Mode};
+use borderlane_core::wire::{Manifest, Mode, Str};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -270,7 +270,10 @@ struct Acc {
     changed: u64,
     /// Changed decisions by (baseline action, candidate action).
     transitions: [[u64; Action::ALL.len()]; Action::ALL.len()],
-    sample: Vec<Change>,
+    /// The changed decisions with the least (manifest id, position in the window) seen, at most the
+    /// sample size (a max-heap: the greatest is the one to drop). The least over the whole window, merged,
+    /// is the sample — the same whatever the thread count and interleaving.
+    sample: BinaryHeap<(Str, usize)>,
     /// Candidate scores of manifests whose high-risk exam is not forced.
     scores: Vec<i32>,
     forced: u64,
@@ -337,7 +340,8 @@ pub fn compare_with<M: std::borrow::Borrow<Manifest> + Sync>(
     let shared_points = shared_joins && baseline.same_points(candidate);
     let acc = manifests
         .par_iter()
-        .fold(Acc::default, |mut acc, m| {
+        .enumerate()
+        .fold(Acc::default, |mut acc, (i, m)| {
             let m: &Manifest = m.borrow();
             let base_parties = resolve_facts(baseline, lookups.partners, m);
             let cand_parties = if shared_joins {
@@ -389,13 +393,14 @@ pub fn compare_with<M: std::borrow::Borrow<Manifest> + Sync>(
                 acc.changed += 1;
                 acc.transitions[base.action as usize][cand.action as usize] += 1;
                 if acc.sample.len() < sample_size {
-                    let base = decide(baseline, lookups, m);
-                    let cand = decide(candidate, lookups, m);
-                    acc.sample.push(Change {
-                        manifest_id: base.manifest_id.to_string(),
-                        baseline: serde_json::to_value(&base).unwrap_or_default(),
-                        candidate: serde_json::to_value(&cand).unwrap_or_default(),
-                    });
+                    acc.sample.push((m.manifest_id.clone(), i));
+                } else if acc
+                    .sample
+                    .peek()
+                    .is_some_and(|(id, j)| (m.manifest_id.as_str(), i) < (id.as_str(), *j))
+                {
+                    acc.sample.pop();
+                    acc.sample.push((m.manifest_id.clone(), i));
                 }
             }
             acc
@@ -412,15 +417,30 @@ pub fn compare_with<M: std::borrow::Borrow<Manifest> + Sync>(
                 }
             }
             a.sample.extend(b.sample);
+            while a.sample.len() > sample_size {
+                a.sample.pop();
+            }
             a.scores.extend(b.scores);
             a.forced += b.forced;
             a.known.merge(b.known);
             a
         });
-    let mut sample = acc.sample;
-    // Deterministic sample whatever the thread interleaving.
-    sample.sort_by(|a, b| a.manifest_id.cmp(&b.manifest_id));
-    sample.truncate(sample_size);
+    // The full decisions of the sample only, in (manifest id, position) order.
+    let sample = acc
+        .sample
+        .into_sorted_vec()
+        .into_iter()
+        .map(|(_, i)| {
+            let m: &Manifest = manifests[i].borrow();
+            let base = decide(baseline, lookups, m);
+            let cand = decide(candidate, lookups, m);
+            Change {
+                manifest_id: base.manifest_id.to_string(),
+                baseline: serde_json::to_value(&base).unwrap_or_default(),
+                candidate: serde_json::to_value(&cand).unwrap_or_default(),
+            }
+        })
+        .collect();
     let n = manifests.len() as u64;
     let threshold = target.map(|t| suggest(acc.scores, acc.forced, n, t, candidate));
     let mut transitions = BTreeMap::new();
