@@ -13,6 +13,7 @@
 //! one partition, in order) **replaces** every earlier one — it never counts twice, and its parties, result
 //! and date are the ones that count.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use dashmap::DashMap;
@@ -156,13 +157,20 @@ impl History {
         until: Timestamp,
     ) -> Recall {
         let mut out = Recall::default();
+        // The outcomes counted for the parties before this one. One party's entries name each outcome in
+        // at most one counted entry (only the winning version's), so only earlier parties' are compared —
+        // through a hash set once they are many (a party with a long record must not make every outcome
+        // of the next one scan them all).
         let mut counted: SmallVec<[OutcomeKey; 8]> = SmallVec::new();
         for (role, id) in parties {
             let Some(entries) = self.by_party.get(&(role, Str::from(id))) else {
                 continue;
             };
+            let earlier: Option<HashSet<&OutcomeKey, foldhash::fast::FixedState>> =
+                (counted.len() > 16).then(|| counted.iter().collect());
+            let mut fresh: SmallVec<[OutcomeKey; 8]> = SmallVec::new();
             for (key, pos) in entries.iter() {
-                if !as_of.covers(*pos) || counted.contains(key) {
+                if !as_of.covers(*pos) {
                     continue;
                 }
                 let Some(versions) = self.versions.get(key) else {
@@ -173,13 +181,17 @@ impl History {
                 let Some(win) = versions.iter().rev().find(|v| as_of.covers(v.pos)) else {
                     continue;
                 };
-                if win.pos != *pos {
+                if win.pos != *pos || win.examined_at < from || win.examined_at >= until {
                     continue;
                 }
-                counted.push(key.clone());
-                if win.examined_at < from || win.examined_at >= until {
+                let seen = match &earlier {
+                    Some(set) => set.contains(key),
+                    None => counted.contains(key),
+                };
+                if seen {
                     continue;
                 }
+                fresh.push(key.clone());
                 out.exams += 1;
                 match win.result {
                     ExamResult::NoDiscrepancy => {}
@@ -200,6 +212,8 @@ impl History {
                     *slot = Some(r);
                 }
             }
+            drop(earlier);
+            counted.extend(fresh);
         }
         out
     }
@@ -411,5 +425,43 @@ mod tests {
         w.advance(3, 10);
         w.advance(1, 4);
         assert_eq!(w.to_string(), "0:12,1:4,3:40");
+    }
+
+    /// Parties with long shared records: an outcome naming several of them counts once, whether the
+    /// earlier parties' outcomes are compared one by one or through the hash set (past 16).
+    #[test]
+    fn long_shared_records_count_each_outcome_once() {
+        for shared in [3u64, 40] {
+            let h = History::new();
+            let (imp, shp, mfr) = (
+                (Role::Importer, "IMP"),
+                (Role::Shipper, "SHP"),
+                (Role::Manufacturer, "MFR"),
+            );
+            let mut n = 0;
+            let mut add = |parties: &[(Role, &str)], result, at| {
+                h.insert(pos(n), &outcome(&format!("M{n}"), 0, result, at, parties));
+                n += 1;
+            };
+            let inside = "2026-05-01T00:00:00Z";
+            for _ in 0..shared {
+                add(&[imp, shp], ExamResult::NoDiscrepancy, inside);
+            }
+            add(&[imp, shp, mfr], ExamResult::Seizure, inside);
+            add(&[shp], ExamResult::Discrepancy, inside);
+            add(&[mfr], ExamResult::Discrepancy, inside);
+            add(&[shp, mfr], ExamResult::Discrepancy, "2025-05-01T00:00:00Z");
+            let r = recall(&h, &upto(n), &[imp, shp, mfr]);
+            assert_eq!(
+                (r.exams, r.discrepancies, r.seizures),
+                (shared as u32 + 3, 2, 1),
+                "{shared}"
+            );
+            let r = recall(&h, &upto(n), &[mfr, shp, imp]);
+            assert_eq!(
+                (r.exams, r.discrepancies, r.seizures),
+                (shared as u32 + 3, 2, 1)
+            );
+        }
     }
 }
