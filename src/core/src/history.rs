@@ -14,7 +14,7 @@
 //! and date are the ones that count.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 use dashmap::DashMap;
 use smallvec::SmallVec;
@@ -45,9 +45,28 @@ struct Version {
 #[derive(Debug, Default)]
 pub struct History {
     /// Every version of every outcome, ascending by position.
-    versions: DashMap<OutcomeKey, SmallVec<[Version; 1]>, foldhash::fast::RandomState>,
-    /// For each (role, party id), the outcomes (key and version position) that name it.
-    by_party: DashMap<(Role, Str), Vec<(OutcomeKey, Position)>, foldhash::fast::RandomState>,
+    versions: DashMap<OutcomeKey, Versions, foldhash::fast::RandomState>,
+    /// For each (role, party id), the outcomes that name it.
+    by_party: DashMap<(Role, Str), Vec<Named>, foldhash::fast::RandomState>,
+}
+
+/// The versions of one outcome key, ascending by position; shared by the key's entry and every party
+/// entry naming it, so that a recall reads them without looking the key up again.
+type Versions = Arc<RwLock<SmallVec<[Version; 1]>>>;
+
+/// A party's entry: the outcome (key and the position of the version that names the party) and the key's
+/// versions.
+#[derive(Debug)]
+struct Named {
+    key: OutcomeKey,
+    pos: Position,
+    versions: Versions,
+}
+
+/// Reads versions; a panic elsewhere while one held the lock leaves them as they were (a version is
+/// inserted whole or not at all), so poisoning is ignored.
+fn read(v: &Versions) -> RwLockReadGuard<'_, SmallVec<[Version; 1]>> {
+    v.read().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The distinct outcomes of a set of parties within a time window, as of a watermark.
@@ -85,8 +104,9 @@ impl History {
     /// restart or rebalance) is ignored and `false` returned.
     pub fn insert(&self, pos: Position, o: &Outcome) -> bool {
         let key: OutcomeKey = (o.manifest_id.clone(), o.revision);
+        let cell = self.versions.entry(key.clone()).or_default().clone();
         {
-            let mut versions = self.versions.entry(key.clone()).or_default();
+            let mut versions = cell.write().unwrap_or_else(PoisonError::into_inner);
             match versions.binary_search_by_key(&pos, |v| v.pos) {
                 Ok(_) => return false,
                 Err(at) => versions.insert(
@@ -110,7 +130,11 @@ impl History {
             self.by_party
                 .entry((p.role, p.id.clone()))
                 .or_default()
-                .push((key.clone(), pos));
+                .push(Named {
+                    key: key.clone(),
+                    pos,
+                    versions: cell.clone(),
+                });
         }
         true
     }
@@ -129,7 +153,11 @@ impl History {
         revision: u32,
         as_of: &Watermark,
     ) -> Option<ExamResult> {
-        let versions = self.versions.get(&(Str::from(manifest_id), revision))?;
+        let cell = self
+            .versions
+            .get(&(Str::from(manifest_id), revision))?
+            .clone();
+        let versions = read(&cell);
         versions
             .iter()
             .rev()
@@ -169,13 +197,11 @@ impl History {
             let earlier: Option<HashSet<&OutcomeKey, foldhash::fast::FixedState>> =
                 (counted.len() > 16).then(|| counted.iter().collect());
             let mut fresh: SmallVec<[OutcomeKey; 8]> = SmallVec::new();
-            for (key, pos) in entries.iter() {
+            for Named { key, pos, versions } in entries.iter() {
                 if !as_of.covers(*pos) {
                     continue;
                 }
-                let Some(versions) = self.versions.get(key) else {
-                    continue;
-                };
+                let versions = read(versions);
                 // The winning version: the highest position the watermark covers. It counts for this party
                 // only if it is the version that names the party.
                 let Some(win) = versions.iter().rev().find(|v| as_of.covers(v.pos)) else {
