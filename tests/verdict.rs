@@ -197,26 +197,17 @@ fn screened_agrees(
     let (mut watch, mut vague) = (0, 0);
     for m in &t.manifests {
         let mut screen = Screen::recording();
-        let views = resolve(baseline, &t.table, m);
-        let facts: PartyFacts = views.iter().map(PartyFact::from).collect();
-        let base = evaluate_screened(baseline, m, &facts, None, &mut screen)
-            .into_decision(baseline, m, views, None);
-        assert_eq!(
-            base,
-            decide(baseline, &t.table, m),
-            "{}: baseline",
-            m.manifest_id
-        );
-        let views = resolve(candidate, &t.table, m);
-        let facts: PartyFacts = views.iter().map(PartyFact::from).collect();
-        let cand = evaluate_screened(candidate, m, &facts, None, &mut screen)
-            .into_decision(candidate, m, views, None);
-        assert_eq!(
-            cand,
-            decide(candidate, &t.table, m),
-            "{}: candidate",
-            m.manifest_id
-        );
+        let mut cand = None;
+        // The baseline records the screen, the candidate reads it.
+        for (policy, which) in [(baseline, "baseline"), (candidate, "candidate")] {
+            let views = resolve(policy, &t.table, m);
+            let facts: PartyFacts = views.iter().map(PartyFact::from).collect();
+            let d = evaluate_screened(policy, m, &facts, None, &mut screen)
+                .into_decision(policy, m, views, None);
+            assert_eq!(d, decide(policy, &t.table, m), "{}: {which}", m.manifest_id);
+            cand = Some(d);
+        }
+        let cand = cand.expect("the candidate's decision");
         watch += cand.watchlist_hit as usize;
         vague += cand
             .reasons
