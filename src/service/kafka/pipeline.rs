@@ -484,6 +484,17 @@ impl Pipeline {
                 }
                 Some(Err(e)) => {
                     self.metrics.kafka_error(Client::ManifestConsumer);
+                    // A fatal client error (e.g. fenced by a duplicate kafka.instance_id, raised by an
+                    // offset commit on the commit thread) reaches this poll before the loop's check:
+                    // stop with its own message.
+                    if let Some((code, reason)) = self.consumer.client().fatal_error() {
+                        bail!(fatal_consumer_error(
+                            "manifest",
+                            code,
+                            &reason,
+                            self.instance_id.as_deref()
+                        ));
+                    }
                     bail!(
                         "manifest consumer error that may skip input records: {e}; stopping so that no \
                          offset past them is committed (a restart resumes at the committed offset)"
