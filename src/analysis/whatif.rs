@@ -350,8 +350,12 @@ pub fn compare_with<M: std::borrow::Borrow<Manifest> + Sync>(
                 Some(resolve_facts(candidate, lookups.partners, m))
             };
             // The candidate reads the baseline's watch-list and vague-term matches when its tables are
-            // the same (the screen checks).
-            let mut screen = Screen::recording();
+            // the same (the screen checks); with shared points it evaluates nothing, so none is recorded.
+            let mut screen = if shared_points {
+                Screen::default()
+            } else {
+                Screen::recording()
+            };
             let points = evaluate_points(baseline, m, &base_parties, lookups.history, &mut screen);
             let base = points.verdict(baseline, m, &base_parties);
             let cand = if shared_points {
