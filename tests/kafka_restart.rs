@@ -89,7 +89,15 @@ fn stop_kill_and_restart_lose_nothing() {
     let svc = Binary::start(&text, &env, port);
     wait_until("first decisions", || out.len() >= 2_000);
     svc.signal("TERM");
+    let log = svc.log.clone();
     assert_eq!(svc.wait(), Some(0), "SIGTERM must stop the service cleanly");
+    // Reaching the end of a followed partition (the empty control topic here) is how a follower knows it
+    // caught up: librdkafka reports it as an event, and it must not reach the log as a client error.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !logged.contains("PartitionEOF"),
+        "an end-of-partition event logged as an error:\n{logged}"
+    );
     let after_stop = decided(&out).len();
     assert!(
         after_stop < MANIFESTS,

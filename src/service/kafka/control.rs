@@ -9,14 +9,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
-use rdkafka::consumer::{BaseConsumer, DefaultConsumerContext};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use tracing::{info, warn};
 
 use crate::service::config::Config;
 use crate::service::kafka::clients::{properties, Role};
-use crate::service::kafka::follow::{CatchUp, Refresh, Topic};
+use crate::service::kafka::follow::{CatchUp, FollowerContext, Refresh, Topic};
 use crate::service::metrics::{Client, Metrics};
 use crate::service::resumption::{decode, port_of_key, Board};
 use crate::service::{Readiness, Shutdown};
@@ -24,7 +24,7 @@ use crate::service::{Readiness, Shutdown};
 /// See the module documentation.
 pub struct ControlFollower {
     /// Group-less consumer with every partition of the control topic assigned.
-    consumer: BaseConsumer<DefaultConsumerContext>,
+    consumer: BaseConsumer<FollowerContext>,
     topic: String,
     /// Where declarations are applied.
     board: Arc<Board>,
@@ -53,8 +53,15 @@ impl ControlFollower {
             cfg.set(k, v);
         }
         cfg.set("group.id", format!("{}-control", config.kafka.group_id));
+        // The followers' context: librdkafka's end-of-partition events (how the follower knows it has
+        // caught up) are not logged as client errors; other client errors are counted. No lag gauge.
         let consumer = cfg
-            .create()
+            .create_with_context(FollowerContext::new(
+                metrics.clone(),
+                &config.kafka.topics.control,
+                Client::ControlConsumer,
+                |_, _, _| {},
+            ))
             .map_err(|e| anyhow!("creating the control consumer: {e}"))?;
         Ok(ControlFollower {
             consumer,
