@@ -112,8 +112,12 @@ impl Pool {
         reused.unwrap_or_else(|| Vec::with_capacity(capacity))
     }
 
-    /// Keeps `buf` for reuse (at most `keep` buffers are kept; the pool never outgrows what is in flight).
-    fn give(&self, mut buf: Vec<u8>, keep: usize) {
+    /// Keeps `buf` for reuse: at most `keep` buffers (the pool never outgrows what is in flight), none
+    /// bigger than `max_capacity` (one very long line does not pin its block's memory for the whole run).
+    fn give(&self, mut buf: Vec<u8>, keep: usize, max_capacity: usize) {
+        if buf.capacity() > max_capacity {
+            return;
+        }
         buf.clear();
         let mut free = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if free.len() < keep {
@@ -328,7 +332,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         d.write_all(&sink.dlq)?;
                     }
                     tally.merge(sink.tally);
-                    free_outputs.give(sink.out, keep_outputs);
+                    free_outputs.give(sink.out, keep_outputs, 4 * BLOCK);
                 }
             }
             output.flush()?;
@@ -352,7 +356,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     sink
                 })
                 .collect();
-            free_blocks.give(block.buf, KEEP_BLOCKS);
+            free_blocks.give(block.buf, KEEP_BLOCKS, 2 * BLOCK);
             if out_tx.send(sinks).is_err() {
                 break;
             }
@@ -451,7 +455,7 @@ mod tests {
             let pool = Pool::default();
             if reuse {
                 // A used buffer with stale bytes in it: a reused block must not show them.
-                pool.give(b"stale\nbytes".to_vec(), 4);
+                pool.give(b"stale\nbytes".to_vec(), 4, 1 << 20);
             }
             let (tx, rx) = std::sync::mpsc::sync_channel(1000);
             read_blocks(&mut &input[..], block, &pool, tx).unwrap();
