@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use borderlane_core::codes::PortCode;
 use borderlane_core::decision::Action;
 use borderlane_core::decision::{Decision, Lane};
 use borderlane_core::table::Standing;
@@ -45,7 +46,8 @@ pub struct Tally {
     pub by_lane: BTreeMap<&'static str, u64>,
     /// Exam rate by the weakest importer standing on the manifest.
     pub by_importer_standing: BTreeMap<&'static str, Rate>,
-    pub by_port: BTreeMap<String, Rate>,
+    /// By port of entry (serialised as the 4-digit code; the byte order of the codes is their text order).
+    pub by_port: BTreeMap<PortCode, Rate>,
     pub by_mode: BTreeMap<&'static str, Rate>,
     pub random_exams: u64,
     pub watchlist_hits: u64,
@@ -86,10 +88,7 @@ impl Tally {
             .entry(standing_group(d.importer_standing))
             .or_default()
             .add(exam);
-        self.by_port
-            .entry(d.port_of_entry.to_string())
-            .or_default()
-            .add(exam);
+        self.by_port.entry(d.port_of_entry).or_default().add(exam);
         self.by_mode.entry(d.mode.as_str()).or_default().add(exam);
         self.random_exams += d.random_exam as u64;
         self.watchlist_hits += d.watchlist_hit as u64;

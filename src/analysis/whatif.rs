@@ -255,7 +255,7 @@ impl Counts {
             }
         }
         for (p, r) in &self.by_port {
-            t.by_port.insert(p.to_string(), *r);
+            t.by_port.insert(*p, *r);
         }
         t
     }
@@ -487,7 +487,7 @@ fn side(policy: &CompiledPolicy, t: &Tally, high: u64) -> Side {
             t.fast_lane as f64 / t.fast_port_trucks as f64
         },
         by_action: t.by_action.clone(),
-        by_port: t.by_port.clone(),
+        by_port: t.by_port.iter().map(|(p, r)| (p.to_string(), *r)).collect(),
         by_importer_standing: t.by_importer_standing.clone(),
     }
 }
