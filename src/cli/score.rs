@@ -183,6 +183,9 @@ fn read_blocks(
     loop {
         let mut buf = free.take(block + carry.len());
         buf.append(&mut carry);
+        // Room for the whole read up front: a reused buffer is only as big as its last block, and
+        // `read_to_end` would otherwise double it (past the size the pool keeps).
+        buf.reserve_exact(block);
         let read = input.take(block as u64).read_to_end(&mut buf)?;
         let end = if read == 0 {
             buf.len()
