@@ -90,6 +90,9 @@ impl DeadLetter<'_> {
 const CHUNK: usize = 128;
 /// Bytes read per block.
 const BLOCK: usize = 8 << 20;
+/// Biggest chunk output kept for reuse: a chunk's decisions are ~250 KiB; bigger ones (huge manifests) are
+/// freed.
+const OUT_KEEP_MAX: usize = 1 << 20;
 /// Output buffer: a chunk's decisions (~200 KiB) are bigger, so they go straight to the file, uncopied.
 const OUT_BUF: usize = 64 << 10;
 
@@ -183,6 +186,10 @@ fn read_blocks(
     loop {
         let mut buf = free.take(block + carry.len());
         buf.append(&mut carry);
+        if carry.capacity() > block {
+            // It held a very long line: not kept for the rest of the run.
+            carry = Vec::new();
+        }
         // Room for the whole read up front: a reused buffer is only as big as its last block, and
         // `read_to_end` would otherwise double it (past the size the pool keeps).
         buf.reserve_exact(block);
@@ -335,7 +342,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         d.write_all(&sink.dlq)?;
                     }
                     tally.merge(sink.tally);
-                    free_outputs.give(sink.out, keep_outputs, 4 * BLOCK);
+                    free_outputs.give(sink.out, keep_outputs, OUT_KEEP_MAX);
                 }
             }
             output.flush()?;
