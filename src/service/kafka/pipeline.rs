@@ -411,6 +411,18 @@ impl Pipeline {
         }
     }
 
+    /// The message to stop with when the consumer has a fatal error (e.g. fenced by a duplicate
+    /// `kafka.instance_id`).
+    fn fatal(&self) -> Option<String> {
+        let (code, reason) = self.consumer.client().fatal_error()?;
+        Some(fatal_consumer_error(
+            "manifest",
+            code,
+            &reason,
+            self.instance_id.as_deref(),
+        ))
+    }
+
     fn consume(&self) -> anyhow::Result<()> {
         let mut checkpoint_at = Instant::now();
         // Reused for every batch: the polled records, and one JSON buffer per record of a batch.
@@ -420,14 +432,9 @@ impl Pipeline {
             if let Some(f) = self.sink.failure() {
                 bail!(f);
             }
-            if let Some((code, reason)) = self.consumer.client().fatal_error() {
+            if let Some(fatal) = self.fatal() {
                 self.metrics.kafka_error(Client::ManifestConsumer);
-                bail!(fatal_consumer_error(
-                    "manifest",
-                    code,
-                    &reason,
-                    self.instance_id.as_deref()
-                ));
+                bail!(fatal);
             }
             self.sink.wait_for_capacity(Duration::from_millis(100));
             self.sink.gate(&self.consumer);
@@ -487,13 +494,8 @@ impl Pipeline {
                     // A fatal client error (e.g. fenced by a duplicate kafka.instance_id, raised by an
                     // offset commit on the commit thread) reaches this poll before the loop's check:
                     // stop with its own message.
-                    if let Some((code, reason)) = self.consumer.client().fatal_error() {
-                        bail!(fatal_consumer_error(
-                            "manifest",
-                            code,
-                            &reason,
-                            self.instance_id.as_deref()
-                        ));
+                    if let Some(fatal) = self.fatal() {
+                        bail!(fatal);
                     }
                     bail!(
                         "manifest consumer error that may skip input records: {e}; stopping so that no \
