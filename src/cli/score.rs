@@ -90,10 +90,7 @@ impl DeadLetter<'_> {
 const CHUNK: usize = 128;
 /// Bytes read per block.
 const BLOCK: usize = 8 << 20;
-/// Biggest chunk output kept for reuse: a chunk's decisions are ~250 KiB; bigger ones (huge manifests) are
-/// freed.
-const OUT_KEEP_MAX: usize = 1 << 20;
-/// Output buffer: a chunk's decisions (~200 KiB) are bigger, so they go straight to the file, uncopied.
+/// Output buffer: a chunk's decisions (~250 KiB) are bigger, so they go straight to the file, uncopied.
 const OUT_BUF: usize = 64 << 10;
 
 /// A block of whole lines and where each line is: (line number, start, end) in `buf`, a trailing `\r`
@@ -105,25 +102,38 @@ struct Block {
 
 /// Buffers handed back for reuse. Fresh multi-megabyte buffers cost a page fault (and the kernel zeroing
 /// the page) for every 4 KiB written into them: a fifth of `score`'s time before they were reused.
-#[derive(Default)]
-struct Pool(std::sync::Mutex<Vec<Vec<u8>>>);
+struct Pool {
+    free: std::sync::Mutex<Vec<Vec<u8>>>,
+    /// Most buffers kept: about as many as are in flight at once.
+    keep: usize,
+    /// Biggest buffer kept: one grown by a very long line or a huge manifest's decisions is freed, so it
+    /// does not pin its memory for the whole run.
+    max_capacity: usize,
+}
 
 impl Pool {
+    fn new(keep: usize, max_capacity: usize) -> Pool {
+        Pool {
+            free: std::sync::Mutex::new(Vec::new()),
+            keep,
+            max_capacity,
+        }
+    }
+
     /// An empty buffer, reused if one is free.
     fn take(&self, capacity: usize) -> Vec<u8> {
-        let reused = self.0.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let reused = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
         reused.unwrap_or_else(|| Vec::with_capacity(capacity))
     }
 
-    /// Keeps `buf` for reuse: at most `keep` buffers (the pool never outgrows what is in flight), none
-    /// bigger than `max_capacity` (one very long line does not pin its block's memory for the whole run).
-    fn give(&self, mut buf: Vec<u8>, keep: usize, max_capacity: usize) {
-        if buf.capacity() > max_capacity {
+    /// Keeps `buf` for reuse, within the pool's bounds.
+    fn give(&self, mut buf: Vec<u8>) {
+        if buf.capacity() > self.max_capacity {
             return;
         }
         buf.clear();
-        let mut free = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if free.len() < keep {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        if free.len() < self.keep {
             free.push(buf);
         }
     }
@@ -325,10 +335,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // block on every core, and a writer thread writes the results in order.
     let (blocks_tx, blocks_rx) = std::sync::mpsc::sync_channel::<Block>(2);
     let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<Vec<Sink>>(2);
-    // Blocks and output buffers go back to these once used: about as many as are in flight at once.
-    let (free_blocks, free_outputs) = (Pool::default(), Pool::default());
-    const KEEP_BLOCKS: usize = 4;
-    let keep_outputs = 4 * (BLOCK / 1024 / CHUNK + 1);
+    // Blocks and output buffers go back to these once used: four blocks' worth (two queued, one scored,
+    // one read), chunk outputs of ~250 KiB.
+    let free_blocks = Pool::new(4, 2 * BLOCK);
+    let free_outputs = Pool::new(4 * (BLOCK / 1024 / CHUNK + 1), 1 << 20);
     let tally = std::thread::scope(|scope| -> anyhow::Result<Tally> {
         let free_blocks = &free_blocks;
         let free_outputs = &free_outputs;
@@ -342,7 +352,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         d.write_all(&sink.dlq)?;
                     }
                     tally.merge(sink.tally);
-                    free_outputs.give(sink.out, keep_outputs, OUT_KEEP_MAX);
+                    free_outputs.give(sink.out);
                 }
             }
             output.flush()?;
@@ -366,7 +376,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     sink
                 })
                 .collect();
-            free_blocks.give(block.buf, KEEP_BLOCKS, 2 * BLOCK);
+            free_blocks.give(block.buf);
             if out_tx.send(sinks).is_err() {
                 break;
             }
@@ -450,8 +460,8 @@ mod tests {
             if final_newline && !lines.is_empty() {
                 input.push(b'\n');
             }
-            // Serde's reading of the same input, as `score` read it before blocks were split on the reader
-            // thread: no lines for an empty input, else one per newline-separated piece.
+            // The lines as `score` found them before the reader thread did (one `split` of each block): no
+            // lines for an empty input, else one per newline-separated piece.
             let want: Vec<(u64, Vec<u8>)> = if input.is_empty() {
                 Vec::new()
             } else {
@@ -462,10 +472,10 @@ mod tests {
                     .map(|(i, l)| (i as u64 + 1, l))
                     .collect()
             };
-            let pool = Pool::default();
+            let pool = Pool::new(4, 1 << 20);
             if reuse {
                 // A used buffer with stale bytes in it: a reused block must not show them.
-                pool.give(b"stale\nbytes".to_vec(), 4, 1 << 20);
+                pool.give(b"stale\nbytes".to_vec());
             }
             let (tx, rx) = std::sync::mpsc::sync_channel(1000);
             read_blocks(&mut &input[..], block, &pool, tx).unwrap();
