@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use dashmap::DashMap;
 
 use crate::time::Date;
-use crate::wire::{Entity, IdKind, Partner, Status, Str};
+use crate::wire::{Entity, IdKind, Identifier, Identifiers, Partner, Status, Str};
 
 /// foldhash: a fast, minimally DoS-resistant hasher (hashbrown's default); SipHash costs ~2x per lookup.
 type Hasher = foldhash::fast::RandomState;
@@ -274,13 +274,13 @@ impl PartnerTable {
     /// Inserts or replaces a partner. New identifiers are indexed before stale ones are dropped, so a
     /// concurrent reader sees either the old or the new record for an identifier both hold, never neither.
     pub fn upsert(&self, mut partner: Partner) {
-        // A deserialised Vec keeps its growth capacity (4 for one identifier, 96 bytes too many). A fresh
-        // exact allocation, not a shrink in place: the freed block is the size the next parse needs, where a
-        // shrunk one would leave a hole nothing fills.
-        if partner.identifiers.capacity() > partner.identifiers.len() {
-            let mut exact = Vec::with_capacity(partner.identifiers.len());
-            exact.append(&mut partner.identifiers);
-            partner.identifiers = exact;
+        // Identifiers that spilled to the heap may keep growth capacity (4 after a second push). A fresh
+        // exact allocation (or back inside the partner), not a shrink in place: the freed block is the size
+        // the next parse needs, where a shrunk one would leave a hole nothing fills.
+        let ids = &mut partner.identifiers;
+        if ids.spilled() && ids.capacity() > ids.len() {
+            let exact: Vec<Identifier> = ids.drain(..).collect();
+            *ids = Identifiers::from_vec(exact);
         }
         let new = Arc::new(partner);
         let _writing = self.write_lock(&new.partner_id);

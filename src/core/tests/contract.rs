@@ -357,10 +357,11 @@ impl Spec {
         Partner {
             partner_id: format!("P-{}", self.id).into(),
             entity: self.entity,
-            identifiers: vec![Identifier {
+            identifiers: [Identifier {
                 kind: self.kind,
                 value: self.id.into(),
-            }],
+            }]
+            .into(),
             status: self.status,
             tier: self.tier,
             certified_on: self.certified_on,

@@ -1,16 +1,20 @@
-//! Differential tests of the manifest reader: `wire::parse_manifest` (the one-pass fast reader, falling back
-//! to serde_json on anything it declines or that fails validation) against `wire::parse_manifest_serde`
-//! (serde_json alone, the reading of 917ca7d). On every input they must give the same manifest — to the bit
-//! of every float, so compared through the serialised bytes too — or the same dead letter (kind and
-//! message). And whenever the fast reader accepts a text on its own, serde_json must read that very value.
+//! Differential tests of the manifest and partner readers: `wire::parse_manifest` / `wire::parse_partner`
+//! (the one-pass fast reader, falling back to serde_json on anything it declines or that fails validation)
+//! against `wire::parse_manifest_serde` / `wire::parse_partner_serde` (serde_json alone, the reading of
+//! 917ca7d). On every input they must give the same value — to the bit of every float, so compared through
+//! the serialised bytes too — or the same dead letter (kind and message). And whenever the fast reader
+//! accepts a text on its own, serde_json must read that very value.
 //!
-//! Inputs are the golden and fuzz-corpus manifests mutated as JSON trees (fields dropped, repeated, given
+//! Inputs are the golden and fuzz-corpus manifests and partners mutated as JSON trees (fields dropped, repeated, given
 //! edge values: nulls, numbers at the edges, escapes and lone surrogates, control characters, unknown
 //! nested fields, structs written as arrays), rendered with varied whitespace and escaping, and then
 //! sometimes damaged as bytes (truncated, a byte inserted or replaced, trailing bytes, invalid UTF-8).
 
-use borderlane_core::wire::{fast_manifest, parse_manifest, parse_manifest_serde};
-use borderlane_core::{ErrorKind, Limits, Manifest};
+use borderlane_core::wire::{
+    fast_manifest, fast_partner, parse_manifest, parse_manifest_serde, parse_partner,
+    parse_partner_serde,
+};
+use borderlane_core::{BadInput, ErrorKind, Limits, Manifest, Partner};
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::FileFailurePersistence;
@@ -27,6 +31,85 @@ const SEEDS: &[&str] = &[
     include_str!("../../fuzz/corpus/manifest/gen-29.json"),
     BENCH,
 ];
+
+const PARTNER_SEEDS: &[&str] = &[
+    include_str!("../../fuzz/corpus/partner/gen-00.json"),
+    include_str!("../../fuzz/corpus/partner/gen-03.json"),
+    include_str!("../../fuzz/corpus/partner/gen-07.json"),
+    include_str!("../../fuzz/corpus/partner/gen-11.json"),
+    include_str!("../../fuzz/corpus/partner/gen-19.json"),
+    include_str!("../../fuzz/corpus/partner/gen-26.json"),
+    PARTNER,
+    MRA_PARTNER,
+];
+
+/// A partner with every field, two identifiers and an unknown member.
+const PARTNER: &str = r#"{"partner_id":"CTP-0001234","entity":"importer","identifiers":[{"kind":"ior","value":"12-3456789AB"},{"kind":"ein","value":"12-3456789"}],"status":"validated","tier":3,"certified_on":"2019-03-04","validated_on":"2023-06-01","trade_compliance":true,"mra_program":null,"updated_at":"2026-11-01T00:00:00Z","note":{"a":[1,2.5]}}"#;
+
+const MRA_PARTNER: &str = r#"{"partner_id":"CTP-MRA-0007","entity":"mra_foreign","identifiers":[{"kind":"mid","value":"MXMAQNOR1200TIJ"}],"status":"certified","certified_on":"2021-05-05","mra_program":"EU-AEO"}"#;
+
+/// One record type's readers.
+trait Reader {
+    type Value: PartialEq + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned;
+    const SEEDS: &'static [&'static str];
+    /// The seeds' size for [`arb_mutation`].
+    const SHAPE: (usize, usize, usize);
+    fn parse(bytes: &[u8], limits: &Limits) -> Result<Self::Value, BadInput>;
+    fn serde(bytes: &[u8], limits: &Limits) -> Result<Self::Value, BadInput>;
+    fn fast(bytes: &[u8], limits: &Limits) -> Option<Self::Value>;
+    /// The error kinds only validation gives (a record the fast reader accepts can fail only these).
+    fn validation_kind(kind: ErrorKind) -> bool;
+}
+
+struct Manifests;
+
+impl Reader for Manifests {
+    type Value = Manifest;
+    const SEEDS: &'static [&'static str] = SEEDS;
+    const SHAPE: (usize, usize, usize) = (400, 200, 60);
+    fn parse(bytes: &[u8], limits: &Limits) -> Result<Manifest, BadInput> {
+        parse_manifest(bytes, limits)
+    }
+    fn serde(bytes: &[u8], limits: &Limits) -> Result<Manifest, BadInput> {
+        parse_manifest_serde(bytes, limits)
+    }
+    fn fast(bytes: &[u8], limits: &Limits) -> Option<Manifest> {
+        fast_manifest(bytes, limits)
+    }
+    fn validation_kind(kind: ErrorKind) -> bool {
+        matches!(
+            kind,
+            ErrorKind::BadValue
+                | ErrorKind::BadDate
+                | ErrorKind::UnsupportedVersion
+                | ErrorKind::NumberOutOfRange
+        )
+    }
+}
+
+struct Partners;
+
+impl Reader for Partners {
+    type Value = Partner;
+    const SEEDS: &'static [&'static str] = PARTNER_SEEDS;
+    const SHAPE: (usize, usize, usize) = (24, 16, 4);
+    fn parse(bytes: &[u8], limits: &Limits) -> Result<Partner, BadInput> {
+        parse_partner(bytes, limits)
+    }
+    fn serde(bytes: &[u8], limits: &Limits) -> Result<Partner, BadInput> {
+        parse_partner_serde(bytes, limits)
+    }
+    fn fast(bytes: &[u8], limits: &Limits) -> Option<Partner> {
+        fast_partner(bytes, limits)
+    }
+    fn validation_kind(kind: ErrorKind) -> bool {
+        // MissingField: an mra_foreign partner without its programme.
+        matches!(
+            kind,
+            ErrorKind::BadValue | ErrorKind::BadDate | ErrorKind::MissingField
+        )
+    }
+}
 
 /// The ~1.1 KB manifest of `benches/core_path.rs`.
 const BENCH: &str = r#"{"manifest_id":"TRK-2304-20261128-000001","revision":0,"filed_at":"2026-11-28T04:00:00Z","mode":"truck","port_of_entry":"2304","estimated_arrival":"2026-11-28T05:00:00Z","carrier":{"scac":"ABCD","name":"Acme Transportes"},"conveyance":{"id":"3AKJHHDR5KSKG1234","trip_number":"ABCD0000123456"},"drivers":[{"name":"J. Perez","fast_card":"42712345600"}],"equipment":[{"id":"TRLU1234567","seals":[{"number":"MX0001234","iso17712":"H","affixed_by":"manufacturer"}]}],"shipments":[{"shipment_id":"ABCD0000123456-01","importer":{"id":"12-3456789AB","name":"Contoso Imports"},"consignee":{"id":"98-7654321CD","name":"Contoso DC 4"},"shipper":{"id":"SHP-MX-0042","name":"Maquila Norte","country":"MX"},"manufacturer":{"id":"MXMAQNOR1200TIJ","name":"Maquila Norte","country":"MX"},"broker":{"id":"A1B"},"origin_country":"MX","transit_countries":[],"commodities":[{"hts":"847130","description":"laptop computers","quantity":200,"unit":"CTN","weight_kg":1200.0,"value_usd":150000.0},{"hts":"850440","description":"power supplies","quantity":50,"unit":"CTN","weight_kg":300.0,"value_usd":9000.0}]}]}"#;
@@ -201,6 +284,21 @@ const EDGE_RAW: &[&str] = &[
     "\"\u{feff}x\"",
     "{\"truck\":null}",
     "[\"ABCD\",\"name\"]",
+    "1.0",
+    "3",
+    "255",
+    "256",
+    "\"2019-03-04\"",
+    "\"2019-02-29\"",
+    "\"2019-3-4\"",
+    "\"importer\"",
+    "\"mra_foreign\"",
+    "\"Importer\"",
+    "\"validated\"",
+    "\"ior\"",
+    "\"filer_code\"",
+    "[{\"kind\":\"scac\",\"value\":\"ABCD\"}]",
+    "{\"kind\":\"ior\",\"value\":\"12-3456789AB\"}",
 ];
 
 const EDGE_KEYS: &[&str] = &[
@@ -218,6 +316,15 @@ const EDGE_KEYS: &[&str] = &[
     "",
     "manifest_i\u{0064}",
     "Revision",
+    "tier",
+    "entity",
+    "status",
+    "kind",
+    "value",
+    "identifiers",
+    "trade_compliance",
+    "mra_program",
+    "validated_on",
 ];
 
 #[derive(Debug, Clone)]
@@ -232,12 +339,15 @@ enum Mutation {
     Add(usize, &'static str, &'static str),
 }
 
-fn arb_mutation() -> impl Strategy<Value = Mutation> {
+/// Mutations of a record with about `nodes` JSON nodes, `members` object members and `objects` objects.
+fn arb_mutation(
+    (nodes, members, objects): (usize, usize, usize),
+) -> impl Strategy<Value = Mutation> {
     prop_oneof![
-        4 => (0..400usize, select(EDGE_RAW)).prop_map(|(n, v)| Mutation::Replace(n, v)),
-        2 => (0..200usize).prop_map(Mutation::Remove),
-        2 => (0..200usize, prop::option::of(select(EDGE_RAW))).prop_map(|(n, v)| Mutation::Repeat(n, v)),
-        2 => (0..60usize, select(EDGE_KEYS), select(EDGE_RAW)).prop_map(|(n, k, v)| Mutation::Add(n, k, v)),
+        4 => (0..nodes, select(EDGE_RAW)).prop_map(|(n, v)| Mutation::Replace(n, v)),
+        2 => (0..members).prop_map(Mutation::Remove),
+        2 => (0..members, prop::option::of(select(EDGE_RAW))).prop_map(|(n, v)| Mutation::Repeat(n, v)),
+        2 => (0..objects, select(EDGE_KEYS), select(EDGE_RAW)).prop_map(|(n, k, v)| Mutation::Add(n, k, v)),
     ]
 }
 
@@ -367,9 +477,9 @@ fn tight() -> Limits {
 }
 
 /// The two readings agree on `bytes` under `limits`; returns whether the fast reader accepted it alone.
-fn agree(bytes: &[u8], limits: &Limits) -> bool {
-    let fast = parse_manifest(bytes, limits);
-    let slow = parse_manifest_serde(bytes, limits);
+fn agree<R: Reader>(bytes: &[u8], limits: &Limits) -> bool {
+    let fast = R::parse(bytes, limits);
+    let slow = R::serde(bytes, limits);
     let text = String::from_utf8_lossy(bytes);
     match (&fast, &slow) {
         (Ok(f), Ok(s)) => {
@@ -383,23 +493,17 @@ fn agree(bytes: &[u8], limits: &Limits) -> bool {
         _ => assert_eq!(fast, slow, "outcomes differ on {text}"),
     }
     // The fast reader on its own: whatever it accepts, serde_json reads to the same value (validation aside).
-    let alone = fast_manifest(bytes, limits);
+    let alone = R::fast(bytes, limits);
     if let (Some(_), Err(e)) = (&alone, &slow) {
         // What the fast reader accepts passes every pre-check and serde_json; only validation may refuse it.
         assert!(
-            matches!(
-                e.kind,
-                ErrorKind::BadValue
-                    | ErrorKind::BadDate
-                    | ErrorKind::UnsupportedVersion
-                    | ErrorKind::NumberOutOfRange
-            ),
+            R::validation_kind(e.kind),
             "fast reader accepted a record refused before validation ({e}): {text}"
         );
     }
     if let Some(m) = &alone {
         let text = std::str::from_utf8(bytes).expect("accepted text is UTF-8");
-        let s: Manifest = serde_json::from_str(text).unwrap_or_else(|e| {
+        let s: R::Value = serde_json::from_str(text).unwrap_or_else(|e| {
             panic!("fast reader accepted what serde_json refuses ({e}): {text}")
         });
         assert_eq!(m, &s, "fast reader value differs on {text}");
@@ -412,24 +516,33 @@ fn agree(bytes: &[u8], limits: &Limits) -> bool {
     alone.is_some()
 }
 
-#[test]
-fn seeds_take_the_fast_path_and_agree() {
-    for seed in SEEDS {
+fn seeds_take_the_fast_path_and_agree<R: Reader>() {
+    for seed in R::SEEDS {
         for limits in [Limits::default(), tight()] {
-            agree(seed.as_bytes(), &limits);
+            agree::<R>(seed.as_bytes(), &limits);
         }
         // Every seed serde_json reads (some corpus seeds carry a bad code on purpose) the fast reader reads.
-        if serde_json::from_str::<Manifest>(seed).is_ok() {
+        if serde_json::from_str::<R::Value>(seed).is_ok() {
             assert!(
-                fast_manifest(seed.as_bytes(), &Limits::default()).is_some(),
-                "the fast reader declines a plain manifest: {seed}"
+                R::fast(seed.as_bytes(), &Limits::default()).is_some(),
+                "the fast reader declines a plain record: {seed}"
             );
         }
     }
 }
 
 #[test]
-fn hand_picked_edges_agree() {
+fn manifest_seeds_take_the_fast_path_and_agree() {
+    seeds_take_the_fast_path_and_agree::<Manifests>();
+}
+
+#[test]
+fn partner_seeds_take_the_fast_path_and_agree() {
+    seeds_take_the_fast_path_and_agree::<Partners>();
+}
+
+#[test]
+fn manifest_edges_agree() {
     let base = BENCH;
     let cases = [
         base.replace("\"quantity\":200", "\"quantity\":-0"),
@@ -470,12 +583,77 @@ fn hand_picked_edges_agree() {
     ];
     for case in &cases {
         for limits in [Limits::default(), tight()] {
-            agree(case.as_bytes(), &limits);
+            agree::<Manifests>(case.as_bytes(), &limits);
         }
     }
     let mut bad = BENCH.as_bytes().to_vec();
     bad[40] = 0xff;
-    agree(&bad, &Limits::default());
+    agree::<Manifests>(&bad, &Limits::default());
+}
+
+#[test]
+fn partner_edges_agree() {
+    let base = PARTNER;
+    let cases = [
+        base.replace("\"tier\":3", "\"tier\":0"),
+        base.replace("\"tier\":3", "\"tier\":4"),
+        base.replace("\"tier\":3", "\"tier\":255"),
+        base.replace("\"tier\":3", "\"tier\":256"),
+        base.replace("\"tier\":3", "\"tier\":3.0"),
+        base.replace("\"tier\":3", "\"tier\":-1"),
+        base.replace("\"tier\":3", "\"tier\":null"),
+        base.replace("\"tier\":3", "\"tier\":\"3\""),
+        base.replace("\"trade_compliance\":true", "\"trade_compliance\":null"),
+        base.replace("\"trade_compliance\":true", "\"trade_compliance\":1"),
+        base.replace(
+            "\"validated_on\":\"2023-06-01\"",
+            "\"validated_on\":\"2018-06-01\"",
+        ),
+        base.replace(
+            "\"validated_on\":\"2023-06-01\"",
+            "\"validated_on\":\"2023-02-29\"",
+        ),
+        base.replace("\"validated_on\":\"2023-06-01\"", "\"validated_on\":null"),
+        base.replace("\"entity\":\"importer\"", "\"entity\":\"mra_foreign\""),
+        base.replace("\"entity\":\"importer\"", "\"entity\":\"Importer\""),
+        base.replace("\"status\":\"validated\"", "\"status\":\"revoked\""),
+        base.replace("\"kind\":\"ior\"", "\"kind\":\"IOR\""),
+        base.replace("\"kind\":\"ior\"", "\"kind\":\"ior\",\"kind\":\"ior\""),
+        base.replace("\"kind\":\"ior\",", ""),
+        base.replace("\"12-3456789AB\"", "\"\""),
+        base.replace("\"12-3456789AB\"", "\"12-3456789AB-TOO-LONG-FOR-TIGHT\""),
+        base.replace("\"12-3456789AB\"", "\"12-\\u0033456789AB\""),
+        base.replace("\"12-3456789AB\"", "null"),
+        base.replace("\"partner_id\"", "\"partner_\\u0069d\""),
+        base.replace("\"partner_id\":\"CTP-0001234\",", ""),
+        base.replace("\"identifiers\":[", "\"identifiers\":[],\"x\":["),
+        base.replace(
+            "\"updated_at\":\"2026-11-01T00:00:00Z\"",
+            "\"updated_at\":\"2026-11-01T00:00:00+01:00\"",
+        ),
+        base.replace("\"mra_program\":null", "\"mra_program\":\"\""),
+        base.replace(
+            "\"mra_program\":null",
+            "\"mra_program\":\"EU-AEO\",\"mra_program\":null",
+        ),
+        MRA_PARTNER.replace("\"mra_program\":\"EU-AEO\"", "\"mra_program\":null"),
+        MRA_PARTNER.replace(",\"mra_program\":\"EU-AEO\"", ""),
+        format!("{base} "),
+        format!("{base}x"),
+        format!(" \n{base}\t"),
+        format!("\u{feff}{base}"),
+        "[]".to_string(),
+        "{}".to_string(),
+        String::new(),
+    ];
+    for case in &cases {
+        for limits in [Limits::default(), tight()] {
+            agree::<Partners>(case.as_bytes(), &limits);
+        }
+    }
+    let mut bad = PARTNER.as_bytes().to_vec();
+    bad[20] = 0xff;
+    agree::<Partners>(&bad, &Limits::default());
 }
 
 proptest! {
@@ -486,29 +664,66 @@ proptest! {
     })]
 
     #[test]
-    fn fast_and_serde_readings_agree(
+    fn fast_and_serde_manifest_readings_agree(
         seed in select(SEEDS),
-        mutations in prop::collection::vec(arb_mutation(), 0..4),
+        mutations in prop::collection::vec(arb_mutation(Manifests::SHAPE), 0..4),
         style in arb_style(),
         dmg in arb_damage(),
         tight_limits in any::<bool>(),
     ) {
-        let mut doc = from_json(&serde_json::from_str::<Json>(seed).unwrap());
-        for m in &mutations {
-            apply(&mut doc, m);
-        }
-        let mut text = String::new();
-        render(&doc, style, &mut text);
-        let bytes = damage(text.into_bytes(), &dmg);
-        let limits = if tight_limits { tight() } else { Limits::default() };
-        agree(&bytes, &limits);
+        mutated_agree::<Manifests>(seed, &mutations, style, &dmg, tight_limits);
     }
+
+}
+
+proptest! {
+    // A partner record is small (~15 nodes): many more cases for the same time, so that each edge value
+    // lands on each field.
+    #![proptest_config(ProptestConfig {
+        cases: 20000,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn fast_and_serde_partner_readings_agree(
+        seed in select(PARTNER_SEEDS),
+        mutations in prop::collection::vec(arb_mutation(Partners::SHAPE), 0..4),
+        style in arb_style(),
+        dmg in arb_damage(),
+        tight_limits in any::<bool>(),
+    ) {
+        mutated_agree::<Partners>(seed, &mutations, style, &dmg, tight_limits);
+    }
+}
+
+/// `seed` mutated, rendered in `style` and damaged: the two readings agree. Whether the fast reader accepted
+/// it alone.
+fn mutated_agree<R: Reader>(
+    seed: &str,
+    mutations: &[Mutation],
+    style: Style,
+    dmg: &Damage,
+    tight_limits: bool,
+) -> bool {
+    let mut doc = from_json(&serde_json::from_str::<Json>(seed).unwrap());
+    for m in mutations {
+        apply(&mut doc, m);
+    }
+    let mut text = String::new();
+    render(&doc, style, &mut text);
+    let bytes = damage(text.into_bytes(), dmg);
+    let limits = if tight_limits {
+        tight()
+    } else {
+        Limits::default()
+    };
+    agree::<R>(&bytes, &limits)
 }
 
 /// The generator is not vacuous: over a fixed sample, the fast reader accepts a good share of the mutated
 /// inputs on its own (so its values are compared) and declines a good share (so the fallback is exercised).
-#[test]
-fn generator_exercises_both_paths() {
+fn generator_exercises_both_paths<R: Reader>() {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::{Config, TestRunner};
     let mut runner = TestRunner::new_with_rng(
@@ -518,22 +733,15 @@ fn generator_exercises_both_paths() {
         ),
     );
     let strat = (
-        select(SEEDS),
-        prop::collection::vec(arb_mutation(), 0..4),
+        select(R::SEEDS),
+        prop::collection::vec(arb_mutation(R::SHAPE), 0..4),
         arb_style(),
         arb_damage(),
     );
     let (mut accepted, mut declined) = (0, 0);
     for _ in 0..1000 {
         let (seed, mutations, style, dmg) = strat.new_tree(&mut runner).unwrap().current();
-        let mut doc = from_json(&serde_json::from_str::<Json>(seed).unwrap());
-        for m in &mutations {
-            apply(&mut doc, m);
-        }
-        let mut text = String::new();
-        render(&doc, style, &mut text);
-        let bytes = damage(text.into_bytes(), &dmg);
-        if agree(&bytes, &Limits::default()) {
+        if mutated_agree::<R>(seed, &mutations, style, &dmg, false) {
             accepted += 1;
         } else {
             declined += 1;
@@ -544,4 +752,14 @@ fn generator_exercises_both_paths() {
         accepted > 200 && declined > 200,
         "accepted {accepted}, declined {declined}"
     );
+}
+
+#[test]
+fn manifest_generator_exercises_both_paths() {
+    generator_exercises_both_paths::<Manifests>();
+}
+
+#[test]
+fn partner_generator_exercises_both_paths() {
+    generator_exercises_both_paths::<Partners>();
 }

@@ -9,7 +9,9 @@ use std::sync::OnceLock;
 use borderlane_core::model::Model;
 use borderlane_core::policy::compile::CompiledPolicy;
 use borderlane_core::policy::validate::parse_policy;
-use borderlane_core::wire::{parse_manifest, parse_manifest_serde, parse_partner, Limits};
+use borderlane_core::wire::{
+    fast_partner, parse_manifest, parse_manifest_serde, parse_partner, parse_partner_serde, Limits,
+};
 
 /// A harness: runs one decoder on arbitrary bytes and panics when an invariant fails.
 pub type Harness = fn(&[u8]);
@@ -57,15 +59,7 @@ pub fn manifest(data: &[u8]) {
 /// input — the same manifest, to the bit of every float (compared through its serialised bytes), or the
 /// same dead-letter kind and message — under the default limits and under tight ones.
 pub fn manifest_diff(data: &[u8]) {
-    let tight = Limits {
-        max_id_len: 12,
-        max_items: 1,
-        max_shipments: 1,
-        max_commodities: 1,
-        max_depth: 4,
-        ..Limits::default()
-    };
-    for limits in [Limits::default(), tight] {
+    for limits in [Limits::default(), tight_limits()] {
         let fast = parse_manifest(data, &limits);
         let slow = parse_manifest_serde(data, &limits);
         match (&fast, &slow) {
@@ -82,9 +76,24 @@ pub fn manifest_diff(data: &[u8]) {
     }
 }
 
-/// Partner records (`wire::parse_partner`): same round trip as manifests.
+/// Limits small enough that the corpus records reach them.
+fn tight_limits() -> Limits {
+    Limits {
+        max_id_len: 12,
+        max_items: 1,
+        max_shipments: 1,
+        max_commodities: 1,
+        max_depth: 4,
+        ..Limits::default()
+    }
+}
+
+/// Partner records (`wire::parse_partner`): the fast reader and serde_json agree (under the default and
+/// tight limits), and a parsed partner makes the same round trip as a manifest.
 pub fn partner(data: &[u8]) {
     let limits = Limits::default();
+    partner_diff(data, &limits);
+    partner_diff(data, &tight_limits());
     let Ok(p) = parse_partner(data, &limits) else {
         return;
     };
@@ -96,6 +105,20 @@ pub fn partner(data: &[u8]) {
         )
     });
     assert_eq!(p, again, "partner changed across serialise -> parse");
+}
+
+/// Partners, differentially (as [`manifest_diff`]): whatever the one-pass reader accepts alone serde_json
+/// reads to an equal partner, and `parse_partner` returns exactly what `parse_partner_serde` returns.
+fn partner_diff(data: &[u8], limits: &Limits) {
+    let fast = parse_partner(data, limits);
+    let slow = parse_partner_serde(data, limits);
+    assert_eq!(fast, slow, "fast and serde partner outcomes differ");
+    if let Some(alone) = fast_partner(data, limits) {
+        let text = std::str::from_utf8(data).expect("the fast reader accepted invalid UTF-8");
+        let serde: borderlane_core::Partner = serde_json::from_str(text)
+            .unwrap_or_else(|e| panic!("the fast reader accepted what serde_json refuses: {e}"));
+        assert_eq!(alone, serde, "fast and serde partner readings differ");
+    }
 }
 
 /// Exam outcomes (`outcome::parse_outcome`, both forms): a refused record reports at least one error and

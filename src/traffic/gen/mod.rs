@@ -246,10 +246,11 @@ impl Generator {
                         partners.push(Partner {
                             partner_id: Str::from(format!("CTP-{next_id:07}")),
                             entity,
-                            identifiers: vec![Identifier {
+                            identifiers: [Identifier {
                                 kind,
                                 value: Str::from(id.as_str()),
-                            }],
+                            }]
+                            .into(),
                             status,
                             tier,
                             certified_on: Some(certified_on),

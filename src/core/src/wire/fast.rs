@@ -1,5 +1,5 @@
-//! The fast path of [`super::parse_manifest`]: one pass over the bytes, specialised to the manifest's
-//! shape, building the owned [`Manifest`] directly.
+//! The fast paths of [`super::parse_manifest`] and [`super::parse_partner`]: one pass over the bytes,
+//! specialised to the record's shape, building the owned [`Manifest`] or [`Partner`] directly.
 //!
 //! It only ever *accepts* or *declines*. It declines (returns `None`) on anything it is not certain
 //! serde_json would read to the very same value — any escape sequence, a negative number, an exponent, a
@@ -7,8 +7,8 @@
 //! [`MAX_SKIP_DEPTH`] inside an unknown field, trailing bytes — and the caller then runs the serde_json path,
 //! which produces the value or the exact dead letter of 917ca7d. So errors keep their kinds and messages by
 //! construction; the one property to hold is: **whenever this returns `Some(m)`, serde_json returns the same
-//! `m`** (the differential property test in `src/core/tests/parse_fast.rs` and the `manifest_diff` fuzz
-//! target check it).
+//! `m`** (the differential property tests in `src/core/tests/parse_fast.rs` and the `manifest_diff` and
+//! `partner` fuzz targets check it).
 //!
 //! What it reproduces of serde_json (1.0, feature `float_roundtrip`, the derive of `Manifest`):
 //! - whitespace is exactly ` `, `\t`, `\n`, `\r`; strings may hold any byte ≥ 0x20 except `"` and `\`
@@ -17,14 +17,16 @@
 //!   `null` in an `Option` field is `None`; unknown fields are skipped with the full JSON grammar (numbers,
 //!   literals, nested values), as serde's `IgnoredAny` does;
 //! - numbers: `0|[1-9][0-9]*` optionally `.[0-9]+` — an `f64` field gets the correctly rounded value (what
-//!   `float_roundtrip` and `u64 as f64` give), a `u32` field at most 9 digits with no fraction.
+//!   `float_roundtrip` and `u64 as f64` give), a `u32` field at most 9 digits with no fraction, a `u8`
+//!   field the same and at most 255;
+//! - enums: the exact snake_case name of a variant; `bool`: `true` or `false` (a `null` declines).
 
 use super::{
-    Carrier, Commodity, Conveyance, Driver, Equipment, Manifest, Mode, Party, Seal, SealAffixer,
-    SealClass, Shipment, Str,
+    Carrier, Commodity, Conveyance, Driver, Entity, Equipment, IdKind, Identifier, Identifiers,
+    Manifest, Mode, Partner, Party, Seal, SealAffixer, SealClass, Shipment, Status, Str,
 };
 use crate::codes::{Country, Hts, PortCode};
-use crate::time::Timestamp;
+use crate::time::{Date, Timestamp};
 
 /// Deepest nesting followed inside an unknown field before declining (serde_json's own limit is 128).
 const MAX_SKIP_DEPTH: usize = 32;
@@ -33,6 +35,22 @@ const MAX_SKIP_DEPTH: usize = 32;
 /// Nesting deeper than `max_depth` declines, so what is accepted passes `precheck`'s depth check too (and,
 /// starting with `{`, its empty and top-level-object checks).
 pub(super) fn manifest(text: &str, max_depth: usize) -> Option<Manifest> {
+    whole(text, max_depth, P::manifest)
+}
+
+/// Parses a partner record from its text (already checked for size and UTF-8); `None` means "ask
+/// serde_json", as for [`manifest`].
+pub(super) fn partner(text: &str, max_depth: usize) -> Option<Partner> {
+    whole(text, max_depth, P::partner)
+}
+
+/// The whole text is one value read by `read`, with whitespace around it.
+#[inline]
+fn whole<'a, T>(
+    text: &'a str,
+    max_depth: usize,
+    read: impl FnOnce(&mut P<'a>) -> Option<T>,
+) -> Option<T> {
     let mut p = P {
         s: text,
         b: text.as_bytes(),
@@ -41,9 +59,9 @@ pub(super) fn manifest(text: &str, max_depth: usize) -> Option<Manifest> {
         max_depth,
     };
     p.ws();
-    let m = p.manifest()?;
+    let v = read(&mut p)?;
     p.ws();
-    (p.i == p.b.len()).then_some(m)
+    (p.i == p.b.len()).then_some(v)
 }
 
 struct P<'a> {
@@ -254,6 +272,21 @@ impl<'a> P<'a> {
         u32::try_from(n).ok()
     }
 
+    /// A `u8` field (serde_json reads an integer as `u64`; serde range-checks it).
+    #[inline]
+    fn u8(&mut self) -> Option<u8> {
+        u8::try_from(self.u32()?).ok()
+    }
+
+    #[inline]
+    fn bool(&mut self) -> Option<bool> {
+        match self.peek()? {
+            b't' => self.lit(b"true").map(|()| true),
+            b'f' => self.lit(b"false").map(|()| false),
+            _ => None,
+        }
+    }
+
     /// An `f64` field: the correctly rounded value of the decimal (serde_json with `float_roundtrip`; an
     /// integer goes through `u64 as f64`, which rounds the same way).
     #[inline]
@@ -362,6 +395,121 @@ impl<'a> P<'a> {
     #[inline]
     fn timestamp(&mut self) -> Option<Timestamp> {
         Timestamp::parse(self.str()?)
+    }
+
+    #[inline]
+    fn date(&mut self) -> Option<Date> {
+        Date::parse(self.str()?)
+    }
+
+    fn partner(&mut self) -> Option<Partner> {
+        let mut seen = 0u32;
+        let (mut partner_id, mut entity, mut identifiers, mut status) = (None, None, None, None);
+        let (mut tier, mut certified_on, mut validated_on) = (None, None, None);
+        let (mut trade_compliance, mut mra_program, mut updated_at) = (false, None, None);
+        self.object(|p, key| {
+            match key {
+                "partner_id" => {
+                    first(&mut seen, 0)?;
+                    partner_id = Some(p.text()?);
+                }
+                "entity" => {
+                    first(&mut seen, 1)?;
+                    entity = Some(entity_named(p.str()?)?);
+                }
+                "identifiers" => {
+                    first(&mut seen, 2)?;
+                    let mut ids = Identifiers::new();
+                    p.array(|p| {
+                        ids.push(p.identifier()?);
+                        Some(())
+                    })?;
+                    identifiers = Some(ids);
+                }
+                "status" => {
+                    first(&mut seen, 3)?;
+                    status = Some(match p.str()? {
+                        "applicant" => Status::Applicant,
+                        "certified" => Status::Certified,
+                        "validated" => Status::Validated,
+                        "suspended" => Status::Suspended,
+                        "removed" => Status::Removed,
+                        _ => return None,
+                    });
+                }
+                "tier" => {
+                    first(&mut seen, 4)?;
+                    tier = p.opt(P::u8)?;
+                }
+                "certified_on" => {
+                    first(&mut seen, 5)?;
+                    certified_on = p.opt(P::date)?;
+                }
+                "validated_on" => {
+                    first(&mut seen, 6)?;
+                    validated_on = p.opt(P::date)?;
+                }
+                "trade_compliance" => {
+                    first(&mut seen, 7)?;
+                    trade_compliance = p.bool()?;
+                }
+                "mra_program" => {
+                    first(&mut seen, 8)?;
+                    mra_program = p.opt(P::text)?;
+                }
+                "updated_at" => {
+                    first(&mut seen, 9)?;
+                    updated_at = p.opt(P::timestamp)?;
+                }
+                _ => p.skip(0)?,
+            }
+            Some(())
+        })?;
+        Some(Partner {
+            partner_id: partner_id?,
+            entity: entity?,
+            identifiers: identifiers?,
+            status: status?,
+            tier,
+            certified_on,
+            validated_on,
+            trade_compliance,
+            mra_program,
+            updated_at,
+        })
+    }
+
+    fn identifier(&mut self) -> Option<Identifier> {
+        let mut seen = 0u32;
+        let (mut kind, mut value) = (None, None);
+        self.object(|p, key| {
+            match key {
+                "kind" => {
+                    first(&mut seen, 0)?;
+                    kind = Some(match p.str()? {
+                        "ior" => IdKind::Ior,
+                        "scac" => IdKind::Scac,
+                        "mid" => IdKind::Mid,
+                        "filer_code" => IdKind::FilerCode,
+                        "iata" => IdKind::Iata,
+                        "fmc" => IdKind::Fmc,
+                        "duns" => IdKind::Duns,
+                        "ein" => IdKind::Ein,
+                        _ => return None,
+                    });
+                }
+                "value" => {
+                    first(&mut seen, 1)?;
+                    value = Some(p.text()?);
+                }
+                _ => p.skip(2)?,
+            }
+            Some(())
+        })?;
+        Some(Identifier {
+            kind: kind?,
+            value: value?,
+        })
     }
 
     fn manifest(&mut self) -> Option<Manifest> {
@@ -732,4 +880,24 @@ impl<'a> P<'a> {
         c.description = description?;
         Some(c)
     }
+}
+
+/// The entity a partner record names (serde's snake_case variant names).
+fn entity_named(name: &str) -> Option<Entity> {
+    Some(match name {
+        "importer" => Entity::Importer,
+        "exporter" => Entity::Exporter,
+        "highway_carrier" => Entity::HighwayCarrier,
+        "rail_carrier" => Entity::RailCarrier,
+        "sea_carrier" => Entity::SeaCarrier,
+        "air_carrier" => Entity::AirCarrier,
+        "broker" => Entity::Broker,
+        "consolidator" => Entity::Consolidator,
+        "terminal_operator" => Entity::TerminalOperator,
+        "manufacturer" => Entity::Manufacturer,
+        "long_haul_carrier" => Entity::LongHaulCarrier,
+        "third_party_logistics" => Entity::ThirdPartyLogistics,
+        "mra_foreign" => Entity::MraForeign,
+        _ => return None,
+    })
 }
