@@ -8,11 +8,13 @@
 //! minus the follower's position, from librdkafka's statistics) is exported as
 //! `borderlane_partner_follower_lag`.
 //!
-//! Records are taken in batches (whatever librdkafka has queued, up to [`BATCH`]) and handed to the
-//! [`Applier`]: a large batch is parsed on a small thread pool, then applied partition by partition — each
-//! partition's records in offset order on one thread, different partitions in parallel — so a tombstone
-//! after an upsert of the same partner wins, and an upsert after a tombstone. Loading a large table runs
-//! near the raw consume rate (docs/performance.md, "Partner table").
+//! Records are taken in batches (whatever librdkafka has queued, up to [`BATCH`]) and go through three
+//! stages at once, each batch one stage further every round: this thread polls batch N+2 while the
+//! [`Applier`]'s pool parses batch N+1 (in parallel: parsing touches no shared state) and applies batch N
+//! partition by partition — each partition's records in offset order on one thread, different partitions
+//! in parallel — so a tombstone after an upsert of the same partner wins, and an upsert after a tombstone.
+//! A batch usually holds one partition (librdkafka hands over one fetch at a time), so without the overlap
+//! one thread applied while the other waited (docs/performance.md, "Partner table").
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -20,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use borderlane_core::table::PartnerTable;
-use borderlane_core::wire::{parse_partner, ErrorKind, Limits, Partner};
+use borderlane_core::wire::{parse_partner, ErrorKind, Limits, Partner, Str};
 use rayon::prelude::*;
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::KafkaError;
@@ -40,8 +42,8 @@ const GAUGE_INTERVAL: Duration = Duration::from_millis(250);
 /// hand-offs cost nothing per record, small enough that the polled messages pin little of the queue.
 pub const BATCH: usize = 4096;
 
-/// Smaller batches (live updates, the tail of a partition) are parsed and applied on the follower's own
-/// thread: waking the pool costs more than it saves.
+/// Smaller batches (live updates, the tail of a partition) are parsed by one task, not split over the
+/// pool: splitting costs more than it saves.
 const PARALLEL_FROM: usize = 64;
 
 /// Records one pool task parses at least.
@@ -130,8 +132,9 @@ impl PartnerFollower {
         let mut complete = false;
         let mut records: u64 = 0;
         let mut gauges_at = Instant::now();
-        // The batch polled last, applied while this thread polls the next one.
-        let mut pending = Polled::default();
+        // The batch parsed last round, applied this round; the batch polled last round, parsed this round.
+        let mut parsed: Option<Parsed> = None;
+        let mut polled = Polled::default();
         loop {
             if !complete && catch_up.is_complete() {
                 complete = true;
@@ -149,33 +152,38 @@ impl PartnerFollower {
             if self.shutdown.is_triggered() {
                 return Ok(());
             }
-            let next = if pending.is_empty() {
-                self.poll_batch(Duration::from_millis(100))
+            let (next, applied) = if parsed.is_none() && polled.is_empty() {
+                (self.poll_batch(Duration::from_millis(100)), None)
             } else {
-                // The pending batch goes to the pool; this thread takes what is queued meanwhile.
-                let batch: Vec<Record<'_>> = pending.messages.iter().map(Record::of).collect();
+                let batch: Vec<Record<'_>> = polled.messages.iter().map(Record::of).collect();
+                let ends = std::mem::take(&mut polled.ends_reached);
                 let applier = &self.applier;
+                let mut to_apply = parsed.take();
+                let mut parsing = None;
                 let next = applier.pool.in_place_scope(|scope| {
-                    scope.spawn(|_| applier.apply(&batch));
+                    if let Some(p) = to_apply.as_mut() {
+                        scope.spawn(move |_| applier.apply_parsed(p));
+                    }
+                    if !batch.is_empty() || !ends.is_empty() {
+                        scope.spawn(|_| parsing = Some(applier.parse(&batch, ends)));
+                    }
                     self.poll_batch(Duration::ZERO)
                 });
-                records += batch.len() as u64;
-                for r in &batch {
-                    catch_up.record(r.partition, r.offset);
+                parsed = parsing;
+                (next, to_apply)
+            };
+            if let Some(done) = applied {
+                records += done.at.len() as u64;
+                for &(partition, offset) in &done.at {
+                    catch_up.record(partition, offset);
                 }
                 // A partition's end comes after its records, which are applied now.
-                for p in pending.ends_reached.drain(..) {
-                    catch_up.end_of_partition(p);
-                }
-                next
-            };
-            pending = next;
-            if pending.messages.is_empty() {
-                // Ends reached with no record in the batch: nothing to wait for.
-                for p in pending.ends_reached.drain(..) {
+                for &p in &done.ends_reached {
                     catch_up.end_of_partition(p);
                 }
             }
+            // The messages are parsed (nothing borrows them any more): back to librdkafka.
+            polled = next;
             if gauges_at.elapsed() >= GAUGE_INTERVAL {
                 gauges_at = Instant::now();
                 self.metrics
@@ -253,11 +261,19 @@ impl<'a> Record<'a> {
 }
 
 /// What one record asks of the table; deciding it (parsing) touches no shared state.
-enum Action<'a> {
+enum Action {
     Upsert(Partner),
-    Remove(&'a str),
+    Remove(Str),
     /// Logged, counted, skipped.
     Bad(BadPartner, Cow<'static, str>),
+}
+
+/// A batch parsed, waiting to be applied: where each record came from, what it asks, and the partitions
+/// whose end was reached after these records.
+pub struct Parsed {
+    at: Vec<(i32, i64)>,
+    actions: Vec<Action>,
+    ends_reached: Vec<i32>,
 }
 
 /// Applies batches of partner records to the table: the records of a large batch are parsed in parallel
@@ -299,39 +315,53 @@ impl Applier {
 
     /// Applies `batch` (records in the order they were polled: offset order within each partition).
     pub fn apply(&self, batch: &[Record<'_>]) {
-        if batch.len() < PARALLEL_FROM || self.pool.current_num_threads() < 2 {
-            for r in batch {
-                self.act(r, self.decide(r));
-            }
-            return;
+        self.apply_parsed(&mut self.parse(batch, Vec::new()));
+    }
+
+    /// Parses `batch` (a large one in parallel on the pool); `ends_reached` are the partitions whose end
+    /// was reached after these records.
+    pub fn parse(&self, batch: &[Record<'_>], ends_reached: Vec<i32>) -> Parsed {
+        let actions = if batch.len() < PARALLEL_FROM || self.pool.current_num_threads() < 2 {
+            batch.iter().map(|r| self.decide(r)).collect()
+        } else {
+            self.pool.install(|| {
+                batch
+                    .par_iter()
+                    .with_min_len(PARSE_CHUNK)
+                    .map(|r| self.decide(r))
+                    .collect()
+            })
+        };
+        Parsed {
+            at: batch.iter().map(|r| (r.partition, r.offset)).collect(),
+            actions,
+            ends_reached,
         }
-        let actions: Vec<Action<'_>> = self.pool.install(|| {
-            batch
-                .par_iter()
-                .with_min_len(PARSE_CHUNK)
-                .map(|r| self.decide(r))
-                .collect()
-        });
+    }
+
+    /// Applies a parsed batch (its actions are used up; its positions stay): each partition's records in
+    /// offset order on one thread, partitions in parallel on the pool.
+    pub fn apply_parsed(&self, parsed: &mut Parsed) {
         // Each partition's records, still in offset order.
-        let mut lanes: Vec<Vec<(&Record<'_>, Action<'_>)>> = Vec::new();
+        let mut lanes: Vec<Vec<(i32, i64, Action)>> = Vec::new();
         let mut lane_of: Vec<i32> = Vec::new();
         let mut last = usize::MAX;
-        for (r, a) in batch.iter().zip(actions) {
-            if lane_of.get(last) != Some(&r.partition) {
-                last = match lane_of.iter().position(|p| *p == r.partition) {
+        for (&(partition, offset), a) in parsed.at.iter().zip(std::mem::take(&mut parsed.actions)) {
+            if lane_of.get(last) != Some(&partition) {
+                last = match lane_of.iter().position(|p| *p == partition) {
                     Some(i) => i,
                     None => {
-                        lane_of.push(r.partition);
+                        lane_of.push(partition);
                         lanes.push(Vec::new());
                         lanes.len() - 1
                     }
                 };
             }
-            lanes[last].push((r, a));
+            lanes[last].push((partition, offset, a));
         }
-        let apply_lane = |lane: Vec<(&Record<'_>, Action<'_>)>| {
-            for (r, a) in lane {
-                self.act(r, a);
+        let apply_lane = |lane: Vec<(i32, i64, Action)>| {
+            for (partition, offset, a) in lane {
+                self.act(partition, offset, a);
             }
         };
         if lanes.len() == 1 {
@@ -343,7 +373,7 @@ impl Applier {
     }
 
     /// What `r` asks for: an upsert, a tombstone, or a bad record.
-    fn decide<'a>(&self, r: &Record<'a>) -> Action<'a> {
+    fn decide(&self, r: &Record<'_>) -> Action {
         let key = match r.key.map(std::str::from_utf8) {
             None => None,
             Some(Ok(k)) => Some(k),
@@ -356,7 +386,7 @@ impl Applier {
         };
         match r.value {
             None => match key {
-                Some(k) => Action::Remove(k),
+                Some(k) => Action::Remove(Str::from(k)),
                 None => Action::Bad(
                     BadPartner::MissingKey,
                     Cow::Borrowed("tombstone without a key"),
@@ -375,19 +405,19 @@ impl Applier {
         }
     }
 
-    /// Carries out `action` for `r`.
-    fn act(&self, r: &Record<'_>, action: Action<'_>) {
+    /// Carries out `action`, the record at `offset` of `partition`.
+    fn act(&self, partition: i32, offset: i64, action: Action) {
         match action {
             Action::Upsert(p) => self.table.upsert(p),
             Action::Remove(k) => {
-                self.table.remove(k);
+                self.table.remove(&k);
             }
             Action::Bad(why, message) => {
                 self.metrics.bad_partner_record(why);
                 warn!(
                     topic = %self.topic,
-                    partition = r.partition,
-                    offset = r.offset,
+                    partition,
+                    offset,
                     kind = why.as_str(),
                     message = &*message,
                     "bad partner record skipped"

@@ -109,17 +109,45 @@ async fn missing(
     .context("metadata task")?
 }
 
+/// An admin client for one start-up step, dropped off the async runtime: rust-rdkafka's `AdminClient` drop
+/// joins its polling thread, which wakes every 100 ms, so dropping it inline held the task — and the
+/// partner table's load behind it — ~100 ms per client (two at every start).
+struct Admin(Option<Arc<AdminClient<DefaultClientContext>>>);
+
+impl Admin {
+    fn new(config: &Config) -> anyhow::Result<Admin> {
+        let client = client_config(&config.kafka, Role::Admin)
+            .create()
+            .map_err(|e| anyhow!("creating the admin client: {e}"))?;
+        Ok(Admin(Some(Arc::new(client))))
+    }
+
+    fn client(&self) -> &Arc<AdminClient<DefaultClientContext>> {
+        self.0.as_ref().expect("an admin client until dropped")
+    }
+}
+
+impl Drop for Admin {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn_blocking(move || drop(client));
+                }
+                Err(_) => drop(client),
+            }
+        }
+    }
+}
+
 /// Makes sure every topic exists; see the module documentation.
 pub async fn ensure(config: &Config) -> anyhow::Result<()> {
     let timeout = Duration::from_millis(config.kafka.startup_timeout_ms);
-    let admin: Arc<AdminClient<DefaultClientContext>> = Arc::new(
-        client_config(&config.kafka, Role::Admin)
-            .create()
-            .map_err(|e| anyhow!("creating the admin client: {e}"))?,
-    );
+    let admin = Admin::new(config)?;
+    let admin = admin.client();
     let wanted = wanted(config);
     let names: Vec<&str> = wanted.iter().map(|(n, _)| *n).collect();
-    let absent = missing(&admin, &names, timeout).await?;
+    let absent = missing(admin, &names, timeout).await?;
     if absent.is_empty() {
         return Ok(());
     }
@@ -161,7 +189,7 @@ pub async fn ensure(config: &Config) -> anyhow::Result<()> {
     // Creation is asynchronous in the cluster: wait until metadata shows every topic with partitions.
     let deadline = Instant::now() + timeout;
     loop {
-        let still = missing(&admin, &names, timeout).await?;
+        let still = missing(admin, &names, timeout).await?;
         if still.is_empty() {
             return Ok(());
         }
@@ -201,9 +229,8 @@ pub fn dead_letter_room_problem(
 /// could refuse a dead letter; see [`dead_letter_room_problem`].
 pub async fn check_dead_letter_room(config: &Config) -> anyhow::Result<()> {
     let timeout = Duration::from_millis(config.kafka.startup_timeout_ms);
-    let admin: AdminClient<DefaultClientContext> = client_config(&config.kafka, Role::Admin)
-        .create()
-        .map_err(|e| anyhow!("creating the admin client: {e}"))?;
+    let admin = Admin::new(config)?;
+    let admin = admin.client();
     let t = &config.kafka.topics;
     let specs = [
         ResourceSpecifier::Topic(&t.manifests),
