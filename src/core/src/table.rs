@@ -274,12 +274,14 @@ impl PartnerTable {
     /// Inserts or replaces a partner. New identifiers are indexed before stale ones are dropped, so a
     /// concurrent reader sees either the old or the new record for an identifier both hold, never neither.
     pub fn upsert(&self, mut partner: Partner) {
-        // Identifiers that spilled to the heap may keep growth capacity (4 after a second push). A fresh
+        // Identifiers that spilled to the heap may keep growth capacity (4 after a third push). A fresh
         // exact allocation (or back inside the partner), not a shrink in place: the freed block is the size
-        // the next parse needs, where a shrunk one would leave a hole nothing fills.
+        // the next parse needs, where a shrunk one would leave a hole nothing fills. (`collect` from the
+        // drain would not do: it allocates at least 4.)
         let ids = &mut partner.identifiers;
         if ids.spilled() && ids.capacity() > ids.len() {
-            let exact: Vec<Identifier> = ids.drain(..).collect();
+            let mut exact: Vec<Identifier> = Vec::with_capacity(ids.len());
+            exact.extend(ids.drain(..));
             *ids = Identifiers::from_vec(exact);
         }
         let new = Arc::new(partner);
@@ -408,6 +410,37 @@ mod tests {
             trade_compliance: false,
             mra_program: None,
             updated_at: None,
+        }
+    }
+
+    /// Stored identifiers hold no growth room: inside the partner for one, an exact allocation for more.
+    #[test]
+    fn stored_identifiers_are_exact() {
+        let t = PartnerTable::new();
+        let kinds = [
+            IdKind::Ior,
+            IdKind::Ein,
+            IdKind::Duns,
+            IdKind::Fmc,
+            IdKind::Iata,
+        ];
+        for n in 1..=kinds.len() {
+            let idents: Vec<(IdKind, String)> =
+                kinds[..n].iter().map(|k| (*k, format!("V{n}"))).collect();
+            let refs: Vec<(IdKind, &str)> = idents.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let mut p = partner(&format!("P{n}"), &[], Status::Certified);
+            for (k, v) in &refs {
+                // Pushed one by one, as a reader does: capacity grows 1, 2, 4, 8.
+                p.identifiers.push(Identifier {
+                    kind: *k,
+                    value: (*v).into(),
+                });
+            }
+            t.upsert(p);
+            let stored = t.get(IdKind::Ior, &format!("V{n}")).unwrap();
+            assert_eq!(stored.identifiers.len(), n);
+            assert_eq!(stored.identifiers.capacity(), n, "{n} identifiers");
+            assert_eq!(stored.identifiers.spilled(), n > 1);
         }
     }
 

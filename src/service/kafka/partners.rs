@@ -279,8 +279,9 @@ pub struct Parsed {
 /// Applies batches of partner records to the table: the records of a large batch are parsed in parallel
 /// on the applier's pool, then each partition's records are applied in offset order on one thread while
 /// other partitions are applied on others (the table serialises writers of one partner id, so a key that
-/// ever appears in two partitions stays consistent too). A small batch is parsed and applied in order on
-/// the calling thread.
+/// ever appears in two partitions stays consistent too). A small batch is parsed in one task, not split.
+/// [`Applier::parse`] and [`Applier::apply_parsed`] are the two stages the follower overlaps across
+/// batches; [`Applier::apply`] is both, one batch at a time.
 pub struct Applier {
     table: Arc<PartnerTable>,
     metrics: Arc<Metrics>,
