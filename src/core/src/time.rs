@@ -76,7 +76,7 @@ impl Timestamp {
 }
 
 /// The digits of `b[r]` as a number; `None` if any byte is not an ASCII digit.
-#[inline]
+#[inline(always)]
 fn digits(b: &[u8], r: std::ops::Range<usize>) -> Option<u32> {
     b[r].iter().try_fold(0u32, |acc, d| {
         d.is_ascii_digit().then(|| acc * 10 + (d - b'0') as u32)
