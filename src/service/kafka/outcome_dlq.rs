@@ -188,13 +188,11 @@ impl OutcomeDeadLetters {
     /// The message to stop with when the consumer has a fatal error (e.g. fenced by a duplicate
     /// `kafka.instance_id`).
     fn fatal(&self) -> Option<String> {
-        let (code, reason) = self.consumer.client().fatal_error()?;
-        Some(fatal_consumer_error(
+        fatal_consumer_error(
             "outcome dead-letter",
-            code,
-            &reason,
+            self.consumer.client(),
             self.instance_id.as_deref(),
-        ))
+        )
     }
 
     /// Commits the offsets of valid records (a failure is logged; the records are re-checked later, which

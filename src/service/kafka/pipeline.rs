@@ -203,18 +203,18 @@ pub fn consumer_error_is_transient(e: &KafkaError) -> bool {
     }
 }
 
-/// The message of a fatal error of a group consumer (`which`: "manifest", "outcome dead-letter"): the
-/// instance stops (nothing more is consumed; a restart resumes at the committed offsets).
+/// The message to stop with if `client` (a group consumer; `which`: "manifest", "outcome dead-letter") has
+/// a fatal error: the instance stops (nothing more is consumed; a restart resumes at the committed offsets).
 /// `FENCED_INSTANCE_ID` means the group coordinator gave this static member's id (`group.instance.id` =
 /// `kafka.instance_id`) to a newer member: another instance runs with the same `kafka.instance_id`, or this
 /// one's restart was faster than its own shutdown.
-pub fn fatal_consumer_error(
+pub fn fatal_consumer_error<C: rdkafka::ClientContext>(
     which: &str,
-    code: RDKafkaErrorCode,
-    reason: &str,
+    client: &rdkafka::client::Client<C>,
     instance_id: Option<&str>,
-) -> String {
-    if code == RDKafkaErrorCode::FencedInstanceId {
+) -> Option<String> {
+    let (code, reason) = client.fatal_error()?;
+    Some(if code == RDKafkaErrorCode::FencedInstanceId {
         format!(
             "the {which} consumer was fenced by a newer group member with the same group.instance.id \
              (kafka.instance_id = {:?}): ANOTHER RUNNING INSTANCE IS CONFIGURED WITH THIS \
@@ -223,7 +223,7 @@ pub fn fatal_consumer_error(
         )
     } else {
         format!("fatal {which} consumer error ({code:?}): {reason}; this instance stops")
-    }
+    })
 }
 
 /// Most records scored and emitted as one batch.
@@ -414,13 +414,11 @@ impl Pipeline {
     /// The message to stop with when the consumer has a fatal error (e.g. fenced by a duplicate
     /// `kafka.instance_id`).
     fn fatal(&self) -> Option<String> {
-        let (code, reason) = self.consumer.client().fatal_error()?;
-        Some(fatal_consumer_error(
+        fatal_consumer_error(
             "manifest",
-            code,
-            &reason,
+            self.consumer.client(),
             self.instance_id.as_deref(),
-        ))
+        )
     }
 
     fn consume(&self) -> anyhow::Result<()> {
