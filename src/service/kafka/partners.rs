@@ -132,8 +132,9 @@ impl PartnerFollower {
         let mut complete = false;
         let mut records: u64 = 0;
         let mut gauges_at = Instant::now();
-        // The batch parsed last round, applied this round; the batch polled last round, parsed this round.
-        let mut parsed: Option<Parsed> = None;
+        // The batch parsed last round (with the partitions whose end came after it), applied this round;
+        // the batch polled last round, parsed this round.
+        let mut parsed: Option<(Parsed, Vec<i32>)> = None;
         let mut polled = Polled::default();
         loop {
             if !complete && catch_up.is_complete() {
@@ -161,24 +162,24 @@ impl PartnerFollower {
                 let mut to_apply = parsed.take();
                 let mut parsing = None;
                 let next = applier.pool.in_place_scope(|scope| {
-                    if let Some(p) = to_apply.as_mut() {
+                    if let Some((p, _)) = to_apply.as_mut() {
                         scope.spawn(move |_| applier.apply_parsed(p));
                     }
                     if !batch.is_empty() || !ends.is_empty() {
-                        scope.spawn(|_| parsing = Some(applier.parse(&batch, ends)));
+                        scope.spawn(|_| parsing = Some((applier.parse(&batch), ends)));
                     }
                     self.poll_batch(Duration::ZERO)
                 });
                 parsed = parsing;
                 (next, to_apply)
             };
-            if let Some(done) = applied {
+            if let Some((done, ends_reached)) = applied {
                 records += done.at.len() as u64;
                 for &(partition, offset) in &done.at {
                     catch_up.record(partition, offset);
                 }
                 // A partition's end comes after its records, which are applied now.
-                for &p in &done.ends_reached {
+                for p in ends_reached {
                     catch_up.end_of_partition(p);
                 }
             }
@@ -268,12 +269,10 @@ enum Action {
     Bad(BadPartner, Cow<'static, str>),
 }
 
-/// A batch parsed, waiting to be applied: where each record came from, what it asks, and the partitions
-/// whose end was reached after these records.
+/// A batch parsed, waiting to be applied: where each record came from and what it asks.
 pub struct Parsed {
     at: Vec<(i32, i64)>,
     actions: Vec<Action>,
-    ends_reached: Vec<i32>,
 }
 
 /// Applies batches of partner records to the table: the records of a large batch are parsed in parallel
@@ -316,12 +315,11 @@ impl Applier {
 
     /// Applies `batch` (records in the order they were polled: offset order within each partition).
     pub fn apply(&self, batch: &[Record<'_>]) {
-        self.apply_parsed(&mut self.parse(batch, Vec::new()));
+        self.apply_parsed(&mut self.parse(batch));
     }
 
-    /// Parses `batch` (a large one in parallel on the pool); `ends_reached` are the partitions whose end
-    /// was reached after these records.
-    pub fn parse(&self, batch: &[Record<'_>], ends_reached: Vec<i32>) -> Parsed {
+    /// Parses `batch` (a large one in parallel on the pool).
+    pub fn parse(&self, batch: &[Record<'_>]) -> Parsed {
         let actions = if batch.len() < PARALLEL_FROM || self.pool.current_num_threads() < 2 {
             batch.iter().map(|r| self.decide(r)).collect()
         } else {
@@ -336,7 +334,6 @@ impl Applier {
         Parsed {
             at: batch.iter().map(|r| (r.partition, r.offset)).collect(),
             actions,
-            ends_reached,
         }
     }
 
