@@ -425,15 +425,12 @@ mod tests {
             IdKind::Iata,
         ];
         for n in 1..=kinds.len() {
-            let idents: Vec<(IdKind, String)> =
-                kinds[..n].iter().map(|k| (*k, format!("V{n}"))).collect();
-            let refs: Vec<(IdKind, &str)> = idents.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let mut p = partner(&format!("P{n}"), &[], Status::Certified);
-            for (k, v) in &refs {
+            for kind in &kinds[..n] {
                 // Pushed one by one, as a reader does: capacity grows 1, 2, 4, 8.
                 p.identifiers.push(Identifier {
-                    kind: *k,
-                    value: (*v).into(),
+                    kind: *kind,
+                    value: format!("V{n}").into(),
                 });
             }
             t.upsert(p);
