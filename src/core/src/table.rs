@@ -131,15 +131,19 @@ impl Index {
         self.spilled.load(Ordering::Acquire)
     }
 
-    /// Whether `p` holds `key` in this index.
+    /// Whether the slot of `key`'s hash, holding `p`, is `key`'s: `p` holds `key`, and no other key of
+    /// this index with the same hash. A partner holding two keys whose hashes collide is never put in a
+    /// slot (both keys go to the spill), so a slot's partner always names its key; without that, a slot
+    /// set for one key would answer for the other, and replacing it for one would lose the other.
     #[inline]
-    fn holds(&self, p: &Partner, key: &str) -> bool {
+    fn holds(&self, p: &Partner, key: &str, hash: u64) -> bool {
         match self.kind {
             None => p.partner_id == key,
-            Some(kind) => p
-                .identifiers
-                .iter()
-                .any(|i| i.kind == kind && i.value == key),
+            Some(kind) => {
+                let mut of_kind = p.identifiers.iter().filter(|i| i.kind == kind);
+                of_kind.clone().any(|i| i.value == key)
+                    && of_kind.all(|i| i.value == key || (self.hash)(&i.value) != hash)
+            }
         }
     }
 
@@ -159,7 +163,7 @@ impl Index {
         f: impl FnOnce(&Arc<Partner>) -> R,
     ) -> Option<R> {
         if let Some(p) = self.by_hash.get(&hash) {
-            if self.holds(&p, key) {
+            if self.holds(&p, key, hash) {
                 return Some(f(&p));
             }
         }
@@ -171,14 +175,25 @@ impl Index {
 
     /// Points `key` at `p` (which holds it); returns the partner it pointed at before.
     fn insert(&self, key: &str, p: Arc<Partner>) -> Option<Arc<Partner>> {
-        match self.by_hash.entry((self.hash)(key)) {
-            dashmap::Entry::Occupied(mut o) if self.holds(o.get(), key) => Some(o.insert(p)),
+        let hash = (self.hash)(key);
+        match self.by_hash.entry(hash) {
+            // The slot is this key's: `p` takes it, unless `p` holds another key of this hash.
+            dashmap::Entry::Occupied(mut o) if self.holds(o.get(), key, hash) => {
+                if self.holds(&p, key, hash) {
+                    return Some(o.insert(p));
+                }
+                // Into the spill before the slot goes (same lock order as every path: slot, then spill),
+                // so a reader finds the old partner or the new one, never neither.
+                self.spilled.store(true, Ordering::Release);
+                self.spill.insert(Str::from(key), p);
+                Some(o.remove())
+            }
             dashmap::Entry::Occupied(o) => {
                 drop(o);
                 self.spilled.store(true, Ordering::Release);
                 self.spill.insert(Str::from(key), p)
             }
-            dashmap::Entry::Vacant(v) => {
+            dashmap::Entry::Vacant(v) if self.holds(&p, key, hash) => {
                 v.insert(p);
                 // It may have lived in the spill while another key held the slot.
                 if self.may_spill() {
@@ -187,14 +202,20 @@ impl Index {
                     None
                 }
             }
+            dashmap::Entry::Vacant(v) => {
+                drop(v);
+                self.spilled.store(true, Ordering::Release);
+                self.spill.insert(Str::from(key), p)
+            }
         }
     }
 
     /// Removes `key` if it points at a partner `owner` accepts; returns that partner.
     fn remove_if(&self, key: &str, owner: impl Fn(&Partner) -> bool) -> Option<Arc<Partner>> {
+        let hash = (self.hash)(key);
         let removed = self
             .by_hash
-            .remove_if(&(self.hash)(key), |_, p| self.holds(p, key) && owner(p));
+            .remove_if(&hash, |_, p| self.holds(p, key, hash) && owner(p));
         if let Some((_, p)) = removed {
             return Some(p);
         }
@@ -475,6 +496,23 @@ mod tests {
         assert_eq!((t.len(), t.identifier_count()), (50, 50));
         assert_eq!(t.partners().len(), 50);
         assert!((0..50).all(|i| t.get(IdKind::Ior, &format!("IOR-{i}")).is_some()));
+
+        // One partner holding two keys whose hashes collide, then another claiming one of them: the
+        // other stays its first owner's (a slot set for one key used to answer for both, and the claim
+        // replaced it for both, losing B; found by the model test below).
+        let t = PartnerTable::with_key_hash(|_| 7);
+        t.upsert(partner(
+            "P0",
+            &[(IdKind::Ein, "A"), (IdKind::Ein, "B")],
+            Status::Certified,
+        ));
+        t.upsert(partner("P1", &[(IdKind::Ein, "A")], Status::Certified));
+        assert_eq!(t.get(IdKind::Ein, "A").unwrap().partner_id, "P1");
+        assert_eq!(t.get(IdKind::Ein, "B").unwrap().partner_id, "P0");
+        assert_eq!(t.identifier_count(), 2);
+        assert!(t.remove("P0"));
+        assert_eq!(t.get(IdKind::Ein, "A").unwrap().partner_id, "P1");
+        assert!(t.get(IdKind::Ein, "B").is_none());
     }
 
     fn upsert_and_tombstone(t: PartnerTable) {
@@ -500,6 +538,74 @@ mod tests {
         assert!(!t.remove("P2"));
         assert_eq!((t.len(), t.identifier_count()), (0, 0));
         assert_eq!(t.updates_applied(), 6);
+    }
+
+    /// An upsert (`true`) or tombstone of partner `P{n}`, with the upsert's identifiers: (EIN, else IOR;
+    /// value `V{n}`).
+    type Op = (bool, u8, Vec<(bool, u8)>);
+
+    /// A model of the semantics (wire.md): identifier → owner, the latest upsert claiming it wins; an upsert
+    /// drops the identifiers its partner no longer holds, a tombstone all of them, each only where that
+    /// partner still owns it. Any sequence of upserts and tombstones leaves `get` and `len` equal to the
+    /// model's, for every identifier ever used (removed ones included), under the real key hash, one that
+    /// leaves few bits varying, and one that collides keys outright.
+    fn follows_the_model(hash: KeyHash, ops: &[Op]) {
+        use std::collections::HashMap;
+        let t = PartnerTable::with_key_hash(hash);
+        let kind = |ein: bool| if ein { IdKind::Ein } else { IdKind::Ior };
+        let mut owner: HashMap<(IdKind, String), String> = HashMap::new();
+        let mut held: HashMap<String, Vec<(IdKind, String)>> = HashMap::new();
+        for (upsert, who, idents) in ops {
+            let id = format!("P{who}");
+            let idents: Vec<(IdKind, String)> = idents
+                .iter()
+                .map(|(ein, v)| (kind(*ein), format!("V{v}")))
+                .collect();
+            let was = held.remove(&id);
+            for key in was.iter().flatten() {
+                if (!*upsert || !idents.contains(key)) && owner.get(key) == Some(&id) {
+                    owner.remove(key);
+                }
+            }
+            if *upsert {
+                let refs: Vec<(IdKind, &str)> =
+                    idents.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                t.upsert(partner(&id, &refs, Status::Certified));
+                for key in &idents {
+                    owner.insert(key.clone(), id.clone());
+                }
+                held.insert(id, idents);
+            } else {
+                assert_eq!(t.remove(&id), was.is_some(), "{id}");
+            }
+        }
+        assert_eq!(t.len(), held.len());
+        for ein in [false, true] {
+            for v in 0..12u8 {
+                let key = (kind(ein), format!("V{v}"));
+                let got = t.get(key.0, &key.1).map(|p| p.partner_id.to_string());
+                assert_eq!(got.as_ref(), owner.get(&key), "{key:?}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        #[test]
+        fn upserts_and_tombstones_follow_the_model(
+            ops in proptest::collection::vec(
+                (
+                    proptest::bool::weighted(0.75),
+                    0u8..6,
+                    proptest::collection::vec((proptest::bool::ANY, 0u8..12), 0..4),
+                ),
+                0..40,
+            ),
+        ) {
+            follows_the_model(xxh3, &ops);
+            follows_the_model(|k| xxh3(k) & (u64::MAX >> 62 << 62 | 0xffff), &ops);
+            follows_the_model(|k| k.len() as u64, &ops);
+        }
     }
 
     /// Writers on several threads — upserts and tombstones of the same partners racing, identifiers claimed
