@@ -135,14 +135,25 @@ impl Index {
     /// this index with the same hash. A partner holding two keys whose hashes collide is never put in a
     /// slot (both keys go to the spill), so a slot's partner always names its key; without that, a slot
     /// set for one key would answer for the other, and replacing it for one would lose the other.
-    #[inline]
+    #[inline(always)]
     fn holds(&self, p: &Partner, key: &str, hash: u64) -> bool {
         match self.kind {
             None => p.partner_id == key,
             Some(kind) => {
-                let mut of_kind = p.identifiers.iter().filter(|i| i.kind == kind);
-                of_kind.clone().any(|i| i.value == key)
-                    && of_kind.all(|i| i.value == key || (self.hash)(&i.value) != hash)
+                // Most partners hold one identifier.
+                if let [only] = &p.identifiers[..] {
+                    return only.kind == kind && only.value == key;
+                }
+                // One pass; another identifier of the kind is hashed only in the rare partner with two.
+                let mut found = false;
+                for i in p.identifiers.iter().filter(|i| i.kind == kind) {
+                    if i.value == key {
+                        found = true;
+                    } else if (self.hash)(&i.value) == hash {
+                        return false;
+                    }
+                }
+                found
             }
         }
     }
