@@ -83,6 +83,28 @@ fn ids(v: &serde_json::Value, key: &str, out: &mut BTreeSet<String>) {
     }
 }
 
+/// Whether `id` occurs in `text` as a whole token: not inside a longer number or word. A party id of
+/// digits only (a DUNS number such as `300000001`) can otherwise be found inside a metric's value (a sum
+/// printed as `0.30000000100000003`), which leaks nothing; an id in a label or a line would stand between
+/// quotes, spaces or punctuation.
+fn contains_token(text: &str, id: &str) -> bool {
+    let part = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+');
+    text.match_indices(id).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + id.len()..].chars().next();
+        !before.is_some_and(part) && !after.is_some_and(part)
+    })
+}
+
+#[test]
+fn tokens_are_whole() {
+    assert!(contains_token("x{id=\"300000001\"} 1", "300000001"));
+    assert!(contains_token("300000001", "300000001"));
+    assert!(!contains_token("sum 0.30000000100000003", "300000001"));
+    assert!(!contains_token("count 1300000001", "300000001"));
+    assert!(contains_token("a 1\nb TRK-1 c", "TRK-1"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_listeners_and_metrics_without_ids() {
     let dir = tempdir("tls");
@@ -174,7 +196,7 @@ async fn tls_listeners_and_metrics_without_ids() {
     assert!(body.contains("borderlane_decisions_total"), "{body}");
     let leaked: Vec<&String> = seen
         .iter()
-        .filter(|id| id.len() >= 4 && body.contains(id.as_str()))
+        .filter(|id| id.len() >= 4 && contains_token(&body, id))
         .collect();
     assert!(leaked.is_empty(), "ids on /metrics: {leaked:?}");
     drop(lines);
