@@ -83,16 +83,16 @@ fn ids(v: &serde_json::Value, key: &str, out: &mut BTreeSet<String>) {
     }
 }
 
-/// Whether `id` occurs in `text` as a whole token: not inside a longer number or word. A party id of
-/// digits only (a DUNS number such as `300000001`) can otherwise be found inside a metric's value (a sum
-/// printed as `0.30000000100000003`), which leaks nothing; an id in a label or a line would stand between
-/// quotes, spaces or punctuation.
+/// Whether `id` occurs in `text` other than inside a longer number. A party id of digits only (a DUNS
+/// number such as `300000001`) can otherwise be found inside a metric's value (a sum printed as
+/// `0.30000000100000003`), which leaks nothing; an occurrence with anything but a digit or a decimal point
+/// beside it counts.
 fn contains_token(text: &str, id: &str) -> bool {
-    let part = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+');
+    let numeric = |c: char| c.is_ascii_digit() || c == '.';
     text.match_indices(id).any(|(at, _)| {
         let before = text[..at].chars().next_back();
         let after = text[at + id.len()..].chars().next();
-        !before.is_some_and(part) && !after.is_some_and(part)
+        !before.is_some_and(numeric) && !after.is_some_and(numeric)
     })
 }
 
@@ -103,6 +103,7 @@ fn tokens_are_whole() {
     assert!(!contains_token("sum 0.30000000100000003", "300000001"));
     assert!(!contains_token("count 1300000001", "300000001"));
     assert!(contains_token("a 1\nb TRK-1 c", "TRK-1"));
+    assert!(contains_token("label_x_TRK-1_y", "TRK-1"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
