@@ -125,15 +125,16 @@ impl Examined {
                 .map(|p| OutcomeParty {
                     role: p.role,
                     id: p.id.clone(),
-                    shipment_id: p.shipment.clone(),
+                    shipment_id: p.shipment.as_deref().map(Str::from),
                 })
                 .collect(),
         );
         let shipments = sorted_unique(
             d.parties
                 .iter()
-                .filter_map(|p| p.shipment.clone())
-                .chain(d.reasons.iter().filter_map(|r| r.shipment.clone()))
+                .filter_map(|p| p.shipment.as_deref())
+                .chain(d.reasons.iter().filter_map(|r| r.shipment.as_deref()))
+                .map(Str::from)
                 .collect(),
         );
         Examined {

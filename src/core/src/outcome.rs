@@ -159,7 +159,7 @@ pub fn parties_of(decision: &Decision, shipment_id: Option<&str>) -> Option<Vec<
         .map(|p| OutcomeParty {
             role: p.role,
             id: p.id.clone(),
-            shipment_id: p.shipment.clone(),
+            shipment_id: p.shipment.as_deref().map(Str::from),
         })
         .collect();
     Some(set.into_iter().collect())

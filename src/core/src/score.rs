@@ -237,14 +237,20 @@ pub fn resolve(
 ) -> SmallVec<[PartyView; 6]> {
     let filed = m.filed_at.date();
     let mut out = SmallVec::new();
+    // The current shipment's shared id: one allocation a shipment, cloned into each of its views.
+    let mut shared: Option<(u16, Arc<str>)> = None;
     each_party(m, |role, id, shipment| {
         let shipment_index = shipment.map(|s| s.1);
+        let shipment = shipment.map(|(sid, i)| match &shared {
+            Some((at, s)) if *at == i => s.clone(),
+            _ => shared.insert((i, Arc::from(sid.as_str()))).1.clone(),
+        });
         // The view is written into `out` under the map's guard, straight from the partner record.
         let joined = join_party(policy, table, role, id, filed, |p, standing, lapsed| {
             out.push(PartyView {
                 role,
                 id: id.clone(),
-                shipment: shipment.map(|s| s.0.clone()),
+                shipment: shipment.clone(),
                 partner_id: Some(p.partner_id.clone()),
                 status: Some(p.status),
                 tier: p.tier,
@@ -258,7 +264,7 @@ pub fn resolve(
             out.push(PartyView {
                 role,
                 id: id.clone(),
-                shipment: shipment.map(|s| s.0.clone()),
+                shipment,
                 partner_id: None,
                 status: None,
                 tier: None,
@@ -551,9 +557,7 @@ impl<'a> Evaluation<'a> {
             .map(|h| Reason {
                 rule: h.rule,
                 points: h.points,
-                shipment: h
-                    .shipment
-                    .map(|i| m.shipments[i as usize].shipment_id.clone()),
+                shipment: h.shipment.map(|i| shipment_id(m, &parties, i)),
                 floor: h.floor,
                 detail: h.fact.detail(m, &parties),
             })
@@ -585,6 +589,15 @@ impl<'a> Evaluation<'a> {
             decided_at: None,
         }
     }
+}
+
+/// Shipment `i`'s shared id: the one its party views hold, or a new one for a shipment without parties.
+fn shipment_id(m: &Manifest, parties: &[PartyView], i: u16) -> Arc<str> {
+    parties
+        .iter()
+        .find(|p| p.shipment_index == Some(i))
+        .and_then(|p| p.shipment.clone())
+        .unwrap_or_else(|| Arc::from(m.shipments[i as usize].shipment_id.as_str()))
 }
 
 impl Fact<'_> {

@@ -670,6 +670,39 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(config(400))]
+
+    /// A decision names each party view's and reason's shipment by that shipment's id, and every view and
+    /// reason of one shipment shares one copy of it (one allocation a shipment, not one a copy).
+    #[test]
+    fn shipment_ids_named_and_shared(m in arb_manifest(), specs in arb_specs()) {
+        let table = table_of(&specs);
+        let (m, d) = process(boosted_policy(), &table, &bytes_of(&m), &Limits::default())
+            .unwrap_or_else(|e| panic!("a generated manifest was dead-lettered: {e}"));
+        let mut first: Vec<Option<std::sync::Arc<str>>> = vec![None; m.shipments.len()];
+        for p in &d.parties {
+            match (p.shipment_index, &p.shipment) {
+                (None, None) => {}
+                (Some(i), Some(id)) => {
+                    prop_assert_eq!(&**id, m.shipments[usize::from(i)].shipment_id.as_str());
+                    let shared = first[usize::from(i)].get_or_insert_with(|| id.clone());
+                    prop_assert!(std::sync::Arc::ptr_eq(shared, id));
+                }
+                other => prop_assert!(false, "index and id disagree: {:?}", other),
+            }
+        }
+        for r in &d.reasons {
+            let Some(id) = &r.shipment else { continue };
+            let i = m.shipments.iter().position(|s| s.shipment_id.as_str() == &**id);
+            prop_assert!(i.is_some(), "reason names no shipment of the manifest: {}", id);
+            if let Some(shared) = &first[i.unwrap_or_default()] {
+                prop_assert!(std::sync::Arc::ptr_eq(shared, id));
+            }
+        }
+    }
+}
+
+proptest! {
     #![proptest_config(config(3000))]
 
     /// Contract 1/8: arbitrary bytes give exactly one outcome — a decision or a dead letter with a kind and

@@ -341,7 +341,7 @@ fn reason() -> impl Strategy<Value = Reason> {
             rule,
             points,
             detail,
-            shipment,
+            shipment: shipment.map(|s| Arc::from(s.as_str())),
             floor,
         })
 }
@@ -364,7 +364,7 @@ fn party() -> impl Strategy<Value = PartyView> {
                 PartyView {
                     role,
                     id,
-                    shipment,
+                    shipment: shipment.map(|s| Arc::from(s.as_str())),
                     partner_id,
                     status,
                     tier,
