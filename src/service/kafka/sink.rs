@@ -187,12 +187,17 @@ impl Sink {
     pub fn decided(
         &self,
         watchers: &Watchers,
-        manifest: Manifest,
+        manifest: Option<Manifest>,
         decision: &Decision,
         json: &[u8],
     ) {
         match self {
-            Sink::AtLeastOnce(_) => watchers.decided(manifest, decision, json),
+            Sink::AtLeastOnce(_) => {
+                watchers.publish(decision, json);
+                if let Some(m) = manifest {
+                    watchers.keep(m);
+                }
+            }
             Sink::ExactlyOnce(s) => s.decided(watchers, manifest, decision, json),
         }
     }

@@ -331,7 +331,7 @@ impl ExactlyOnceSink {
     pub fn decided(
         &self,
         watchers: &Watchers,
-        manifest: Manifest,
+        manifest: Option<Manifest>,
         decision: &Decision,
         json: &[u8],
     ) {
@@ -348,7 +348,7 @@ impl ExactlyOnceSink {
             .feed
             .is_some()
             .then(|| (decision.clone(), json.to_vec()));
-        let manifest = watchers.ring.is_some().then_some(manifest);
+        let manifest = manifest.filter(|_| watchers.ring.is_some());
         let mut txn = self.lock();
         // Aborted while this decision was emitted: it belongs to no transaction and is redone.
         if txn.needs_rewind {
