@@ -115,7 +115,7 @@ impl Traffic {
                             self.history.publish_gauges(&policy.doc);
                         }
                     }
-                    self.watchers.decided(manifest, &decision, &buf);
+                    self.watchers.decided(Some(manifest), &decision, &buf);
                 }
                 Err(e) => self.metrics.dead_letter_acknowledged(e.kind),
             }

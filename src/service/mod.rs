@@ -439,10 +439,18 @@ pub struct Watchers {
 }
 
 impl Watchers {
-    /// A decision was emitted: publish its JSON and keep its manifest.
-    pub fn decided(&self, manifest: Manifest, decision: &Decision, json: &[u8]) {
+    /// A decision was emitted: publish its JSON and keep its manifest (given only when
+    /// [`Watchers::keeps_manifests`]; a caller that can free it elsewhere keeps it otherwise).
+    pub fn decided(&self, manifest: Option<Manifest>, decision: &Decision, json: &[u8]) {
         self.publish(decision, json);
-        self.keep(manifest);
+        if let Some(m) = manifest {
+            self.keep(m);
+        }
+    }
+
+    /// Whether [`Watchers::keep`] keeps manifests (a what-if window is on).
+    pub fn keeps_manifests(&self) -> bool {
+        self.ring.is_some()
     }
 
     /// The live feed's part of [`Watchers::decided`].

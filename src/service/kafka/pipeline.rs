@@ -611,7 +611,11 @@ impl Pipeline {
                 if size <= self.max_decision {
                     self.sink
                         .emit(&origin, Output::Decision { decision, json })?;
-                    let kept = self.watchers.ring.as_ref().and_then(|_| manifest.take());
+                    let kept = self
+                        .watchers
+                        .keeps_manifests()
+                        .then(|| manifest.take())
+                        .flatten();
                     self.sink.decided(&self.watchers, kept, decision, json);
                     return Ok(());
                 }

@@ -184,6 +184,7 @@ impl Sink {
 
     /// A decision was emitted: tell the watchers now (at-least-once) or once its transaction commits
     /// (exactly-once), so the feed and the what-if window never see a decision that was rolled back.
+    /// `manifest` is given only when [`Watchers::keeps_manifests`].
     pub fn decided(
         &self,
         watchers: &Watchers,
@@ -192,12 +193,7 @@ impl Sink {
         json: &[u8],
     ) {
         match self {
-            Sink::AtLeastOnce(_) => {
-                watchers.publish(decision, json);
-                if let Some(m) = manifest {
-                    watchers.keep(m);
-                }
-            }
+            Sink::AtLeastOnce(_) => watchers.decided(manifest, decision, json),
             Sink::ExactlyOnce(s) => s.decided(watchers, manifest, decision, json),
         }
     }

@@ -342,13 +342,12 @@ impl ExactlyOnceSink {
             let _ = self.watchers.set(watchers.clone());
         }
         // Only what a watcher reads is kept: the decision and its JSON for the feed, the manifest for the
-        // what-if window (copying decisions for a feed that is off doubled the CPU of a backlog with the
-        // admin API on: docs/performance.md, "Memory").
+        // what-if window (the caller passes it only when one is on; copying decisions for a feed that is off
+        // doubled the CPU of a backlog with the admin API on: docs/performance.md, "Memory").
         let feed = watchers
             .feed
             .is_some()
             .then(|| (decision.clone(), json.to_vec()));
-        let manifest = manifest.filter(|_| watchers.ring.is_some());
         let mut txn = self.lock();
         // Aborted while this decision was emitted: it belongs to no transaction and is redone.
         if txn.needs_rewind {
