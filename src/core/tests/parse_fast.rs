@@ -337,6 +337,9 @@ enum Mutation {
     Repeat(usize, Option<&'static str>),
     /// Add a member with this key and value to the n-th object.
     Add(usize, &'static str, &'static str),
+    /// Swap the n-th object member with the next member of its object (keys out of the writers' order,
+    /// which the fast reader tries first).
+    Swap(usize),
 }
 
 /// Mutations of a record with about `nodes` JSON nodes, `members` object members and `objects` objects.
@@ -348,6 +351,7 @@ fn arb_mutation(
         2 => (0..members).prop_map(Mutation::Remove),
         2 => (0..members, prop::option::of(select(EDGE_RAW))).prop_map(|(n, v)| Mutation::Repeat(n, v)),
         2 => (0..objects, select(EDGE_KEYS), select(EDGE_RAW)).prop_map(|(n, k, v)| Mutation::Add(n, k, v)),
+        2 => (0..members).prop_map(Mutation::Swap),
     ]
 }
 
@@ -376,7 +380,7 @@ fn apply(doc: &mut Doc, m: &Mutation) {
                 false
             });
         }
-        Mutation::Remove(at) | Mutation::Repeat(at, _) => {
+        Mutation::Remove(at) | Mutation::Repeat(at, _) | Mutation::Swap(at) => {
             let mut seen = 0;
             walk(doc, &mut counter, &mut |d, _| {
                 if let Doc::Obj(o) = d {
@@ -391,6 +395,7 @@ fn apply(doc: &mut Doc, m: &Mutation) {
                                 let val = v.map_or(val, |v| Doc::Raw(v.to_string()));
                                 o.insert(k + 1, (key, val));
                             }
+                            Mutation::Swap(_) if k + 1 < o.len() => o.swap(k, k + 1),
                             _ => {}
                         }
                         return true;

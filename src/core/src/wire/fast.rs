@@ -15,7 +15,9 @@
 //!   (the input is already valid UTF-8, checked by `precheck`);
 //! - known fields: exact key match (keys with escapes decline), each at most once, required ones present,
 //!   `null` in an `Option` field is `None`; unknown fields are skipped with the full JSON grammar (numbers,
-//!   literals, nested values), as serde's `IgnoredAny` does;
+//!   literals, nested values), as serde's `IgnoredAny` does. Keys are expected in the order writers put
+//!   them (serde's: declaration order), and the expected one is matched as raw bytes before any key is
+//!   read as a string (see [`P::object`]); keys in another order are found all the same, a little slower;
 //! - numbers: `0|[1-9][0-9]*` optionally `.[0-9]+` — an `f64` field gets the correctly rounded value (what
 //!   `float_roundtrip` and `u64 as f64` give), a `u32` field at most 9 digits with no fraction, a `u8`
 //!   field the same and at most 255;
@@ -73,15 +75,53 @@ struct P<'a> {
     max_depth: usize,
 }
 
-/// Marks field `bit` seen; `None` when it was already (serde's "duplicate field").
+/// Marks known key `i` seen; `None` when it was already (serde's "duplicate field").
 #[inline]
-fn first(seen: &mut u32, bit: u32) -> Option<()> {
-    let m = 1u32 << bit;
+fn first(seen: &mut u32, i: usize) -> Option<()> {
+    let m = 1u32 << i;
     if *seen & m != 0 {
         return None;
     }
     *seen |= m;
     Some(())
+}
+
+/// A known key of an object as compact JSON writes it, `"name":`, read as three little-endian words, with
+/// masks for the bytes it covers.
+struct Key {
+    name: &'static str,
+    len: usize,
+    words: [u64; 3],
+    masks: [u64; 3],
+}
+
+/// The [`Key`] of `name` (at most 21 bytes, checked when the constant is built).
+const fn key(name: &'static str) -> Key {
+    let n = name.as_bytes();
+    let len = n.len() + 3;
+    assert!(len <= 24, "a key longer than 21 bytes");
+    let mut bytes = [0u8; 24];
+    bytes[0] = b'"';
+    let mut j = 0;
+    while j < n.len() {
+        bytes[j + 1] = n[j];
+        j += 1;
+    }
+    bytes[n.len() + 1] = b'"';
+    bytes[n.len() + 2] = b':';
+    let (mut words, mut masks) = ([0u64; 3], [0u64; 3]);
+    let mut b = 0;
+    while b < len {
+        words[b / 8] |= (bytes[b] as u64) << (8 * (b % 8));
+        masks[b / 8] |= 0xff << (8 * (b % 8));
+        b += 1;
+    }
+    Key {
+        name,
+        len,
+        words,
+        masks,
+    }
 }
 
 impl<'a> P<'a> {
@@ -169,9 +209,38 @@ impl<'a> P<'a> {
         (self.depth <= self.max_depth).then_some(())
     }
 
-    /// An object: `f` reads the value of each key (the cursor is on the value, whitespace skipped).
+    /// Whether the input at the cursor starts with `key`'s bytes `"name":` — three word compares, no
+    /// branch per byte. False within the input's last 24 bytes (the caller then reads the key as a string).
+    #[inline(always)]
+    fn at(&self, key: &Key) -> bool {
+        let Some(bytes) = self.b.get(self.i..).and_then(|s| s.first_chunk::<24>()) else {
+            return false;
+        };
+        let word = |n: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&bytes[8 * n..8 * n + 8]);
+            u64::from_le_bytes(w)
+        };
+        ((word(0) ^ key.words[0]) & key.masks[0])
+            | ((word(1) ^ key.words[1]) & key.masks[1])
+            | ((word(2) ^ key.words[2]) & key.masks[2])
+            == 0
+    }
+
+    /// An object whose known keys are `keys`: `f` reads the value of each key, given the key's index in
+    /// `keys` (`None`: a key not listed, which `f` skips); the cursor is on the value, whitespace skipped.
+    /// A known key given twice declines (serde's "duplicate field").
+    ///
+    /// Writers put an object's keys in one order — serde's derive writes them in declaration order, which
+    /// `keys` follows — so the key after the last known one is tried first, as the bytes `"name":` right at
+    /// the cursor; anything else (another key, an escape, whitespace before the colon, the input's last
+    /// 24 bytes) is read as a string and looked up. Either way the same key is found.
     #[inline]
-    fn object(&mut self, mut f: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+    fn object(
+        &mut self,
+        keys: &[Key],
+        mut f: impl FnMut(&mut Self, Option<usize>) -> Option<()>,
+    ) -> Option<()> {
         self.eat(b'{')?;
         self.open()?;
         self.ws();
@@ -180,12 +249,28 @@ impl<'a> P<'a> {
             self.depth -= 1;
             return Some(());
         }
+        debug_assert!(keys.len() <= 32, "`seen` has a bit per known key");
+        let mut seen = 0u32;
+        let mut next = 0usize;
         loop {
-            let key = self.str()?;
+            let known = match keys.get(next) {
+                Some(key) if self.at(key) => {
+                    self.i += key.len;
+                    Some(next)
+                }
+                _ => {
+                    let name = self.str()?;
+                    self.ws();
+                    self.eat(b':')?;
+                    keys.iter().position(|k| k.name == name)
+                }
+            };
             self.ws();
-            self.eat(b':')?;
-            self.ws();
-            f(self, key)?;
+            if let Some(i) = known {
+                first(&mut seen, i)?;
+                next = i + 1;
+            }
+            f(self, known)?;
             self.ws();
             match self.peek()? {
                 b',' => {
@@ -338,7 +423,7 @@ impl<'a> P<'a> {
             }
             b'0'..=b'9' => self.skip_number(),
             b'[' if depth < MAX_SKIP_DEPTH => self.array(|p| p.skip(depth + 1)),
-            b'{' if depth < MAX_SKIP_DEPTH => self.object(|p, _| p.skip(depth + 1)),
+            b'{' if depth < MAX_SKIP_DEPTH => self.object(&[], |p, _| p.skip(depth + 1)),
             _ => None,
         }
     }
@@ -403,22 +488,30 @@ impl<'a> P<'a> {
     }
 
     fn partner(&mut self) -> Option<Partner> {
-        let mut seen = 0u32;
+        const KEYS: [Key; 10] = [
+            key("partner_id"),
+            key("entity"),
+            key("identifiers"),
+            key("status"),
+            key("tier"),
+            key("certified_on"),
+            key("validated_on"),
+            key("trade_compliance"),
+            key("mra_program"),
+            key("updated_at"),
+        ];
         let (mut partner_id, mut entity, mut identifiers, mut status) = (None, None, None, None);
         let (mut tier, mut certified_on, mut validated_on) = (None, None, None);
         let (mut trade_compliance, mut mra_program, mut updated_at) = (false, None, None);
-        self.object(|p, key| {
+        self.object(&KEYS, |p, key| {
             match key {
-                "partner_id" => {
-                    first(&mut seen, 0)?;
+                Some(0) => {
                     partner_id = Some(p.text()?);
                 }
-                "entity" => {
-                    first(&mut seen, 1)?;
+                Some(1) => {
                     entity = Some(entity_named(p.str()?)?);
                 }
-                "identifiers" => {
-                    first(&mut seen, 2)?;
+                Some(2) => {
                     let mut ids = Identifiers::new();
                     p.array(|p| {
                         ids.push(p.identifier()?);
@@ -426,8 +519,7 @@ impl<'a> P<'a> {
                     })?;
                     identifiers = Some(ids);
                 }
-                "status" => {
-                    first(&mut seen, 3)?;
+                Some(3) => {
                     status = Some(match p.str()? {
                         "applicant" => Status::Applicant,
                         "certified" => Status::Certified,
@@ -437,28 +529,22 @@ impl<'a> P<'a> {
                         _ => return None,
                     });
                 }
-                "tier" => {
-                    first(&mut seen, 4)?;
+                Some(4) => {
                     tier = p.opt(P::u8)?;
                 }
-                "certified_on" => {
-                    first(&mut seen, 5)?;
+                Some(5) => {
                     certified_on = p.opt(P::date)?;
                 }
-                "validated_on" => {
-                    first(&mut seen, 6)?;
+                Some(6) => {
                     validated_on = p.opt(P::date)?;
                 }
-                "trade_compliance" => {
-                    first(&mut seen, 7)?;
+                Some(7) => {
                     trade_compliance = p.bool()?;
                 }
-                "mra_program" => {
-                    first(&mut seen, 8)?;
+                Some(8) => {
                     mra_program = p.opt(P::text)?;
                 }
-                "updated_at" => {
-                    first(&mut seen, 9)?;
+                Some(9) => {
                     updated_at = p.opt(P::timestamp)?;
                 }
                 _ => p.skip(0)?,
@@ -480,12 +566,11 @@ impl<'a> P<'a> {
     }
 
     fn identifier(&mut self) -> Option<Identifier> {
-        let mut seen = 0u32;
+        const KEYS: [Key; 2] = [key("kind"), key("value")];
         let (mut kind, mut value) = (None, None);
-        self.object(|p, key| {
+        self.object(&KEYS, |p, key| {
             match key {
-                "kind" => {
-                    first(&mut seen, 0)?;
+                Some(0) => {
                     kind = Some(match p.str()? {
                         "ior" => IdKind::Ior,
                         "scac" => IdKind::Scac,
@@ -498,8 +583,7 @@ impl<'a> P<'a> {
                         _ => return None,
                     });
                 }
-                "value" => {
-                    first(&mut seen, 1)?;
+                Some(1) => {
                     value = Some(p.text()?);
                 }
                 _ => p.skip(2)?,
@@ -513,32 +597,40 @@ impl<'a> P<'a> {
     }
 
     fn manifest(&mut self) -> Option<Manifest> {
-        let mut seen = 0u32;
+        const KEYS: [Key; 12] = [
+            key("schema_version"),
+            key("manifest_id"),
+            key("revision"),
+            key("filed_at"),
+            key("mode"),
+            key("port_of_entry"),
+            key("estimated_arrival"),
+            key("carrier"),
+            key("conveyance"),
+            key("drivers"),
+            key("equipment"),
+            key("shipments"),
+        ];
         let (mut schema_version, mut manifest_id, mut revision) = (None, None, None);
         let (mut filed_at, mut mode, mut port_of_entry, mut estimated_arrival) =
             (None, None, None, None);
         let (mut carrier, mut conveyance, mut drivers, mut equipment, mut shipments) =
             (None, None, None, None, None);
-        self.object(|p, key| {
+        self.object(&KEYS, |p, key| {
             match key {
-                "schema_version" => {
-                    first(&mut seen, 0)?;
+                Some(0) => {
                     schema_version = p.opt(P::u32)?;
                 }
-                "manifest_id" => {
-                    first(&mut seen, 1)?;
+                Some(1) => {
                     manifest_id = Some(p.text()?);
                 }
-                "revision" => {
-                    first(&mut seen, 2)?;
+                Some(2) => {
                     revision = Some(p.u32()?);
                 }
-                "filed_at" => {
-                    first(&mut seen, 3)?;
+                Some(3) => {
                     filed_at = Some(p.timestamp()?);
                 }
-                "mode" => {
-                    first(&mut seen, 4)?;
+                Some(4) => {
                     mode = Some(match p.str()? {
                         "truck" => Mode::Truck,
                         "rail" => Mode::Rail,
@@ -547,32 +639,25 @@ impl<'a> P<'a> {
                         _ => return None,
                     });
                 }
-                "port_of_entry" => {
-                    first(&mut seen, 5)?;
+                Some(5) => {
                     port_of_entry = Some(PortCode::parse(p.str()?)?);
                 }
-                "estimated_arrival" => {
-                    first(&mut seen, 6)?;
+                Some(6) => {
                     estimated_arrival = p.opt(P::timestamp)?;
                 }
-                "carrier" => {
-                    first(&mut seen, 7)?;
+                Some(7) => {
                     carrier = p.opt(P::carrier)?;
                 }
-                "conveyance" => {
-                    first(&mut seen, 8)?;
+                Some(8) => {
                     conveyance = p.opt(P::conveyance)?;
                 }
-                "drivers" => {
-                    first(&mut seen, 9)?;
+                Some(9) => {
                     drivers = Some(p.vec(P::driver)?);
                 }
-                "equipment" => {
-                    first(&mut seen, 10)?;
+                Some(10) => {
                     equipment = Some(p.vec(P::equipment)?);
                 }
-                "shipments" => {
-                    first(&mut seen, 11)?;
+                Some(11) => {
                     shipments = Some(p.vec(P::shipment)?);
                 }
                 _ => p.skip(0)?,
@@ -596,16 +681,14 @@ impl<'a> P<'a> {
     }
 
     fn carrier(&mut self) -> Option<Carrier> {
-        let mut seen = 0u32;
+        const KEYS: [Key; 2] = [key("scac"), key("name")];
         let (mut scac, mut name) = (None, None);
-        self.object(|p, key| {
+        self.object(&KEYS, |p, key| {
             match key {
-                "scac" => {
-                    first(&mut seen, 0)?;
+                Some(0) => {
                     scac = Some(p.text()?);
                 }
-                "name" => {
-                    first(&mut seen, 1)?;
+                Some(1) => {
                     name = p.opt(P::text)?;
                 }
                 _ => p.skip(1)?,
@@ -616,16 +699,14 @@ impl<'a> P<'a> {
     }
 
     fn conveyance(&mut self) -> Option<Conveyance> {
-        let mut seen = 0u32;
+        const KEYS: [Key; 2] = [key("id"), key("trip_number")];
         let (mut id, mut trip_number) = (None, None);
-        self.object(|p, key| {
+        self.object(&KEYS, |p, key| {
             match key {
-                "id" => {
-                    first(&mut seen, 0)?;
+                Some(0) => {
                     id = p.opt(P::text)?;
                 }
-                "trip_number" => {
-                    first(&mut seen, 1)?;
+                Some(1) => {
                     trip_number = p.opt(P::text)?;
                 }
                 _ => p.skip(1)?,
@@ -636,16 +717,14 @@ impl<'a> P<'a> {
     }
 
     fn driver(&mut self) -> Option<Driver> {
-        let mut seen = 0u32;
+        const KEYS: [Key; 2] = [key("name"), key("fast_card")];
         let (mut name, mut fast_card) = (None, None);
-        self.object(|p, key| {
+        self.object(&KEYS, |p, key| {
             match key {
-                "name" => {
-                    first(&mut seen, 0)?;
+                Some(0) => {
                     name = Some(p.text()?);
                 }
-                "fast_card" => {
-                    first(&mut seen, 1)?;
+                Some(1) => {
                     fast_card = p.opt(P::text)?;
                 }
                 _ => p.skip(2)?,
@@ -659,16 +738,14 @@ impl<'a> P<'a> {
     }
 
     fn equipment(&mut self) -> Option<Equipment> {
-        let mut seen = 0u32;
+        const KEYS: [Key; 2] = [key("id"), key("seals")];
         let (mut id, mut seals) = (None, None);
-        self.object(|p, key| {
+        self.object(&KEYS, |p, key| {
             match key {
-                "id" => {
-                    first(&mut seen, 0)?;
+                Some(0) => {
                     id = Some(p.text()?);
                 }
-                "seals" => {
-                    first(&mut seen, 1)?;
+                Some(1) => {
                     seals = Some(p.vec(P::seal)?);
                 }
                 _ => p.skip(2)?,
@@ -682,16 +759,14 @@ impl<'a> P<'a> {
     }
 
     fn seal(&mut self) -> Option<Seal> {
-        let mut seen = 0u32;
+        const KEYS: [Key; 3] = [key("number"), key("iso17712"), key("affixed_by")];
         let (mut number, mut iso17712, mut affixed_by) = (None, None, None);
-        self.object(|p, key| {
+        self.object(&KEYS, |p, key| {
             match key {
-                "number" => {
-                    first(&mut seen, 0)?;
+                Some(0) => {
                     number = Some(p.text()?);
                 }
-                "iso17712" => {
-                    first(&mut seen, 1)?;
+                Some(1) => {
                     iso17712 = p.opt(|p| match p.str()? {
                         "H" => Some(SealClass::H),
                         "S" => Some(SealClass::S),
@@ -699,8 +774,7 @@ impl<'a> P<'a> {
                         _ => None,
                     })?;
                 }
-                "affixed_by" => {
-                    first(&mut seen, 2)?;
+                Some(2) => {
                     affixed_by = p.opt(|p| match p.str()? {
                         "manufacturer" => Some(SealAffixer::Manufacturer),
                         "shipper" => Some(SealAffixer::Shipper),
@@ -722,20 +796,17 @@ impl<'a> P<'a> {
     }
 
     fn party(&mut self) -> Option<Party> {
-        let mut seen = 0u32;
+        const KEYS: [Key; 3] = [key("id"), key("name"), key("country")];
         let (mut id, mut name, mut country) = (None, None, None);
-        self.object(|p, key| {
+        self.object(&KEYS, |p, key| {
             match key {
-                "id" => {
-                    first(&mut seen, 0)?;
+                Some(0) => {
                     id = Some(p.text()?);
                 }
-                "name" => {
-                    first(&mut seen, 1)?;
+                Some(1) => {
                     name = p.opt(P::text)?;
                 }
-                "country" => {
-                    first(&mut seen, 2)?;
+                Some(2) => {
                     country = p.opt(P::country)?;
                 }
                 _ => p.skip(3)?,
@@ -750,50 +821,51 @@ impl<'a> P<'a> {
     }
 
     fn shipment(&mut self) -> Option<Shipment> {
-        let mut seen = 0u32;
+        const KEYS: [Key; 10] = [
+            key("shipment_id"),
+            key("importer"),
+            key("consignee"),
+            key("shipper"),
+            key("manufacturer"),
+            key("broker"),
+            key("origin_country"),
+            key("transit_countries"),
+            key("departure_country"),
+            key("commodities"),
+        ];
         let (mut shipment_id, mut importer, mut consignee, mut shipper) = (None, None, None, None);
         let (mut manufacturer, mut broker, mut origin_country) = (None, None, None);
         let (mut transit_countries, mut departure_country, mut commodities) = (None, None, None);
-        self.object(|p, key| {
+        self.object(&KEYS, |p, key| {
             match key {
-                "shipment_id" => {
-                    first(&mut seen, 0)?;
+                Some(0) => {
                     shipment_id = Some(p.text()?);
                 }
-                "importer" => {
-                    first(&mut seen, 1)?;
+                Some(1) => {
                     importer = p.opt(P::party)?;
                 }
-                "consignee" => {
-                    first(&mut seen, 2)?;
+                Some(2) => {
                     consignee = p.opt(P::party)?;
                 }
-                "shipper" => {
-                    first(&mut seen, 3)?;
+                Some(3) => {
                     shipper = p.opt(P::party)?;
                 }
-                "manufacturer" => {
-                    first(&mut seen, 4)?;
+                Some(4) => {
                     manufacturer = p.opt(P::party)?;
                 }
-                "broker" => {
-                    first(&mut seen, 5)?;
+                Some(5) => {
                     broker = p.opt(P::party)?;
                 }
-                "origin_country" => {
-                    first(&mut seen, 6)?;
+                Some(6) => {
                     origin_country = Some(p.country()?);
                 }
-                "transit_countries" => {
-                    first(&mut seen, 7)?;
+                Some(7) => {
                     transit_countries = Some(p.vec(P::country)?);
                 }
-                "departure_country" => {
-                    first(&mut seen, 8)?;
+                Some(8) => {
                     departure_country = p.opt(P::country)?;
                 }
-                "commodities" => {
-                    first(&mut seen, 9)?;
+                Some(9) => {
                     commodities = Some(p.vec(P::commodity)?);
                 }
                 _ => p.skip(2)?,
@@ -815,61 +887,62 @@ impl<'a> P<'a> {
     }
 
     fn commodity(&mut self) -> Option<Commodity> {
-        let mut seen = 0u32;
+        const KEYS: [Key; 13] = [
+            key("hts"),
+            key("description"),
+            key("quantity"),
+            key("unit"),
+            key("weight_kg"),
+            key("value_usd"),
+            key("entry_type"),
+            key("process_type"),
+            key("import_use"),
+            key("payment_type"),
+            key("duty_rate"),
+            key("duty_type"),
+            key("origin_preference"),
+        ];
         let (mut hts, mut description) = (None, None);
         let mut c = Commodity::new(Hts::parse("010000")?, Str::const_new(""));
-        self.object(|p, key| {
+        self.object(&KEYS, |p, key| {
             match key {
-                "hts" => {
-                    first(&mut seen, 0)?;
+                Some(0) => {
                     hts = Some(Hts::parse(p.str()?)?);
                 }
-                "description" => {
-                    first(&mut seen, 1)?;
+                Some(1) => {
                     description = Some(p.text()?);
                 }
-                "quantity" => {
-                    first(&mut seen, 2)?;
+                Some(2) => {
                     c.quantity = p.opt(P::f64)?;
                 }
-                "unit" => {
-                    first(&mut seen, 3)?;
+                Some(3) => {
                     c.unit = p.opt(P::text)?;
                 }
-                "weight_kg" => {
-                    first(&mut seen, 4)?;
+                Some(4) => {
                     c.weight_kg = p.opt(P::f64)?;
                 }
-                "value_usd" => {
-                    first(&mut seen, 5)?;
+                Some(5) => {
                     c.value_usd = p.opt(P::f64)?;
                 }
-                "entry_type" => {
-                    first(&mut seen, 6)?;
+                Some(6) => {
                     c.entry_type = p.opt(P::text)?;
                 }
-                "process_type" => {
-                    first(&mut seen, 7)?;
+                Some(7) => {
                     c.process_type = p.opt(P::text)?;
                 }
-                "import_use" => {
-                    first(&mut seen, 8)?;
+                Some(8) => {
                     c.import_use = p.opt(P::text)?;
                 }
-                "payment_type" => {
-                    first(&mut seen, 9)?;
+                Some(9) => {
                     c.payment_type = p.opt(P::text)?;
                 }
-                "duty_rate" => {
-                    first(&mut seen, 10)?;
+                Some(10) => {
                     c.duty_rate = p.opt(P::f64)?;
                 }
-                "duty_type" => {
-                    first(&mut seen, 11)?;
+                Some(11) => {
                     c.duty_type = p.opt(P::text)?;
                 }
-                "origin_preference" => {
-                    first(&mut seen, 12)?;
+                Some(12) => {
                     c.origin_preference = p.opt(P::text)?;
                 }
                 _ => p.skip(3)?,
