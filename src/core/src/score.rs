@@ -781,7 +781,7 @@ fn watch_party<'a>(
     }
     let points = policy.doc.watchlist.points;
     let floor = policy.watch_floor;
-    if let Some(why) = policy.watch_ids.get(id) {
+    if let Some(why) = policy.watched_id(id) {
         push(
             out,
             total,

@@ -134,11 +134,17 @@ pub struct CompiledPolicy {
     pub vague: Option<AhoCorasick>,
     pub vague_terms: Vec<Arc<str>>,
     pub watch_ids: HashMap<Str, Arc<str>, foldhash::fast::RandomState>,
+    /// One bit per [`id_fingerprint`] of a listed id: almost every id is ruled out with one load, before it
+    /// is hashed.
+    watch_id_bits: Box<[u64; 1024]>,
     pub watch_names: HashMap<String, Arc<str>, foldhash::fast::RandomState>,
     /// The longest normalised watch-list name, in bytes: a name normalising to more cannot be listed.
     pub watch_name_max: usize,
-    /// The listed names' normalised 8-byte prefixes (`doc::normalized_prefix`): most names are ruled out
-    /// by these before being normalised whole.
+    /// The listed names' normalised 2-byte prefixes (`doc::normalized_prefix`), one bit each of the 65 536:
+    /// almost every name is ruled out after its first two letters with one load.
+    watch_name_heads: Box<[u64; 1024]>,
+    /// The listed names' normalised 8-byte prefixes: the names left are ruled out by these before being
+    /// normalised whole.
     pub watch_name_prefixes: HashSet<u64, foldhash::fast::RandomState>,
     /// A hash of what watch-list and vague-term matching reads (the listed ids and normalised names, the
     /// vague terms in order): two policies with equal keys match every manifest alike, so a match recorded
@@ -156,6 +162,30 @@ pub struct CompiledPolicy {
     /// The learned model and its points bands, when the policy has a `[model]` section and the adapter
     /// supplied the model (see [`CompiledPolicy::compile_with_model`]).
     pub model: Option<ModelRule>,
+}
+
+/// A 16-bit fingerprint of an id for [`CompiledPolicy::watched_id`]'s filter: its length and first and last
+/// bytes (equal ids, equal fingerprints; ids of one family tend to differ at their ends).
+#[inline]
+fn id_fingerprint(id: &str) -> u16 {
+    let b = id.as_bytes();
+    let (first, last) = (b.first().copied(), b.last().copied());
+    (u16::from(first.unwrap_or(0)) << 8 | u16::from(last.unwrap_or(0)))
+        ^ (b.len() as u16).wrapping_mul(0x9e37)
+}
+
+/// A set of 16-bit values as a 65 536-bit map.
+fn bitmap(values: impl Iterator<Item = u16>) -> Box<[u64; 1024]> {
+    let mut bits = Box::new([0u64; 1024]);
+    for v in values {
+        bits[usize::from(v >> 6)] |= 1 << (v & 63);
+    }
+    bits
+}
+
+#[inline]
+fn has_bit(bits: &[u64; 1024], v: u16) -> bool {
+    bits[usize::from(v >> 6)] & (1 << (v & 63)) != 0
 }
 
 /// [`CompiledPolicy::screening_key`]: the listed ids and names sorted (map order is not content), the vague
@@ -339,7 +369,7 @@ impl CompiledPolicy {
                 .build(vague_terms.iter().map(|t| t.as_bytes()))
                 .ok()
         };
-        let watch_ids = doc
+        let watch_ids: HashMap<Str, Arc<str>, _> = doc
             .watchlist
             .ids
             .iter()
@@ -353,7 +383,12 @@ impl CompiledPolicy {
             .filter(|(n, _)| !n.is_empty())
             .collect();
         let watch_name_max = watch_names.keys().map(String::len).max().unwrap_or(0);
-        let watch_name_prefixes = watch_names.keys().map(|n| normalized_prefix(n)).collect();
+        let watch_id_bits = bitmap(watch_ids.keys().map(|id: &Str| id_fingerprint(id)));
+        let watch_name_heads = bitmap(watch_names.keys().map(|n| normalized_prefix(n, 2) as u16));
+        let watch_name_prefixes = watch_names
+            .keys()
+            .map(|n| normalized_prefix(n, 8))
+            .collect();
         let screening_key = screening_key(&watch_ids, &watch_names, &vague_terms);
         let mut credits = [CompiledCredit::default(); Role::COUNT];
         for (role, c) in &doc.ctpat.credits {
@@ -409,6 +444,8 @@ impl CompiledPolicy {
             watch_ids,
             watch_names,
             watch_name_max,
+            watch_name_heads,
+            watch_id_bits,
             watch_name_prefixes,
             screening_key,
             credits,
@@ -478,13 +515,24 @@ impl CompiledPolicy {
         })
     }
 
+    /// Watch-list explanation for a party id, if it is listed (exactly, as `watchlist.ids` after trimming).
+    #[inline]
+    pub fn watched_id(&self, id: &str) -> Option<&Arc<str>> {
+        if !has_bit(&self.watch_id_bits, id_fingerprint(id)) {
+            return None;
+        }
+        self.watch_ids.get(id)
+    }
+
     /// Watch-list explanation for a party name, if its normalised form is listed. Allocates nothing: the
     /// name is normalised into a stack buffer; one normalising to more than the buffer holds is compared,
     /// streaming, with the listed names that long (none in usual policies).
     pub fn watched_name(&self, name: &str) -> Option<&Arc<str>> {
         const BUF: usize = 128;
-        if self.watch_names.is_empty()
-            || !self.watch_name_prefixes.contains(&normalized_prefix(name))
+        if !has_bit(&self.watch_name_heads, normalized_prefix(name, 2) as u16)
+            || !self
+                .watch_name_prefixes
+                .contains(&normalized_prefix(name, 8))
         {
             return None;
         }
@@ -574,8 +622,30 @@ mod tests {
             for (w, b) in want.iter_mut().zip(normal.bytes()) {
                 *w = b;
             }
-            proptest::prop_assert_eq!(normalized_prefix(&name), u64::from_le_bytes(want), "{:?} -> {:?}", name, normal);
+            proptest::prop_assert_eq!(normalized_prefix(&name, 8), u64::from_le_bytes(want), "{:?} -> {:?}", name, normal);
+            let head = u64::from(want[0]) | u64::from(want[1]) << 8;
+            proptest::prop_assert_eq!(normalized_prefix(&name, 2), head, "{:?} -> {:?}", name, normal);
         }
+    }
+
+    /// The id filter rules out only ids that are not listed: every listed id is found, an id with the same
+    /// length and ends (the same fingerprint) is not, and neither is the listed id with a space around it.
+    #[test]
+    fn the_id_filter_keeps_every_listed_id() {
+        let p = CompiledPolicy::from_toml(DEFAULT).expect("policy");
+        assert!(!p.watch_ids.is_empty());
+        for (listed, why) in &p.watch_ids {
+            assert_eq!(p.watched_id(listed), Some(why), "{listed}");
+            let mut same_ends = listed.to_string().into_bytes();
+            if same_ends.len() > 2 {
+                same_ends[1] = if same_ends[1] == b'#' { b'%' } else { b'#' };
+                let same_ends = String::from_utf8(same_ends).expect("ASCII");
+                assert_eq!(id_fingerprint(&same_ends), id_fingerprint(listed));
+                assert_eq!(p.watched_id(&same_ends), None, "{same_ends}");
+            }
+            assert_eq!(p.watched_id(&format!(" {listed}")), None);
+        }
+        assert_eq!(p.watched_id(""), None);
     }
 
     /// Names normalising to more than the stack buffer are still found, and only when every byte agrees.

@@ -596,17 +596,18 @@ fn normalize_while(name: &str, mut push: impl FnMut(u8) -> bool) {
     }
 }
 
-/// The first 8 bytes of a name's normalisation ([`normalize_name`]) as a little-endian number, zero-padded
-/// when shorter: equal normalisations have equal prefixes, so a name whose prefix is no listed name's is
-/// not listed — known after reading at most 8 of its letters, digits or gaps, where the full comparison
-/// reads all of it.
+/// The first `n` (at most 8) bytes of a name's normalisation ([`normalize_name`]) as a little-endian number,
+/// zero-padded when shorter: equal normalisations have equal prefixes, so a name whose prefix is no listed
+/// name's is not listed — known after reading at most `n` of its letters, digits or gaps, where the full
+/// comparison reads all of it.
 #[inline]
-pub(crate) fn normalized_prefix(name: &str) -> u64 {
+pub(crate) fn normalized_prefix(name: &str, n: u32) -> u64 {
+    debug_assert!((1..=8).contains(&n));
     let (mut out, mut shift) = (0u64, 0u32);
     normalize_while(name, |b| {
         out |= u64::from(b) << shift;
         shift += 8;
-        shift < 64
+        shift < 8 * n
     });
     out
 }
