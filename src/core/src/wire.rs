@@ -745,11 +745,11 @@ impl Text {
     /// this is the whole check; a name that is not plain printable ASCII goes on to [`Text::first_bad`].
     #[inline]
     fn fast_ok(self, s: &str) -> bool {
-        match self {
-            // A fold without early exit, which the compiler vectorises.
-            Text::Id => s.bytes().fold(true, |ok, b| ok & matches!(b, b'!'..=b'~')),
-            Text::Name => s.bytes().fold(true, |ok, b| ok & matches!(b, b' '..=b'~')),
-        }
+        let low = match self {
+            Text::Id => b'!',
+            Text::Name => b' ',
+        };
+        printable_from(s.as_bytes(), low)
     }
 
     fn allows(self, c: char) -> bool {
@@ -788,6 +788,23 @@ impl Text {
             ),
         )
     }
+}
+
+/// Whether every byte is in `low..=b'~'` (`low` is `b' '` or `b'!'`): eight bytes a word, each tested for
+/// a byte below `low` or above `~`. Both tests are exact as a yes/no for bounds up to 0x80 (a borrow or a
+/// carry can only flag a byte above a real match); the last bytes one at a time.
+#[inline]
+fn printable_from(bytes: &[u8], low: u8) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut words = bytes.chunks_exact(8);
+    let mut bad = 0u64;
+    for w in &mut words {
+        let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        // A byte below `low`, or above 0x7e (adding 1 sets its high bit, or it was set).
+        bad |= (w.wrapping_sub(LO * u64::from(low)) & !w) | (w.wrapping_add(LO) | w);
+    }
+    bad & HI == 0 && words.remainder().iter().all(|&b| (low..=b'~').contains(&b))
 }
 
 /// Unicode's bidirectional formatting characters (property Bidi_Control: ALM U+061C, LRM/RLM
@@ -1066,6 +1083,28 @@ mod tests {
     }"#;
 
     proptest::proptest! {
+        /// The word-at-a-time printable check gives the byte-wise answer, for both bounds, on arbitrary
+        /// bytes and on printable text with one byte replaced at any position (the edges of the ranges
+        /// weighted up).
+        #[test]
+        fn printable_words_agree_with_bytes(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+            len in 0usize..40,
+            at in 0usize..40,
+            b in proptest::sample::select(vec![0u8, 0x1f, 0x20, 0x21, 0x7e, 0x7f, 0x80, 0xa0, 0xff, b'a']),
+        ) {
+            let mut text = vec![b'a'; len];
+            if at < len {
+                text[at] = b;
+            }
+            for low in [b' ', b'!'] {
+                for input in [&bytes, &text] {
+                    let want = input.iter().all(|&c| (low..=b'~').contains(&c));
+                    proptest::prop_assert_eq!(printable_from(input, low), want, "{:?} low {}", input, low);
+                }
+            }
+        }
+
         /// The SIMD UTF-8 check gives std's answer: on arbitrary bytes, and on the example record with one
         /// byte replaced (a stray continuation, a truncated sequence, a surrogate, an overlong form) at any
         /// position, in blocks long enough for its vector loop.
