@@ -119,16 +119,7 @@ fn sorted_unique<T: Ord>(mut v: Vec<T>) -> Vec<T> {
 impl Examined {
     /// From a decision scored in process (`demo`).
     pub fn of_decision(d: &Decision, policy: &PolicyDoc) -> Examined {
-        let parties = sorted_unique(
-            d.parties
-                .iter()
-                .map(|p| OutcomeParty {
-                    role: p.role,
-                    id: p.id.clone(),
-                    shipment_id: p.shipment.as_deref().map(Str::from),
-                })
-                .collect(),
-        );
+        let parties = sorted_unique(d.parties.iter().map(OutcomeParty::from).collect());
         let shipments = sorted_unique(
             d.parties
                 .iter()

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::codes::PortCode;
 pub use crate::decision::ExamResult;
-use crate::decision::{Decision, Role, Rule};
+use crate::decision::{Decision, PartyView, Role, Rule};
 use crate::policy::PolicyDoc;
 use crate::time::Timestamp;
 use crate::wire::{self, BadInput, ErrorKind, Limits, Str};
@@ -70,6 +70,17 @@ pub struct OutcomeParty {
     /// The shipment the party belongs to; absent for conveyance-level parties (the carrier).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipment_id: Option<Str>,
+}
+
+/// A decision's party as an outcome names it.
+impl From<&PartyView> for OutcomeParty {
+    fn from(p: &PartyView) -> Self {
+        OutcomeParty {
+            role: p.role,
+            id: p.id.clone(),
+            shipment_id: p.shipment.as_deref().map(Str::from),
+        }
+    }
 }
 
 /// One exam outcome. Keyed by `(manifest_id, revision)`: a later record with the same key replaces the
@@ -156,11 +167,7 @@ pub fn parties_of(decision: &Decision, shipment_id: Option<&str>) -> Option<Vec<
             (Some(s), Some(ps)) => s == ps,
             _ => true,
         })
-        .map(|p| OutcomeParty {
-            role: p.role,
-            id: p.id.clone(),
-            shipment_id: p.shipment.as_deref().map(Str::from),
-        })
+        .map(OutcomeParty::from)
         .collect();
     Some(set.into_iter().collect())
 }
