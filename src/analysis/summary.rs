@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use borderlane_core::codes::PortCode;
-use borderlane_core::decision::Action;
-use borderlane_core::decision::{Decision, Lane};
+use borderlane_core::decision::{Action, Decision, FastCondition, FastMissing, Lane};
+use borderlane_core::score::Verdict;
 use borderlane_core::table::Standing;
-use borderlane_core::wire::{ErrorKind, Mode};
+use borderlane_core::wire::{ErrorKind, Manifest, Mode};
 use serde::Serialize;
 
 /// Exams and total for one group.
@@ -69,71 +69,175 @@ pub const STANDING_GROUPS: [&str; 5] = [
 
 /// Coarse standing groups for reporting; tier 3 stays separate because it is its own benefit level.
 pub fn standing_group(s: Standing) -> &'static str {
+    STANDING_GROUPS[standing_group_index(s)]
+}
+
+/// [`standing_group`] as its index in [`STANDING_GROUPS`].
+pub fn standing_group_index(s: Standing) -> usize {
     match s {
-        Standing::Validated { tier: 3 } => "validated_tier3",
-        Standing::Validated { .. } => "validated",
-        Standing::Certified => "certified",
-        Standing::Suspended | Standing::Removed => "suspended_or_removed",
-        Standing::None | Standing::Applicant | Standing::Mra => "none",
+        Standing::None | Standing::Applicant | Standing::Mra => 0,
+        Standing::Suspended | Standing::Removed => 1,
+        Standing::Certified => 2,
+        Standing::Validated { tier: 3 } => 4,
+        Standing::Validated { .. } => 3,
     }
 }
 
-impl Tally {
+/// The lanes in report order.
+const LANES: [Lane; 3] = [Lane::Fast, Lane::Standard, Lane::None];
+
+/// What a run counts, as it counts it: arrays indexed like the enums' `ALL` lists and a small port map, so
+/// counting a decision allocates nothing and compares no string. [`Counts::tally`] gives the [`Tally`] the
+/// reports print (only the keys that occurred, as counting into its maps would have given).
+#[derive(Debug, Clone, Default)]
+pub struct Counts {
+    decisions: u64,
+    by_action: [u64; Action::ALL.len()],
+    by_lane: [u64; LANES.len()],
+    /// By standing group (index in [`STANDING_GROUPS`]).
+    by_standing: [Rate; STANDING_GROUPS.len()],
+    by_port: BTreeMap<PortCode, Rate>,
+    by_mode: [Rate; Mode::ALL.len()],
+    random_exams: u64,
+    watchlist_hits: u64,
+    front_of_line: u64,
+    fast_port_trucks: u64,
+    fast_lane: u64,
+    dead_letters: [u64; ErrorKind::ALL.len()],
+}
+
+/// Index of `x` in `all` (every enum value is in its `ALL` list; 0 would only count a value missing there).
+#[inline]
+fn index_in<T: PartialEq>(all: &[T], x: &T) -> usize {
+    all.iter().position(|a| a == x).unwrap_or(0)
+}
+
+impl Counts {
+    /// Counts a decision.
     pub fn add(&mut self, d: &Decision) {
-        let exam = d.action.is_exam();
+        self.count(Outcome {
+            action: d.action,
+            lane: d.lane,
+            importer_standing: d.importer_standing,
+            port: d.port_of_entry,
+            mode: d.mode,
+            random_exam: d.random_exam,
+            watchlist_hit: d.watchlist_hit,
+            front_of_line: d.front_of_line,
+            fast_missing: d.fast_missing,
+        });
+    }
+
+    /// Counts the decision `v` stands for (its manifest `m`), as [`Counts::add`] of that decision would.
+    pub fn add_verdict(&mut self, v: &Verdict, m: &Manifest) {
+        self.count(Outcome {
+            action: v.action,
+            lane: v.lane,
+            importer_standing: v.importer_standing,
+            port: m.port_of_entry,
+            mode: m.mode,
+            random_exam: v.random_exam,
+            watchlist_hit: v.watchlist_hit,
+            front_of_line: v.front_of_line,
+            fast_missing: v.fast_missing,
+        });
+    }
+
+    #[inline]
+    fn count(&mut self, o: Outcome) {
+        let exam = o.action.is_exam();
         self.decisions += 1;
-        *self.by_action.entry(d.action.as_str()).or_default() += 1;
-        *self.by_lane.entry(d.lane.as_str()).or_default() += 1;
-        self.by_importer_standing
-            .entry(standing_group(d.importer_standing))
-            .or_default()
-            .add(exam);
-        self.by_port.entry(d.port_of_entry).or_default().add(exam);
-        self.by_mode.entry(d.mode.as_str()).or_default().add(exam);
-        self.random_exams += d.random_exam as u64;
-        self.watchlist_hits += d.watchlist_hit as u64;
-        self.front_of_line += d.front_of_line as u64;
-        if d.mode == Mode::Truck
-            && !d
-                .fast_missing
-                .contains(borderlane_core::decision::FastCondition::FastLanePort)
-        {
+        self.by_action[index_in(&Action::ALL, &o.action)] += 1;
+        self.by_lane[index_in(&LANES, &o.lane)] += 1;
+        self.by_standing[standing_group_index(o.importer_standing)].add(exam);
+        self.by_port.entry(o.port).or_default().add(exam);
+        self.by_mode[index_in(&Mode::ALL, &o.mode)].add(exam);
+        self.random_exams += o.random_exam as u64;
+        self.watchlist_hits += o.watchlist_hit as u64;
+        self.front_of_line += o.front_of_line as u64;
+        if o.mode == Mode::Truck && !o.fast_missing.contains(FastCondition::FastLanePort) {
             self.fast_port_trucks += 1;
-            self.fast_lane += (d.lane == Lane::Fast) as u64;
+            self.fast_lane += (o.lane == Lane::Fast) as u64;
         }
     }
 
     pub fn add_dead_letter(&mut self, kind: ErrorKind) {
-        *self.dead_letters.entry(kind.as_str()).or_default() += 1;
+        self.dead_letters[index_in(&ErrorKind::ALL, &kind)] += 1;
     }
 
-    pub fn merge(&mut self, o: Tally) {
+    pub fn merge(&mut self, o: &Counts) {
+        fn sum<const N: usize>(a: &mut [u64; N], b: &[u64; N]) {
+            a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+        }
+        fn rates<const N: usize>(a: &mut [Rate; N], b: &[Rate; N]) {
+            a.iter_mut().zip(b).for_each(|(a, b)| a.merge(*b));
+        }
         self.decisions += o.decisions;
-        for (k, v) in o.by_action {
-            *self.by_action.entry(k).or_default() += v;
+        sum(&mut self.by_action, &o.by_action);
+        sum(&mut self.by_lane, &o.by_lane);
+        rates(&mut self.by_standing, &o.by_standing);
+        for (k, v) in &o.by_port {
+            self.by_port.entry(*k).or_default().merge(*v);
         }
-        for (k, v) in o.by_lane {
-            *self.by_lane.entry(k).or_default() += v;
-        }
-        for (k, v) in o.by_importer_standing {
-            self.by_importer_standing.entry(k).or_default().merge(v);
-        }
-        for (k, v) in o.by_port {
-            self.by_port.entry(k).or_default().merge(v);
-        }
-        for (k, v) in o.by_mode {
-            self.by_mode.entry(k).or_default().merge(v);
-        }
+        rates(&mut self.by_mode, &o.by_mode);
         self.random_exams += o.random_exams;
         self.watchlist_hits += o.watchlist_hits;
         self.front_of_line += o.front_of_line;
         self.fast_port_trucks += o.fast_port_trucks;
         self.fast_lane += o.fast_lane;
-        for (k, v) in o.dead_letters {
-            *self.dead_letters.entry(k).or_default() += v;
-        }
+        sum(&mut self.dead_letters, &o.dead_letters);
     }
 
+    /// The report of what was counted: every key that occurred, none that did not.
+    pub fn tally(&self) -> Tally {
+        fn counted<K: Ord, V: Copy>(
+            keys: impl IntoIterator<Item = K>,
+            values: &[V],
+            occurred: impl Fn(&V) -> bool,
+        ) -> BTreeMap<K, V> {
+            keys.into_iter()
+                .zip(values)
+                .filter(|(_, v)| occurred(v))
+                .map(|(k, v)| (k, *v))
+                .collect()
+        }
+        let some = |n: &u64| *n > 0;
+        let rate = |r: &Rate| r.total > 0;
+        Tally {
+            decisions: self.decisions,
+            by_action: counted(Action::ALL.map(Action::as_str), &self.by_action, some),
+            by_lane: counted(LANES.map(Lane::as_str), &self.by_lane, some),
+            by_importer_standing: counted(STANDING_GROUPS, &self.by_standing, rate),
+            by_port: self.by_port.clone(),
+            by_mode: counted(Mode::ALL.map(Mode::as_str), &self.by_mode, rate),
+            random_exams: self.random_exams,
+            watchlist_hits: self.watchlist_hits,
+            front_of_line: self.front_of_line,
+            fast_port_trucks: self.fast_port_trucks,
+            fast_lane: self.fast_lane,
+            dead_letters: counted(
+                ErrorKind::ALL.map(ErrorKind::as_str),
+                &self.dead_letters,
+                some,
+            ),
+        }
+    }
+}
+
+/// What [`Counts`] reads of one decision.
+struct Outcome {
+    action: Action,
+    lane: Lane,
+    importer_standing: Standing,
+    port: PortCode,
+    mode: Mode,
+    random_exam: bool,
+    watchlist_hit: bool,
+    front_of_line: bool,
+    fast_missing: FastMissing,
+}
+
+impl Tally {
     pub fn dead_letter_total(&self) -> u64 {
         self.dead_letters.values().sum()
     }
@@ -295,6 +399,95 @@ impl Favouring {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::traffic::gen::{GenConfig, Generator};
+    use borderlane_core::score::{process, verdict};
+    use borderlane_core::table::PartnerTable;
+    use borderlane_core::wire::{parse_manifest, Limits};
+
+    /// The counts of generated traffic (decisions of every action, lane, standing, mode and port, and dead
+    /// letters of several kinds), in two halves merged, give the tally of the plain count below; and
+    /// counting the verdicts gives what counting the decisions gives.
+    #[test]
+    fn counts_tally_as_a_plain_count_and_verdicts_as_decisions() {
+        let policy = crate::load::policy::default_policy();
+        let g = Generator::new(
+            GenConfig {
+                seed: 7,
+                bad_share: 0.05,
+                ..GenConfig::default()
+            },
+            &policy,
+        );
+        let table = PartnerTable::new();
+        for p in g.partners() {
+            table.upsert(p.clone());
+        }
+        let limits = Limits::default();
+        let (mut halves, mut from_verdicts) =
+            ([Counts::default(), Counts::default()], Counts::default());
+        let mut plain = Tally::default();
+        for i in 0..3000u64 {
+            let bytes = g.record(i).to_bytes();
+            let counts = &mut halves[(i % 2) as usize];
+            match process(&policy, &table, &bytes, &limits) {
+                Ok((m, d)) => {
+                    counts.add(&d);
+                    let exam = d.action.is_exam();
+                    plain.decisions += 1;
+                    *plain.by_action.entry(d.action.as_str()).or_default() += 1;
+                    *plain.by_lane.entry(d.lane.as_str()).or_default() += 1;
+                    plain
+                        .by_importer_standing
+                        .entry(match d.importer_standing {
+                            Standing::Validated { tier: 3 } => "validated_tier3",
+                            Standing::Validated { .. } => "validated",
+                            Standing::Certified => "certified",
+                            Standing::Suspended | Standing::Removed => "suspended_or_removed",
+                            Standing::None | Standing::Applicant | Standing::Mra => "none",
+                        })
+                        .or_default()
+                        .add(exam);
+                    plain.by_port.entry(d.port_of_entry).or_default().add(exam);
+                    plain.by_mode.entry(d.mode.as_str()).or_default().add(exam);
+                    plain.random_exams += d.random_exam as u64;
+                    plain.watchlist_hits += d.watchlist_hit as u64;
+                    plain.front_of_line += d.front_of_line as u64;
+                    if d.mode == Mode::Truck
+                        && !d.fast_missing.contains(FastCondition::FastLanePort)
+                    {
+                        plain.fast_port_trucks += 1;
+                        plain.fast_lane += (d.lane == Lane::Fast) as u64;
+                    }
+                    let parsed = parse_manifest(&bytes, &limits).unwrap();
+                    assert_eq!(parsed, m);
+                    from_verdicts.add_verdict(&verdict(&policy, &table, &m), &m);
+                }
+                Err(e) => {
+                    counts.add_dead_letter(e.kind);
+                    *plain.dead_letters.entry(e.kind.as_str()).or_default() += 1;
+                }
+            }
+        }
+        let [mut counts, other] = halves;
+        counts.merge(&other);
+        let json = |t: &Tally| serde_json::to_value(t).unwrap();
+        let tally = counts.tally();
+        assert_eq!(json(&tally), json(&plain));
+        // Enough variety for the comparison to mean something.
+        assert!(
+            tally.by_action.len() >= 4 && tally.by_importer_standing.len() >= 4,
+            "{tally:?}"
+        );
+        assert!(
+            tally.by_mode.len() == 4 && tally.dead_letters.len() >= 3,
+            "{tally:?}"
+        );
+        let decided = Tally {
+            dead_letters: BTreeMap::new(),
+            ..tally
+        };
+        assert_eq!(json(&from_verdicts.tally()), json(&decided));
+    }
 
     #[test]
     fn favouring_ratio_by_standing() {

@@ -13,19 +13,18 @@
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use borderlane_core::codes::PortCode;
-use borderlane_core::decision::{Action, ExamResult, FastCondition, Lane};
+use borderlane_core::decision::{Action, ExamResult};
 use borderlane_core::outcome::{causes_from, Cause, Selection};
 use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::score::{
     decide, evaluate_points, evaluate_screened, resolve_facts, Lookups, Screen, Verdict,
 };
 use borderlane_core::table::PartnerTable;
-use borderlane_core::wire::{Manifest, Mode, Str};
+use borderlane_core::wire::{Manifest, Str};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::analysis::summary::{standing_group, Rate, Tally, STANDING_GROUPS};
+use crate::analysis::summary::{Counts, Rate, Tally, STANDING_GROUPS};
 
 /// One side (baseline or candidate) of the comparison.
 #[derive(Debug, Clone, Serialize)]
@@ -183,84 +182,6 @@ fn selection(v: &Verdict) -> Selection {
     }
 }
 
-/// What one side's report counts, from verdicts: [`Tally`]'s fields that [`Side`] reads, kept in arrays
-/// and a small port map so that counting allocates nothing per manifest.
-#[derive(Default)]
-struct Counts {
-    decisions: u64,
-    by_action: [u64; Action::ALL.len()],
-    /// By standing group (index in [`STANDING_GROUPS`]).
-    by_standing: [Rate; STANDING_GROUPS.len()],
-    by_port: BTreeMap<PortCode, Rate>,
-    fast_port_trucks: u64,
-    fast_lane: u64,
-}
-
-impl Counts {
-    #[inline]
-    fn add(&mut self, v: &Verdict, m: &Manifest) {
-        let exam = v.action.is_exam() as u64;
-        self.decisions += 1;
-        self.by_action[v.action as usize] += 1;
-        let g = STANDING_GROUPS
-            .iter()
-            .position(|g| *g == standing_group(v.importer_standing))
-            .unwrap_or(0);
-        self.by_standing[g].total += 1;
-        self.by_standing[g].exams += exam;
-        let port = self.by_port.entry(m.port_of_entry).or_default();
-        port.total += 1;
-        port.exams += exam;
-        if m.mode == Mode::Truck && !v.fast_missing.contains(FastCondition::FastLanePort) {
-            self.fast_port_trucks += 1;
-            self.fast_lane += (v.lane == Lane::Fast) as u64;
-        }
-    }
-
-    fn merge(&mut self, o: Counts) {
-        self.decisions += o.decisions;
-        for (a, b) in self.by_action.iter_mut().zip(o.by_action) {
-            *a += b;
-        }
-        for (a, b) in self.by_standing.iter_mut().zip(o.by_standing) {
-            a.total += b.total;
-            a.exams += b.exams;
-        }
-        for (k, b) in o.by_port {
-            let a = self.by_port.entry(k).or_default();
-            a.total += b.total;
-            a.exams += b.exams;
-        }
-        self.fast_port_trucks += o.fast_port_trucks;
-        self.fast_lane += o.fast_lane;
-    }
-
-    /// The [`Tally`] that counting the full decisions would have given (the maps hold only what
-    /// occurred).
-    fn tally(&self) -> Tally {
-        let mut t = Tally {
-            decisions: self.decisions,
-            fast_port_trucks: self.fast_port_trucks,
-            fast_lane: self.fast_lane,
-            ..Tally::default()
-        };
-        for (a, n) in Action::ALL.iter().zip(self.by_action) {
-            if n > 0 {
-                t.by_action.insert(a.as_str(), n);
-            }
-        }
-        for (g, r) in STANDING_GROUPS.iter().zip(self.by_standing) {
-            if r.total > 0 {
-                t.by_importer_standing.insert(*g, r);
-            }
-        }
-        for (p, r) in &self.by_port {
-            t.by_port.insert(*p, *r);
-        }
-        t
-    }
-}
-
 #[derive(Default)]
 struct Acc {
     base: Counts,
@@ -377,8 +298,8 @@ pub fn compare_with<M: std::borrow::Borrow<Manifest> + Sync>(
             if let Some(p) = progress {
                 p.fetch_add(1, Ordering::Relaxed);
             }
-            acc.base.add(&base, m);
-            acc.cand.add(&cand, m);
+            acc.base.add_verdict(&base, m);
+            acc.cand.add_verdict(&cand, m);
             acc.base_high += (base.action >= base_high) as u64;
             acc.cand_high += (cand.action >= cand_high) as u64;
             if cand.watchlist_hit && candidate.doc.watchlist.action >= cand_high
@@ -410,8 +331,8 @@ pub fn compare_with<M: std::borrow::Borrow<Manifest> + Sync>(
             acc
         })
         .reduce(Acc::default, |mut a, b| {
-            a.base.merge(b.base);
-            a.cand.merge(b.cand);
+            a.base.merge(&b.base);
+            a.cand.merge(&b.cand);
             a.base_high += b.base_high;
             a.cand_high += b.cand_high;
             a.changed += b.changed;

@@ -15,7 +15,7 @@ use borderlane_core::score::process;
 use borderlane_core::table::PartnerTable;
 use rayon::prelude::*;
 
-use crate::analysis::summary::Tally;
+use crate::analysis::summary::Counts;
 use crate::service::config::Config;
 use crate::service::generated::Generated;
 use crate::service::Input;
@@ -144,14 +144,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     // The day, scored on every core.
     let scoring = Instant::now();
-    let (tally, examples) = (0..args.manifests)
+    let (counts, examples) = (0..args.manifests)
         .into_par_iter()
         .map(|i| {
             let bytes = g.record(i).to_bytes();
             (i, process(&policy, &table, &bytes, &limits))
         })
         .fold(
-            || (Tally::default(), Vec::<Decision>::new()),
+            || (Counts::default(), Vec::<Decision>::new()),
             |(mut t, mut ex), (i, r)| {
                 match r {
                     Ok((_, d)) => {
@@ -171,14 +171,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             },
         )
         .reduce(
-            || (Tally::default(), Vec::new()),
+            || (Counts::default(), Vec::new()),
             |(mut a, mut ea), (b, eb)| {
-                a.merge(b);
+                a.merge(&b);
                 ea.extend(eb);
                 (a, ea)
             },
         );
     let secs = scoring.elapsed().as_secs_f64();
+    let tally = counts.tally();
     println!("{}", tally.render());
     println!("examples (reasons with their points):");
     let mut examples = examples;

@@ -23,7 +23,7 @@ use borderlane_core::wire::Limits;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::analysis::summary::Tally;
+use crate::analysis::summary::{Counts, Tally};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -153,7 +153,7 @@ struct Ctx<'a> {
 struct Sink {
     out: Vec<u8>,
     dlq: Vec<u8>,
-    tally: Tally,
+    counts: Counts,
 }
 
 impl Ctx<'_> {
@@ -163,12 +163,12 @@ impl Ctx<'_> {
         match process(self.policy, lookups, line, &self.limits) {
             Ok((_, mut d)) => {
                 d.decided_at = self.decided_at;
-                sink.tally.add(&d);
+                sink.counts.add(&d);
                 d.write_json(&mut sink.out);
                 sink.out.push(b'\n');
             }
             Err(e) => {
-                sink.tally.add_dead_letter(e.kind);
+                sink.counts.add_dead_letter(e.kind);
                 let dl = DeadLetter {
                     line: line_no,
                     kind: e.kind.as_str(),
@@ -344,14 +344,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let free_outputs = &free_outputs;
         let reader = scope.spawn(move || read_blocks(&mut input, BLOCK, free_blocks, blocks_tx));
         let writer = scope.spawn(move || -> anyhow::Result<Tally> {
-            let mut tally = Tally::default();
+            let mut counts = Counts::default();
             for sinks in out_rx {
                 for sink in sinks {
                     output.write_all(&sink.out)?;
                     if let Some(d) = dlq.as_mut() {
                         d.write_all(&sink.dlq)?;
                     }
-                    tally.merge(sink.tally);
+                    counts.merge(&sink.counts);
                     free_outputs.give(sink.out);
                 }
             }
@@ -359,7 +359,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             if let Some(d) = dlq.as_mut() {
                 d.flush()?;
             }
-            Ok(tally)
+            Ok(counts.tally())
         });
         for block in blocks_rx {
             let sinks: Vec<Sink> = block
