@@ -250,7 +250,12 @@ pub fn resolve(
     let filed = m.filed_at.date();
     // Exactly the views to come: more than fit inline is one allocation of that size (a manifest of two
     // shipments has nine parties), not growth to 8 then 16 slots (1.7 KB, past the allocator's fast path).
-    let mut out = SmallVec::with_capacity(party_count(m));
+    // One shipment has at most five parties, inline: not counted.
+    let mut out = if m.shipments.len() > 1 {
+        SmallVec::with_capacity(party_count(m))
+    } else {
+        SmallVec::new()
+    };
     // The current shipment's shared id: one allocation a shipment, cloned into each of its views.
     let mut shared: Option<(u16, Arc<str>)> = None;
     each_party(m, |role, id, shipment| {
