@@ -1,6 +1,7 @@
 //! `scripts/instructions`, run for real on a few generated manifests: it counts the `score` run and the same
 //! run over no manifest with callgrind and prints instructions a manifest; and it refuses bad arguments.
-//! (scripts/test installs valgrind; the script would install it itself too.)
+//! Built with the `valgrind-tests` feature only (scripts/test turns it on and installs valgrind; the script
+//! would install it itself too).
 
 use std::path::PathBuf;
 use std::process::Command;
