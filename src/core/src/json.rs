@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use crate::swar;
+
 /// What byte `b` turns into inside a JSON string: 0 = itself, `u` = `\u00xx`, else `\` + that byte.
 static ESCAPE: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -39,22 +41,16 @@ pub fn escape_into(out: &mut Vec<u8>, s: &str) {
     }
 }
 
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// Whether any byte of `bytes` is one JSON escapes: 8 bytes at a time, each word tested for a byte below
-/// 0x20, a `"` or a `\` (exact as a yes/no: a byte is flagged only if some byte matches).
+/// Whether any byte of `bytes` is one JSON escapes: a word at a time ([`swar::json_special`]), the last
+/// bytes one at a time.
 #[inline]
 fn needs_escape(bytes: &[u8]) -> bool {
     let mut words = bytes.chunks_exact(8);
     for w in &mut words {
-        let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-        let control = w.wrapping_sub(LO * 0x20) & !w;
-        let q = w ^ (LO * b'"' as u64);
-        let quote = q.wrapping_sub(LO) & !q;
-        let b = w ^ (LO * b'\\' as u64);
-        let backslash = b.wrapping_sub(LO) & !b;
-        if (control | quote | backslash) & HI != 0 {
+        if swar::json_special(swar::word(&[
+            w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7],
+        ])) != 0
+        {
             return true;
         }
     }

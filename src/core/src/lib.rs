@@ -12,6 +12,7 @@ pub mod policy;
 pub mod resumption;
 pub mod schema;
 pub mod score;
+mod swar;
 pub mod table;
 pub mod time;
 pub mod watermark;

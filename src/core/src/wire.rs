@@ -795,8 +795,9 @@ impl Text {
 /// carry can only flag a byte above a real match); the last bytes one at a time.
 #[inline]
 fn printable_from(bytes: &[u8], low: u8) -> bool {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
+    // The tests of `crate::swar::below` and an above-`~` test, masked once at the end (the loop then
+    // vectorises).
+    use crate::swar::{HI, LO};
     let mut words = bytes.chunks_exact(8);
     let mut bad = 0u64;
     for w in &mut words {

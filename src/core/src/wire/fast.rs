@@ -151,16 +151,9 @@ impl<'a> P<'a> {
     fn str(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.i;
-        // Eight bytes at a time (SWAR): a lane's high bit is set when the byte is `"`, `\\` or below 0x20;
-        // borrows can only set lanes above a real match, so the lowest set lane is the first such byte.
-        const ONES: u64 = 0x0101_0101_0101_0101;
-        const HIGH: u64 = 0x8080_8080_8080_8080;
+        // Eight bytes at a time: the lowest lane holding `"`, `\\` or a control character is the first.
         while let Some(chunk) = self.b.get(self.i..self.i + 8) {
-            let w = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).ok()?);
-            let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-            let hit = zero(w ^ (ONES * u64::from(b'"')))
-                | zero(w ^ (ONES * u64::from(b'\\')))
-                | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
+            let hit = crate::swar::json_special(crate::swar::word(chunk.try_into().ok()?));
             if hit != 0 {
                 self.i += (hit.trailing_zeros() / 8) as usize;
                 break;

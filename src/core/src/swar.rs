@@ -1,0 +1,69 @@
+//! Eight bytes at a time (SWAR): tests on every byte of a little-endian `u64` word at once, each giving the
+//! high bit of the lanes (bytes) that match. A borrow from a matching lane can only set lanes
+//! above it, so each test is exact as a yes/no and its lowest set lane is the first matching byte. The
+//! manifest reader's string scan and the JSON writer's escape check share them (the same bytes: those a JSON
+//! string cannot hold raw); the identifier and name checks use the constants.
+
+pub(crate) const LO: u64 = 0x0101_0101_0101_0101;
+pub(crate) const HI: u64 = 0x8080_8080_8080_8080;
+
+/// The word of eight bytes, the first in the lowest lane.
+#[inline(always)]
+pub(crate) fn word(bytes: &[u8; 8]) -> u64 {
+    u64::from_le_bytes(*bytes)
+}
+
+/// Lanes holding a byte below `n` (`n` at most 0x80).
+#[inline(always)]
+pub(crate) fn below(w: u64, n: u8) -> u64 {
+    debug_assert!(n <= 0x80);
+    w.wrapping_sub(LO * u64::from(n)) & !w & HI
+}
+
+/// Lanes holding `b`.
+#[inline(always)]
+pub(crate) fn equal(w: u64, b: u8) -> u64 {
+    below(w ^ (LO * u64::from(b)), 1)
+}
+
+/// Lanes holding a byte a JSON string cannot hold as it is: `"`, `\` or a control character below 0x20.
+#[inline(always)]
+pub(crate) fn json_special(w: u64) -> u64 {
+    equal(w, b'"') | equal(w, b'\\') | below(w, 0x20)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every test against its byte-wise definition, for every byte value at every lane, over a background of
+    /// each byte value (so borrows and carries from every neighbour are tried): the yes/no and the lowest
+    /// lane agree.
+    #[test]
+    fn lane_tests_agree_with_bytes() {
+        type Test = (fn(u64) -> u64, fn(u8) -> bool);
+        let tests: [Test; 5] = [
+            (|w| below(w, 0x20), |b| b < 0x20),
+            (|w| below(w, b'!'), |b| b < b'!'),
+            (|w| equal(w, b'"'), |b| b == b'"'),
+            (|w| equal(w, b'\\'), |b| b == b'\\'),
+            (json_special, |b| b == b'"' || b == b'\\' || b < 0x20),
+        ];
+        for (test, want) in tests {
+            for background in 0..=255u8 {
+                for lane in 0..8 {
+                    for b in 0..=255u8 {
+                        let mut bytes = [background; 8];
+                        bytes[lane] = b;
+                        let first = bytes.iter().position(|&x| want(x));
+                        let got = test(word(&bytes));
+                        assert_eq!(got != 0, first.is_some(), "{bytes:?}");
+                        if let Some(i) = first {
+                            assert_eq!(got.trailing_zeros() / 8, i as u32, "{bytes:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
