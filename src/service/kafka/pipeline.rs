@@ -235,10 +235,13 @@ const MAX_BATCH: usize = 256;
 /// a threshold of 4 had a worse tail than the single-threaded loop). Batches this large mean a backlog.
 const PARALLEL_FROM: usize = 32;
 
-/// What scoring one record gave: its manifest and decision (the decision's JSON is in the record's
-/// buffer), or why it is a dead letter. Unboxed: moved once into the batch's vector, cheaper than an
-/// allocation per record; emitting reads it in place and takes only the manifest, when a what-if window
-/// keeps it, so the vector can be freed whole on the scoring threads.
+/// What scoring one record gave: its manifest (only when a what-if window will keep it) and decision (the
+/// decision's JSON is in the record's buffer), or why it is a dead letter. Unboxed: moved once into the
+/// batch's vector, cheaper than an allocation per record; emitting reads it in place and takes only the
+/// manifest, so the vector can be freed whole on the scoring threads. A manifest nobody keeps is freed
+/// where it was built, right after its decision is written: freed a batch later by whichever scoring
+/// thread drops the batch, its ~10 blocks went past that thread's allocator cache into the other thread's
+/// arena, and the next batch's allocations took glibc's slow path.
 type Scored = Result<(Option<Manifest>, Decision), BadInput>;
 
 /// Everything one batch is scored against: shared by the scoring threads, read-only.
@@ -249,6 +252,10 @@ struct Scorer<'a> {
     limits: &'a Limits,
     resumptions: &'a Resumptions,
     metrics: &'a Metrics,
+    /// Whether emitting hands the manifest to a watcher (a what-if window); otherwise it is freed as soon
+    /// as its decision is written, on the scoring thread that allocated it, while its blocks are still in
+    /// that thread's cache and allocator cache (see [`Scored`]).
+    keep_manifests: bool,
 }
 
 impl Scorer<'_> {
@@ -273,7 +280,7 @@ impl Scorer<'_> {
             decision.decided_at = crate::clock::now();
             buf.clear();
             decision.write_json(buf);
-            (Some(manifest), decision)
+            (self.keep_manifests.then_some(manifest), decision)
         })
     }
 }
@@ -532,6 +539,7 @@ impl Pipeline {
             limits: &self.limits,
             resumptions: &resumptions,
             metrics: &self.metrics,
+            keep_manifests: self.watchers.keeps_manifests(),
         };
         if buffers.len() < batch.len() {
             buffers.resize_with(batch.len(), || Vec::with_capacity(4096));
