@@ -115,7 +115,12 @@ impl Traffic {
                             self.history.publish_gauges(&policy.doc);
                         }
                     }
-                    self.watchers.decided(Some(manifest), &decision, &buf);
+                    self.watchers.decided(
+                        Some(manifest),
+                        &decision.manifest_id,
+                        &crate::service::Brief::of(&decision),
+                        &buf,
+                    );
                 }
                 Err(e) => self.metrics.dead_letter_acknowledged(e.kind),
             }

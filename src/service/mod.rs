@@ -30,10 +30,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
-use borderlane_core::decision::Decision;
+use borderlane_core::codes::PortCode;
+use borderlane_core::decision::{Action, Decision, FastCondition, Lane};
 use borderlane_core::policy::CompiledPolicy;
-use borderlane_core::table::PartnerTable;
-use borderlane_core::wire::Manifest;
+use borderlane_core::table::{PartnerTable, Standing};
+use borderlane_core::wire::{Manifest, Mode};
 use tokio::sync::watch;
 use tokio::task::{Id, JoinSet};
 use tracing::{error, info, warn};
@@ -430,6 +431,39 @@ async fn watch_tokens(
     }
 }
 
+/// What the output's headers and the officers' feed read of a decision besides its id and JSON: a few
+/// copied fields, so the pipeline can free the decision on the scoring thread that built it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Brief {
+    pub action: Action,
+    pub lane: Lane,
+    pub port: PortCode,
+    pub mode: Mode,
+    pub score: i32,
+    pub importer_standing: Standing,
+    /// Whether the manifest's port has a FAST lane (the feed counts FAST use among those trucks only).
+    pub fast_lane_port: bool,
+    pub priority: Option<u8>,
+    /// `decided_at` in Unix seconds (0 without one).
+    pub decided_secs: i64,
+}
+
+impl Brief {
+    pub fn of(d: &Decision) -> Brief {
+        Brief {
+            action: d.action,
+            lane: d.lane,
+            port: d.port_of_entry,
+            mode: d.mode,
+            score: d.score,
+            importer_standing: d.importer_standing,
+            fast_lane_port: !d.fast_missing.contains(FastCondition::FastLanePort),
+            priority: d.priority,
+            decided_secs: d.decided_at.map_or(0, |t| t.unix_seconds()),
+        }
+    }
+}
+
 /// Where each decision goes besides its output: the officers' live feed (never blocks) and the what-if
 /// window of recent manifests. Shared by every input.
 #[derive(Clone, Default)]
@@ -441,8 +475,8 @@ pub struct Watchers {
 impl Watchers {
     /// A decision was emitted: publish its JSON and keep its manifest (given only when
     /// [`Watchers::keeps_manifests`]; a caller that can free it elsewhere keeps it otherwise).
-    pub fn decided(&self, manifest: Option<Manifest>, decision: &Decision, json: &[u8]) {
-        self.publish(decision, json);
+    pub fn decided(&self, manifest: Option<Manifest>, id: &str, brief: &Brief, json: &[u8]) {
+        self.publish(id, brief, json);
         if let Some(m) = manifest {
             self.keep(m);
         }
@@ -454,10 +488,9 @@ impl Watchers {
     }
 
     /// The live feed's part of [`Watchers::decided`].
-    pub fn publish(&self, decision: &Decision, json: &[u8]) {
+    pub fn publish(&self, id: &str, brief: &Brief, json: &[u8]) {
         if let Some(feed) = &self.feed {
-            let secs = decision.decided_at.map_or(0, |t| t.unix_seconds());
-            feed.publish(decision, json, secs);
+            feed.publish_brief(id, brief, json);
         }
     }
 

@@ -15,7 +15,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use borderlane_core::decision::Action;
-use borderlane_core::decision::{Decision, FastCondition, Lane};
+use borderlane_core::decision::{Decision, Lane};
 use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::wire::{Mode, Str};
 use futures_util::stream::{self, Stream};
@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::analysis::summary::{standing_group, Rate};
+use crate::service::Brief;
 
 /// The console page, embedded in the binary (no CDN, works offline).
 pub const CONSOLE_HTML: &str = include_str!("console.html");
@@ -134,23 +135,30 @@ impl Feed {
 
     /// Publishes a decision whose JSON the caller already produced. Never blocks.
     pub fn publish(&self, d: &Decision, json: &[u8], unix_seconds: i64) {
+        let brief = Brief {
+            decided_secs: unix_seconds,
+            ..Brief::of(d)
+        };
+        self.publish_brief(&d.manifest_id, &brief, json);
+    }
+
+    /// [`Feed::publish`] from what the feed reads of a decision: its id, its [`Brief`] and its JSON.
+    pub fn publish_brief(&self, id: &str, d: &Brief, json: &[u8]) {
+        let id = Str::from(id);
         let item = Arc::new(FeedItem {
             json: Arc::from(String::from_utf8_lossy(json).as_ref()),
-            manifest_id: d.manifest_id.clone(),
-            port: Str::from(d.port_of_entry.as_str()),
+            manifest_id: id.clone(),
+            port: Str::from(d.port.as_str()),
             lane: d.lane,
             action: d.action,
             score: d.score,
             standing: standing_group(d.importer_standing),
         });
-        self.count(d, unix_seconds);
+        self.count(d);
         {
             let mut r = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-            if r.by_id
-                .insert(d.manifest_id.clone(), item.clone())
-                .is_none()
-            {
-                r.order.push_back(d.manifest_id.clone());
+            if r.by_id.insert(id.clone(), item.clone()).is_none() {
+                r.order.push_back(id);
             }
             while r.order.len() > self.window {
                 if let Some(old) = r.order.pop_front() {
@@ -162,8 +170,8 @@ impl Feed {
         let _ = self.tx.send(item);
     }
 
-    fn count(&self, d: &Decision, unix_seconds: i64) {
-        let minute = unix_seconds.div_euclid(60);
+    fn count(&self, d: &Brief) {
+        let minute = d.decided_secs.div_euclid(60);
         let mut s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         if s.minutes.back().is_none_or(|m| m.minute < minute) {
             s.minutes.push_back(Minute {
@@ -180,7 +188,7 @@ impl Feed {
         if let Some(m) = s.minutes.back_mut() {
             m.decisions += 1;
             m.exams += exam as u64;
-            if d.mode == Mode::Truck && !d.fast_missing.contains(FastCondition::FastLanePort) {
+            if d.mode == Mode::Truck && d.fast_lane_port {
                 m.fast_port_trucks += 1;
                 m.fast += (d.lane == Lane::Fast) as u64;
             }

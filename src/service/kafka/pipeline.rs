@@ -19,12 +19,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use arc_swap::ArcSwap;
-use borderlane_core::decision::Decision;
 use borderlane_core::history::{History, HistoryAsOf, Watermark};
 use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::score::{process_with, Lookups};
 use borderlane_core::table::PartnerTable;
-use borderlane_core::wire::{BadInput, ErrorKind, Limits, Manifest};
+use borderlane_core::wire::{BadInput, ErrorKind, Limits, Manifest, Str};
 use borderlane_core::Resumptions;
 use rayon::prelude::*;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
@@ -39,7 +38,7 @@ use crate::service::kafka::clients::{client_config, Role};
 use crate::service::kafka::sink::{Origin, Output, Sink};
 use crate::service::metrics::{Client, Metrics};
 use crate::service::stall::Sample;
-use crate::service::{Readiness, Shutdown, Watchers};
+use crate::service::{Brief, Readiness, Shutdown, Watchers};
 
 /// Longest pause between two offset stores while messages flow.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(5);
@@ -235,14 +234,24 @@ const MAX_BATCH: usize = 256;
 /// a threshold of 4 had a worse tail than the single-threaded loop). Batches this large mean a backlog.
 const PARALLEL_FROM: usize = 32;
 
-/// What scoring one record gave: its manifest (only when a what-if window will keep it) and decision (the
-/// decision's JSON is in the record's buffer), or why it is a dead letter. Unboxed: moved once into the
-/// batch's vector, cheaper than an allocation per record; emitting reads it in place and takes only the
-/// manifest, so the vector can be freed whole on the scoring threads. A manifest nobody keeps is freed
-/// where it was built, right after its decision is written: freed a batch later by whichever scoring
-/// thread drops the batch, its ~10 blocks went past that thread's allocator cache into the other thread's
-/// arena, and the next batch's allocations took glibc's slow path.
-type Scored = Result<(Option<Manifest>, Decision), BadInput>;
+/// What scoring one record gave (the decision's JSON is in the record's buffer), or why it is a dead
+/// letter. Unboxed: moved once into the batch's vector, cheaper than an allocation per record; emitting
+/// reads it in place and takes only the manifest, so the vector can be freed whole on the scoring threads.
+type Scored = Result<Decided, BadInput>;
+
+/// What emitting a decision needs. The decision itself, and the manifest unless a what-if window keeps it,
+/// are freed where they were built, right after the decision is written: freed a batch later by whichever
+/// scoring thread dropped the batch, their ~15 blocks a record went past that thread's allocator cache into
+/// the other thread's arena, and the next batch's allocations took glibc's slow path (docs/performance.md,
+/// "Freeing where it was built").
+struct Decided {
+    /// Only when a what-if window will keep it.
+    manifest: Option<Manifest>,
+    /// The manifest's id: the output record's key.
+    id: Str,
+    /// What the output's headers, the metrics and the officers' feed read.
+    brief: Brief,
+}
 
 /// Everything one batch is scored against: shared by the scoring threads, read-only.
 struct Scorer<'a> {
@@ -253,8 +262,7 @@ struct Scorer<'a> {
     resumptions: &'a Resumptions,
     metrics: &'a Metrics,
     /// Whether emitting hands the manifest to a watcher (a what-if window); otherwise it is freed as soon
-    /// as its decision is written, on the scoring thread that allocated it, while its blocks are still in
-    /// that thread's cache and allocator cache (see [`Scored`]).
+    /// as its decision is written (see [`Decided`]).
     keep_manifests: bool,
 }
 
@@ -280,7 +288,11 @@ impl Scorer<'_> {
             decision.decided_at = crate::clock::now();
             buf.clear();
             decision.write_json(buf);
-            (self.keep_manifests.then_some(manifest), decision)
+            Decided {
+                manifest: self.keep_manifests.then_some(manifest),
+                id: std::mem::take(&mut decision.manifest_id),
+                brief: Brief::of(&decision),
+            }
         })
     }
 }
@@ -613,18 +625,23 @@ impl Pipeline {
         };
         let oversized;
         let error = match scored {
-            Ok((manifest, decision)) => {
-                let decision = &*decision;
-                let size = json.len() + decision.manifest_id.len();
+            Ok(Decided {
+                manifest,
+                id,
+                brief,
+            }) => {
+                let size = json.len() + id.len();
                 if size <= self.max_decision {
+                    self.sink.emit(
+                        &origin,
+                        Output::Decision {
+                            id,
+                            brief: &*brief,
+                            json,
+                        },
+                    )?;
                     self.sink
-                        .emit(&origin, Output::Decision { decision, json })?;
-                    let kept = self
-                        .watchers
-                        .keeps_manifests()
-                        .then(|| manifest.take())
-                        .flatten();
-                    self.sink.decided(&self.watchers, kept, decision, json);
+                        .decided(&self.watchers, manifest.take(), id, brief, json);
                     return Ok(());
                 }
                 oversized = BadInput::new(

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail};
 use borderlane_core::codes::PortCode;
 use borderlane_core::decision::Action;
-use borderlane_core::decision::{Decision, Lane};
+use borderlane_core::decision::Lane;
 use borderlane_core::wire::{BadInput, ErrorKind};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -26,7 +26,7 @@ use tracing::{debug, error, info, warn};
 use crate::service::config::Config;
 use crate::service::kafka::ack::{AckTracker, Ticket};
 use crate::service::metrics::{Client, Metrics};
-use crate::service::Watchers;
+use crate::service::{Brief, Watchers};
 use borderlane_core::wire::Manifest;
 
 /// The input record an output answers.
@@ -47,9 +47,10 @@ pub struct Origin<'a> {
 /// What to emit for one input.
 #[derive(Debug)]
 pub enum Output<'a> {
-    /// A decision and its JSON encoding.
+    /// A decision: its manifest's id (the record key), what its headers and metrics read, its JSON.
     Decision {
-        decision: &'a Decision,
+        id: &'a str,
+        brief: &'a Brief,
         json: &'a [u8],
     },
     /// The input could not be decided: original value (null stays null) and why.
@@ -189,12 +190,13 @@ impl Sink {
         &self,
         watchers: &Watchers,
         manifest: Option<Manifest>,
-        decision: &Decision,
+        id: &str,
+        brief: &Brief,
         json: &[u8],
     ) {
         match self {
-            Sink::AtLeastOnce(_) => watchers.decided(manifest, decision, json),
-            Sink::ExactlyOnce(s) => s.decided(watchers, manifest, decision, json),
+            Sink::AtLeastOnce(_) => watchers.decided(manifest, id, brief, json),
+            Sink::ExactlyOnce(s) => s.decided(watchers, manifest, id, brief, json),
         }
     }
 
@@ -303,7 +305,7 @@ impl OutputTopics {
             ("source.offset", offset.as_str()),
         ];
         match output {
-            Output::Decision { decision, json } => {
+            Output::Decision { id, brief, json } => {
                 let mut headers = OwnedHeaders::new_with_capacity(3);
                 for (k, v) in source {
                     headers = headers.insert(Header {
@@ -313,14 +315,14 @@ impl OutputTopics {
                 }
                 Prepared {
                     topic: &self.decisions,
-                    key: Some(decision.manifest_id.as_bytes()),
+                    key: Some(id.as_bytes()),
                     value: Some(json),
                     headers,
                     what: Outcome::Decision {
-                        action: decision.action,
-                        lane: decision.lane,
-                        port: decision.port_of_entry,
-                        priority: decision.priority,
+                        action: brief.action,
+                        lane: brief.lane,
+                        port: brief.port,
+                        priority: brief.priority,
                     },
                 }
             }

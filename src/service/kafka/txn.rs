@@ -24,8 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
-use borderlane_core::decision::Decision;
-use borderlane_core::wire::Manifest;
+use borderlane_core::wire::{Manifest, Str};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
@@ -36,7 +35,7 @@ use crate::service::config::Config;
 use crate::service::kafka::clients::{client_config, transactional_id, Role};
 use crate::service::kafka::sink::{Origin, Outcome, Output, OutputTopics, Prepared};
 use crate::service::metrics::{Client, Metrics};
-use crate::service::Watchers;
+use crate::service::{Brief, Watchers};
 
 /// Failure state shared with the producer's callbacks.
 struct Shared {
@@ -98,7 +97,7 @@ impl ProducerContext for TxnContext {
 
 /// What the watchers get of one decision once its transaction commits: the manifest when the what-if
 /// window is on, the decision and its JSON when the feed is.
-type Watched = (Option<Manifest>, Option<(Decision, Vec<u8>)>);
+type Watched = (Option<Manifest>, Option<(Str, Brief, Vec<u8>)>);
 
 /// The open transaction's bookkeeping.
 #[derive(Default)]
@@ -332,7 +331,8 @@ impl ExactlyOnceSink {
         &self,
         watchers: &Watchers,
         manifest: Option<Manifest>,
-        decision: &Decision,
+        id: &str,
+        brief: &Brief,
         json: &[u8],
     ) {
         if watchers.feed.is_none() && watchers.ring.is_none() {
@@ -347,7 +347,7 @@ impl ExactlyOnceSink {
         let feed = watchers
             .feed
             .is_some()
-            .then(|| (decision.clone(), json.to_vec()));
+            .then(|| (Str::from(id), *brief, json.to_vec()));
         let mut txn = self.lock();
         // Aborted while this decision was emitted: it belongs to no transaction and is redone.
         if txn.needs_rewind {
@@ -409,8 +409,8 @@ impl ExactlyOnceSink {
                 drop(txn);
                 if let Some(w) = self.watchers.get() {
                     for (manifest, feed) in watched {
-                        if let Some((decision, json)) = feed {
-                            w.publish(&decision, &json);
+                        if let Some((id, brief, json)) = feed {
+                            w.publish(&id, &brief, &json);
                         }
                         if let Some(manifest) = manifest {
                             w.keep(manifest);
