@@ -96,7 +96,7 @@ impl ProducerContext for TxnContext {
 }
 
 /// What the watchers get of one decision once its transaction commits: the manifest when the what-if
-/// window is on, the decision and its JSON when the feed is.
+/// window is on, the decision's id, [`Brief`] and JSON when the feed is.
 type Watched = (Option<Manifest>, Option<(Str, Brief, Vec<u8>)>);
 
 /// The open transaction's bookkeeping.
