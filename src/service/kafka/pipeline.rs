@@ -705,3 +705,102 @@ impl Pipeline {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::traffic::gen::{GenConfig, Generator};
+
+    /// What the scoring threads hand to the pipeline thread is what emitting the decision itself gave:
+    /// the same JSON, the manifest's id as the key, the decision's fields in the `Brief`; the manifest only
+    /// when a what-if window keeps it; dead letters unchanged.
+    #[test]
+    fn a_scored_record_carries_what_emitting_its_decision_reads() {
+        let policy = crate::load::policy::default_policy();
+        let g = Generator::new(
+            GenConfig {
+                seed: 11,
+                bad_share: 0.05,
+                ..GenConfig::default()
+            },
+            &policy,
+        );
+        let table = PartnerTable::new();
+        for p in g.partners() {
+            table.upsert(p.clone());
+        }
+        let (limits, resumptions, metrics) =
+            (Limits::default(), Resumptions::default(), Metrics::new());
+        let scorer = |keep_manifests| Scorer {
+            policy: &policy,
+            table: &table,
+            history: None,
+            limits: &limits,
+            resumptions: &resumptions,
+            metrics: &metrics,
+            keep_manifests,
+        };
+        let (mut decided, mut bad) = (0, 0);
+        for i in 0..400u64 {
+            let bytes = g.record(i).to_bytes();
+            let reference = process_with(
+                &policy,
+                Lookups::new(&table, None),
+                &bytes,
+                &limits,
+                &resumptions,
+            );
+            for keep in [false, true] {
+                let mut buf = b"left over from the last record".to_vec();
+                match (scorer(keep).score(Some(&bytes), &mut buf), &reference) {
+                    (Ok(d), Ok((manifest, decision))) => {
+                        let mut want = decision.clone();
+                        want.decided_at = Some(
+                            borderlane_core::time::Timestamp::from_unix_seconds(
+                                d.brief.decided_secs,
+                            )
+                            .unwrap(),
+                        );
+                        let mut json = Vec::new();
+                        want.write_json(&mut json);
+                        // decided_at is written to the millisecond or finer; compare everything else.
+                        let strip = |j: &[u8]| {
+                            let mut v: serde_json::Value = serde_json::from_slice(j).unwrap();
+                            v.as_object_mut().unwrap().remove("decided_at");
+                            v
+                        };
+                        assert_eq!(strip(&buf), strip(&json), "record {i}");
+                        assert_eq!(d.id, decision.manifest_id);
+                        let b = &d.brief;
+                        assert_eq!(
+                            (b.action, b.lane, b.port, b.mode, b.score, b.priority),
+                            (
+                                decision.action,
+                                decision.lane,
+                                decision.port_of_entry,
+                                decision.mode,
+                                decision.score,
+                                decision.priority
+                            )
+                        );
+                        assert_eq!(b.importer_standing, decision.importer_standing);
+                        assert_eq!(
+                            b.fast_lane_port,
+                            !decision
+                                .fast_missing
+                                .contains(borderlane_core::decision::FastCondition::FastLanePort)
+                        );
+                        assert_eq!(d.manifest.as_ref(), keep.then_some(manifest));
+                        decided += 1;
+                    }
+                    (Err(e), Err(r)) => {
+                        assert_eq!((e.kind, &e.message), (r.kind, &r.message));
+                        bad += 1;
+                    }
+                    (got, _) => panic!("record {i}: {:?}", got.map(|d| d.id)),
+                }
+            }
+        }
+        assert!(decided > 600 && bad > 10, "{decided} decided, {bad} bad");
+    }
+}
