@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, HashSet};
 use borderlane::load::policy::default_policy;
 use borderlane::traffic::gen::{GenConfig, Generator, Record};
 use borderlane_core::score::process;
-use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::{ErrorKind, Limits};
 
 fn generator(bad_share: f64) -> Generator {
@@ -50,10 +49,7 @@ fn records_are_pure_functions_of_seed_and_index() {
 fn every_record_has_its_expected_outcome() {
     let policy = default_policy();
     let g = generator(0.3);
-    let table = PartnerTable::new();
-    for p in g.partners() {
-        table.upsert(p.clone());
-    }
+    let table = g.partner_table();
     let limits = Limits::default();
     let mut kinds: BTreeMap<ErrorKind, u32> = BTreeMap::new();
     let (mut good, mut exams, mut fast, mut fast_port_trucks) = (0u32, 0u32, 0u32, 0u32);

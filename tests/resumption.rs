@@ -387,10 +387,7 @@ fn in_demo_a_declaration_applies_to_the_live_feed() {
             })
             .collect()
     };
-    let table = Arc::new(PartnerTable::new());
-    for p in g.partners() {
-        table.upsert(p.clone());
-    }
+    let table = Arc::new(g.partner_table());
     let mut config = Config::default();
     config.http.listen = "127.0.0.1:0".parse().unwrap();
     config.officers.listen = Some("127.0.0.1:0".parse().unwrap());

@@ -13,7 +13,6 @@ use borderlane::service::config::Config;
 use borderlane::service::generated::Generated;
 use borderlane::service::Input;
 use borderlane::traffic::gen::{GenConfig, Generator};
-use borderlane_core::table::PartnerTable;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -47,10 +46,7 @@ fn generated(rate: f64) -> Input {
         },
         &policy,
     );
-    let table = Arc::new(PartnerTable::new());
-    for p in g.partners() {
-        table.upsert(p.clone());
-    }
+    let table = Arc::new(g.partner_table());
     Input::Generated(Box::new(Generated {
         generator: g,
         table,

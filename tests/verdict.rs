@@ -49,10 +49,7 @@ fn traffic(policy: &CompiledPolicy) -> Traffic {
             Record::Bad { .. } => None,
         })
         .collect();
-    let table = PartnerTable::new();
-    for p in g.partners() {
-        table.upsert(p.clone());
-    }
+    let table = g.partner_table();
     let history = History::new();
     let mut as_of = Watermark::default();
     for (i, o) in field_outcomes(&g, policy, &table, &manifests)

@@ -209,10 +209,7 @@ fn the_sample_is_the_least_changed_ids_whatever_the_threads() {
         },
         &baseline,
     );
-    let table = PartnerTable::new();
-    for p in g.partners() {
-        table.upsert(p.clone());
-    }
+    let table = g.partner_table();
     let manifests: Vec<Manifest> = (0..20_000)
         .filter_map(|i| match g.record(i) {
             Record::Good(m) => Some(*m),

@@ -401,7 +401,6 @@ mod tests {
     use super::*;
     use crate::traffic::gen::{GenConfig, Generator};
     use borderlane_core::score::{process, verdict};
-    use borderlane_core::table::PartnerTable;
     use borderlane_core::wire::{parse_manifest, Limits};
 
     /// The counts of generated traffic (decisions of every action, lane, standing, mode and port, and dead
@@ -418,10 +417,7 @@ mod tests {
             },
             &policy,
         );
-        let table = PartnerTable::new();
-        for p in g.partners() {
-            table.upsert(p.clone());
-        }
+        let table = g.partner_table();
         let limits = Limits::default();
         let (mut halves, mut from_verdicts) =
             ([Counts::default(), Counts::default()], Counts::default());

@@ -128,10 +128,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
         &policy,
     );
-    let table = Arc::new(PartnerTable::new());
-    for p in g.partners() {
-        table.upsert(p.clone());
-    }
+    let table = Arc::new(g.partner_table());
     let limits = crate::service::config::LimitsConfig::default().limits();
     let gen_secs = started.elapsed().as_secs_f64();
     println!(

@@ -725,10 +725,7 @@ mod tests {
             },
             &policy,
         );
-        let table = PartnerTable::new();
-        for p in g.partners() {
-            table.upsert(p.clone());
-        }
+        let table = g.partner_table();
         let (limits, resumptions, metrics) =
             (Limits::default(), Resumptions::default(), Metrics::new());
         let scorer = |keep_manifests| Scorer {

@@ -16,6 +16,7 @@ pub use truth::{Violation, ROGUE_SHARE};
 
 use borderlane_core::codes::{Country, Hts, PortCode};
 use borderlane_core::policy::{Border, CompiledPolicy};
+use borderlane_core::table::PartnerTable;
 use borderlane_core::time::Timestamp;
 use borderlane_core::wire::{
     Carrier, Commodity, Conveyance, Driver, Entity, Equipment, ErrorKind, IdKind, Identifier,
@@ -381,6 +382,15 @@ impl Generator {
     /// The partner records (each identifier held by exactly one partner).
     pub fn partners(&self) -> &[Partner] {
         &self.partners
+    }
+
+    /// A partner table holding [`Generator::partners`].
+    pub fn partner_table(&self) -> PartnerTable {
+        let table = PartnerTable::new();
+        for p in &self.partners {
+            table.upsert(p.clone());
+        }
+        table
     }
 
     pub fn config(&self) -> &GenConfig {
