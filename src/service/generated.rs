@@ -115,12 +115,11 @@ impl Traffic {
                             self.history.publish_gauges(&policy.doc);
                         }
                     }
-                    self.watchers.decided(
-                        Some(manifest),
-                        &decision.manifest_id,
-                        &crate::service::Brief::of(&decision),
-                        &buf,
-                    );
+                    let brief = crate::service::Brief::of(&decision);
+                    let w = self
+                        .watchers
+                        .prepare(manifest, &decision.manifest_id, &brief, &buf);
+                    self.watchers.decided(w, &brief);
                 }
                 Err(e) => self.metrics.dead_letter_acknowledged(e.kind),
             }

@@ -47,7 +47,7 @@ use crate::service::admin::audit::AuditLog;
 use crate::service::admin::auth::{Permission, Role as TokenRole, TokenStore};
 use crate::service::admin::store::model_version;
 use crate::service::admin::{AdminState, ManifestRing, PolicyStore, Tokens};
-use crate::service::feed::Feed;
+use crate::service::feed::{Feed, FeedItem};
 use crate::service::kafka::clients::Role;
 use crate::service::kafka::control::ControlFollower;
 use crate::service::kafka::partners::PartnerFollower;
@@ -472,32 +472,35 @@ pub struct Watchers {
     pub ring: Option<Arc<ManifestRing>>,
 }
 
+/// What the watchers take of one decision, made ready where it was scored (on a scoring thread, not the
+/// pipeline thread every record passes through): the feed's item when the feed is on, the manifest and
+/// its size in the window when a what-if window is on.
+#[derive(Default)]
+pub struct ForWatchers {
+    pub item: Option<Arc<FeedItem>>,
+    pub manifest: Option<(Arc<Manifest>, usize)>,
+}
+
 impl Watchers {
-    /// A decision was emitted: publish its JSON and keep its manifest (given only when
-    /// [`Watchers::keeps_manifests`]; a caller that can free it elsewhere keeps it otherwise).
-    pub fn decided(&self, manifest: Option<Manifest>, id: &str, brief: &Brief, json: &[u8]) {
-        self.publish(id, brief, json);
-        if let Some(m) = manifest {
-            self.keep(m);
+    /// What [`Watchers::decided`] will take of a decision (its id, [`Brief`] and JSON, and its manifest,
+    /// dropped here unless a what-if window keeps it).
+    pub fn prepare(&self, manifest: Manifest, id: &str, brief: &Brief, json: &[u8]) -> ForWatchers {
+        ForWatchers {
+            item: self.feed.is_some().then(|| Feed::item(id, brief, json)),
+            manifest: self.ring.is_some().then(|| {
+                let bytes = crate::service::admin::ring::manifest_bytes(&manifest);
+                (Arc::new(manifest), bytes)
+            }),
         }
     }
 
-    /// Whether [`Watchers::keep`] keeps manifests (a what-if window is on).
-    pub fn keeps_manifests(&self) -> bool {
-        self.ring.is_some()
-    }
-
-    /// The live feed's part of [`Watchers::decided`].
-    pub fn publish(&self, id: &str, brief: &Brief, json: &[u8]) {
-        if let Some(feed) = &self.feed {
-            feed.publish_brief(id, brief, json);
+    /// A decision was emitted: publish it on the feed and keep its manifest in the what-if window.
+    pub fn decided(&self, w: ForWatchers, brief: &Brief) {
+        if let (Some(feed), Some(item)) = (&self.feed, w.item) {
+            feed.publish_item(item, brief);
         }
-    }
-
-    /// The what-if window's part of [`Watchers::decided`].
-    pub fn keep(&self, manifest: Manifest) {
-        if let Some(ring) = &self.ring {
-            ring.push(Arc::new(manifest));
+        if let (Some(ring), Some((m, bytes))) = (&self.ring, w.manifest) {
+            ring.push_sized(m, bytes);
         }
     }
 }

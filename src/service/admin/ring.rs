@@ -115,11 +115,13 @@ impl ManifestRing {
 
     /// Remembers a manifest, dropping the oldest ones until the window fits its budget. One short lock.
     pub fn push(&self, m: Arc<Manifest>) {
-        if self.max_bytes == 0 {
-            return;
-        }
         let b = manifest_bytes(&m);
-        if b > self.max_bytes {
+        self.push_sized(m, b);
+    }
+
+    /// [`ManifestRing::push`] of a manifest whose [`manifest_bytes`] the caller has.
+    pub fn push_sized(&self, m: Arc<Manifest>, b: usize) {
+        if self.max_bytes == 0 || b > self.max_bytes {
             return;
         }
         let mut i = self.inner.lock().unwrap_or_else(|e| e.into_inner());

@@ -144,19 +144,29 @@ impl Feed {
 
     /// [`Feed::publish`] from what the feed reads of a decision: its id, its [`Brief`] and its JSON.
     pub fn publish_brief(&self, id: &str, d: &Brief, json: &[u8]) {
-        let id = Str::from(id);
-        let item = Arc::new(FeedItem {
+        self.publish_item(Feed::item(id, d, json), d);
+    }
+
+    /// The feed's item of a decision (what `/feed` streams and the look-ups return). Built apart from
+    /// [`Feed::publish_item`] so a scoring thread can build it and the pipeline thread only publish it.
+    pub fn item(id: &str, d: &Brief, json: &[u8]) -> Arc<FeedItem> {
+        Arc::new(FeedItem {
             json: Arc::from(String::from_utf8_lossy(json).as_ref()),
-            manifest_id: id.clone(),
+            manifest_id: Str::from(id),
             port: Str::from(d.port.as_str()),
             lane: d.lane,
             action: d.action,
             score: d.score,
             standing: standing_group(d.importer_standing),
-        });
+        })
+    }
+
+    /// Publishes an item made by [`Feed::item`] with the same [`Brief`]. Never blocks.
+    pub fn publish_item(&self, item: Arc<FeedItem>, d: &Brief) {
         self.count(d);
         {
             let mut r = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            let id = item.manifest_id.clone();
             if r.by_id.insert(id.clone(), item.clone()).is_none() {
                 r.order.push_back(id);
             }

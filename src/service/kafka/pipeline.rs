@@ -23,7 +23,7 @@ use borderlane_core::history::{History, HistoryAsOf, Watermark};
 use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::score::{process_with, Lookups};
 use borderlane_core::table::PartnerTable;
-use borderlane_core::wire::{BadInput, ErrorKind, Limits, Manifest, Str};
+use borderlane_core::wire::{BadInput, ErrorKind, Limits, Str};
 use borderlane_core::Resumptions;
 use rayon::prelude::*;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
@@ -38,7 +38,7 @@ use crate::service::kafka::clients::{client_config, Role};
 use crate::service::kafka::sink::{Origin, Output, Sink};
 use crate::service::metrics::{Client, Metrics};
 use crate::service::stall::Sample;
-use crate::service::{Brief, Readiness, Shutdown, Watchers};
+use crate::service::{Brief, ForWatchers, Readiness, Shutdown, Watchers};
 
 /// Longest pause between two offset stores while messages flow.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(5);
@@ -245,12 +245,13 @@ type Scored = Result<Decided, BadInput>;
 /// the other thread's arena, and the next batch's allocations took glibc's slow path (docs/performance.md,
 /// "Freeing where it was built").
 struct Decided {
-    /// Only when a what-if window will keep it.
-    manifest: Option<Manifest>,
     /// The manifest's id: the output record's key.
     id: Str,
     /// What the output's headers, the metrics and the officers' feed read.
     brief: Brief,
+    /// What the watchers keep (the feed's item, the manifest for a what-if window), made ready here so
+    /// the pipeline thread only hands it over.
+    watch: ForWatchers,
 }
 
 /// Everything one batch is scored against: shared by the scoring threads, read-only.
@@ -261,9 +262,8 @@ struct Scorer<'a> {
     limits: &'a Limits,
     resumptions: &'a Resumptions,
     metrics: &'a Metrics,
-    /// Whether emitting hands the manifest to a watcher (a what-if window); otherwise it is freed as soon
-    /// as its decision is written (see [`Decided`]).
-    keep_manifests: bool,
+    /// The feed and the what-if window, for what they keep of each decision (see [`Decided`]).
+    watchers: &'a Watchers,
 }
 
 impl Scorer<'_> {
@@ -288,10 +288,14 @@ impl Scorer<'_> {
             decision.decided_at = crate::clock::now();
             buf.clear();
             decision.write_json(buf);
+            let brief = Brief::of(&decision);
+            let watch = self
+                .watchers
+                .prepare(manifest, &decision.manifest_id, &brief, buf);
             Decided {
-                manifest: self.keep_manifests.then_some(manifest),
                 id: std::mem::take(&mut decision.manifest_id),
-                brief: Brief::of(&decision),
+                brief,
+                watch,
             }
         })
     }
@@ -551,7 +555,7 @@ impl Pipeline {
             limits: &self.limits,
             resumptions: &resumptions,
             metrics: &self.metrics,
-            keep_manifests: self.watchers.keeps_manifests(),
+            watchers: &self.watchers,
         };
         if buffers.len() < batch.len() {
             buffers.resize_with(batch.len(), || Vec::with_capacity(4096));
@@ -625,11 +629,7 @@ impl Pipeline {
         };
         let oversized;
         let error = match scored {
-            Ok(Decided {
-                manifest,
-                id,
-                brief,
-            }) => {
+            Ok(Decided { id, brief, watch }) => {
                 let size = json.len() + id.len();
                 if size <= self.max_decision {
                     self.sink.emit(
@@ -641,7 +641,7 @@ impl Pipeline {
                         },
                     )?;
                     self.sink
-                        .decided(&self.watchers, manifest.take(), id, brief, json);
+                        .decided(&self.watchers, std::mem::take(watch), brief);
                     return Ok(());
                 }
                 oversized = BadInput::new(
@@ -712,8 +712,9 @@ mod tests {
     use crate::traffic::gen::{GenConfig, Generator};
 
     /// What the scoring threads hand to the pipeline thread is what emitting the decision itself gave:
-    /// the same JSON, the manifest's id as the key, the decision's fields in the `Brief`; the manifest only
-    /// when a what-if window keeps it; dead letters unchanged.
+    /// the same JSON, the manifest's id as the key, the decision's fields in the `Brief`; the feed's item
+    /// only with a feed, the manifest and its window size only with a what-if window; dead letters
+    /// unchanged.
     #[test]
     fn a_scored_record_carries_what_emitting_its_decision_reads() {
         let policy = crate::load::policy::default_policy();
@@ -728,14 +729,23 @@ mod tests {
         let table = g.partner_table();
         let (limits, resumptions, metrics) =
             (Limits::default(), Resumptions::default(), Metrics::new());
-        let scorer = |keep_manifests| Scorer {
+        // Without watchers, and with both a feed and a what-if window.
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        let watching = Watchers {
+            feed: Some(Arc::new(crate::service::feed::Feed::new(
+                16, 16, &policy, stopped,
+            ))),
+            ring: Some(Arc::new(crate::service::admin::ManifestRing::new(1 << 30))),
+        };
+        let none = Watchers::default();
+        let scorer = |keep: bool| Scorer {
             policy: &policy,
             table: &table,
             history: None,
             limits: &limits,
             resumptions: &resumptions,
             metrics: &metrics,
-            keep_manifests,
+            watchers: if keep { &watching } else { &none },
         };
         let (mut decided, mut bad) = (0, 0);
         for i in 0..400u64 {
@@ -787,7 +797,27 @@ mod tests {
                                 .fast_missing
                                 .contains(borderlane_core::decision::FastCondition::FastLanePort)
                         );
-                        assert_eq!(d.manifest.as_ref(), keep.then_some(manifest));
+                        let kept = d.watch.manifest.as_ref();
+                        assert_eq!(kept.map(|(m, _)| &**m), keep.then_some(manifest));
+                        assert_eq!(
+                            kept.map(|(_, bytes)| *bytes),
+                            keep.then(|| crate::service::admin::ring::manifest_bytes(manifest))
+                        );
+                        let item = d.watch.item.as_ref();
+                        assert_eq!(item.is_some(), keep);
+                        if let Some(item) = item {
+                            assert_eq!(item.json.as_bytes(), &buf[..]);
+                            assert_eq!(item.manifest_id, decision.manifest_id);
+                            assert_eq!(
+                                (item.lane, item.action, item.score, item.port.as_str()),
+                                (
+                                    decision.lane,
+                                    decision.action,
+                                    decision.score,
+                                    decision.port_of_entry.as_str()
+                                )
+                            );
+                        }
                         decided += 1;
                     }
                     (Err(e), Err(r)) => {

@@ -26,8 +26,7 @@ use tracing::{debug, error, info, warn};
 use crate::service::config::Config;
 use crate::service::kafka::ack::{AckTracker, Ticket};
 use crate::service::metrics::{Client, Metrics};
-use crate::service::{Brief, Watchers};
-use borderlane_core::wire::Manifest;
+use crate::service::{Brief, ForWatchers, Watchers};
 
 /// The input record an output answers.
 #[derive(Debug, Clone, Copy)]
@@ -185,18 +184,11 @@ impl Sink {
 
     /// A decision was emitted: tell the watchers now (at-least-once) or once its transaction commits
     /// (exactly-once), so the feed and the what-if window never see a decision that was rolled back.
-    /// `manifest` is given only when [`Watchers::keeps_manifests`].
-    pub fn decided(
-        &self,
-        watchers: &Watchers,
-        manifest: Option<Manifest>,
-        id: &str,
-        brief: &Brief,
-        json: &[u8],
-    ) {
+    /// `w` is what [`Watchers::prepare`] made of it on the scoring thread.
+    pub fn decided(&self, watchers: &Watchers, w: ForWatchers, brief: &Brief) {
         match self {
-            Sink::AtLeastOnce(_) => watchers.decided(manifest, id, brief, json),
-            Sink::ExactlyOnce(s) => s.decided(watchers, manifest, id, brief, json),
+            Sink::AtLeastOnce(_) => watchers.decided(w, brief),
+            Sink::ExactlyOnce(s) => s.decided(watchers, w, brief),
         }
     }
 

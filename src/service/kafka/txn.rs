@@ -24,7 +24,6 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
-use borderlane_core::wire::{Manifest, Str};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
@@ -35,7 +34,7 @@ use crate::service::config::Config;
 use crate::service::kafka::clients::{client_config, transactional_id, Role};
 use crate::service::kafka::sink::{Origin, Outcome, Output, OutputTopics, Prepared};
 use crate::service::metrics::{Client, Metrics};
-use crate::service::{Brief, Watchers};
+use crate::service::{Brief, ForWatchers, Watchers};
 
 /// Failure state shared with the producer's callbacks.
 struct Shared {
@@ -95,9 +94,8 @@ impl ProducerContext for TxnContext {
     }
 }
 
-/// What the watchers get of one decision once its transaction commits: the manifest when the what-if
-/// window is on, the decision's id, [`Brief`] and JSON when the feed is.
-type Watched = (Option<Manifest>, Option<(Str, Brief, Vec<u8>)>);
+/// What the watchers get of one decision once its transaction commits.
+type Watched = (ForWatchers, Brief);
 
 /// The open transaction's bookkeeping.
 #[derive(Default)]
@@ -327,33 +325,22 @@ impl ExactlyOnceSink {
     }
 
     /// Buffers a decision for the watchers until its transaction commits.
-    pub fn decided(
-        &self,
-        watchers: &Watchers,
-        manifest: Option<Manifest>,
-        id: &str,
-        brief: &Brief,
-        json: &[u8],
-    ) {
+    pub fn decided(&self, watchers: &Watchers, w: ForWatchers, brief: &Brief) {
         if watchers.feed.is_none() && watchers.ring.is_none() {
             return;
         }
         if self.watchers.get().is_none() {
             let _ = self.watchers.set(watchers.clone());
         }
-        // Only what a watcher reads is kept: the decision and its JSON for the feed, the manifest for the
-        // what-if window (the caller passes it only when one is on; copying decisions for a feed that is off
-        // doubled the CPU of a backlog with the admin API on: docs/performance.md, "Memory").
-        let feed = watchers
-            .feed
-            .is_some()
-            .then(|| (Str::from(id), *brief, json.to_vec()));
+        // Only what a watcher reads is kept (made ready on the scoring thread): the feed's item, the
+        // manifest for the what-if window (copying decisions for a feed that is off doubled the CPU of a
+        // backlog with the admin API on: docs/performance.md, "Memory").
         let mut txn = self.lock();
         // Aborted while this decision was emitted: it belongs to no transaction and is redone.
         if txn.needs_rewind {
             return;
         }
-        txn.watched.push((manifest, feed));
+        txn.watched.push((w, *brief));
     }
 
     /// Commits when the transaction is old or big enough.
@@ -408,13 +395,8 @@ impl ExactlyOnceSink {
                 txn.next.clear();
                 drop(txn);
                 if let Some(w) = self.watchers.get() {
-                    for (manifest, feed) in watched {
-                        if let Some((id, brief, json)) = feed {
-                            w.publish(&id, &brief, &json);
-                        }
-                        if let Some(manifest) = manifest {
-                            w.keep(manifest);
-                        }
+                    for (prepared, brief) in watched {
+                        w.decided(prepared, &brief);
                     }
                 }
                 Ok(true)
