@@ -236,7 +236,8 @@ const PARALLEL_FROM: usize = 32;
 
 /// What scoring one record gave (the decision's JSON is in the record's buffer), or why it is a dead
 /// letter. Unboxed: moved once into the batch's vector, cheaper than an allocation per record; emitting
-/// reads it in place and takes only the manifest, so the vector can be freed whole on the scoring threads.
+/// reads it in place and takes only what the watchers keep, so the vector can be freed whole on the
+/// scoring threads.
 type Scored = Result<Decided, BadInput>;
 
 /// What emitting a decision needs. The decision itself, and the manifest unless a what-if window keeps it,
