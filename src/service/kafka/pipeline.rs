@@ -713,9 +713,9 @@ mod tests {
     use crate::traffic::gen::{GenConfig, Generator};
 
     /// What the scoring threads hand to the pipeline thread is what emitting the decision itself gave:
-    /// the same JSON, the manifest's id as the key, the decision's fields in the `Brief`; the feed's item
-    /// only with a feed, the manifest and its window size only with a what-if window; dead letters
-    /// unchanged.
+    /// the same JSON, the manifest's id as the key, the decision's fields in the `Brief` (its second the
+    /// JSON's `decided_at`); the feed's item only with a feed, the manifest and its window size only with a
+    /// what-if window, each watcher finding its part once handed over; dead letters unchanged.
     #[test]
     fn a_scored_record_carries_what_emitting_its_decision_reads() {
         let policy = crate::load::policy::default_policy();
@@ -730,23 +730,35 @@ mod tests {
         let table = g.partner_table();
         let (limits, resumptions, metrics) =
             (Limits::default(), Resumptions::default(), Metrics::new());
-        // Without watchers, and with both a feed and a what-if window.
+        // Every combination of the feed and the what-if window, each watcher its own.
         let (_stop, stopped) = tokio::sync::watch::channel(false);
-        let watching = Watchers {
-            feed: Some(Arc::new(crate::service::feed::Feed::new(
-                16, 16, &policy, stopped,
-            ))),
-            ring: Some(Arc::new(crate::service::admin::ManifestRing::new(1 << 30))),
-        };
-        let none = Watchers::default();
-        let scorer = |keep: bool| Scorer {
+        let setups: Vec<(bool, bool, Watchers)> =
+            [(false, false), (true, false), (false, true), (true, true)]
+                .into_iter()
+                .map(|(feed, window)| {
+                    let w = Watchers {
+                        feed: feed.then(|| {
+                            Arc::new(crate::service::feed::Feed::new(
+                                16,
+                                1 << 20,
+                                &policy,
+                                stopped.clone(),
+                            ))
+                        }),
+                        ring: window
+                            .then(|| Arc::new(crate::service::admin::ManifestRing::new(1 << 30))),
+                    };
+                    (feed, window, w)
+                })
+                .collect();
+        let scorer = |watchers| Scorer {
             policy: &policy,
             table: &table,
             history: None,
             limits: &limits,
             resumptions: &resumptions,
             metrics: &metrics,
-            watchers: if keep { &watching } else { &none },
+            watchers,
         };
         let (mut decided, mut bad) = (0, 0);
         for i in 0..400u64 {
@@ -758,9 +770,9 @@ mod tests {
                 &limits,
                 &resumptions,
             );
-            for keep in [false, true] {
+            for (feed_on, window_on, watchers) in &setups {
                 let mut buf = b"left over from the last record".to_vec();
-                match (scorer(keep).score(Some(&bytes), &mut buf), &reference) {
+                match (scorer(watchers).score(Some(&bytes), &mut buf), &reference) {
                     (Ok(d), Ok((manifest, decision))) => {
                         let mut want = decision.clone();
                         want.decided_at = Some(
@@ -778,6 +790,13 @@ mod tests {
                             v
                         };
                         assert_eq!(strip(&buf), strip(&json), "record {i}");
+                        let written: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+                        let at = written["decided_at"].as_str().unwrap();
+                        assert_eq!(
+                            borderlane_core::time::Timestamp::parse(at).map(|t| t.unix_seconds()),
+                            Some(d.brief.decided_secs),
+                            "{at}"
+                        );
                         assert_eq!(d.id, decision.manifest_id);
                         let b = &d.brief;
                         assert_eq!(
@@ -799,13 +818,14 @@ mod tests {
                                 .contains(borderlane_core::decision::FastCondition::FastLanePort)
                         );
                         let kept = d.watch.manifest.as_ref();
-                        assert_eq!(kept.map(|(m, _)| &**m), keep.then_some(manifest));
+                        assert_eq!(kept.map(|(m, _)| &**m), window_on.then_some(manifest));
                         assert_eq!(
                             kept.map(|(_, bytes)| *bytes),
-                            keep.then(|| crate::service::admin::ring::manifest_bytes(manifest))
+                            window_on
+                                .then(|| crate::service::admin::ring::manifest_bytes(manifest))
                         );
                         let item = d.watch.item.as_ref();
-                        assert_eq!(item.is_some(), keep);
+                        assert_eq!(item.is_some(), *feed_on);
                         if let Some(item) = item {
                             assert_eq!(item.json.as_bytes(), &buf[..]);
                             assert_eq!(item.manifest_id, decision.manifest_id);
@@ -818,6 +838,22 @@ mod tests {
                                     decision.port_of_entry.as_str()
                                 )
                             );
+                            assert_eq!(
+                                item.standing,
+                                crate::analysis::summary::standing_group(
+                                    decision.importer_standing
+                                )
+                            );
+                        }
+                        // Handed over, the feed can look the decision up and the window holds the
+                        // manifest last.
+                        watchers.decided(d.watch, &d.brief);
+                        if let Some(feed) = &watchers.feed {
+                            let found = feed.lookup(&decision.manifest_id).unwrap();
+                            assert_eq!(found.json.as_bytes(), &buf[..]);
+                        }
+                        if let Some(ring) = &watchers.ring {
+                            assert_eq!(ring.newest(1)[0].as_ref(), manifest);
                         }
                         decided += 1;
                     }
@@ -829,6 +865,6 @@ mod tests {
                 }
             }
         }
-        assert!(decided > 600 && bad > 10, "{decided} decided, {bad} bad");
+        assert!(decided > 1200 && bad > 20, "{decided} decided, {bad} bad");
     }
 }
