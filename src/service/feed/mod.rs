@@ -139,12 +139,7 @@ impl Feed {
             decided_secs: unix_seconds,
             ..Brief::of(d)
         };
-        self.publish_brief(&d.manifest_id, &brief, json);
-    }
-
-    /// [`Feed::publish`] from what the feed reads of a decision: its id, its [`Brief`] and its JSON.
-    pub fn publish_brief(&self, id: &str, d: &Brief, json: &[u8]) {
-        self.publish_item(Feed::item(id, d, json), d);
+        self.publish_item(Feed::item(&d.manifest_id, &brief, json), &brief);
     }
 
     /// The feed's item of a decision (what `/feed` streams and the look-ups return). Built apart from
