@@ -20,15 +20,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Json, Router};
 use borderlane_core::codes::PortCode;
-use borderlane_core::decision::{Action, Decision, Role};
+use borderlane_core::decision::{Action, Decision};
 use borderlane_core::history::{History, Position, Watermark};
 use borderlane_core::outcome::{
     causes_from, parse_outcome, Cause, ExamResult, FieldError, Form, Outcome, OutcomeParty,
     Selection,
 };
 use borderlane_core::policy::{CompiledPolicy, PolicyDoc};
-use borderlane_core::wire::{ErrorKind, Limits, Str};
-use serde::{Deserialize, Serialize};
+use borderlane_core::wire::{decision_limits, parse_decision_facts, ErrorKind, Limits, Str};
+use serde::Serialize;
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
@@ -63,40 +63,6 @@ pub struct Examined {
     /// Every shipment the decision names (on a party or a reason).
     pub shipments: Vec<Str>,
     pub causes: Vec<Cause>,
-}
-
-#[derive(Deserialize)]
-struct DecisionRecord {
-    manifest_id: Str,
-    revision: u32,
-    port_of_entry: PortCode,
-    action: Action,
-    score: i32,
-    #[serde(default)]
-    random_exam: bool,
-    #[serde(default)]
-    watchlist_hit: bool,
-    importer_standing: String,
-    #[serde(default)]
-    reasons: Vec<ReasonRecord>,
-    #[serde(default)]
-    parties: Vec<PartyRecord>,
-}
-
-#[derive(Deserialize)]
-struct ReasonRecord {
-    rule: String,
-    points: i32,
-    #[serde(default)]
-    shipment_id: Option<Str>,
-}
-
-#[derive(Deserialize)]
-struct PartyRecord {
-    role: Role,
-    id: Str,
-    #[serde(default)]
-    shipment_id: Option<Str>,
 }
 
 /// The standing group of a decision's `importer_standing` string (the names of `Standing::as_str`).
@@ -141,8 +107,8 @@ impl Examined {
     /// From a decision record as the `decisions` topic carries it (docs/wire.md); the selection causes are
     /// derived under `policy` (the policy in force when the window indexes the record).
     pub fn of_record(bytes: &[u8], policy: &PolicyDoc) -> Result<(Key, Examined), String> {
-        let r: DecisionRecord =
-            serde_json::from_slice(bytes).map_err(|e| format!("not a decision record: {e}"))?;
+        let r = parse_decision_facts(bytes, &decision_limits())
+            .map_err(|e| format!("not a decision record: {e}"))?;
         let history_points = r.reasons.iter().any(|x| {
             x.points > 0 && matches!(x.rule.as_str(), "history.discrepancy" | "history.seizure")
         });
@@ -220,7 +186,7 @@ impl Examined {
 #[derive(Default)]
 struct WindowInner {
     /// Key → (insertion sequence, record time (Unix ms), decision facts).
-    map: HashMap<Key, (u64, i64, Arc<Examined>)>,
+    map: HashMap<Key, (u64, i64, Arc<Examined>), foldhash::fast::RandomState>,
     /// Insertion order: key, sequence, record time (Unix ms).
     order: VecDeque<(Key, u64, i64)>,
     seq: u64,
@@ -273,8 +239,9 @@ impl DecisionWindow {
                 break;
             }
             if let Some((key, seq, _)) = w.order.pop_front() {
-                if w.map.get(&key).is_some_and(|(s, _, _)| *s == seq) {
-                    w.map.remove(&key);
+                // One look-up: a key inserted again since (a later sequence) is put back.
+                if let Some(newer) = w.map.remove(&key).filter(|(s, _, _)| *s != seq) {
+                    w.map.insert(key, newer);
                 }
             }
         }
@@ -822,6 +789,7 @@ pub fn router(api: OutcomeApi) -> Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use borderlane_core::decision::Role;
 
     fn examined(standing: &'static str) -> Examined {
         Examined {

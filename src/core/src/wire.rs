@@ -534,6 +534,87 @@ pub fn parse_partner_serde(bytes: &[u8], limits: &Limits) -> Result<Partner, Bad
     Ok(p)
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Decision records read back
+
+/// What the outcome window keeps of a decision record as the `decisions` topic carries it (docs/wire.md,
+/// "Decision"): the fields an exam outcome needs — its key, port, action and selection facts, the importer's
+/// standing, the reasons' rules and points, the parties. Every other field is skipped (a decision carries
+/// ~1.8 KB, most of it explanation text).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionFacts {
+    pub manifest_id: Str,
+    pub revision: u32,
+    pub port_of_entry: PortCode,
+    pub action: crate::decision::Action,
+    #[serde(default)]
+    pub random_exam: bool,
+    #[serde(default)]
+    pub watchlist_hit: bool,
+    pub score: i32,
+    #[serde(default)]
+    pub reasons: Vec<ReasonFacts>,
+    #[serde(default)]
+    pub parties: Vec<PartyFacts>,
+    pub importer_standing: Str,
+}
+
+/// A reason of a [`DecisionFacts`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReasonFacts {
+    pub rule: Str,
+    pub points: i32,
+    #[serde(default)]
+    pub shipment_id: Option<Str>,
+}
+
+/// A party of a [`DecisionFacts`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartyFacts {
+    pub role: crate::decision::Role,
+    pub id: Str,
+    #[serde(default)]
+    pub shipment_id: Option<Str>,
+}
+
+/// The limits a decision record is read under: no size limit of its own (the decisions topic's message size
+/// bounds it), the default nesting depth.
+pub fn decision_limits() -> Limits {
+    Limits {
+        max_bytes: usize::MAX,
+        ..Limits::default()
+    }
+}
+
+/// Reads a decision record's [`DecisionFacts`] (see [`decision_limits`]).
+///
+/// As [`parse_manifest`]: the one-pass reader of [`fast`] first, and whatever it declines is read again by
+/// [`parse_decision_facts_serde`], so every accepted value and every refusal is the serde_json path's.
+pub fn parse_decision_facts(bytes: &[u8], limits: &Limits) -> Result<DecisionFacts, BadInput> {
+    match fast_decision_facts(bytes, limits) {
+        Some(d) => Ok(d),
+        None => parse_decision_facts_serde(bytes, limits),
+    }
+}
+
+/// The fast decision-record reader alone (see [`fast_manifest`]): `None` when it declines. For the
+/// differential tests, not a parser to use.
+#[doc(hidden)]
+pub fn fast_decision_facts(bytes: &[u8], limits: &Limits) -> Option<DecisionFacts> {
+    if bytes.len() > limits.max_bytes {
+        return None;
+    }
+    fast::decision_facts(utf8(bytes)?, limits.max_depth)
+}
+
+/// The serde_json reading of a decision record (the reference [`parse_decision_facts`] must agree with).
+pub fn parse_decision_facts_serde(
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<DecisionFacts, BadInput> {
+    parse_json(bytes, limits)
+}
+
 fn parse_json<T: serde::de::DeserializeOwned>(
     bytes: &[u8],
     limits: &Limits,

@@ -1,7 +1,8 @@
-//! Differential tests of the manifest and partner readers: `wire::parse_manifest` / `wire::parse_partner`
-//! (the one-pass fast reader, falling back to serde_json on anything it declines or that fails validation)
-//! against `wire::parse_manifest_serde` / `wire::parse_partner_serde` (serde_json alone, the reading of
-//! 917ca7d). On every input they must give the same value — to the bit of every float, so compared through
+//! Differential tests of the manifest, partner and decision-record readers: `wire::parse_manifest` /
+//! `wire::parse_partner` / `wire::parse_decision_facts` (the one-pass fast reader, falling back to serde_json
+//! on anything it declines or that fails validation) against `wire::parse_manifest_serde` /
+//! `wire::parse_partner_serde` / `wire::parse_decision_facts_serde` (serde_json alone; for manifests and
+//! partners the reading of 917ca7d). On every input they must give the same value — to the bit of every float, so compared through
 //! the serialised bytes too — or the same dead letter (kind and message). And whenever the fast reader
 //! accepts a text on its own, serde_json must read that very value.
 //!
@@ -11,8 +12,9 @@
 //! sometimes damaged as bytes (truncated, a byte inserted or replaced, trailing bytes, invalid UTF-8).
 
 use borderlane_core::wire::{
-    fast_manifest, fast_partner, parse_manifest, parse_manifest_serde, parse_partner,
-    parse_partner_serde,
+    decision_limits, fast_decision_facts, fast_manifest, fast_partner, parse_decision_facts,
+    parse_decision_facts_serde, parse_manifest, parse_manifest_serde, parse_partner,
+    parse_partner_serde, DecisionFacts,
 };
 use borderlane_core::{BadInput, ErrorKind, Limits, Manifest, Partner};
 use proptest::prelude::*;
@@ -41,6 +43,21 @@ const PARTNER_SEEDS: &[&str] = &[
     include_str!("../../fuzz/corpus/partner/gen-26.json"),
     PARTNER,
     MRA_PARTNER,
+];
+
+/// Decision records as the service writes them (`decided_at` included): each action, mode and standing
+/// group, random and watch-list selections, several shipments.
+const DECISION_SEEDS: &[&str] = &[
+    include_str!("../../fuzz/corpus/decision/gen-00.json"),
+    include_str!("../../fuzz/corpus/decision/gen-01.json"),
+    include_str!("../../fuzz/corpus/decision/gen-02.json"),
+    include_str!("../../fuzz/corpus/decision/gen-03.json"),
+    include_str!("../../fuzz/corpus/decision/gen-04.json"),
+    include_str!("../../fuzz/corpus/decision/gen-05.json"),
+    include_str!("../../fuzz/corpus/decision/gen-06.json"),
+    include_str!("../../fuzz/corpus/decision/gen-07.json"),
+    include_str!("../../fuzz/corpus/decision/gen-08.json"),
+    include_str!("../../fuzz/corpus/decision/gen-09.json"),
 ];
 
 /// A partner with every field, two identifiers and an unknown member.
@@ -108,6 +125,27 @@ impl Reader for Partners {
             kind,
             ErrorKind::BadValue | ErrorKind::BadDate | ErrorKind::MissingField
         )
+    }
+}
+
+struct Decisions;
+
+impl Reader for Decisions {
+    type Value = DecisionFacts;
+    const SEEDS: &'static [&'static str] = DECISION_SEEDS;
+    const SHAPE: (usize, usize, usize) = (120, 100, 16);
+    fn parse(bytes: &[u8], limits: &Limits) -> Result<DecisionFacts, BadInput> {
+        parse_decision_facts(bytes, limits)
+    }
+    fn serde(bytes: &[u8], limits: &Limits) -> Result<DecisionFacts, BadInput> {
+        parse_decision_facts_serde(bytes, limits)
+    }
+    fn fast(bytes: &[u8], limits: &Limits) -> Option<DecisionFacts> {
+        fast_decision_facts(bytes, limits)
+    }
+    fn validation_kind(_: ErrorKind) -> bool {
+        // Nothing is validated beyond serde_json's reading: the fast reader accepts only what it reads.
+        false
     }
 }
 
@@ -296,6 +334,22 @@ const EDGE_RAW: &[&str] = &[
     "\"Importer\"",
     "\"validated\"",
     "\"ior\"",
+    "\"release\"",
+    "\"nii_scan\"",
+    "\"Release\"",
+    "\"carrier\"",
+    "\"driver\"",
+    "{\"importer\":null}",
+    "-60",
+    "-999999999",
+    "-1000000000",
+    "2147483647",
+    "-2147483648",
+    "-2147483649",
+    "-01",
+    "-1.5",
+    "[{\"rule\":\"history.seizure\",\"points\":40}]",
+    "[{\"role\":\"importer\",\"id\":\"I1\",\"shipment_id\":null}]",
     "\"filer_code\"",
     "[{\"kind\":\"scac\",\"value\":\"ABCD\"}]",
     "{\"kind\":\"ior\",\"value\":\"12-3456789AB\"}",
@@ -325,6 +379,18 @@ const EDGE_KEYS: &[&str] = &[
     "trade_compliance",
     "mra_program",
     "validated_on",
+    "score",
+    "points",
+    "rule",
+    "role",
+    "action",
+    "random_exam",
+    "watchlist_hit",
+    "port_of_entry",
+    "importer_standing",
+    "shipment_id",
+    "reasons",
+    "parties",
 ];
 
 #[derive(Debug, Clone)]
@@ -547,6 +613,85 @@ fn partner_seeds_take_the_fast_path_and_agree() {
 }
 
 #[test]
+fn decision_seeds_take_the_fast_path_and_agree() {
+    seeds_take_the_fast_path_and_agree::<Decisions>();
+    // And under the limits the service reads them with.
+    for seed in DECISION_SEEDS {
+        agree::<Decisions>(seed.as_bytes(), &decision_limits());
+        assert!(fast_decision_facts(seed.as_bytes(), &decision_limits()).is_some());
+    }
+}
+
+#[test]
+fn decision_edges_agree() {
+    let base = DECISION_SEEDS[4];
+    assert!(base.contains("\"score\":") && base.contains("\"points\":-"));
+    // `"score":<v>` with the seed's score value replaced by `v`.
+    let with_score = |v: &str| {
+        let at = base.find("\"score\":").unwrap() + "\"score\":".len();
+        let end = at + base[at..].find(',').unwrap();
+        format!("{}{v}{}", &base[..at], &base[end..])
+    };
+    let cases = [
+        with_score("-0"),
+        with_score("-"),
+        with_score("-12.0"),
+        with_score("-12e1"),
+        with_score("12"),
+        with_score("-999999999"),
+        with_score("-1000000000"),
+        with_score("-2147483648"),
+        with_score("-2147483649"),
+        with_score("\"12\""),
+        base.replacen("\"points\":-", "\"points\":-0", 1),
+        base.replacen("\"points\":-", "\"points\":- ", 1),
+        base.replacen("\"points\":", "\"points\":999999999", 1),
+        base.replacen("\"points\":", "\"points\":2147483648", 1),
+        base.replacen("\"action\":\"", "\"action\":\"x", 1),
+        base.replacen("\"role\":\"", "\"role\":\"x", 1),
+        base.replacen("\"role\":", "\"role\":{\"importer\":null},\"x\":", 1),
+        base.replacen("\"port_of_entry\":\"", "\"port_of_entry\":\"9", 1),
+        base.replacen("\"random_exam\":", "\"random_exam\":null,\"x\":", 1),
+        base.replacen("\"random_exam\":false,", "", 1),
+        base.replacen(
+            "\"watchlist_hit\":",
+            "\"watchlist_hit\":true,\"watchlist_hit\":",
+            1,
+        ),
+        base.replacen("\"reasons\":", "\"reasons\":null,\"x\":", 1),
+        base.replacen("\"parties\":[", "\"parties\":[],\"x\":[", 1),
+        base.replacen("\"shipment_id\":\"", "\"shipment_id\":null,\"x\":\"", 1),
+        base.replacen("\"manifest_id\":\"", "\"manifest_id\":\"\\u0041", 1),
+        base.replacen("\"detail\":\"", "\"detail\":\"\\\"", 1),
+        base.replacen(
+            "\"importer_standing\":\"none\"",
+            "\"importer_standing\":7",
+            1,
+        ),
+        base.replacen("\"importer_standing\"", "\"importer_st\\u0061nding\"", 1),
+        base.replacen(",\"importer_standing\":\"none\"", "", 1),
+        base.replacen(
+            "\"history_as_of\":{",
+            "\"history_as_of\":{\"a\":[[[[[[[[[[[[]]]]]]]]]]]],",
+            1,
+        ),
+        format!("{base} "),
+        format!("{base}x"),
+        "{}".to_string(),
+    ];
+    let mut accepted = 0;
+    for case in &cases {
+        for limits in [decision_limits(), tight()] {
+            if agree::<Decisions>(case.as_bytes(), &limits) {
+                accepted += 1;
+            }
+        }
+    }
+    // Several cases are plain records the fast reader must take on its own (an unknown member, a whitespace).
+    assert!(accepted >= 4, "fast reader accepted {accepted} edge cases");
+}
+
+#[test]
 fn manifest_edges_agree() {
     let base = BENCH;
     let cases = [
@@ -702,6 +847,25 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 3000,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn fast_and_serde_decision_readings_agree(
+        seed in select(DECISION_SEEDS),
+        mutations in prop::collection::vec(arb_mutation(Decisions::SHAPE), 0..4),
+        style in arb_style(),
+        dmg in arb_damage(),
+        tight_limits in any::<bool>(),
+    ) {
+        mutated_agree::<Decisions>(seed, &mutations, style, &dmg, tight_limits);
+    }
+}
+
 /// `seed` mutated, rendered in `style` and damaged: the two readings agree. Whether the fast reader accepted
 /// it alone.
 fn mutated_agree<R: Reader>(
@@ -767,4 +931,9 @@ fn manifest_generator_exercises_both_paths() {
 #[test]
 fn partner_generator_exercises_both_paths() {
     generator_exercises_both_paths::<Partners>();
+}
+
+#[test]
+fn decision_generator_exercises_both_paths() {
+    generator_exercises_both_paths::<Decisions>();
 }

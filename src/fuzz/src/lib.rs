@@ -10,7 +10,9 @@ use borderlane_core::model::Model;
 use borderlane_core::policy::compile::CompiledPolicy;
 use borderlane_core::policy::validate::parse_policy;
 use borderlane_core::wire::{
-    fast_partner, parse_manifest, parse_manifest_serde, parse_partner, parse_partner_serde, Limits,
+    decision_limits, fast_decision_facts, fast_partner, parse_decision_facts,
+    parse_decision_facts_serde, parse_manifest, parse_manifest_serde, parse_partner,
+    parse_partner_serde, Limits,
 };
 
 /// A harness: runs one decoder on arbitrary bytes and panics when an invariant fails.
@@ -21,6 +23,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("manifest", manifest),
     ("manifest_diff", manifest_diff),
     ("partner", partner),
+    ("decision", decision),
     ("outcome", outcome),
     ("policy", policy),
     ("model", model),
@@ -119,6 +122,40 @@ fn partner_diff(data: &[u8], limits: &Limits) {
             .unwrap_or_else(|e| panic!("the fast reader accepted what serde_json refuses: {e}"));
         assert_eq!(alone, serde, "fast and serde partner readings differ");
     }
+}
+
+/// Decision records read back from the decisions topic (`wire::parse_decision_facts`), differentially as
+/// [`partner`]: under the decision limits and tight ones, `parse_decision_facts` returns exactly what
+/// `parse_decision_facts_serde` returns, and whatever the one-pass reader accepts alone serde_json reads to
+/// equal facts; facts that parse re-serialise to a record that parses to equal facts.
+pub fn decision(data: &[u8]) {
+    for limits in [decision_limits(), tight_limits()] {
+        let fast = parse_decision_facts(data, &limits);
+        let slow = parse_decision_facts_serde(data, &limits);
+        assert_eq!(fast, slow, "fast and serde decision-record outcomes differ");
+        if let Some(alone) = fast_decision_facts(data, &limits) {
+            let text = std::str::from_utf8(data).expect("the fast reader accepted invalid UTF-8");
+            let serde: borderlane_core::wire::DecisionFacts = serde_json::from_str(text)
+                .unwrap_or_else(|e| {
+                    panic!("the fast reader accepted what serde_json refuses: {e}")
+                });
+            assert_eq!(
+                alone, serde,
+                "fast and serde decision-record readings differ"
+            );
+        }
+    }
+    let Ok(d) = parse_decision_facts(data, &decision_limits()) else {
+        return;
+    };
+    let json = serde_json::to_vec(&d).expect("decision facts serialise");
+    let again = parse_decision_facts(&json, &decision_limits()).unwrap_or_else(|e| {
+        panic!(
+            "re-serialised decision facts do not parse: {e:?}\n{}",
+            String::from_utf8_lossy(&json)
+        )
+    });
+    assert_eq!(d, again, "decision facts changed across serialise -> parse");
 }
 
 /// Exam outcomes (`outcome::parse_outcome`, both forms): a refused record reports at least one error and

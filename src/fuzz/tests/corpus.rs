@@ -66,7 +66,7 @@ fn every_target_has_a_corpus_and_an_afl_binary() {
             "no AFL binary for {name}"
         );
     }
-    assert_eq!(names.len(), 9, "{names:?}");
+    assert_eq!(names.len(), 10, "{names:?}");
 }
 
 /// Inputs that once panicked or sit on a refusal path pass their harnesses.
@@ -76,6 +76,7 @@ fn known_hard_inputs_pass_the_harnesses() {
     borderlane_fuzz::policy("\"[]é]\" = 1\n".as_bytes());
     // Not valid input: refused, no invariant to check.
     borderlane_fuzz::manifest(b"{");
+    borderlane_fuzz::decision(b"{\"manifest_id\":\"M\",\"revision\":0,\"score\":-0}");
     borderlane_fuzz::outcome(b"{\"parties\": [{\"role\": 1}], \"causes\": [\"band\", \"band\"]}");
     borderlane_fuzz::model(b"{}");
     borderlane_fuzz::config(b"[service]\nshutdown_timeout_ms = 5\n");

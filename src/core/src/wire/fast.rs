@@ -1,5 +1,6 @@
-//! The fast paths of [`super::parse_manifest`] and [`super::parse_partner`]: one pass over the bytes,
-//! specialised to the record's shape, building the owned [`Manifest`] or [`Partner`] directly.
+//! The fast paths of [`super::parse_manifest`], [`super::parse_partner`] and
+//! [`super::parse_decision_facts`]: one pass over the bytes, specialised to the record's shape, building the
+//! owned [`Manifest`], [`Partner`] or [`DecisionFacts`] directly.
 //!
 //! It only ever *accepts* or *declines*. It declines (returns `None`) on anything it is not certain
 //! serde_json would read to the very same value — any escape sequence, a negative number, an exponent, a
@@ -21,13 +22,18 @@
 //! - numbers: `0|[1-9][0-9]*` optionally `.[0-9]+` — an `f64` field gets the correctly rounded value (what
 //!   `float_roundtrip` and `u64 as f64` give), a `u32` field at most 9 digits with no fraction, a `u8`
 //!   field the same and at most 255;
-//! - enums: the exact snake_case name of a variant; `bool`: `true` or `false` (a `null` declines).
+//! - enums: the exact snake_case name of a variant; `bool`: `true` or `false` (a `null` declines);
+//! - decision records only: an `i32` field as the `u32` one with an optional `-` (`-0` declines: serde_json
+//!   reads it as a float), and strings inside skipped values may hold escapes, checked as `IgnoredAny`
+//!   checks them (a decision's explanation quotes names and terms; keys with escapes still decline).
 
 use super::{
-    Carrier, Commodity, Conveyance, Driver, Entity, Equipment, IdKind, Identifier, Identifiers,
-    Manifest, Mode, Partner, Party, Seal, SealAffixer, SealClass, Shipment, Status, Str,
+    Carrier, Commodity, Conveyance, DecisionFacts, Driver, Entity, Equipment, IdKind, Identifier,
+    Identifiers, Manifest, Mode, Partner, Party, PartyFacts, ReasonFacts, Seal, SealAffixer,
+    SealClass, Shipment, Status, Str,
 };
 use crate::codes::{Country, Hts, PortCode};
+use crate::decision::{Action, Role};
 use crate::time::{Date, Timestamp};
 
 /// Deepest nesting followed inside an unknown field before declining (serde_json's own limit is 128).
@@ -44,6 +50,12 @@ pub(super) fn manifest(text: &str, max_depth: usize) -> Option<Manifest> {
 /// serde_json", as for [`manifest`].
 pub(super) fn partner(text: &str, max_depth: usize) -> Option<Partner> {
     whole(text, max_depth, P::partner)
+}
+
+/// Reads a decision record's facts from its text (already checked for size and UTF-8); `None` means "ask
+/// serde_json", as for [`manifest`].
+pub(super) fn decision_facts(text: &str, max_depth: usize) -> Option<DecisionFacts> {
+    whole(text, max_depth, P::decision_facts)
 }
 
 /// The whole text is one value read by `read`, with whitespace around it.
@@ -151,12 +163,25 @@ impl<'a> P<'a> {
     fn str(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.i;
+        self.plain()?;
+        // An escape or a control character declines; so does the end of the input.
+        if *self.b.get(self.i)? != b'"' {
+            return None;
+        }
+        let s = self.s.get(start..self.i)?;
+        self.i += 1;
+        Some(s)
+    }
+
+    /// Moves the cursor to the first `"`, `\\` or control character from it (or the end of the input).
+    #[inline]
+    fn plain(&mut self) -> Option<()> {
         // Eight bytes at a time: the lowest lane holding `"`, `\\` or a control character is the first.
         while let Some(chunk) = self.b.get(self.i..self.i + 8) {
             let hit = crate::swar::json_special(crate::swar::word(chunk.try_into().ok()?));
             if hit != 0 {
                 self.i += (hit.trailing_zeros() / 8) as usize;
-                break;
+                return Some(());
             }
             self.i += 8;
         }
@@ -167,13 +192,36 @@ impl<'a> P<'a> {
             }
             self.i += 1;
         }
-        // An escape or a control character declines; so does the end of the input.
-        if *self.b.get(self.i)? != b'"' {
-            return None;
+        Some(())
+    }
+
+    /// Skips a string with escapes as serde_json's `IgnoredAny` reads one: `\\"`, `\\\\`, `\\/`, `\\b`, `\\f`,
+    /// `\\n`, `\\r`, `\\t`, and `\\u` with four hex digits (any code unit, a lone surrogate too, since the
+    /// value is not kept); any other escape or a control character declines.
+    #[inline]
+    fn skip_escaped_str(&mut self) -> Option<()> {
+        self.eat(b'"')?;
+        loop {
+            self.plain()?;
+            match *self.b.get(self.i)? {
+                b'"' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                b'\\' => match *self.b.get(self.i + 1)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 2,
+                    b'u' => {
+                        let hex = self.b.get(self.i + 2..self.i + 6)?;
+                        if !hex.iter().all(u8::is_ascii_hexdigit) {
+                            return None;
+                        }
+                        self.i += 6;
+                    }
+                    _ => return None,
+                },
+                _ => return None,
+            }
         }
-        let s = self.s.get(start..self.i)?;
-        self.i += 1;
-        Some(s)
     }
 
     #[inline]
@@ -350,6 +398,23 @@ impl<'a> P<'a> {
         u32::try_from(n).ok()
     }
 
+    /// An `i32` field: serde_json reads a non-negative integer as `u64` and a negative one as `i64`, and
+    /// serde range-checks it; `-0` it reads as the float `-0.0`, which an integer field refuses (declined
+    /// here, as are more than 9 digits).
+    #[inline]
+    fn i32(&mut self) -> Option<i32> {
+        let negative = self.peek()? == b'-';
+        if negative {
+            self.i += 1;
+        }
+        let n = i32::try_from(self.u32()?).ok()?;
+        match (negative, n) {
+            (false, n) => Some(n),
+            (true, 0) => None,
+            (true, n) => Some(-n),
+        }
+    }
+
     /// A `u8` field (serde_json reads an integer as `u64`; serde range-checks it).
     #[inline]
     fn u8(&mut self) -> Option<u8> {
@@ -404,8 +469,16 @@ impl<'a> P<'a> {
     }
 
     /// Skips any JSON value with serde_json's grammar (strings here: no escapes, no control characters).
+    #[inline]
     fn skip(&mut self, depth: usize) -> Option<()> {
+        self.skip_value::<false>(depth)
+    }
+
+    /// Skips any JSON value with serde_json's grammar; strings with escapes decline unless `ESCAPES`, when
+    /// they are read as [`P::skip_escaped_str`] does (keys with escapes decline either way).
+    fn skip_value<const ESCAPES: bool>(&mut self, depth: usize) -> Option<()> {
         match self.peek()? {
+            b'"' if ESCAPES => self.skip_escaped_str(),
             b'"' => self.str().map(|_| ()),
             b'n' => self.lit(b"null"),
             b't' => self.lit(b"true"),
@@ -415,8 +488,10 @@ impl<'a> P<'a> {
                 self.skip_number()
             }
             b'0'..=b'9' => self.skip_number(),
-            b'[' if depth < MAX_SKIP_DEPTH => self.array(|p| p.skip(depth + 1)),
-            b'{' if depth < MAX_SKIP_DEPTH => self.object(&[], |p, _| p.skip(depth + 1)),
+            b'[' if depth < MAX_SKIP_DEPTH => self.array(|p| p.skip_value::<ESCAPES>(depth + 1)),
+            b'{' if depth < MAX_SKIP_DEPTH => {
+                self.object(&[], |p, _| p.skip_value::<ESCAPES>(depth + 1))
+            }
             _ => None,
         }
     }
@@ -946,6 +1021,109 @@ impl<'a> P<'a> {
         c.description = description?;
         Some(c)
     }
+
+    fn decision_facts(&mut self) -> Option<DecisionFacts> {
+        // In the order the decision writer puts them (its other fields between are skipped).
+        const KEYS: [Key; 10] = [
+            key("manifest_id"),
+            key("revision"),
+            key("port_of_entry"),
+            key("action"),
+            key("random_exam"),
+            key("watchlist_hit"),
+            key("score"),
+            key("reasons"),
+            key("parties"),
+            key("importer_standing"),
+        ];
+        let (mut manifest_id, mut revision, mut port_of_entry, mut action) =
+            (None, None, None, None);
+        let (mut random_exam, mut watchlist_hit, mut score) = (false, false, None);
+        let (mut reasons, mut parties, mut importer_standing) = (Vec::new(), Vec::new(), None);
+        self.object(&KEYS, |p, key| {
+            match key {
+                Some(0) => manifest_id = Some(p.text()?),
+                Some(1) => revision = Some(p.u32()?),
+                Some(2) => port_of_entry = Some(PortCode::parse(p.str()?)?),
+                Some(3) => {
+                    let name = p.str()?;
+                    action = Some(*Action::ALL.iter().find(|a| a.as_str() == name)?);
+                }
+                Some(4) => random_exam = p.bool()?,
+                Some(5) => watchlist_hit = p.bool()?,
+                Some(6) => score = Some(p.i32()?),
+                Some(7) => reasons = p.vec(P::reason_facts)?,
+                Some(8) => parties = p.vec(P::party_facts)?,
+                Some(9) => importer_standing = Some(p.text()?),
+                _ => p.skip_value::<true>(0)?,
+            }
+            Some(())
+        })?;
+        Some(DecisionFacts {
+            manifest_id: manifest_id?,
+            revision: revision?,
+            port_of_entry: port_of_entry?,
+            action: action?,
+            random_exam,
+            watchlist_hit,
+            score: score?,
+            reasons,
+            parties,
+            importer_standing: importer_standing?,
+        })
+    }
+
+    fn reason_facts(&mut self) -> Option<ReasonFacts> {
+        const KEYS: [Key; 3] = [key("rule"), key("points"), key("shipment_id")];
+        let (mut rule, mut points, mut shipment_id) = (None, None, None);
+        self.object(&KEYS, |p, key| {
+            match key {
+                Some(0) => rule = Some(p.text()?),
+                Some(1) => points = Some(p.i32()?),
+                Some(2) => shipment_id = p.opt(P::text)?,
+                _ => p.skip_value::<true>(2)?,
+            }
+            Some(())
+        })?;
+        Some(ReasonFacts {
+            rule: rule?,
+            points: points?,
+            shipment_id,
+        })
+    }
+
+    fn party_facts(&mut self) -> Option<PartyFacts> {
+        const KEYS: [Key; 3] = [key("role"), key("id"), key("shipment_id")];
+        let (mut role, mut id, mut shipment_id) = (None, None, None);
+        self.object(&KEYS, |p, key| {
+            match key {
+                Some(0) => role = Some(role_named(p.str()?)?),
+                Some(1) => id = Some(p.text()?),
+                Some(2) => shipment_id = p.opt(P::text)?,
+                _ => p.skip_value::<true>(2)?,
+            }
+            Some(())
+        })?;
+        Some(PartyFacts {
+            role: role?,
+            id: id?,
+            shipment_id,
+        })
+    }
+}
+
+/// A party role by its serde name (snake_case).
+fn role_named(name: &str) -> Option<Role> {
+    Some(match name {
+        "importer" => Role::Importer,
+        "carrier" => Role::Carrier,
+        "manufacturer" => Role::Manufacturer,
+        "shipper" => Role::Shipper,
+        "broker" => Role::Broker,
+        "consignee" => Role::Consignee,
+        "driver" => Role::Driver,
+        _ => return None,
+    })
 }
 
 /// The entity a partner record names (serde's snake_case variant names).
