@@ -21,12 +21,12 @@ pub mod resumption;
 pub mod server;
 pub mod stall;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
@@ -470,7 +470,25 @@ impl Brief {
 pub struct Watchers {
     pub feed: Option<Arc<Feed>>,
     pub ring: Option<Arc<ManifestRing>>,
+    /// With [`Watchers::keep_evicted`]: what the feed's look-up window and the what-if window let go,
+    /// waiting for [`Watchers::take_evicted`]. Without, it is freed where it leaves the window.
+    evicted: Option<Arc<Mutex<Evicted>>>,
 }
+
+/// What the feed's look-up window and the what-if window let go, oldest first.
+#[derive(Default)]
+struct Evicted {
+    items: VecDeque<Arc<FeedItem>>,
+    manifests: VecDeque<Arc<Manifest>>,
+}
+
+/// One record's share of what the watchers let go: freed on a scoring thread right before it scores the
+/// record (see [`Watchers::keep_evicted`]).
+pub type Graves = (Option<Arc<FeedItem>>, Option<Arc<Manifest>>);
+
+/// Most items and manifests each left for [`Watchers::take_evicted`]; past it (nothing scored on the
+/// scoring threads for a while) they are freed where they leave their window.
+const MOST_EVICTED_PENDING: usize = 4096;
 
 /// What the watchers take of one decision, made ready where it was scored (on a scoring thread, not the
 /// pipeline thread every record passes through): the feed's item when the feed is on, the manifest and
@@ -496,12 +514,56 @@ impl Watchers {
 
     /// A decision was emitted: publish it on the feed and keep its manifest in the what-if window.
     pub fn decided(&self, w: ForWatchers, brief: &Brief) {
+        let (mut items, mut manifests) = (Vec::new(), Vec::new());
         if let (Some(feed), Some(item)) = (&self.feed, w.item) {
-            feed.publish_item(item, brief);
+            feed.publish_item(item, brief, &mut items);
         }
         if let (Some(ring), Some((m, bytes))) = (&self.ring, w.manifest) {
-            ring.push_sized(m, bytes);
+            ring.push_sized(m, bytes, &mut manifests);
         }
+        if let Some(pending) = &self.evicted {
+            if items.is_empty() && manifests.is_empty() {
+                return;
+            }
+            let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+            if p.items.len() < MOST_EVICTED_PENDING && p.manifests.len() < MOST_EVICTED_PENDING {
+                p.items.extend(items);
+                p.manifests.extend(manifests);
+                return;
+            }
+            // Nobody has taken them for a while: freed here, after the lock.
+            let all = std::mem::take(&mut *p);
+            drop(p);
+            drop(all);
+        }
+    }
+
+    /// Leaves the manifests the what-if window lets go for [`Watchers::take_evicted`] instead of freeing
+    /// them in [`Watchers::decided`]. For a pipeline with scoring threads, which frees them there, one per
+    /// record scored: a manifest's ~15 blocks were built on a scoring thread, and freed on the pipeline
+    /// thread they filled its allocator cache and went back to the scoring threads' arenas in bulk, so the
+    /// scoring threads' next allocations took glibc's slow path (docs/performance.md, "The what-if window's
+    /// manifests freed on the scoring threads").
+    pub fn keep_evicted(mut self) -> Watchers {
+        if self.ring.is_some() || self.feed.is_some() {
+            self.evicted = Some(Arc::default());
+        }
+        self
+    }
+
+    /// `n` records' shares of what the windows let go (oldest first, at most one item and one manifest a
+    /// record; the rest waits for the next call), for the caller to free; all empty without
+    /// [`Watchers::keep_evicted`].
+    pub fn take_evicted(&self, n: usize) -> Vec<Graves> {
+        let mut graves: Vec<Graves> = Vec::with_capacity(n);
+        match &self.evicted {
+            Some(pending) => {
+                let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+                graves.extend((0..n).map(|_| (p.items.pop_front(), p.manifests.pop_front())));
+            }
+            None => graves.resize(n, (None, None)),
+        }
+        graves
     }
 }
 
@@ -595,6 +657,7 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
     let watchers = Watchers {
         feed: feed.clone(),
         ring: admin_on.then(|| ring.clone()),
+        ..Watchers::default()
     };
 
     // Exam outcomes: the decision window, the party history with its watermark, the hit rates, and the
@@ -1049,4 +1112,100 @@ impl Running {
 /// Runs the service until `signal` resolves (or a task ends); see [`Running::wait`].
 pub async fn run(config: Config, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
     start(config).await?.wait(signal).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::traffic::gen::{GenConfig, Generator};
+    use borderlane_core::wire::{Limits, Str};
+
+    /// With `keep_evicted`, what the feed's look-up window and the what-if window let go waits for
+    /// `take_evicted`, oldest first, one item and one manifest a record, the rest for the next call; the
+    /// windows themselves hold the same as without. Without it nothing waits.
+    #[test]
+    fn what_the_windows_let_go_waits_for_the_scoring_threads_only_when_asked() {
+        let policy = crate::load::policy::default_policy();
+        let g = Generator::new(
+            GenConfig {
+                seed: 5,
+                bad_share: 0.0,
+                ..GenConfig::default()
+            },
+            &policy,
+        );
+        let table = g.partner_table();
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        let watchers = |keep: bool| {
+            let w = Watchers {
+                feed: Some(Arc::new(Feed::new(4, 10, &policy, stopped.clone()))),
+                ring: Some(Arc::new(ManifestRing::new(1))),
+                ..Watchers::default()
+            };
+            if keep {
+                w.keep_evicted()
+            } else {
+                w
+            }
+        };
+        let (kept, freed) = (watchers(true), watchers(false));
+        let mut ids = Vec::new();
+        for i in 0..40 {
+            let bytes = g.record(i).to_bytes();
+            let (manifest, decision) = borderlane_core::process_with(
+                &policy,
+                borderlane_core::Lookups::new(&table, None),
+                &bytes,
+                &Limits::default(),
+                &borderlane_core::Resumptions::NONE,
+            )
+            .unwrap();
+            let mut json = Vec::new();
+            decision.write_json(&mut json);
+            let brief = Brief::of(&decision);
+            let bytes = crate::service::admin::ring::manifest_bytes(&manifest);
+            for w in [&kept, &freed] {
+                // A window budget of one byte keeps no manifest: each is let go as it comes.
+                w.decided(
+                    ForWatchers {
+                        item: Some(Feed::item(&decision.manifest_id, &brief, &json)),
+                        manifest: Some((Arc::new(manifest.clone()), bytes)),
+                    },
+                    &brief,
+                );
+            }
+            ids.push(decision.manifest_id.clone());
+        }
+        // 40 items into a look-up window of 10: the first 30 let go; all 40 manifests let go.
+        let first = kept.take_evicted(25);
+        assert_eq!(first.len(), 25);
+        assert!(first.iter().all(|(i, m)| i.is_some() && m.is_some()));
+        let second = kept.take_evicted(25);
+        assert_eq!(second.len(), 25);
+        let item_ids: Vec<Str> = first
+            .iter()
+            .chain(&second)
+            .filter_map(|(i, _)| i.as_ref().map(|i| i.manifest_id.clone()))
+            .collect();
+        let manifest_ids: Vec<Str> = first
+            .iter()
+            .chain(&second)
+            .filter_map(|(_, m)| m.as_ref().map(|m| m.manifest_id.clone()))
+            .collect();
+        assert_eq!(item_ids, ids[..30]);
+        assert_eq!(manifest_ids, ids[..40]);
+        assert!(kept
+            .take_evicted(8)
+            .iter()
+            .all(|g| g.0.is_none() && g.1.is_none()));
+        // Both feeds still look up the newest ten, and nothing waits without keep_evicted.
+        for w in [&kept, &freed] {
+            let feed = w.feed.as_ref().unwrap();
+            assert!(feed.lookup(&ids[39]).is_some() && feed.lookup(&ids[30]).is_some());
+            assert!(feed.lookup(&ids[29]).is_none());
+        }
+        let none = freed.take_evicted(50);
+        assert_eq!(none.len(), 50);
+        assert!(none.iter().all(|g| g.0.is_none() && g.1.is_none()));
+    }
 }

@@ -113,21 +113,31 @@ impl ManifestRing {
         }
     }
 
-    /// Remembers a manifest, dropping the oldest ones until the window fits its budget. One short lock.
+    /// Remembers a manifest, dropping the oldest ones until the window fits its budget. One short lock;
+    /// what leaves the window is freed after it.
     pub fn push(&self, m: Arc<Manifest>) {
         let b = manifest_bytes(&m);
-        self.push_sized(m, b);
+        let mut evicted = Vec::new();
+        self.push_sized(m, b, &mut evicted);
     }
 
-    /// [`ManifestRing::push`] of a manifest whose [`manifest_bytes`] the caller has.
-    pub fn push_sized(&self, m: Arc<Manifest>, b: usize) {
+    /// [`ManifestRing::push`] of a manifest whose [`manifest_bytes`] the caller has; the manifests that
+    /// leave the window are appended to `evicted`, for the caller to free where it chooses (a manifest is
+    /// ~15 blocks built on a scoring thread: freeing them on the thread that built them keeps glibc's
+    /// per-thread cache working, see `Watchers::keep_evicted`). A manifest larger than the whole budget is
+    /// not kept (it goes to `evicted` too).
+    pub fn push_sized(&self, m: Arc<Manifest>, b: usize, evicted: &mut Vec<Arc<Manifest>>) {
         if self.max_bytes == 0 || b > self.max_bytes {
+            evicted.push(m);
             return;
         }
         let mut i = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         while i.bytes + b > self.max_bytes {
             match i.q.pop_front() {
-                Some((_, old)) => i.bytes -= old,
+                Some((old, old_bytes)) => {
+                    i.bytes -= old_bytes;
+                    evicted.push(old);
+                }
                 None => break,
             }
         }
@@ -235,5 +245,28 @@ mod tests {
         let off = ManifestRing::new(0);
         off.push(ms[0].clone());
         assert!(off.is_empty());
+    }
+
+    /// What leaves the window is handed to the caller, oldest first: pushed = kept + handed over, and the
+    /// handed-over ones are exactly the oldest pushed; a manifest larger than the budget is handed back.
+    #[test]
+    fn what_leaves_the_window_is_handed_back_oldest_first() {
+        let ms = generated(300);
+        let budget = ms.iter().take(50).map(|m| manifest_bytes(m)).sum::<usize>();
+        let ring = ManifestRing::new(budget);
+        let mut evicted = Vec::new();
+        for m in &ms {
+            ring.push_sized(m.clone(), manifest_bytes(m), &mut evicted);
+        }
+        let kept = ring.snapshot();
+        assert!(!evicted.is_empty());
+        assert_eq!(kept.len() + evicted.len(), ms.len());
+        let ids = |v: &[Arc<Manifest>]| v.iter().map(|m| m.manifest_id.clone()).collect::<Vec<_>>();
+        let all = ids(&ms);
+        assert_eq!(ids(&evicted), all[..evicted.len()]);
+        assert_eq!(ids(&kept), all[evicted.len()..]);
+        let mut back = Vec::new();
+        ManifestRing::new(10).push_sized(ms[0].clone(), 11, &mut back);
+        assert_eq!(ids(&back), all[..1]);
     }
 }

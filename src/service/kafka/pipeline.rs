@@ -530,9 +530,13 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Also publishes decisions to the live feed and keeps recent manifests for what-if replays.
+    /// Also publishes decisions to the live feed and keeps recent manifests for what-if replays. With
+    /// scoring threads, the manifests the what-if window lets go are freed on them (see [`Pipeline::handle`]).
     pub fn with_watchers(mut self, watchers: Watchers) -> Pipeline {
-        self.watchers = watchers;
+        self.watchers = match self.workers {
+            Some(_) => watchers.keep_evicted(),
+            None => watchers,
+        };
         self
     }
 
@@ -568,11 +572,19 @@ impl Pipeline {
         let mut scored: Vec<Scored> = match &self.workers {
             Some(pool) if parallel => {
                 let payloads: Vec<Option<&[u8]>> = batch.iter().map(|m| m.payload()).collect();
+                // What the feed's and the what-if windows let go since the last batch, a record's share
+                // freed right before it is scored: the blocks go to the scoring thread's allocator cache
+                // and the record's own allocations take them from there (Watchers::keep_evicted).
+                let mut graves = self.watchers.take_evicted(batch.len());
                 pool.install(|| {
                     payloads
                         .par_iter()
                         .zip(buffers.par_iter_mut())
-                        .map(|(payload, buf)| scorer.score(*payload, buf))
+                        .zip(graves.par_iter_mut())
+                        .map(|((payload, buf), graves)| {
+                            drop(std::mem::take(graves));
+                            scorer.score(*payload, buf)
+                        })
                         .collect()
                 })
             }
@@ -747,6 +759,7 @@ mod tests {
                         }),
                         ring: window
                             .then(|| Arc::new(crate::service::admin::ManifestRing::new(1 << 30))),
+                        ..Watchers::default()
                     };
                     (feed, window, w)
                 })
