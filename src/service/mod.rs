@@ -475,20 +475,48 @@ pub struct Watchers {
     evicted: Option<Arc<Mutex<Evicted>>>,
 }
 
-/// What the feed's look-up window and the what-if window let go, oldest first.
+/// What the feed's look-up window and the what-if window let go, oldest first, with the manifests'
+/// estimated bytes ([`crate::service::admin::ring::manifest_bytes`]).
 #[derive(Default)]
 struct Evicted {
     items: VecDeque<Arc<FeedItem>>,
-    manifests: VecDeque<Arc<Manifest>>,
+    manifests: VecDeque<(Arc<Manifest>, usize)>,
+    manifest_bytes: usize,
 }
 
-/// One record's share of what the watchers let go: freed on a scoring thread right before it scores the
-/// record (see [`Watchers::keep_evicted`]).
+impl Evicted {
+    /// The oldest beyond the bounds, taken out to be freed by the caller (after the lock).
+    fn over_bounds(&mut self) -> (Vec<Arc<FeedItem>>, Vec<Arc<Manifest>>) {
+        let mut items = Vec::new();
+        while self.items.len() > MOST_ITEMS_PENDING {
+            items.extend(self.items.pop_front());
+        }
+        let mut manifests = Vec::new();
+        while self.manifests.len() > MOST_MANIFESTS_PENDING
+            || (self.manifest_bytes > MOST_MANIFEST_BYTES_PENDING && !self.manifests.is_empty())
+        {
+            if let Some((m, bytes)) = self.manifests.pop_front() {
+                self.manifest_bytes -= bytes;
+                manifests.push(m);
+            }
+        }
+        (items, manifests)
+    }
+}
+
+/// One record's share of what the watchers let go: freed right before the record is scored (see
+/// [`Watchers::keep_evicted`]).
 pub type Graves = (Option<Arc<FeedItem>>, Option<Arc<Manifest>>);
 
-/// Most items and manifests each left for [`Watchers::take_evicted`]; past it (nothing scored on the
-/// scoring threads for a while) they are freed where they leave their window.
-const MOST_EVICTED_PENDING: usize = 4096;
+/// Bounds of what waits for [`Watchers::take_evicted`]: a few batches' worth (a batch is at most 256
+/// records, each letting go about one item and one manifest). Past them the oldest is freed where it left
+/// its window, as without [`Watchers::keep_evicted`] — after an exactly-once commit (which tells the
+/// watchers of up to `kafka.commit_max_records` decisions at once) or with a stream of very large
+/// manifests. What waits is memory beyond the windows' own bounds: at most ~1 024 items (~3 MB) and
+/// 16 MiB of manifests (estimated).
+const MOST_ITEMS_PENDING: usize = 1024;
+const MOST_MANIFESTS_PENDING: usize = 1024;
+const MOST_MANIFEST_BYTES_PENDING: usize = 16 << 20;
 
 /// What the watchers take of one decision, made ready where it was scored (on a scoring thread, not the
 /// pipeline thread every record passes through): the feed's item when the feed is on, the manifest and
@@ -521,29 +549,32 @@ impl Watchers {
         if let (Some(ring), Some((m, bytes))) = (&self.ring, w.manifest) {
             ring.push_sized(m, bytes, &mut manifests);
         }
-        if let Some(pending) = &self.evicted {
-            if items.is_empty() && manifests.is_empty() {
-                return;
-            }
-            let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
-            if p.items.len() < MOST_EVICTED_PENDING && p.manifests.len() < MOST_EVICTED_PENDING {
-                p.items.extend(items);
-                p.manifests.extend(manifests);
-                return;
-            }
-            // Nobody has taken them for a while: freed here, after the lock.
-            let all = std::mem::take(&mut *p);
-            drop(p);
-            drop(all);
+        let Some(pending) = &self.evicted else {
+            return;
+        };
+        if items.is_empty() && manifests.is_empty() {
+            return;
         }
+        let over = {
+            let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+            p.items.extend(items);
+            for (m, bytes) in manifests {
+                p.manifest_bytes += bytes;
+                p.manifests.push_back((m, bytes));
+            }
+            p.over_bounds()
+        };
+        // Freed here, after the lock.
+        drop(over);
     }
 
-    /// Leaves the manifests the what-if window lets go for [`Watchers::take_evicted`] instead of freeing
-    /// them in [`Watchers::decided`]. For a pipeline with scoring threads, which frees them there, one per
-    /// record scored: a manifest's ~15 blocks were built on a scoring thread, and freed on the pipeline
-    /// thread they filled its allocator cache and went back to the scoring threads' arenas in bulk, so the
-    /// scoring threads' next allocations took glibc's slow path (docs/performance.md, "The what-if window's
-    /// manifests freed on the scoring threads").
+    /// Leaves what the feed's look-up window and the what-if window let go for
+    /// [`Watchers::take_evicted`] instead of freeing it in [`Watchers::decided`] (within bounds: see
+    /// [`MOST_ITEMS_PENDING`]). For a pipeline with scoring threads, which frees one record's share on the
+    /// thread that scores the record, right before: a manifest's ~15 blocks and an item's 2.7 KB of JSON
+    /// were built on a scoring thread, and freed on the pipeline thread they went back to the scoring
+    /// threads' arenas past their allocator caches, so the scoring threads' next allocations took glibc's
+    /// slow path (docs/performance.md, "The officers' configuration").
     pub fn keep_evicted(mut self) -> Watchers {
         if self.ring.is_some() || self.feed.is_some() {
             self.evicted = Some(Arc::default());
@@ -559,7 +590,13 @@ impl Watchers {
         match &self.evicted {
             Some(pending) => {
                 let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
-                graves.extend((0..n).map(|_| (p.items.pop_front(), p.manifests.pop_front())));
+                graves.extend((0..n).map(|_| {
+                    let manifest = p.manifests.pop_front().map(|(m, bytes)| {
+                        p.manifest_bytes -= bytes;
+                        m
+                    });
+                    (p.items.pop_front(), manifest)
+                }));
             }
             None => graves.resize(n, (None, None)),
         }
@@ -1118,13 +1155,9 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>) -> anyhow::Re
 mod tests {
     use super::*;
     use crate::traffic::gen::{GenConfig, Generator};
-    use borderlane_core::wire::{Limits, Str};
+    use borderlane_core::wire::{Limits, Manifest, Str};
 
-    /// With `keep_evicted`, what the feed's look-up window and the what-if window let go waits for
-    /// `take_evicted`, oldest first, one item and one manifest a record, the rest for the next call; the
-    /// windows themselves hold the same as without. Without it nothing waits.
-    #[test]
-    fn what_the_windows_let_go_waits_for_the_scoring_threads_only_when_asked() {
+    fn decisions(n: u64) -> Vec<(Manifest, borderlane_core::Decision)> {
         let policy = crate::load::policy::default_policy();
         let g = Generator::new(
             GenConfig {
@@ -1135,11 +1168,59 @@ mod tests {
             &policy,
         );
         let table = g.partner_table();
+        (0..n)
+            .map(|i| {
+                borderlane_core::process_with(
+                    &policy,
+                    borderlane_core::Lookups::new(&table, None),
+                    &g.record(i).to_bytes(),
+                    &Limits::default(),
+                    &borderlane_core::Resumptions::NONE,
+                )
+                .unwrap()
+            })
+            .collect()
+    }
+
+    /// Tells `w` of a decision; returns weak references to what it handed over.
+    fn tell(
+        w: &Watchers,
+        (manifest, decision): &(Manifest, borderlane_core::Decision),
+    ) -> (std::sync::Weak<FeedItem>, std::sync::Weak<Manifest>) {
+        let mut json = Vec::new();
+        decision.write_json(&mut json);
+        let brief = Brief::of(decision);
+        let item = Feed::item(&decision.manifest_id, &brief, &json);
+        let m = Arc::new(manifest.clone());
+        let weak = (Arc::downgrade(&item), Arc::downgrade(&m));
+        let bytes = crate::service::admin::ring::manifest_bytes(manifest);
+        w.decided(
+            ForWatchers {
+                item: Some(item),
+                manifest: Some((m, bytes)),
+            },
+            &brief,
+        );
+        weak
+    }
+
+    /// With `keep_evicted`, what the feed's look-up window and the what-if window let go waits for
+    /// `take_evicted`, oldest first, one item and one manifest a record, the rest for the next call; the
+    /// windows themselves hold the same as without. Without it nothing waits.
+    #[test]
+    fn what_the_windows_let_go_waits_for_the_scoring_threads_only_when_asked() {
+        let policy = crate::load::policy::default_policy();
+        let ds = decisions(40);
         let (_stop, stopped) = tokio::sync::watch::channel(false);
+        // The what-if window holds about three manifests: older ones leave through its eviction loop.
+        let budget: usize = ds[..3]
+            .iter()
+            .map(|(m, _)| crate::service::admin::ring::manifest_bytes(m))
+            .sum();
         let watchers = |keep: bool| {
             let w = Watchers {
                 feed: Some(Arc::new(Feed::new(4, 10, &policy, stopped.clone()))),
-                ring: Some(Arc::new(ManifestRing::new(1))),
+                ring: Some(Arc::new(ManifestRing::new(budget))),
                 ..Watchers::default()
             };
             if keep {
@@ -1149,34 +1230,23 @@ mod tests {
             }
         };
         let (kept, freed) = (watchers(true), watchers(false));
-        let mut ids = Vec::new();
-        for i in 0..40 {
-            let bytes = g.record(i).to_bytes();
-            let (manifest, decision) = borderlane_core::process_with(
-                &policy,
-                borderlane_core::Lookups::new(&table, None),
-                &bytes,
-                &Limits::default(),
-                &borderlane_core::Resumptions::NONE,
-            )
-            .unwrap();
-            let mut json = Vec::new();
-            decision.write_json(&mut json);
-            let brief = Brief::of(&decision);
-            let bytes = crate::service::admin::ring::manifest_bytes(&manifest);
-            for w in [&kept, &freed] {
-                // A window budget of one byte keeps no manifest: each is let go as it comes.
-                w.decided(
-                    ForWatchers {
-                        item: Some(Feed::item(&decision.manifest_id, &brief, &json)),
-                        manifest: Some((Arc::new(manifest.clone()), bytes)),
-                    },
-                    &brief,
-                );
-            }
-            ids.push(decision.manifest_id.clone());
+        let ids: Vec<Str> = ds.iter().map(|(_, d)| d.manifest_id.clone()).collect();
+        for d in &ds {
+            tell(&kept, d);
+            tell(&freed, d);
         }
-        // 40 items into a look-up window of 10: the first 30 let go; all 40 manifests let go.
+        let in_ring = |w: &Watchers| -> Vec<Str> {
+            let ring = w.ring.as_ref().unwrap();
+            ring.snapshot()
+                .iter()
+                .map(|m| m.manifest_id.clone())
+                .collect()
+        };
+        let ring_kept = in_ring(&kept);
+        assert!(!ring_kept.is_empty() && ring_kept.len() < 10);
+        assert_eq!(ring_kept, in_ring(&freed));
+        let let_go = ids.len() - ring_kept.len();
+        // 40 items into a look-up window of 10: the first 30 let go; the manifests before the ring's.
         let first = kept.take_evicted(25);
         assert_eq!(first.len(), 25);
         assert!(first.iter().all(|(i, m)| i.is_some() && m.is_some()));
@@ -1193,7 +1263,7 @@ mod tests {
             .filter_map(|(_, m)| m.as_ref().map(|m| m.manifest_id.clone()))
             .collect();
         assert_eq!(item_ids, ids[..30]);
-        assert_eq!(manifest_ids, ids[..40]);
+        assert_eq!(manifest_ids, ids[..let_go]);
         assert!(kept
             .take_evicted(8)
             .iter()
@@ -1207,5 +1277,39 @@ mod tests {
         let none = freed.take_evicted(50);
         assert_eq!(none.len(), 50);
         assert!(none.iter().all(|g| g.0.is_none() && g.1.is_none()));
+    }
+
+    /// What waits is bounded: past the bounds the oldest is freed as the windows let go of more (an
+    /// exactly-once commit tells the watchers of thousands of decisions at once), the newest wait.
+    #[test]
+    fn what_waits_for_the_scoring_threads_is_bounded() {
+        let policy = crate::load::policy::default_policy();
+        let ds = decisions(40);
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        let w = Watchers {
+            feed: Some(Arc::new(Feed::new(4, 1, &policy, stopped.clone()))),
+            ring: Some(Arc::new(ManifestRing::new(1))),
+            ..Watchers::default()
+        }
+        .keep_evicted();
+        let n = MOST_ITEMS_PENDING + 300;
+        let told: Vec<_> = (0..n).map(|i| tell(&w, &ds[i % ds.len()])).collect();
+        // Items: the look-up window keeps the newest one; manifests: all let go (1-byte budget).
+        let alive_items = told.iter().filter(|(i, _)| i.upgrade().is_some()).count();
+        let alive_manifests = told.iter().filter(|(_, m)| m.upgrade().is_some()).count();
+        assert_eq!(alive_items, MOST_ITEMS_PENDING + 1);
+        assert!(alive_manifests <= MOST_MANIFESTS_PENDING);
+        let bytes: usize = told
+            .iter()
+            .filter_map(|(_, m)| m.upgrade())
+            .map(|m| crate::service::admin::ring::manifest_bytes(&m))
+            .sum();
+        assert!(bytes <= MOST_MANIFEST_BYTES_PENDING, "{bytes}");
+        // The oldest went first; the newest wait.
+        assert!(told[..n - MOST_ITEMS_PENDING - 1]
+            .iter()
+            .all(|(i, _)| i.upgrade().is_none()));
+        assert!(told[n - MOST_ITEMS_PENDING - 1].0.upgrade().is_some());
+        assert!(told[n - 10..].iter().all(|(_, m)| m.upgrade().is_some()));
     }
 }

@@ -632,6 +632,11 @@ fn decision_edges_agree() {
         let end = at + base[at..].find(',').unwrap();
         format!("{}{v}{}", &base[..at], &base[end..])
     };
+    let escaped = base.replacen(
+        "\"detail\":\"",
+        "\"detail\":\"\\u00e9\\ud800\\/\\b\\f\\n\\r\\t\\\"\\\\",
+        1,
+    );
     let cases = [
         with_score("-0"),
         with_score("-"),
@@ -663,6 +668,14 @@ fn decision_edges_agree() {
         base.replacen("\"shipment_id\":\"", "\"shipment_id\":null,\"x\":\"", 1),
         base.replacen("\"manifest_id\":\"", "\"manifest_id\":\"\\u0041", 1),
         base.replacen("\"detail\":\"", "\"detail\":\"\\\"", 1),
+        // Escapes in a skipped string: `\u` takes four hex digits, any code unit (a lone surrogate too).
+        escaped.clone(),
+        base.replacen("\"detail\":\"", "\"detail\":\"\\u12G4", 1),
+        base.replacen("\"detail\":\"", "\"detail\":\"\\u12\"", 1),
+        base.replacen("\"detail\":\"", "\"detail\":\"\\x", 1),
+        base.replacen("\"detail\":\"", "\"detail\":\"\\\t", 1),
+        base.replacen("\"detail\":\"", "\"detail\":\"\t", 1),
+        format!("{}\\u12", &base[..base.find("\"detail\":\"").unwrap() + 10]),
         base.replacen(
             "\"importer_standing\":\"none\"",
             "\"importer_standing\":7",
@@ -687,8 +700,10 @@ fn decision_edges_agree() {
             }
         }
     }
-    // Several cases are plain records the fast reader must take on its own (an unknown member, a whitespace).
+    // Several cases are plain records the fast reader must take on its own (an unknown member, a whitespace),
+    // escapes in skipped text among them.
     assert!(accepted >= 4, "fast reader accepted {accepted} edge cases");
+    assert!(fast_decision_facts(escaped.as_bytes(), &decision_limits()).is_some());
 }
 
 #[test]

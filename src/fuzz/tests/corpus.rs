@@ -76,7 +76,11 @@ fn known_hard_inputs_pass_the_harnesses() {
     borderlane_fuzz::policy("\"[]é]\" = 1\n".as_bytes());
     // Not valid input: refused, no invariant to check.
     borderlane_fuzz::manifest(b"{");
-    borderlane_fuzz::decision(b"{\"manifest_id\":\"M\",\"revision\":0,\"score\":-0}");
+    // A complete decision record whose score is `-0`, which serde_json refuses for an integer (the fast
+    // reader must decline it, not read 0).
+    borderlane_fuzz::decision(
+        br#"{"manifest_id":"M","revision":0,"port_of_entry":"2304","action":"release","score":-0,"importer_standing":"none"}"#,
+    );
     borderlane_fuzz::outcome(b"{\"parties\": [{\"role\": 1}], \"causes\": [\"band\", \"band\"]}");
     borderlane_fuzz::model(b"{}");
     borderlane_fuzz::config(b"[service]\nshutdown_timeout_ms = 5\n");

@@ -122,13 +122,18 @@ impl ManifestRing {
     }
 
     /// [`ManifestRing::push`] of a manifest whose [`manifest_bytes`] the caller has; the manifests that
-    /// leave the window are appended to `evicted`, for the caller to free where it chooses (a manifest is
+    /// leave the window are appended to `evicted` with their bytes, for the caller to free where it chooses (a manifest is
     /// ~15 blocks built on a scoring thread: freeing them on the thread that built them keeps glibc's
     /// per-thread cache working, see `Watchers::keep_evicted`). A manifest larger than the whole budget is
     /// not kept (it goes to `evicted` too).
-    pub fn push_sized(&self, m: Arc<Manifest>, b: usize, evicted: &mut Vec<Arc<Manifest>>) {
+    pub fn push_sized(
+        &self,
+        m: Arc<Manifest>,
+        b: usize,
+        evicted: &mut Vec<(Arc<Manifest>, usize)>,
+    ) {
         if self.max_bytes == 0 || b > self.max_bytes {
-            evicted.push(m);
+            evicted.push((m, b));
             return;
         }
         let mut i = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -136,7 +141,7 @@ impl ManifestRing {
             match i.q.pop_front() {
                 Some((old, old_bytes)) => {
                     i.bytes -= old_bytes;
-                    evicted.push(old);
+                    evicted.push((old, old_bytes));
                 }
                 None => break,
             }
@@ -263,10 +268,19 @@ mod tests {
         assert_eq!(kept.len() + evicted.len(), ms.len());
         let ids = |v: &[Arc<Manifest>]| v.iter().map(|m| m.manifest_id.clone()).collect::<Vec<_>>();
         let all = ids(&ms);
+        let (evicted, bytes): (Vec<Arc<Manifest>>, Vec<usize>) = evicted.into_iter().unzip();
         assert_eq!(ids(&evicted), all[..evicted.len()]);
         assert_eq!(ids(&kept), all[evicted.len()..]);
+        assert!(evicted
+            .iter()
+            .zip(&bytes)
+            .all(|(m, b)| manifest_bytes(m) == *b));
         let mut back = Vec::new();
         ManifestRing::new(10).push_sized(ms[0].clone(), 11, &mut back);
-        assert_eq!(ids(&back), all[..1]);
+        assert_eq!(back.len(), 1);
+        assert_eq!(
+            (back[0].0.manifest_id.clone(), back[0].1),
+            (all[0].clone(), 11)
+        );
     }
 }

@@ -38,7 +38,7 @@ use crate::service::kafka::clients::{client_config, Role};
 use crate::service::kafka::sink::{Origin, Output, Sink};
 use crate::service::metrics::{Client, Metrics};
 use crate::service::stall::Sample;
-use crate::service::{Brief, ForWatchers, Readiness, Shutdown, Watchers};
+use crate::service::{Brief, ForWatchers, Graves, Readiness, Shutdown, Watchers};
 
 /// Longest pause between two offset stores while messages flow.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(5);
@@ -299,6 +299,38 @@ impl Scorer<'_> {
                 watch,
             }
         })
+    }
+}
+
+/// Scores `payloads` into `buffers` — on `pool` when given, in poll order on this thread otherwise —
+/// freeing each record's share of what the watchers let go (`graves`, one a record) right before scoring
+/// it, on the thread that scores it.
+fn score_all(
+    scorer: &Scorer<'_>,
+    pool: Option<&rayon::ThreadPool>,
+    payloads: &[Option<&[u8]>],
+    buffers: &mut [Vec<u8>],
+    graves: &mut [Graves],
+) -> Vec<Scored> {
+    let one = |((payload, buf), graves): ((&Option<&[u8]>, &mut Vec<u8>), &mut Graves)| {
+        drop(std::mem::take(graves));
+        scorer.score(*payload, buf)
+    };
+    match pool {
+        Some(pool) => pool.install(|| {
+            payloads
+                .par_iter()
+                .zip(buffers.par_iter_mut())
+                .zip(graves.par_iter_mut())
+                .map(one)
+                .collect()
+        }),
+        None => payloads
+            .iter()
+            .zip(buffers.iter_mut())
+            .zip(graves.iter_mut())
+            .map(one)
+            .collect(),
     }
 }
 
@@ -569,31 +601,12 @@ impl Pipeline {
         let started = Instant::now();
         let parallel = self.workers.is_some() && batch.len() >= PARALLEL_FROM;
         self.metrics.scoring_batch(batch.len(), parallel);
-        let mut scored: Vec<Scored> = match &self.workers {
-            Some(pool) if parallel => {
-                let payloads: Vec<Option<&[u8]>> = batch.iter().map(|m| m.payload()).collect();
-                // What the feed's and the what-if windows let go since the last batch, a record's share
-                // freed right before it is scored: the blocks go to the scoring thread's allocator cache
-                // and the record's own allocations take them from there (Watchers::keep_evicted).
-                let mut graves = self.watchers.take_evicted(batch.len());
-                pool.install(|| {
-                    payloads
-                        .par_iter()
-                        .zip(buffers.par_iter_mut())
-                        .zip(graves.par_iter_mut())
-                        .map(|((payload, buf), graves)| {
-                            drop(std::mem::take(graves));
-                            scorer.score(*payload, buf)
-                        })
-                        .collect()
-                })
-            }
-            _ => batch
-                .iter()
-                .zip(buffers.iter_mut())
-                .map(|(m, buf)| scorer.score(m.payload(), buf))
-                .collect(),
-        };
+        // What the feed's and the what-if windows let go since the last batch: a record's share is freed
+        // right before the record is scored, on the thread that scores it (Watchers::keep_evicted).
+        let mut graves = self.watchers.take_evicted(batch.len());
+        let payloads: Vec<Option<&[u8]>> = batch.iter().map(|m| m.payload()).collect();
+        let pool = self.workers.as_ref().filter(|_| parallel);
+        let mut scored = score_all(&scorer, pool, &payloads, buffers, &mut graves);
         let scored_at = Instant::now();
         self.metrics.pipeline_step("score", scored_at - started);
         let emitted = self.emit_all(batch, &mut scored, buffers);
@@ -879,5 +892,94 @@ mod tests {
             }
         }
         assert!(decided > 1200 && bad > 20, "{decided} decided, {bad} bad");
+    }
+
+    /// Each record's share of what the windows let go is taken and freed as the record is scored, on the
+    /// pool and inline alike; what is not taken yet stays alive, waiting; decisions are unchanged.
+    #[test]
+    fn each_records_share_of_what_the_windows_let_go_is_freed_as_it_is_scored() {
+        let policy = crate::load::policy::default_policy();
+        let g = Generator::new(
+            GenConfig {
+                seed: 3,
+                bad_share: 0.0,
+                ..GenConfig::default()
+            },
+            &policy,
+        );
+        let table = g.partner_table();
+        let (limits, resumptions, metrics) =
+            (Limits::default(), Resumptions::default(), Metrics::new());
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        for on_pool in [true, false] {
+            let watchers = Watchers {
+                feed: Some(Arc::new(crate::service::feed::Feed::new(
+                    4,
+                    4,
+                    &policy,
+                    stopped.clone(),
+                ))),
+                ring: Some(Arc::new(crate::service::admin::ManifestRing::new(1))),
+                ..Watchers::default()
+            }
+            .keep_evicted();
+            let scorer = Scorer {
+                policy: &policy,
+                table: &table,
+                history: None,
+                limits: &limits,
+                resumptions: &resumptions,
+                metrics: &metrics,
+                watchers: &watchers,
+            };
+            // 40 decisions told to the watchers: a 4-item feed window lets go of the first 36 items, the
+            // 1-byte what-if window of every manifest.
+            let records: Vec<Vec<u8>> = (0..40).map(|i| g.record(i).to_bytes()).collect();
+            let (mut items, mut manifests) = (Vec::new(), Vec::new());
+            for bytes in &records {
+                let mut buf = Vec::new();
+                let Ok(d) = scorer.score(Some(bytes), &mut buf) else {
+                    panic!("a generated record without bad share is a decision");
+                };
+                items.push(Arc::downgrade(d.watch.item.as_ref().unwrap()));
+                manifests.push(Arc::downgrade(&d.watch.manifest.as_ref().unwrap().0));
+                watchers.decided(d.watch, &d.brief);
+            }
+            // A batch of 16: the 16 oldest of each are freed while it is scored.
+            let payloads: Vec<Option<&[u8]>> = records[..16].iter().map(|r| Some(&r[..])).collect();
+            let mut buffers = vec![Vec::new(); 16];
+            let mut graves = watchers.take_evicted(16);
+            assert!(graves.iter().all(|(i, m)| i.is_some() && m.is_some()));
+            let scored = score_all(
+                &scorer,
+                on_pool.then_some(&pool),
+                &payloads,
+                &mut buffers,
+                &mut graves,
+            );
+            assert!(graves.iter().all(|(i, m)| i.is_none() && m.is_none()));
+            assert!(items[..16].iter().all(|w| w.upgrade().is_none()));
+            assert!(manifests[..16].iter().all(|w| w.upgrade().is_none()));
+            // Waiting: items 17..36 and manifests 17..40 (a batch's own scoring keeps nothing here: its
+            // records are not told to the watchers). The feed still holds the last 4 items.
+            assert!(items[16..].iter().all(|w| w.upgrade().is_some()));
+            assert!(manifests[16..].iter().all(|w| w.upgrade().is_some()));
+            for (i, (s, buf)) in scored.iter().zip(&buffers).enumerate() {
+                let mut reference = Vec::new();
+                let again = scorer.score(Some(&records[i]), &mut reference);
+                assert!(s.is_ok() && again.is_ok());
+                // The same decision, decided_at aside (the clock moved).
+                let json = |b: &[u8]| {
+                    let mut v: serde_json::Value = serde_json::from_slice(b).unwrap();
+                    v.as_object_mut().unwrap().remove("decided_at");
+                    v
+                };
+                assert_eq!(json(buf), json(&reference));
+            }
+        }
     }
 }
