@@ -1154,19 +1154,12 @@ pub async fn run(config: Config, signal: impl Future<Output = ()>) -> anyhow::Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::traffic::gen::{GenConfig, Generator};
+    use crate::traffic::gen::Generator;
     use borderlane_core::wire::{Limits, Manifest, Str};
 
     fn decisions(n: u64) -> Vec<(Manifest, borderlane_core::Decision)> {
         let policy = crate::load::policy::default_policy();
-        let g = Generator::new(
-            GenConfig {
-                seed: 5,
-                bad_share: 0.0,
-                ..GenConfig::default()
-            },
-            &policy,
-        );
+        let g = Generator::seeded(5, 0.0, &policy);
         let table = g.partner_table();
         (0..n)
             .map(|i| {

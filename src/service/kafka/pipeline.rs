@@ -735,7 +735,7 @@ impl Pipeline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::traffic::gen::{GenConfig, Generator};
+    use crate::traffic::gen::Generator;
 
     /// What the scoring threads hand to the pipeline thread is what emitting the decision itself gave:
     /// the same JSON, the manifest's id as the key, the decision's fields in the `Brief` (its second the
@@ -744,14 +744,7 @@ mod tests {
     #[test]
     fn a_scored_record_carries_what_emitting_its_decision_reads() {
         let policy = crate::load::policy::default_policy();
-        let g = Generator::new(
-            GenConfig {
-                seed: 11,
-                bad_share: 0.05,
-                ..GenConfig::default()
-            },
-            &policy,
-        );
+        let g = Generator::seeded(11, 0.05, &policy);
         let table = g.partner_table();
         let (limits, resumptions, metrics) =
             (Limits::default(), Resumptions::default(), Metrics::new());
@@ -899,14 +892,7 @@ mod tests {
     #[test]
     fn each_records_share_of_what_the_windows_let_go_is_freed_as_it_is_scored() {
         let policy = crate::load::policy::default_policy();
-        let g = Generator::new(
-            GenConfig {
-                seed: 3,
-                bad_share: 0.0,
-                ..GenConfig::default()
-            },
-            &policy,
-        );
+        let g = Generator::seeded(3, 0.0, &policy);
         let table = g.partner_table();
         let (limits, resumptions, metrics) =
             (Limits::default(), Resumptions::default(), Metrics::new());

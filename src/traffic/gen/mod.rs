@@ -170,6 +170,19 @@ const STATUS_MIX: [(Status, Option<u8>, u32); 6] = [
 ];
 
 impl Generator {
+    /// The default configuration with `seed` and `bad_share` (the unit tests' generator).
+    #[cfg(test)]
+    pub(crate) fn seeded(seed: u64, bad_share: f64, policy: &CompiledPolicy) -> Generator {
+        Generator::new(
+            GenConfig {
+                seed,
+                bad_share,
+                ..GenConfig::default()
+            },
+            policy,
+        )
+    }
+
     pub fn new(cfg: GenConfig, policy: &CompiledPolicy) -> Generator {
         let mut rng = ChaCha8Rng::seed_from_u64(mix(cfg.seed, u64::MAX));
         let ports: Vec<PortPick> = policy
