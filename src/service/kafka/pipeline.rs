@@ -737,17 +737,59 @@ mod tests {
     use super::*;
     use crate::traffic::gen::Generator;
 
+    /// What a [`Scorer`] borrows in these tests: the default policy, a generator (`seed`, `bad_share`) with
+    /// its partner table, default limits, no resumptions, fresh metrics.
+    struct Fixture {
+        policy: CompiledPolicy,
+        g: Generator,
+        table: PartnerTable,
+        limits: Limits,
+        resumptions: Resumptions,
+        metrics: Metrics,
+    }
+
+    impl Fixture {
+        fn new(seed: u64, bad_share: f64) -> Fixture {
+            let policy = crate::load::policy::default_policy();
+            let g = Generator::seeded(seed, bad_share, &policy);
+            let table = g.partner_table();
+            Fixture {
+                policy,
+                g,
+                table,
+                limits: Limits::default(),
+                resumptions: Resumptions::default(),
+                metrics: Metrics::new(),
+            }
+        }
+
+        fn scorer<'a>(&'a self, watchers: &'a Watchers) -> Scorer<'a> {
+            Scorer {
+                policy: &self.policy,
+                table: &self.table,
+                history: None,
+                limits: &self.limits,
+                resumptions: &self.resumptions,
+                metrics: &self.metrics,
+                watchers,
+            }
+        }
+    }
+
+    /// A decision's JSON without `decided_at` (written from the clock).
+    fn without_decided_at(json: &[u8]) -> serde_json::Value {
+        let mut v: serde_json::Value = serde_json::from_slice(json).unwrap();
+        v.as_object_mut().unwrap().remove("decided_at");
+        v
+    }
+
     /// What the scoring threads hand to the pipeline thread is what emitting the decision itself gave:
     /// the same JSON, the manifest's id as the key, the decision's fields in the `Brief` (its second the
     /// JSON's `decided_at`); the feed's item only with a feed, the manifest and its window size only with a
     /// what-if window, each watcher finding its part once handed over; dead letters unchanged.
     #[test]
     fn a_scored_record_carries_what_emitting_its_decision_reads() {
-        let policy = crate::load::policy::default_policy();
-        let g = Generator::seeded(11, 0.05, &policy);
-        let table = g.partner_table();
-        let (limits, resumptions, metrics) =
-            (Limits::default(), Resumptions::default(), Metrics::new());
+        let f = Fixture::new(11, 0.05);
         // Every combination of the feed and the what-if window, each watcher its own.
         let (_stop, stopped) = tokio::sync::watch::channel(false);
         let setups: Vec<(bool, bool, Watchers)> =
@@ -759,7 +801,7 @@ mod tests {
                             Arc::new(crate::service::feed::Feed::new(
                                 16,
                                 1 << 20,
-                                &policy,
+                                &f.policy,
                                 stopped.clone(),
                             ))
                         }),
@@ -770,24 +812,16 @@ mod tests {
                     (feed, window, w)
                 })
                 .collect();
-        let scorer = |watchers| Scorer {
-            policy: &policy,
-            table: &table,
-            history: None,
-            limits: &limits,
-            resumptions: &resumptions,
-            metrics: &metrics,
-            watchers,
-        };
+        let scorer = |watchers| f.scorer(watchers);
         let (mut decided, mut bad) = (0, 0);
         for i in 0..400u64 {
-            let bytes = g.record(i).to_bytes();
+            let bytes = f.g.record(i).to_bytes();
             let reference = process_with(
-                &policy,
-                Lookups::new(&table, None),
+                &f.policy,
+                Lookups::new(&f.table, None),
                 &bytes,
-                &limits,
-                &resumptions,
+                &f.limits,
+                &f.resumptions,
             );
             for (feed_on, window_on, watchers) in &setups {
                 let mut buf = b"left over from the last record".to_vec();
@@ -803,12 +837,11 @@ mod tests {
                         let mut json = Vec::new();
                         want.write_json(&mut json);
                         // decided_at is written to the millisecond or finer; compare everything else.
-                        let strip = |j: &[u8]| {
-                            let mut v: serde_json::Value = serde_json::from_slice(j).unwrap();
-                            v.as_object_mut().unwrap().remove("decided_at");
-                            v
-                        };
-                        assert_eq!(strip(&buf), strip(&json), "record {i}");
+                        assert_eq!(
+                            without_decided_at(&buf),
+                            without_decided_at(&json),
+                            "record {i}"
+                        );
                         let written: serde_json::Value = serde_json::from_slice(&buf).unwrap();
                         let at = written["decided_at"].as_str().unwrap();
                         assert_eq!(
@@ -891,11 +924,7 @@ mod tests {
     /// pool and inline alike; what is not taken yet stays alive, waiting; decisions are unchanged.
     #[test]
     fn each_records_share_of_what_the_windows_let_go_is_freed_as_it_is_scored() {
-        let policy = crate::load::policy::default_policy();
-        let g = Generator::seeded(3, 0.0, &policy);
-        let table = g.partner_table();
-        let (limits, resumptions, metrics) =
-            (Limits::default(), Resumptions::default(), Metrics::new());
+        let f = Fixture::new(3, 0.0);
         let (_stop, stopped) = tokio::sync::watch::channel(false);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
@@ -906,25 +935,17 @@ mod tests {
                 feed: Some(Arc::new(crate::service::feed::Feed::new(
                     4,
                     4,
-                    &policy,
+                    &f.policy,
                     stopped.clone(),
                 ))),
                 ring: Some(Arc::new(crate::service::admin::ManifestRing::new(1))),
                 ..Watchers::default()
             }
             .keep_evicted();
-            let scorer = Scorer {
-                policy: &policy,
-                table: &table,
-                history: None,
-                limits: &limits,
-                resumptions: &resumptions,
-                metrics: &metrics,
-                watchers: &watchers,
-            };
+            let scorer = f.scorer(&watchers);
             // 40 decisions told to the watchers: a 4-item feed window lets go of the first 36 items, the
             // 1-byte what-if window of every manifest.
-            let records: Vec<Vec<u8>> = (0..40).map(|i| g.record(i).to_bytes()).collect();
+            let records: Vec<Vec<u8>> = (0..40).map(|i| f.g.record(i).to_bytes()).collect();
             let (mut items, mut manifests) = (Vec::new(), Vec::new());
             for bytes in &records {
                 let mut buf = Vec::new();
@@ -959,12 +980,7 @@ mod tests {
                 let again = scorer.score(Some(&records[i]), &mut reference);
                 assert!(s.is_ok() && again.is_ok());
                 // The same decision, decided_at aside (the clock moved).
-                let json = |b: &[u8]| {
-                    let mut v: serde_json::Value = serde_json::from_slice(b).unwrap();
-                    v.as_object_mut().unwrap().remove("decided_at");
-                    v
-                };
-                assert_eq!(json(buf), json(&reference));
+                assert_eq!(without_decided_at(buf), without_decided_at(&reference));
             }
         }
     }
