@@ -9,6 +9,7 @@
 //! the watermark it loaded reads exactly the records below it.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Json, Router};
 use borderlane_core::codes::PortCode;
-use borderlane_core::decision::{Action, Decision};
+use borderlane_core::decision::{Action, Decision, Role};
 use borderlane_core::history::{History, Position, Watermark};
 use borderlane_core::outcome::{
     causes_from, parse_outcome, Cause, ExamResult, FieldError, Form, Outcome, OutcomeParty,
@@ -28,8 +29,10 @@ use borderlane_core::outcome::{
 };
 use borderlane_core::policy::{CompiledPolicy, PolicyDoc};
 use borderlane_core::wire::{decision_limits, parse_decision_facts, ErrorKind, Limits, Str};
+use hashbrown::hash_table::{Entry, HashTable};
 use serde::Serialize;
 use serde_json::{json, Value};
+use smallvec::SmallVec;
 use tracing::{info, warn};
 
 use crate::analysis::summary::standing_group;
@@ -52,17 +55,67 @@ pub fn topic_key(manifest_id: &str, revision: u32) -> String {
 
 /// What an outcome needs of the decision it examined: its parties (with their shipments), its selection
 /// causes, and the importer's CTPAT standing group (for the hit rates).
+///
+/// The window holds up to `service.outcome_window.decisions` of these (200 000 by default) for hours, so
+/// one is kept compact: every shipment id and party id end to end in one string, the parties as indexes
+/// into it — three heap blocks with the window's `Arc` for up to four shipments, whatever the number or
+/// length of the ids (vectors of owned parties and shipments were ~13 blocks for a generated decision,
+/// whose 28-byte shipment ids do not fit inline).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Examined {
     pub port: PortCode,
     pub action: Action,
     /// [`standing_group`] of the decision's `importer_standing`.
     pub standing: &'static str,
-    /// Every party (conveyance-level ones without a shipment), each once.
-    pub parties: Vec<OutcomeParty>,
-    /// Every shipment the decision names (on a party or a reason).
-    pub shipments: Vec<Str>,
-    pub causes: Vec<Cause>,
+    causes: Causes,
+    /// The shipment ids (sorted, each once), then the party ids, end to end.
+    text: Box<str>,
+    /// Where each shipment id ends in `text` (inline up to four shipments).
+    shipment_ends: SmallVec<[u32; 4]>,
+    /// Every party (sorted by role, id and shipment, each once).
+    parties: Box<[Party]>,
+}
+
+/// A party of an [`Examined`]: its id is `text[start..end]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Party {
+    role: Role,
+    /// Index of its shipment in the shipments; [`NO_SHIPMENT`] for a conveyance-level party.
+    shipment: u32,
+    start: u32,
+    end: u32,
+}
+
+const NO_SHIPMENT: u32 = u32::MAX;
+
+/// Selection causes as a set (a decision has each at most once, and `causes_from` lists them in the
+/// order of [`Cause`]'s variants, which [`Causes::to_vec`] keeps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Causes(u8);
+
+const CAUSES: [Cause; 5] = [
+    Cause::Band,
+    Cause::Escalation,
+    Cause::WatchList,
+    Cause::Random,
+    Cause::History,
+];
+
+impl Causes {
+    fn of(causes: &[Cause]) -> Causes {
+        Causes(causes.iter().fold(0, |set, c| {
+            set | CAUSES.iter().position(|x| x == c).map_or(0, |i| 1 << i)
+        }))
+    }
+
+    fn to_vec(self) -> Vec<Cause> {
+        CAUSES
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, c)| *c)
+            .collect()
+    }
 }
 
 /// The standing group of a decision's `importer_standing` string (the names of `Standing::as_str`).
@@ -76,32 +129,78 @@ fn group_of(standing: &str) -> &'static str {
     }
 }
 
-fn sorted_unique<T: Ord>(mut v: Vec<T>) -> Vec<T> {
-    v.sort();
-    v.dedup();
-    v
-}
-
 impl Examined {
+    /// From its parts: `parties` as (role, id, shipment id), `reason_shipments` the shipments the reasons
+    /// name (a shipment may be named without a party). Order and repeats do not matter.
+    pub fn new<'a>(
+        port: PortCode,
+        action: Action,
+        standing: &'static str,
+        causes: &[Cause],
+        parties: impl IntoIterator<Item = (Role, &'a str, Option<&'a str>)>,
+        reason_shipments: impl IntoIterator<Item = &'a str>,
+    ) -> Examined {
+        let mut parties: SmallVec<[(Role, &str, Option<&str>); 16]> = parties.into_iter().collect();
+        parties.sort_unstable();
+        parties.dedup();
+        let mut shipments: SmallVec<[&str; 8]> = parties
+            .iter()
+            .filter_map(|p| p.2)
+            .chain(reason_shipments)
+            .collect();
+        shipments.sort_unstable();
+        shipments.dedup();
+        let len = shipments
+            .iter()
+            .chain(parties.iter().map(|p| &p.1))
+            .map(|s| s.len())
+            .sum();
+        let mut text = String::with_capacity(len);
+        // Where `s` starts and ends once appended (a record is far below 4 GiB: the decisions topic's
+        // message size bounds it).
+        let mut append = |s: &str| {
+            let start = text.len();
+            text.push_str(s);
+            (start as u32, text.len() as u32)
+        };
+        let shipment_ends = shipments.iter().map(|s| append(s).1).collect();
+        let parties = parties
+            .iter()
+            .map(|&(role, id, shipment)| {
+                let (start, end) = append(id);
+                Party {
+                    role,
+                    shipment: shipment
+                        .and_then(|s| shipments.binary_search(&s).ok())
+                        .map_or(NO_SHIPMENT, |i| i as u32),
+                    start,
+                    end,
+                }
+            })
+            .collect();
+        Examined {
+            port,
+            action,
+            standing,
+            causes: Causes::of(causes),
+            text: text.into_boxed_str(),
+            shipment_ends,
+            parties,
+        }
+    }
+
     /// From a decision scored in process (`demo`).
     pub fn of_decision(d: &Decision, policy: &PolicyDoc) -> Examined {
-        let parties = sorted_unique(d.parties.iter().map(OutcomeParty::from).collect());
-        let shipments = sorted_unique(
+        Examined::new(
+            d.port_of_entry,
+            d.action,
+            standing_group(d.importer_standing),
+            &borderlane_core::outcome::causes_of(d, policy),
             d.parties
                 .iter()
-                .filter_map(|p| p.shipment.as_deref())
-                .chain(d.reasons.iter().filter_map(|r| r.shipment.as_deref()))
-                .map(Str::from)
-                .collect(),
-        );
-        Examined {
-            port: d.port_of_entry,
-            action: d.action,
-            standing: standing_group(d.importer_standing),
-            parties,
-            shipments,
-            causes: borderlane_core::outcome::causes_of(d, policy),
-        }
+                .map(|p| (p.role, p.id.as_str(), p.shipment.as_deref())),
+            d.reasons.iter().filter_map(|r| r.shipment.as_deref()),
+        )
     }
 
     /// From a decision record as the `decisions` topic carries it (docs/wire.md); the selection causes are
@@ -122,41 +221,57 @@ impl Examined {
             },
             policy,
         );
-        let shipments = sorted_unique(
+        let e = Examined::new(
+            r.port_of_entry,
+            r.action,
+            group_of(&r.importer_standing),
+            &causes,
             r.parties
                 .iter()
-                .filter_map(|p| p.shipment_id.clone())
-                .chain(r.reasons.iter().filter_map(|x| x.shipment_id.clone()))
-                .collect(),
+                .map(|p| (p.role, p.id.as_str(), p.shipment_id.as_deref())),
+            r.reasons.iter().filter_map(|x| x.shipment_id.as_deref()),
         );
-        let parties = sorted_unique(
-            r.parties
-                .into_iter()
-                .map(|p| OutcomeParty {
-                    role: p.role,
-                    id: p.id,
-                    shipment_id: p.shipment_id,
-                })
-                .collect(),
-        );
-        Ok((
-            (r.manifest_id, r.revision),
-            Examined {
-                port: r.port_of_entry,
-                action: r.action,
-                standing: group_of(&r.importer_standing),
-                parties,
-                shipments,
-                causes,
-            },
-        ))
+        Ok(((r.manifest_id, r.revision), e))
+    }
+
+    /// Every shipment the decision names (on a party or a reason), sorted.
+    pub fn shipments(&self) -> impl Iterator<Item = &str> + '_ {
+        let mut start = 0;
+        self.shipment_ends.iter().map(move |&end| {
+            let s = &self.text[start as usize..end as usize];
+            start = end;
+            s
+        })
+    }
+
+    fn shipment(&self, i: u32) -> Option<&str> {
+        let end = *self.shipment_ends.get(i as usize)? as usize;
+        let start = match i {
+            0 => 0,
+            _ => self.shipment_ends[i as usize - 1] as usize,
+        };
+        Some(&self.text[start..end])
+    }
+
+    /// Every party (conveyance-level ones without a shipment), each once, sorted.
+    pub fn parties(&self) -> impl Iterator<Item = OutcomeParty> + '_ {
+        self.parties.iter().map(|p| OutcomeParty {
+            role: p.role,
+            id: Str::from(&self.text[p.start as usize..p.end as usize]),
+            shipment_id: self.shipment(p.shipment).map(Str::from),
+        })
+    }
+
+    /// The selection causes, in the order `causes_from` gives them.
+    pub fn causes(&self) -> Vec<Cause> {
+        self.causes.to_vec()
     }
 
     /// Attaches the parties an outcome counts against — with a `shipment_id`, that shipment's and the
     /// conveyance's (as `borderlane_core::outcome::parties_of`); without, every party — and the causes.
     pub fn enrich(&self, o: &mut Outcome) -> Result<(), FieldError> {
         if let Some(s) = o.shipment_id.as_deref() {
-            if !self.shipments.iter().any(|x| x == s) {
+            if !self.shipments().any(|x| x == s) {
                 return Err(FieldError {
                     path: "shipment_id".into(),
                     kind: ErrorKind::BadValue,
@@ -168,28 +283,45 @@ impl Examined {
             }
         }
         o.parties = self
-            .parties
-            .iter()
+            .parties()
             .filter(
                 |p| match (o.shipment_id.as_deref(), p.shipment_id.as_deref()) {
                     (Some(s), Some(ps)) => s == ps,
                     _ => true,
                 },
             )
-            .cloned()
             .collect();
-        o.causes = self.causes.clone();
+        o.causes = self.causes();
         Ok(())
     }
 }
 
+/// A decision held in the window.
+struct Held {
+    key: Key,
+    /// Its insertion sequence (unique: a re-decided key gets a new one).
+    seq: u64,
+    /// Its record time (Unix ms).
+    at: i64,
+    examined: Arc<Examined>,
+}
+
 #[derive(Default)]
 struct WindowInner {
-    /// Key → (insertion sequence, record time (Unix ms), decision facts).
-    map: HashMap<Key, (u64, i64, Arc<Examined>), foldhash::fast::RandomState>,
-    /// Insertion order: key, sequence, record time (Unix ms).
-    order: VecDeque<(Key, u64, i64)>,
+    /// The decisions held, found by the hash of their key.
+    held: HashTable<Held>,
+    hasher: foldhash::fast::RandomState,
+    /// Insertion order: key hash, sequence, record time (Unix ms) — an entry is found again by its hash
+    /// and sequence, so the key (usually a heap string: a manifest id is longer than 24 bytes) is held
+    /// once.
+    order: VecDeque<(u64, u64, i64)>,
     seq: u64,
+}
+
+impl WindowInner {
+    fn hash(&self, manifest_id: &str, revision: u32) -> u64 {
+        self.hasher.hash_one((manifest_id, revision))
+    }
 }
 
 /// The recent decisions, by `(manifest_id, revision)`, bounded by age and count.
@@ -224,25 +356,45 @@ impl DecisionWindow {
     /// Holds the decision `key` (a later record of the same key replaces it), recorded at `at_ms`; then
     /// drops what is beyond the bounds as of `now_ms`.
     pub fn insert(&self, key: Key, e: Examined, at_ms: i64, now_ms: i64) {
-        let mut w = self.lock();
+        let mut guard = self.lock();
+        let w = &mut *guard;
         w.seq += 1;
         let seq = w.seq;
-        w.map.insert(key.clone(), (seq, at_ms, Arc::new(e)));
-        w.order.push_back((key, seq, at_ms));
-        self.evict(&mut w, now_ms);
+        let hash = w.hash(&key.0, key.1);
+        let examined = Arc::new(e);
+        let hasher = &w.hasher;
+        match w.held.entry(
+            hash,
+            |h| h.key == key,
+            |h| hasher.hash_one((h.key.0.as_str(), h.key.1)),
+        ) {
+            Entry::Occupied(mut o) => {
+                let h = o.get_mut();
+                (h.seq, h.at, h.examined) = (seq, at_ms, examined);
+            }
+            Entry::Vacant(v) => {
+                v.insert(Held {
+                    key,
+                    seq,
+                    at: at_ms,
+                    examined,
+                });
+            }
+        }
+        w.order.push_back((hash, seq, at_ms));
+        self.evict(w, now_ms);
     }
 
     fn evict(&self, w: &mut WindowInner, now_ms: i64) {
         let oldest = now_ms.saturating_sub(self.max_age_ms);
-        while let Some((_, _, at)) = w.order.front() {
-            if w.order.len() <= self.max_decisions && *at >= oldest {
+        while let Some(&(hash, seq, at)) = w.order.front() {
+            if w.order.len() <= self.max_decisions && at >= oldest {
                 break;
             }
-            if let Some((key, seq, _)) = w.order.pop_front() {
-                // One look-up: a key inserted again since (a later sequence) is put back.
-                if let Some(newer) = w.map.remove(&key).filter(|(s, _, _)| *s != seq) {
-                    w.map.insert(key, newer);
-                }
+            w.order.pop_front();
+            // A key inserted again since has a later sequence and stays.
+            if let Ok(e) = w.held.find_entry(hash, |h| h.seq == seq) {
+                e.remove();
             }
         }
     }
@@ -254,15 +406,16 @@ impl DecisionWindow {
         let mut w = self.lock();
         self.evict(&mut w, now_ms);
         let oldest = now_ms.saturating_sub(self.max_age_ms);
-        w.map
-            .get(&(Str::from(manifest_id), revision))
-            .filter(|(_, at, _)| *at >= oldest)
-            .map(|(_, _, e)| e.clone())
+        let hash = w.hash(manifest_id, revision);
+        w.held
+            .find(hash, |h| h.key.0 == manifest_id && h.key.1 == revision)
+            .filter(|h| h.at >= oldest)
+            .map(|h| h.examined.clone())
     }
 
     /// Decisions held.
     pub fn len(&self) -> usize {
-        self.lock().map.len()
+        self.lock().held.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -789,33 +942,21 @@ pub fn router(api: OutcomeApi) -> Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use borderlane_core::decision::Role;
 
     fn examined(standing: &'static str) -> Examined {
-        Examined {
-            port: PortCode::parse("2304").unwrap(),
-            action: Action::NiiScan,
+        Examined::new(
+            PortCode::parse("2304").unwrap(),
+            Action::NiiScan,
             standing,
-            parties: vec![
-                OutcomeParty {
-                    role: Role::Carrier,
-                    id: "C".into(),
-                    shipment_id: None,
-                },
-                OutcomeParty {
-                    role: Role::Importer,
-                    id: "I1".into(),
-                    shipment_id: Some("S1".into()),
-                },
-                OutcomeParty {
-                    role: Role::Importer,
-                    id: "I2".into(),
-                    shipment_id: Some("S2".into()),
-                },
+            &[Cause::Random],
+            [
+                (Role::Importer, "I2", Some("S2")),
+                (Role::Carrier, "C", None),
+                (Role::Importer, "I1", Some("S1")),
+                (Role::Carrier, "C", None),
             ],
-            shipments: vec!["S1".into(), "S2".into()],
-            causes: vec![Cause::Random],
-        }
+            ["S2", "S1"],
+        )
     }
 
     #[test]
@@ -890,10 +1031,124 @@ mod tests {
         assert_eq!(key, (Str::from("M-9"), 0));
         let in_process = Examined::of_decision(&d, &policy.doc);
         assert_eq!(from_topic, in_process);
-        assert!(!in_process.causes.is_empty());
-        assert!(in_process.parties.iter().any(|p| p.role == Role::Carrier));
-        assert_eq!(in_process.shipments, [Str::from("S1"), Str::from("S2")]);
+        assert!(!in_process.causes().is_empty());
+        assert!(in_process.parties().any(|p| p.role == Role::Carrier));
+        assert_eq!(in_process.shipments().collect::<Vec<_>>(), ["S1", "S2"]);
         assert!(Examined::of_record(b"{}", &policy.doc).is_err());
+    }
+
+    /// The compact entry gives back exactly what vectors of owned parties and shipments held (sorted, each
+    /// once), for generated decisions and for ids past the 24 bytes a `Str` keeps inline, repeated
+    /// parties, a conveyance-level party and a shipment only a reason names; and the record read from the
+    /// topic equals the decision indexed in process.
+    #[test]
+    fn an_entry_holds_its_parties_shipments_and_causes_as_owned_vectors_would() {
+        fn sorted_unique<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+            v.sort();
+            v.dedup();
+            v
+        }
+        fn check(
+            e: &Examined,
+            parties: Vec<OutcomeParty>,
+            reason_shipments: Vec<Str>,
+            causes: &[Cause],
+        ) {
+            let shipments = sorted_unique(
+                parties
+                    .iter()
+                    .filter_map(|p| p.shipment_id.clone())
+                    .chain(reason_shipments)
+                    .collect(),
+            );
+            assert_eq!(e.parties().collect::<Vec<_>>(), sorted_unique(parties));
+            assert_eq!(e.shipments().map(Str::from).collect::<Vec<_>>(), shipments);
+            assert_eq!(e.causes(), causes);
+        }
+        let long = |s: &str| Str::from(format!("{s}-{}", "x".repeat(40)));
+        let parties = vec![
+            OutcomeParty {
+                role: Role::Shipper,
+                id: long("P9"),
+                shipment_id: Some(long("S2")),
+            },
+            OutcomeParty {
+                role: Role::Carrier,
+                id: "C".into(),
+                shipment_id: None,
+            },
+            OutcomeParty {
+                role: Role::Importer,
+                id: long("I1"),
+                shipment_id: Some(long("S1")),
+            },
+            OutcomeParty {
+                role: Role::Shipper,
+                id: long("P9"),
+                shipment_id: Some(long("S2")),
+            },
+            OutcomeParty {
+                role: Role::Shipper,
+                id: long("P9"),
+                shipment_id: Some(long("S1")),
+            },
+            OutcomeParty {
+                role: Role::Importer,
+                id: "".into(),
+                shipment_id: Some("".into()),
+            },
+        ];
+        let reasons = vec![long("S3"), long("S1")];
+        let causes = [Cause::Band, Cause::WatchList, Cause::History];
+        let e = Examined::new(
+            PortCode::parse("2304").unwrap(),
+            Action::Intensive,
+            "none",
+            &causes,
+            parties
+                .iter()
+                .map(|p| (p.role, p.id.as_str(), p.shipment_id.as_deref())),
+            reasons.iter().map(|s| s.as_str()),
+        );
+        check(&e, parties, reasons, &causes);
+
+        let policy = CompiledPolicy::from_toml(crate::load::policy::DEFAULT_POLICY).unwrap();
+        let generator = crate::traffic::gen::Generator::seeded(7, 0.0, &policy);
+        let table = borderlane_core::table::PartnerTable::new();
+        for p in generator.partners() {
+            table.upsert(p.clone());
+        }
+        let mut exams = 0;
+        for i in 0..400 {
+            let crate::traffic::gen::Record::Good(m) = generator.record(i) else {
+                continue;
+            };
+            let d = borderlane_core::score::decide(&policy, &table, &m);
+            exams += usize::from(d.action.is_exam());
+            let e = Examined::of_decision(&d, &policy.doc);
+            check(
+                &e,
+                d.parties.iter().map(OutcomeParty::from).collect(),
+                d.reasons
+                    .iter()
+                    .filter_map(|r| r.shipment.as_deref())
+                    .map(Str::from)
+                    .collect(),
+                &borderlane_core::outcome::causes_of(&d, &policy.doc),
+            );
+            let mut json = Vec::new();
+            d.write_json(&mut json);
+            let (key, from_topic) = Examined::of_record(&json, &policy.doc).unwrap();
+            assert_eq!(
+                (key.0.as_str(), key.1),
+                (d.manifest_id.as_str(), d.revision)
+            );
+            assert_eq!(from_topic, e);
+        }
+        assert!(
+            exams > 0,
+            "some generated decisions are exams (with causes)"
+        );
     }
 
     #[test]
@@ -907,7 +1162,8 @@ mod tests {
         .unwrap();
         e.enrich(&mut o).unwrap();
         let ids: Vec<&str> = o.parties.iter().map(|p| p.id.as_str()).collect();
-        assert_eq!(ids, ["C", "I2"]);
+        // In the window's order: by role (importers first), then id.
+        assert_eq!(ids, ["I2", "C"]);
         assert_eq!(o.causes, [Cause::Random]);
         o.shipment_id = Some("S9".into());
         assert_eq!(e.enrich(&mut o).unwrap_err().path, "shipment_id");
