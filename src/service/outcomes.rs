@@ -88,28 +88,22 @@ struct Party {
 
 const NO_SHIPMENT: u32 = u32::MAX;
 
-/// Selection causes as a set (a decision has each at most once, and `causes_from` lists them in the
-/// order of [`Cause`]'s variants, which [`Causes::to_vec`] keeps).
+/// Selection causes as a set, a bit per [`Cause::ALL`] entry (a decision has each at most once, and
+/// `causes_from` lists them in `Cause::ALL`'s order, which [`Causes::to_vec`] keeps; a test holds both).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Causes(u8);
 
-const CAUSES: [Cause; 5] = [
-    Cause::Band,
-    Cause::Escalation,
-    Cause::WatchList,
-    Cause::Random,
-    Cause::History,
-];
+const _: () = assert!(Cause::ALL.len() <= 8, "a cause past the set's eight bits");
 
 impl Causes {
     fn of(causes: &[Cause]) -> Causes {
         Causes(causes.iter().fold(0, |set, c| {
-            set | CAUSES.iter().position(|x| x == c).map_or(0, |i| 1 << i)
+            set | Cause::ALL.iter().position(|x| x == c).map_or(0, |i| 1 << i)
         }))
     }
 
     fn to_vec(self) -> Vec<Cause> {
-        CAUSES
+        Cause::ALL
             .iter()
             .enumerate()
             .filter(|(i, _)| self.0 & (1 << i) != 0)
@@ -262,7 +256,7 @@ impl Examined {
         })
     }
 
-    /// The selection causes, in the order `causes_from` gives them.
+    /// The selection causes, in `Cause::ALL`'s order (the order `causes_from` gives them).
     pub fn causes(&self) -> Vec<Cause> {
         self.causes.to_vec()
     }
@@ -990,11 +984,70 @@ mod tests {
         // A re-decided B replaces, and the old entry's eviction does not drop the new one.
         w.insert(("B".into(), 0), examined("certified"), 3_000, 3_000);
         w.insert(("D".into(), 0), examined("none"), 3_500, 3_500);
+        assert_eq!(w.len(), 2);
         assert_eq!(w.get("B", 0, 3_500).unwrap().standing, "certified");
         assert!(w.get("B", 1, 3_500).is_none(), "another revision");
-        // Age bound.
+        // Age bound, by the re-decision's time (3 000; the first one's, 1 000, is out at 12 000).
+        assert!(w.get("B", 0, 12_000).is_some());
         assert!(w.get("B", 0, 13_001).is_none());
-        assert!(w.is_empty() || w.get("D", 0, 13_001).is_some());
+        assert!(w.get("D", 0, 13_001).is_some());
+        assert_eq!(w.len(), 1);
+    }
+
+    /// Enough keys for the table to grow many times (its rehash must hash a held key as a looked-up one),
+    /// every third re-decided: each key finds its latest entry, and a re-decided key counts once.
+    #[test]
+    fn a_growing_window_finds_every_key_and_its_latest_entry() {
+        let w = DecisionWindow::new(10_000, Duration::from_secs(10));
+        let key = |i: u32| (Str::from(format!("TRK-2304-20261128-{i:07}")), i % 3);
+        for i in 0..3_000 {
+            w.insert(key(i), examined("none"), 1_000, 1_000);
+        }
+        for i in (0..3_000).step_by(3) {
+            w.insert(key(i), examined("certified"), 2_000, 2_000);
+        }
+        assert_eq!(w.len(), 3_000);
+        for i in 0..3_000 {
+            let (id, revision) = key(i);
+            let want = if i % 3 == 0 { "certified" } else { "none" };
+            assert_eq!(w.get(&id, revision, 2_000).unwrap().standing, want, "{i}");
+            assert!(w.get(&id, revision + 1, 2_000).is_none());
+        }
+    }
+
+    /// Every set of causes comes back in `Cause::ALL`'s order, which is `causes_from`'s.
+    #[test]
+    fn causes_come_back_in_the_order_causes_from_gives_them() {
+        for bits in 0u32..(1 << Cause::ALL.len()) {
+            let v: Vec<Cause> = Cause::ALL
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| bits & (1 << i) != 0)
+                .map(|(_, c)| *c)
+                .collect();
+            let mut shuffled = v.clone();
+            shuffled.reverse();
+            assert_eq!(Causes::of(&shuffled).to_vec(), v);
+        }
+        let policy = CompiledPolicy::from_toml(crate::load::policy::DEFAULT_POLICY).unwrap();
+        let position = |c: &Cause| Cause::ALL.iter().position(|x| x == c).unwrap();
+        for action in Action::ALL {
+            for score in [-50, 0, 40, 80, 120, 160, 200, 400] {
+                for flags in 0..8u8 {
+                    let causes = causes_from(
+                        Selection {
+                            action,
+                            score,
+                            watchlist_hit: flags & 1 != 0,
+                            random_exam: flags & 2 != 0,
+                            history_points: flags & 4 != 0,
+                        },
+                        &policy.doc,
+                    );
+                    assert!(causes.windows(2).all(|p| position(&p[0]) < position(&p[1])));
+                }
+            }
+        }
     }
 
     #[test]
