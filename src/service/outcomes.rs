@@ -239,12 +239,7 @@ impl Examined {
     }
 
     fn shipment(&self, i: u32) -> Option<&str> {
-        let end = *self.shipment_ends.get(i as usize)? as usize;
-        let start = match i {
-            0 => 0,
-            _ => self.shipment_ends[i as usize - 1] as usize,
-        };
-        Some(&self.text[start..end])
+        self.shipments().nth(i as usize)
     }
 
     /// Every party (conveyance-level ones without a shipment), each once, sorted.
@@ -312,10 +307,9 @@ struct WindowInner {
     seq: u64,
 }
 
-impl WindowInner {
-    fn hash(&self, manifest_id: &str, revision: u32) -> u64 {
-        self.hasher.hash_one((manifest_id, revision))
-    }
+/// The hash a key is held and found by.
+fn key_hash(hasher: &foldhash::fast::RandomState, manifest_id: &str, revision: u32) -> u64 {
+    hasher.hash_one((manifest_id, revision))
 }
 
 /// The recent decisions, by `(manifest_id, revision)`, bounded by age and count.
@@ -354,13 +348,13 @@ impl DecisionWindow {
         let w = &mut *guard;
         w.seq += 1;
         let seq = w.seq;
-        let hash = w.hash(&key.0, key.1);
+        let hash = key_hash(&w.hasher, &key.0, key.1);
         let examined = Arc::new(e);
         let hasher = &w.hasher;
         match w.held.entry(
             hash,
             |h| h.key == key,
-            |h| hasher.hash_one((h.key.0.as_str(), h.key.1)),
+            |h| key_hash(hasher, &h.key.0, h.key.1),
         ) {
             Entry::Occupied(mut o) => {
                 let h = o.get_mut();
@@ -400,7 +394,7 @@ impl DecisionWindow {
         let mut w = self.lock();
         self.evict(&mut w, now_ms);
         let oldest = now_ms.saturating_sub(self.max_age_ms);
-        let hash = w.hash(manifest_id, revision);
+        let hash = key_hash(&w.hasher, manifest_id, revision);
         w.held
             .find(hash, |h| h.key.0 == manifest_id && h.key.1 == revision)
             .filter(|h| h.at >= oldest)

@@ -122,10 +122,10 @@ impl ManifestRing {
     }
 
     /// [`ManifestRing::push`] of a manifest whose [`manifest_bytes`] the caller has; the manifests that
-    /// leave the window are appended to `evicted` with their bytes, for the caller to free where it chooses (a manifest is
-    /// ~15 blocks built on a scoring thread: freeing them on the thread that built them keeps glibc's
-    /// per-thread cache working, see `Watchers::keep_evicted`). A manifest larger than the whole budget is
-    /// not kept (it goes to `evicted` too).
+    /// leave the window are appended to `evicted` with their bytes, for the caller to free where it
+    /// chooses (a manifest is ~15 blocks built on a scoring thread: freeing them on the thread that built
+    /// them keeps glibc's per-thread cache working, see `Watchers::keep_evicted`). A manifest larger than
+    /// the whole budget is not kept (it goes to `evicted` too).
     pub fn push_sized(
         &self,
         m: Arc<Manifest>,
