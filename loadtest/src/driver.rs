@@ -95,6 +95,57 @@ pub struct RunStats {
     /// The service's pipeline thread, per step, over the whole run (warm-up included; empty for the
     /// passthrough).
     pub pipeline_steps: Vec<crate::target::StepTime>,
+    /// Every manifest's first output, by sequence number (warm-up included), for `--latencies` and the
+    /// broker's GC share: not in the JSON report.
+    #[serde(skip)]
+    pub arrivals: Arrivals,
+    /// What the broker's GC pauses did to this run, when its GC log was given (`--broker-gc-log`).
+    pub broker_gc: Option<crate::gc::GcShare>,
+}
+
+/// Each manifest's first output: its partition and latency from its scheduled send, by sequence number.
+#[derive(Clone, Default)]
+pub struct Arrivals {
+    /// Manifests per second the sequence numbers were scheduled at (manifest `seq` was due `seq / rate`
+    /// s after the clock started).
+    pub rate: f64,
+    /// When the clock started (manifest 0 was due), ms since the Unix epoch: to line arrivals up with
+    /// other logs (the broker's GC log, say).
+    pub t0_unix_ms: f64,
+    /// The first sequence number of the measured window (those before it were the warm-up).
+    pub measured_from: u64,
+    /// By sequence number: (partition of its output, latency µs), or `None` without an output.
+    pub by_seq: Vec<Option<(i32, u64)>>,
+}
+
+impl std::fmt::Debug for Arrivals {
+    /// The counts, not a line per manifest.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Arrivals")
+            .field("rate", &self.rate)
+            .field("t0_unix_ms", &self.t0_unix_ms)
+            .field("measured_from", &self.measured_from)
+            .field("manifests", &self.by_seq.len())
+            .field("with_output", &self.by_seq.iter().flatten().count())
+            .finish()
+    }
+}
+
+impl Arrivals {
+    /// CSV, one line per manifest with an output: `seq,due_ms,partition,latency_us,arrived_unix_ms`
+    /// (`due_ms`: its scheduled send, ms after the clock started; `arrived_unix_ms`: when its output
+    /// arrived, ms since the Unix epoch), in sequence order, after a header line.
+    pub fn write_csv(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        writeln!(out, "seq,due_ms,partition,latency_us,arrived_unix_ms")?;
+        for (seq, a) in self.by_seq.iter().enumerate() {
+            if let Some((partition, us)) = a {
+                let due_ms = seq as f64 * 1000.0 / self.rate;
+                let arrived = self.t0_unix_ms + due_ms + *us as f64 / 1000.0;
+                writeln!(out, "{seq},{due_ms:.3},{partition},{us},{arrived:.3}")?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Counters shared by the sender, the collector, the delivery callback and the progress line.
@@ -162,6 +213,8 @@ struct Collected {
     duplicated: u64,
     /// When the last output of a manifest arrived.
     last_at: Option<Instant>,
+    /// Every manifest's first output (partition, latency µs), by sequence number.
+    arrivals: Vec<Option<(i32, u64)>>,
 }
 
 fn histogram() -> Histogram<u64> {
@@ -242,6 +295,10 @@ pub fn run(target: &Target, templates: &Templates, spec: &RunSpec) -> anyhow::Re
     }
 
     let t0 = Instant::now() + Duration::from_millis(20);
+    let t0_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        + 20.0;
     let _ = clock.t0.set(t0);
     let label = format!("{} {:.0}/s", target.kind.as_str(), spec.rate);
     let planned_s = (spec.warmup + spec.duration).as_secs_f64();
@@ -352,6 +409,13 @@ pub fn run(target: &Target, templates: &Templates, spec: &RunSpec) -> anyhow::Re
         elapsed_s: (ended - t0).as_secs_f64(),
         commits: crate::target::CommitStats::default(),
         pipeline_steps: Vec::new(),
+        broker_gc: None,
+        arrivals: Arrivals {
+            rate: spec.rate,
+            t0_unix_ms,
+            measured_from: warmup_n,
+            by_seq: c.arrivals,
+        },
     })
 }
 
@@ -414,7 +478,7 @@ fn collect(
     let mut hist = histogram();
     let mut recent = histogram();
     let mut recent_at = Instant::now();
-    let mut seen = vec![0u64; (total as usize).div_ceil(64)];
+    let mut arrivals = vec![None; total as usize];
     let mut duplicated = 0u64;
     let mut received = 0u64;
     let mut last_at = None;
@@ -433,12 +497,10 @@ fn collect(
                 if seq >= total {
                     continue;
                 }
-                let (word, bit) = ((seq / 64) as usize, 1u64 << (seq % 64));
-                if seen[word] & bit != 0 {
+                if arrivals[seq as usize].is_some() {
                     duplicated += 1;
                     continue;
                 }
-                seen[word] |= bit;
                 received += 1;
                 live.received.store(received, Ordering::Relaxed);
                 last_at = Some(now);
@@ -446,6 +508,7 @@ fn collect(
                     .saturating_duration_since(clock.due(*t0, seq))
                     .as_micros() as u64;
                 recent.saturating_record(us.max(1));
+                arrivals[seq as usize] = Some((m.partition(), us));
                 if seq >= warmup_n {
                     hist.saturating_record(us.max(1));
                 }
@@ -464,6 +527,7 @@ fn collect(
         hist,
         duplicated,
         last_at,
+        arrivals,
     }
 }
 

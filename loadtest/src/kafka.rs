@@ -59,6 +59,18 @@ fn start_local() -> anyhow::Result<String> {
         .ok_or_else(|| anyhow!("no KAFKA_BOOTSTRAP= line in: {stdout}"))
 }
 
+/// The GC log of the broker `scripts/kafka` started (its state dir: `KAFKA_STATE_DIR`, else `target/kafka`),
+/// when `bootstrap` is that broker's address and the log exists.
+pub fn local_gc_log(bootstrap: &str) -> Option<PathBuf> {
+    let dir = match std::env::var_os("KAFKA_STATE_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/kafka"),
+    };
+    let started = std::fs::read_to_string(dir.join("bootstrap")).ok()?;
+    let log = dir.join("gc.log");
+    (started.trim() == bootstrap.trim() && log.is_file()).then_some(log)
+}
+
 /// A name unique to this process and call, so runs never see each other's records.
 pub fn unique(what: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);

@@ -4,6 +4,7 @@
 //! [`run_scenario`] directly.
 
 pub mod driver;
+pub mod gc;
 pub mod kafka;
 pub mod partner_load;
 pub mod payload;

@@ -5,6 +5,7 @@
 //! the broker is started with `scripts/kafka start`; the service runs in-process. See
 //! `docs/performance-kafka.md`.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -54,6 +55,17 @@ struct Cli {
     /// No progress line.
     #[arg(long)]
     quiet: bool,
+    /// Also write every manifest's latency of the latency run (not the find-max steps) as CSV:
+    /// `<PREFIX>-pipeline.csv` and `<PREFIX>-passthrough.csv`, one line per manifest with an output
+    /// (`seq,due_ms,partition,latency_us`, warm-up included) — to see whether a tail is a few stalls or
+    /// spread out, and when.
+    #[arg(long, value_name = "PREFIX")]
+    latencies: Option<PathBuf>,
+    /// The broker's JVM GC log (unified logging with the `utctime` decoration): the report then says how
+    /// many measured manifests were in flight during a stop-the-world pause, and the percentiles of the
+    /// rest. Default: the log `scripts/kafka` writes, when the broker in use is the one it started.
+    #[arg(long, value_name = "FILE")]
+    broker_gc_log: Option<PathBuf>,
     /// Internal subcommands (the partner-load child processes).
     #[command(subcommand)]
     child: Option<Child>,
@@ -131,7 +143,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             find_max: cli.find_max,
             progress: !cli.quiet,
         };
-        let r = loadtest::run_scenario(&base, &scenario, &options)?;
+        let mut r = loadtest::run_scenario(&base, &scenario, &options)?;
+        let gc_log = cli
+            .broker_gc_log
+            .clone()
+            .or_else(|| kafka::local_gc_log(&bootstrap));
+        if let Some(path) = gc_log {
+            loadtest::gc::attribute_report(&mut r, &loadtest::gc::read_pauses(&path)?);
+        }
+        if let Some(prefix) = &cli.latencies {
+            for stats in std::iter::once(&r.pipeline).chain(r.passthrough.as_ref()) {
+                let path = PathBuf::from(format!(
+                    "{}-{}.csv",
+                    prefix.display(),
+                    stats.target.as_str()
+                ));
+                let mut out = std::io::BufWriter::new(
+                    std::fs::File::create(&path)
+                        .with_context(|| format!("creating {}", path.display()))?,
+                );
+                stats
+                    .arrivals
+                    .write_csv(&mut out)
+                    .and_then(|()| out.flush())
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
         (r.table(), serde_json::to_value(&r)?)
     };
     print!("{table}");

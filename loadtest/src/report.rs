@@ -254,6 +254,21 @@ impl Report {
             &|r| r.sender_max_behind_ms,
             3,
         );
+        if p.broker_gc.is_some() {
+            let gc = |f: fn(&crate::gc::GcShare) -> f64| {
+                move |r: &RunStats| r.broker_gc.as_ref().map_or(0.0, f)
+            };
+            row(&mut s, "broker GC pauses", &gc(|g| g.pauses as f64), 0);
+            row(&mut s, "  longest ms", &gc(|g| g.pause_max_ms), 3);
+            row(&mut s, "  in flight in one", &gc(|g| g.in_flight as f64), 0);
+            row(&mut s, "  p99 ms of the rest", &gc(|g| g.p99_outside_ms), 3);
+            row(
+                &mut s,
+                "  p99.9 ms of the rest",
+                &gc(|g| g.p999_outside_ms),
+                3,
+            );
+        }
         let c = &p.commits;
         if c.transactions > 0 || c.aborted > 0 {
             let _ = writeln!(

@@ -29,6 +29,16 @@ fn smoke_scenario_runs_against_the_real_broker() {
         },
     )
     .unwrap();
+    // The broker's pauses, from the GC log scripts/kafka writes (CI's broker is that one).
+    let mut report = report;
+    match kafka::local_gc_log(&bootstrap) {
+        Some(log) => {
+            let pauses = loadtest::gc::read_pauses(&log).unwrap();
+            assert!(!pauses.is_empty(), "a broker that ran has paused: {log:?}");
+            loadtest::gc::attribute_report(&mut report, &pauses);
+        }
+        None => println!("not the broker scripts/kafka started: no GC log to read"),
+    }
     println!("{}", report.table());
 
     let expected = ((scenario.warmup_s + scenario.duration_s) * scenario.rate).round() as u64;
@@ -45,6 +55,19 @@ fn smoke_scenario_runs_against_the_real_broker() {
             r.measured > 0 && r.p50_ms <= r.p99_ms && r.p99_ms <= r.max_ms,
             "{r:?}"
         );
+        // Every manifest's latency is kept (`--latencies`): one CSV line each after the header.
+        let with_output = r.arrivals.by_seq.iter().flatten().count() as u64;
+        assert_eq!(with_output, r.received, "{r:?}");
+        let mut csv = Vec::new();
+        r.arrivals.write_csv(&mut csv).unwrap();
+        assert_eq!(
+            csv.iter().filter(|&&b| b == b'\n').count() as u64,
+            r.received + 1
+        );
+        if let Some(gc) = r.broker_gc {
+            assert!(gc.in_flight <= r.measured, "{gc:?} {r:?}");
+            assert!(gc.p999_outside_ms <= r.max_ms, "{gc:?} {r:?}");
+        }
     }
 
     let json = serde_json::to_value(&report).unwrap();
