@@ -18,6 +18,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde::Serialize;
+use std::num::NonZeroU32;
 
 use crate::payload::{self, Templates};
 use crate::target::{Kind, Target};
@@ -114,8 +115,27 @@ pub struct Arrivals {
     pub t0_unix_ms: f64,
     /// The first sequence number of the measured window (those before it were the warm-up).
     pub measured_from: u64,
-    /// By sequence number: (partition of its output, latency µs), or `None` without an output.
-    pub by_seq: Vec<Option<(i32, u64)>>,
+    /// By sequence number: its output's arrival, or `None` without one (8 bytes a manifest).
+    pub by_seq: Vec<Option<Arrival>>,
+}
+
+/// A manifest's first output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrival {
+    /// From its scheduled send, µs (at least 1; clamped at ~71 minutes).
+    pub latency_us: NonZeroU32,
+    /// The output's partition.
+    pub partition: u16,
+}
+
+impl Arrival {
+    pub fn new(partition: i32, latency_us: u64) -> Arrival {
+        Arrival {
+            latency_us: NonZeroU32::new(latency_us.clamp(1, u32::MAX.into()) as u32)
+                .unwrap_or(NonZeroU32::MIN),
+            partition: u16::try_from(partition).unwrap_or(u16::MAX),
+        }
+    }
 }
 
 impl std::fmt::Debug for Arrivals {
@@ -138,9 +158,10 @@ impl Arrivals {
     pub fn write_csv(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
         writeln!(out, "seq,due_ms,partition,latency_us,arrived_unix_ms")?;
         for (seq, a) in self.by_seq.iter().enumerate() {
-            if let Some((partition, us)) = a {
+            if let Some(a) = a {
+                let (partition, us) = (a.partition, a.latency_us.get());
                 let due_ms = seq as f64 * 1000.0 / self.rate;
-                let arrived = self.t0_unix_ms + due_ms + *us as f64 / 1000.0;
+                let arrived = self.t0_unix_ms + due_ms + f64::from(us) / 1000.0;
                 writeln!(out, "{seq},{due_ms:.3},{partition},{us},{arrived:.3}")?;
             }
         }
@@ -214,10 +235,10 @@ struct Collected {
     /// When the last output of a manifest arrived.
     last_at: Option<Instant>,
     /// Every manifest's first output (partition, latency µs), by sequence number.
-    arrivals: Vec<Option<(i32, u64)>>,
+    arrivals: Vec<Option<Arrival>>,
 }
 
-fn histogram() -> Histogram<u64> {
+pub(crate) fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).unwrap_or_else(|_| unreachable!())
 }
 
@@ -508,7 +529,7 @@ fn collect(
                     .saturating_duration_since(clock.due(*t0, seq))
                     .as_micros() as u64;
                 recent.saturating_record(us.max(1));
-                arrivals[seq as usize] = Some((m.partition(), us));
+                arrivals[seq as usize] = Some(Arrival::new(m.partition(), us));
                 if seq >= warmup_n {
                     hist.saturating_record(us.max(1));
                 }

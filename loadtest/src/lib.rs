@@ -87,7 +87,9 @@ fn find_max(
         };
         let mut sustainable = false;
         for attempt in 0..=f.retries {
-            let stats = run_one(kind, base, scenario, data, &spec)?;
+            let mut stats = run_one(kind, base, scenario, data, &spec)?;
+            // Only the latency run's manifests are reported one by one (`--latencies`, the GC share).
+            stats.arrivals = driver::Arrivals::default();
             let verdict = search::judge(&stats, f.max_p99_ms);
             eprintln!(
                 "find-max {}: {rate:.0}/s (try {}) -> {} ({})",

@@ -57,7 +57,7 @@ struct Cli {
     quiet: bool,
     /// Also write every manifest's latency of the latency run (not the find-max steps) as CSV:
     /// `<PREFIX>-pipeline.csv` and `<PREFIX>-passthrough.csv`, one line per manifest with an output
-    /// (`seq,due_ms,partition,latency_us`, warm-up included) — to see whether a tail is a few stalls or
+    /// (`seq,due_ms,partition,latency_us,arrived_unix_ms`, warm-up included) — to see whether a tail is a few stalls or
     /// spread out, and when.
     #[arg(long, value_name = "PREFIX")]
     latencies: Option<PathBuf>,
@@ -144,12 +144,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             progress: !cli.quiet,
         };
         let mut r = loadtest::run_scenario(&base, &scenario, &options)?;
+        // After a run of minutes, a missing log or an unwritable CSV is a warning, not a lost report.
         let gc_log = cli
             .broker_gc_log
             .clone()
             .or_else(|| kafka::local_gc_log(&bootstrap));
         if let Some(path) = gc_log {
-            loadtest::gc::attribute_report(&mut r, &loadtest::gc::read_pauses(&path)?);
+            match loadtest::gc::read(&path) {
+                Ok(log) => {
+                    if log.unread > 0 {
+                        eprintln!(
+                            "loadtest: {} pause lines of {} without a readable time (write the log with \
+                             -Xlog:gc:file=F:utctime)",
+                            log.unread,
+                            path.display()
+                        );
+                    }
+                    let run_start = r.pipeline.arrivals.t0_unix_ms;
+                    if !log.pauses.iter().any(|p| p.end_unix_ms >= run_start) {
+                        eprintln!(
+                            "loadtest: {} has no pause since the run began: is it this broker's log?",
+                            path.display()
+                        );
+                    }
+                    loadtest::gc::attribute_report(&mut r, &log.pauses);
+                }
+                Err(e) => eprintln!("loadtest: no GC share: {e:#}"),
+            }
         }
         if let Some(prefix) = &cli.latencies {
             for stats in std::iter::once(&r.pipeline).chain(r.passthrough.as_ref()) {
@@ -158,15 +179,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     prefix.display(),
                     stats.target.as_str()
                 ));
-                let mut out = std::io::BufWriter::new(
-                    std::fs::File::create(&path)
-                        .with_context(|| format!("creating {}", path.display()))?,
-                );
-                stats
-                    .arrivals
-                    .write_csv(&mut out)
-                    .and_then(|()| out.flush())
-                    .with_context(|| format!("writing {}", path.display()))?;
+                let written = std::fs::File::create(&path).and_then(|f| {
+                    let mut out = std::io::BufWriter::new(f);
+                    stats.arrivals.write_csv(&mut out)?;
+                    out.flush()
+                });
+                if let Err(e) = written {
+                    eprintln!("loadtest: writing {}: {e}", path.display());
+                }
             }
         }
         (r.table(), serde_json::to_value(&r)?)

@@ -260,7 +260,12 @@ impl Report {
             };
             row(&mut s, "broker GC pauses", &gc(|g| g.pauses as f64), 0);
             row(&mut s, "  longest ms", &gc(|g| g.pause_max_ms), 3);
-            row(&mut s, "  in flight in one", &gc(|g| g.in_flight as f64), 0);
+            row(
+                &mut s,
+                "  manifests in a pause",
+                &gc(|g| g.in_flight as f64),
+                0,
+            );
             row(&mut s, "  p99 ms of the rest", &gc(|g| g.p99_outside_ms), 3);
             row(
                 &mut s,

@@ -33,9 +33,13 @@ fn smoke_scenario_runs_against_the_real_broker() {
     let mut report = report;
     match kafka::local_gc_log(&bootstrap) {
         Some(log) => {
-            let pauses = loadtest::gc::read_pauses(&log).unwrap();
-            assert!(!pauses.is_empty(), "a broker that ran has paused: {log:?}");
-            loadtest::gc::attribute_report(&mut report, &pauses);
+            let gc = loadtest::gc::read(&log).unwrap();
+            assert_eq!(gc.unread, 0, "every pause line of {log:?} read");
+            assert!(
+                !gc.pauses.is_empty(),
+                "a broker that ran has paused: {log:?}"
+            );
+            loadtest::gc::attribute_report(&mut report, &gc.pauses);
         }
         None => println!("not the broker scripts/kafka started: no GC log to read"),
     }
@@ -60,9 +64,35 @@ fn smoke_scenario_runs_against_the_real_broker() {
         assert_eq!(with_output, r.received, "{r:?}");
         let mut csv = Vec::new();
         r.arrivals.write_csv(&mut csv).unwrap();
-        assert_eq!(
-            csv.iter().filter(|&&b| b == b'\n').count() as u64,
-            r.received + 1
+        let csv = String::from_utf8(csv).unwrap();
+        let rows: Vec<Vec<f64>> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').map(|f| f.parse().unwrap()).collect())
+            .collect();
+        assert_eq!(rows.len() as u64, r.received);
+        // Every manifest once, in order; the slowest measured one is the histogram's max (three
+        // significant digits); each arrived after its scheduled send, within the run.
+        let t0 = r.arrivals.t0_unix_ms;
+        let mut max_us = 0.0f64;
+        for (i, row) in rows.iter().enumerate() {
+            let [seq, due_ms, _partition, us, arrived] = row[..] else {
+                panic!("{row:?}")
+            };
+            assert_eq!(seq, i as f64);
+            assert!(
+                (arrived - (t0 + due_ms + us / 1000.0)).abs() < 0.01,
+                "{row:?}"
+            );
+            assert!(arrived <= t0 + r.elapsed_s * 1000.0 + 1.0, "{row:?} {r:?}");
+            if seq as u64 >= r.arrivals.measured_from {
+                max_us = max_us.max(us);
+            }
+        }
+        assert!(
+            (max_us / 1000.0 - r.max_ms).abs() <= r.max_ms * 0.002,
+            "{max_us} µs against max {} ms",
+            r.max_ms
         );
         if let Some(gc) = r.broker_gc {
             assert!(gc.in_flight <= r.measured, "{gc:?} {r:?}");
