@@ -5,6 +5,7 @@
 //! queueing delay (no coordinated omission). Loss and duplicates are counted per sequence number.
 
 use std::io::IsTerminal;
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -18,7 +19,6 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde::Serialize;
-use std::num::NonZeroU32;
 
 use crate::payload::{self, Templates};
 use crate::target::{Kind, Target};
@@ -131,7 +131,7 @@ pub struct Arrival {
 impl Arrival {
     pub fn new(partition: i32, latency_us: u64) -> Arrival {
         Arrival {
-            latency_us: NonZeroU32::new(latency_us.clamp(1, u32::MAX.into()) as u32)
+            latency_us: NonZeroU32::new(latency_us.min(u32::MAX.into()) as u32)
                 .unwrap_or(NonZeroU32::MIN),
             partition: u16::try_from(partition).unwrap_or(u16::MAX),
         }
@@ -152,6 +152,11 @@ impl std::fmt::Debug for Arrivals {
 }
 
 impl Arrivals {
+    /// When manifest `seq` was due to be sent, ms after the clock started.
+    pub fn due_ms(&self, seq: usize) -> f64 {
+        seq as f64 * 1000.0 / self.rate
+    }
+
     /// CSV, one line per manifest with an output: `seq,due_ms,partition,latency_us,arrived_unix_ms`
     /// (`due_ms`: its scheduled send, ms after the clock started; `arrived_unix_ms`: when its output
     /// arrived, ms since the Unix epoch), in sequence order, after a header line.
@@ -160,7 +165,7 @@ impl Arrivals {
         for (seq, a) in self.by_seq.iter().enumerate() {
             if let Some(a) = a {
                 let (partition, us) = (a.partition, a.latency_us.get());
-                let due_ms = seq as f64 * 1000.0 / self.rate;
+                let due_ms = self.due_ms(seq);
                 let arrived = self.t0_unix_ms + due_ms + f64::from(us) / 1000.0;
                 writeln!(out, "{seq},{due_ms:.3},{partition},{us},{arrived:.3}")?;
             }

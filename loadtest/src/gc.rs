@@ -45,10 +45,10 @@ pub struct Log {
 pub fn parse(log: &str) -> Log {
     let mut out = Log::default();
     for line in log.lines() {
-        let Some((head, ms)) = pause_line(line) else {
+        let Some(ms) = pause_ms(line) else {
             continue;
         };
-        match end_time(head) {
+        match end_time(line) {
             Some(end) => out.pauses.push(Pause {
                 start_unix_ms: end - ms,
                 end_unix_ms: end + 1.0,
@@ -60,19 +60,17 @@ pub fn parse(log: &str) -> Log {
     out
 }
 
-/// A pause's line: its first decoration and its duration.
-fn pause_line(line: &str) -> Option<(&str, f64)> {
+/// The duration of the pause `line` names, ms; `None` if it names none.
+fn pause_ms(line: &str) -> Option<f64> {
     if !line.contains(" Pause ") {
         return None;
     }
-    let ms = line
-        .trim_end()
+    line.trim_end()
         .strip_suffix("ms")?
         .rsplit(' ')
         .next()?
         .parse()
-        .ok()?;
-    Some((line, ms))
+        .ok()
 }
 
 /// The time decoration (`[2026-12-05T04:26:14.797+0000]`) at the start of `line`, ms since the Unix epoch.
@@ -157,7 +155,7 @@ pub fn attribute(arrivals: &Arrivals, pauses: &[Pause]) -> GcShare {
     {
         let Some(a) = a else { continue };
         let us = a.latency_us.get();
-        let sent = arrivals.t0_unix_ms + seq as f64 * 1000.0 / arrivals.rate;
+        let sent = arrivals.t0_unix_ms + arrivals.due_ms(seq);
         let arrived = sent + f64::from(us) / 1000.0;
         first = first.min(sent);
         last = last.max(arrived);
