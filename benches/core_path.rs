@@ -3,11 +3,19 @@
 //! through the `Serialize` impls (the reference), `serialize_direct` the writer the adapters use; and the
 //! counts-only path of the what-if replay (`lookups_facts`, `verdict`: the same joins and rules, no decision
 //! built).
+//!
+//! Every bench above reads the same manifest again and again, so its bytes, its partners and every branch
+//! the reader and the rules take are learned after a few rounds. `core_path_generated` and
+//! `core_path_generated_1kb` take a different generated manifest each time (the load generator's and
+//! `borderlane score`'s mix, ~1.7 KB on average, and its single-shipment ones, ~1.1 KB, against the
+//! generator's partner table): the per-core rate traffic gets. `cargo bench` cycles through 20 000 of them;
+//! the test run of the benches (`cargo test --all-targets`) through 500, so CI only checks that they run.
 
 use std::fmt::Write as _;
 use std::hint::black_box;
 
 use borderlane::load::policy::default_policy;
+use borderlane::traffic::gen::{GenConfig, Generator, Record};
 use borderlane_core::decision::ReasonText;
 use borderlane_core::json;
 use borderlane_core::score::{evaluate, process, resolve, resolve_facts, score};
@@ -120,5 +128,55 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(core, benches);
+/// How many generated manifests the `core_path_generated*` benches cycle through.
+fn generated_count() -> usize {
+    if std::env::args().any(|a| a == "--bench") {
+        20_000
+    } else {
+        500
+    }
+}
+
+/// The core path over a different generated manifest each time (see the module documentation).
+fn generated(c: &mut Criterion) {
+    let policy = default_policy();
+    let limits = Limits::default();
+    let generator = Generator::new(GenConfig::default(), &policy);
+    let table = generator.partner_table();
+    let n = generated_count();
+    let all: Vec<Vec<u8>> = (0..)
+        .filter_map(|i| match generator.record(i) {
+            good @ Record::Good(_) => Some(good.to_bytes()),
+            Record::Bad { .. } => None,
+        })
+        .take(n)
+        .collect();
+    let single: Vec<Vec<u8>> = (0..)
+        .filter_map(|i| match generator.record(i) {
+            Record::Good(m) if m.shipments.len() == 1 => Some(Record::Good(m).to_bytes()),
+            _ => None,
+        })
+        .take(n)
+        .collect();
+    let mut out = Vec::with_capacity(4096);
+    let mut g = c.benchmark_group("core");
+    g.throughput(Throughput::Elements(1));
+    for (name, inputs) in [
+        ("core_path_generated", &all),
+        ("core_path_generated_1kb", &single),
+    ] {
+        let mut next = inputs.iter().cycle();
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let bytes = next.next().expect("a generated manifest");
+                out.clear();
+                let (_, d) = process(&policy, &table, black_box(bytes), &limits).unwrap();
+                d.write_json(&mut out);
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(core, benches, generated);
 criterion_main!(core);
