@@ -75,17 +75,11 @@ pub const PARTNER_CONSUMER_DEFAULTS: &[(&str, &str)] = &[
 ];
 
 /// Defaults for the producer: send within a millisecond, idempotent (no duplicates or reordering from
-/// internal retries), batches compressed, and room for a dead letter of the largest accepted record.
+/// internal retries), and room for a dead letter of the largest accepted record.
 pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
     ("linger.ms", "1"),
     ("enable.idempotence", "true"),
     ("acks", "all"),
-    // A decision is ~1.8 KB of JSON; the broker's work per record (log append, CRC, fetch copies) falls
-    // with its bytes. Even on loopback, with the broker on the same two CPUs, the service saturated 10-12 %
-    // higher with lz4 (three alternated pairs: 52.9-56.8 -> 59.4-62.2 k/s) at no cost to the half-load
-    // latency (p50 2.84-2.94 -> 2.88-2.95 ms, p99 5.20-5.56 -> 5.06-5.17 ms); docs/performance.md,
-    // "Where a saturated run's CPU goes, phase by phase". Every Kafka client reads lz4.
-    ("compression.type", "lz4"),
     ("message.max.bytes", "4194304"),
     ("reconnect.backoff.ms", "50"),
     ("reconnect.backoff.max.ms", "2000"),
