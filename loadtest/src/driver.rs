@@ -157,6 +157,12 @@ impl Arrivals {
         seq as f64 * 1000.0 / self.rate
     }
 
+    /// When manifest `seq` was due to be sent and when its output `a` arrived, ms since the Unix epoch.
+    pub fn sent_and_arrived_unix_ms(&self, seq: usize, a: &Arrival) -> (f64, f64) {
+        let sent = self.t0_unix_ms + self.due_ms(seq);
+        (sent, sent + f64::from(a.latency_us.get()) / 1000.0)
+    }
+
     /// CSV, one line per manifest with an output: `seq,due_ms,partition,latency_us,arrived_unix_ms`
     /// (`due_ms`: its scheduled send, ms after the clock started; `arrived_unix_ms`: when its output
     /// arrived, ms since the Unix epoch), in sequence order, after a header line.
@@ -166,7 +172,7 @@ impl Arrivals {
             if let Some(a) = a {
                 let (partition, us) = (a.partition, a.latency_us.get());
                 let due_ms = self.due_ms(seq);
-                let arrived = self.t0_unix_ms + due_ms + f64::from(us) / 1000.0;
+                let (_, arrived) = self.sent_and_arrived_unix_ms(seq, a);
                 writeln!(out, "{seq},{due_ms:.3},{partition},{us},{arrived:.3}")?;
             }
         }
@@ -321,10 +327,7 @@ pub fn run(target: &Target, templates: &Templates, spec: &RunSpec) -> anyhow::Re
     }
 
     let t0 = Instant::now() + Duration::from_millis(20);
-    let t0_unix_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-        + 20.0;
+    let t0_unix_ms = borderlane::clock::unix_nanos() as f64 / 1e6 + 20.0;
     let _ = clock.t0.set(t0);
     let label = format!("{} {:.0}/s", target.kind.as_str(), spec.rate);
     let planned_s = (spec.warmup + spec.duration).as_secs_f64();

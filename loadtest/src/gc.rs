@@ -155,8 +155,7 @@ pub fn attribute(arrivals: &Arrivals, pauses: &[Pause]) -> GcShare {
     {
         let Some(a) = a else { continue };
         let us = a.latency_us.get();
-        let sent = arrivals.t0_unix_ms + arrivals.due_ms(seq);
-        let arrived = sent + f64::from(us) / 1000.0;
+        let (sent, arrived) = arrivals.sent_and_arrived_unix_ms(seq, a);
         first = first.min(sent);
         last = last.max(arrived);
         let i = stopped.partition_point(|&(_, end)| end < sent);
