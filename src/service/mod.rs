@@ -913,15 +913,20 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
                 shutdown.clone(),
             )?;
 
-            // Both followers start once the topics exist.
+            // The partner follower starts as soon as the topics exist, the other followers once the
+            // dead-letter topic is known to take the largest dead letter as well (the pipeline waits for
+            // them, so no decision comes before that check): the check's round trips overlap the partner
+            // table's load, the longest part of a start.
             let (topics_ok, mut topics_ready) = watch::channel(false);
             let outcome_topics_ready = topics_ready.clone();
             let topics_config = config.clone();
             let h = tasks.spawn(async move {
                 kafka::topics::ensure(&topics_config).await?;
+                let follower = tokio::task::spawn_blocking(move || follower.run());
+                // On failure the service stops, and with it the follower (it watches the shutdown).
                 kafka::topics::check_dead_letter_room(&topics_config).await?;
                 topics_ok.send_replace(true);
-                tokio::task::spawn_blocking(move || follower.run())
+                follower
                     .await
                     .map_err(|e| anyhow!("partner follower thread: {e}"))?
             });
