@@ -1,6 +1,9 @@
 //! borderlane-core: the pure engine. A manifest, the partner table and a compiled policy go in; a decision
 //! comes out. No async runtime, no Kafka, no HTTP, no file I/O — and no fallible step after parsing.
 
+// One exception, a cache hint that dereferences nothing: `prefetch`.
+#![deny(unsafe_code)]
+
 pub mod codes;
 pub mod decision;
 mod decision_json;
@@ -9,6 +12,7 @@ pub mod json;
 pub mod model;
 pub mod outcome;
 pub mod policy;
+mod prefetch;
 pub mod resumption;
 pub mod schema;
 pub mod score;

@@ -239,6 +239,26 @@ impl Index {
     fn len(&self) -> usize {
         self.by_hash.len() + self.spill.len()
     }
+
+    /// Starts loading the memory an insert or removal of a key with this hash will touch first: the
+    /// probe group's control bytes and the bucket at its start (where an insert into a table below its
+    /// load factor nearly always lands). A hint only: the shard's layout is read under its read lock,
+    /// which a writer may change right after (the prefetch is then wasted, never wrong); a shard being
+    /// written is skipped rather than waited for.
+    #[inline]
+    fn prefetch(&self, hash: u64) {
+        let h = self.by_hash.hash_usize(&hash);
+        let Some(shard) = self.by_hash.shards()[self.by_hash.determine_shard(h)].try_read() else {
+            return;
+        };
+        // hashbrown's first probe position (`h1(hash) & bucket_mask`); its control bytes start at
+        // `data_end`, its buckets lie below it, the `i`-th at `data_end - (i + 1)`.
+        let pos = h & (shard.buckets() - 1);
+        let end = shard.data_end().as_ptr();
+        drop(shard);
+        crate::prefetch::prefetch(end.cast::<u8>().wrapping_add(pos));
+        crate::prefetch::prefetch(end.wrapping_sub(pos + 1));
+    }
 }
 
 /// Stripes of the writer lock (a power of two).
@@ -332,6 +352,21 @@ impl PartnerTable {
             }
         }
         self.updates.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Starts loading what upserting `p` will touch first in each index (see [`Index::prefetch`]): a
+    /// writer that knows its next records (the partner follower) calls this a few records ahead, so the
+    /// misses of a table larger than the caches overlap instead of following one another.
+    pub fn prefetch(&self, p: &Partner) {
+        self.by_id.prefetch((self.by_id.hash)(&p.partner_id));
+        for id in &p.identifiers {
+            self.by_ident[id.kind.index()].prefetch((self.by_id.hash)(&id.value));
+        }
+    }
+
+    /// [`PartnerTable::prefetch`] for a tombstone of `partner_id`.
+    pub fn prefetch_id(&self, partner_id: &str) {
+        self.by_id.prefetch((self.by_id.hash)(partner_id));
     }
 
     /// Applies a tombstone: deletes the partner and every identifier still pointing at it.
@@ -581,12 +616,16 @@ mod tests {
             if *upsert {
                 let refs: Vec<(IdKind, &str)> =
                     idents.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                t.upsert(partner(&id, &refs, Status::Certified));
+                let p = partner(&id, &refs, Status::Certified);
+                // A hint only: it must change nothing (an empty table, colliding hashes).
+                t.prefetch(&p);
+                t.upsert(p);
                 for key in &idents {
                     owner.insert(key.clone(), id.clone());
                 }
                 held.insert(id, idents);
             } else {
+                t.prefetch_id(&id);
                 assert_eq!(t.remove(&id), was.is_some(), "{id}");
             }
         }
@@ -649,6 +688,8 @@ mod tests {
                                 Status::Certified,
                             )),
                             1 => {
+                                // Prefetching while others write (shards locked, tables growing).
+                                t.prefetch_id(&shared);
                                 t.remove(&shared);
                             }
                             2 => t.upsert(partner(
