@@ -920,11 +920,17 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
             let (topics_ok, mut topics_ready) = watch::channel(false);
             let outcome_topics_ready = topics_ready.clone();
             let topics_config = config.clone();
+            let stop = shutdown.clone();
             let h = tasks.spawn(async move {
                 kafka::topics::ensure(&topics_config).await?;
                 let follower = tokio::task::spawn_blocking(move || follower.run());
-                // On failure the service stops, and with it the follower (it watches the shutdown).
-                kafka::topics::check_dead_letter_room(&topics_config).await?;
+                if let Err(e) = kafka::topics::check_dead_letter_room(&topics_config).await {
+                    // The service stops: the follower first (it watches the shutdown), so that its
+                    // thread ends within the shutdown budget instead of after it.
+                    stop.trigger();
+                    let _ = follower.await;
+                    return Err(e);
+                }
                 topics_ok.send_replace(true);
                 follower
                     .await

@@ -240,24 +240,34 @@ impl Index {
         self.by_hash.len() + self.spill.len()
     }
 
-    /// Starts loading the memory an insert or removal of a key with this hash will touch first: the
-    /// probe group's control bytes and the bucket at its start (where an insert into a table below its
-    /// load factor nearly always lands). A hint only: the shard's layout is read under its read lock,
-    /// which a writer may change right after (the prefetch is then wasted, never wrong); a shard being
-    /// written is skipped rather than waited for.
+    /// Where dashmap and hashbrown start probing for a key with this hash: the shard's control bytes
+    /// at the probe position and the bucket there (hashbrown's first probe position is
+    /// `h1(hash) & bucket_mask`; its control bytes start at `data_end`, the `i`-th bucket lies just
+    /// below `data_end - i`). Read under the shard's read lock, which a writer may take right after (the
+    /// addresses are then stale: a hint's loss, never an error); `None` while the shard is being written
+    /// (never waited for).
     #[inline]
-    fn prefetch(&self, hash: u64) {
+    fn probe_start(&self, hash: u64) -> Option<(*const u8, *const u8)> {
         let h = self.by_hash.hash_usize(&hash);
-        let Some(shard) = self.by_hash.shards()[self.by_hash.determine_shard(h)].try_read() else {
-            return;
-        };
-        // hashbrown's first probe position (`h1(hash) & bucket_mask`); its control bytes start at
-        // `data_end`, its buckets lie below it, the `i`-th at `data_end - (i + 1)`.
+        let shard = self.by_hash.shards()[self.by_hash.determine_shard(h)].try_read()?;
         let pos = h & (shard.buckets() - 1);
         let end = shard.data_end().as_ptr();
-        drop(shard);
-        crate::prefetch::prefetch(end.cast::<u8>().wrapping_add(pos));
-        crate::prefetch::prefetch(end.wrapping_sub(pos + 1));
+        Some((
+            end.cast::<u8>().cast_const().wrapping_add(pos),
+            end.wrapping_sub(pos + 1).cast::<u8>().cast_const(),
+        ))
+    }
+
+    /// Starts loading what an insert or removal of `key` touches first: the probe group's control bytes
+    /// and the bucket at the probe position. Only a start: a key lands in the first free slot of the
+    /// 16-slot group, whose bucket may lie a line or more below (a bucket is 16 bytes), an existing key
+    /// anywhere in the group, and a group may cross a line; those loads still miss.
+    #[inline]
+    fn prefetch(&self, key: &str) {
+        if let Some((ctrl, bucket)) = self.probe_start((self.hash)(key)) {
+            crate::prefetch::prefetch(ctrl);
+            crate::prefetch::prefetch(bucket);
+        }
     }
 }
 
@@ -358,15 +368,15 @@ impl PartnerTable {
     /// writer that knows its next records (the partner follower) calls this a few records ahead, so the
     /// misses of a table larger than the caches overlap instead of following one another.
     pub fn prefetch(&self, p: &Partner) {
-        self.by_id.prefetch((self.by_id.hash)(&p.partner_id));
+        self.by_id.prefetch(&p.partner_id);
         for id in &p.identifiers {
-            self.by_ident[id.kind.index()].prefetch((self.by_id.hash)(&id.value));
+            self.by_ident[id.kind.index()].prefetch(&id.value);
         }
     }
 
     /// [`PartnerTable::prefetch`] for a tombstone of `partner_id`.
     pub fn prefetch_id(&self, partner_id: &str) {
-        self.by_id.prefetch((self.by_id.hash)(partner_id));
+        self.by_id.prefetch(partner_id);
     }
 
     /// Applies a tombstone: deletes the partner and every identifier still pointing at it.
@@ -662,6 +672,52 @@ mod tests {
     /// by several partners — leave the indexes consistent: every identifier entry points at the record the
     /// id index holds for its partner, which holds that identifier; and a partner only one thread writes
     /// ends as that thread's last write.
+    /// `probe_start` names the shard and probe position dashmap and hashbrown use: every key is found in
+    /// the shard whose layout it reads, and nearly every key's bucket lies in the 16-slot group at the
+    /// position it gives (a table below its load factor; a wrong hash or shard would put ~16 of every
+    /// `buckets` keys there).
+    #[test]
+    fn prefetch_addresses_are_where_the_keys_are() {
+        let t = PartnerTable::new();
+        let n = 5000;
+        for i in 0..n {
+            let ior = format!("I{i}");
+            t.upsert(partner(
+                &format!("P{i}"),
+                &[(IdKind::Ior, &ior)],
+                Status::Certified,
+            ));
+        }
+        for (index, prefix) in [(&t.by_id, "P"), (&t.by_ident[IdKind::Ior.index()], "I")] {
+            let mut in_first_group = 0;
+            for i in 0..n {
+                let hash = (index.hash)(&format!("{prefix}{i}"));
+                let (ctrl, bucket) = index.probe_start(hash).expect("no writer holds a shard");
+                let h = index.by_hash.hash_usize(&hash);
+                let shard = index.by_hash.shards()[index.by_hash.determine_shard(h)].read();
+                let found = shard
+                    .find(h as u64, |(k, _)| *k == hash)
+                    .expect("the key is in the shard whose layout was read");
+                let end = shard.data_end().as_ptr() as usize;
+                let entry = std::mem::size_of::<(u64, dashmap::SharedValue<Arc<Partner>>)>();
+                let pos = (end - bucket as usize) / entry - 1;
+                let slot = (end - found.as_ptr() as usize) / entry - 1;
+                assert_eq!(
+                    ctrl as usize,
+                    end + pos,
+                    "control bytes at the probe position"
+                );
+                if slot.wrapping_sub(pos) & (shard.buckets() - 1) < 16 {
+                    in_first_group += 1;
+                }
+            }
+            assert!(
+                in_first_group * 10 >= n * 9,
+                "{prefix}: {in_first_group} of {n}"
+            );
+        }
+    }
+
     #[test]
     fn concurrent_writers_keep_the_indexes_consistent() {
         let t = PartnerTable::new();
@@ -677,18 +733,22 @@ mod tests {
                             (format!("S{}", (round + w) % 11), format!("E{}", round % 5));
                         let (duns, mid) = (format!("D{}", round % 3), format!("M{round}"));
                         match (round + w) % 4 {
-                            0 => t.upsert(partner(
-                                &shared,
-                                &[
-                                    (IdKind::Ior, &ior),
-                                    (IdKind::Ein, &ein),
-                                    (IdKind::Duns, &duns),
-                                    (IdKind::Mid, &mid),
-                                ],
-                                Status::Certified,
-                            )),
-                            1 => {
+                            0 => {
+                                let p = partner(
+                                    &shared,
+                                    &[
+                                        (IdKind::Ior, &ior),
+                                        (IdKind::Ein, &ein),
+                                        (IdKind::Duns, &duns),
+                                        (IdKind::Mid, &mid),
+                                    ],
+                                    Status::Certified,
+                                );
                                 // Prefetching while others write (shards locked, tables growing).
+                                t.prefetch(&p);
+                                t.upsert(p)
+                            }
+                            1 => {
                                 t.prefetch_id(&shared);
                                 t.remove(&shared);
                             }

@@ -53,6 +53,10 @@ const PARSE_CHUNK: usize = 64;
 /// miss to memory (an upsert of a 1 M-partner table costs ~0.4 µs, mostly its misses), few enough that
 /// the lines are still cached when used (measured: 8 and 16 alike, 4 less; docs/performance.md).
 const PREFETCH_AHEAD: usize = 8;
+const _: () = assert!(
+    PREFETCH_AHEAD > 0,
+    "the lane loop reads `PREFETCH_AHEAD - 1` ahead"
+);
 
 /// See the module documentation.
 pub struct PartnerFollower {
