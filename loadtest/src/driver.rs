@@ -102,6 +102,10 @@ pub struct RunStats {
     pub arrivals: Arrivals,
     /// What the broker's GC pauses did to this run, when its GC log was given (`--broker-gc-log`).
     pub broker_gc: Option<crate::gc::GcShare>,
+    /// Where the run's CPU went, from the first send to the end of the drain (warm-up included): the
+    /// machine, this process by thread group (the target it hosts and the harness), other processes
+    /// (the broker). `None` where `/proc` cannot be read.
+    pub cpu: Option<crate::cpu::CpuUse>,
 }
 
 /// Each manifest's first output: its partition and latency from its scheduled send, by sequence number.
@@ -326,6 +330,7 @@ pub fn run(target: &Target, templates: &Templates, spec: &RunSpec) -> anyhow::Re
         std::thread::sleep(Duration::from_millis(5));
     }
 
+    let cpu_at_start = crate::cpu::snapshot();
     let t0 = Instant::now() + Duration::from_millis(20);
     let t0_unix_ms = borderlane::clock::unix_nanos() as f64 / 1e6 + 20.0;
     let _ = clock.t0.set(t0);
@@ -385,6 +390,9 @@ pub fn run(target: &Target, templates: &Templates, spec: &RunSpec) -> anyhow::Re
     }
     progress.tick(&live, true);
     let ended = Instant::now();
+    let cpu = cpu_at_start
+        .zip(crate::cpu::snapshot())
+        .map(|(a, b)| crate::cpu::between(&a, &b));
     stop.store(true, Ordering::Relaxed);
     let c = collector
         .join()
@@ -439,6 +447,7 @@ pub fn run(target: &Target, templates: &Templates, spec: &RunSpec) -> anyhow::Re
         commits: crate::target::CommitStats::default(),
         pipeline_steps: Vec::new(),
         broker_gc: None,
+        cpu,
         arrivals: Arrivals {
             rate: spec.rate,
             t0_unix_ms,

@@ -3,6 +3,7 @@
 //! search, and the partner-table load benchmark. `src/main.rs` is the command line; the smoke test drives
 //! [`run_scenario`] directly.
 
+pub mod cpu;
 pub mod driver;
 pub mod gc;
 pub mod kafka;

@@ -295,6 +295,18 @@ impl Report {
                 c.offset_commit_failures
             );
         }
+        let runs = [("pipeline", Some(p)), ("passthrough", b)];
+        if runs.iter().any(|(_, r)| r.is_some_and(|r| r.cpu.is_some())) {
+            let _ = writeln!(
+                s,
+                "CPU from the first send to the end of the drain (warm-up included): s (µs a manifest answered)"
+            );
+        }
+        for (name, r) in runs {
+            if let Some((cpu, answered)) = r.and_then(|r| r.cpu.as_ref().map(|c| (c, r.received))) {
+                s.push_str(&cpu_lines(name, cpu, answered));
+            }
+        }
         if !p.pipeline_steps.is_empty() {
             let _ = writeln!(
                 s,
@@ -310,6 +322,46 @@ impl Report {
         }
         s
     }
+}
+
+/// Groups shown by name; the rest are summed.
+const CPU_GROUPS_SHOWN: usize = 10;
+
+/// One run's CPU: the machine, this process, other processes, then this process's thread groups.
+fn cpu_lines(name: &str, cpu: &crate::cpu::CpuUse, answered: u64) -> String {
+    let f = |cpu_s: f64| {
+        format!(
+            "{cpu_s:.2} ({:.1})",
+            crate::cpu::CpuUse::per_item_us(cpu_s, answered)
+        )
+    };
+    let mut s = format!(
+        "  {name}: machine {}, this process {}, other processes (the broker) {}; {:.1} s wall\n   ",
+        f(cpu.machine_busy_s),
+        f(cpu.process_s),
+        f(cpu.other_processes_s),
+        cpu.wall_s
+    );
+    for g in cpu.groups.iter().take(CPU_GROUPS_SHOWN) {
+        let count = if g.threads > 1 {
+            format!(" x{}", g.threads)
+        } else {
+            String::new()
+        };
+        let _ = write!(s, " {}{count} {},", g.name, f(g.cpu_s));
+    }
+    let rest: f64 = cpu
+        .groups
+        .iter()
+        .skip(CPU_GROUPS_SHOWN)
+        .map(|g| g.cpu_s)
+        .sum();
+    if rest > 0.0 {
+        let _ = write!(s, " others {},", f(rest));
+    }
+    s.pop();
+    s.push('\n');
+    s
 }
 
 fn rate(r: Option<f64>) -> String {

@@ -98,7 +98,20 @@ fn smoke_scenario_runs_against_the_real_broker() {
             assert!(gc.in_flight <= r.measured, "{gc:?} {r:?}");
             assert!(gc.p999_outside_ms <= r.max_ms, "{gc:?} {r:?}");
         }
+        // Where the run's CPU went (Linux): the process's groups add up to the process, within it the
+        // machine's; the wall time covers the run.
+        let cpu = r.cpu.as_ref().expect("/proc is readable here");
+        let groups: f64 = cpu.groups.iter().map(|g| g.cpu_s).sum();
+        assert!((groups - cpu.process_s).abs() < 1e-6, "{cpu:?}");
+        assert!(
+            cpu.process_s > 0.0 && cpu.wall_s >= r.elapsed_s * 0.99,
+            "{cpu:?} {r:?}"
+        );
     }
+    assert!(
+        json_has_cpu(&report),
+        "the JSON report carries the CPU figures"
+    );
 
     let json = serde_json::to_value(&report).unwrap();
     for key in [
@@ -120,4 +133,9 @@ fn smoke_scenario_runs_against_the_real_broker() {
         );
     }
     assert!(json["ratio"]["p99"].is_number(), "{json}");
+}
+
+fn json_has_cpu(report: &loadtest::report::Report) -> bool {
+    let json = serde_json::to_value(report).unwrap();
+    json["cpu"]["groups"].is_array() && json["passthrough"]["cpu"]["machine_busy_s"].is_number()
 }
