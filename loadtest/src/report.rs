@@ -336,7 +336,7 @@ fn cpu_lines(name: &str, cpu: &crate::cpu::CpuUse, answered: u64) -> String {
         )
     };
     let mut s = format!(
-        "  {name}: machine {}, this process {}, other processes (the broker) {}; {:.1} s wall\n   ",
+        "  {name}: machine {}, this process {}, other processes (the broker, mostly) {}; {:.1} s wall\n   ",
         f(cpu.machine_busy_s),
         f(cpu.process_s),
         f(cpu.other_processes_s),
@@ -359,7 +359,9 @@ fn cpu_lines(name: &str, cpu: &crate::cpu::CpuUse, answered: u64) -> String {
     if rest > 0.0 {
         let _ = write!(s, " others {},", f(rest));
     }
-    s.pop();
+    if s.ends_with(',') {
+        s.pop();
+    }
     s.push('\n');
     s
 }
