@@ -52,6 +52,9 @@ struct Inner {
     next_generation: u64,
     /// Records registered and not acknowledged, over all partitions (the backpressure measure).
     in_flight: usize,
+    /// Threads waiting on `progress` (changed only under the lock, so an acknowledgement that sees none
+    /// cannot miss a waiter: a waiter counts itself before it checks and sleeps).
+    waiters: usize,
 }
 
 /// See the module documentation.
@@ -169,7 +172,11 @@ impl AckTracker {
             p.pending.pop_front();
         }
         g.in_flight -= 1;
-        self.progress.notify_all();
+        // Every acknowledgement passes here; std's condition variable makes a system call for every
+        // notification, waiters or not, so only a waited-on one is signalled.
+        if g.waiters > 0 {
+            self.progress.notify_all();
+        }
         true
     }
 
@@ -194,11 +201,13 @@ impl AckTracker {
 
     /// Waits until fewer than `limit` records are in flight or `timeout` passes; true if below.
     pub fn wait_below(&self, limit: usize, timeout: Duration) -> bool {
-        let g = self.lock();
-        let (g, _) = self
+        let mut g = self.lock();
+        g.waiters += 1;
+        let (mut g, _) = self
             .progress
             .wait_timeout_while(g, timeout, |g| g.in_flight >= limit)
             .unwrap_or_else(|e| e.into_inner());
+        g.waiters -= 1;
         g.in_flight < limit
     }
 
@@ -282,5 +291,34 @@ mod tests {
         assert!(t.wait_drained(Duration::from_secs(30)));
         h.join().unwrap();
         assert_eq!(t.take_ready(), vec![(0, 4)]);
+    }
+
+    /// Acknowledgements signal only when someone waits; one that comes while a thread waits wakes it
+    /// (without the signal the waiter would sleep its whole ten minutes).
+    #[test]
+    fn an_acknowledgement_wakes_a_waiting_thread() {
+        let t = std::sync::Arc::new(AckTracker::new());
+        let early = t.begin(0, 6);
+        let ticket = t.begin(0, 7);
+        assert!(t.ack(early), "nobody waits: no signal needed");
+        let (woken, wake) = std::sync::mpsc::channel();
+        let waiter = {
+            let t = t.clone();
+            std::thread::spawn(move || {
+                let drained = t.wait_drained(Duration::from_secs(600));
+                let _ = woken.send(drained);
+            })
+        };
+        while t.lock().waiters == 0 {
+            std::thread::yield_now();
+        }
+        assert!(t.ack(ticket));
+        assert_eq!(
+            wake.recv_timeout(Duration::from_secs(60)),
+            Ok(true),
+            "the waiter was woken by the acknowledgement"
+        );
+        waiter.join().unwrap();
+        assert_eq!(t.lock().waiters, 0);
     }
 }
