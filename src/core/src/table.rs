@@ -668,10 +668,6 @@ mod tests {
         }
     }
 
-    /// Writers on several threads — upserts and tombstones of the same partners racing, identifiers claimed
-    /// by several partners — leave the indexes consistent: every identifier entry points at the record the
-    /// id index holds for its partner, which holds that identifier; and a partner only one thread writes
-    /// ends as that thread's last write.
     /// `probe_start` names the shard and probe position dashmap and hashbrown use: every key is found in
     /// the shard whose layout it reads, and nearly every key's bucket lies in the 16-slot group at the
     /// position it gives (a table below its load factor; a wrong hash or shard would put ~16 of every
@@ -718,6 +714,10 @@ mod tests {
         }
     }
 
+    /// Writers on several threads — upserts and tombstones of the same partners racing, identifiers claimed
+    /// by several partners — leave the indexes consistent: every identifier entry points at the record the
+    /// id index holds for its partner, which holds that identifier; and a partner only one thread writes
+    /// ends as that thread's last write.
     #[test]
     fn concurrent_writers_keep_the_indexes_consistent() {
         let t = PartnerTable::new();

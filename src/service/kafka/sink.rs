@@ -286,8 +286,8 @@ impl OutputTopics {
     /// `source.offset`, so each maps to exactly one input. A dead letter's `error.message` is cut to
     /// [`MAX_ERROR_MESSAGE`] bytes, and when key + value + headers would not fit the producer's
     /// `message.max.bytes` (an `oversized` input, possible when the manifests topic accepts larger
-    /// records than the producer may send, or when its producer compressed it under the topic's limit), the value keeps its first bytes and the header
-    /// `error.truncated_from` gives the original size.
+    /// records than the producer may send, or when its producer compressed it under the topic's limit),
+    /// the value keeps its first bytes and the header `error.truncated_from` gives the original size.
     pub fn prepare<'a>(&'a self, origin: &Origin<'a>, output: Output<'a>) -> Prepared<'a> {
         let partition = origin.partition.to_string();
         let offset = origin.offset.to_string();
