@@ -9,6 +9,8 @@
 //! - [`learn`] — ranking metrics; with the `learn` feature, the KCS import and model training.
 //! - [`cli`] — one module per subcommand.
 
+#![deny(unsafe_code)]
+
 pub mod analysis;
 pub mod cli;
 pub mod clock;

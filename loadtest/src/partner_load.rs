@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use borderlane::service::config::Config;
 use borderlane::service::kafka::clients::{client_config, Role};
+use borderlane::service::kafka::fetch::{Fetch, FetchQueue};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -27,6 +28,9 @@ use crate::scenario::Scenario;
 pub enum Mode {
     /// Consume every record, count bytes, parse nothing.
     Raw,
+    /// The same, taking the records in batches as the follower does
+    /// (`borderlane::service::kafka::fetch`).
+    RawBatch,
     /// `borderlane::service::start` until the partner table is complete.
     Table,
 }
@@ -62,6 +66,8 @@ pub struct PartnerLoadReport {
     pub setup_s: f64,
     /// Every raw-consume measurement.
     pub raw: Vec<Measurement>,
+    /// Every batched raw-consume measurement.
+    pub raw_batch: Vec<Measurement>,
     /// Every table-load measurement.
     pub table: Vec<Measurement>,
     /// Median raw-consume time, s.
@@ -74,6 +80,10 @@ pub struct PartnerLoadReport {
     pub table_per_s: f64,
     /// table_per_s ÷ raw_per_s.
     pub rate_ratio: f64,
+    /// Median batched raw-consume time, s.
+    pub raw_batch_s: f64,
+    /// table_per_s ÷ the batched raw consume's partners per second (median runs).
+    pub batch_ratio: f64,
     /// Highest peak RSS of the table loads, MiB.
     pub table_peak_rss_mib: f64,
     /// Highest peak RSS of the raw consumes, MiB.
@@ -107,10 +117,10 @@ pub fn run(
     drop(records);
     let setup_s = started.elapsed().as_secs_f64();
 
-    let result = (|| -> anyhow::Result<(Vec<Measurement>, Vec<Measurement>)> {
-        let (mut raw, mut table) = (Vec::new(), Vec::new());
+    let result = (|| -> anyhow::Result<[Vec<Measurement>; 3]> {
+        let (mut raw, mut raw_batch, mut table) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..scenario.partner_load.repeat {
-            for mode in [Mode::Raw, Mode::Table] {
+            for mode in [Mode::Raw, Mode::RawBatch, Mode::Table] {
                 let m = child(
                     &config.kafka.bootstrap_servers,
                     &prefix,
@@ -134,11 +144,12 @@ pub fn run(
                 }
                 match mode {
                     Mode::Raw => raw.push(m),
+                    Mode::RawBatch => raw_batch.push(m),
                     Mode::Table => table.push(m),
                 }
             }
         }
-        Ok((raw, table))
+        Ok([raw, raw_batch, table])
     })();
     let t = &config.kafka.topics;
     kafka::delete_topics(
@@ -150,14 +161,14 @@ pub fn run(
             t.dlq.clone(),
         ],
     );
-    let (raw, table) = result?;
+    let [raw, raw_batch, table] = result?;
     let median = |ms: &[Measurement]| {
         let mut v: Vec<f64> = ms.iter().map(|m| m.elapsed_s).collect();
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
     let peak = |ms: &[Measurement]| ms.iter().map(|m| m.peak_rss_mib).fold(0.0, f64::max);
-    let (raw_s, table_s) = (median(&raw), median(&table));
+    let (raw_s, raw_batch_s, table_s) = (median(&raw), median(&raw_batch), median(&table));
     let (raw_per_s, table_per_s) = (partners as f64 / raw_s, partners as f64 / table_s);
     Ok(PartnerLoadReport {
         partners,
@@ -169,9 +180,12 @@ pub fn run(
         raw_per_s,
         table_per_s,
         rate_ratio: table_per_s / raw_per_s,
+        raw_batch_s,
+        batch_ratio: raw_batch_s / table_s,
         table_peak_rss_mib: peak(&table),
-        raw_peak_rss_mib: peak(&raw),
+        raw_peak_rss_mib: peak(&raw).max(peak(&raw_batch)),
         raw,
+        raw_batch,
         table,
     })
 }
@@ -214,6 +228,7 @@ fn child(
         .arg("--mode")
         .arg(match mode {
             Mode::Raw => "raw",
+            Mode::RawBatch => "raw-batch",
             Mode::Table => "table",
         });
     if let Some(p) = service_config {
@@ -251,6 +266,7 @@ pub fn child_main(
     );
     let m = match mode {
         Mode::Raw => raw(&config)?,
+        Mode::RawBatch => raw_batch(&config)?,
         Mode::Table => table(&config)?,
     };
     println!("{}", serde_json::to_string(&m)?);
@@ -327,6 +343,73 @@ fn raw(config: &Config) -> anyhow::Result<Measurement> {
     let (peak_rss_mib, rss_mib) = memory_mib();
     Ok(Measurement {
         mode: Mode::Raw,
+        records,
+        bytes,
+        elapsed_s,
+        peak_rss_mib,
+        rss_mib,
+    })
+}
+
+/// [`raw`], with the records taken in batches through a [`FetchQueue`], as the partner follower takes them.
+fn raw_batch(config: &Config) -> anyhow::Result<Measurement> {
+    let topic = &config.kafka.topics.partners;
+    let timeout = Duration::from_secs(30);
+    let started = Instant::now();
+    let consumer: BaseConsumer<QuietEof> = client_config(&config.kafka, Role::PartnerConsumer)
+        .create_with_context(QuietEof)
+        .map_err(|e| anyhow!("creating the raw consumer: {e}"))?;
+    let fetch = FetchQueue::new(&consumer)?;
+    let md = consumer.fetch_metadata(Some(topic), timeout)?;
+    let mut tpl = TopicPartitionList::new();
+    let mut remaining = std::collections::HashMap::new();
+    for p in md.topics().iter().flat_map(|t| t.partitions()) {
+        let (lo, hi) = consumer.fetch_watermarks(topic, p.id(), timeout)?;
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning)?;
+        fetch.take_partition(topic, p.id())?;
+        if hi > lo {
+            remaining.insert(p.id(), hi);
+        }
+    }
+    consumer.assign(&tpl)?;
+    let (mut records, mut bytes) = (0u64, 0u64);
+    let mut batch = Vec::new();
+    while !remaining.is_empty() {
+        // The consumer's own queue: errors and statistics.
+        if let Some(Err(e)) = consumer.poll(Duration::ZERO) {
+            eprintln!("raw consumer: {e}");
+        }
+        batch.clear();
+        fetch.consume(Duration::from_millis(100), 4096, &mut batch);
+        for m in &batch {
+            match m.get() {
+                Fetch::Record {
+                    partition,
+                    offset,
+                    key,
+                    value,
+                } => {
+                    records += 1;
+                    bytes += (key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len)) as u64;
+                    if remaining
+                        .get(&partition)
+                        .is_some_and(|end| offset + 1 >= *end)
+                    {
+                        remaining.remove(&partition);
+                    }
+                }
+                Fetch::End(p) => {
+                    remaining.remove(&p);
+                }
+                Fetch::Error(p, e) => eprintln!("raw consumer: partition {p}: {e}"),
+            }
+        }
+    }
+    drop(batch);
+    let elapsed_s = started.elapsed().as_secs_f64();
+    let (peak_rss_mib, rss_mib) = memory_mib();
+    Ok(Measurement {
+        mode: Mode::RawBatch,
         records,
         bytes,
         elapsed_s,

@@ -401,10 +401,21 @@ impl PartnerLoadReport {
         );
         let _ = writeln!(
             s,
+            "{:<28}{:>10.2}{:>14.0}",
+            "raw consume, batched",
+            self.raw_batch_s,
+            self.partners as f64 / self.raw_batch_s
+        );
+        let _ = writeln!(
+            s,
             "{:<28}{:>10.2}{:>14.0}{:>16.0}",
             "service PartnerTable", self.table_s, self.table_per_s, self.table_peak_rss_mib
         );
-        let _ = writeln!(s, "table ÷ raw rate: {:.2}", self.rate_ratio);
+        let _ = writeln!(
+            s,
+            "table ÷ raw rate: {:.2} (÷ batched raw: {:.2})",
+            self.rate_ratio, self.batch_ratio
+        );
         s
     }
 }

@@ -173,10 +173,23 @@ impl Topic<'_> {
         timeout: Duration,
         shutdown: &Shutdown,
     ) -> anyhow::Result<HashMap<i32, (i64, i64)>> {
+        self.assign_from_beginning_with(consumer, timeout, shutdown, |_| Ok(()))
+    }
+
+    /// [`Topic::assign_from_beginning`], calling `before_assign` on each partition before the assignment
+    /// (the partner follower takes each partition's fetch queue there).
+    pub fn assign_from_beginning_with<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        timeout: Duration,
+        shutdown: &Shutdown,
+        mut before_assign: impl FnMut(i32) -> anyhow::Result<()>,
+    ) -> anyhow::Result<HashMap<i32, (i64, i64)>> {
         let ends = self.end_offsets_retrying(consumer, timeout, shutdown)?;
         let mut tpl = TopicPartitionList::with_capacity(ends.len());
         for p in ends.keys() {
             tpl.add_partition_offset(self.name, *p, Offset::Beginning)?;
+            before_assign(*p)?;
         }
         consumer
             .assign(&tpl)
@@ -217,6 +230,17 @@ impl Refresh {
         consumer: &BaseConsumer<C>,
         timeout: Duration,
     ) -> anyhow::Result<Vec<i32>> {
+        self.tick_with(topic, consumer, timeout, |_| Ok(()))
+    }
+
+    /// [`Refresh::tick`], calling `before_assign` on each new partition before it is assigned.
+    pub fn tick_with<C: ConsumerContext>(
+        &mut self,
+        topic: &Topic<'_>,
+        consumer: &BaseConsumer<C>,
+        timeout: Duration,
+        mut before_assign: impl FnMut(i32) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Vec<i32>> {
         if self.at.elapsed() < self.every {
             return Ok(Vec::new());
         }
@@ -229,6 +253,7 @@ impl Refresh {
         let mut tpl = TopicPartitionList::with_capacity(new.len());
         for p in &new {
             tpl.add_partition_offset(topic.name, *p, Offset::Beginning)?;
+            before_assign(*p)?;
         }
         consumer.incremental_assign(&tpl).with_context(|| {
             format!(

@@ -6,6 +6,7 @@
 pub mod ack;
 pub mod clients;
 pub mod control;
+pub mod fetch;
 pub mod follow;
 pub mod outcome_dlq;
 pub mod outcomes;

@@ -25,12 +25,12 @@ use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::{parse_partner, ErrorKind, Limits, Partner, Str};
 use rayon::prelude::*;
 use rdkafka::consumer::BaseConsumer;
-use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::message::Message;
 use tracing::{info, warn};
 
 use crate::service::config::Config;
 use crate::service::kafka::clients::{client_config, Role};
+use crate::service::kafka::fetch::{Fetch, FetchQueue, Fetched};
 use crate::service::kafka::follow::{CatchUp, FollowerContext, Refresh, Topic};
 use crate::service::metrics::{BadPartner, Client, Metrics};
 use crate::service::{Readiness, Shutdown};
@@ -125,9 +125,14 @@ impl PartnerFollower {
     /// Reads to the start-up end offsets, signals readiness, then follows until shutdown. Blocking.
     pub fn run(self) -> anyhow::Result<()> {
         let started = Instant::now();
-        let ends =
-            self.topic()
-                .assign_from_beginning(&self.consumer, self.timeout, &self.shutdown)?;
+        // Every partition's records come through `fetch`, taken before the partition is assigned.
+        let fetch = FetchQueue::new(&self.consumer)?;
+        let ends = self.topic().assign_from_beginning_with(
+            &self.consumer,
+            self.timeout,
+            &self.shutdown,
+            |p| fetch.take_partition(&self.topic, p),
+        )?;
         let mut refresh = Refresh::new(ends.keys().copied(), self.refresh_every);
         self.metrics.partner_partitions(refresh.assigned());
         let mut catch_up = CatchUp::new(&ends);
@@ -163,9 +168,10 @@ impl PartnerFollower {
                 return Ok(());
             }
             let (next, applied) = if parsed.is_none() && polled.is_empty() {
-                (self.poll_batch(Duration::from_millis(100)), None)
+                (self.poll_batch(&fetch, Duration::from_millis(100)), None)
             } else {
-                let batch: Vec<Record<'_>> = polled.messages.iter().map(Record::of).collect();
+                let batch: Vec<Record<'_>> =
+                    polled.messages.iter().filter_map(Record::of).collect();
                 let ends = std::mem::take(&mut polled.ends_reached);
                 let applier = &self.applier;
                 let mut to_apply = parsed.take();
@@ -177,7 +183,7 @@ impl PartnerFollower {
                     if !batch.is_empty() || !ends.is_empty() {
                         scope.spawn(|_| parsing = Some((applier.parse(&batch), ends)));
                     }
-                    self.poll_batch(Duration::ZERO)
+                    self.poll_batch(&fetch, Duration::ZERO)
                 });
                 parsed = parsing;
                 (next, to_apply)
@@ -199,7 +205,8 @@ impl PartnerFollower {
                 self.metrics
                     .partner_table(self.table.len(), self.table.updates_applied());
             }
-            match refresh.tick(&self.topic(), &self.consumer, self.timeout) {
+            let take = |p| fetch.take_partition(&self.topic, p);
+            match refresh.tick_with(&self.topic(), &self.consumer, self.timeout, take) {
                 Ok(new) if !new.is_empty() => self.metrics.partner_partitions(refresh.assigned()),
                 Ok(_) => {}
                 Err(e) => {
@@ -211,10 +218,11 @@ impl PartnerFollower {
     }
 }
 
-/// Messages polled together, and the partitions whose end was reached among them (after their records).
+/// Records polled together, and the partitions whose end was reached among them (after their records).
 #[derive(Default)]
-struct Polled<'c> {
-    messages: Vec<BorrowedMessage<'c>>,
+struct Polled<'q> {
+    /// Records only (ends and errors are taken out when polled).
+    messages: Vec<Fetched<'q>>,
     ends_reached: Vec<i32>,
 }
 
@@ -225,27 +233,50 @@ impl Polled<'_> {
 }
 
 impl PartnerFollower {
-    /// Waits up to `wait` for a first record, then takes what librdkafka has queued already, up to a
-    /// [`BATCH`]. Consumer errors are counted and logged here.
-    fn poll_batch(&self, wait: Duration) -> Polled<'_> {
-        let mut polled = Polled {
-            messages: Vec::new(),
-            ends_reached: Vec::new(),
-        };
-        let mut wait = wait;
-        while polled.messages.len() < BATCH {
-            match self.consumer.poll(wait) {
+    /// Serves the consumer's own queue (errors, statistics: counted and logged here), then waits up to
+    /// `wait` for a first record from `fetch` and takes what librdkafka has queued already, up to a
+    /// [`BATCH`].
+    fn poll_batch<'q>(&self, fetch: &'q FetchQueue<'_>, wait: Duration) -> Polled<'q> {
+        loop {
+            match self.consumer.poll(Duration::ZERO) {
                 None => break,
-                Some(Ok(m)) => polled.messages.push(m),
-                Some(Err(KafkaError::PartitionEOF(p))) => polled.ends_reached.push(p),
                 Some(Err(e)) => {
                     self.metrics.kafka_error(Client::PartnerConsumer);
                     warn!(error = %e, "partner consumer error");
                 }
+                // Every partition is taken by `fetch` before it is assigned, so no record comes here.
+                Some(Ok(m)) => {
+                    self.metrics.kafka_error(Client::PartnerConsumer);
+                    tracing::error!(
+                        partition = m.partition(),
+                        offset = m.offset(),
+                        "a partner record on the consumer's queue, not the follower's (not applied)"
+                    );
+                }
             }
-            wait = Duration::ZERO;
         }
-        polled
+        let mut messages = Vec::new();
+        fetch.consume(wait, 1, &mut messages);
+        if !messages.is_empty() {
+            fetch.consume(Duration::ZERO, BATCH - 1, &mut messages);
+        }
+        let mut ends_reached = Vec::new();
+        messages.retain(|m| match m.get() {
+            Fetch::Record { .. } => true,
+            Fetch::End(p) => {
+                ends_reached.push(p);
+                false
+            }
+            Fetch::Error(p, e) => {
+                self.metrics.kafka_error(Client::PartnerConsumer);
+                warn!(partition = p, error = %e, "partner topic fetch error");
+                false
+            }
+        });
+        Polled {
+            messages,
+            ends_reached,
+        }
     }
 }
 
@@ -260,12 +291,21 @@ pub struct Record<'a> {
 }
 
 impl<'a> Record<'a> {
-    fn of(m: &'a BorrowedMessage<'_>) -> Record<'a> {
-        Record {
-            partition: m.partition(),
-            offset: m.offset(),
-            key: m.key(),
-            value: m.payload(),
+    /// The record `m` holds; `None` for a partition's end or a fetch error.
+    fn of(m: &'a Fetched<'_>) -> Option<Record<'a>> {
+        match m.get() {
+            Fetch::Record {
+                partition,
+                offset,
+                key,
+                value,
+            } => Some(Record {
+                partition,
+                offset,
+                key,
+                value,
+            }),
+            Fetch::End(_) | Fetch::Error(..) => None,
         }
     }
 }

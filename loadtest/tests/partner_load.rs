@@ -1,0 +1,50 @@
+//! The partner-load benchmark against the real broker (started through `scripts/kafka start`, or
+//! `KAFKA_BOOTSTRAP`), small: every mode — the plain raw consume, the batched raw consume and the service's
+//! own table load (the follower's batched consumption) — sees every partner record, or the benchmark fails
+//! (its children count the records and the partners in the table). No assertion on timing.
+
+use std::process::Command;
+
+use loadtest::kafka;
+
+#[test]
+fn every_mode_reads_every_partner_record() {
+    let bootstrap = kafka::bootstrap(None).unwrap_or_else(|e| {
+        panic!(
+            "a real Kafka broker is required (CI={:?}): {e:#}",
+            std::env::var("CI").ok()
+        )
+    });
+    let dir = std::env::temp_dir().join(format!("partner-load-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("report.json");
+    let partners = 5000;
+    let out = Command::new(env!("CARGO_BIN_EXE_loadtest"))
+        .args(["--partner-load", &partners.to_string(), "--bootstrap"])
+        .arg(&bootstrap)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(report["partners"], partners);
+    for mode in ["raw", "raw_batch", "table"] {
+        let runs = report[mode].as_array().unwrap();
+        assert!(!runs.is_empty(), "{mode}: {report}");
+        for r in runs {
+            assert_eq!(r["records"], partners, "{mode}: {r}");
+        }
+    }
+    // The raw consumes count the bytes they read: both read the same topic.
+    let bytes = |mode: &str| report[mode][0]["bytes"].as_u64().unwrap();
+    assert!(bytes("raw") > 0);
+    assert_eq!(bytes("raw"), bytes("raw_batch"));
+}
