@@ -375,9 +375,19 @@ fn raw_batch(config: &Config) -> anyhow::Result<Measurement> {
     let (mut records, mut bytes) = (0u64, 0u64);
     let mut batch = Vec::new();
     while !remaining.is_empty() {
-        // The consumer's own queue: errors and statistics.
-        if let Some(Err(e)) = consumer.poll(Duration::ZERO) {
-            eprintln!("raw consumer: {e}");
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!("batched raw consume not at the end offsets after 600 s");
+        }
+        // The consumer's own queue: errors, statistics, logs.
+        for _ in 0..fetch.events_waiting() {
+            match consumer.poll(Duration::ZERO) {
+                None => {}
+                Some(Err(e)) => eprintln!("raw consumer: {e}"),
+                Some(Ok(m)) => bail!(
+                    "a record of partition {} on the consumer's queue, not the fetch queue",
+                    m.partition()
+                ),
+            }
         }
         batch.clear();
         fetch.consume(Duration::from_millis(100), 4096, &mut batch);

@@ -233,13 +233,15 @@ impl Polled<'_> {
 }
 
 impl PartnerFollower {
-    /// Serves the consumer's own queue (errors, statistics: counted and logged here), then waits up to
-    /// `wait` for a first record from `fetch` and takes what librdkafka has queued already, up to a
-    /// [`BATCH`].
+    /// Serves the events waiting on the consumer's own queue (client errors — counted and logged here —,
+    /// statistics, logs), then waits up to `wait` for a first record from `fetch` and takes what
+    /// librdkafka has queued already, up to a [`BATCH`]; a partition's errors come from `fetch` (counted
+    /// and logged here too).
     fn poll_batch<'q>(&self, fetch: &'q FetchQueue<'_>, wait: Duration) -> Polled<'q> {
-        loop {
+        // Each call hands over or handles one event (a log line or statistics give `None`).
+        for _ in 0..fetch.events_waiting() {
             match self.consumer.poll(Duration::ZERO) {
-                None => break,
+                None => {}
                 Some(Err(e)) => {
                     self.metrics.kafka_error(Client::PartnerConsumer);
                     warn!(error = %e, "partner consumer error");
