@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// CPU counters at one moment.
 #[derive(Debug, Clone)]
@@ -27,7 +27,7 @@ pub struct Snapshot {
 }
 
 /// A thread group's CPU over a run.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ThreadGroup {
     /// Thread name without its trailing digits (and a `-` or `#` before them).
     pub name: String,
@@ -38,7 +38,7 @@ pub struct ThreadGroup {
 }
 
 /// Where a run's CPU went; see the module documentation.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CpuUse {
     /// Wall seconds between the two snapshots.
     pub wall_s: f64,

@@ -18,6 +18,7 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
+use crate::cpu::{self, CpuUse};
 use crate::kafka;
 use crate::payload;
 use crate::scenario::Scenario;
@@ -51,6 +52,10 @@ pub struct Measurement {
     pub peak_rss_mib: f64,
     /// Resident set at that moment, MiB (`VmRSS`).
     pub rss_mib: f64,
+    /// The CPU the measured span took, by thread group of the child (and the rest of the machine: the
+    /// broker, mostly); `None` without `/proc`.
+    #[serde(default)]
+    pub cpu: Option<CpuUse>,
 }
 
 /// The benchmark's result.
@@ -304,6 +309,7 @@ impl rdkafka::consumer::ConsumerContext for QuietEof {}
 fn raw(config: &Config) -> anyhow::Result<Measurement> {
     let topic = &config.kafka.topics.partners;
     let timeout = Duration::from_secs(30);
+    let cpu_start = cpu::snapshot();
     let started = Instant::now();
     let consumer: BaseConsumer<QuietEof> = client_config(&config.kafka, Role::PartnerConsumer)
         .create_with_context(QuietEof)
@@ -340,6 +346,9 @@ fn raw(config: &Config) -> anyhow::Result<Measurement> {
         }
     }
     let elapsed_s = started.elapsed().as_secs_f64();
+    let cpu = cpu_start
+        .zip(cpu::snapshot())
+        .map(|(a, b)| cpu::between(&a, &b));
     let (peak_rss_mib, rss_mib) = memory_mib();
     Ok(Measurement {
         mode: Mode::Raw,
@@ -348,6 +357,7 @@ fn raw(config: &Config) -> anyhow::Result<Measurement> {
         elapsed_s,
         peak_rss_mib,
         rss_mib,
+        cpu,
     })
 }
 
@@ -355,6 +365,7 @@ fn raw(config: &Config) -> anyhow::Result<Measurement> {
 fn raw_batch(config: &Config) -> anyhow::Result<Measurement> {
     let topic = &config.kafka.topics.partners;
     let timeout = Duration::from_secs(30);
+    let cpu_start = cpu::snapshot();
     let started = Instant::now();
     let consumer: BaseConsumer<QuietEof> = client_config(&config.kafka, Role::PartnerConsumer)
         .create_with_context(QuietEof)
@@ -417,6 +428,9 @@ fn raw_batch(config: &Config) -> anyhow::Result<Measurement> {
     }
     drop(batch);
     let elapsed_s = started.elapsed().as_secs_f64();
+    let cpu = cpu_start
+        .zip(cpu::snapshot())
+        .map(|(a, b)| cpu::between(&a, &b));
     let (peak_rss_mib, rss_mib) = memory_mib();
     Ok(Measurement {
         mode: Mode::RawBatch,
@@ -425,6 +439,7 @@ fn raw_batch(config: &Config) -> anyhow::Result<Measurement> {
         elapsed_s,
         peak_rss_mib,
         rss_mib,
+        cpu,
     })
 }
 
@@ -434,6 +449,7 @@ fn table(config: &Config) -> anyhow::Result<Measurement> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let cpu_start = cpu::snapshot();
     let started = Instant::now();
     let running = runtime.block_on(borderlane::service::start(config.clone()))?;
     let readiness = running.readiness().clone();
@@ -445,6 +461,9 @@ fn table(config: &Config) -> anyhow::Result<Measurement> {
         std::thread::sleep(Duration::from_millis(1));
     }
     let elapsed_s = started.elapsed().as_secs_f64();
+    let cpu = cpu_start
+        .zip(cpu::snapshot())
+        .map(|(a, b)| cpu::between(&a, &b));
     let (peak_rss_mib, rss_mib) = memory_mib();
     let records = running
         .metrics()
@@ -461,5 +480,6 @@ fn table(config: &Config) -> anyhow::Result<Measurement> {
         elapsed_s,
         peak_rss_mib,
         rss_mib,
+        cpu,
     })
 }

@@ -416,6 +416,29 @@ impl PartnerLoadReport {
             "table ÷ raw rate: {:.2} (÷ batched raw: {:.2})",
             self.rate_ratio, self.batch_ratio
         );
+        // Each kind's median run: where its CPU went, in CPU s (µs a partner).
+        fn median_run(
+            runs: &[crate::partner_load::Measurement],
+        ) -> Option<&crate::partner_load::Measurement> {
+            let mut v: Vec<&crate::partner_load::Measurement> = runs.iter().collect();
+            v.sort_by(|a, b| a.elapsed_s.total_cmp(&b.elapsed_s));
+            v.get(v.len() / 2).copied()
+        }
+        let kinds = [
+            ("raw consume", &self.raw),
+            ("raw consume, batched", &self.raw_batch),
+            ("service PartnerTable", &self.table),
+        ];
+        let mut header = false;
+        for (name, runs) in kinds {
+            if let Some((m, cpu)) = median_run(runs).and_then(|m| m.cpu.as_ref().map(|c| (m, c))) {
+                if !header {
+                    s.push_str("CPU of the median run, CPU s (µs a partner):\n");
+                    header = true;
+                }
+                s.push_str(&cpu_lines(name, cpu, m.records));
+            }
+        }
         s
     }
 }
