@@ -4,6 +4,7 @@
 //! complete). Each measurement runs in a child process (this binary, `partner-child`), so its peak RSS
 //! (`VmHWM`) is the loading process's alone, not the generator's.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -304,27 +305,78 @@ impl rdkafka::ClientContext for QuietEof {
 
 impl rdkafka::consumer::ConsumerContext for QuietEof {}
 
-/// Reads the partner topic to its start-up end offsets like the follower does (same client properties,
-/// same assignment), counting records and bytes only.
-fn raw(config: &Config) -> anyhow::Result<Measurement> {
+/// A measured span: its start (wall clock and CPU counters).
+struct Span {
+    started: Instant,
+    cpu: Option<cpu::Snapshot>,
+}
+
+impl Span {
+    fn start() -> Span {
+        let cpu = cpu::snapshot();
+        Span {
+            started: Instant::now(),
+            cpu,
+        }
+    }
+
+    /// The measurement ending now: time, CPU, memory.
+    fn end(self, mode: Mode, records: u64, bytes: u64) -> Measurement {
+        let elapsed_s = self.started.elapsed().as_secs_f64();
+        let cpu = self
+            .cpu
+            .zip(cpu::snapshot())
+            .map(|(a, b)| cpu::between(&a, &b));
+        let (peak_rss_mib, rss_mib) = memory_mib();
+        Measurement {
+            mode,
+            records,
+            bytes,
+            elapsed_s,
+            peak_rss_mib,
+            rss_mib,
+            cpu,
+        }
+    }
+}
+
+/// A consumer with the partner follower's properties.
+fn raw_consumer(config: &Config) -> anyhow::Result<BaseConsumer<QuietEof>> {
+    client_config(&config.kafka, Role::PartnerConsumer)
+        .create_with_context(QuietEof)
+        .map_err(|e| anyhow!("creating the raw consumer: {e}"))
+}
+
+/// Assigns every partition of the partner topic from its beginning, as the follower does, calling
+/// `before_assign` on each first; returns the end offset of each partition with records.
+fn assign_all(
+    config: &Config,
+    consumer: &BaseConsumer<QuietEof>,
+    mut before_assign: impl FnMut(i32) -> anyhow::Result<()>,
+) -> anyhow::Result<HashMap<i32, i64>> {
     let topic = &config.kafka.topics.partners;
     let timeout = Duration::from_secs(30);
-    let cpu_start = cpu::snapshot();
-    let started = Instant::now();
-    let consumer: BaseConsumer<QuietEof> = client_config(&config.kafka, Role::PartnerConsumer)
-        .create_with_context(QuietEof)
-        .map_err(|e| anyhow!("creating the raw consumer: {e}"))?;
     let md = consumer.fetch_metadata(Some(topic), timeout)?;
     let mut tpl = TopicPartitionList::new();
-    let mut remaining = std::collections::HashMap::new();
+    let mut remaining = HashMap::new();
     for p in md.topics().iter().flat_map(|t| t.partitions()) {
         let (lo, hi) = consumer.fetch_watermarks(topic, p.id(), timeout)?;
         tpl.add_partition_offset(topic, p.id(), Offset::Beginning)?;
+        before_assign(p.id())?;
         if hi > lo {
             remaining.insert(p.id(), hi);
         }
     }
     consumer.assign(&tpl)?;
+    Ok(remaining)
+}
+
+/// Reads the partner topic to its start-up end offsets like the follower does (same client properties,
+/// same assignment), counting records and bytes only.
+fn raw(config: &Config) -> anyhow::Result<Measurement> {
+    let span = Span::start();
+    let consumer = raw_consumer(config)?;
+    let mut remaining = assign_all(config, &consumer, |_| Ok(()))?;
     let (mut records, mut bytes) = (0u64, 0u64);
     while !remaining.is_empty() {
         match consumer.poll(Duration::from_millis(100)) {
@@ -345,48 +397,20 @@ fn raw(config: &Config) -> anyhow::Result<Measurement> {
             Some(Err(e)) => eprintln!("raw consumer: {e}"),
         }
     }
-    let elapsed_s = started.elapsed().as_secs_f64();
-    let cpu = cpu_start
-        .zip(cpu::snapshot())
-        .map(|(a, b)| cpu::between(&a, &b));
-    let (peak_rss_mib, rss_mib) = memory_mib();
-    Ok(Measurement {
-        mode: Mode::Raw,
-        records,
-        bytes,
-        elapsed_s,
-        peak_rss_mib,
-        rss_mib,
-        cpu,
-    })
+    Ok(span.end(Mode::Raw, records, bytes))
 }
 
 /// [`raw`], with the records taken in batches through a [`FetchQueue`], as the partner follower takes them.
 fn raw_batch(config: &Config) -> anyhow::Result<Measurement> {
-    let topic = &config.kafka.topics.partners;
-    let timeout = Duration::from_secs(30);
-    let cpu_start = cpu::snapshot();
-    let started = Instant::now();
-    let consumer: BaseConsumer<QuietEof> = client_config(&config.kafka, Role::PartnerConsumer)
-        .create_with_context(QuietEof)
-        .map_err(|e| anyhow!("creating the raw consumer: {e}"))?;
+    let span = Span::start();
+    let consumer = raw_consumer(config)?;
     let fetch = FetchQueue::new(&consumer)?;
-    let md = consumer.fetch_metadata(Some(topic), timeout)?;
-    let mut tpl = TopicPartitionList::new();
-    let mut remaining = std::collections::HashMap::new();
-    for p in md.topics().iter().flat_map(|t| t.partitions()) {
-        let (lo, hi) = consumer.fetch_watermarks(topic, p.id(), timeout)?;
-        tpl.add_partition_offset(topic, p.id(), Offset::Beginning)?;
-        fetch.take_partition(topic, p.id())?;
-        if hi > lo {
-            remaining.insert(p.id(), hi);
-        }
-    }
-    consumer.assign(&tpl)?;
+    let topic = &config.kafka.topics.partners;
+    let mut remaining = assign_all(config, &consumer, |p| fetch.take_partition(topic, p))?;
     let (mut records, mut bytes) = (0u64, 0u64);
     let mut batch = Vec::new();
     while !remaining.is_empty() {
-        if started.elapsed() > Duration::from_secs(600) {
+        if span.started.elapsed() > Duration::from_secs(600) {
             bail!("batched raw consume not at the end offsets after 600 s");
         }
         // The consumer's own queue: errors, statistics, logs.
@@ -427,20 +451,7 @@ fn raw_batch(config: &Config) -> anyhow::Result<Measurement> {
         }
     }
     drop(batch);
-    let elapsed_s = started.elapsed().as_secs_f64();
-    let cpu = cpu_start
-        .zip(cpu::snapshot())
-        .map(|(a, b)| cpu::between(&a, &b));
-    let (peak_rss_mib, rss_mib) = memory_mib();
-    Ok(Measurement {
-        mode: Mode::RawBatch,
-        records,
-        bytes,
-        elapsed_s,
-        peak_rss_mib,
-        rss_mib,
-        cpu,
-    })
+    Ok(span.end(Mode::RawBatch, records, bytes))
 }
 
 /// Starts the service and waits until its partner table is complete.
@@ -449,22 +460,17 @@ fn table(config: &Config) -> anyhow::Result<Measurement> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let cpu_start = cpu::snapshot();
-    let started = Instant::now();
+    let span = Span::start();
     let running = runtime.block_on(borderlane::service::start(config.clone()))?;
     let readiness = running.readiness().clone();
-    let deadline = started + Duration::from_secs(600);
+    let deadline = span.started + Duration::from_secs(600);
     while !readiness.state().0 {
         if Instant::now() > deadline {
             bail!("partner table not complete after 600 s");
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    let elapsed_s = started.elapsed().as_secs_f64();
-    let cpu = cpu_start
-        .zip(cpu::snapshot())
-        .map(|(a, b)| cpu::between(&a, &b));
-    let (peak_rss_mib, rss_mib) = memory_mib();
+    let measured = span.end(Mode::Table, 0, 0);
     let records = running
         .metrics()
         .render()
@@ -474,12 +480,7 @@ fn table(config: &Config) -> anyhow::Result<Measurement> {
         .unwrap_or(0.0) as u64;
     runtime.block_on(running.wait(std::future::ready(())))?;
     Ok(Measurement {
-        mode: Mode::Table,
         records,
-        bytes: 0,
-        elapsed_s,
-        peak_rss_mib,
-        rss_mib,
-        cpu,
+        ..measured
     })
 }

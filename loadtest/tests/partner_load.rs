@@ -1,8 +1,8 @@
 //! The partner-load benchmark against the real broker (started through `scripts/kafka start`, or
 //! `KAFKA_BOOTSTRAP`), small: every mode — the plain raw consume, the batched raw consume and the service's
 //! own table load (the follower's batched consumption) — sees every partner record, or the benchmark fails
-//! (its children count the records and the partners in the table); each load accounts its CPU by thread
-//! group. No assertion on timing.
+//! (its children count the records and the partners in the table); each load reports its CPU account. No
+//! assertion on timing.
 
 use std::process::Command;
 
@@ -44,7 +44,8 @@ fn every_mode_reads_every_partner_record() {
             assert_eq!(r["records"], partners, "{mode}: {r}");
         }
     }
-    // Each load accounts its CPU (Linux: /proc), the table's with the follower's apply threads in it.
+    // Each load accounts its CPU (Linux: /proc) by thread group. A 5 000-partner load is too short for
+    // per-thread ticks (10 ms) to show every group, but the table's (a service started) shows CPU.
     for mode in ["raw", "raw_batch", "table"] {
         for r in report[mode].as_array().unwrap() {
             let cpu = &r["cpu"];
@@ -58,20 +59,15 @@ fn every_mode_reads_every_partner_record() {
                 .map(|g| g["cpu_s"].as_f64().unwrap())
                 .sum();
             assert!((groups - process).abs() < 1e-6, "{mode}: {cpu}");
+            assert!(
+                cpu["machine_busy_s"].as_f64().unwrap() >= process,
+                "{mode}: {cpu}"
+            );
+            if mode == "table" {
+                assert!(process > 0.0, "{mode}: {cpu}");
+            }
         }
     }
-    assert!(
-        report["table"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["cpu"]["groups"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|g| g["name"] == "partner-apply")),
-        "{report}"
-    );
     // The raw consumes count the bytes they read: both read the same topic.
     let bytes = |mode: &str| report[mode][0]["bytes"].as_u64().unwrap();
     assert!(bytes("raw") > 0);
