@@ -417,13 +417,7 @@ impl PartnerLoadReport {
             self.rate_ratio, self.batch_ratio
         );
         // Each kind's median run: where its CPU went, in CPU s (µs a partner).
-        fn median_run(
-            runs: &[crate::partner_load::Measurement],
-        ) -> Option<&crate::partner_load::Measurement> {
-            let mut v: Vec<&crate::partner_load::Measurement> = runs.iter().collect();
-            v.sort_by(|a, b| a.elapsed_s.total_cmp(&b.elapsed_s));
-            v.get(v.len() / 2).copied()
-        }
+        use crate::partner_load::median_run;
         let kinds = [
             ("raw consume", &self.raw),
             ("raw consume, batched", &self.raw_batch),

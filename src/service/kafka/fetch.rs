@@ -141,15 +141,26 @@ pub struct Fetched<'q> {
 unsafe impl Send for Fetched<'_> {}
 unsafe impl Sync for Fetched<'_> {}
 
+/// One fetched record, borrowed from its message.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<&'a [u8]>,
+    /// `None`: a tombstone.
+    pub value: Option<&'a [u8]>,
+}
+
+impl Record<'_> {
+    /// Bytes of key and value.
+    pub fn size(&self) -> usize {
+        self.key.map_or(0, <[u8]>::len) + self.value.map_or(0, <[u8]>::len)
+    }
+}
+
 /// What a [`Fetched`] message is.
 pub enum Fetch<'m> {
-    Record {
-        partition: i32,
-        offset: i64,
-        key: Option<&'m [u8]>,
-        /// `None`: a tombstone.
-        value: Option<&'m [u8]>,
-    },
+    Record(Record<'m>),
     /// The partition's end was reached (`enable.partition.eof`).
     End(i32),
     /// A fetch error of the partition (librdkafka's message for it).
@@ -166,13 +177,13 @@ impl Fetched<'_> {
         // SAFETY: as above.
         let m = unsafe { &*p };
         if err == rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR as i32 {
-            Fetch::Record {
+            Fetch::Record(Record {
                 partition: m.partition,
                 offset: m.offset,
                 // SAFETY: librdkafka's key and payload are `len` bytes (or null), owned by the message.
                 key: unsafe { bytes(m.key, m.key_len) },
                 value: unsafe { bytes(m.payload, m.len) },
-            }
+            })
         } else if err == rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR__PARTITION_EOF as i32 {
             Fetch::End(m.partition)
         } else {

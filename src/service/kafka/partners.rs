@@ -30,6 +30,7 @@ use tracing::{info, warn};
 
 use crate::service::config::Config;
 use crate::service::kafka::clients::{client_config, Role};
+pub use crate::service::kafka::fetch::Record;
 use crate::service::kafka::fetch::{Fetch, FetchQueue, Fetched};
 use crate::service::kafka::follow::{CatchUp, FollowerContext, Refresh, Topic};
 use crate::service::metrics::{BadPartner, Client, Metrics};
@@ -170,8 +171,14 @@ impl PartnerFollower {
             let (next, applied) = if parsed.is_none() && polled.is_empty() {
                 (self.poll_batch(&fetch, Duration::from_millis(100)), None)
             } else {
-                let batch: Vec<Record<'_>> =
-                    polled.messages.iter().filter_map(Record::of).collect();
+                let batch: Vec<Record<'_>> = polled
+                    .messages
+                    .iter()
+                    .filter_map(|m| match m.get() {
+                        Fetch::Record(r) => Some(r),
+                        Fetch::End(_) | Fetch::Error(..) => None,
+                    })
+                    .collect();
                 let ends = std::mem::take(&mut polled.ends_reached);
                 let applier = &self.applier;
                 let mut to_apply = parsed.take();
@@ -264,7 +271,7 @@ impl PartnerFollower {
         }
         let mut ends_reached = Vec::new();
         messages.retain(|m| match m.get() {
-            Fetch::Record { .. } => true,
+            Fetch::Record(_) => true,
             Fetch::End(p) => {
                 ends_reached.push(p);
                 false
@@ -278,36 +285,6 @@ impl PartnerFollower {
         Polled {
             messages,
             ends_reached,
-        }
-    }
-}
-
-/// One polled partner record, borrowed from the consumer's message.
-#[derive(Debug, Clone, Copy)]
-pub struct Record<'a> {
-    pub partition: i32,
-    pub offset: i64,
-    pub key: Option<&'a [u8]>,
-    /// `None`: a tombstone.
-    pub value: Option<&'a [u8]>,
-}
-
-impl<'a> Record<'a> {
-    /// The record `m` holds; `None` for a partition's end or a fetch error.
-    fn of(m: &'a Fetched<'_>) -> Option<Record<'a>> {
-        match m.get() {
-            Fetch::Record {
-                partition,
-                offset,
-                key,
-                value,
-            } => Some(Record {
-                partition,
-                offset,
-                key,
-                value,
-            }),
-            Fetch::End(_) | Fetch::Error(..) => None,
         }
     }
 }
