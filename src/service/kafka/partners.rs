@@ -180,19 +180,13 @@ impl PartnerFollower {
                     })
                     .collect();
                 let ends = std::mem::take(&mut polled.ends_reached);
-                let applier = &self.applier;
                 let mut to_apply = parsed.take();
-                let mut parsing = None;
-                let next = applier.pool.in_place_scope(|scope| {
-                    if let Some((p, _)) = to_apply.as_mut() {
-                        scope.spawn(move |_| applier.apply_parsed(p));
-                    }
-                    if !batch.is_empty() || !ends.is_empty() {
-                        scope.spawn(|_| parsing = Some((applier.parse(&batch), ends)));
-                    }
-                    self.poll_batch(&fetch, Duration::ZERO)
-                });
-                parsed = parsing;
+                let (parsing, next) =
+                    self.applier
+                        .round(to_apply.as_mut().map(|(p, _)| p), &batch, || {
+                            self.poll_batch(&fetch, Duration::ZERO)
+                        });
+                parsed = (!batch.is_empty() || !ends.is_empty()).then_some((parsing, ends));
                 (next, to_apply)
             };
             if let Some((done, ends_reached)) = applied {
@@ -298,6 +292,7 @@ enum Action {
 }
 
 /// A batch parsed, waiting to be applied: where each record came from and what it asks.
+#[derive(Default)]
 pub struct Parsed {
     at: Vec<(i32, i64)>,
     actions: Vec<Action>,
@@ -344,6 +339,28 @@ impl Applier {
     /// Applies `batch` (records in the order they were polled: offset order within each partition).
     pub fn apply(&self, batch: &[Record<'_>]) {
         self.apply_parsed(&mut self.parse(batch));
+    }
+
+    /// One round of the follower's pipeline: applies `to_apply` (the batch parsed last round) and parses
+    /// `batch` on the pool, the two at once, while the calling thread runs `meanwhile` (the follower polls
+    /// its next batch); returns `batch` parsed and what `meanwhile` returned.
+    pub fn round<R>(
+        &self,
+        to_apply: Option<&mut Parsed>,
+        batch: &[Record<'_>],
+        meanwhile: impl FnOnce() -> R,
+    ) -> (Parsed, R) {
+        let mut parsed = None;
+        let r = self.pool.in_place_scope(|scope| {
+            if let Some(p) = to_apply {
+                scope.spawn(move |_| self.apply_parsed(p));
+            }
+            if !batch.is_empty() {
+                scope.spawn(|_| parsed = Some(self.parse(batch)));
+            }
+            meanwhile()
+        });
+        (parsed.unwrap_or_default(), r)
     }
 
     /// Parses `batch` (a large one in parallel on the pool).
@@ -636,8 +653,14 @@ mod tests {
             .collect()
     }
 
-    /// Applies `records` in batches of `batch` with a fresh applier; returns the table and the metrics.
-    fn applied(records: &[Owned], batch: usize) -> (Arc<PartnerTable>, Arc<Metrics>) {
+    /// Applies `records` in batches of `batch` with a fresh applier — one batch at a time, or `pipelined`
+    /// in the follower's rounds (a batch applied while the next is parsed) —; returns the table and the
+    /// metrics.
+    fn applied(
+        records: &[Owned],
+        batch: usize,
+        pipelined: bool,
+    ) -> (Arc<PartnerTable>, Arc<Metrics>) {
         let table = Arc::new(PartnerTable::new());
         let metrics = Arc::new(Metrics::new());
         let applier = Applier::new(
@@ -648,8 +671,19 @@ mod tests {
         )
         .unwrap();
         let all: Vec<Record<'_>> = records.iter().map(Owned::record).collect();
-        for chunk in all.chunks(batch) {
-            applier.apply(chunk);
+        if pipelined {
+            let mut parsed = None;
+            for chunk in all.chunks(batch) {
+                let (next, ()) = applier.round(parsed.as_mut(), chunk, || ());
+                parsed = Some(next);
+            }
+            if let Some(last) = parsed.as_mut() {
+                applier.apply_parsed(last);
+            }
+        } else {
+            for chunk in all.chunks(batch) {
+                applier.apply(chunk);
+            }
         }
         (table, metrics)
     }
@@ -664,19 +698,27 @@ mod tests {
         assert_eq!(want.0.len(), 3000 / 4 * 3);
         assert!(want.1.iter().any(|(_, owner)| owner.is_empty()));
         assert!(want.1.iter().any(|(v, _)| v.starts_with("H-")));
-        for batch in [BATCH, 1000, PARALLEL_FROM, PARALLEL_FROM - 1, 1] {
-            let (table, metrics) = applied(&records, batch);
-            assert!(contents(&table, &records) == want, "batches of {batch}");
-            assert_eq!(table.len(), expected.len(), "batches of {batch}");
+        let batches = [BATCH, 1000, PARALLEL_FROM, PARALLEL_FROM - 1, 1];
+        for (batch, pipelined) in batches.into_iter().flat_map(|b| [(b, false), (b, true)]) {
+            let (table, metrics) = applied(&records, batch, pipelined);
+            assert!(
+                contents(&table, &records) == want,
+                "batches of {batch}, pipelined {pipelined}"
+            );
+            assert_eq!(
+                table.len(),
+                expected.len(),
+                "batches of {batch}, pipelined {pipelined}"
+            );
             assert_eq!(
                 table.identifier_count(),
                 expected.identifier_count(),
-                "batches of {batch}"
+                "batches of {batch}, pipelined {pipelined}"
             );
             assert_eq!(
                 table.updates_applied(),
                 expected.updates_applied(),
-                "batches of {batch}"
+                "batches of {batch}, pipelined {pipelined}"
             );
             assert_eq!(
                 bad_counts(&metrics),
@@ -686,7 +728,7 @@ mod tests {
                     "borderlane_bad_partner_records_total{kind=\"missing_key\"} 1",
                     "borderlane_bad_partner_records_total{kind=\"not_utf8\"} 1",
                 ],
-                "batches of {batch}"
+                "batches of {batch}, pipelined {pipelined}"
             );
         }
     }
@@ -713,11 +755,14 @@ mod tests {
                 });
             }
         }
-        let (table, _) = applied(&records, records.len());
-        for i in 0..2 * PARALLEL_FROM {
-            let got = table.get(IdKind::Ior, &format!("I{i}"));
-            assert_eq!(got.is_some(), i % 2 == 1, "P{i}");
+        // Pipelined in odd batches, so some pairs straddle two rounds (the later applied a round later).
+        for (batch, pipelined) in [(records.len(), false), (PARALLEL_FROM + 1, true)] {
+            let (table, _) = applied(&records, batch, pipelined);
+            for i in 0..2 * PARALLEL_FROM {
+                let got = table.get(IdKind::Ior, &format!("I{i}"));
+                assert_eq!(got.is_some(), i % 2 == 1, "P{i}, pipelined {pipelined}");
+            }
+            assert_eq!(table.len(), PARALLEL_FROM);
         }
-        assert_eq!(table.len(), PARALLEL_FROM);
     }
 }
