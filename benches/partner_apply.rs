@@ -1,10 +1,10 @@
 //! Criterion bench of the partner follower's own work on a table load: generated partner records (the
-//! load generator's, as `loadtest --partner-load` produces them), three partitions, taken in batches of
-//! the follower's size and parsed and applied by its `Applier` in the follower's rounds (a batch parsed
-//! while the one before is applied; records parsed in parallel, each partition's applied in offset order,
-//! partitions in parallel) into an empty table. What `loadtest
-//! --partner-load` measures less the broker and librdkafka, so a change to parsing or indexing shows
-//! without the Kafka run's spread.
+//! load generator's, as `loadtest --partner-load` produces them), three partitions, in the order a Kafka
+//! fetch delivers them, taken in batches of the follower's size and parsed and applied by its `Applier` in
+//! the follower's rounds (a batch parsed while the one before is applied; records parsed in parallel, each
+//! partition's applied in offset order, partitions in parallel) into an empty table. The follower's part
+//! of what `loadtest --partner-load` measures, without the broker, librdkafka and the polling sharing the
+//! CPUs, so changes to parsing or indexing can be compared (alternating the builds) on their own.
 //!
 //! `cargo bench --bench partner_apply` loads 1 M partners (`PARTNER_BENCH_RECORDS` overrides); the test
 //! run of the benches (`cargo test --all-targets`) 5 000, so CI only checks that it runs.
@@ -18,10 +18,13 @@ use borderlane::service::metrics::Metrics;
 use borderlane::traffic::gen::{GenConfig, Generator};
 use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::Limits;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 
 /// Partitions of the bench's topic (the service's default).
 const PARTITIONS: usize = 3;
+
+/// librdkafka's `max.partition.fetch.bytes` default: the most of one partition a fetch response holds.
+const FETCH_BYTES: usize = 1 << 20;
 
 fn size() -> usize {
     if let Some(n) = std::env::var("PARTNER_BENCH_RECORDS")
@@ -65,42 +68,56 @@ fn records(n: usize) -> Vec<(String, Vec<u8>)> {
 fn benches(c: &mut Criterion) {
     let n = size();
     let owned = records(n);
-    // Spread evenly over the partitions (each key once), each partition's offsets counting up; polled
-    // in arrival order.
-    let mut next_offset = [0i64; PARTITIONS];
-    let polled: Vec<Record<'_>> = owned
-        .iter()
-        .enumerate()
-        .map(|(i, (key, value))| {
-            let partition = i % PARTITIONS;
-            let offset = next_offset[partition];
-            next_offset[partition] += 1;
-            Record {
-                partition: partition as i32,
-                offset,
-                key: Some(key.as_bytes()),
-                value: Some(value),
+    // Each key once, spread evenly over the partitions, each partition's offsets counting up; polled in
+    // the order a Kafka load delivers them: librdkafka hands over a fetch response's records partition by
+    // partition, up to `max.partition.fetch.bytes` (1 MiB by default) of each, so the records come in
+    // runs of ~1 MiB of one partition (a 4 096-record batch mostly one partition's, sometimes two).
+    let mut lanes: Vec<Vec<&(String, Vec<u8>)>> = vec![Vec::new(); PARTITIONS];
+    for (i, r) in owned.iter().enumerate() {
+        lanes[i % PARTITIONS].push(r);
+    }
+    let mut polled: Vec<Record<'_>> = Vec::with_capacity(n);
+    let mut next = [0usize; PARTITIONS];
+    while polled.len() < n {
+        for (partition, lane) in lanes.iter().enumerate() {
+            let mut run = 0;
+            while run < FETCH_BYTES && next[partition] < lane.len() {
+                let (key, value) = lane[next[partition]];
+                polled.push(Record {
+                    partition: partition as i32,
+                    offset: next[partition] as i64,
+                    key: Some(key.as_bytes()),
+                    value: Some(value),
+                });
+                run += key.len() + value.len();
+                next[partition] += 1;
             }
-        })
-        .collect();
+        }
+    }
 
     let mut g = c.benchmark_group("partners");
     g.throughput(Throughput::Elements(n as u64));
+    // A load takes ~0.5 s: ten samples of one load each.
     g.sample_size(10);
+    g.sampling_mode(SamplingMode::Flat);
     g.warm_up_time(Duration::from_secs(1));
-    // Wall time, what the follower's load takes; and the process's CPU time over the same span, what it
-    // costs the machine (the measure that decides a Kafka load on two CPUs shared with librdkafka and the
-    // broker, and steadier on a shared machine than the wall time).
+    g.measurement_time(Duration::from_secs(10));
+    // The load's wall time in the follower's rounds; the process's CPU time in a separate run of the same
+    // loads (what it costs two CPUs the load shares with librdkafka and the broker); and the wall time
+    // with each batch parsed, then applied, no overlap (`Applier::apply`), for comparison.
     g.bench_function("apply", |b| {
-        b.iter_custom(|iters| load(&polled, iters, wall))
+        b.iter_custom(|iters| load(&polled, iters, wall, true))
     });
     g.bench_function("apply_cpu", |b| {
-        b.iter_custom(|iters| load(&polled, iters, process_cpu))
+        b.iter_custom(|iters| load(&polled, iters, process_cpu, true))
+    });
+    g.bench_function("apply_one_batch_at_a_time", |b| {
+        b.iter_custom(|iters| load(&polled, iters, wall, false))
     });
     g.finish();
 }
 
-/// The wall clock.
+/// The wall clock (monotonic, since the first call; only differences are used).
 fn wall() -> Duration {
     use std::sync::OnceLock;
     static START: OnceLock<Instant> = OnceLock::new();
@@ -119,8 +136,9 @@ fn process_cpu() -> Duration {
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
-/// `iters` loads of `polled` into a fresh table, each measured by `clock` (table set-up and drop outside).
-fn load(polled: &[Record<'_>], iters: u64, clock: fn() -> Duration) -> Duration {
+/// `iters` loads of `polled` into a fresh table, in the follower's rounds or one batch at a time, each
+/// measured by `clock` (table set-up and drop outside).
+fn load(polled: &[Record<'_>], iters: u64, clock: fn() -> Duration, rounds: bool) -> Duration {
     let n = polled.len();
     let mut spent = Duration::ZERO;
     for _ in 0..iters {
@@ -135,13 +153,19 @@ fn load(polled: &[Record<'_>], iters: u64, clock: fn() -> Duration) -> Duration 
         let started = clock();
         // As the follower does: each round applies the batch parsed the round before while the
         // next is parsed (it polls meanwhile; here the batches are all in memory).
-        let mut parsed = None;
-        for batch in polled.chunks(BATCH) {
-            let (next, ()) = applier.round(parsed.as_mut(), batch, || ());
-            parsed = Some(next);
-        }
-        if let Some(last) = parsed.as_mut() {
-            applier.apply_parsed(last);
+        if rounds {
+            let mut parsed = None;
+            for batch in polled.chunks(BATCH) {
+                let (next, ()) = applier.round(parsed.as_mut(), batch, || ());
+                parsed = Some(next);
+            }
+            if let Some(last) = parsed.as_mut() {
+                applier.apply_parsed(last);
+            }
+        } else {
+            for batch in polled.chunks(BATCH) {
+                applier.apply(batch);
+            }
         }
         spent += clock() - started;
         assert_eq!(table.len(), n, "every partner applied");

@@ -186,6 +186,8 @@ impl PartnerFollower {
                         .round(to_apply.as_mut().map(|(p, _)| p), &batch, || {
                             self.poll_batch(&fetch, Duration::ZERO)
                         });
+                // Ends without records (a partition empty at start-up, or whose last records came in
+                // an earlier batch) still make a round, so they count a round later like any batch's.
                 parsed = (!batch.is_empty() || !ends.is_empty()).then_some((parsing, ends));
                 (next, to_apply)
             };
