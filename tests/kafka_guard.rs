@@ -15,9 +15,14 @@ fn a_failing_task_stops_the_whole_service() {
     config.kafka.create_topics = false;
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let result = runtime.block_on(async {
+        // `start` binds the HTTP listener before it returns its address.
         let running = borderlane::service::start(config.clone()).await.unwrap();
         let http = running.http_addr();
-        assert_eq!(http_get(http, "/healthz").map(|r| r.0), Some(200));
+        // The failure comes within milliseconds of the start (one metadata round trip), so the guard
+        // may have stopped the server already; if it still answers, it answers as a live service.
+        if let Some((status, _)) = http_get(http, "/healthz") {
+            assert_eq!(status, 200);
+        }
         let outcome = tokio::time::timeout(PATIENCE, running.wait(std::future::pending()))
             .await
             .expect("the guard stops the service by itself");

@@ -866,13 +866,15 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
                     Sink::ExactlyOnce(kafka::txn::ExactlyOnceSink::new(&config, metrics.clone())?)
                 }
             });
+            let (topics_exist, topics_known) = std::sync::mpsc::sync_channel(1);
             let follower = PartnerFollower::new(
                 &config,
                 table.clone(),
                 metrics.clone(),
                 readiness.clone(),
                 shutdown.clone(),
-            )?;
+            )?
+            .after_topics(topics_known);
             let control = ControlFollower::new(
                 &config,
                 board.clone(),
@@ -913,21 +915,31 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
                 shutdown.clone(),
             )?;
 
-            // The partner follower starts as soon as the topics exist, the other followers once the
-            // dead-letter topic is known to take the largest dead letter as well (the pipeline waits for
-            // them, so no decision comes before that check): the check's round trips overlap the partner
-            // table's load, the longest part of a start.
+            // The partner follower starts at once (it waits for the topics only if its topic is not
+            // there yet), the other followers once the topics exist and the dead-letter topic is known
+            // to take the largest dead letter as well (the pipeline waits for them, so no decision comes
+            // before that check): making sure of the topics and the check's round trips overlap the
+            // partner table's load, the longest part of a start.
             let (topics_ok, mut topics_ready) = watch::channel(false);
             let outcome_topics_ready = topics_ready.clone();
             let topics_config = config.clone();
             let stop = shutdown.clone();
             let h = tasks.spawn(async move {
-                kafka::topics::ensure(&topics_config).await?;
                 let follower = tokio::task::spawn_blocking(move || follower.run());
-                if let Err(e) = kafka::topics::check_dead_letter_room(&topics_config).await {
-                    // The service stops: the follower first (it watches the shutdown), so that its
-                    // thread ends within the shutdown budget instead of after it.
+                let checked = match kafka::topics::ensure(&topics_config).await {
+                    Ok(()) => {
+                        // Capacity 1, sent once: never blocks.
+                        let _ = topics_exist.send(());
+                        kafka::topics::check_dead_letter_room(&topics_config).await
+                    }
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = checked {
+                    // The service stops: the follower first (it watches the shutdown; one still waiting
+                    // for the topics learns they could not be made), so that its thread ends within the
+                    // shutdown budget instead of after it.
                     stop.trigger();
+                    drop(topics_exist);
                     let _ = follower.await;
                     return Err(e);
                 }

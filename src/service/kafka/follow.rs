@@ -152,13 +152,28 @@ impl Topic<'_> {
         timeout: Duration,
         shutdown: &Shutdown,
     ) -> anyhow::Result<HashMap<i32, (i64, i64)>> {
+        self.end_offsets_waiting(consumer, timeout, shutdown, || false)
+    }
+
+    /// [`Topic::end_offsets_retrying`], calling `wait` on each failure first: `true` means it waited for
+    /// what may have caused the failure (the topic's creation) and the retry comes at once, unlogged;
+    /// `false` that it did not, and the retry comes after a logged pause.
+    pub fn end_offsets_waiting<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        timeout: Duration,
+        shutdown: &Shutdown,
+        mut wait: impl FnMut() -> bool,
+    ) -> anyhow::Result<HashMap<i32, (i64, i64)>> {
         let started = Instant::now();
         loop {
             match self.end_offsets(consumer, timeout) {
                 Ok(ends) => return Ok(ends),
                 Err(e) if started.elapsed() < timeout && !shutdown.is_triggered() => {
-                    warn!(error = %format!("{e:#}"), "{} end offsets not available yet; retrying", self.what);
-                    std::thread::sleep(Duration::from_millis(200));
+                    if !wait() {
+                        warn!(error = %format!("{e:#}"), "{} end offsets not available yet; retrying", self.what);
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
                 }
                 Err(e) => return Err(e),
             }
@@ -173,19 +188,21 @@ impl Topic<'_> {
         timeout: Duration,
         shutdown: &Shutdown,
     ) -> anyhow::Result<HashMap<i32, (i64, i64)>> {
-        self.assign_from_beginning_with(consumer, timeout, shutdown, |_| Ok(()))
+        self.assign_from_beginning_with(consumer, timeout, shutdown, || false, |_| Ok(()))
     }
 
-    /// [`Topic::assign_from_beginning`], calling `before_assign` on each partition before the assignment
-    /// (the partner follower takes each partition's fetch queue there).
+    /// [`Topic::assign_from_beginning`], reading the end offsets with [`Topic::end_offsets_waiting`]'s
+    /// `wait` and calling `before_assign` on each partition before the assignment (the partner follower
+    /// starts before the topics are known to exist, and takes each partition's fetch queue there).
     pub fn assign_from_beginning_with<C: ConsumerContext>(
         &self,
         consumer: &BaseConsumer<C>,
         timeout: Duration,
         shutdown: &Shutdown,
+        wait: impl FnMut() -> bool,
         mut before_assign: impl FnMut(i32) -> anyhow::Result<()>,
     ) -> anyhow::Result<HashMap<i32, (i64, i64)>> {
-        let ends = self.end_offsets_retrying(consumer, timeout, shutdown)?;
+        let ends = self.end_offsets_waiting(consumer, timeout, shutdown, wait)?;
         let mut tpl = TopicPartitionList::with_capacity(ends.len());
         for p in ends.keys() {
             tpl.add_partition_offset(self.name, *p, Offset::Beginning)?;

@@ -17,7 +17,7 @@
 //! one thread applied while the other waited (docs/performance.md, "Partner table").
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
@@ -79,6 +79,9 @@ pub struct PartnerFollower {
     timeout: Duration,
     /// How often the topic's metadata is re-read for new partitions.
     refresh_every: Duration,
+    /// Told once the service's topics exist (dropped if they could not be made): see
+    /// [`PartnerFollower::after_topics`].
+    topics: Option<mpsc::Receiver<()>>,
 }
 
 impl PartnerFollower {
@@ -113,7 +116,18 @@ impl PartnerFollower {
             shutdown,
             timeout: Duration::from_millis(config.kafka.startup_timeout_ms),
             refresh_every: Duration::from_millis(config.kafka.partner_refresh_ms),
+            topics: None,
         })
+    }
+
+    /// Lets the follower start while the service makes sure its topics exist (`topics::ensure`, tens of
+    /// milliseconds even when they do): it reads the partner topic's end offsets at once, and only if that
+    /// fails waits for `topics` — a message once they exist, or the sender dropped (after the shutdown is
+    /// triggered) if they could not be made — before trying again. Without it, a failure is retried after
+    /// a logged pause.
+    pub fn after_topics(mut self, topics: mpsc::Receiver<()>) -> PartnerFollower {
+        self.topics = Some(topics);
+        self
     }
 
     fn topic(&self) -> Topic<'_> {
@@ -124,14 +138,20 @@ impl PartnerFollower {
     }
 
     /// Reads to the start-up end offsets, signals readiness, then follows until shutdown. Blocking.
-    pub fn run(self) -> anyhow::Result<()> {
+    pub fn run(mut self) -> anyhow::Result<()> {
         let started = Instant::now();
         // Every partition's records come through `fetch`, taken before the partition is assigned.
         let fetch = FetchQueue::new(&self.consumer)?;
+        // A first failure to read the end offsets waits for the topics to exist, then retries at once
+        // (if they could not be made, the service is stopping and the retry's failure ends the follower);
+        // later failures are retried as any follower's.
+        let mut topics = self.topics.take();
+        let wait_for_topics = || topics.take().map(|t| t.recv()).is_some();
         let ends = self.topic().assign_from_beginning_with(
             &self.consumer,
             self.timeout,
             &self.shutdown,
+            wait_for_topics,
             |p| fetch.take_partition(&self.topic, p),
         )?;
         let mut refresh = Refresh::new(ends.keys().copied(), self.refresh_every);
