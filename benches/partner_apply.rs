@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use borderlane::load::policy::default_policy;
 use borderlane::service::kafka::partners::{Applier, Record, BATCH};
 use borderlane::service::metrics::Metrics;
-use borderlane::traffic::gen::{GenConfig, Generator};
+use borderlane::traffic::gen::{partner_records, GenConfig};
 use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::Limits;
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
@@ -40,34 +40,9 @@ fn size() -> usize {
     }
 }
 
-/// `n` partner records as (key, JSON value); a generator's pool is about a third partners.
-fn records(n: usize) -> Vec<(String, Vec<u8>)> {
-    let policy = default_policy();
-    let mut pool = n.saturating_mul(3).max(50);
-    loop {
-        let g = Generator::new(
-            GenConfig {
-                partners: pool,
-                ..GenConfig::default()
-            },
-            &policy,
-        );
-        if g.partners().len() >= n {
-            return g.partners()[..n]
-                .iter()
-                .map(|p| {
-                    let value = serde_json::to_vec(p).expect("a partner serialises");
-                    (p.partner_id.to_string(), value)
-                })
-                .collect();
-        }
-        pool = pool.saturating_mul(2);
-    }
-}
-
 fn benches(c: &mut Criterion) {
     let n = size();
-    let owned = records(n);
+    let owned = partner_records(&default_policy(), GenConfig::default().seed, n);
     // Each key once, spread evenly over the partitions, each partition's offsets counting up; polled in
     // the order a Kafka load delivers them: librdkafka hands over a fetch response's records partition by
     // partition, up to `max.partition.fetch.bytes` (1 MiB by default) of each, so the records come in
@@ -154,14 +129,7 @@ fn load(polled: &[Record<'_>], iters: u64, clock: fn() -> Duration, rounds: bool
         // As the follower does: each round applies the batch parsed the round before while the
         // next is parsed (it polls meanwhile; here the batches are all in memory).
         if rounds {
-            let mut parsed = None;
-            for batch in polled.chunks(BATCH) {
-                let (next, ()) = applier.round(parsed.as_mut(), batch, || ());
-                parsed = Some(next);
-            }
-            if let Some(last) = parsed.as_mut() {
-                applier.apply_parsed(last);
-            }
+            applier.apply_in_rounds(polled.chunks(BATCH));
         } else {
             for batch in polled.chunks(BATCH) {
                 applier.apply(batch);

@@ -1,11 +1,15 @@
 //! The shutdown guard and start-up checks: a failing task stops the whole service (no half-alive
-//! process), and a bad configuration is refused with every error and its key path.
+//! process), a bad configuration is refused with every error and its key path, and a first start makes
+//! its topics while the partner follower is already reading.
 
 mod common;
 
 use std::process::Command;
 
 use common::*;
+use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::ClientConfig;
 
 #[test]
 fn a_failing_task_stops_the_whole_service() {
@@ -15,14 +19,9 @@ fn a_failing_task_stops_the_whole_service() {
     config.kafka.create_topics = false;
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let result = runtime.block_on(async {
-        // `start` binds the HTTP listener before it returns its address.
         let running = borderlane::service::start(config.clone()).await.unwrap();
         let http = running.http_addr();
-        // The failure comes within milliseconds of the start (one metadata round trip), so the guard
-        // may have stopped the server already; if it still answers, it answers as a live service.
-        if let Some((status, _)) = http_get(http, "/healthz") {
-            assert_eq!(status, 200);
-        }
+        assert_eq!(http_get(http, "/healthz").map(|r| r.0), Some(200));
         let outcome = tokio::time::timeout(PATIENCE, running.wait(std::future::pending()))
             .await
             .expect("the guard stops the service by itself");
@@ -111,4 +110,41 @@ fn a_dead_letter_topic_smaller_than_the_manifest_topic_is_refused_at_start_up() 
             &ok,
         ))
         .expect("the service's own topics pass");
+}
+
+#[test]
+fn a_first_start_makes_its_topics_and_follows_the_partner_topic() {
+    // No topic exists yet: the partner follower, started before the service has made its topics, fails
+    // its first read, waits for them, then reads — the table completes and live updates are applied.
+    let config = config("fresh");
+    let service = InProcess::start(config.clone());
+    wait_until("/readyz 200", || {
+        http_get(service.http, "/readyz").map(|r| r.0) == Some(200)
+    });
+    assert_eq!(metric(service.http, "borderlane_partner_partitions"), 3.0);
+    // Made by the service as configured (compacted), not by the broker on the follower's request.
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &config.kafka.bootstrap_servers)
+        .create()
+        .unwrap();
+    let described = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(admin.describe_configs(
+            [&ResourceSpecifier::Topic(&config.kafka.topics.partners)],
+            &AdminOptions::new(),
+        ))
+        .unwrap();
+    let resource = described.into_iter().next().unwrap().unwrap();
+    let cleanup = resource.get("cleanup.policy").and_then(|e| e.value.clone());
+    assert_eq!(cleanup.as_deref(), Some("compact"));
+    let p = partner("CTP-FRESH-1", "importer", "ior", "FRESH-1", "certified", 1);
+    send_all(
+        &config,
+        &config.kafka.topics.partners,
+        &[(Some(b"CTP-FRESH-1".to_vec()), Some(p.into_bytes()))],
+    );
+    wait_until("the live partner applied", || {
+        metric(service.http, "borderlane_partner_table_size") == 1.0
+    });
+    service.stop().unwrap();
 }

@@ -4,7 +4,8 @@
 //! decisions (their key is the manifest id) and dead letters (the input key), so every output names the
 //! sequence number it answers.
 
-use borderlane::traffic::gen::{GenConfig, Generator, Record};
+pub use borderlane::traffic::gen::partner_records;
+use borderlane::traffic::gen::{partner_pool, GenConfig, Generator, Record};
 use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::wire::ErrorKind;
 
@@ -140,40 +141,6 @@ impl Templates {
         if let Some(at) = t.id_at {
             write_digits(&mut buf[at..at + ID_DIGITS], seq);
         }
-    }
-}
-
-/// The generator's party-pool size that yields at least `partners` partner records (about a third of a
-/// pool are partners).
-fn partner_pool(partners: usize) -> usize {
-    partners.saturating_mul(3).max(50)
-}
-
-/// `n` partner records as (key, JSON value) from the seeded generator, the first `n` of a generator sized
-/// to hold at least that many.
-pub fn partner_records(policy: &CompiledPolicy, seed: u64, n: usize) -> Vec<(String, Vec<u8>)> {
-    let mut pool = partner_pool(n);
-    loop {
-        let g = Generator::new(
-            GenConfig {
-                seed,
-                partners: pool,
-                ..GenConfig::default()
-            },
-            policy,
-        );
-        if g.partners().len() >= n {
-            return g.partners()[..n]
-                .iter()
-                .map(|p| {
-                    (
-                        p.partner_id.to_string(),
-                        serde_json::to_vec(p).unwrap_or_default(),
-                    )
-                })
-                .collect();
-        }
-        pool = pool.saturating_mul(2);
     }
 }
 

@@ -926,20 +926,18 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
             let stop = shutdown.clone();
             let h = tasks.spawn(async move {
                 let follower = tokio::task::spawn_blocking(move || follower.run());
-                let checked = match kafka::topics::ensure(&topics_config).await {
-                    Ok(()) => {
-                        // Capacity 1, sent once: never blocks.
-                        let _ = topics_exist.send(());
-                        kafka::topics::check_dead_letter_room(&topics_config).await
-                    }
-                    Err(e) => Err(e),
-                };
-                if let Err(e) = checked {
-                    // The service stops: the follower first (it watches the shutdown; one still waiting
-                    // for the topics learns they could not be made), so that its thread ends within the
-                    // shutdown budget instead of after it.
-                    stop.trigger();
+                if let Err(e) = kafka::topics::ensure(&topics_config).await {
+                    // The task's error stops the service (the guard); a follower waiting for the topics
+                    // ends at once, one already loading at the shutdown.
                     drop(topics_exist);
+                    return Err(e);
+                }
+                // Capacity 1, sent once: never blocks.
+                let _ = topics_exist.send(());
+                if let Err(e) = kafka::topics::check_dead_letter_room(&topics_config).await {
+                    // The service stops: the follower first (it watches the shutdown), so that its
+                    // thread ends within the shutdown budget instead of after it.
+                    stop.trigger();
                     let _ = follower.await;
                     return Err(e);
                 }

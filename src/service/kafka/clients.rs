@@ -666,6 +666,10 @@ pub fn properties(k: &KafkaConfig, role: Role) -> BTreeMap<String, String> {
             p.insert("enable.auto.offset.store".into(), "false".into());
             // End-of-partition events tell the follower it has read up to the start-up end offsets.
             p.insert("enable.partition.eof".into(), "true".into());
+            // The partner follower asks for its topic's metadata before the service has made sure of
+            // the topics: it must never have the broker create one with the broker's defaults (not
+            // compacted), whatever `kafka.consumer` says (librdkafka's consumer default, kept).
+            p.insert("allow.auto.create.topics".into(), "false".into());
             // Group settings mean nothing without a group; librdkafka warns about some of them.
             p.remove("partition.assignment.strategy");
             p.remove("auto.commit.interval.ms");
@@ -752,6 +756,7 @@ mod tests {
             [kafka.consumer]
             "fetch.wait.max.ms" = "50"
             "session.timeout.ms" = "6000"
+            "allow.auto.create.topics" = "true"
             "#,
         );
         let prod = properties(&c.kafka, Role::Producer);
@@ -774,6 +779,8 @@ mod tests {
         assert!(!partners.contains_key("session.timeout.ms"));
         assert_eq!(partners["enable.partition.eof"], "true");
         assert_eq!(partners["enable.auto.commit"], "false");
+        // It may ask for its topic's metadata before the service has made the topic: never auto-created.
+        assert_eq!(partners["allow.auto.create.topics"], "false");
         assert_eq!(partners["queued.max.messages.kbytes"], "8192");
         assert_eq!(cons["queued.max.messages.kbytes"], "16384");
         // `[kafka.consumer]` is both consumers' per-client table: the operator's value wins for both.

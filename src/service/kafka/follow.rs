@@ -96,6 +96,18 @@ impl ClientContext for FollowerContext {
 
 impl ConsumerContext for FollowerContext {}
 
+/// What a follower did about a failure to read its topic's end offsets ([`Topic::end_offsets_waiting`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waited {
+    /// Nothing: the retry comes after a logged pause.
+    Nothing,
+    /// It waited for what may have caused the failure (the topics being made) and that is done: the
+    /// retry comes at once, unlogged, with a full time budget.
+    Ready,
+    /// It learned the failure will not pass (the topics could not be made): the error is returned.
+    GiveUp,
+}
+
 /// A followed topic, for metadata queries and messages (`what`: e.g. "partner topic").
 pub struct Topic<'a> {
     pub name: &'a str,
@@ -152,29 +164,30 @@ impl Topic<'_> {
         timeout: Duration,
         shutdown: &Shutdown,
     ) -> anyhow::Result<HashMap<i32, (i64, i64)>> {
-        self.end_offsets_waiting(consumer, timeout, shutdown, || false)
+        self.end_offsets_waiting(consumer, timeout, shutdown, || Waited::Nothing)
     }
 
-    /// [`Topic::end_offsets_retrying`], calling `wait` on each failure first: `true` means it waited for
-    /// what may have caused the failure (the topic's creation) and the retry comes at once, unlogged;
-    /// `false` that it did not, and the retry comes after a logged pause.
+    /// [`Topic::end_offsets_retrying`], calling `wait` on each failure first (see [`Waited`]).
     pub fn end_offsets_waiting<C: ConsumerContext>(
         &self,
         consumer: &BaseConsumer<C>,
         timeout: Duration,
         shutdown: &Shutdown,
-        mut wait: impl FnMut() -> bool,
+        mut wait: impl FnMut() -> Waited,
     ) -> anyhow::Result<HashMap<i32, (i64, i64)>> {
-        let started = Instant::now();
+        let mut started = Instant::now();
         loop {
             match self.end_offsets(consumer, timeout) {
                 Ok(ends) => return Ok(ends),
-                Err(e) if started.elapsed() < timeout && !shutdown.is_triggered() => {
-                    if !wait() {
+                Err(e) if started.elapsed() < timeout && !shutdown.is_triggered() => match wait() {
+                    Waited::Nothing => {
                         warn!(error = %format!("{e:#}"), "{} end offsets not available yet; retrying", self.what);
                         std::thread::sleep(Duration::from_millis(200));
                     }
-                }
+                    // A full budget from here: the wait is not the topic's fault.
+                    Waited::Ready => started = Instant::now(),
+                    Waited::GiveUp => return Err(e),
+                },
                 Err(e) => return Err(e),
             }
         }
@@ -188,7 +201,7 @@ impl Topic<'_> {
         timeout: Duration,
         shutdown: &Shutdown,
     ) -> anyhow::Result<HashMap<i32, (i64, i64)>> {
-        self.assign_from_beginning_with(consumer, timeout, shutdown, || false, |_| Ok(()))
+        self.assign_from_beginning_with(consumer, timeout, shutdown, || Waited::Nothing, |_| Ok(()))
     }
 
     /// [`Topic::assign_from_beginning`], reading the end offsets with [`Topic::end_offsets_waiting`]'s
@@ -199,7 +212,7 @@ impl Topic<'_> {
         consumer: &BaseConsumer<C>,
         timeout: Duration,
         shutdown: &Shutdown,
-        wait: impl FnMut() -> bool,
+        wait: impl FnMut() -> Waited,
         mut before_assign: impl FnMut(i32) -> anyhow::Result<()>,
     ) -> anyhow::Result<HashMap<i32, (i64, i64)>> {
         let ends = self.end_offsets_waiting(consumer, timeout, shutdown, wait)?;

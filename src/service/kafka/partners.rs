@@ -32,7 +32,7 @@ use crate::service::config::Config;
 use crate::service::kafka::clients::{client_config, Role};
 pub use crate::service::kafka::fetch::Record;
 use crate::service::kafka::fetch::{Fetch, FetchQueue, Fetched};
-use crate::service::kafka::follow::{CatchUp, FollowerContext, Refresh, Topic};
+use crate::service::kafka::follow::{CatchUp, FollowerContext, Refresh, Topic, Waited};
 use crate::service::metrics::{BadPartner, Client, Metrics};
 use crate::service::{Readiness, Shutdown};
 
@@ -122,9 +122,9 @@ impl PartnerFollower {
 
     /// Lets the follower start while the service makes sure its topics exist (`topics::ensure`, tens of
     /// milliseconds even when they do): it reads the partner topic's end offsets at once, and only if that
-    /// fails waits for `topics` — a message once they exist, or the sender dropped (after the shutdown is
-    /// triggered) if they could not be made — before trying again. Without it, a failure is retried after
-    /// a logged pause.
+    /// first read fails waits for `topics` — a message once they exist (then it tries again at once), or
+    /// the sender dropped if they could not be made (then it ends with the error). Without it, a failure
+    /// is retried after a logged pause.
     pub fn after_topics(mut self, topics: mpsc::Receiver<()>) -> PartnerFollower {
         self.topics = Some(topics);
         self
@@ -142,11 +142,19 @@ impl PartnerFollower {
         let started = Instant::now();
         // Every partition's records come through `fetch`, taken before the partition is assigned.
         let fetch = FetchQueue::new(&self.consumer)?;
-        // A first failure to read the end offsets waits for the topics to exist, then retries at once
-        // (if they could not be made, the service is stopping and the retry's failure ends the follower);
-        // later failures are retried as any follower's.
+        // A first failure to read the end offsets waits for the topics to exist, then retries at once, or
+        // ends the follower if they could not be made; later failures are retried as any follower's.
         let mut topics = self.topics.take();
-        let wait_for_topics = || topics.take().map(|t| t.recv()).is_some();
+        let wait_for_topics = || {
+            let Some(topics) = topics.take() else {
+                return Waited::Nothing;
+            };
+            info!(topic = %self.topic, "partner topic not readable yet; waiting for the service to make its topics");
+            match topics.recv() {
+                Ok(()) => Waited::Ready,
+                Err(_) => Waited::GiveUp,
+            }
+        };
         let ends = self.topic().assign_from_beginning_with(
             &self.consumer,
             self.timeout,
@@ -383,6 +391,19 @@ impl Applier {
             meanwhile()
         });
         (parsed.unwrap_or_default(), r)
+    }
+
+    /// Applies batches held in memory in the follower's rounds ([`Applier::round`]: each batch parsed
+    /// while the one before is applied), the last one applied before this returns.
+    pub fn apply_in_rounds<'b, 'r: 'b>(&self, batches: impl IntoIterator<Item = &'b [Record<'r>]>) {
+        let mut parsed = None;
+        for batch in batches {
+            let (next, ()) = self.round(parsed.as_mut(), batch, || ());
+            parsed = Some(next);
+        }
+        if let Some(last) = parsed.as_mut() {
+            self.apply_parsed(last);
+        }
     }
 
     /// Parses `batch` (a large one in parallel on the pool).
@@ -694,14 +715,7 @@ mod tests {
         .unwrap();
         let all: Vec<Record<'_>> = records.iter().map(Owned::record).collect();
         if pipelined {
-            let mut parsed = None;
-            for chunk in all.chunks(batch) {
-                let (next, ()) = applier.round(parsed.as_mut(), chunk, || ());
-                parsed = Some(next);
-            }
-            if let Some(last) = parsed.as_mut() {
-                applier.apply_parsed(last);
-            }
+            applier.apply_in_rounds(all.chunks(batch));
         } else {
             for chunk in all.chunks(batch) {
                 applier.apply(chunk);

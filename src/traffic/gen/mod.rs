@@ -815,6 +815,40 @@ fn commodity(rng: &mut ChaCha8Rng, line: &HtsLine) -> Commodity {
     }
 }
 
+/// The generator's party-pool size that yields at least `partners` partner records (about a third of a
+/// pool are partners).
+pub fn partner_pool(partners: usize) -> usize {
+    partners.saturating_mul(3).max(50)
+}
+
+/// `n` partner records as (key, JSON value) from the seeded generator, the first `n` of a generator sized
+/// to hold at least that many (the load generator's partner topic, and the partner bench's records).
+pub fn partner_records(policy: &CompiledPolicy, seed: u64, n: usize) -> Vec<(String, Vec<u8>)> {
+    let mut pool = partner_pool(n);
+    loop {
+        let g = Generator::new(
+            GenConfig {
+                seed,
+                partners: pool,
+                ..GenConfig::default()
+            },
+            policy,
+        );
+        if g.partners().len() >= n {
+            return g.partners()[..n]
+                .iter()
+                .map(|p| {
+                    (
+                        p.partner_id.to_string(),
+                        serde_json::to_vec(p).unwrap_or_default(),
+                    )
+                })
+                .collect();
+        }
+        pool = pool.saturating_mul(2);
+    }
+}
+
 /// The partners of `g` as NDJSON lines.
 pub fn partner_lines(g: &Generator) -> impl Iterator<Item = Vec<u8>> + '_ {
     g.partners()
