@@ -8,7 +8,9 @@
 //! the reader and the rules take are learned after a few rounds. `core_path_generated` and
 //! `core_path_generated_1kb` take a different generated manifest each time (the load generator's and
 //! `borderlane score`'s mix, ~1.7 KB on average, and its single-shipment ones, ~1.1 KB, against the
-//! generator's partner table): the per-core rate traffic gets. `cargo bench` cycles through 20 000 of them;
+//! generator's partner table): the per-core rate traffic gets. The `core_path*` benches run what the
+//! adapters run (`process_json`: the decision's JSON written without building a `Decision`);
+//! `core_path_via_decision` writes the same bytes through a built `Decision`, for comparison. `cargo bench` cycles through 20 000 of them;
 //! the test run of the benches (`cargo test --all-targets`) through 500, so CI only checks that they run.
 
 use std::fmt::Write as _;
@@ -18,7 +20,9 @@ use borderlane::load::policy::default_policy;
 use borderlane::traffic::gen::{GenConfig, Generator, Record};
 use borderlane_core::decision::ReasonText;
 use borderlane_core::json;
-use borderlane_core::score::{evaluate, process, resolve, resolve_facts, score};
+use borderlane_core::policy::CompiledPolicy;
+use borderlane_core::resumption::Resumptions;
+use borderlane_core::score::{evaluate, process, process_json, resolve, resolve_facts, score};
 use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::{parse_manifest, parse_manifest_serde, parse_partner, Limits};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -118,7 +122,15 @@ fn benches(c: &mut Criterion) {
             }
         })
     });
+    // What `score` and `serve` run: the decision's JSON written without building the decision.
     g.bench_function("core_path", |b| {
+        b.iter(|| {
+            out.clear();
+            json_path(&policy, &table, black_box(bytes), &limits, &mut out);
+        })
+    });
+    // The same bytes through a built `Decision` (the adapters' path before `process_json`).
+    g.bench_function("core_path_via_decision", |b| {
         b.iter(|| {
             out.clear();
             let (_, d) = process(&policy, &table, black_box(bytes), &limits).unwrap();
@@ -126,6 +138,18 @@ fn benches(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+/// The core path as the adapters run it: parse, join, score and write the decision's JSON to `out`.
+#[inline]
+fn json_path(
+    policy: &CompiledPolicy,
+    table: &PartnerTable,
+    bytes: &[u8],
+    limits: &Limits,
+    out: &mut Vec<u8>,
+) {
+    process_json(policy, table, bytes, limits, &Resumptions::NONE, None, out).unwrap();
 }
 
 /// How many generated manifests the `core_path_generated*` benches cycle through.
@@ -184,8 +208,7 @@ fn generated(c: &mut Criterion) {
             b.iter(|| {
                 let bytes = next.next().expect("a generated manifest");
                 out.clear();
-                let (_, d) = process(&policy, &table, black_box(bytes), &limits).unwrap();
-                d.write_json(&mut out);
+                json_path(&policy, &table, black_box(bytes), &limits, &mut out);
             })
         });
     }

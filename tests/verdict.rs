@@ -15,10 +15,10 @@ use borderlane::traffic::gen::{field_outcomes, GenConfig, Generator, Record};
 use borderlane_core::decision::{Action, Lane, Rule};
 use borderlane_core::history::{History, HistoryAsOf, Position, Watermark};
 use borderlane_core::policy::CompiledPolicy;
-use borderlane_core::resumption::{prioritize, Declaration, Resumptions};
+use borderlane_core::resumption::{Declaration, Resumptions};
 use borderlane_core::score::{
-    decide, evaluate_points, evaluate_screened, resolve, verdict, Lookups, PartyFact, PartyFacts,
-    Screen,
+    decide, decide_with, evaluate_points, evaluate_screened, resolve, verdict, Lookups, PartyFact,
+    PartyFacts, Screen,
 };
 use borderlane_core::table::PartnerTable;
 use borderlane_core::time::Timestamp;
@@ -105,8 +105,7 @@ fn check(policy: &CompiledPolicy, t: &Traffic, with_history: bool) -> Seen {
     );
     let mut seen = Seen::default();
     for m in &t.manifests {
-        let mut d = decide(policy, lookups, m);
-        prioritize(&mut d, m, &t.resumptions);
+        let d = decide_with(policy, lookups, m, &t.resumptions);
         let v = verdict(policy, lookups, m);
         let id = &m.manifest_id;
         assert_eq!(v.action, d.action, "{id}: action");

@@ -16,7 +16,8 @@ use std::sync::Arc;
 use borderlane_core::history::{History, HistoryAsOf, Watermark};
 use borderlane_core::json;
 use borderlane_core::policy::CompiledPolicy;
-use borderlane_core::score::{process, Lookups};
+use borderlane_core::resumption::Resumptions;
+use borderlane_core::score::{process_json, Lookups};
 use borderlane_core::table::PartnerTable;
 use borderlane_core::time::Timestamp;
 use borderlane_core::wire::Limits;
@@ -160,11 +161,18 @@ impl Ctx<'_> {
     /// Scores one line; appends the decision or the dead letter to the sink and counts it.
     fn score_line(&self, line_no: u64, line: &[u8], sink: &mut Sink) {
         let lookups = Lookups::new(self.table, self.history);
-        match process(self.policy, lookups, line, &self.limits) {
-            Ok((_, mut d)) => {
-                d.decided_at = self.decided_at;
-                sink.counts.add(&d);
-                d.write_json(&mut sink.out);
+        // The decision's JSON written straight into the output (no `Decision` built).
+        match process_json(
+            self.policy,
+            lookups,
+            line,
+            &self.limits,
+            &Resumptions::NONE,
+            self.decided_at.as_ref(),
+            &mut sink.out,
+        ) {
+            Ok((m, v)) => {
+                sink.counts.add_verdict(&v, &m);
                 sink.out.push(b'\n');
             }
             Err(e) => {

@@ -85,12 +85,13 @@ impl Traffic {
             );
             let started = Instant::now();
             let result = process_with(&policy, lookups, &bytes, &self.limits, &resumptions);
-            self.metrics.scored(started.elapsed());
             match result {
                 Ok((manifest, mut decision)) => {
                     decision.decided_at = crate::clock::now();
                     buf.clear();
                     decision.write_json(&mut buf);
+                    // As the pipeline's: the core's time with the decision's JSON written.
+                    self.metrics.scored(started.elapsed());
                     self.metrics.decision_acknowledged(
                         decision.action,
                         decision.lane,
@@ -121,7 +122,10 @@ impl Traffic {
                         .prepare(manifest, &decision.manifest_id, &brief, &buf);
                     self.watchers.decided(w, &brief);
                 }
-                Err(e) => self.metrics.dead_letter_acknowledged(e.kind),
+                Err(e) => {
+                    self.metrics.scored(started.elapsed());
+                    self.metrics.dead_letter_acknowledged(e.kind)
+                }
             }
         }
         Ok(())

@@ -70,7 +70,7 @@ pub struct Metrics {
     dead_letters: IntCounterVec,
     /// Pre-resolved `dead_letters` children, indexed like `ErrorKind::ALL`.
     dead_letter_handles: Vec<IntCounter>,
-    /// Time spent in the core (parse, validate, decide) per manifest.
+    /// Time spent in the core (parse, validate, decide, write the decision's JSON) per manifest.
     scoring_seconds: Histogram,
     /// Records per batch the pipeline scored, and whether on the scoring threads.
     scoring_batch_records: HistogramVec,
@@ -202,7 +202,7 @@ impl Metrics {
         let scoring_seconds = must(Histogram::with_opts(
             HistogramOpts::new(
                 "scoring_seconds",
-                "Core time per manifest: parse, validate, decide.",
+                "Core time per manifest: parse, validate, decide and write the decision's JSON.",
             )
             .buckets(must(exponential_buckets(1e-6, 2.0, 16))),
         ));

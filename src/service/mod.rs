@@ -33,7 +33,10 @@ use anyhow::{anyhow, bail, Context};
 use borderlane_core::codes::PortCode;
 use borderlane_core::decision::{Action, Decision, FastCondition, Lane};
 use borderlane_core::policy::CompiledPolicy;
+use borderlane_core::resumption::Resumptions;
+use borderlane_core::score::Verdict;
 use borderlane_core::table::{PartnerTable, Standing};
+use borderlane_core::time::Timestamp;
 use borderlane_core::wire::{Manifest, Mode};
 use tokio::sync::watch;
 use tokio::task::{Id, JoinSet};
@@ -460,6 +463,27 @@ impl Brief {
             fast_lane_port: !d.fast_missing.contains(FastCondition::FastLanePort),
             priority: d.priority,
             decided_secs: d.decided_at.map_or(0, |t| t.unix_seconds()),
+        }
+    }
+
+    /// [`Brief::of`] the decision whose verdict is `v` (its manifest `m`, decided under `resumptions` at
+    /// `decided_at`), without the decision (see `score::process_json`).
+    pub fn of_verdict(
+        v: &Verdict,
+        m: &Manifest,
+        resumptions: &Resumptions,
+        decided_at: Option<Timestamp>,
+    ) -> Brief {
+        Brief {
+            action: v.action,
+            lane: v.lane,
+            port: m.port_of_entry,
+            mode: m.mode,
+            score: v.score,
+            importer_standing: v.importer_standing,
+            fast_lane_port: !v.fast_missing.contains(FastCondition::FastLanePort),
+            priority: v.priority(m, resumptions),
+            decided_secs: decided_at.map_or(0, |t| t.unix_seconds()),
         }
     }
 }

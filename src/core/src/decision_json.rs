@@ -8,18 +8,87 @@
 
 use std::fmt::Write as _;
 
-use crate::decision::{Decision, Detail, ExamResult, PartyView, Reason, Recalled};
+use crate::codes::PortCode;
+use crate::decision::{Action, Band, Lane};
+use crate::decision::{Decision, Detail, ExamResult, FastMissing, PartyView, Reason, Recalled};
 use crate::json;
 use crate::table::Standing;
+use crate::time::Timestamp;
+use crate::watermark::Watermark;
+use crate::wire::Mode;
 
 impl Decision {
     /// Appends this decision's wire JSON (what `serde_json::to_writer(out, self)` writes) to `out`.
     pub fn write_json(&self, out: &mut Vec<u8>) {
+        self.fields().write_json(out, |out| {
+            for (i, r) in self.reasons.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                r.write_json(out);
+            }
+        });
+    }
+
+    fn fields(&self) -> Fields<'_> {
+        Fields {
+            manifest_id: &self.manifest_id,
+            revision: self.revision,
+            port_of_entry: self.port_of_entry,
+            mode: self.mode,
+            lane: self.lane,
+            action: self.action,
+            front_of_line: self.front_of_line,
+            random_exam: self.random_exam,
+            watchlist_hit: self.watchlist_hit,
+            score: self.score,
+            band: self.band,
+            parties: &self.parties,
+            fast_missing: self.fast_missing,
+            importer_standing: self.importer_standing,
+            policy_version: &self.policy_version,
+            model_version: self.model_version.as_deref(),
+            priority: self.priority,
+            history_as_of: self.history_as_of.as_deref(),
+            decided_at: self.decided_at.as_ref(),
+        }
+    }
+}
+
+/// A decision's fields but its reasons, borrowed: what its JSON is written from. [`Decision::write_json`]
+/// and [`crate::score::Evaluation::write_json`] (which writes a decision without building one) both go
+/// through [`Fields::write_json`], so their bytes agree by construction.
+pub(crate) struct Fields<'a> {
+    pub manifest_id: &'a str,
+    pub revision: u32,
+    pub port_of_entry: PortCode,
+    pub mode: Mode,
+    pub lane: Lane,
+    pub action: Action,
+    pub front_of_line: bool,
+    pub random_exam: bool,
+    pub watchlist_hit: bool,
+    pub score: i32,
+    pub band: Band,
+    pub parties: &'a [PartyView],
+    pub fast_missing: FastMissing,
+    pub importer_standing: Standing,
+    pub policy_version: &'a str,
+    pub model_version: Option<&'a str>,
+    pub priority: Option<u8>,
+    pub history_as_of: Option<&'a Watermark>,
+    pub decided_at: Option<&'a Timestamp>,
+}
+
+impl Fields<'_> {
+    /// Appends the decision's wire JSON; `reasons` appends the elements of its `reasons` array, comma
+    /// separated.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>, reasons: impl FnOnce(&mut Vec<u8>)) {
         // Literals carry the quotes around the values that need no escaping (enum names, digits), so
         // each value costs one copy.
         let raw = |out: &mut Vec<u8>, s: &str| out.extend_from_slice(s.as_bytes());
         out.extend_from_slice(b"{\"manifest_id\":\"");
-        json::escape_into(out, &self.manifest_id);
+        json::escape_into(out, self.manifest_id);
         out.extend_from_slice(b"\",\"revision\":");
         json::int(out, self.revision);
         out.extend_from_slice(b",\"port_of_entry\":\"");
@@ -41,12 +110,7 @@ impl Decision {
         out.extend_from_slice(b",\"band\":\"");
         raw(out, self.band.as_str());
         out.extend_from_slice(b"\",\"reasons\":[");
-        for (i, r) in self.reasons.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            r.write_json(out);
-        }
+        reasons(out);
         out.extend_from_slice(b"],\"parties\":[");
         for (i, p) in self.parties.iter().enumerate() {
             if i > 0 {
@@ -66,8 +130,8 @@ impl Decision {
         out.extend_from_slice(b"]},\"importer_standing\":");
         json::plain(out, self.importer_standing.as_str());
         out.extend_from_slice(b",\"policy_version\":");
-        json::string(out, &self.policy_version);
-        if let Some(v) = &self.model_version {
+        json::string(out, self.policy_version);
+        if let Some(v) = self.model_version {
             out.extend_from_slice(b",\"model_version\":");
             json::string(out, v);
         }
@@ -75,7 +139,7 @@ impl Decision {
             out.extend_from_slice(b",\"priority\":");
             json::int(out, p);
         }
-        if let Some(w) = &self.history_as_of {
+        if let Some(w) = self.history_as_of {
             // A map with integer keys: serde_json quotes each key.
             out.extend_from_slice(b",\"history_as_of\":{");
             for (i, (p, n)) in w.0.iter().enumerate() {
@@ -89,7 +153,7 @@ impl Decision {
             }
             out.push(b'}');
         }
-        if let Some(t) = &self.decided_at {
+        if let Some(t) = self.decided_at {
             out.extend_from_slice(b",\"decided_at\":\"");
             t.write_rfc3339(out);
             out.push(b'"');

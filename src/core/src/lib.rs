@@ -28,6 +28,6 @@ pub use history::{History, HistoryAsOf, Position, Watermark};
 pub use policy::{CompiledPolicy, PolicyDoc};
 pub use resumption::{Declaration, Resumptions};
 pub use schema::PathError;
-pub use score::{decide, process, process_with, Lookups};
+pub use score::{decide, process, process_json, process_with, Lookups};
 pub use table::{PartnerTable, Standing};
 pub use wire::{BadInput, ErrorKind, Limits, Manifest, Partner};

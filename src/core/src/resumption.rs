@@ -10,10 +10,8 @@
 use std::sync::Arc;
 
 use crate::codes::PortCode;
-use crate::decision::Decision;
 use crate::table::Standing;
 use crate::time::Timestamp;
-use crate::wire::Manifest;
 
 /// One port's resumption declaration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,14 +106,6 @@ pub fn priority(importer_standing: Standing) -> u8 {
         | Standing::Applicant
         | Standing::Mra => 4,
     }
-}
-
-/// Sets the decision's `priority` when a declaration applies to the manifest, clears it otherwise.
-#[inline]
-pub fn prioritize(d: &mut Decision, m: &Manifest, resumptions: &Resumptions) {
-    d.priority = resumptions
-        .applies(m.port_of_entry, &m.filed_at)
-        .map(|_| priority(d.importer_standing));
 }
 
 #[cfg(test)]

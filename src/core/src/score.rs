@@ -15,12 +15,13 @@ use crate::decision::{Action, Band, ExamResult, Recalled, Role};
 use crate::decision::{
     Decision, Detail, FastCondition, FastMissing, Lane, PartyView, Reason, Rule,
 };
+use crate::decision_json::Fields;
 use crate::history::{HistoryAsOf, Watermark};
 use crate::model::Line;
 use crate::policy::{settle, Border, CompiledPolicy, HistorySection, Ledger, ModelRule};
-use crate::resumption::{prioritize, Resumptions};
+use crate::resumption::Resumptions;
 use crate::table::{PartnerTable, Standing};
-use crate::time::Date;
+use crate::time::{Date, Timestamp};
 use crate::wire::{
     parse_manifest, BadInput, ErrorKind, Limits, Manifest, Mode, Partner, SealAffixer, SealClass,
     Shipment, Str,
@@ -44,6 +45,7 @@ pub fn process<'a>(
 /// [`process`] with the business-resumption declarations in force (the service's pipelines pass them;
 /// [`process`] is this with none): a decision at a port whose declaration covers the manifest's `filed_at`
 /// carries a `priority` (see [`crate::resumption`]).
+#[inline]
 pub fn process_with<'a>(
     policy: &CompiledPolicy,
     lookups: impl Into<Lookups<'a>>,
@@ -53,9 +55,37 @@ pub fn process_with<'a>(
 ) -> Result<(Manifest, Decision), BadInput> {
     let m = parse_manifest(bytes, limits)?;
     check_port(policy, &m)?;
-    let mut d = decide(policy, lookups, &m);
-    prioritize(&mut d, &m, resumptions);
+    let d = decide_with(policy, lookups, &m, resumptions);
     Ok((m, d))
+}
+
+/// [`process_with`] with the decision written straight to JSON: appends to `out` the bytes of the decision
+/// [`process_with`] gives, stamped `decided_at` (its [`Decision::write_json`]), without building the
+/// [`Decision`] (see [`Evaluation::write_json`]) — for adapters that only emit the JSON. Returns the parsed
+/// manifest with the decision's [`Verdict`]; a dead letter leaves `out` as it was.
+pub fn process_json<'a>(
+    policy: &CompiledPolicy,
+    lookups: impl Into<Lookups<'a>>,
+    bytes: &[u8],
+    limits: &Limits,
+    resumptions: &Resumptions,
+    decided_at: Option<&Timestamp>,
+    out: &mut Vec<u8>,
+) -> Result<(Manifest, Verdict), BadInput> {
+    let m = parse_manifest(bytes, limits)?;
+    check_port(policy, &m)?;
+    let l = lookups.into();
+    let (parties, e) = resolve_and_evaluate(policy, l, &m);
+    let v = e.write_json(
+        policy,
+        &m,
+        &parties,
+        l.history,
+        resumptions,
+        decided_at,
+        out,
+    );
+    Ok((m, v))
 }
 
 /// The tables a decision reads: CTPAT partners and, optionally, the party history as of a watermark.
@@ -168,9 +198,34 @@ pub fn decide<'a>(
     lookups: impl Into<Lookups<'a>>,
     m: &Manifest,
 ) -> Decision {
+    decide_with(policy, lookups, m, &Resumptions::NONE)
+}
+
+/// [`decide`] with the business-resumption declarations in force: the decision carries a `priority` when
+/// one applies (see [`process_with`]).
+#[inline]
+pub fn decide_with<'a>(
+    policy: &CompiledPolicy,
+    lookups: impl Into<Lookups<'a>>,
+    m: &Manifest,
+    resumptions: &Resumptions,
+) -> Decision {
     let l = lookups.into();
+    let (parties, e) = resolve_and_evaluate(policy, l, m);
+    e.into_decision_with(policy, m, parties, l.history, resumptions)
+}
+
+/// The party views and the evaluation of a parsed manifest: what a decision is built or written from.
+#[inline]
+fn resolve_and_evaluate<'a>(
+    policy: &'a CompiledPolicy,
+    l: Lookups<'_>,
+    m: &'a Manifest,
+) -> (SmallVec<[PartyView; 6]>, Evaluation<'a>) {
     let parties = resolve(policy, l.partners, m);
-    score(policy, m, parties, l.history)
+    let facts: PartyFacts = parties.iter().map(PartyFact::from).collect();
+    let e = evaluate(policy, m, &facts, l.history);
+    (parties, e)
 }
 
 /// Decides a parsed manifest without its explanation: the [`Verdict`] (action, lane, band, score, the
@@ -361,7 +416,7 @@ pub struct Verdict {
 
 impl Verdict {
     /// The decision's `priority` under the business-resumption declarations in force (see
-    /// [`crate::resumption::prioritize`]).
+    /// [`crate::resumption`]).
     pub fn priority(&self, m: &Manifest, resumptions: &Resumptions) -> Option<u8> {
         resumptions
             .applies(m.port_of_entry, &m.filed_at)
@@ -566,17 +621,24 @@ impl<'a> Evaluation<'a> {
         parties: SmallVec<[PartyView; 6]>,
         history: Option<HistoryAsOf<'_>>,
     ) -> Decision {
+        self.into_decision_with(policy, m, parties, history, &Resumptions::NONE)
+    }
+
+    /// [`Self::into_decision`] with the business-resumption declarations in force: the decision's
+    /// `priority` is set when one applies to the manifest (see [`crate::resumption`]).
+    fn into_decision_with(
+        self,
+        policy: &CompiledPolicy,
+        m: &Manifest,
+        parties: SmallVec<[PartyView; 6]>,
+        history: Option<HistoryAsOf<'_>>,
+        resumptions: &Resumptions,
+    ) -> Decision {
         let v = self.verdict;
         let reasons = self
             .hits
             .into_iter()
-            .map(|h| Reason {
-                rule: h.rule,
-                points: h.points,
-                shipment: h.shipment.map(|i| shipment_id(m, &parties, i)),
-                floor: h.floor,
-                detail: h.fact.detail(m, &parties),
-            })
+            .map(|h| h.reason(m, &parties))
             .collect();
         Decision {
             manifest_id: m.manifest_id.clone(),
@@ -596,13 +658,84 @@ impl<'a> Evaluation<'a> {
             importer_standing: v.importer_standing,
             policy_version: policy.version.clone(),
             model_version: policy.model.as_ref().map(|r| r.model.version.clone()),
-            priority: None,
+            priority: v.priority(m, resumptions),
             history_as_of: policy
                 .doc
                 .history
                 .as_ref()
                 .map(|_| history.map_or_else(no_history, |h| h.as_of.clone())),
             decided_at: None,
+        }
+    }
+
+    /// Appends the JSON of the decision [`Self::into_decision_with`] would build, stamped `decided_at`,
+    /// to `out` — the same bytes as that decision's [`Decision::write_json`] (both go through one writer) —
+    /// without building it: each reason is built, written and dropped in turn, and nothing of the policy
+    /// is cloned (its version and the history's watermark are written from where they are). Returns the
+    /// verdict.
+    #[allow(clippy::too_many_arguments)]
+    pub fn write_json(
+        self,
+        policy: &CompiledPolicy,
+        m: &Manifest,
+        parties: &[PartyView],
+        history: Option<HistoryAsOf<'_>>,
+        resumptions: &Resumptions,
+        decided_at: Option<&Timestamp>,
+        out: &mut Vec<u8>,
+    ) -> Verdict {
+        let v = self.verdict;
+        // No history read: the empty watermark (`{}`) by reference, not an `Arc` whose reference count
+        // every scoring thread would bump.
+        static EMPTY: Watermark = Watermark(std::collections::BTreeMap::new());
+        let history_as_of = match (&policy.doc.history, history) {
+            (None, _) => None,
+            (Some(_), Some(h)) => Some(&**h.as_of),
+            (Some(_), None) => Some(&EMPTY),
+        };
+        let fields = Fields {
+            manifest_id: &m.manifest_id,
+            revision: m.revision,
+            port_of_entry: m.port_of_entry,
+            mode: m.mode,
+            lane: v.lane,
+            action: v.action,
+            front_of_line: v.front_of_line,
+            random_exam: v.random_exam,
+            watchlist_hit: v.watchlist_hit,
+            score: v.score,
+            band: v.band,
+            parties,
+            fast_missing: v.fast_missing,
+            importer_standing: v.importer_standing,
+            policy_version: &policy.version,
+            model_version: policy.model.as_ref().map(|r| &*r.model.version),
+            priority: v.priority(m, resumptions),
+            history_as_of,
+            decided_at,
+        };
+        fields.write_json(out, |out| {
+            for (i, h) in self.hits.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                h.reason(m, parties).write_json(out);
+            }
+        });
+        v
+    }
+}
+
+impl Hit<'_> {
+    /// The decision's reason for this hit.
+    #[inline]
+    fn reason(self, m: &Manifest, parties: &[PartyView]) -> Reason {
+        Reason {
+            rule: self.rule,
+            points: self.points,
+            shipment: self.shipment.map(|i| shipment_id(m, parties, i)),
+            floor: self.floor,
+            detail: self.fact.detail(m, parties),
         }
     }
 }

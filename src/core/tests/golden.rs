@@ -55,8 +55,8 @@ use borderlane_core::outcome::{parse_outcome, Form};
 use borderlane_core::time::Timestamp;
 use borderlane_core::wire::parse_partner;
 use borderlane_core::{
-    process_with, CompiledPolicy, Declaration, History, HistoryAsOf, Limits, Lookups, PartnerTable,
-    Position, Resumptions, Watermark,
+    process_json, process_with, CompiledPolicy, Declaration, History, HistoryAsOf, Limits, Lookups,
+    PartnerTable, Position, Resumptions, Watermark,
 };
 use serde::Deserialize;
 use serde_json::Value as Json;
@@ -563,6 +563,58 @@ fn check(case: &Case, fx: &Fixtures, cov: &mut Coverage) -> Vec<String> {
                 String::from_utf8_lossy(&direct),
                 String::from_utf8_lossy(&want)
             ));
+        }
+        // `process_json` (what `score` and `serve` run) writes the same bytes without building the
+        // decision, appending to what the buffer holds, and returns its verdict.
+        let mut written = b"before".to_vec();
+        match process_json(
+            &policy,
+            lookups,
+            &bytes,
+            &Limits::default(),
+            &resumptions,
+            at.as_ref(),
+            &mut written,
+        ) {
+            Ok((m, v)) => {
+                if written[6..] != want[..] || !written.starts_with(b"before") {
+                    errs.push(format!(
+                        "process_json differs from the decision's JSON:\n  {}\n  {}",
+                        String::from_utf8_lossy(&written),
+                        String::from_utf8_lossy(&want)
+                    ));
+                }
+                let from_decision = (
+                    decision.score,
+                    decision.band,
+                    decision.action,
+                    decision.lane,
+                    decision.front_of_line,
+                    decision.random_exam,
+                    decision.watchlist_hit,
+                    decision.fast_missing,
+                    decision.importer_standing,
+                    decision.priority,
+                );
+                let from_verdict = (
+                    v.score,
+                    v.band,
+                    v.action,
+                    v.lane,
+                    v.front_of_line,
+                    v.random_exam,
+                    v.watchlist_hit,
+                    v.fast_missing,
+                    v.importer_standing,
+                    v.priority(&m, &resumptions),
+                );
+                if from_decision != from_verdict {
+                    errs.push(format!(
+                        "process_json's verdict {from_verdict:?} is not the decision's {from_decision:?}"
+                    ));
+                }
+            }
+            Err(e) => errs.push(format!("process_json dead-letters the manifest: {e}")),
         }
     }
     cov.priorities.extend(d["priority"].as_u64());

@@ -21,7 +21,7 @@ use anyhow::{anyhow, bail, Context};
 use arc_swap::ArcSwap;
 use borderlane_core::history::{History, HistoryAsOf, Watermark};
 use borderlane_core::policy::CompiledPolicy;
-use borderlane_core::score::{process_with, Lookups};
+use borderlane_core::score::{process_json, Lookups};
 use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::{BadInput, ErrorKind, Limits, Str};
 use borderlane_core::Resumptions;
@@ -271,33 +271,30 @@ impl Scorer<'_> {
     /// Parses, scores and encodes one record's value into `buf`.
     fn score(&self, payload: Option<&[u8]>, buf: &mut Vec<u8>) -> Scored {
         let started = Instant::now();
+        buf.clear();
+        let decided_at = crate::clock::now();
+        // The decision's JSON is written straight into `buf` (no `Decision` built; the same bytes).
         let result = match payload {
             None => Err(BadInput::new(
                 ErrorKind::Empty,
                 "null value on the manifests topic",
             )),
-            Some(bytes) => process_with(
+            Some(bytes) => process_json(
                 self.policy,
                 Lookups::new(self.table, self.history),
                 bytes,
                 self.limits,
                 self.resumptions,
+                decided_at.as_ref(),
+                buf,
             ),
         };
         self.metrics.scored(started.elapsed());
-        result.map(|(manifest, mut decision)| {
-            decision.decided_at = crate::clock::now();
-            buf.clear();
-            decision.write_json(buf);
-            let brief = Brief::of(&decision);
-            let watch = self
-                .watchers
-                .prepare(manifest, &decision.manifest_id, &brief, buf);
-            Decided {
-                id: std::mem::take(&mut decision.manifest_id),
-                brief,
-                watch,
-            }
+        result.map(|(manifest, verdict)| {
+            let brief = Brief::of_verdict(&verdict, &manifest, self.resumptions, decided_at);
+            let id = manifest.manifest_id.clone();
+            let watch = self.watchers.prepare(manifest, &id, &brief, buf);
+            Decided { id, brief, watch }
         })
     }
 }
@@ -736,6 +733,7 @@ impl Pipeline {
 mod tests {
     use super::*;
     use crate::traffic::gen::Generator;
+    use borderlane_core::score::process_with;
 
     /// What a [`Scorer`] borrows in these tests: the default policy, a generator (`seed`, `bad_share`) with
     /// its partner table, default limits, no resumptions, fresh metrics.
