@@ -15,14 +15,14 @@ use borderlane::traffic::gen::{field_outcomes, GenConfig, Generator, Record};
 use borderlane_core::decision::{Action, Lane, Rule};
 use borderlane_core::history::{History, HistoryAsOf, Position, Watermark};
 use borderlane_core::policy::CompiledPolicy;
-use borderlane_core::resumption::{Declaration, Resumptions};
+use borderlane_core::resumption::{self, Declaration, Resumptions};
 use borderlane_core::score::{
-    decide, decide_with, evaluate_points, evaluate_screened, resolve, verdict, Lookups, PartyFact,
-    PartyFacts, Screen,
+    decide, decide_with, evaluate_points, evaluate_screened, process_json, resolve, verdict,
+    Lookups, PartyFact, PartyFacts, Screen,
 };
 use borderlane_core::table::PartnerTable;
 use borderlane_core::time::Timestamp;
-use borderlane_core::wire::Manifest;
+use borderlane_core::wire::{Limits, Manifest};
 
 struct Traffic {
     manifests: Vec<Manifest>,
@@ -121,7 +121,39 @@ fn check(policy: &CompiledPolicy, t: &Traffic, with_history: bool) -> Seen {
             r.points > 0 && matches!(r.rule, Rule::HistoryDiscrepancy | Rule::HistorySeizure)
         });
         assert_eq!(v.history_points, history_points, "{id}: history points");
-        assert_eq!(v.priority(m, &t.resumptions), d.priority, "{id}: priority");
+        // The rule of docs/wire.md, from the decision's own importer standing.
+        let priority = t
+            .resumptions
+            .applies(m.port_of_entry, &m.filed_at)
+            .map(|_| resumption::priority(d.importer_standing));
+        assert_eq!(d.priority, priority, "{id}: priority");
+        assert_eq!(
+            v.priority(m, &t.resumptions),
+            priority,
+            "{id}: verdict's priority"
+        );
+        // What `score` and `serve` emit (`process_json`, no decision built) is the decision's JSON byte for
+        // byte, appended to what the buffer holds, with the decision's verdict.
+        let bytes = serde_json::to_vec(m).expect("manifest serialises");
+        let at = Timestamp::parse("2026-12-05T12:00:00.123456Z").expect("timestamp");
+        let mut stamped = d.clone();
+        stamped.decided_at = Some(at);
+        let mut want = b"earlier".to_vec();
+        stamped.write_json(&mut want);
+        let mut got = b"earlier".to_vec();
+        let (parsed, written) = process_json(
+            policy,
+            lookups,
+            &bytes,
+            &Limits::default(),
+            &t.resumptions,
+            Some(&at),
+            &mut got,
+        )
+        .expect("a generated manifest is decided");
+        assert!(got == want, "{id}: process_json's bytes differ");
+        assert_eq!(&parsed, m, "{id}: process_json's manifest");
+        assert_eq!(written, v, "{id}: process_json's verdict");
         // The reasons still sum to the score (the decision is built from the same evaluation).
         assert_eq!(
             d.reasons.iter().map(|r| r.points).sum::<i32>(),

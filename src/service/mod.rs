@@ -435,7 +435,7 @@ async fn watch_tokens(
 }
 
 /// What the output's headers and the officers' feed read of a decision besides its id and JSON: a few
-/// copied fields, so the pipeline can free the decision on the scoring thread that built it.
+/// copied fields, so the pipeline keeps no decision ([`Brief::of_verdict`]: it builds none).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Brief {
     pub action: Action,

@@ -57,7 +57,8 @@ impl Decision {
 
 /// A decision's fields but its reasons, borrowed: what its JSON is written from. [`Decision::write_json`]
 /// and [`crate::score::Evaluation::write_json`] (which writes a decision without building one) both go
-/// through [`Fields::write_json`], so their bytes agree by construction.
+/// through [`Fields::write_json`]; what each fills in is held to the same bytes by the golden cases and
+/// `tests/verdict.rs`.
 pub(crate) struct Fields<'a> {
     pub manifest_id: &'a str,
     pub revision: u32,

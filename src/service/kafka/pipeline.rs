@@ -240,8 +240,9 @@ const PARALLEL_FROM: usize = 32;
 /// scoring threads.
 type Scored = Result<Decided, BadInput>;
 
-/// What emitting a decision needs. The decision itself, and the manifest unless a what-if window keeps it,
-/// are freed where they were built, right after the decision is written: freed a batch later by whichever
+/// What emitting a decision needs. The decision is written without being built (`score::process_json`), and
+/// the manifest, unless a what-if window keeps it, is freed where it was built, right after the decision is
+/// written: freed a batch later by whichever
 /// scoring thread dropped the batch, their ~15 blocks a record went past that thread's allocator cache into
 /// the other thread's arena, and the next batch's allocations took glibc's slow path (docs/performance.md,
 /// "Freeing where it was built").
