@@ -8,10 +8,11 @@
 
 use std::fmt::Write as _;
 
-use crate::codes::PortCode;
-use crate::decision::{Action, Band, Lane};
+use crate::codes::{Country, Hts, PortCode};
+use crate::decision::{Action, Band, Lane, Role, Rule};
 use crate::decision::{Decision, Detail, ExamResult, FastMissing, PartyView, Reason, Recalled};
 use crate::json;
+use crate::model::{ModelInfo, Top};
 use crate::table::Standing;
 use crate::time::Timestamp;
 use crate::watermark::Watermark;
@@ -166,35 +167,253 @@ impl Fields<'_> {
 impl Reason {
     /// Appends this reason's wire JSON (as its `Serialize` impl writes it).
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"rule\":\"");
-        out.extend_from_slice(self.rule.as_str().as_bytes());
-        out.extend_from_slice(b"\",\"points\":");
-        json::int(out, self.points);
-        out.extend_from_slice(b",\"detail\":\"");
-        self.write_text(out);
-        if let Some(sh) = &self.shipment {
-            out.extend_from_slice(b"\",\"shipment_id\":\"");
-            json::escape_into(out, sh);
-        }
-        match self.floor {
-            Some(a) => {
-                out.extend_from_slice(b"\",\"creditable\":false,\"min_action\":\"");
-                out.extend_from_slice(a.as_str().as_bytes());
-                out.extend_from_slice(b"\"}");
-            }
-            None => out.extend_from_slice(b"\"}"),
-        }
+        write_reason(
+            out,
+            self.rule,
+            self.points,
+            self.shipment.as_deref(),
+            self.floor,
+            &self.detail.borrowed(),
+        );
     }
 
     /// Appends the reason's [`crate::decision::ReasonText`] escaped as JSON string contents (no quotes):
     /// the `Display` text of its [`Detail`], written piece by piece (the formatting machinery only for
     /// floats), then the floor.
     pub fn write_text(&self, out: &mut Vec<u8>) {
-        write_detail(out, &self.detail);
-        if let Some(a) = self.floor {
-            out.extend_from_slice(b" (not offset by CTPAT credits; at least ");
+        write_text(out, self.floor, &self.detail.borrowed());
+    }
+}
+
+/// Appends a reason's wire JSON from its parts ([`Reason::write_json`]; `score::Evaluation::write_json`
+/// writes each reason from its hit this way, building none).
+pub(crate) fn write_reason(
+    out: &mut Vec<u8>,
+    rule: Rule,
+    points: i32,
+    shipment: Option<&str>,
+    floor: Option<Action>,
+    detail: &DetailRef<'_>,
+) {
+    out.extend_from_slice(b"{\"rule\":\"");
+    out.extend_from_slice(rule.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"points\":");
+    json::int(out, points);
+    out.extend_from_slice(b",\"detail\":\"");
+    write_text(out, floor, detail);
+    if let Some(sh) = shipment {
+        out.extend_from_slice(b"\",\"shipment_id\":\"");
+        json::escape_into(out, sh);
+    }
+    match floor {
+        Some(a) => {
+            out.extend_from_slice(b"\",\"creditable\":false,\"min_action\":\"");
             out.extend_from_slice(a.as_str().as_bytes());
-            out.push(b')');
+            out.extend_from_slice(b"\"}");
+        }
+        None => out.extend_from_slice(b"\"}"),
+    }
+}
+
+/// [`Reason::write_text`] from its parts.
+fn write_text(out: &mut Vec<u8>, floor: Option<Action>, detail: &DetailRef<'_>) {
+    write_detail(out, detail);
+    if let Some(a) = floor {
+        out.extend_from_slice(b" (not offset by CTPAT credits; at least ");
+        out.extend_from_slice(a.as_str().as_bytes());
+        out.push(b')');
+    }
+}
+
+/// A [`Detail`] borrowed — the form the writer renders — so a reason can be written from facts that live
+/// elsewhere (the manifest, the policy, the party views) without cloning them into a `Detail`.
+pub(crate) enum DetailRef<'a> {
+    Country {
+        country: Country,
+        why: &'a str,
+    },
+    Circuitous {
+        transits: usize,
+    },
+    Chapter {
+        chapter: u8,
+        why: &'a str,
+    },
+    Heading {
+        heading: u16,
+        why: &'a str,
+    },
+    Vague {
+        term: &'a str,
+    },
+    ValuePerKg {
+        chapter: u8,
+        value_per_kg: f64,
+        min: f64,
+        max: f64,
+    },
+    ZeroWeight {
+        hts: Hts,
+        value_usd: f64,
+    },
+    SealMissing {
+        equipment: &'a str,
+    },
+    SealClass {
+        equipment: &'a str,
+        seal: &'a str,
+    },
+    Late {
+        lead_minutes: i64,
+        required: u32,
+    },
+    ImporterMissing,
+    Watch {
+        role: Role,
+        value: &'a str,
+        why: &'a str,
+    },
+    Ctpat {
+        role: Role,
+        id: &'a str,
+        partner_id: &'a str,
+        standing: Standing,
+        lapsed: bool,
+        mra_program: Option<&'a str>,
+    },
+    Random {
+        mode: Mode,
+        class: &'a str,
+        rate: f64,
+    },
+    Model {
+        probability: f64,
+        hts: Hts,
+        top: Top,
+        info: &'a ModelInfo,
+    },
+    History {
+        result: ExamResult,
+        count: u32,
+        window_days: u32,
+        latest: &'a Recalled,
+    },
+    CreditCap {
+        credits: i32,
+        cap: i32,
+    },
+    CreditUnused {
+        allowed: i32,
+        creditable: i32,
+        non_creditable: i32,
+    },
+}
+
+impl Detail {
+    /// This detail borrowed, for the writer.
+    pub(crate) fn borrowed(&self) -> DetailRef<'_> {
+        match self {
+            Detail::Country { country, why } => DetailRef::Country {
+                country: *country,
+                why,
+            },
+            Detail::Circuitous { transits } => DetailRef::Circuitous {
+                transits: *transits,
+            },
+            Detail::Chapter { chapter, why } => DetailRef::Chapter {
+                chapter: *chapter,
+                why,
+            },
+            Detail::Heading { heading, why } => DetailRef::Heading {
+                heading: *heading,
+                why,
+            },
+            Detail::Vague { term } => DetailRef::Vague { term },
+            Detail::ValuePerKg {
+                chapter,
+                value_per_kg,
+                min,
+                max,
+            } => DetailRef::ValuePerKg {
+                chapter: *chapter,
+                value_per_kg: *value_per_kg,
+                min: *min,
+                max: *max,
+            },
+            Detail::ZeroWeight { hts, value_usd } => DetailRef::ZeroWeight {
+                hts: *hts,
+                value_usd: *value_usd,
+            },
+            Detail::SealMissing { equipment } => DetailRef::SealMissing { equipment },
+            Detail::SealClass { equipment, seal } => DetailRef::SealClass { equipment, seal },
+            Detail::Late {
+                lead_minutes,
+                required,
+            } => DetailRef::Late {
+                lead_minutes: *lead_minutes,
+                required: *required,
+            },
+            Detail::ImporterMissing => DetailRef::ImporterMissing,
+            Detail::Watch { role, value, why } => DetailRef::Watch {
+                role: *role,
+                value,
+                why,
+            },
+            Detail::Ctpat {
+                role,
+                id,
+                partner_id,
+                standing,
+                lapsed,
+                mra_program,
+            } => DetailRef::Ctpat {
+                role: *role,
+                id,
+                partner_id,
+                standing: *standing,
+                lapsed: *lapsed,
+                mra_program: mra_program.as_deref(),
+            },
+            Detail::Random { mode, class, rate } => DetailRef::Random {
+                mode: *mode,
+                class,
+                rate: *rate,
+            },
+            Detail::Model {
+                probability,
+                hts,
+                top,
+                info,
+            } => DetailRef::Model {
+                probability: *probability,
+                hts: *hts,
+                top: *top,
+                info,
+            },
+            Detail::History {
+                result,
+                count,
+                window_days,
+                latest,
+            } => DetailRef::History {
+                result: *result,
+                count: *count,
+                window_days: *window_days,
+                latest,
+            },
+            Detail::CreditCap { credits, cap } => DetailRef::CreditCap {
+                credits: *credits,
+                cap: *cap,
+            },
+            Detail::CreditUnused {
+                allowed,
+                creditable,
+                non_creditable,
+            } => DetailRef::CreditUnused {
+                allowed: *allowed,
+                creditable: *creditable,
+                non_creditable: *non_creditable,
+            },
         }
     }
 }
@@ -226,35 +445,35 @@ macro_rules! float {
 
 /// [`Detail`]'s `Display` text, escaped. Every literal below is the corresponding literal of that impl
 /// (a quote in it written as `\"`); the property test compares the two on every variant.
-fn write_detail(out: &mut Vec<u8>, d: &Detail) {
+fn write_detail(out: &mut Vec<u8>, d: &DetailRef<'_>) {
     let esc = json::escape_into;
     match d {
-        Detail::Country { country, why: w } => {
+        DetailRef::Country { country, why: w } => {
             out.extend_from_slice(b"country ");
             esc(out, country.as_str());
             why(out, w);
         }
-        Detail::Circuitous { transits } => {
+        DetailRef::Circuitous { transits } => {
             out.extend_from_slice(b"routed through ");
             json::int(out, *transits);
             out.extend_from_slice(b" transit countries");
         }
-        Detail::Chapter { chapter, why: w } => {
+        DetailRef::Chapter { chapter, why: w } => {
             out.extend_from_slice(b"HTS chapter ");
             padded(out, u16::from(*chapter), 2);
             why(out, w);
         }
-        Detail::Heading { heading, why: w } => {
+        DetailRef::Heading { heading, why: w } => {
             out.extend_from_slice(b"HTS heading ");
             padded(out, *heading, 4);
             why(out, w);
         }
-        Detail::Vague { term } => {
+        DetailRef::Vague { term } => {
             out.extend_from_slice(b"description uses the vague term \\\"");
             esc(out, term);
             out.extend_from_slice(b"\\\"");
         }
-        Detail::ValuePerKg {
+        DetailRef::ValuePerKg {
             chapter,
             value_per_kg,
             min,
@@ -267,24 +486,24 @@ fn write_detail(out: &mut Vec<u8>, d: &Detail) {
             out.extend_from_slice(b" for HTS chapter ");
             padded(out, u16::from(*chapter), 2);
         }
-        Detail::ZeroWeight { hts, value_usd } => {
+        DetailRef::ZeroWeight { hts, value_usd } => {
             out.extend_from_slice(b"HTS ");
             esc(out, hts.as_str());
             float!(out, " declares {value_usd:.2} USD at zero weight");
         }
-        Detail::SealMissing { equipment } => {
+        DetailRef::SealMissing { equipment } => {
             out.extend_from_slice(b"equipment ");
             esc(out, equipment);
             out.extend_from_slice(b" has no seal");
         }
-        Detail::SealClass { equipment, seal } => {
+        DetailRef::SealClass { equipment, seal } => {
             out.extend_from_slice(b"seal ");
             esc(out, seal);
             out.extend_from_slice(b" on ");
             esc(out, equipment);
             out.extend_from_slice(b" is not an ISO 17712 high-security (H) seal");
         }
-        Detail::Late {
+        DetailRef::Late {
             lead_minutes,
             required,
         } => {
@@ -294,8 +513,10 @@ fn write_detail(out: &mut Vec<u8>, d: &Detail) {
             json::int(out, *required);
             out.extend_from_slice(b" min required");
         }
-        Detail::ImporterMissing => out.extend_from_slice(b"shipment names no importer of record"),
-        Detail::Watch {
+        DetailRef::ImporterMissing => {
+            out.extend_from_slice(b"shipment names no importer of record")
+        }
+        DetailRef::Watch {
             role,
             value,
             why: w,
@@ -306,7 +527,7 @@ fn write_detail(out: &mut Vec<u8>, d: &Detail) {
             out.extend_from_slice(b" is on the watch list");
             why(out, w);
         }
-        Detail::Ctpat {
+        DetailRef::Ctpat {
             role,
             id,
             partner_id,
@@ -337,14 +558,14 @@ fn write_detail(out: &mut Vec<u8>, d: &Detail) {
                 other => out.extend_from_slice(other.as_str().as_bytes()),
             }
         }
-        Detail::Random { mode, class, rate } => {
+        DetailRef::Random { mode, class, rate } => {
             out.extend_from_slice(b"selected for a random compliance exam (");
             out.extend_from_slice(mode.as_str().as_bytes());
             out.extend_from_slice(b" stratum, ");
             esc(out, class);
             float!(out, " importer, rate {rate})");
         }
-        Detail::Model {
+        DetailRef::Model {
             probability,
             hts,
             top,
@@ -362,7 +583,7 @@ fn write_detail(out: &mut Vec<u8>, d: &Detail) {
                 float!(out, " {c:+.2}");
             }
         }
-        Detail::History {
+        DetailRef::History {
             result,
             count,
             window_days,
@@ -381,14 +602,14 @@ fn write_detail(out: &mut Vec<u8>, d: &Detail) {
             out.extend_from_slice(b" days before filing; latest: ");
             write_recalled(out, latest);
         }
-        Detail::CreditCap { credits, cap } => {
+        DetailRef::CreditCap { credits, cap } => {
             out.extend_from_slice(b"CTPAT credits total ");
             json::int(out, *credits);
             out.extend_from_slice(b" points; at most ");
             json::int(out, *cap);
             out.extend_from_slice(b" count per manifest (ctpat.credit_cap)");
         }
-        Detail::CreditUnused {
+        DetailRef::CreditUnused {
             allowed,
             creditable,
             non_creditable,

@@ -15,7 +15,7 @@ use crate::decision::{Action, Band, ExamResult, Recalled, Role};
 use crate::decision::{
     Decision, Detail, FastCondition, FastMissing, Lane, PartyView, Reason, Rule,
 };
-use crate::decision_json::Fields;
+use crate::decision_json::{write_reason, DetailRef, Fields};
 use crate::history::{HistoryAsOf, Watermark};
 use crate::model::Line;
 use crate::policy::{settle, Border, CompiledPolicy, HistorySection, Ledger, ModelRule};
@@ -715,11 +715,19 @@ impl<'a> Evaluation<'a> {
             decided_at,
         };
         fields.write_json(out, |out| {
-            for (i, h) in self.hits.into_iter().enumerate() {
+            for (i, h) in self.hits.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                h.reason(m, parties).write_json(out);
+                // Written from the hit's facts where they are: no `Reason` (nor its clones) built.
+                write_reason(
+                    out,
+                    h.rule,
+                    h.points,
+                    h.shipment.map(|i| shipment_id_str(m, parties, i)),
+                    h.floor,
+                    &h.fact.borrowed(m, parties),
+                );
             }
         });
         v
@@ -740,6 +748,15 @@ impl Hit<'_> {
     }
 }
 
+/// Shipment `i`'s id as [`shipment_id`] gives it, borrowed.
+fn shipment_id_str<'a>(m: &'a Manifest, parties: &'a [PartyView], i: u16) -> &'a str {
+    parties
+        .iter()
+        .find(|p| p.shipment_index == Some(i))
+        .and_then(|p| p.shipment.as_deref())
+        .unwrap_or(&m.shipments[i as usize].shipment_id)
+}
+
 /// Shipment `i`'s shared id: the one its party views hold, or a new one for a shipment without parties.
 fn shipment_id(m: &Manifest, parties: &[PartyView], i: u16) -> Arc<str> {
     parties
@@ -749,7 +766,119 @@ fn shipment_id(m: &Manifest, parties: &[PartyView], i: u16) -> Arc<str> {
         .unwrap_or_else(|| Arc::from(m.shipments[i as usize].shipment_id.as_str()))
 }
 
-impl Fact<'_> {
+impl<'f> Fact<'f> {
+    /// The reason's detail as [`Fact::detail`] gives it, borrowed from the fact, the manifest and the
+    /// party views (the model's attribution is computed here, as there).
+    fn borrowed<'a>(&'a self, m: &Manifest, parties: &'a [PartyView]) -> DetailRef<'a> {
+        match self {
+            Fact::Country { country, why } => DetailRef::Country {
+                country: *country,
+                why,
+            },
+            Fact::Circuitous { transits } => DetailRef::Circuitous {
+                transits: *transits,
+            },
+            Fact::Chapter { chapter, why } => DetailRef::Chapter {
+                chapter: *chapter,
+                why,
+            },
+            Fact::Heading { heading, why } => DetailRef::Heading {
+                heading: *heading,
+                why,
+            },
+            Fact::Vague { term } => DetailRef::Vague { term },
+            Fact::ValuePerKg {
+                chapter,
+                value_per_kg,
+                min,
+                max,
+            } => DetailRef::ValuePerKg {
+                chapter: *chapter,
+                value_per_kg: *value_per_kg,
+                min: *min,
+                max: *max,
+            },
+            Fact::ZeroWeight { hts, value_usd } => DetailRef::ZeroWeight {
+                hts: *hts,
+                value_usd: *value_usd,
+            },
+            Fact::SealMissing { equipment } => DetailRef::SealMissing { equipment },
+            Fact::SealClass { equipment, seal } => DetailRef::SealClass { equipment, seal },
+            Fact::Late {
+                lead_minutes,
+                required,
+            } => DetailRef::Late {
+                lead_minutes: *lead_minutes,
+                required: *required,
+            },
+            Fact::ImporterMissing => DetailRef::ImporterMissing,
+            Fact::Watch { role, value, why } => DetailRef::Watch {
+                role: *role,
+                value,
+                why,
+            },
+            Fact::Ctpat { party } => {
+                let p = &parties[*party];
+                DetailRef::Ctpat {
+                    role: p.role,
+                    id: &p.id,
+                    partner_id: p.partner_id.as_deref().unwrap_or_default(),
+                    standing: p.standing,
+                    lapsed: p.lapsed,
+                    mra_program: p.mra_program.as_deref(),
+                }
+            }
+            Fact::Random { mode, class, rate } => DetailRef::Random {
+                mode: *mode,
+                class,
+                rate: *rate,
+            },
+            Fact::Model {
+                rule,
+                shipment,
+                line,
+                probability,
+            } => {
+                let commodity = &shipment.commodities[*line];
+                let (_, top) = rule.model.explain_line(&Line {
+                    manifest: m,
+                    shipment,
+                    commodity,
+                });
+                DetailRef::Model {
+                    probability: *probability,
+                    hts: commodity.hts,
+                    top,
+                    info: &rule.model.info,
+                }
+            }
+            Fact::History {
+                result,
+                count,
+                window_days,
+                latest,
+            } => DetailRef::History {
+                result: *result,
+                count: *count,
+                window_days: *window_days,
+                latest,
+            },
+            Fact::CreditCap { credits, cap } => DetailRef::CreditCap {
+                credits: *credits,
+                cap: *cap,
+            },
+            Fact::CreditUnused {
+                allowed,
+                creditable,
+                non_creditable,
+            } => DetailRef::CreditUnused {
+                allowed: *allowed,
+                creditable: *creditable,
+                non_creditable: *non_creditable,
+            },
+        }
+    }
+
     fn detail(self, m: &Manifest, parties: &[PartyView]) -> Detail {
         match self {
             Fact::Country { country, why } => Detail::Country {
