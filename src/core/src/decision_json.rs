@@ -7,6 +7,7 @@
 //! generated decisions and the golden cases.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use crate::codes::{Country, Hts, PortCode};
 use crate::decision::{Action, Band, Lane, Role, Rule};
@@ -16,7 +17,7 @@ use crate::model::{ModelInfo, Top};
 use crate::table::Standing;
 use crate::time::Timestamp;
 use crate::watermark::Watermark;
-use crate::wire::Mode;
+use crate::wire::{Mode, Str};
 
 impl Decision {
     /// Appends this decision's wire JSON (what `serde_json::to_writer(out, self)` writes) to `out`.
@@ -226,25 +227,26 @@ fn write_text(out: &mut Vec<u8>, floor: Option<Action>, detail: &DetailRef<'_>) 
 }
 
 /// A [`Detail`] borrowed — the form the writer renders — so a reason can be written from facts that live
-/// elsewhere (the manifest, the policy, the party views) without cloning them into a `Detail`.
+/// elsewhere (the manifest, the policy, the party views) without cloning them into a `Detail`; and the one
+/// form a hit's facts are read into (`score`), a `Detail` being [`DetailRef::to_detail`] of it.
 pub(crate) enum DetailRef<'a> {
     Country {
         country: Country,
-        why: &'a str,
+        why: &'a Arc<str>,
     },
     Circuitous {
         transits: usize,
     },
     Chapter {
         chapter: u8,
-        why: &'a str,
+        why: &'a Arc<str>,
     },
     Heading {
         heading: u16,
-        why: &'a str,
+        why: &'a Arc<str>,
     },
     Vague {
-        term: &'a str,
+        term: &'a Arc<str>,
     },
     ValuePerKg {
         chapter: u8,
@@ -271,7 +273,7 @@ pub(crate) enum DetailRef<'a> {
     Watch {
         role: Role,
         value: &'a str,
-        why: &'a str,
+        why: &'a Arc<str>,
     },
     Ctpat {
         role: Role,
@@ -283,14 +285,14 @@ pub(crate) enum DetailRef<'a> {
     },
     Random {
         mode: Mode,
-        class: &'a str,
+        class: &'static str,
         rate: f64,
     },
     Model {
         probability: f64,
         hts: Hts,
         top: Top,
-        info: &'a ModelInfo,
+        info: &'a Arc<ModelInfo>,
     },
     History {
         result: ExamResult,
@@ -413,6 +415,108 @@ impl Detail {
                 allowed: *allowed,
                 creditable: *creditable,
                 non_creditable: *non_creditable,
+            },
+        }
+    }
+}
+
+impl DetailRef<'_> {
+    /// The owned [`Detail`]: the policy's texts and the model's information shared (`Arc`), the rest copied.
+    pub(crate) fn to_detail(&self) -> Detail {
+        match *self {
+            DetailRef::Country { country, why } => Detail::Country {
+                country,
+                why: why.clone(),
+            },
+            DetailRef::Circuitous { transits } => Detail::Circuitous { transits },
+            DetailRef::Chapter { chapter, why } => Detail::Chapter {
+                chapter,
+                why: why.clone(),
+            },
+            DetailRef::Heading { heading, why } => Detail::Heading {
+                heading,
+                why: why.clone(),
+            },
+            DetailRef::Vague { term } => Detail::Vague { term: term.clone() },
+            DetailRef::ValuePerKg {
+                chapter,
+                value_per_kg,
+                min,
+                max,
+            } => Detail::ValuePerKg {
+                chapter,
+                value_per_kg,
+                min,
+                max,
+            },
+            DetailRef::ZeroWeight { hts, value_usd } => Detail::ZeroWeight { hts, value_usd },
+            DetailRef::SealMissing { equipment } => Detail::SealMissing {
+                equipment: equipment.into(),
+            },
+            DetailRef::SealClass { equipment, seal } => Detail::SealClass {
+                equipment: equipment.into(),
+                seal: seal.into(),
+            },
+            DetailRef::Late {
+                lead_minutes,
+                required,
+            } => Detail::Late {
+                lead_minutes,
+                required,
+            },
+            DetailRef::ImporterMissing => Detail::ImporterMissing,
+            DetailRef::Watch { role, value, why } => Detail::Watch {
+                role,
+                value: value.into(),
+                why: why.clone(),
+            },
+            DetailRef::Ctpat {
+                role,
+                id,
+                partner_id,
+                standing,
+                lapsed,
+                mra_program,
+            } => Detail::Ctpat {
+                role,
+                id: id.into(),
+                partner_id: partner_id.into(),
+                standing,
+                lapsed,
+                mra_program: mra_program.map(Str::from),
+            },
+            DetailRef::Random { mode, class, rate } => Detail::Random { mode, class, rate },
+            DetailRef::Model {
+                probability,
+                hts,
+                top,
+                info,
+            } => Detail::Model {
+                probability,
+                hts,
+                top,
+                info: info.clone(),
+            },
+            DetailRef::History {
+                result,
+                count,
+                window_days,
+                latest,
+            } => Detail::History {
+                result,
+                count,
+                window_days,
+                latest: Box::new(latest.clone()),
+            },
+            DetailRef::CreditCap { credits, cap } => Detail::CreditCap { credits, cap },
+            DetailRef::CreditUnused {
+                allowed,
+                creditable,
+                non_creditable,
+            } => Detail::CreditUnused {
+                allowed,
+                creditable,
+                non_creditable,
             },
         }
     }

@@ -494,7 +494,7 @@ enum Fact<'a> {
         rate: f64,
     },
     /// The riskiest commodity line of a shipment and its probability; the attribution is computed only
-    /// when the reason is built.
+    /// when the reason is built or written.
     Model {
         rule: &'a ModelRule,
         shipment: &'a Shipment,
@@ -670,9 +670,9 @@ impl<'a> Evaluation<'a> {
 
     /// Appends the JSON of the decision [`Self::into_decision_with`] would build, stamped `decided_at`,
     /// to `out` — the same bytes as that decision's [`Decision::write_json`] (both go through one writer) —
-    /// without building it: each reason is built, written and dropped in turn, and nothing of the policy
-    /// is cloned (its version and the history's watermark are written from where they are). Returns the
-    /// verdict.
+    /// without building it: each reason is written from its hit's facts where they are (a `DetailRef`, no
+    /// `Reason` built), and nothing of the policy is cloned (its version and the history's watermark are
+    /// written from where they are). Returns the verdict.
     #[allow(clippy::too_many_arguments)]
     pub fn write_json(
         self,
@@ -748,25 +748,30 @@ impl Hit<'_> {
     }
 }
 
-/// Shipment `i`'s id as [`shipment_id`] gives it, borrowed.
-fn shipment_id_str<'a>(m: &'a Manifest, parties: &'a [PartyView], i: u16) -> &'a str {
+/// The id shipment `i`'s party views share, if it has any party.
+fn shipment_party_id(parties: &[PartyView], i: u16) -> Option<&Arc<str>> {
     parties
         .iter()
         .find(|p| p.shipment_index == Some(i))
-        .and_then(|p| p.shipment.as_deref())
-        .unwrap_or(&m.shipments[i as usize].shipment_id)
+        .and_then(|p| p.shipment.as_ref())
+}
+
+/// Shipment `i`'s id as [`shipment_id`] gives it, borrowed.
+fn shipment_id_str<'a>(m: &'a Manifest, parties: &'a [PartyView], i: u16) -> &'a str {
+    match shipment_party_id(parties, i) {
+        Some(id) => id,
+        None => &m.shipments[i as usize].shipment_id,
+    }
 }
 
 /// Shipment `i`'s shared id: the one its party views hold, or a new one for a shipment without parties.
 fn shipment_id(m: &Manifest, parties: &[PartyView], i: u16) -> Arc<str> {
-    parties
-        .iter()
-        .find(|p| p.shipment_index == Some(i))
-        .and_then(|p| p.shipment.clone())
+    shipment_party_id(parties, i)
+        .cloned()
         .unwrap_or_else(|| Arc::from(m.shipments[i as usize].shipment_id.as_str()))
 }
 
-impl<'f> Fact<'f> {
+impl Fact<'_> {
     /// The reason's detail as [`Fact::detail`] gives it, borrowed from the fact, the manifest and the
     /// party views (the model's attribution is computed here, as there).
     fn borrowed<'a>(&'a self, m: &Manifest, parties: &'a [PartyView]) -> DetailRef<'a> {
@@ -879,107 +884,9 @@ impl<'f> Fact<'f> {
         }
     }
 
-    fn detail(self, m: &Manifest, parties: &[PartyView]) -> Detail {
-        match self {
-            Fact::Country { country, why } => Detail::Country {
-                country,
-                why: why.clone(),
-            },
-            Fact::Circuitous { transits } => Detail::Circuitous { transits },
-            Fact::Chapter { chapter, why } => Detail::Chapter {
-                chapter,
-                why: why.clone(),
-            },
-            Fact::Heading { heading, why } => Detail::Heading {
-                heading,
-                why: why.clone(),
-            },
-            Fact::Vague { term } => Detail::Vague { term: term.clone() },
-            Fact::ValuePerKg {
-                chapter,
-                value_per_kg,
-                min,
-                max,
-            } => Detail::ValuePerKg {
-                chapter,
-                value_per_kg,
-                min,
-                max,
-            },
-            Fact::ZeroWeight { hts, value_usd } => Detail::ZeroWeight { hts, value_usd },
-            Fact::SealMissing { equipment } => Detail::SealMissing {
-                equipment: equipment.clone(),
-            },
-            Fact::SealClass { equipment, seal } => Detail::SealClass {
-                equipment: equipment.clone(),
-                seal: seal.clone(),
-            },
-            Fact::Late {
-                lead_minutes,
-                required,
-            } => Detail::Late {
-                lead_minutes,
-                required,
-            },
-            Fact::ImporterMissing => Detail::ImporterMissing,
-            Fact::Watch { role, value, why } => Detail::Watch {
-                role,
-                value: value.into(),
-                why: why.clone(),
-            },
-            Fact::Ctpat { party } => {
-                let p = &parties[party];
-                Detail::Ctpat {
-                    role: p.role,
-                    id: p.id.clone(),
-                    partner_id: p.partner_id.clone().unwrap_or_default(),
-                    standing: p.standing,
-                    lapsed: p.lapsed,
-                    mra_program: p.mra_program.clone(),
-                }
-            }
-            Fact::Random { mode, class, rate } => Detail::Random { mode, class, rate },
-            Fact::Model {
-                rule,
-                shipment,
-                line,
-                probability,
-            } => {
-                let commodity = &shipment.commodities[line];
-                let (_, top) = rule.model.explain_line(&Line {
-                    manifest: m,
-                    shipment,
-                    commodity,
-                });
-                Detail::Model {
-                    probability,
-                    hts: commodity.hts,
-                    top,
-                    info: rule.model.info.clone(),
-                }
-            }
-            Fact::History {
-                result,
-                count,
-                window_days,
-                latest,
-            } => Detail::History {
-                result,
-                count,
-                window_days,
-                latest,
-            },
-            Fact::CreditCap { credits, cap } => Detail::CreditCap { credits, cap },
-            Fact::CreditUnused {
-                allowed,
-                creditable,
-                non_creditable,
-            } => Detail::CreditUnused {
-                allowed,
-                creditable,
-                non_creditable,
-            },
-        }
+    /// The reason's detail, owned (for a built [`Decision`]).
+    fn detail(&self, m: &Manifest, parties: &[PartyView]) -> Detail {
+        self.borrowed(m, parties).to_detail()
     }
 }
 
