@@ -45,7 +45,6 @@ pub fn process<'a>(
 /// [`process`] with the business-resumption declarations in force (the service's pipelines pass them;
 /// [`process`] is this with none): a decision at a port whose declaration covers the manifest's `filed_at`
 /// carries a `priority` (see [`crate::resumption`]).
-#[inline]
 pub fn process_with<'a>(
     policy: &CompiledPolicy,
     lookups: impl Into<Lookups<'a>>,
