@@ -93,11 +93,13 @@ const CHUNK: usize = 128;
 const BLOCK: usize = 8 << 20;
 /// Room for a chunk's decisions, reserved up front, and the biggest chunk output kept for reuse. Every
 /// pooled buffer is this big, so none grows while it is written unless a chunk's decisions pass a megabyte
-/// (128 lines of 8 KiB): growing copies what it holds, and with room for 2 KiB a line, on the 1.74 KB mix
-/// (2.35 KB decisions), it cost ~4 % more instructions a manifest whenever the pool had no grown buffer to
-/// hand out. Reserved pages that are never written are never touched (peak RSS measured unchanged).
+/// (128 lines of 8 KiB). With room for 2 KiB a line, every new buffer grew once on the 1.74 KB mix (2.35 KB
+/// decisions), and whether glibc's `realloc` then copied what it held depended on the allocator's state,
+/// so on the threads' timing: ~4 % of `score`'s instructions in some runs. Reserved pages that are never
+/// written are never touched (peak RSS measured unchanged). `take` hands out pooled buffers as they are:
+/// every one was made with this capacity, and bigger ones are not pooled.
 const OUT_KEEP: usize = 1 << 20;
-/// Output buffer: a chunk's decisions (~230–300 KiB) are bigger, so they go straight to the file, uncopied.
+/// Output buffer: a chunk's decisions (~225–295 KiB) are bigger, so they go straight to the file, uncopied.
 const OUT_BUF: usize = 64 << 10;
 
 /// A block of whole lines and where each line is: (line number, start, end) in `buf`, a trailing `\r`
@@ -350,7 +352,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (blocks_tx, blocks_rx) = std::sync::mpsc::sync_channel::<Block>(2);
     let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<Vec<Sink>>(2);
     // Blocks and output buffers go back to these once used: four blocks' worth (two queued, one scored,
-    // one read), chunk outputs ([`OUT_KEEP`] reserved each; ~230–300 KiB written on ~1–1.7 KB manifests).
+    // one read), chunk outputs ([`OUT_KEEP`] reserved each; ~225–295 KiB written on ~1–1.7 KB manifests).
     let free_blocks = Pool::new(4, 2 * BLOCK);
     let free_outputs = Pool::new(4 * (BLOCK / 1024 / CHUNK + 1), OUT_KEEP);
     let tally = std::thread::scope(|scope| -> anyhow::Result<Tally> {
