@@ -386,6 +386,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         out: free_outputs.take(OUT_KEEP),
                         ..Sink::default()
                     };
+                    // Every pooled output buffer was made this big (bigger ones are not pooled).
+                    debug_assert!(sink.out.capacity() >= OUT_KEEP);
                     for &(n, start, end) in chunk {
                         ctx.score_line(n, &block.buf[start..end], &mut sink);
                     }
