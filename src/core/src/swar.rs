@@ -26,6 +26,13 @@ pub(crate) fn equal(w: u64, b: u8) -> u64 {
     below(w ^ (LO * u64::from(b)), 1)
 }
 
+/// Lanes holding a byte outside `low..=b'~'` (`low` at most 0x80): below `low`, or above 0x7e (adding 1 sets
+/// its high bit, or it was set). The printable checks of identifiers (`low` = `!`) and names (`low` = space).
+#[inline(always)]
+pub(crate) fn outside(w: u64, low: u8) -> u64 {
+    (below(w, low) | w.wrapping_add(LO) | w) & HI
+}
+
 /// Lanes holding a byte a JSON string cannot hold as it is: `"`, `\` or a control character below 0x20.
 #[inline(always)]
 pub(crate) fn json_special(w: u64) -> u64 {
@@ -42,9 +49,11 @@ mod tests {
     #[test]
     fn lane_tests_agree_with_bytes() {
         type Test = (fn(u64) -> u64, fn(u8) -> bool);
-        let tests: [Test; 5] = [
+        let tests: [Test; 7] = [
             (|w| below(w, 0x20), |b| b < 0x20),
             (|w| below(w, b'!'), |b| b < b'!'),
+            (|w| outside(w, b'!'), |b| !(b'!'..=b'~').contains(&b)),
+            (|w| outside(w, b' '), |b| !(b' '..=b'~').contains(&b)),
             (|w| equal(w, b'"'), |b| b == b'"'),
             (|w| equal(w, b'\\'), |b| b == b'\\'),
             (json_special, |b| b == b'"' || b == b'\\' || b < 0x20),

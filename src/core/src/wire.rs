@@ -469,7 +469,8 @@ impl BadInput {
 /// and messages are those of the serde_json path.
 pub fn parse_manifest(bytes: &[u8], limits: &Limits) -> Result<Manifest, BadInput> {
     if let Some(m) = fast_manifest(bytes, limits) {
-        if validate_manifest(&m, limits).is_ok() {
+        // The reader checked each field it kept as it read it; what is left are the checks across fields.
+        if validate::<false>(&m, limits).is_ok() {
             return Ok(m);
         }
     }
@@ -477,14 +478,16 @@ pub fn parse_manifest(bytes: &[u8], limits: &Limits) -> Result<Manifest, BadInpu
 }
 
 /// The fast reader alone, with the size and UTF-8 checks of [`precheck`] (it checks depth, emptiness and
-/// the top-level object itself): `None` when it declines. Not a parser to use (no validation); the
+/// the top-level object itself): `None` when it declines. It also declines a manifest with a field that
+/// [`validate_manifest`] refuses on its own (an identifier, name, code or amount), but not one that only
+/// the checks across fields refuse (counts, dates, repeated shipment ids), so it is not a parser to use; the
 /// differential tests compare what it accepts with serde_json's reading.
 #[doc(hidden)]
 pub fn fast_manifest(bytes: &[u8], limits: &Limits) -> Option<Manifest> {
     if bytes.len() > limits.max_bytes {
         return None;
     }
-    fast::manifest(utf8(bytes)?, limits.max_depth)
+    fast::manifest(utf8(bytes)?, limits)
 }
 
 /// The record as text if it is valid UTF-8, checked with SIMD (`simdutf8`: for the ASCII-heavy records here
@@ -777,6 +780,24 @@ fn bad(kind: ErrorKind, msg: impl Into<String>) -> Result<(), BadInput> {
 // The checks below take the field path as a closure: it is only formatted when a check fails, so valid
 // records pay no allocation for messages they never need.
 
+/// Whether [`check_id`] accepts `id` under an identifier limit of `max_len` bytes, given whether `id` is
+/// all printable ASCII but the space (`!`–`~`, which the fast reader learns while it finds the string's
+/// end).
+#[inline]
+pub(crate) fn id_ok(id: &str, max_len: usize, printable: bool) -> bool {
+    debug_assert_eq!(printable, Text::Id.fast_ok(id));
+    printable && !id.is_empty() && id.len() <= max_len
+}
+
+/// Whether [`check_name`] accepts `name`, given whether it is all printable ASCII (space to `~`, learnt
+/// by the fast reader while it finds the string's end); a name that is not is looked at character by
+/// character.
+#[inline]
+pub(crate) fn name_ok(name: &str, printable: bool) -> bool {
+    debug_assert_eq!(printable, Text::Name.fast_ok(name));
+    printable || Text::Name.first_bad(name).is_none()
+}
+
 pub(crate) fn check_id(
     path: impl Fn() -> String,
     id: &str,
@@ -876,17 +897,13 @@ impl Text {
 /// carry can only flag a byte above a real match); the last bytes one at a time.
 #[inline]
 fn printable_from(bytes: &[u8], low: u8) -> bool {
-    // The tests of `crate::swar::below` and an above-`~` test, masked once at the end (the loop then
-    // vectorises).
-    use crate::swar::{HI, LO};
     let mut words = bytes.chunks_exact(8);
     let mut bad = 0u64;
     for w in &mut words {
         let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-        // A byte below `low`, or above 0x7e (adding 1 sets its high bit, or it was set).
-        bad |= (w.wrapping_sub(LO * u64::from(low)) & !w) | (w.wrapping_add(LO) | w);
+        bad |= crate::swar::outside(w, low);
     }
-    bad & HI == 0 && words.remainder().iter().all(|&b| (low..=b'~').contains(&b))
+    bad == 0 && words.remainder().iter().all(|&b| (low..=b'~').contains(&b))
 }
 
 /// Unicode's bidirectional formatting characters (property Bidi_Control: ALM U+061C, LRM/RLM
@@ -974,6 +991,15 @@ fn check_unique_shipments(m: &Manifest) -> Result<(), BadInput> {
 
 /// Domain checks that serde's types cannot express. The first failure is reported, with its field path.
 pub fn validate_manifest(m: &Manifest, limits: &Limits) -> Result<(), BadInput> {
+    validate::<true>(m, limits)
+}
+
+/// [`validate_manifest`]; with `FIELDS` false, without the checks of single fields — identifiers, codes,
+/// names, descriptions and amounts — that the fast reader makes as it reads each field (it declines a
+/// manifest with a field they would refuse, and its numbers are never negative or infinite), leaving the
+/// checks across fields: schema version, dates, counts, drivers and mode, repeated shipment ids. Either
+/// way one list of checks, in one order.
+fn validate<const FIELDS: bool>(m: &Manifest, limits: &Limits) -> Result<(), BadInput> {
     if let Some(v) = m.schema_version {
         if !SUPPORTED_SCHEMA_VERSIONS.contains(&v) {
             return bad(
@@ -982,7 +1008,9 @@ pub fn validate_manifest(m: &Manifest, limits: &Limits) -> Result<(), BadInput> 
             );
         }
     }
-    check_id(|| "manifest_id".into(), &m.manifest_id, limits)?;
+    if FIELDS {
+        check_id(|| "manifest_id".into(), &m.manifest_id, limits)?;
+    }
     if let Some(eta) = &m.estimated_arrival {
         // An arrival more than a year before filing is a data error, not a late filing.
         if eta.minutes_until(&m.filed_at) > 366 * 24 * 60 {
@@ -992,13 +1020,13 @@ pub fn validate_manifest(m: &Manifest, limits: &Limits) -> Result<(), BadInput> 
             );
         }
     }
-    if let Some(c) = &m.carrier {
+    if let (true, Some(c)) = (FIELDS, &m.carrier) {
         check_id(|| "carrier.scac".into(), &c.scac, limits)?;
         if let Some(name) = &c.name {
             check_name(|| "carrier.name".into(), name)?;
         }
     }
-    if let Some(c) = &m.conveyance {
+    if let (true, Some(c)) = (FIELDS, &m.conveyance) {
         if let Some(id) = &c.id {
             check_id(|| "conveyance.id".into(), id, limits)?;
         }
@@ -1016,7 +1044,7 @@ pub fn validate_manifest(m: &Manifest, limits: &Limits) -> Result<(), BadInput> 
         );
     }
     check_count(|| "drivers".into(), m.drivers.len(), limits.max_items)?;
-    for (i, d) in m.drivers.iter().enumerate() {
+    for (i, d) in m.drivers.iter().enumerate().filter(|_| FIELDS) {
         check_name(|| format!("drivers[{i}].name"), &d.name)?;
         // A blank card number means no card (FAST condition `driver_fast_card`), not bad input.
         if let Some(card) = d.fast_card.as_deref().filter(|c| !c.trim().is_empty()) {
@@ -1025,13 +1053,15 @@ pub fn validate_manifest(m: &Manifest, limits: &Limits) -> Result<(), BadInput> 
     }
     check_count(|| "equipment".into(), m.equipment.len(), limits.max_items)?;
     for (i, e) in m.equipment.iter().enumerate() {
-        check_id(|| format!("equipment[{i}].id"), &e.id, limits)?;
+        if FIELDS {
+            check_id(|| format!("equipment[{i}].id"), &e.id, limits)?;
+        }
         check_count(
             || format!("equipment[{i}].seals"),
             e.seals.len(),
             limits.max_items,
         )?;
-        for (k, seal) in e.seals.iter().enumerate() {
+        for (k, seal) in e.seals.iter().enumerate().filter(|_| FIELDS) {
             check_id(
                 || format!("equipment[{i}].seals[{k}].number"),
                 &seal.number,
@@ -1048,20 +1078,22 @@ pub fn validate_manifest(m: &Manifest, limits: &Limits) -> Result<(), BadInput> 
         limits.max_shipments,
     )?;
     for (i, s) in m.shipments.iter().enumerate() {
-        check_id(
-            || format!("shipments[{i}].shipment_id"),
-            &s.shipment_id,
-            limits,
-        )?;
-        check_party(|| format!("shipments[{i}].importer"), &s.importer, limits)?;
-        check_party(|| format!("shipments[{i}].consignee"), &s.consignee, limits)?;
-        check_party(|| format!("shipments[{i}].shipper"), &s.shipper, limits)?;
-        check_party(
-            || format!("shipments[{i}].manufacturer"),
-            &s.manufacturer,
-            limits,
-        )?;
-        check_party(|| format!("shipments[{i}].broker"), &s.broker, limits)?;
+        if FIELDS {
+            check_id(
+                || format!("shipments[{i}].shipment_id"),
+                &s.shipment_id,
+                limits,
+            )?;
+            check_party(|| format!("shipments[{i}].importer"), &s.importer, limits)?;
+            check_party(|| format!("shipments[{i}].consignee"), &s.consignee, limits)?;
+            check_party(|| format!("shipments[{i}].shipper"), &s.shipper, limits)?;
+            check_party(
+                || format!("shipments[{i}].manufacturer"),
+                &s.manufacturer,
+                limits,
+            )?;
+            check_party(|| format!("shipments[{i}].broker"), &s.broker, limits)?;
+        }
         check_count(
             || format!("shipments[{i}].transit_countries"),
             s.transit_countries.len(),
@@ -1078,7 +1110,7 @@ pub fn validate_manifest(m: &Manifest, limits: &Limits) -> Result<(), BadInput> 
             s.commodities.len(),
             limits.max_commodities,
         )?;
-        for (j, c) in s.commodities.iter().enumerate() {
+        for (j, c) in s.commodities.iter().enumerate().filter(|_| FIELDS) {
             let p = |f: &str| format!("shipments[{i}].commodities[{j}].{f}");
             check_name(|| p("description"), &c.description)?;
             check_amount(|| p("quantity"), c.quantity)?;

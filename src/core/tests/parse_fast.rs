@@ -756,6 +756,146 @@ fn manifest_edges_agree() {
     agree::<Manifests>(&bad, &Limits::default());
 }
 
+/// The field checks the fast reader makes as it reads (identifiers, codes, names, descriptions, FAST cards):
+/// every string of the bench manifest (with every optional commodity code added) in turn replaced by each of several values — good and bad, a bad
+/// byte at every position of the first three words a string spans, lengths around the identifier limit —
+/// and the outcome compared with the serde path's (kind and message). And the fast reader declines no
+/// value the serde path accepts: these are plain strings, so it must take every one on its own.
+#[test]
+fn every_text_field_checked_as_validation_checks_it() {
+    let mut values: Vec<String> = [
+        "X",
+        "",
+        " ",
+        "  ",
+        "\t",
+        "a b",
+        "é",
+        "\u{202e}",
+        "\u{feff}x",
+        "x\u{7f}",
+        "x\u{80}",
+        "~!",
+        "a\u{a0}b",
+        "MX",
+        "US",
+        "H",
+        "truck",
+        "2304",
+        "847130",
+        "2026-11-28T04:00:00Z",
+    ]
+    .iter()
+    .map(|v| v.to_string())
+    .collect();
+    for len in 0..=26 {
+        values.push("A".repeat(len));
+    }
+    for at in 0..24 {
+        for bad in [' ', 'é', '\u{1}', '\u{7f}', '\u{202e}'] {
+            let mut v: Vec<char> = "ABCDEFGHIJKLMNOPQRSTUVWX".chars().collect();
+            v[at] = bad;
+            values.push(v.into_iter().collect());
+        }
+    }
+    let mut base: Json = serde_json::from_str(BENCH).unwrap();
+    // Every optional code of a commodity, too.
+    let codes = [
+        "entry_type",
+        "process_type",
+        "import_use",
+        "payment_type",
+        "duty_type",
+    ];
+    for code in codes.into_iter().chain(["origin_preference"]) {
+        base["shipments"][0]["commodities"][1][code] = Json::from("01");
+    }
+    // Every path to a string in the manifest.
+    fn strings(v: &Json, path: &mut Vec<Json>, out: &mut Vec<Vec<Json>>) {
+        match v {
+            Json::String(_) => out.push(path.clone()),
+            Json::Array(a) => a.iter().enumerate().for_each(|(i, x)| {
+                path.push(Json::from(i));
+                strings(x, path, out);
+                path.pop();
+            }),
+            Json::Object(o) => o.iter().for_each(|(k, x)| {
+                path.push(Json::from(k.as_str()));
+                strings(x, path, out);
+                path.pop();
+            }),
+            _ => {}
+        }
+    }
+    let mut paths = Vec::new();
+    strings(&base, &mut Vec::new(), &mut paths);
+    assert!(paths.len() > 30, "{} strings", paths.len());
+    let id_limit = Limits {
+        max_id_len: 16,
+        ..Limits::default()
+    };
+    let (mut cases, mut refused) = (0, 0);
+    for path in &paths {
+        for value in &values {
+            let mut doc = base.clone();
+            let mut at = &mut doc;
+            for step in path {
+                at = match step {
+                    Json::String(k) => &mut at[k.as_str()],
+                    _ => &mut at[step.as_u64().unwrap() as usize],
+                };
+            }
+            *at = Json::String(value.clone());
+            // serde_json writes control characters escaped; raw, they would be refused before any field check.
+            let text = serde_json::to_string(&doc).unwrap();
+            for limits in [Limits::default(), id_limit] {
+                agree::<Manifests>(text.as_bytes(), &limits);
+                cases += 1;
+                match parse_manifest_serde(text.as_bytes(), &limits) {
+                    Ok(_) if !text.contains('\\') => assert!(
+                        fast_manifest(text.as_bytes(), &limits).is_some(),
+                        "the fast reader declines a manifest the serde path accepts: {text}"
+                    ),
+                    Ok(_) => {}
+                    Err(_) => refused += 1,
+                }
+            }
+        }
+    }
+    // Most replacements are refused somewhere (a bad code, a bad character), many are not.
+    assert!(
+        refused > cases / 4 && refused < cases,
+        "{refused} of {cases} refused"
+    );
+    // A description that is the record's last string, so that its bytes are among the input's last eight
+    // (read one at a time): refused or accepted as validation says.
+    let last = "\"description\":\"power supplies\",\"quantity\":50,\"unit\":\"CTN\",\"weight_kg\":300.0,\"value_usd\":9000.0}]}]}";
+    assert!(BENCH.ends_with(last));
+    for (value, ok) in [
+        ("a", true),
+        ("", true),
+        ("\u{7f}", false),
+        ("\u{85}", false),
+        ("é", true),
+    ] {
+        let text = BENCH.replace(
+            last,
+            &format!("\"quantity\":50,\"unit\":\"CTN\",\"weight_kg\":300.0,\"value_usd\":9000.0,\"description\":\"{value}\"}}]}}]}}"),
+        );
+        agree::<Manifests>(text.as_bytes(), &Limits::default());
+        assert_eq!(
+            parse_manifest(text.as_bytes(), &Limits::default()).is_ok(),
+            ok,
+            "{text}"
+        );
+        assert_eq!(
+            fast_manifest(text.as_bytes(), &Limits::default()).is_some(),
+            ok,
+            "{text}"
+        );
+    }
+}
+
 #[test]
 fn partner_edges_agree() {
     let base = PARTNER;

@@ -9,7 +9,9 @@
 //! which produces the value or the exact dead letter of 917ca7d. So errors keep their kinds and messages by
 //! construction; the one property to hold is: **whenever this returns `Some(m)`, serde_json returns the same
 //! `m`** (the differential property tests in `src/core/tests/parse_fast.rs` and the `manifest_diff` and
-//! `partner` fuzz targets check it).
+//! `partner` fuzz targets check it) — and, for a manifest, `m` passes `validate_manifest`'s checks of single
+//! fields (identifiers, codes, names, amounts), which the reader makes as it reads and the caller then
+//! leaves out (the same tests compare `parse_manifest`'s outcome with the serde path's, which runs them).
 //!
 //! What it reproduces of serde_json (1.0, feature `float_roundtrip`, the derive of `Manifest`):
 //! - whitespace is exactly ` `, `\t`, `\n`, `\r`; strings may hold any byte ≥ 0x20 except `"` and `\`
@@ -35,27 +37,30 @@ use super::{
 use crate::codes::{Country, Hts, PortCode};
 use crate::decision::{Action, Role};
 use crate::time::{Date, Timestamp};
+use crate::Limits;
 
 /// Deepest nesting followed inside an unknown field before declining (serde_json's own limit is 128).
 const MAX_SKIP_DEPTH: usize = 32;
 
 /// Parses a manifest from its text (already checked for size and UTF-8); `None` means "ask serde_json".
-/// Nesting deeper than `max_depth` declines, so what is accepted passes `precheck`'s depth check too (and,
-/// starting with `{`, its empty and top-level-object checks).
-pub(super) fn manifest(text: &str, max_depth: usize) -> Option<Manifest> {
-    whole(text, max_depth, P::manifest)
+/// Nesting deeper than `limits.max_depth` declines, so what is accepted passes `precheck`'s depth check too
+/// (and, starting with `{`, its empty and top-level-object checks). So does a field that
+/// `validate_manifest` would refuse on its own — an identifier or code ([`P::id`]), a name or description
+/// ([`P::name`]), a FAST card ([`P::card`]) — so that the caller runs only the checks across fields.
+pub(super) fn manifest(text: &str, limits: &Limits) -> Option<Manifest> {
+    whole(text, limits.max_depth, limits.max_id_len, P::manifest)
 }
 
 /// Parses a partner record from its text (already checked for size and UTF-8); `None` means "ask
 /// serde_json", as for [`manifest`].
 pub(super) fn partner(text: &str, max_depth: usize) -> Option<Partner> {
-    whole(text, max_depth, P::partner)
+    whole(text, max_depth, usize::MAX, P::partner)
 }
 
 /// Reads a decision record's facts from its text (already checked for size and UTF-8); `None` means "ask
 /// serde_json", as for [`manifest`].
 pub(super) fn decision_facts(text: &str, max_depth: usize) -> Option<DecisionFacts> {
-    whole(text, max_depth, P::decision_facts)
+    whole(text, max_depth, usize::MAX, P::decision_facts)
 }
 
 /// The whole text is one value read by `read`, with whitespace around it.
@@ -63,6 +68,7 @@ pub(super) fn decision_facts(text: &str, max_depth: usize) -> Option<DecisionFac
 fn whole<'a, T>(
     text: &'a str,
     max_depth: usize,
+    max_id_len: usize,
     read: impl FnOnce(&mut P<'a>) -> Option<T>,
 ) -> Option<T> {
     let mut p = P {
@@ -71,6 +77,7 @@ fn whole<'a, T>(
         i: 0,
         depth: 0,
         max_depth,
+        max_id_len,
     };
     p.ws();
     let v = read(&mut p)?;
@@ -85,6 +92,8 @@ struct P<'a> {
     /// Objects and arrays open at the cursor, and the most allowed.
     depth: usize,
     max_depth: usize,
+    /// The longest identifier [`P::id`] accepts (`Limits::max_id_len`).
+    max_id_len: usize,
 }
 
 /// Marks known key `i` seen; `None` when it was already (serde's "duplicate field").
@@ -161,27 +170,52 @@ impl<'a> P<'a> {
     /// A string without escapes or control characters, borrowed from the input.
     #[inline]
     fn str(&mut self) -> Option<&'a str> {
+        self.str_in::<false>(0).map(|(s, _)| s)
+    }
+
+    /// [`P::str`], and with `CHECK` whether every byte of the string is in `low..=b'~'` (learnt in the
+    /// same pass over the bytes; without `CHECK` always false).
+    #[inline(always)]
+    fn str_in<const CHECK: bool>(&mut self, low: u8) -> Option<(&'a str, bool)> {
         self.eat(b'"')?;
         let start = self.i;
-        self.plain()?;
+        let outside = self.scan::<CHECK>(low)?;
         // An escape or a control character declines; so does the end of the input.
         if *self.b.get(self.i)? != b'"' {
             return None;
         }
         let s = self.s.get(start..self.i)?;
         self.i += 1;
-        Some(s)
+        Some((s, CHECK && !outside))
     }
 
     /// Moves the cursor to the first `"`, `\\` or control character from it (or the end of the input).
     #[inline]
     fn plain(&mut self) -> Option<()> {
+        self.scan::<false>(0).map(|_| ())
+    }
+
+    /// [`P::plain`], and with `CHECK` whether any byte passed over is outside `low..=b'~'` (`low` at most
+    /// 0x80; without `CHECK` always false).
+    #[inline(always)]
+    fn scan<const CHECK: bool>(&mut self, low: u8) -> Option<bool> {
+        use crate::swar::{json_special, outside, word};
+        let mut out = 0u64;
         // Eight bytes at a time: the lowest lane holding `"`, `\\` or a control character is the first.
         while let Some(chunk) = self.b.get(self.i..self.i + 8) {
-            let hit = crate::swar::json_special(crate::swar::word(chunk.try_into().ok()?));
+            let w = word(chunk.try_into().ok()?);
+            let hit = json_special(w);
             if hit != 0 {
+                if CHECK {
+                    // The lanes below the first hit: the lowest set bit is lane k's high bit, 8k + 7.
+                    let before = ((hit & hit.wrapping_neg()) >> 7).wrapping_sub(1);
+                    out |= outside(w, low) & before;
+                }
                 self.i += (hit.trailing_zeros() / 8) as usize;
-                return Some(());
+                return Some(out != 0);
+            }
+            if CHECK {
+                out |= outside(w, low);
             }
             self.i += 8;
         }
@@ -190,9 +224,12 @@ impl<'a> P<'a> {
             if c == b'"' || c == b'\\' || c < 0x20 {
                 break;
             }
+            if CHECK && !(low..=b'~').contains(&c) {
+                out = 1;
+            }
             self.i += 1;
         }
-        Some(())
+        Some(out != 0)
     }
 
     /// Skips a string with escapes as serde_json's `IgnoredAny` reads one: `\\"`, `\\\\`, `\\/`, `\\b`, `\\f`,
@@ -431,7 +468,8 @@ impl<'a> P<'a> {
     }
 
     /// An `f64` field: the correctly rounded value of the decimal (serde_json with `float_roundtrip`; an
-    /// integer goes through `u64 as f64`, which rounds the same way).
+    /// integer goes through `u64 as f64`, which rounds the same way). Never negative, infinite or NaN, so
+    /// never what `validate_manifest`'s amount check refuses.
     #[inline]
     fn f64(&mut self) -> Option<f64> {
         let start = self.i;
@@ -538,6 +576,28 @@ impl<'a> P<'a> {
     #[inline]
     fn text(&mut self) -> Option<Str> {
         self.str().map(Str::from)
+    }
+
+    /// A manifest's identifier or code: declines what `validate_manifest`'s `check_id` refuses.
+    #[inline]
+    fn id(&mut self) -> Option<Str> {
+        let (s, printable) = self.str_in::<true>(b'!')?;
+        super::id_ok(s, self.max_id_len, printable).then(|| Str::from(s))
+    }
+
+    /// A manifest's name or description: declines what `validate_manifest`'s `check_name` refuses.
+    #[inline]
+    fn name(&mut self) -> Option<Str> {
+        let (s, printable) = self.str_in::<true>(b' ')?;
+        super::name_ok(s, printable).then(|| Str::from(s))
+    }
+
+    /// A driver's FAST card number: blank means no card and is kept as it is (`validate_manifest` checks
+    /// only a card that is not blank); any other declines what `check_id` refuses.
+    #[inline]
+    fn card(&mut self) -> Option<Str> {
+        let (s, printable) = self.str_in::<true>(b'!')?;
+        (super::id_ok(s, self.max_id_len, printable) || s.trim().is_empty()).then(|| Str::from(s))
     }
 
     #[inline]
@@ -690,7 +750,7 @@ impl<'a> P<'a> {
                     schema_version = p.opt(P::u32)?;
                 }
                 Some(1) => {
-                    manifest_id = Some(p.text()?);
+                    manifest_id = Some(p.id()?);
                 }
                 Some(2) => {
                     revision = Some(p.u32()?);
@@ -754,10 +814,10 @@ impl<'a> P<'a> {
         self.object(&KEYS, |p, key| {
             match key {
                 Some(0) => {
-                    scac = Some(p.text()?);
+                    scac = Some(p.id()?);
                 }
                 Some(1) => {
-                    name = p.opt(P::text)?;
+                    name = p.opt(P::name)?;
                 }
                 _ => p.skip(1)?,
             }
@@ -772,10 +832,10 @@ impl<'a> P<'a> {
         self.object(&KEYS, |p, key| {
             match key {
                 Some(0) => {
-                    id = p.opt(P::text)?;
+                    id = p.opt(P::id)?;
                 }
                 Some(1) => {
-                    trip_number = p.opt(P::text)?;
+                    trip_number = p.opt(P::id)?;
                 }
                 _ => p.skip(1)?,
             }
@@ -790,10 +850,10 @@ impl<'a> P<'a> {
         self.object(&KEYS, |p, key| {
             match key {
                 Some(0) => {
-                    name = Some(p.text()?);
+                    name = Some(p.name()?);
                 }
                 Some(1) => {
-                    fast_card = p.opt(P::text)?;
+                    fast_card = p.opt(P::card)?;
                 }
                 _ => p.skip(2)?,
             }
@@ -811,7 +871,7 @@ impl<'a> P<'a> {
         self.object(&KEYS, |p, key| {
             match key {
                 Some(0) => {
-                    id = Some(p.text()?);
+                    id = Some(p.id()?);
                 }
                 Some(1) => {
                     seals = Some(p.vec(P::seal)?);
@@ -832,7 +892,7 @@ impl<'a> P<'a> {
         self.object(&KEYS, |p, key| {
             match key {
                 Some(0) => {
-                    number = Some(p.text()?);
+                    number = Some(p.id()?);
                 }
                 Some(1) => {
                     iso17712 = p.opt(|p| match p.str()? {
@@ -869,10 +929,10 @@ impl<'a> P<'a> {
         self.object(&KEYS, |p, key| {
             match key {
                 Some(0) => {
-                    id = Some(p.text()?);
+                    id = Some(p.id()?);
                 }
                 Some(1) => {
-                    name = p.opt(P::text)?;
+                    name = p.opt(P::name)?;
                 }
                 Some(2) => {
                     country = p.opt(P::country)?;
@@ -907,7 +967,7 @@ impl<'a> P<'a> {
         self.object(&KEYS, |p, key| {
             match key {
                 Some(0) => {
-                    shipment_id = Some(p.text()?);
+                    shipment_id = Some(p.id()?);
                 }
                 Some(1) => {
                     importer = p.opt(P::party)?;
@@ -978,13 +1038,13 @@ impl<'a> P<'a> {
                     hts = Some(Hts::parse(p.str()?)?);
                 }
                 Some(1) => {
-                    description = Some(p.text()?);
+                    description = Some(p.name()?);
                 }
                 Some(2) => {
                     c.quantity = p.opt(P::f64)?;
                 }
                 Some(3) => {
-                    c.unit = p.opt(P::text)?;
+                    c.unit = p.opt(P::id)?;
                 }
                 Some(4) => {
                     c.weight_kg = p.opt(P::f64)?;
@@ -993,25 +1053,25 @@ impl<'a> P<'a> {
                     c.value_usd = p.opt(P::f64)?;
                 }
                 Some(6) => {
-                    c.entry_type = p.opt(P::text)?;
+                    c.entry_type = p.opt(P::id)?;
                 }
                 Some(7) => {
-                    c.process_type = p.opt(P::text)?;
+                    c.process_type = p.opt(P::id)?;
                 }
                 Some(8) => {
-                    c.import_use = p.opt(P::text)?;
+                    c.import_use = p.opt(P::id)?;
                 }
                 Some(9) => {
-                    c.payment_type = p.opt(P::text)?;
+                    c.payment_type = p.opt(P::id)?;
                 }
                 Some(10) => {
                     c.duty_rate = p.opt(P::f64)?;
                 }
                 Some(11) => {
-                    c.duty_type = p.opt(P::text)?;
+                    c.duty_type = p.opt(P::id)?;
                 }
                 Some(12) => {
-                    c.origin_preference = p.opt(P::text)?;
+                    c.origin_preference = p.opt(P::id)?;
                 }
                 _ => p.skip(3)?,
             }
