@@ -513,7 +513,8 @@ pub fn parse_manifest_serde(bytes: &[u8], limits: &Limits) -> Result<Manifest, B
 /// message is the serde_json path's.
 pub fn parse_partner(bytes: &[u8], limits: &Limits) -> Result<Partner, BadInput> {
     if let Some(p) = fast_partner(bytes, limits) {
-        if validate_partner(&p, limits).is_ok() {
+        // The reader checked each identifier as it read it (as for manifests).
+        if validate_partner_with::<false>(&p, limits).is_ok() {
             return Ok(p);
         }
     }
@@ -527,7 +528,7 @@ pub fn fast_partner(bytes: &[u8], limits: &Limits) -> Option<Partner> {
     if bytes.len() > limits.max_bytes {
         return None;
     }
-    fast::partner(utf8(bytes)?, limits.max_depth)
+    fast::partner(utf8(bytes)?, limits)
 }
 
 /// The serde_json reading of a partner record (the reference [`parse_partner`] must agree with).
@@ -1138,16 +1139,24 @@ fn validate<const FIELDS: bool>(m: &Manifest, limits: &Limits) -> Result<(), Bad
 
 /// Domain checks for a partner record.
 pub fn validate_partner(p: &Partner, limits: &Limits) -> Result<(), BadInput> {
-    check_id(|| "partner_id".into(), &p.partner_id, limits)?;
+    validate_partner_with::<true>(p, limits)
+}
+
+/// [`validate_partner`]; with `FIELDS` false, without the identifier checks the fast reader makes as it
+/// reads (the partner id, each identifier's value, the MRA programme), as [`validate`] for manifests.
+fn validate_partner_with<const FIELDS: bool>(p: &Partner, limits: &Limits) -> Result<(), BadInput> {
+    if FIELDS {
+        check_id(|| "partner_id".into(), &p.partner_id, limits)?;
+    }
     check_count(
         || "identifiers".into(),
         p.identifiers.len(),
         limits.max_items,
     )?;
-    for (i, id) in p.identifiers.iter().enumerate() {
+    for (i, id) in p.identifiers.iter().enumerate().filter(|_| FIELDS) {
         check_id(|| format!("identifiers[{i}].value"), &id.value, limits)?;
     }
-    if let Some(program) = &p.mra_program {
+    if let (true, Some(program)) = (FIELDS, &p.mra_program) {
         check_id(|| "mra_program".into(), program, limits)?;
     }
     match p.tier {

@@ -756,13 +756,9 @@ fn manifest_edges_agree() {
     agree::<Manifests>(&bad, &Limits::default());
 }
 
-/// The field checks the fast reader makes as it reads (identifiers, codes, names, descriptions, FAST cards):
-/// every string of the bench manifest (with every optional commodity code added) in turn replaced by each of several values — good and bad, a bad
-/// byte at every position of the first three words a string spans, lengths around the identifier limit —
-/// and the outcome compared with the serde path's (kind and message). And the fast reader declines no
-/// value the serde path accepts: these are plain strings, so it must take every one on its own.
-#[test]
-fn every_text_field_checked_as_validation_checks_it() {
+/// Strings for the field checks' tests: good and bad values, a bad byte at every position of the first
+/// three words a string spans, lengths around the identifier limit, blanks.
+fn text_field_values() -> Vec<String> {
     let mut values: Vec<String> = [
         "X",
         "",
@@ -784,6 +780,10 @@ fn every_text_field_checked_as_validation_checks_it() {
         "2304",
         "847130",
         "2026-11-28T04:00:00Z",
+        "importer",
+        "validated",
+        "ior",
+        "2019-03-04",
     ]
     .iter()
     .map(|v| v.to_string())
@@ -798,19 +798,14 @@ fn every_text_field_checked_as_validation_checks_it() {
             values.push(v.into_iter().collect());
         }
     }
-    let mut base: Json = serde_json::from_str(BENCH).unwrap();
-    // Every optional code of a commodity, too.
-    let codes = [
-        "entry_type",
-        "process_type",
-        "import_use",
-        "payment_type",
-        "duty_type",
-    ];
-    for code in codes.into_iter().chain(["origin_preference"]) {
-        base["shipments"][0]["commodities"][1][code] = Json::from("01");
-    }
-    // Every path to a string in the manifest.
+    values
+}
+
+/// Every string of `base` in turn replaced by each of [`text_field_values`], under the default limits
+/// and an identifier limit of 16 bytes: the outcome equals the serde path's (kind and message), and the
+/// fast reader takes on its own every record the serde path accepts (they are plain strings). Returns
+/// (records tried, records refused).
+fn every_string_replaced<R: Reader>(base: &Json) -> (usize, usize) {
     fn strings(v: &Json, path: &mut Vec<Json>, out: &mut Vec<Vec<Json>>) {
         match v {
             Json::String(_) => out.push(path.clone()),
@@ -828,15 +823,14 @@ fn every_text_field_checked_as_validation_checks_it() {
         }
     }
     let mut paths = Vec::new();
-    strings(&base, &mut Vec::new(), &mut paths);
-    assert!(paths.len() > 30, "{} strings", paths.len());
+    strings(base, &mut Vec::new(), &mut paths);
     let id_limit = Limits {
         max_id_len: 16,
         ..Limits::default()
     };
     let (mut cases, mut refused) = (0, 0);
     for path in &paths {
-        for value in &values {
+        for value in text_field_values() {
             let mut doc = base.clone();
             let mut at = &mut doc;
             for step in path {
@@ -845,16 +839,16 @@ fn every_text_field_checked_as_validation_checks_it() {
                     _ => &mut at[step.as_u64().unwrap() as usize],
                 };
             }
-            *at = Json::String(value.clone());
+            *at = Json::String(value);
             // serde_json writes control characters escaped; raw, they would be refused before any field check.
             let text = serde_json::to_string(&doc).unwrap();
             for limits in [Limits::default(), id_limit] {
-                agree::<Manifests>(text.as_bytes(), &limits);
+                agree::<R>(text.as_bytes(), &limits);
                 cases += 1;
-                match parse_manifest_serde(text.as_bytes(), &limits) {
+                match R::serde(text.as_bytes(), &limits) {
                     Ok(_) if !text.contains('\\') => assert!(
-                        fast_manifest(text.as_bytes(), &limits).is_some(),
-                        "the fast reader declines a manifest the serde path accepts: {text}"
+                        R::fast(text.as_bytes(), &limits).is_some(),
+                        "the fast reader declines a record the serde path accepts: {text}"
                     ),
                     Ok(_) => {}
                     Err(_) => refused += 1,
@@ -862,6 +856,26 @@ fn every_text_field_checked_as_validation_checks_it() {
             }
         }
     }
+    (cases, refused)
+}
+
+/// The field checks the fast reader makes as it reads a manifest (identifiers, codes, names, descriptions,
+/// FAST cards): every string of the bench manifest (with every optional commodity code added) replaced,
+/// as [`every_string_replaced`] does; and a description read in the byte-at-a-time tail.
+#[test]
+fn every_text_field_checked_as_validation_checks_it() {
+    let mut base: Json = serde_json::from_str(BENCH).unwrap();
+    let codes = [
+        "entry_type",
+        "process_type",
+        "import_use",
+        "payment_type",
+        "duty_type",
+    ];
+    for code in codes.into_iter().chain(["origin_preference"]) {
+        base["shipments"][0]["commodities"][1][code] = Json::from("01");
+    }
+    let (cases, refused) = every_string_replaced::<Manifests>(&base);
     // Most replacements are refused somewhere (a bad code, a bad character), many are not.
     assert!(
         refused > cases / 4 && refused < cases,
@@ -894,6 +908,20 @@ fn every_text_field_checked_as_validation_checks_it() {
             "{text}"
         );
     }
+}
+
+/// The identifier checks the fast reader makes as it reads a partner record (the partner id, each
+/// identifier's value, the MRA programme), as for manifests.
+#[test]
+fn every_partner_text_field_checked_as_validation_checks_it() {
+    let mut refused_somewhere = 0;
+    for seed in [PARTNER, MRA_PARTNER] {
+        let (cases, refused) =
+            every_string_replaced::<Partners>(&serde_json::from_str(seed).unwrap());
+        assert!(refused < cases, "{refused} of {cases} refused");
+        refused_somewhere += refused;
+    }
+    assert!(refused_somewhere > 0);
 }
 
 #[test]

@@ -52,9 +52,10 @@ pub(super) fn manifest(text: &str, limits: &Limits) -> Option<Manifest> {
 }
 
 /// Parses a partner record from its text (already checked for size and UTF-8); `None` means "ask
-/// serde_json", as for [`manifest`].
-pub(super) fn partner(text: &str, max_depth: usize) -> Option<Partner> {
-    whole(text, max_depth, usize::MAX, P::partner)
+/// serde_json", as for [`manifest`] — and as there, an identifier `validate_partner` would refuse on its
+/// own (the partner id, an identifier's value, the MRA programme) declines.
+pub(super) fn partner(text: &str, limits: &Limits) -> Option<Partner> {
+    whole(text, limits.max_depth, limits.max_id_len, P::partner)
 }
 
 /// Reads a decision record's facts from its text (already checked for size and UTF-8); `None` means "ask
@@ -578,14 +579,14 @@ impl<'a> P<'a> {
         self.str().map(Str::from)
     }
 
-    /// A manifest's identifier or code: declines what `validate_manifest`'s `check_id` refuses.
+    /// An identifier or code of a manifest or partner record: declines what `check_id` refuses.
     #[inline]
     fn id(&mut self) -> Option<Str> {
         let (s, printable) = self.str_in::<true>(b'!')?;
         super::id_ok(s, self.max_id_len, printable).then(|| Str::from(s))
     }
 
-    /// A manifest's name or description: declines what `validate_manifest`'s `check_name` refuses.
+    /// A name or description of a manifest: declines what `check_name` refuses.
     #[inline]
     fn name(&mut self) -> Option<Str> {
         let (s, printable) = self.str_in::<true>(b' ')?;
@@ -634,7 +635,7 @@ impl<'a> P<'a> {
         self.object(&KEYS, |p, key| {
             match key {
                 Some(0) => {
-                    partner_id = Some(p.text()?);
+                    partner_id = Some(p.id()?);
                 }
                 Some(1) => {
                     entity = Some(entity_named(p.str()?)?);
@@ -670,7 +671,7 @@ impl<'a> P<'a> {
                     trade_compliance = p.bool()?;
                 }
                 Some(8) => {
-                    mra_program = p.opt(P::text)?;
+                    mra_program = p.opt(P::id)?;
                 }
                 Some(9) => {
                     updated_at = p.opt(P::timestamp)?;
@@ -712,7 +713,7 @@ impl<'a> P<'a> {
                     });
                 }
                 Some(1) => {
-                    value = Some(p.text()?);
+                    value = Some(p.id()?);
                 }
                 _ => p.skip(2)?,
             }
