@@ -57,6 +57,40 @@ fn counts_instructions_a_manifest_of_a_build() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `--one-shipment`: the counted manifests are the generator's single-shipment ones (one `shipment_id` a
+/// line), as many as asked for, kept in a file of their own beside the mixed one.
+#[test]
+fn one_shipment_counts_single_shipment_manifests() {
+    let dir = std::env::temp_dir().join(format!("bl-instructions-one-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = Command::new(script())
+        .args([
+            "--manifests",
+            "200",
+            "--one-shipment",
+            env!("CARGO_BIN_EXE_borderlane"),
+        ])
+        .env("CARGO_TARGET_DIR", &dir)
+        .output()
+        .expect("scripts/instructions runs");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data = std::fs::read_to_string(dir.join("instructions/manifests-one-shipment-200.ndjson"))
+        .expect("the single-shipment manifests");
+    let lines: Vec<&str> = data.lines().collect();
+    assert_eq!(lines.len(), 200);
+    for line in &lines {
+        let m: serde_json::Value = serde_json::from_str(line).expect("a manifest");
+        assert_eq!(m["shipments"].as_array().map(Vec::len), Some(1), "{line}");
+    }
+    assert!(!dir.join("instructions/manifests-200.ndjson").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn refuses_bad_arguments() {
     for args in [
