@@ -9,9 +9,11 @@
 //! which produces the value or the exact dead letter of 917ca7d. So errors keep their kinds and messages by
 //! construction; the one property to hold is: **whenever this returns `Some(m)`, serde_json returns the same
 //! `m`** (the differential property tests in `src/core/tests/parse_fast.rs` and the `manifest_diff` and
-//! `partner` fuzz targets check it) — and, for a manifest, `m` passes `validate_manifest`'s checks of single
-//! fields (identifiers, codes, names, amounts), which the reader makes as it reads and the caller then
-//! leaves out (the same tests compare `parse_manifest`'s outcome with the serde path's, which runs them).
+//! `partner` fuzz targets check it) — and, for a manifest or partner record, `m` passes `validate_manifest`'s
+//! / `validate_partner`'s checks of single fields (identifiers, codes, names, which the reader checks as it
+//! reads them; amounts, which it never reads negative or infinite), so the caller leaves those checks out
+//! (the same tests compare `parse_manifest`'s and `parse_partner`'s outcomes with the serde path's, which
+//! runs them).
 //!
 //! What it reproduces of serde_json (1.0, feature `float_roundtrip`, the derive of `Manifest`):
 //! - whitespace is exactly ` `, `\t`, `\n`, `\r`; strings may hold any byte ≥ 0x20 except `"` and `\`
