@@ -194,13 +194,16 @@ async fn console_shows_live_decisions_filters_and_reasons() {
         "rows for other ports after filtering: {shown}"
     );
 
-    // A row opens its reasons, parties and FAST conditions.
-    c.find(Locator::Css("#rows tr"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    // A row opens its reasons, parties and FAST conditions. Live rows keep arriving above it, so the row
+    // can move between being found and being clicked (the browser then refuses the click: another row's
+    // cell is under the point): found and clicked again until a click lands on it.
+    let clicked = wait_for("a row to click", || async {
+        let row = c.find(Locator::Css("#rows tr")).await.ok()?;
+        let id = row.attr("data-id").await.ok()??;
+        row.click().await.ok()?;
+        Some(id)
+    })
+    .await;
     let detail = wait_for("the detail panel", || async {
         let t = c
             .find(Locator::Css("#detail"))
@@ -212,6 +215,7 @@ async fn console_shows_live_decisions_filters_and_reasons() {
         t.contains("Why: reasons and points").then_some(t)
     })
     .await;
+    assert!(detail.contains(&clicked), "{clicked} not in {detail}");
     assert!(
         detail.contains("Parties and CTPAT standing") && detail.contains("FAST conditions missing"),
         "{detail}"

@@ -479,10 +479,10 @@ pub fn parse_manifest(bytes: &[u8], limits: &Limits) -> Result<Manifest, BadInpu
 
 /// The fast reader alone, with the size and UTF-8 checks of [`precheck`] (it checks depth, emptiness and
 /// the top-level object itself): `None` when it declines. It also declines a manifest with a field that
-/// [`validate_manifest`] refuses on its own (an identifier, code or name; its numbers cannot be negative or
-/// infinite), but not one that only
-/// the checks across fields refuse (counts, dates, repeated shipment ids), so it is not a parser to use; the
-/// differential tests compare what it accepts with serde_json's reading.
+/// [`validate_manifest`] refuses on its own (an identifier, code or name; its numbers cannot be negative
+/// or infinite), but not one that only the checks across fields refuse (counts, dates, repeated shipment
+/// ids), so it is not a parser to use; the differential tests compare what it accepts with serde_json's
+/// reading.
 #[doc(hidden)]
 pub fn fast_manifest(bytes: &[u8], limits: &Limits) -> Option<Manifest> {
     if bytes.len() > limits.max_bytes {
