@@ -1,4 +1,5 @@
-//! A cache prefetch hint: the only `unsafe` in the core, and it dereferences nothing.
+//! A cache prefetch hint: one of the core's two `unsafe` blocks (the other is `swar::lanes16`'s SSE2
+//! compares), and it dereferences nothing.
 //!
 //! Loading a large partner table inserts into hash maps far larger than the caches, so nearly every insert
 //! waits twice on memory (the probe group's control bytes, then the bucket). The follower knows the next

@@ -39,9 +39,73 @@ pub(crate) fn json_special(w: u64) -> u64 {
     equal(w, b'"') | equal(w, b'\\') | below(w, 0x20)
 }
 
+/// Sixteen bytes at a time (SSE2, which every x86-64 CPU has, so nothing is detected at run time): bit k of
+/// each mask is byte k, exact lane by lane (a vector compare has no borrows). The first mask holds the
+/// bytes [`json_special`] finds (`"`, `\`, control characters below 0x20), the second those [`outside`]
+/// finds for `low` (below `low`, or above `~`; `low` at most `~`). The manifest and partner readers' string scan takes sixteen
+/// bytes a step with it, and eight (the words above) near the end of the input.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn lanes16(bytes: &[u8; 16], low: u8) -> (u32, u32) {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_min_epu8, _mm_movemask_epi8,
+        _mm_or_si128, _mm_set1_epi8,
+    };
+    debug_assert!(low <= b'~');
+    // SAFETY: SSE2 is part of the x86-64 baseline, enabled on every x86_64 target, so its instructions
+    // exist wherever this runs; the one load reads the 16 bytes `bytes` refers to (an unaligned load,
+    // `loadu`), and nothing else touches memory.
+    #[allow(unsafe_code)]
+    unsafe {
+        let x = _mm_loadu_si128(bytes.as_ptr().cast());
+        let splat = |b: u8| _mm_set1_epi8(b as i8);
+        // A byte is at most 0x1f exactly when min(byte, 0x1f) is the byte (unsigned).
+        let control = _mm_cmpeq_epi8(_mm_min_epu8(x, splat(0x1f)), x);
+        let special = _mm_or_si128(
+            _mm_or_si128(
+                _mm_cmpeq_epi8(x, splat(b'"')),
+                _mm_cmpeq_epi8(x, splat(b'\\')),
+            ),
+            control,
+        );
+        // In `low..=b'~'` exactly when clamping the byte to that range leaves it as it is.
+        let inside = _mm_cmpeq_epi8(_mm_min_epu8(_mm_max_epu8(x, splat(low)), splat(b'~')), x);
+        (
+            _mm_movemask_epi8(special) as u32,
+            !(_mm_movemask_epi8(inside) as u32) & 0xffff,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The sixteen-byte masks against their byte-wise definitions, every byte value at every lane over a
+    /// background of each byte value, for both bounds the readers use and the edges of the allowed range.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn sixteen_lanes_agree_with_bytes() {
+        for low in [0, 1, b' ', b'!', b'}', b'~'] {
+            for background in 0..=255u8 {
+                for lane in 0..16 {
+                    for b in 0..=255u8 {
+                        let mut bytes = [background; 16];
+                        bytes[lane] = b;
+                        let (special, out) = lanes16(&bytes, low);
+                        for (k, &x) in bytes.iter().enumerate() {
+                            let want_special = x == b'"' || x == b'\\' || x < 0x20;
+                            let want_out = !(low..=b'~').contains(&x);
+                            assert_eq!(special >> k & 1 == 1, want_special, "{bytes:?} lane {k}");
+                            assert_eq!(out >> k & 1 == 1, want_out, "{bytes:?} low {low} lane {k}");
+                        }
+                        assert_eq!(special >> 16, 0);
+                        assert_eq!(out >> 16, 0);
+                    }
+                }
+            }
+        }
+    }
 
     /// Every test against its byte-wise definition, for every byte value at every lane, over a background of
     /// each byte value (so borrows and carries from every neighbour are tried): the yes/no and the lowest

@@ -199,11 +199,29 @@ impl<'a> P<'a> {
     }
 
     /// [`P::plain`], and with `CHECK` whether any byte passed over is outside `low..=b'~'` (`low` at most
-    /// 0x80; without `CHECK` always false).
+    /// `~`; without `CHECK` always false).
     #[inline(always)]
     fn scan<const CHECK: bool>(&mut self, low: u8) -> Option<bool> {
         use crate::swar::{json_special, outside, word};
         let mut out = 0u64;
+        // Sixteen bytes at a time while sixteen are left: the lowest lane holding `"`, `\\` or a control
+        // character is the first.
+        #[cfg(target_arch = "x86_64")]
+        while let Some(chunk) = self.b.get(self.i..self.i + 16) {
+            let (hit, bad) = crate::swar::lanes16(chunk.try_into().ok()?, low);
+            if hit != 0 {
+                if CHECK {
+                    // The lanes below the first hit.
+                    out |= u64::from(bad & ((hit & hit.wrapping_neg()) - 1));
+                }
+                self.i += hit.trailing_zeros() as usize;
+                return Some(out != 0);
+            }
+            if CHECK {
+                out |= u64::from(bad);
+            }
+            self.i += 16;
+        }
         // Eight bytes at a time: the lowest lane holding `"`, `\\` or a control character is the first.
         while let Some(chunk) = self.b.get(self.i..self.i + 8) {
             let w = word(chunk.try_into().ok()?);
