@@ -415,10 +415,22 @@ impl<'a> P<'a> {
         }
     }
 
+    /// An array's elements, read by `f`. The first element allocates the capacity a first `push` would
+    /// (std's smallest non-zero capacity: 8 one-byte elements, 4 up to 1 KiB, else 1) with `with_capacity`,
+    /// which skips `push`'s general growth path; the memory held is the same.
     fn vec<T>(&mut self, mut f: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
+        let first = match std::mem::size_of::<T>() {
+            1 => 8,
+            ..=1024 => 4,
+            _ => 1,
+        };
         let mut v = Vec::new();
         self.array(|p| {
-            v.push(f(p)?);
+            let x = f(p)?;
+            if v.capacity() == 0 {
+                v = Vec::with_capacity(first);
+            }
+            v.push(x);
             Some(())
         })?;
         Some(v)
