@@ -96,7 +96,7 @@ impl Role {
         Role::Broker,
     ];
     pub const COUNT: usize = 7;
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Role::Importer => "importer",
             Role::Carrier => "carrier",
@@ -216,7 +216,7 @@ pub enum Rule {
 }
 
 impl Rule {
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Rule::OriginCountry => "origin.country",
             Rule::TransitCountry => "routing.transit_country",

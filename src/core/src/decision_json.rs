@@ -12,12 +12,12 @@ use std::sync::Arc;
 use crate::codes::{Country, Hts, PortCode};
 use crate::decision::{Action, Band, Lane, Role, Rule};
 use crate::decision::{Decision, Detail, ExamResult, FastMissing, PartyView, Reason, Recalled};
-use crate::json;
+use crate::json::{self, Frag};
 use crate::model::{ModelInfo, Top};
 use crate::table::Standing;
 use crate::time::Timestamp;
 use crate::watermark::Watermark;
-use crate::wire::{Mode, Str};
+use crate::wire::{Mode, Status, Str};
 
 impl Decision {
     /// Appends this decision's wire JSON (what `serde_json::to_writer(out, self)` writes) to `out`.
@@ -196,9 +196,7 @@ pub(crate) fn write_reason(
     floor: Option<Action>,
     detail: &DetailRef<'_>,
 ) {
-    out.extend_from_slice(b"{\"rule\":\"");
-    out.extend_from_slice(rule.as_str().as_bytes());
-    out.extend_from_slice(b"\",\"points\":");
+    rule_open(rule).put(out);
     json::int(out, points);
     out.extend_from_slice(b",\"detail\":\"");
     write_text(out, floor, detail);
@@ -214,6 +212,77 @@ pub(crate) fn write_reason(
         }
         None => out.extend_from_slice(b"\"}"),
     }
+}
+
+/// Every rule, in the order of [`rule_open`]'s table.
+const RULES: [Rule; 28] = [
+    Rule::OriginCountry,
+    Rule::TransitCountry,
+    Rule::CircuitousRouting,
+    Rule::HtsChapter,
+    Rule::HtsHeading,
+    Rule::VagueDescription,
+    Rule::ValuePerKg,
+    Rule::ZeroWeight,
+    Rule::SealMissing,
+    Rule::SealNotHighSecurity,
+    Rule::FilingLate,
+    Rule::ImporterMissing,
+    Rule::WatchlistId,
+    Rule::WatchlistName,
+    Rule::Ctpat(Role::Importer),
+    Rule::Ctpat(Role::Carrier),
+    Rule::Ctpat(Role::Manufacturer),
+    Rule::Ctpat(Role::Shipper),
+    Rule::Ctpat(Role::Broker),
+    Rule::Ctpat(Role::Consignee),
+    Rule::Ctpat(Role::Driver),
+    Rule::RandomCompliance,
+    Rule::Model,
+    Rule::CreditCap,
+    Rule::CreditUnused,
+    Rule::HistoryDiscrepancy,
+    Rule::HistorySeizure,
+    Rule::HistoryClean,
+];
+
+/// A reason's opening up to its points, `{"rule":"<rule>","points":`.
+#[inline(always)]
+fn rule_open(rule: Rule) -> &'static Frag<48> {
+    const OPEN: [Frag<48>; RULES.len()] = {
+        let mut t = [Frag::new(&[]); RULES.len()];
+        let mut i = 0;
+        while i < RULES.len() {
+            t[i] = Frag::new(&["{\"rule\":\"", RULES[i].as_str(), "\",\"points\":"]);
+            i += 1;
+        }
+        t
+    };
+    let i = match rule {
+        Rule::OriginCountry => 0,
+        Rule::TransitCountry => 1,
+        Rule::CircuitousRouting => 2,
+        Rule::HtsChapter => 3,
+        Rule::HtsHeading => 4,
+        Rule::VagueDescription => 5,
+        Rule::ValuePerKg => 6,
+        Rule::ZeroWeight => 7,
+        Rule::SealMissing => 8,
+        Rule::SealNotHighSecurity => 9,
+        Rule::FilingLate => 10,
+        Rule::ImporterMissing => 11,
+        Rule::WatchlistId => 12,
+        Rule::WatchlistName => 13,
+        Rule::Ctpat(role) => 14 + role.index(),
+        Rule::RandomCompliance => 21,
+        Rule::Model => 22,
+        Rule::CreditCap => 23,
+        Rule::CreditUnused => 24,
+        Rule::HistoryDiscrepancy => 25,
+        Rule::HistorySeizure => 26,
+        Rule::HistoryClean => 27,
+    };
+    &OPEN[i]
 }
 
 /// [`Reason::write_text`] from its parts.
@@ -743,12 +812,92 @@ fn write_recalled(out: &mut Vec<u8>, r: &Recalled) {
     json::escape_into(out, r.port.as_str());
 }
 
+/// A party view's opening up to its id, `{"role":"<role>","id":"`, by [`Role::index`].
+const ROLE_OPEN: [Frag<32>; Role::COUNT] = {
+    const ROLES: [Role; Role::COUNT] = [
+        Role::Importer,
+        Role::Carrier,
+        Role::Manufacturer,
+        Role::Shipper,
+        Role::Broker,
+        Role::Consignee,
+        Role::Driver,
+    ];
+    let mut t = [Frag::new(&[]); Role::COUNT];
+    let mut i = 0;
+    while i < Role::COUNT {
+        assert!(ROLES[i] as usize == i);
+        t[i] = Frag::new(&["{\"role\":\"", ROLES[i].as_str(), "\",\"id\":\""]);
+        i += 1;
+    }
+    t
+};
+
+/// A party view's status and the key after it, `"<status>","tier":`, by the status's declaration order.
+const STATUS_TIER: [Frag<24>; 5] = {
+    const STATUSES: [Status; 5] = [
+        Status::Applicant,
+        Status::Certified,
+        Status::Validated,
+        Status::Suspended,
+        Status::Removed,
+    ];
+    let mut t = [Frag::new(&[]); 5];
+    let mut i = 0;
+    while i < 5 {
+        assert!(STATUSES[i] as usize == i);
+        t[i] = Frag::new(&["\"", STATUSES[i].as_str(), "\",\"tier\":"]);
+        i += 1;
+    }
+    t
+};
+
+/// The standings a party view names, in the order of [`standing_close`]'s table.
+const STANDINGS: [Standing; 8] = [
+    Standing::Removed,
+    Standing::Suspended,
+    Standing::None,
+    Standing::Applicant,
+    Standing::Mra,
+    Standing::Certified,
+    Standing::Validated { tier: 3 },
+    Standing::Validated { tier: 2 },
+];
+
+/// A party view's end: `,"standing":"<standing>"}`, or with `,"lapsed":true` before the brace.
+#[inline(always)]
+fn standing_close(standing: Standing, lapsed: bool) -> &'static Frag<48> {
+    const CLOSE: [[Frag<48>; 2]; 8] = {
+        let mut t = [[Frag::new(&[]); 2]; 8];
+        let mut i = 0;
+        while i < 8 {
+            let name = STANDINGS[i].as_str();
+            t[i] = [
+                Frag::new(&[",\"standing\":\"", name, "\"}"]),
+                Frag::new(&[",\"standing\":\"", name, "\",\"lapsed\":true}"]),
+            ];
+            i += 1;
+        }
+        t
+    };
+    let i = match standing {
+        Standing::Removed => 0,
+        Standing::Suspended => 1,
+        Standing::None => 2,
+        Standing::Applicant => 3,
+        Standing::Mra => 4,
+        Standing::Certified => 5,
+        Standing::Validated { tier: 3 } => 6,
+        Standing::Validated { .. } => 7,
+    };
+    &CLOSE[i][usize::from(lapsed)]
+}
+
 impl PartyView {
-    /// Appends this party's wire JSON (as its `Serialize` impl writes it).
+    /// Appends this party's wire JSON (as its `Serialize` impl writes it). The names of its role, status
+    /// and standing come with the keys around them as [`Frag`]s (one fixed-size copy each).
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"role\":\"");
-        out.extend_from_slice(self.role.as_str().as_bytes());
-        out.extend_from_slice(b"\",\"id\":\"");
+        ROLE_OPEN[self.role.index()].put(out);
         json::escape_into(out, &self.id);
         if let Some(sh) = &self.shipment {
             out.extend_from_slice(b"\",\"shipment_id\":\"");
@@ -763,23 +912,69 @@ impl PartyView {
             None => out.extend_from_slice(b"\",\"partner_id\":null,\"status\":"),
         }
         match self.status {
-            Some(s) => {
-                out.push(b'"');
-                out.extend_from_slice(s.as_str().as_bytes());
-                out.extend_from_slice(b"\",\"tier\":");
-            }
+            Some(s) => STATUS_TIER[s as usize].put(out),
             None => out.extend_from_slice(b"null,\"tier\":"),
         }
         match self.tier {
             Some(t) => json::int(out, t),
             None => out.extend_from_slice(b"null"),
         }
-        out.extend_from_slice(b",\"standing\":\"");
-        out.extend_from_slice(self.standing.as_str().as_bytes());
-        out.extend_from_slice(if self.lapsed {
-            b"\",\"lapsed\":true}"
-        } else {
-            b"\"}"
-        });
+        standing_close(self.standing, self.lapsed).put(out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every fragment against the pieces it stands for: each rule, each role, each status, each standing
+    /// (every tier) with and without `lapsed`.
+    #[test]
+    fn fragments_spell_the_names() {
+        for rule in RULES {
+            let want = format!("{{\"rule\":\"{}\",\"points\":", rule.as_str());
+            assert_eq!(rule_open(rule).as_bytes(), want.as_bytes());
+        }
+        let names: std::collections::HashSet<_> = RULES.iter().map(|r| r.as_str()).collect();
+        assert_eq!(names.len(), RULES.len(), "each rule once");
+        for (i, role) in [
+            Role::Importer,
+            Role::Carrier,
+            Role::Manufacturer,
+            Role::Shipper,
+            Role::Broker,
+            Role::Consignee,
+            Role::Driver,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            assert_eq!(role.index(), i);
+            let want = format!("{{\"role\":\"{}\",\"id\":\"", role.as_str());
+            assert_eq!(ROLE_OPEN[role.index()].as_bytes(), want.as_bytes());
+        }
+        for status in [
+            Status::Applicant,
+            Status::Certified,
+            Status::Validated,
+            Status::Suspended,
+            Status::Removed,
+        ] {
+            let want = format!("\"{}\",\"tier\":", status.as_str());
+            assert_eq!(STATUS_TIER[status as usize].as_bytes(), want.as_bytes());
+        }
+        let standings = STANDINGS
+            .into_iter()
+            .chain((0..=u8::MAX).map(|tier| Standing::Validated { tier }));
+        for standing in standings {
+            for lapsed in [false, true] {
+                let lapse = if lapsed { ",\"lapsed\":true" } else { "" };
+                let want = format!(",\"standing\":\"{}\"{lapse}}}", standing.as_str());
+                assert_eq!(standing_close(standing, lapsed).as_bytes(), want.as_bytes());
+                let mut out = b"x".to_vec();
+                standing_close(standing, lapsed).put(&mut out);
+                assert_eq!(out, [b"x", want.as_bytes()].concat());
+            }
+        }
     }
 }

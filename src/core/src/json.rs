@@ -91,6 +91,48 @@ fn escape_slow(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&bytes[start..]);
 }
 
+/// A short piece of JSON known when the program is built, padded to `N` bytes: [`Frag::put`] appends it as
+/// one fixed-size copy and a truncate, which the compiler writes inline (a slice of a length known only
+/// at run time is a call to `memcpy`, several a decision for the writer's enum names).
+#[derive(Clone, Copy)]
+pub(crate) struct Frag<const N: usize> {
+    bytes: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Frag<N> {
+    /// `parts` one after another; more than `N` bytes fails the build (a constant's evaluation panics).
+    pub(crate) const fn new(parts: &[&str]) -> Frag<N> {
+        let mut bytes = [0; N];
+        let mut len = 0;
+        let mut i = 0;
+        while i < parts.len() {
+            let part = parts[i].as_bytes();
+            let mut j = 0;
+            while j < part.len() {
+                bytes[len] = part[j];
+                len += 1;
+                j += 1;
+            }
+            i += 1;
+        }
+        Frag { bytes, len }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    /// Appends the fragment's bytes.
+    #[inline(always)]
+    pub(crate) fn put(&self, out: &mut Vec<u8>) {
+        let end = out.len() + self.len;
+        out.extend_from_slice(&self.bytes);
+        out.truncate(end);
+    }
+}
+
 /// Appends `s` as a JSON string, quoted and escaped.
 #[inline]
 pub fn string(out: &mut Vec<u8>, s: &str) {

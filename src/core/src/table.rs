@@ -33,7 +33,7 @@ pub enum Standing {
 
 impl Standing {
     /// Name used on decisions and in reports.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Standing::Removed => "removed",
             Standing::Suspended => "suspended",

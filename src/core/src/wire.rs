@@ -314,7 +314,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Status::Applicant => "applicant",
             Status::Certified => "certified",
