@@ -214,75 +214,43 @@ pub(crate) fn write_reason(
     }
 }
 
-/// Every rule, in the order of [`rule_open`]'s table.
-const RULES: [Rule; 28] = [
-    Rule::OriginCountry,
-    Rule::TransitCountry,
-    Rule::CircuitousRouting,
-    Rule::HtsChapter,
-    Rule::HtsHeading,
-    Rule::VagueDescription,
-    Rule::ValuePerKg,
-    Rule::ZeroWeight,
-    Rule::SealMissing,
-    Rule::SealNotHighSecurity,
-    Rule::FilingLate,
-    Rule::ImporterMissing,
-    Rule::WatchlistId,
-    Rule::WatchlistName,
-    Rule::Ctpat(Role::Importer),
-    Rule::Ctpat(Role::Carrier),
-    Rule::Ctpat(Role::Manufacturer),
-    Rule::Ctpat(Role::Shipper),
-    Rule::Ctpat(Role::Broker),
-    Rule::Ctpat(Role::Consignee),
-    Rule::Ctpat(Role::Driver),
-    Rule::RandomCompliance,
-    Rule::Model,
-    Rule::CreditCap,
-    Rule::CreditUnused,
-    Rule::HistoryDiscrepancy,
-    Rule::HistorySeizure,
-    Rule::HistoryClean,
-];
-
-/// A reason's opening up to its points, `{"rule":"<rule>","points":`.
+/// A reason's opening up to its points, `{"rule":"<rule>","points":`. One constant an arm, built from the
+/// arm's own rule: a new rule (or role) cannot compile without its arm, and no table index can go stale.
 #[inline(always)]
 fn rule_open(rule: Rule) -> &'static Frag<48> {
-    const OPEN: [Frag<48>; RULES.len()] = {
-        let mut t = [Frag::new(&[]); RULES.len()];
-        let mut i = 0;
-        while i < RULES.len() {
-            t[i] = Frag::new(&["{\"rule\":\"", RULES[i].as_str(), "\",\"points\":"]);
-            i += 1;
-        }
-        t
-    };
-    let i = match rule {
-        Rule::OriginCountry => 0,
-        Rule::TransitCountry => 1,
-        Rule::CircuitousRouting => 2,
-        Rule::HtsChapter => 3,
-        Rule::HtsHeading => 4,
-        Rule::VagueDescription => 5,
-        Rule::ValuePerKg => 6,
-        Rule::ZeroWeight => 7,
-        Rule::SealMissing => 8,
-        Rule::SealNotHighSecurity => 9,
-        Rule::FilingLate => 10,
-        Rule::ImporterMissing => 11,
-        Rule::WatchlistId => 12,
-        Rule::WatchlistName => 13,
-        Rule::Ctpat(role) => 14 + role.index(),
-        Rule::RandomCompliance => 21,
-        Rule::Model => 22,
-        Rule::CreditCap => 23,
-        Rule::CreditUnused => 24,
-        Rule::HistoryDiscrepancy => 25,
-        Rule::HistorySeizure => 26,
-        Rule::HistoryClean => 27,
-    };
-    &OPEN[i]
+    const fn open(rule: Rule) -> Frag<48> {
+        Frag::new(&["{\"rule\":\"", rule.as_str(), "\",\"points\":"])
+    }
+    match rule {
+        Rule::OriginCountry => &const { open(Rule::OriginCountry) },
+        Rule::TransitCountry => &const { open(Rule::TransitCountry) },
+        Rule::CircuitousRouting => &const { open(Rule::CircuitousRouting) },
+        Rule::HtsChapter => &const { open(Rule::HtsChapter) },
+        Rule::HtsHeading => &const { open(Rule::HtsHeading) },
+        Rule::VagueDescription => &const { open(Rule::VagueDescription) },
+        Rule::ValuePerKg => &const { open(Rule::ValuePerKg) },
+        Rule::ZeroWeight => &const { open(Rule::ZeroWeight) },
+        Rule::SealMissing => &const { open(Rule::SealMissing) },
+        Rule::SealNotHighSecurity => &const { open(Rule::SealNotHighSecurity) },
+        Rule::FilingLate => &const { open(Rule::FilingLate) },
+        Rule::ImporterMissing => &const { open(Rule::ImporterMissing) },
+        Rule::WatchlistId => &const { open(Rule::WatchlistId) },
+        Rule::WatchlistName => &const { open(Rule::WatchlistName) },
+        Rule::Ctpat(Role::Importer) => &const { open(Rule::Ctpat(Role::Importer)) },
+        Rule::Ctpat(Role::Carrier) => &const { open(Rule::Ctpat(Role::Carrier)) },
+        Rule::Ctpat(Role::Manufacturer) => &const { open(Rule::Ctpat(Role::Manufacturer)) },
+        Rule::Ctpat(Role::Shipper) => &const { open(Rule::Ctpat(Role::Shipper)) },
+        Rule::Ctpat(Role::Broker) => &const { open(Rule::Ctpat(Role::Broker)) },
+        Rule::Ctpat(Role::Consignee) => &const { open(Rule::Ctpat(Role::Consignee)) },
+        Rule::Ctpat(Role::Driver) => &const { open(Rule::Ctpat(Role::Driver)) },
+        Rule::RandomCompliance => &const { open(Rule::RandomCompliance) },
+        Rule::Model => &const { open(Rule::Model) },
+        Rule::CreditCap => &const { open(Rule::CreditCap) },
+        Rule::CreditUnused => &const { open(Rule::CreditUnused) },
+        Rule::HistoryDiscrepancy => &const { open(Rule::HistoryDiscrepancy) },
+        Rule::HistorySeizure => &const { open(Rule::HistorySeizure) },
+        Rule::HistoryClean => &const { open(Rule::HistoryClean) },
+    }
 }
 
 /// [`Reason::write_text`] from its parts.
@@ -812,92 +780,70 @@ fn write_recalled(out: &mut Vec<u8>, r: &Recalled) {
     json::escape_into(out, r.port.as_str());
 }
 
-/// A party view's opening up to its id, `{"role":"<role>","id":"`, by [`Role::index`].
-const ROLE_OPEN: [Frag<32>; Role::COUNT] = {
-    const ROLES: [Role; Role::COUNT] = [
-        Role::Importer,
-        Role::Carrier,
-        Role::Manufacturer,
-        Role::Shipper,
-        Role::Broker,
-        Role::Consignee,
-        Role::Driver,
-    ];
-    let mut t = [Frag::new(&[]); Role::COUNT];
-    let mut i = 0;
-    while i < Role::COUNT {
-        assert!(ROLES[i] as usize == i);
-        t[i] = Frag::new(&["{\"role\":\"", ROLES[i].as_str(), "\",\"id\":\""]);
-        i += 1;
-    }
-    t
-};
+// The party view's fragments, like `rule_open`'s: one constant an arm, built from the arm's own value.
 
-/// A party view's status and the key after it, `"<status>","tier":`, by the status's declaration order.
-const STATUS_TIER: [Frag<24>; 5] = {
-    const STATUSES: [Status; 5] = [
-        Status::Applicant,
-        Status::Certified,
-        Status::Validated,
-        Status::Suspended,
-        Status::Removed,
-    ];
-    let mut t = [Frag::new(&[]); 5];
-    let mut i = 0;
-    while i < 5 {
-        assert!(STATUSES[i] as usize == i);
-        t[i] = Frag::new(&["\"", STATUSES[i].as_str(), "\",\"tier\":"]);
-        i += 1;
+/// A party view's opening up to its id, `{"role":"<role>","id":"`.
+#[inline(always)]
+fn role_open(role: Role) -> &'static Frag<32> {
+    const fn open(role: Role) -> Frag<32> {
+        Frag::new(&["{\"role\":\"", role.as_str(), "\",\"id\":\""])
     }
-    t
-};
+    match role {
+        Role::Importer => &const { open(Role::Importer) },
+        Role::Carrier => &const { open(Role::Carrier) },
+        Role::Manufacturer => &const { open(Role::Manufacturer) },
+        Role::Shipper => &const { open(Role::Shipper) },
+        Role::Broker => &const { open(Role::Broker) },
+        Role::Consignee => &const { open(Role::Consignee) },
+        Role::Driver => &const { open(Role::Driver) },
+    }
+}
 
-/// The standings a party view names, in the order of [`standing_close`]'s table.
-const STANDINGS: [Standing; 8] = [
-    Standing::Removed,
-    Standing::Suspended,
-    Standing::None,
-    Standing::Applicant,
-    Standing::Mra,
-    Standing::Certified,
-    Standing::Validated { tier: 3 },
-    Standing::Validated { tier: 2 },
-];
+/// A party view's status and the key after it, `"<status>","tier":`.
+#[inline(always)]
+fn status_tier(status: Status) -> &'static Frag<24> {
+    const fn tier(status: Status) -> Frag<24> {
+        Frag::new(&["\"", status.as_str(), "\",\"tier\":"])
+    }
+    match status {
+        Status::Applicant => &const { tier(Status::Applicant) },
+        Status::Certified => &const { tier(Status::Certified) },
+        Status::Validated => &const { tier(Status::Validated) },
+        Status::Suspended => &const { tier(Status::Suspended) },
+        Status::Removed => &const { tier(Status::Removed) },
+    }
+}
 
 /// A party view's end: `,"standing":"<standing>"}`, or with `,"lapsed":true` before the brace.
 #[inline(always)]
 fn standing_close(standing: Standing, lapsed: bool) -> &'static Frag<48> {
-    const CLOSE: [[Frag<48>; 2]; 8] = {
-        let mut t = [[Frag::new(&[]); 2]; 8];
-        let mut i = 0;
-        while i < 8 {
-            let name = STANDINGS[i].as_str();
-            t[i] = [
-                Frag::new(&[",\"standing\":\"", name, "\"}"]),
-                Frag::new(&[",\"standing\":\"", name, "\",\"lapsed\":true}"]),
-            ];
-            i += 1;
-        }
-        t
+    const fn close(standing: Standing) -> [Frag<48>; 2] {
+        let name = standing.as_str();
+        [
+            Frag::new(&[",\"standing\":\"", name, "\"}"]),
+            Frag::new(&[",\"standing\":\"", name, "\",\"lapsed\":true}"]),
+        ]
+    }
+    let pair = match standing {
+        Standing::Removed => &const { close(Standing::Removed) },
+        Standing::Suspended => &const { close(Standing::Suspended) },
+        Standing::None => &const { close(Standing::None) },
+        Standing::Applicant => &const { close(Standing::Applicant) },
+        Standing::Mra => &const { close(Standing::Mra) },
+        Standing::Certified => &const { close(Standing::Certified) },
+        Standing::Validated { tier: 3 } => &const { close(Standing::Validated { tier: 3 }) },
+        // Every other tier has the same name (`Standing::as_str`).
+        Standing::Validated { .. } => &const { close(Standing::Validated { tier: 0 }) },
     };
-    let i = match standing {
-        Standing::Removed => 0,
-        Standing::Suspended => 1,
-        Standing::None => 2,
-        Standing::Applicant => 3,
-        Standing::Mra => 4,
-        Standing::Certified => 5,
-        Standing::Validated { tier: 3 } => 6,
-        Standing::Validated { .. } => 7,
-    };
-    &CLOSE[i][usize::from(lapsed)]
+    &pair[usize::from(lapsed)]
 }
 
 impl PartyView {
     /// Appends this party's wire JSON (as its `Serialize` impl writes it). The names of its role, status
-    /// and standing come with the keys around them as [`Frag`]s (one fixed-size copy each).
+    /// and standing come with the keys around them as padded fragments (`json::Frag`: one fixed-size copy
+    /// each).
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        ROLE_OPEN[self.role.index()].put(out);
+        role_open(self.role).put(out);
         json::escape_into(out, &self.id);
         if let Some(sh) = &self.shipment {
             out.extend_from_slice(b"\",\"shipment_id\":\"");
@@ -912,7 +858,7 @@ impl PartyView {
             None => out.extend_from_slice(b"\",\"partner_id\":null,\"status\":"),
         }
         match self.status {
-            Some(s) => STATUS_TIER[s as usize].put(out),
+            Some(s) => status_tier(s).put(out),
             None => out.extend_from_slice(b"null,\"tier\":"),
         }
         match self.tier {
@@ -931,13 +877,7 @@ mod tests {
     /// (every tier) with and without `lapsed`.
     #[test]
     fn fragments_spell_the_names() {
-        for rule in RULES {
-            let want = format!("{{\"rule\":\"{}\",\"points\":", rule.as_str());
-            assert_eq!(rule_open(rule).as_bytes(), want.as_bytes());
-        }
-        let names: std::collections::HashSet<_> = RULES.iter().map(|r| r.as_str()).collect();
-        assert_eq!(names.len(), RULES.len(), "each rule once");
-        for (i, role) in [
+        let roles = [
             Role::Importer,
             Role::Carrier,
             Role::Manufacturer,
@@ -945,13 +885,40 @@ mod tests {
             Role::Broker,
             Role::Consignee,
             Role::Driver,
+        ];
+        assert_eq!(roles.len(), Role::COUNT);
+        let rules = [
+            Rule::OriginCountry,
+            Rule::TransitCountry,
+            Rule::CircuitousRouting,
+            Rule::HtsChapter,
+            Rule::HtsHeading,
+            Rule::VagueDescription,
+            Rule::ValuePerKg,
+            Rule::ZeroWeight,
+            Rule::SealMissing,
+            Rule::SealNotHighSecurity,
+            Rule::FilingLate,
+            Rule::ImporterMissing,
+            Rule::WatchlistId,
+            Rule::WatchlistName,
+            Rule::RandomCompliance,
+            Rule::Model,
+            Rule::CreditCap,
+            Rule::CreditUnused,
+            Rule::HistoryDiscrepancy,
+            Rule::HistorySeizure,
+            Rule::HistoryClean,
         ]
         .into_iter()
-        .enumerate()
-        {
-            assert_eq!(role.index(), i);
+        .chain(roles.map(Rule::Ctpat));
+        for rule in rules {
+            let want = format!("{{\"rule\":\"{}\",\"points\":", rule.as_str());
+            assert_eq!(rule_open(rule).as_bytes(), want.as_bytes(), "{rule:?}");
+        }
+        for role in roles {
             let want = format!("{{\"role\":\"{}\",\"id\":\"", role.as_str());
-            assert_eq!(ROLE_OPEN[role.index()].as_bytes(), want.as_bytes());
+            assert_eq!(role_open(role).as_bytes(), want.as_bytes());
         }
         for status in [
             Status::Applicant,
@@ -961,11 +928,18 @@ mod tests {
             Status::Removed,
         ] {
             let want = format!("\"{}\",\"tier\":", status.as_str());
-            assert_eq!(STATUS_TIER[status as usize].as_bytes(), want.as_bytes());
+            assert_eq!(status_tier(status).as_bytes(), want.as_bytes());
         }
-        let standings = STANDINGS
-            .into_iter()
-            .chain((0..=u8::MAX).map(|tier| Standing::Validated { tier }));
+        let standings = [
+            Standing::Removed,
+            Standing::Suspended,
+            Standing::None,
+            Standing::Applicant,
+            Standing::Mra,
+            Standing::Certified,
+        ]
+        .into_iter()
+        .chain((0..=u8::MAX).map(|tier| Standing::Validated { tier }));
         for standing in standings {
             for lapsed in [false, true] {
                 let lapse = if lapsed { ",\"lapsed\":true" } else { "" };

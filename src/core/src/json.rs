@@ -101,7 +101,8 @@ pub(crate) struct Frag<const N: usize> {
 }
 
 impl<const N: usize> Frag<N> {
-    /// `parts` one after another; more than `N` bytes fails the build (a constant's evaluation panics).
+    /// `parts` one after another. More than `N` bytes panics: in a constant (every use here) that fails the
+    /// build.
     pub(crate) const fn new(parts: &[&str]) -> Frag<N> {
         let mut bytes = [0; N];
         let mut len = 0;
@@ -124,7 +125,7 @@ impl<const N: usize> Frag<N> {
         &self.bytes[..self.len]
     }
 
-    /// Appends the fragment's bytes.
+    /// Appends the fragment's bytes (reserving `N`, the padded size).
     #[inline(always)]
     pub(crate) fn put(&self, out: &mut Vec<u8>) {
         let end = out.len() + self.len;

@@ -1,4 +1,5 @@
-//! Eight bytes at a time (SWAR): tests on every byte of a little-endian `u64` word at once, each giving the
+//! Eight bytes at a time (SWAR), and sixteen with SSE2 on x86-64 ([`lanes16`], this module's one `unsafe`
+//! block). SWAR: tests on every byte of a little-endian `u64` word at once, each giving the
 //! high bit of the lanes (bytes) that match. A borrow from a matching lane can only set lanes
 //! above it, so each test is exact as a yes/no and its lowest set lane is the first matching byte. The
 //! manifest reader's string scan and the JSON writer's escape check share them (the same bytes: those a JSON
@@ -42,8 +43,9 @@ pub(crate) fn json_special(w: u64) -> u64 {
 /// Sixteen bytes at a time (SSE2, which every x86-64 CPU has, so nothing is detected at run time): bit k of
 /// each mask is byte k, exact lane by lane (a vector compare has no borrows). The first mask holds the
 /// bytes [`json_special`] finds (`"`, `\`, control characters below 0x20), the second those [`outside`]
-/// finds for `low` (below `low`, or above `~`; `low` at most `~`). The manifest and partner readers' string scan takes sixteen
-/// bytes a step with it, and eight (the words above) near the end of the input.
+/// finds for `low` (below `low`, or above `~`; `low` at most `~`). The readers' string scan (manifests, partners, decision
+/// records) takes sixteen bytes a step with it, and eight (the words above) near the end of the input;
+/// the JSON writer's escape check (`json::needs_escape`) likewise.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(crate) fn lanes16(bytes: &[u8; 16], low: u8) -> (u32, u32) {

@@ -802,6 +802,23 @@ fn text_field_values() -> Vec<String> {
             values.push(v.into_iter().collect());
         }
     }
+    // The scan takes sixteen bytes a step (x86-64): a bad byte at the edges of the first and second
+    // blocks, the closing quote at the start of the next block (lengths 16 and 32) or either side of it.
+    for len in [15, 16, 17, 31, 32, 33] {
+        for at in [0, 14, 15, 16, 17, 30, 31, 32] {
+            if at >= len {
+                continue;
+            }
+            for bad in [' ', '\u{7f}'] {
+                let mut v: Vec<char> = "A".repeat(len).chars().collect();
+                v[at] = bad;
+                values.push(v.into_iter().collect());
+            }
+        }
+        let mut v = "A".repeat(len - 2);
+        v.push('é');
+        values.push(v);
+    }
     values
 }
 
