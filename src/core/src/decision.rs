@@ -96,6 +96,16 @@ impl Role {
         Role::Broker,
     ];
     pub const COUNT: usize = 7;
+    /// Every role, in declaration order (`Role::ALL[r.index()] == r`).
+    pub const ALL: [Role; Role::COUNT] = [
+        Role::Importer,
+        Role::Carrier,
+        Role::Manufacturer,
+        Role::Shipper,
+        Role::Broker,
+        Role::Consignee,
+        Role::Driver,
+    ];
     pub const fn as_str(self) -> &'static str {
         match self {
             Role::Importer => "importer",
@@ -216,6 +226,44 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// Every rule: those without a role in declaration order, then `Ctpat` of each role.
+    pub const ALL: [Rule; 21 + Role::COUNT] = {
+        const PLAIN: [Rule; 21] = [
+            Rule::OriginCountry,
+            Rule::TransitCountry,
+            Rule::CircuitousRouting,
+            Rule::HtsChapter,
+            Rule::HtsHeading,
+            Rule::VagueDescription,
+            Rule::ValuePerKg,
+            Rule::ZeroWeight,
+            Rule::SealMissing,
+            Rule::SealNotHighSecurity,
+            Rule::FilingLate,
+            Rule::ImporterMissing,
+            Rule::WatchlistId,
+            Rule::WatchlistName,
+            Rule::RandomCompliance,
+            Rule::Model,
+            Rule::CreditCap,
+            Rule::CreditUnused,
+            Rule::HistoryDiscrepancy,
+            Rule::HistorySeizure,
+            Rule::HistoryClean,
+        ];
+        let mut all = [Rule::Model; 21 + Role::COUNT];
+        let mut i = 0;
+        while i < PLAIN.len() {
+            all[i] = PLAIN[i];
+            i += 1;
+        }
+        while i < all.len() {
+            all[i] = Rule::Ctpat(Role::ALL[i - PLAIN.len()]);
+            i += 1;
+        }
+        all
+    };
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Rule::OriginCountry => "origin.country",

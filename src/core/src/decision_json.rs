@@ -877,46 +877,16 @@ mod tests {
     /// (every tier) with and without `lapsed`.
     #[test]
     fn fragments_spell_the_names() {
-        let roles = [
-            Role::Importer,
-            Role::Carrier,
-            Role::Manufacturer,
-            Role::Shipper,
-            Role::Broker,
-            Role::Consignee,
-            Role::Driver,
-        ];
-        assert_eq!(roles.len(), Role::COUNT);
-        let rules = [
-            Rule::OriginCountry,
-            Rule::TransitCountry,
-            Rule::CircuitousRouting,
-            Rule::HtsChapter,
-            Rule::HtsHeading,
-            Rule::VagueDescription,
-            Rule::ValuePerKg,
-            Rule::ZeroWeight,
-            Rule::SealMissing,
-            Rule::SealNotHighSecurity,
-            Rule::FilingLate,
-            Rule::ImporterMissing,
-            Rule::WatchlistId,
-            Rule::WatchlistName,
-            Rule::RandomCompliance,
-            Rule::Model,
-            Rule::CreditCap,
-            Rule::CreditUnused,
-            Rule::HistoryDiscrepancy,
-            Rule::HistorySeizure,
-            Rule::HistoryClean,
-        ]
-        .into_iter()
-        .chain(roles.map(Rule::Ctpat));
-        for rule in rules {
+        for (i, role) in Role::ALL.into_iter().enumerate() {
+            assert_eq!(role.index(), i);
+        }
+        let names: std::collections::HashSet<_> = Rule::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(names.len(), Rule::ALL.len(), "every rule once");
+        for rule in Rule::ALL {
             let want = format!("{{\"rule\":\"{}\",\"points\":", rule.as_str());
             assert_eq!(rule_open(rule).as_bytes(), want.as_bytes(), "{rule:?}");
         }
-        for role in roles {
+        for role in Role::ALL {
             let want = format!("{{\"role\":\"{}\",\"id\":\"", role.as_str());
             assert_eq!(role_open(role).as_bytes(), want.as_bytes());
         }

@@ -89,17 +89,7 @@ fn port() -> impl Strategy<Value = PortCode> {
 }
 
 fn role() -> impl Strategy<Value = DRole> {
-    select(
-        &[
-            DRole::Importer,
-            DRole::Carrier,
-            DRole::Manufacturer,
-            DRole::Shipper,
-            DRole::Broker,
-            DRole::Consignee,
-            DRole::Driver,
-        ][..],
-    )
+    select(&DRole::ALL[..])
 }
 
 fn mode() -> impl Strategy<Value = Mode> {
@@ -291,42 +281,7 @@ fn detail() -> impl Strategy<Value = Detail> {
 }
 
 fn rule() -> impl Strategy<Value = Rule> {
-    let mut all = vec![
-        Rule::OriginCountry,
-        Rule::TransitCountry,
-        Rule::CircuitousRouting,
-        Rule::HtsChapter,
-        Rule::HtsHeading,
-        Rule::VagueDescription,
-        Rule::ValuePerKg,
-        Rule::ZeroWeight,
-        Rule::SealMissing,
-        Rule::SealNotHighSecurity,
-        Rule::FilingLate,
-        Rule::ImporterMissing,
-        Rule::WatchlistId,
-        Rule::WatchlistName,
-        Rule::RandomCompliance,
-        Rule::Model,
-        Rule::CreditCap,
-        Rule::CreditUnused,
-        Rule::HistoryDiscrepancy,
-        Rule::HistorySeizure,
-        Rule::HistoryClean,
-    ];
-    all.extend(
-        [
-            DRole::Importer,
-            DRole::Carrier,
-            DRole::Manufacturer,
-            DRole::Shipper,
-            DRole::Broker,
-            DRole::Consignee,
-            DRole::Driver,
-        ]
-        .map(Rule::Ctpat),
-    );
-    select(all)
+    select(&Rule::ALL[..])
 }
 
 fn reason() -> impl Strategy<Value = Reason> {

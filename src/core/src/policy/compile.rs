@@ -400,15 +400,7 @@ impl CompiledPolicy {
             };
         }
         let join = std::array::from_fn(|i| {
-            let role = [
-                Role::Importer,
-                Role::Carrier,
-                Role::Manufacturer,
-                Role::Shipper,
-                Role::Broker,
-                Role::Consignee,
-                Role::Driver,
-            ][i];
+            let role = Role::ALL[i];
             match doc.ctpat.join.get(&role) {
                 Some(j) => CompiledJoin {
                     kinds: j.kinds.clone(),
