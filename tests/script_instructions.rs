@@ -10,28 +10,30 @@ fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/instructions")
 }
 
-#[test]
-fn counts_instructions_a_manifest_of_a_build() {
-    let dir = std::env::temp_dir().join(format!("bl-instructions-{}", std::process::id()));
+/// Runs the script with `args` on the test build of `borderlane`, its data and callgrind files in a fresh
+/// directory named after `name` (`$CARGO_TARGET_DIR/instructions` there); asserts that it succeeded and
+/// returns the directory and its standard output.
+fn run(name: &str, args: &[&str]) -> (PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let out = Command::new(script())
-        .args([
-            "--manifests",
-            "300",
-            "--top",
-            "3",
-            env!("CARGO_BIN_EXE_borderlane"),
-        ])
-        // Data and callgrind files go under $CARGO_TARGET_DIR/instructions: a directory of this test's own.
+        .args(args)
+        .arg(env!("CARGO_BIN_EXE_borderlane"))
         .env("CARGO_TARGET_DIR", &dir)
         .output()
         .expect("scripts/instructions runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    (dir, stdout)
+}
+
+#[test]
+fn counts_instructions_a_manifest_of_a_build() {
+    let (dir, stdout) = run("bl-instructions", &["--manifests", "300", "--top", "3"]);
     let row = stdout
         .lines()
         .find(|l| l.starts_with(env!("CARGO_BIN_EXE_borderlane")))
@@ -61,23 +63,9 @@ fn counts_instructions_a_manifest_of_a_build() {
 /// line), as many as asked for, kept in a file of their own beside the mixed one.
 #[test]
 fn one_shipment_counts_single_shipment_manifests() {
-    let dir = std::env::temp_dir().join(format!("bl-instructions-one-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let out = Command::new(script())
-        .args([
-            "--manifests",
-            "200",
-            "--one-shipment",
-            env!("CARGO_BIN_EXE_borderlane"),
-        ])
-        .env("CARGO_TARGET_DIR", &dir)
-        .output()
-        .expect("scripts/instructions runs");
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let (dir, _) = run(
+        "bl-instructions-one",
+        &["--manifests", "200", "--one-shipment"],
     );
     let data = std::fs::read_to_string(dir.join("instructions/manifests-one-shipment-200.ndjson"))
         .expect("the single-shipment manifests");
