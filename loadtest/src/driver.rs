@@ -119,7 +119,7 @@ pub struct Arrivals {
     pub t0_unix_ms: f64,
     /// The first sequence number of the measured window (those before it were the warm-up).
     pub measured_from: u64,
-    /// By sequence number: its output's arrival, or `None` without one (8 bytes a manifest).
+    /// By sequence number: its output's arrival, or `None` without one (16 bytes a manifest).
     pub by_seq: Vec<Option<Arrival>>,
 }
 
@@ -130,6 +130,10 @@ pub struct Arrival {
     pub latency_us: NonZeroU32,
     /// The output's partition.
     pub partition: u16,
+    /// The output record's Kafka timestamp (ms since the Unix epoch; the producer sets it when the target
+    /// hands the record over), 0 without one: splits a latency into the way in (scheduled send → output
+    /// produced) and the way out (produced → arrived).
+    pub output_ts_ms: i64,
 }
 
 impl Arrival {
@@ -138,7 +142,14 @@ impl Arrival {
             latency_us: NonZeroU32::new(latency_us.min(u32::MAX.into()) as u32)
                 .unwrap_or(NonZeroU32::MIN),
             partition: u16::try_from(partition).unwrap_or(u16::MAX),
+            output_ts_ms: 0,
         }
+    }
+
+    /// With the output record's Kafka timestamp (see [`Arrival::output_ts_ms`]).
+    pub fn with_output_ts(mut self, ts_ms: Option<i64>) -> Arrival {
+        self.output_ts_ms = ts_ms.unwrap_or(0);
+        self
     }
 }
 
@@ -167,17 +178,23 @@ impl Arrivals {
         (sent, sent + f64::from(a.latency_us.get()) / 1000.0)
     }
 
-    /// CSV, one line per manifest with an output: `seq,due_ms,partition,latency_us,arrived_unix_ms`
-    /// (`due_ms`: its scheduled send, ms after the clock started; `arrived_unix_ms`: when its output
-    /// arrived, ms since the Unix epoch), in sequence order, after a header line.
+    /// CSV, one line per manifest with an output:
+    /// `seq,due_ms,partition,latency_us,arrived_unix_ms,output_ts_ms` (`due_ms`: its scheduled send, ms
+    /// after the clock started; `arrived_unix_ms`: when its output arrived, ms since the Unix epoch;
+    /// `output_ts_ms`: the output record's Kafka timestamp, 0 without one), in sequence order, after a
+    /// header line.
     pub fn write_csv(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
-        writeln!(out, "seq,due_ms,partition,latency_us,arrived_unix_ms")?;
+        writeln!(
+            out,
+            "seq,due_ms,partition,latency_us,arrived_unix_ms,output_ts_ms"
+        )?;
         for (seq, a) in self.by_seq.iter().enumerate() {
             if let Some(a) = a {
                 let (partition, us) = (a.partition, a.latency_us.get());
                 let due_ms = self.due_ms(seq);
                 let (_, arrived) = self.sent_and_arrived_unix_ms(seq, a);
-                writeln!(out, "{seq},{due_ms:.3},{partition},{us},{arrived:.3}")?;
+                let ts = a.output_ts_ms;
+                writeln!(out, "{seq},{due_ms:.3},{partition},{us},{arrived:.3},{ts}")?;
             }
         }
         Ok(())
@@ -546,7 +563,8 @@ fn collect(
                     .saturating_duration_since(clock.due(*t0, seq))
                     .as_micros() as u64;
                 recent.saturating_record(us.max(1));
-                arrivals[seq as usize] = Some(Arrival::new(m.partition(), us));
+                arrivals[seq as usize] =
+                    Some(Arrival::new(m.partition(), us).with_output_ts(m.timestamp().to_millis()));
                 if seq >= warmup_n {
                     hist.saturating_record(us.max(1));
                 }

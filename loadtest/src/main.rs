@@ -57,7 +57,7 @@ struct Cli {
     quiet: bool,
     /// Also write every manifest's latency of the latency run (not the find-max steps) as CSV:
     /// `<PREFIX>-pipeline.csv` and `<PREFIX>-passthrough.csv`, one line per manifest with an output
-    /// (`seq,due_ms,partition,latency_us,arrived_unix_ms`, warm-up included) — to see whether a tail is
+    /// (`seq,due_ms,partition,latency_us,arrived_unix_ms,output_ts_ms`, warm-up included) — to see whether a tail is
     /// a few stalls or spread out, and when.
     #[arg(long, value_name = "PREFIX")]
     latencies: Option<PathBuf>,

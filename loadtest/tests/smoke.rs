@@ -76,12 +76,18 @@ fn smoke_scenario_runs_against_the_real_broker() {
         let t0 = r.arrivals.t0_unix_ms;
         let mut max_us = 0.0f64;
         for (i, row) in rows.iter().enumerate() {
-            let [seq, due_ms, _partition, us, arrived] = row[..] else {
+            let [seq, due_ms, _partition, us, arrived, output_ts] = row[..] else {
                 panic!("{row:?}")
             };
             assert_eq!(seq, i as f64);
             assert!(
                 (arrived - (t0 + due_ms + us / 1000.0)).abs() < 0.01,
+                "{row:?}"
+            );
+            // The output was produced after its manifest's scheduled send and before it arrived (Kafka
+            // timestamps are whole milliseconds, cut down).
+            assert!(
+                t0 + due_ms - 1.0 <= output_ts && output_ts <= arrived,
                 "{row:?}"
             );
             assert!(arrived <= t0 + r.elapsed_s * 1000.0 + 1.0, "{row:?} {r:?}");
