@@ -73,18 +73,25 @@ pub fn process_json<'a>(
 ) -> Result<(Manifest, Verdict), BadInput> {
     let m = parse_manifest(bytes, limits)?;
     check_port(policy, &m)?;
-    let l = lookups.into();
-    let (parties, e) = resolve_and_evaluate(policy, l, &m);
-    let v = e.write_json(
-        policy,
-        &m,
-        &parties,
-        l.history,
-        resumptions,
-        decided_at,
-        out,
-    );
+    let v = write_decision(policy, lookups.into(), &m, resumptions, decided_at, out);
     Ok((m, v))
+}
+
+/// The decision on a parsed manifest written as JSON (see [`process_json`]). Its own function so that the
+/// party views and the evaluation are built in its frame and read there: returned to the caller as a pair
+/// they were copied out whole (~1.1 KB a manifest).
+fn write_decision(
+    policy: &CompiledPolicy,
+    l: Lookups<'_>,
+    m: &Manifest,
+    resumptions: &Resumptions,
+    decided_at: Option<&Timestamp>,
+    out: &mut Vec<u8>,
+) -> Verdict {
+    let parties = resolve(policy, l.partners, m);
+    let facts: PartyFacts = parties.iter().map(PartyFact::from).collect();
+    let e = evaluate(policy, m, &facts, l.history);
+    e.write_json(policy, m, &parties, l.history, resumptions, decided_at, out)
 }
 
 /// The tables a decision reads: CTPAT partners and, optionally, the party history as of a watermark.
@@ -674,7 +681,7 @@ impl<'a> Evaluation<'a> {
     /// written from where they are). Returns the verdict.
     #[allow(clippy::too_many_arguments)]
     pub fn write_json(
-        self,
+        &self,
         policy: &CompiledPolicy,
         m: &Manifest,
         parties: &[PartyView],
@@ -1506,28 +1513,36 @@ pub fn evaluate_points<'a>(
     // The riskiest shipment: the one whose points, settled together with the conveyance's, score most. A
     // watch-list hit on any other shipment still forces the exam, so its reason is listed too, with 0
     // points: the score is the riskiest shipment's, and the decision must say why.
-    let mut best: Hits<'a> = SmallVec::new();
+    // Two buffers of hits, the riskiest shipment's so far in `bufs[best]` and the next shipment's scored
+    // into the other: a new riskiest one only flips the index (swapping the buffers copied ~400 bytes
+    // three times).
+    let mut bufs: [Hits<'a>; 2] = [SmallVec::new(), SmallVec::new()];
+    let mut best = 0usize;
     let mut best_ledger: Option<Ledger> = None;
     let mut best_score = i32::MIN;
-    let mut scratch: Hits<'a> = SmallVec::new();
     let mut other_watch: SmallVec<[Hit<'a>; 2]> = SmallVec::new();
     for i in 0..m.shipments.len() {
-        scratch.clear();
+        // The buffer not holding the riskiest shipment so far: empty here.
+        let cur = if best_ledger.is_some() { 1 - best } else { 0 };
         let known = known.then(|| screen.shipments[i]);
-        let (l, w, seen) = score_shipment(policy, m, i, parties, history, known, &mut scratch);
+        let (l, w, seen) = score_shipment(policy, m, i, parties, history, known, &mut bufs[cur]);
         if recording {
             screen.shipments[i] = seen;
         }
         watched |= w;
         let s = settle(total.merged(l), policy.credit_cap).score;
-        if s > best_score {
+        // The buffer of the shipment that is not (or no longer) the riskiest: emptied, its watch-list
+        // hits kept with 0 points.
+        let other = if s > best_score {
             best_score = s;
             best_ledger = Some(l);
-            std::mem::swap(&mut best, &mut scratch);
-        }
-        // `scratch` now holds a shipment that is not (or no longer) the riskiest.
+            best = cur;
+            1 - cur
+        } else {
+            cur
+        };
         other_watch.extend(
-            scratch
+            bufs[other]
                 .drain(..)
                 .filter(|h| matches!(h.rule, Rule::WatchlistId | Rule::WatchlistName))
                 .map(|h| Hit { points: 0, ..h }),
@@ -1535,7 +1550,7 @@ pub fn evaluate_points<'a>(
     }
     if let Some(l) = best_ledger {
         total = total.merged(l);
-        hits.extend(best);
+        hits.extend(bufs[best].drain(..));
     }
     // Credits offset creditable points only, up to the cap; the corrections are listed so that the reasons
     // still sum to the score.
@@ -1565,7 +1580,7 @@ pub fn evaluate_points<'a>(
             },
         });
     }
-    hits.extend(other_watch);
+    hits.extend(other_watch.drain(..));
     screen.finish();
     Points {
         hits,
