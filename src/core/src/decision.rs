@@ -39,7 +39,7 @@ impl Action {
         Action::Tailgate,
         Action::Intensive,
     ];
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Action::Release => "release",
             Action::DocumentReview => "document_review",
@@ -64,7 +64,8 @@ pub enum Band {
 }
 
 impl Band {
-    pub fn as_str(self) -> &'static str {
+    pub const ALL: [Band; 3] = [Band::Low, Band::Medium, Band::High];
+    pub const fn as_str(self) -> &'static str {
         match self {
             Band::Low => "low",
             Band::Medium => "medium",
@@ -688,7 +689,8 @@ pub enum Lane {
 }
 
 impl Lane {
-    pub fn as_str(self) -> &'static str {
+    pub const ALL: [Lane; 3] = [Lane::Fast, Lane::Standard, Lane::None];
+    pub const fn as_str(self) -> &'static str {
         match self {
             Lane::Fast => "fast",
             Lane::Standard => "standard",

@@ -88,21 +88,18 @@ impl Fields<'_> {
     /// separated.
     pub(crate) fn write_json(&self, out: &mut Vec<u8>, reasons: impl FnOnce(&mut Vec<u8>)) {
         // Literals carry the quotes around the values that need no escaping (enum names, digits), so
-        // each value costs one copy.
-        let raw = |out: &mut Vec<u8>, s: &str| out.extend_from_slice(s.as_bytes());
+        // each value costs one copy; the enum names come with the text up to the next value as padded
+        // fragments (`json::Frag`: one fixed-size copy each).
         out.extend_from_slice(b"{\"manifest_id\":\"");
         json::escape_into(out, self.manifest_id);
         out.extend_from_slice(b"\",\"revision\":");
         json::int(out, self.revision);
         out.extend_from_slice(b",\"port_of_entry\":\"");
-        raw(out, self.port_of_entry.as_str());
+        out.extend_from_slice(self.port_of_entry.as_str().as_bytes());
         out.extend_from_slice(b"\",\"mode\":\"");
-        raw(out, self.mode.as_str());
-        out.extend_from_slice(b"\",\"lane\":\"");
-        raw(out, self.lane.as_str());
-        out.extend_from_slice(b"\",\"action\":\"");
-        raw(out, self.action.as_str());
-        out.extend_from_slice(b"\",\"front_of_line\":");
+        mode_lane(self.mode).put(out);
+        lane_action(self.lane).put(out);
+        action_front(self.action).put(out);
         json::bool(out, self.front_of_line);
         out.extend_from_slice(b",\"random_exam\":");
         json::bool(out, self.random_exam);
@@ -111,8 +108,7 @@ impl Fields<'_> {
         out.extend_from_slice(b",\"score\":");
         json::int(out, self.score);
         out.extend_from_slice(b",\"band\":\"");
-        raw(out, self.band.as_str());
-        out.extend_from_slice(b"\",\"reasons\":[");
+        band_reasons(self.band).put(out);
         reasons(out);
         out.extend_from_slice(b"],\"parties\":[");
         for (i, p) in self.parties.iter().enumerate() {
@@ -131,8 +127,7 @@ impl Fields<'_> {
             json::plain(out, c.as_str());
         }
         out.extend_from_slice(b"]},\"importer_standing\":");
-        json::plain(out, self.importer_standing.as_str());
-        out.extend_from_slice(b",\"policy_version\":");
+        importer_standing(self.importer_standing).put(out);
         json::string(out, self.policy_version);
         if let Some(v) = self.model_version {
             out.extend_from_slice(b",\"model_version\":");
@@ -780,6 +775,83 @@ fn write_recalled(out: &mut Vec<u8>, r: &Recalled) {
     json::escape_into(out, r.port.as_str());
 }
 
+// The decision's own enum names with the text up to the next value, like `rule_open`'s: one constant an
+// arm, built from the arm's own value.
+
+/// `<mode>","lane":"`.
+#[inline(always)]
+fn mode_lane(mode: Mode) -> &'static Frag<24> {
+    const fn frag(mode: Mode) -> Frag<24> {
+        Frag::new(&[mode.as_str(), "\",\"lane\":\""])
+    }
+    match mode {
+        Mode::Truck => &const { frag(Mode::Truck) },
+        Mode::Rail => &const { frag(Mode::Rail) },
+        Mode::Ocean => &const { frag(Mode::Ocean) },
+        Mode::Air => &const { frag(Mode::Air) },
+    }
+}
+
+/// `<lane>","action":"`.
+#[inline(always)]
+fn lane_action(lane: Lane) -> &'static Frag<24> {
+    const fn frag(lane: Lane) -> Frag<24> {
+        Frag::new(&[lane.as_str(), "\",\"action\":\""])
+    }
+    match lane {
+        Lane::Fast => &const { frag(Lane::Fast) },
+        Lane::Standard => &const { frag(Lane::Standard) },
+        Lane::None => &const { frag(Lane::None) },
+    }
+}
+
+/// `<action>","front_of_line":`.
+#[inline(always)]
+fn action_front(action: Action) -> &'static Frag<40> {
+    const fn frag(action: Action) -> Frag<40> {
+        Frag::new(&[action.as_str(), "\",\"front_of_line\":"])
+    }
+    match action {
+        Action::Release => &const { frag(Action::Release) },
+        Action::DocumentReview => &const { frag(Action::DocumentReview) },
+        Action::NiiScan => &const { frag(Action::NiiScan) },
+        Action::Tailgate => &const { frag(Action::Tailgate) },
+        Action::Intensive => &const { frag(Action::Intensive) },
+    }
+}
+
+/// `<band>","reasons":[`.
+#[inline(always)]
+fn band_reasons(band: Band) -> &'static Frag<24> {
+    const fn frag(band: Band) -> Frag<24> {
+        Frag::new(&[band.as_str(), "\",\"reasons\":["])
+    }
+    match band {
+        Band::Low => &const { frag(Band::Low) },
+        Band::Medium => &const { frag(Band::Medium) },
+        Band::High => &const { frag(Band::High) },
+    }
+}
+
+/// `"<standing>","policy_version":` (the importer's standing).
+#[inline(always)]
+fn importer_standing(standing: Standing) -> &'static Frag<40> {
+    const fn frag(standing: Standing) -> Frag<40> {
+        Frag::new(&["\"", standing.as_str(), "\",\"policy_version\":"])
+    }
+    match standing {
+        Standing::Removed => &const { frag(Standing::Removed) },
+        Standing::Suspended => &const { frag(Standing::Suspended) },
+        Standing::None => &const { frag(Standing::None) },
+        Standing::Applicant => &const { frag(Standing::Applicant) },
+        Standing::Mra => &const { frag(Standing::Mra) },
+        Standing::Certified => &const { frag(Standing::Certified) },
+        Standing::Validated { tier: 3 } => &const { frag(Standing::Validated { tier: 3 }) },
+        // Every other tier has the same name (`Standing::as_str`).
+        Standing::Validated { .. } => &const { frag(Standing::Validated { tier: 0 }) },
+    }
+}
+
 // The party view's fragments, like `rule_open`'s: one constant an arm, built from the arm's own value.
 
 /// A party view's opening up to its id, `{"role":"<role>","id":"`.
@@ -874,7 +946,7 @@ mod tests {
     use super::*;
 
     /// Every fragment against the pieces it stands for: each rule, each role, each status, each standing
-    /// (every tier) with and without `lapsed`.
+    /// (every tier) with and without `lapsed` and as the importer's, each mode, lane, action and band.
     #[test]
     fn fragments_spell_the_names() {
         for (i, role) in Role::ALL.into_iter().enumerate() {
@@ -919,6 +991,24 @@ mod tests {
                 standing_close(standing, lapsed).put(&mut out);
                 assert_eq!(out, [b"x", want.as_bytes()].concat());
             }
+            let want = format!("\"{}\",\"policy_version\":", standing.as_str());
+            assert_eq!(importer_standing(standing).as_bytes(), want.as_bytes());
+        }
+        for mode in Mode::ALL {
+            let want = format!("{}\",\"lane\":\"", mode.as_str());
+            assert_eq!(mode_lane(mode).as_bytes(), want.as_bytes());
+        }
+        for lane in Lane::ALL {
+            let want = format!("{}\",\"action\":\"", lane.as_str());
+            assert_eq!(lane_action(lane).as_bytes(), want.as_bytes());
+        }
+        for action in Action::ALL {
+            let want = format!("{}\",\"front_of_line\":", action.as_str());
+            assert_eq!(action_front(action).as_bytes(), want.as_bytes());
+        }
+        for band in Band::ALL {
+            let want = format!("{}\",\"reasons\":[", band.as_str());
+            assert_eq!(band_reasons(band).as_bytes(), want.as_bytes());
         }
     }
 }

@@ -65,7 +65,7 @@ pub enum Mode {
 
 impl Mode {
     pub const ALL: [Mode; 4] = [Mode::Truck, Mode::Rail, Mode::Ocean, Mode::Air];
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Mode::Truck => "truck",
             Mode::Rail => "rail",
