@@ -108,7 +108,8 @@ pub struct RunStats {
     pub cpu: Option<crate::cpu::CpuUse>,
 }
 
-/// Each manifest's first output: its partition and latency from its scheduled send, by sequence number.
+/// Each manifest's first output: its partition, latency from its scheduled send and Kafka timestamp, by
+/// sequence number.
 #[derive(Clone, Default)]
 pub struct Arrivals {
     /// Manifests per second the sequence numbers were scheduled at (manifest `seq` was due `seq / rate`
@@ -266,7 +267,7 @@ struct Collected {
     duplicated: u64,
     /// When the last output of a manifest arrived.
     last_at: Option<Instant>,
-    /// Every manifest's first output (partition, latency µs), by sequence number.
+    /// Every manifest's first output (partition, latency µs, Kafka timestamp), by sequence number.
     arrivals: Vec<Option<Arrival>>,
 }
 
@@ -635,5 +636,34 @@ impl Progress {
         } else {
             eprintln!("{line}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The CSV has a line per manifest with an output, its columns in the header's order, the output's
+    /// Kafka timestamp as given (0 without one).
+    #[test]
+    fn csv_lines_carry_each_outputs_timestamp() {
+        let arrivals = Arrivals {
+            rate: 1000.0,
+            t0_unix_ms: 1_700_000_000_000.0,
+            measured_from: 0,
+            by_seq: vec![
+                Some(Arrival::new(2, 1500).with_output_ts(Some(1_700_000_000_001))),
+                None,
+                Some(Arrival::new(0, 3000).with_output_ts(None)),
+            ],
+        };
+        let mut csv = Vec::new();
+        arrivals.write_csv(&mut csv).unwrap();
+        assert_eq!(
+            String::from_utf8(csv).unwrap(),
+            "seq,due_ms,partition,latency_us,arrived_unix_ms,output_ts_ms\n\
+             0,0.000,2,1500,1700000000001.500,1700000000001\n\
+             2,2.000,0,3000,1700000000005.000,0\n"
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! The smoke scenario against the real broker (started through `scripts/kafka start`, or
 //! `KAFKA_BOOTSTRAP`), service and passthrough baseline both: every manifest gets exactly one output and
 //! the report carries every figure. A broker that cannot be started or reached fails this test — locally
-//! and in CI — it never skips. No assertion on timing.
+//! and in CI — it never skips. No assertion on timing (the one bound on a timestamp below allows for the
+//! clocks: it checks the column holds the output's time, not how long anything took).
 
 use std::path::Path;
 
@@ -84,10 +85,12 @@ fn smoke_scenario_runs_against_the_real_broker() {
                 (arrived - (t0 + due_ms + us / 1000.0)).abs() < 0.01,
                 "{row:?}"
             );
-            // The output was produced after its manifest's scheduled send and before it arrived (Kafka
-            // timestamps are whole milliseconds, cut down).
+            // The output was produced after its manifest's scheduled send and before it arrived. Kafka
+            // timestamps are whole milliseconds, cut down, from the system clock, while `t0`, `due_ms`
+            // and `arrived` come from a monotonic clock lined up with it once at the start: a few
+            // milliseconds either way.
             assert!(
-                t0 + due_ms - 1.0 <= output_ts && output_ts <= arrived,
+                t0 + due_ms - 5.0 <= output_ts && output_ts <= arrived + 5.0,
                 "{row:?}"
             );
             assert!(arrived <= t0 + r.elapsed_s * 1000.0 + 1.0, "{row:?} {r:?}");
