@@ -90,7 +90,8 @@ fn write_decision(
     decided_at: Option<&Timestamp>,
     out: &mut Vec<u8>,
 ) -> Verdict {
-    let parties = resolve(policy, l.partners, m);
+    let mut parties = SmallVec::new();
+    resolve_into(policy, l.partners, m, &mut parties);
     let facts: PartyFacts = parties.iter().map(PartyFact::from).collect();
     let e = evaluate(policy, m, &facts, l.history);
     e.write_json(policy, m, &parties, l.history, resumptions, decided_at, out)
@@ -307,15 +308,27 @@ pub fn resolve(
     table: &PartnerTable,
     m: &Manifest,
 ) -> SmallVec<[PartyView; 6]> {
+    let mut out = SmallVec::new();
+    resolve_into(policy, table, m, &mut out);
+    out
+}
+
+/// [`resolve`] into `out` (empty), so that the JSON path's views stay in the frame that reads them
+/// (returned, the 632 bytes of inline views were copied once more).
+fn resolve_into(
+    policy: &CompiledPolicy,
+    table: &PartnerTable,
+    m: &Manifest,
+    out: &mut SmallVec<[PartyView; 6]>,
+) {
+    debug_assert!(out.is_empty());
     let filed = m.filed_at.date();
     // Exactly the views to come: more than fit inline is one allocation of that size (a manifest of two
     // shipments has nine parties), not growth to 8 then 16 slots (1.7 KB, past the allocator's fast path).
     // One shipment has at most five parties, inline: not counted.
-    let mut out = if m.shipments.len() > 1 {
-        SmallVec::with_capacity(party_count(m))
-    } else {
-        SmallVec::new()
-    };
+    if m.shipments.len() > 1 {
+        out.reserve_exact(party_count(m));
+    }
     // The current shipment's shared id: one allocation a shipment, cloned into each of its views.
     let mut shared: Option<(u16, Arc<str>)> = None;
     each_party(m, |role, id, shipment| {
@@ -355,7 +368,6 @@ pub fn resolve(
         }
     });
     debug_assert_eq!(out.len(), party_count(m));
-    out
 }
 
 /// A party as the rules read it: its role, shipment and standing, no id copied. [`resolve_facts`] gives
