@@ -83,9 +83,6 @@ pub fn standing_group_index(s: Standing) -> usize {
     }
 }
 
-/// The lanes in report order.
-const LANES: [Lane; 3] = [Lane::Fast, Lane::Standard, Lane::None];
-
 /// What a run counts, as it counts it: arrays indexed like the enums' `ALL` lists and a small port map, so
 /// counting a decision allocates nothing and compares no string. [`Counts::tally`] gives the [`Tally`] the
 /// reports print (only the keys that occurred, as counting into its maps would have given).
@@ -93,7 +90,7 @@ const LANES: [Lane; 3] = [Lane::Fast, Lane::Standard, Lane::None];
 pub struct Counts {
     decisions: u64,
     by_action: [u64; Action::ALL.len()],
-    by_lane: [u64; LANES.len()],
+    by_lane: [u64; Lane::ALL.len()],
     /// By standing group (index in [`STANDING_GROUPS`]).
     by_standing: [Rate; STANDING_GROUPS.len()],
     by_port: BTreeMap<PortCode, Rate>,
@@ -148,7 +145,7 @@ impl Counts {
         let exam = o.action.is_exam();
         self.decisions += 1;
         self.by_action[index_in(&Action::ALL, &o.action)] += 1;
-        self.by_lane[index_in(&LANES, &o.lane)] += 1;
+        self.by_lane[index_in(&Lane::ALL, &o.lane)] += 1;
         self.by_standing[standing_group_index(o.importer_standing)].add(exam);
         self.by_port.entry(o.port).or_default().add(exam);
         self.by_mode[index_in(&Mode::ALL, &o.mode)].add(exam);
@@ -206,7 +203,7 @@ impl Counts {
         Tally {
             decisions: self.decisions,
             by_action: counted(Action::ALL.map(Action::as_str), &self.by_action, some),
-            by_lane: counted(LANES.map(Lane::as_str), &self.by_lane, some),
+            by_lane: counted(Lane::ALL.map(Lane::as_str), &self.by_lane, some),
             by_importer_standing: counted(STANDING_GROUPS, &self.by_standing, rate),
             by_port: self.by_port.clone(),
             by_mode: counted(Mode::ALL.map(Mode::as_str), &self.by_mode, rate),

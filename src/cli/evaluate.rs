@@ -260,7 +260,7 @@ fn share_table(
     let n = run.len().max(1) as f64;
     let mut text = format!("{name}: ");
     let mut bands = serde_json::Map::new();
-    for b in [Band::Low, Band::Medium, Band::High] {
+    for b in Band::ALL {
         let k = run.iter().filter(|r| r.1 == b).count();
         text.push_str(&format!("{} {:.1} %, ", b.as_str(), 100.0 * k as f64 / n));
         bands.insert(b.as_str().into(), json!(k as f64 / n));

@@ -962,26 +962,13 @@ mod tests {
             let want = format!("{{\"role\":\"{}\",\"id\":\"", role.as_str());
             assert_eq!(role_open(role).as_bytes(), want.as_bytes());
         }
-        for status in [
-            Status::Applicant,
-            Status::Certified,
-            Status::Validated,
-            Status::Suspended,
-            Status::Removed,
-        ] {
+        for status in Status::ALL {
             let want = format!("\"{}\",\"tier\":", status.as_str());
             assert_eq!(status_tier(status).as_bytes(), want.as_bytes());
         }
-        let standings = [
-            Standing::Removed,
-            Standing::Suspended,
-            Standing::None,
-            Standing::Applicant,
-            Standing::Mra,
-            Standing::Certified,
-        ]
-        .into_iter()
-        .chain((0..=u8::MAX).map(|tier| Standing::Validated { tier }));
+        let standings = Standing::UNTIERED
+            .into_iter()
+            .chain((0..=u8::MAX).map(|tier| Standing::Validated { tier }));
         for standing in standings {
             for lapsed in [false, true] {
                 let lapse = if lapsed { ",\"lapsed\":true" } else { "" };

@@ -32,6 +32,16 @@ pub enum Standing {
 }
 
 impl Standing {
+    /// Every standing but `Validated`, whose tier varies.
+    pub const UNTIERED: [Standing; 6] = [
+        Standing::Removed,
+        Standing::Suspended,
+        Standing::None,
+        Standing::Applicant,
+        Standing::Mra,
+        Standing::Certified,
+    ];
+
     /// Name used on decisions and in reports.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -314,6 +314,13 @@ pub enum Status {
 }
 
 impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Applicant,
+        Status::Certified,
+        Status::Validated,
+        Status::Suspended,
+        Status::Removed,
+    ];
     pub const fn as_str(self) -> &'static str {
         match self {
             Status::Applicant => "applicant",

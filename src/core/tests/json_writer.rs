@@ -102,31 +102,14 @@ fn action() -> impl Strategy<Value = Action> {
 
 fn standing() -> impl Strategy<Value = Standing> {
     prop_oneof![
-        select(
-            &[
-                Standing::Removed,
-                Standing::Suspended,
-                Standing::None,
-                Standing::Applicant,
-                Standing::Mra,
-                Standing::Certified,
-            ][..]
-        ),
+        select(&Standing::UNTIERED[..]),
         any::<u8>().prop_map(|tier| Standing::Validated { tier }),
         Just(Standing::Validated { tier: 3 }),
     ]
 }
 
 fn status() -> impl Strategy<Value = Status> {
-    select(
-        &[
-            Status::Applicant,
-            Status::Certified,
-            Status::Validated,
-            Status::Suspended,
-            Status::Removed,
-        ][..],
-    )
+    select(&Status::ALL[..])
 }
 
 fn exam_result() -> impl Strategy<Value = ExamResult> {
@@ -338,11 +321,11 @@ fn decision() -> impl Strategy<Value = Decision> {
         any::<u32>(),
         port(),
         mode(),
-        select(&[Lane::Fast, Lane::Standard, Lane::None][..]),
+        select(&Lane::ALL[..]),
         action(),
         any::<[bool; 3]>(),
         any::<i32>(),
-        select(&[Band::Low, Band::Medium, Band::High][..]),
+        select(&Band::ALL[..]),
     );
     let body = (
         prop::collection::vec(reason(), 0..12),
