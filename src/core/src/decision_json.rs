@@ -17,7 +17,7 @@ use crate::model::{ModelInfo, Top};
 use crate::table::Standing;
 use crate::time::Timestamp;
 use crate::watermark::Watermark;
-use crate::wire::{Mode, Status, Str};
+use crate::wire::{Mode, Shipment, Status, Str};
 
 impl Decision {
     /// Appends this decision's wire JSON (what `serde_json::to_writer(out, self)` writes) to `out`.
@@ -46,6 +46,7 @@ impl Decision {
             score: self.score,
             band: self.band,
             parties: &self.parties,
+            shipments: &[],
             fast_missing: self.fast_missing,
             importer_standing: self.importer_standing,
             policy_version: &self.policy_version,
@@ -74,6 +75,10 @@ pub(crate) struct Fields<'a> {
     pub score: i32,
     pub band: Band,
     pub parties: &'a [PartyView],
+    /// Where a view without its shipment's id ([`PartyView::shipment`] `None`, its index set) finds it:
+    /// the manifest's shipments on the JSON path, whose views carry only the index; empty for a
+    /// `Decision`, whose views carry their ids.
+    pub shipments: &'a [Shipment],
     pub fast_missing: FastMissing,
     pub importer_standing: Standing,
     pub policy_version: &'a str,
@@ -115,7 +120,12 @@ impl Fields<'_> {
             if i > 0 {
                 out.push(b',');
             }
-            p.write_json(out);
+            let shipment = match (&p.shipment, p.shipment_index) {
+                (Some(id), _) => Some(&**id),
+                (None, Some(i)) => self.shipments.get(usize::from(i)).map(|s| &*s.shipment_id),
+                (None, None) => None,
+            };
+            p.write_json(shipment, out);
         }
         out.extend_from_slice(b"],\"fast\":{\"eligible\":");
         json::bool(out, self.fast_missing.is_empty());
@@ -911,13 +921,14 @@ fn standing_close(standing: Standing, lapsed: bool) -> &'static Frag<48> {
 }
 
 impl PartyView {
-    /// Appends this party's wire JSON (as its `Serialize` impl writes it). The names of its role, status
-    /// and standing come with the keys around them as padded fragments (`json::Frag`: one fixed-size copy
-    /// each).
-    pub fn write_json(&self, out: &mut Vec<u8>) {
+    /// Appends this party's wire JSON (as its `Serialize` impl writes it), with `shipment` as its
+    /// shipment's id (`self.shipment`'s text, or the manifest's for a view that holds only the index). The
+    /// names of its role, status and standing come with the keys around them as padded fragments
+    /// (`json::Frag`: one fixed-size copy each).
+    pub fn write_json(&self, shipment: Option<&str>, out: &mut Vec<u8>) {
         role_open(self.role).put(out);
         json::escape_into(out, &self.id);
-        if let Some(sh) = &self.shipment {
+        if let Some(sh) = shipment {
             out.extend_from_slice(b"\",\"shipment_id\":\"");
             json::escape_into(out, sh);
         }

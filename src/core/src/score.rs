@@ -91,7 +91,7 @@ fn write_decision(
     out: &mut Vec<u8>,
 ) -> Verdict {
     let mut parties = SmallVec::new();
-    resolve_into(policy, l.partners, m, &mut parties);
+    resolve_into(policy, l.partners, m, ShipmentIds::ByIndex, &mut parties);
     let facts: PartyFacts = parties.iter().map(PartyFact::from).collect();
     let e = evaluate(policy, m, &facts, l.history);
     e.write_json(policy, m, &parties, l.history, resumptions, decided_at, out)
@@ -309,16 +309,29 @@ pub fn resolve(
     m: &Manifest,
 ) -> SmallVec<[PartyView; 6]> {
     let mut out = SmallVec::new();
-    resolve_into(policy, table, m, &mut out);
+    resolve_into(policy, table, m, ShipmentIds::Shared, &mut out);
     out
 }
 
+/// Whether [`resolve_into`]'s views carry their shipment's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ShipmentIds {
+    /// Each view of a shipment holds its id, one `Arc` shared by them (a `Decision`'s views, which
+    /// outlive the manifest).
+    Shared,
+    /// The views hold only the shipment's index (`shipment` is `None`); whoever writes them reads the id
+    /// from the manifest. The JSON path: no allocation, no reference counts.
+    ByIndex,
+}
+
 /// [`resolve`] into `out` (empty), so that the JSON path's views stay in the frame that reads them
-/// (returned, the 632 bytes of inline views were copied once more).
+/// (returned, the 632 bytes of inline views were copied once more); `ids` says whether the views carry
+/// their shipment's id.
 fn resolve_into(
     policy: &CompiledPolicy,
     table: &PartnerTable,
     m: &Manifest,
+    ids: ShipmentIds,
     out: &mut SmallVec<[PartyView; 6]>,
 ) {
     debug_assert!(out.is_empty());
@@ -333,10 +346,13 @@ fn resolve_into(
     let mut shared: Option<(u16, Arc<str>)> = None;
     each_party(m, |role, id, shipment| {
         let shipment_index = shipment.map(|s| s.1);
-        let shipment = shipment.map(|(sid, i)| match &shared {
-            Some((at, s)) if *at == i => s.clone(),
-            _ => shared.insert((i, Arc::from(sid.as_str()))).1.clone(),
-        });
+        let shipment = match (ids, shipment) {
+            (ShipmentIds::ByIndex, _) | (_, None) => None,
+            (ShipmentIds::Shared, Some((sid, i))) => Some(match &shared {
+                Some((at, s)) if *at == i => s.clone(),
+                _ => shared.insert((i, Arc::from(sid.as_str()))).1.clone(),
+            }),
+        };
         // The view is written into `out` under the map's guard, straight from the partner record.
         let joined = join_party(policy, table, role, id, filed, |p, standing, lapsed| {
             out.push(PartyView {
@@ -727,6 +743,7 @@ impl<'a> Evaluation<'a> {
             score: v.score,
             band: v.band,
             parties,
+            shipments: &m.shipments,
             fast_missing: v.fast_missing,
             importer_standing: v.importer_standing,
             policy_version: &policy.version,
@@ -745,7 +762,8 @@ impl<'a> Evaluation<'a> {
                     out,
                     h.rule,
                     h.points,
-                    h.shipment.map(|i| shipment_id_str(m, parties, i)),
+                    h.shipment
+                        .map(|i| &*m.shipments[usize::from(i)].shipment_id),
                     h.floor,
                     &h.fact.borrowed(m, parties),
                 );
@@ -775,14 +793,6 @@ fn shipment_party_id(parties: &[PartyView], i: u16) -> Option<&Arc<str>> {
         .iter()
         .find(|p| p.shipment_index == Some(i))
         .and_then(|p| p.shipment.as_ref())
-}
-
-/// Shipment `i`'s id as [`shipment_id`] gives it, borrowed.
-fn shipment_id_str<'a>(m: &'a Manifest, parties: &'a [PartyView], i: u16) -> &'a str {
-    match shipment_party_id(parties, i) {
-        Some(id) => id,
-        None => &m.shipments[i as usize].shipment_id,
-    }
 }
 
 /// Shipment `i`'s shared id: the one its party views hold, or a new one for a shipment without parties.
