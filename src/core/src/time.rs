@@ -17,103 +17,225 @@ use crate::codes::TAG_BAD_DATE;
 const MIN_YEAR: i32 = 1970;
 const MAX_YEAR: i32 = 2199;
 
-/// An instant, normalised to UTC, with nanosecond precision.
+/// An instant, normalised to UTC, with nanosecond precision: whole seconds since the Unix epoch and the
+/// nanoseconds into that second (`0..1_000_000_000`), so the derived order is the instants' order. Only
+/// instants the `time` crate can represent are ever built (every constructor checks), so converting back
+/// for formatting cannot fail. Parsing, the day and the minutes between two instants are integer
+/// arithmetic here (the wire's `filed_at` and `estimated_arrival` on every manifest); the `time` crate
+/// reads the general RFC 3339 shapes and writes the text.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Timestamp(OffsetDateTime);
+pub struct Timestamp {
+    secs: i64,
+    nanos: u32,
+}
+
+/// The Julian day number of 1970-01-01 (the `time` crate's `to_julian_day`).
+const UNIX_EPOCH_JULIAN_DAY: i64 = 2_440_588;
+const NANOS_PER_SEC: i128 = 1_000_000_000;
 
 impl Timestamp {
     pub fn parse(s: &str) -> Option<Timestamp> {
-        let t = match fast_utc(s.as_bytes()) {
-            Some(t) => t,
-            None => OffsetDateTime::parse(s, &Rfc3339)
-                .ok()?
-                .to_offset(UtcOffset::UTC),
-        };
+        if let Some((year, t)) = fast_utc(s.as_bytes()) {
+            return (MIN_YEAR..=MAX_YEAR).contains(&year).then_some(t);
+        }
+        let t = OffsetDateTime::parse(s, &Rfc3339)
+            .ok()?
+            .to_offset(UtcOffset::UTC);
         (MIN_YEAR..=MAX_YEAR)
             .contains(&t.year())
-            .then_some(Timestamp(t))
+            .then(|| Timestamp::of(t))
+    }
+
+    fn of(t: OffsetDateTime) -> Timestamp {
+        Timestamp {
+            secs: t.unix_timestamp(),
+            nanos: t.nanosecond(),
+        }
+    }
+
+    /// The instant as the `time` crate holds it (the epoch for none: not reached, every constructor
+    /// checks the range).
+    fn offset_date_time(&self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp_nanos(self.unix_nanos())
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 
     /// Builds a timestamp from Unix nanoseconds (adapters use this for `decided_at`).
     pub fn from_unix_nanos(nanos: i128) -> Option<Timestamp> {
         OffsetDateTime::from_unix_timestamp_nanos(nanos)
             .ok()
-            .map(Timestamp)
+            .map(Timestamp::of)
     }
 
     pub fn from_unix_seconds(secs: i64) -> Option<Timestamp> {
         OffsetDateTime::from_unix_timestamp(secs)
             .ok()
-            .map(Timestamp)
+            .map(Timestamp::of)
     }
 
     pub fn unix_seconds(&self) -> i64 {
-        self.0.unix_timestamp()
+        self.secs
     }
 
     pub fn unix_nanos(&self) -> i128 {
-        self.0.unix_timestamp_nanos()
+        i128::from(self.secs) * NANOS_PER_SEC + i128::from(self.nanos)
     }
 
     /// The UTC calendar day of this instant.
     pub fn date(&self) -> Date {
-        Date(self.0.date().to_julian_day())
+        // In the `time` crate's range the day fits an `i32` (its own `to_julian_day` is one).
+        Date((self.secs.div_euclid(86_400) + UNIX_EPOCH_JULIAN_DAY) as i32)
     }
 
-    /// The instant `days` whole days (of 86 400 s) earlier.
+    /// The instant `days` whole days (of 86 400 s) earlier; itself if that is before the earliest instant
+    /// the `time` crate represents.
     pub fn minus_days(&self, days: u32) -> Timestamp {
-        Timestamp(
-            self.0
-                .checked_sub(time::Duration::days(i64::from(days)))
-                .unwrap_or(self.0),
-        )
+        self.secs
+            .checked_sub(i64::from(days) * 86_400)
+            .and_then(Timestamp::from_unix_seconds)
+            .map_or(*self, |t| Timestamp {
+                nanos: self.nanos,
+                ..t
+            })
     }
 
-    /// Whole minutes from `self` to `later` (negative if `later` is earlier).
+    /// Whole minutes from `self` to `later` (negative if `later` is earlier), truncated toward zero.
     pub fn minutes_until(&self, later: &Timestamp) -> i64 {
-        (later.0 - self.0).whole_minutes()
+        // Whole seconds truncated toward zero, as `time::Duration::whole_seconds`: the nanoseconds take
+        // the seconds' sign.
+        let mut secs = later.secs - self.secs;
+        let nanos = i64::from(later.nanos) - i64::from(self.nanos);
+        if secs > 0 && nanos < 0 {
+            secs -= 1;
+        } else if secs < 0 && nanos > 0 {
+            secs += 1;
+        }
+        secs / 60
     }
 }
 
-/// The digits of `b[r]` as a number; `None` if any byte is not an ASCII digit.
+/// Eight bytes of text against a template: `template`'s `0` bytes stand for any ASCII digit, its other
+/// bytes for themselves. Returns each byte's digit value in its lane (the literal lanes 0), or `None` if a
+/// byte does not fit. Branch-free over the eight bytes (SWAR): XOR with the template leaves a digit's value
+/// in its lane and a matching literal's lane 0; every lane must then be at most 9, and the literal lanes 0.
 #[inline(always)]
-fn digits(b: &[u8], r: std::ops::Range<usize>) -> Option<u32> {
-    b[r].iter().try_fold(0u32, |acc, d| {
-        d.is_ascii_digit().then(|| acc * 10 + (d - b'0') as u32)
-    })
+fn digit_lanes(bytes: [u8; 8], template: [u8; 8]) -> Option<u64> {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A lane above 9 gets its high bit from adding 0x76 (a lane of 0x80 or more has it already, and a
+    // carry out of it into the next lane only flags what is refused anyway).
+    const ADD: u64 = 0x7676_7676_7676_7676;
+    let x = u64::from_le_bytes(bytes) ^ u64::from_le_bytes(template);
+    let literal = u64::from_le_bytes(template.map(|t| if t == b'0' { 0 } else { 0xff }));
+    (((x | x.wrapping_add(ADD)) & HIGH) | (x & literal) == 0).then_some(x)
+}
+
+/// Lane `k`'s value of [`digit_lanes`]' result.
+#[inline(always)]
+fn lane(x: u64, k: u32) -> u32 {
+    (x >> (8 * k)) as u32 & 0xff
+}
+
+/// Days from 1970-01-01 to the proleptic Gregorian date `year-month-day` (already checked to exist, year
+/// 0..=9999): H. Hinnant's `days_from_civil`, on years shifted by one 400-year era so that every division
+/// is unsigned.
+#[inline(always)]
+fn days_from_civil(year: u32, month: u32, day: u32) -> i64 {
+    let y = year + 400 - u32::from(month <= 2);
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    i64::from(era) * 146_097 + i64::from(doe) - 719_468 - 146_097
+}
+
+/// The proleptic Gregorian date `days` days from 1970-01-01, as year, month and day: H. Hinnant's
+/// `civil_from_days`, the inverse of [`days_from_civil`].
+fn civil_from_days(days: i64) -> (i64, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// Days in `month` of `year` (proleptic Gregorian); 0 for a month outside 1..=12.
+#[inline(always)]
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
+        2 => 28,
+        _ => 0,
+    }
 }
 
 /// The date `YYYY-MM-DD` (exactly ten bytes) without the `time` crate's format-description parser (the
-/// partner table's two dates per record; the general parser is ~10x slower). `None` for any other shape,
-/// which the general parser then reads: the two agree on every input (property test below).
+/// partner table's two dates per record, every timestamp's date; the general parser is ~10x slower), as
+/// its year and its days from 1970-01-01. `None` for any other shape or a day the month does not have,
+/// which the general parser then reads (or refuses): the two agree on every input (property test below).
 #[inline(always)]
-fn fast_date(b: &[u8]) -> Option<time::Date> {
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+fn fast_date(b: &[u8]) -> Option<(i32, i64)> {
+    let (&ymd, &[d0, d1]) = b.split_first_chunk::<8>()? else {
+        return None;
+    };
+    let ymd = digit_lanes(ymd, *b"0000-00-")?;
+    let day = digit_lanes([d0, d1, b'0', b'0', b'0', b'0', b'0', b'0'], *b"00000000")?;
+    ymd_days(ymd, lane(day, 0) * 10 + lane(day, 1))
+}
+
+/// The year and the days from 1970-01-01 of the date whose `YYYY-MM-` lanes are `ymd` and whose day is
+/// `day`; `None` if the month or the day does not exist.
+#[inline(always)]
+fn ymd_days(ymd: u64, day: u32) -> Option<(i32, i64)> {
+    let year = lane(ymd, 0) * 1000 + lane(ymd, 1) * 100 + lane(ymd, 2) * 10 + lane(ymd, 3);
+    let month = lane(ymd, 5) * 10 + lane(ymd, 6);
+    if day == 0 || day > days_in_month(year, month) {
         return None;
     }
-    let month = time::Month::try_from(digits(b, 5..7)? as u8).ok()?;
-    time::Date::from_calendar_date(digits(b, 0..4)? as i32, month, digits(b, 8..10)? as u8).ok()
+    // Four digits: the year fits an `i32`.
+    Some((year as i32, days_from_civil(year, month, day)))
 }
 
 /// The common wire shape `YYYY-MM-DDTHH:MM:SSZ`, parsed without the general RFC 3339 machinery (the
-/// general parser handles fractions and offsets; this is ~5x cheaper on the hot path).
-fn fast_utc(b: &[u8]) -> Option<OffsetDateTime> {
-    if b.len() != 20 || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
+/// general parser handles fractions, offsets and leap seconds; this is several times cheaper on the hot
+/// path), as its year and the instant: three eight-byte words against templates (the last two overlap).
+/// `None` for any other shape or an hour, minute or second out of range (the general parser then
+/// decides).
+#[inline]
+fn fast_utc(b: &[u8]) -> Option<(i32, Timestamp)> {
+    let b = <&[u8; 20]>::try_from(b).ok()?;
+    let word = |at: usize| -> [u8; 8] {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[at..at + 8]);
+        w
+    };
+    let ymd = digit_lanes(word(0), *b"0000-00-")?;
+    let dhm = digit_lanes(word(8), *b"00T00:00")?;
+    let ms = digit_lanes(word(12), *b"0:00:00Z")?;
+    let (year, days) = ymd_days(ymd, lane(dhm, 0) * 10 + lane(dhm, 1))?;
+    let (h, m, s) = (
+        lane(dhm, 3) * 10 + lane(dhm, 4),
+        lane(dhm, 6) * 10 + lane(dhm, 7),
+        lane(ms, 5) * 10 + lane(ms, 6),
+    );
+    if h > 23 || m > 59 || s > 59 {
         return None;
     }
-    let date = fast_date(&b[..10])?;
-    let t = time::Time::from_hms(
-        digits(b, 11..13)? as u8,
-        digits(b, 14..16)? as u8,
-        digits(b, 17..19)? as u8,
-    )
-    .ok()?;
-    Some(date.with_time(t).assume_utc())
+    let secs = days * 86_400 + i64::from(h * 3_600 + m * 60 + s);
+    Some((year, Timestamp { secs, nanos: 0 }))
 }
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.format(&Rfc3339) {
+        match self.offset_date_time().format(&Rfc3339) {
             Ok(s) => f.write_str(&s),
             Err(_) => f.write_str("invalid-timestamp"),
         }
@@ -125,14 +247,19 @@ impl Timestamp {
     /// only when non-zero and without trailing zeros) without the formatter's `String`. Decisions write
     /// `decided_at` with it; the JSON writer's property test holds it to `Display`.
     pub fn write_rfc3339(&self, out: &mut Vec<u8>) {
-        let t = self.0;
-        let year = t.year();
-        if !(0..10_000).contains(&year) || !t.offset().is_utc() {
-            // Not reached by timestamps built in this crate (all UTC, years 1970..=2199 when parsed).
+        let (year, month, day) = civil_from_days(self.secs.div_euclid(86_400));
+        if !(0..10_000).contains(&year) {
+            // Not reached by parsed timestamps (years 1970..=2199); the `time` crate writes the sign.
             out.extend_from_slice(self.to_string().as_bytes());
             return;
         }
-        let (h, m, s, nanos) = t.to_hms_nano();
+        let of_day = self.secs.rem_euclid(86_400) as u32;
+        let (h, m, s, nanos) = (
+            (of_day / 3_600) as u8,
+            (of_day / 60 % 60) as u8,
+            (of_day % 60) as u8,
+            self.nanos,
+        );
         let two = |out: &mut Vec<u8>, v: u8| out.extend_from_slice(&[b'0' + v / 10, b'0' + v % 10]);
         let y = year as u16;
         out.extend_from_slice(&[
@@ -142,9 +269,9 @@ impl Timestamp {
             b'0' + (y % 10) as u8,
             b'-',
         ]);
-        two(out, t.month() as u8);
+        two(out, month);
         out.push(b'-');
-        two(out, t.day());
+        two(out, day);
         out.push(b'T');
         two(out, h);
         out.push(b':');
@@ -178,13 +305,19 @@ pub struct Date(i32);
 
 impl Date {
     pub fn parse(s: &str) -> Option<Date> {
-        let d = match fast_date(s.as_bytes()) {
+        let (year, days) = match fast_date(s.as_bytes()) {
             Some(d) => d,
-            None => Date::parse_general(s)?,
+            None => Date::parse_general(s).map(|d| {
+                (
+                    d.year(),
+                    i64::from(d.to_julian_day()) - UNIX_EPOCH_JULIAN_DAY,
+                )
+            })?,
         };
+        // Years 1970..=2199: the day fits an `i32`.
         (MIN_YEAR..=MAX_YEAR)
-            .contains(&d.year())
-            .then_some(Date(d.to_julian_day()))
+            .contains(&year)
+            .then_some(Date((days + UNIX_EPOCH_JULIAN_DAY) as i32))
     }
 
     /// The `time` crate's reading of `[year]-[month]-[day]`, the reference of the fast path.
@@ -290,14 +423,107 @@ mod tests {
             "2019-03-00",
             "2019-3-04",
         ] {
-            assert_eq!(fast_date(s.as_bytes()), Date::parse_general(s), "{s}");
+            assert_eq!(fast_date(s.as_bytes()), general_date(s), "{s}");
         }
         // A shape the fast path declines goes to the general parser (which takes a leading `+`).
         assert_eq!(fast_date(b"+2019-03-04"), None);
         assert_eq!(Date::parse("+2019-03-04"), Some(d));
     }
 
+    /// The `time` crate's reading of a date as [`fast_date`] gives one: its year and days from 1970-01-01.
+    fn general_date(s: &str) -> Option<(i32, i64)> {
+        Date::parse_general(s).map(|d| {
+            (
+                d.year(),
+                i64::from(d.to_julian_day()) - UNIX_EPOCH_JULIAN_DAY,
+            )
+        })
+    }
+
+    /// The `time` crate's reading of a timestamp (the representation before the integer one): parsed as
+    /// RFC 3339, normalised to UTC, years 1970..=2199.
+    fn reference(s: &str) -> Option<OffsetDateTime> {
+        OffsetDateTime::parse(s, &Rfc3339)
+            .ok()
+            .map(|t| t.to_offset(UtcOffset::UTC))
+            .filter(|t| (MIN_YEAR..=MAX_YEAR).contains(&t.year()))
+    }
+
+    /// Timestamps of the wire's shape and its neighbours: mostly valid ones (the wire's `Z` shape, with
+    /// fractions, with offsets), then out-of-range months, days, hours, minutes and seconds (a leap second
+    /// too), and text that only looks like one.
+    fn timestamp_texts() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        const VALID: &str = "(19[7-9][0-9]|2[01][0-9][0-9])-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]";
+        const EDGY: &str = "(1969|19[7-9][0-9]|2[0-2][0-9][0-9]|0000|9999)-(0[0-9]|1[0-3])-([0-3][0-9])T([0-2][0-9]):([0-6][0-9]):([0-6][0-9])";
+        const SUFFIX: &str = "Z|\\.[0-9]{1,9}Z|[+-](0[0-9]|1[0-4]):[0-5][0-9]";
+        prop_oneof![
+            3 => VALID.prop_map(|s| s + "Z"),
+            2 => (VALID, SUFFIX).prop_map(|(s, z)| s + &z),
+            2 => (EDGY, SUFFIX).prop_map(|(s, z)| s + &z),
+            1 => "[0-9TZ:+. -]{18,22}",
+        ]
+    }
+
+    #[test]
+    fn instants_at_the_edges() {
+        for (s, secs) in [
+            ("1970-01-01T00:00:00Z", 0),
+            ("1970-01-01T00:00:01Z", 1),
+            ("2000-02-29T12:00:00Z", 951_825_600),
+            ("2100-03-01T00:00:00Z", 4_107_542_400),
+            ("2199-12-31T23:59:59Z", 7_258_118_399),
+        ] {
+            let t = Timestamp::parse(s).unwrap();
+            assert_eq!(t.unix_seconds(), secs, "{s}");
+            assert_eq!(t.to_string(), s);
+        }
+        assert!(Timestamp::parse("2100-02-29T00:00:00Z").is_none());
+        assert!(Timestamp::parse("1969-12-31T23:59:59Z").is_none());
+        assert!(Timestamp::parse("2200-01-01T00:00:00Z").is_none());
+        // A leap second is the general parser's: the last nanosecond of the minute.
+        let leap = Timestamp::parse("2016-12-31T23:59:60Z").unwrap();
+        assert_eq!(leap.to_string(), "2016-12-31T23:59:59.999999999Z");
+        // Truncated toward zero either way, as `time::Duration::whole_minutes`.
+        let a = Timestamp::parse("2026-01-01T00:00:00.5Z").unwrap();
+        let b = Timestamp::parse("2026-01-01T00:01:00Z").unwrap();
+        assert_eq!((a.minutes_until(&b), b.minutes_until(&a)), (0, 0));
+        let c = Timestamp::parse("2026-01-01T00:02:00.5Z").unwrap();
+        assert_eq!((b.minutes_until(&c), c.minutes_until(&b)), (1, -1));
+        assert_eq!(a.minus_days(u32::MAX), a);
+    }
+
     proptest::proptest! {
+        /// Every timestamp reads, orders, prints and counts as the `time` crate's `OffsetDateTime` of the
+        /// same text did (the representation before this one): the fast path and the general one alike.
+        #[test]
+        fn timestamps_agree_with_the_time_crate(
+            a in timestamp_texts(),
+            b in timestamp_texts(),
+            days in proptest::prop_oneof![0u32..800, proptest::prelude::any::<u32>()],
+        ) {
+            use proptest::prop_assert_eq;
+            let (ta, tb) = (Timestamp::parse(&a), Timestamp::parse(&b));
+            let (ra, rb) = (reference(&a), reference(&b));
+            prop_assert_eq!(ta.map(|t| t.offset_date_time()), ra, "{}", a);
+            prop_assert_eq!(tb.map(|t| t.offset_date_time()), rb, "{}", b);
+            if let (Some(ta), Some(ra)) = (ta, ra) {
+                prop_assert_eq!(ta.to_string(), ra.format(&Rfc3339).unwrap());
+                prop_assert_eq!(ta.date(), Date(ra.date().to_julian_day()));
+                prop_assert_eq!(ta.unix_nanos(), ra.unix_timestamp_nanos());
+                prop_assert_eq!(ta.unix_seconds(), ra.unix_timestamp());
+                let earlier = ra
+                    .checked_sub(time::Duration::days(i64::from(days)))
+                    .unwrap_or(ra);
+                prop_assert_eq!(ta.minus_days(days).offset_date_time(), earlier);
+                if let (Some(tb), Some(rb)) = (tb, rb) {
+                    prop_assert_eq!(ta.minutes_until(&tb), (rb - ra).whole_minutes());
+                    prop_assert_eq!(ta.cmp(&tb), ra.cmp(&rb));
+                    prop_assert_eq!(ta == tb, ra == rb);
+                }
+            }
+        }
+
         /// The `YYYY-MM-DD` fast path reads every text as the `time` crate's parser does (texts built from
         /// digits, `-`, `+` and a space around the date's shape, and valid-looking dates).
         #[test]
@@ -305,7 +531,7 @@ mod tests {
             s in "[0-9+ -]{8,12}|[0-9]{4}-[0-9]{2}-[0-9]{2}|(19[6-9][0-9]|2[01][0-9][0-9])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
         ) {
             if let Some(fast) = fast_date(s.as_bytes()) {
-                proptest::prop_assert_eq!(Some(fast), Date::parse_general(&s), "{}", s);
+                proptest::prop_assert_eq!(Some(fast), general_date(&s), "{}", s);
             }
             let expected = Date::parse_general(&s)
                 .filter(|d| (MIN_YEAR..=MAX_YEAR).contains(&d.year()))
