@@ -150,17 +150,20 @@ fn days_from_civil(year: u32, month: u32, day: u32) -> i64 {
 }
 
 /// The proleptic Gregorian date `days` days from 1970-01-01, as year, month and day: H. Hinnant's
-/// `civil_from_days`, the inverse of [`days_from_civil`].
-fn civil_from_days(days: i64) -> (i64, u8, u8) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
+/// `civil_from_days`, the inverse of [`days_from_civil`], on days shifted by 25 400-year eras so that
+/// every division is unsigned over the `time` crate's range (years ±9999; `None` outside it).
+fn civil_from_days(days: i64) -> Option<(i64, u8, u8)> {
+    const SHIFT_ERAS: u64 = 25;
+    let z = u64::try_from(days + 719_468 + SHIFT_ERAS as i64 * 146_097).ok()?;
+    let era = z / 146_097;
+    let doe = (z - era * 146_097) as u32;
     let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
     let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
+    let year = (era as i64 - SHIFT_ERAS as i64) * 400 + i64::from(yoe) + i64::from(month <= 2);
+    Some((year, month, day))
 }
 
 /// Days in `month` of `year` (proleptic Gregorian); 0 for a month outside 1..=12.
@@ -247,12 +250,12 @@ impl Timestamp {
     /// only when non-zero and without trailing zeros) without the formatter's `String`. Decisions write
     /// `decided_at` with it; the JSON writer's property test holds it to `Display`.
     pub fn write_rfc3339(&self, out: &mut Vec<u8>) {
-        let (year, month, day) = civil_from_days(self.secs.div_euclid(86_400));
-        if !(0..10_000).contains(&year) {
+        let Some((year @ 0..10_000, month, day)) = civil_from_days(self.secs.div_euclid(86_400))
+        else {
             // Not reached by parsed timestamps (years 1970..=2199); the `time` crate writes the sign.
             out.extend_from_slice(self.to_string().as_bytes());
             return;
-        }
+        };
         let of_day = self.secs.rem_euclid(86_400) as u32;
         let (h, m, s, nanos) = (
             (of_day / 3_600) as u8,
@@ -260,36 +263,33 @@ impl Timestamp {
             (of_day % 60) as u8,
             self.nanos,
         );
-        let two = |out: &mut Vec<u8>, v: u8| out.extend_from_slice(&[b'0' + v / 10, b'0' + v % 10]);
+        // `YYYY-MM-DDTHH:MM:SS`, then `.` and the fraction's digits up to its last non-zero one, then
+        // `Z`: built on the stack and appended once.
+        let mut text = *b"0000-00-00T00:00:00.000000000Z";
+        let two = |at: &mut [u8], v: u8| {
+            at[0] = b'0' + v / 10;
+            at[1] = b'0' + v % 10;
+        };
         let y = year as u16;
-        out.extend_from_slice(&[
-            b'0' + (y / 1000) as u8,
-            b'0' + (y / 100 % 10) as u8,
-            b'0' + (y / 10 % 10) as u8,
-            b'0' + (y % 10) as u8,
-            b'-',
-        ]);
-        two(out, month);
-        out.push(b'-');
-        two(out, day);
-        out.push(b'T');
-        two(out, h);
-        out.push(b':');
-        two(out, m);
-        out.push(b':');
-        two(out, s);
+        two(&mut text[0..2], (y / 100) as u8);
+        two(&mut text[2..4], (y % 100) as u8);
+        two(&mut text[5..7], month);
+        two(&mut text[8..10], day);
+        two(&mut text[11..13], h);
+        two(&mut text[14..16], m);
+        two(&mut text[17..19], s);
+        let mut len = 19;
         if nanos != 0 {
-            let mut digits = [b'0'; 9];
-            let mut n = nanos;
-            for d in digits.iter_mut().rev() {
-                *d = b'0' + (n % 10) as u8;
-                n /= 10;
-            }
-            let len = 9 - digits.iter().rev().take_while(|d| **d == b'0').count();
-            out.push(b'.');
-            out.extend_from_slice(&digits[..len]);
+            // Nine digits with their leading zeros: those of 1_000_000_000 + nanos (itoa, two at a time)
+            // after its leading `1`.
+            let mut buf = itoa::Buffer::new();
+            let digits = &buf.format(1_000_000_000 + nanos).as_bytes()[1..];
+            let kept = 9 - digits.iter().rev().take_while(|d| **d == b'0').count();
+            text[20..20 + kept].copy_from_slice(&digits[..kept]);
+            len = 20 + kept;
         }
-        out.push(b'Z');
+        text[len] = b'Z';
+        out.extend_from_slice(&text[..=len]);
     }
 }
 
