@@ -673,6 +673,15 @@ impl Config {
                 err(path, "must be at least 1".into());
             }
         }
+        if limits.max_shipments > borderlane_core::wire::MAX_SHIPMENTS {
+            err(
+                "limits.max_shipments",
+                format!(
+                    "must be at most {} (shipments are indexed by 16 bits)",
+                    borderlane_core::wire::MAX_SHIPMENTS
+                ),
+            );
+        }
         errors
     }
 
@@ -832,6 +841,7 @@ mod tests {
             shutdown_timeout_ms = 10
             [limits]
             max_bytes = 100000000
+            max_shipments = 65537
         "#;
         let e = Config::from_text(text, env(&[]), Path::new("")).unwrap_err();
         assert_eq!(
@@ -842,6 +852,7 @@ mod tests {
                 "kafka.replication_factor",
                 "kafka.topics.decisions",
                 "limits.max_bytes",
+                "limits.max_shipments",
                 "service.shutdown_timeout_ms",
             ]
         );

@@ -587,7 +587,10 @@ pub struct PartyView {
     pub role: Role,
     pub id: Str,
     /// The shipment's id, one allocation shared by every view and reason of that shipment (a cloned
-    /// string was one allocation a copy: ~12 a generated manifest, whose shipment ids are 28 bytes).
+    /// string was one allocation a copy: ~12 a generated manifest, whose shipment ids are 28 bytes). The
+    /// views of a `Decision` ([`crate::score::resolve`]) carry it; those the JSON path writes without
+    /// building a decision hold `None` and only `shipment_index`, the writer reading the id from the
+    /// manifest.
     pub shipment: Option<Arc<str>>,
     pub partner_id: Option<Str>,
     pub status: Option<Status>,
@@ -596,7 +599,8 @@ pub struct PartyView {
     pub lapsed: bool,
     /// The MRA programme of a foreign partner (e.g. `EU-AEO`).
     pub mra_program: Option<Str>,
-    /// Index of the shipment in the manifest (not serialised; scoring uses it).
+    /// Index of the shipment in the manifest (not serialised itself; scoring uses it, and the JSON path's
+    /// writer finds the shipment's id by it).
     pub shipment_index: Option<u16>,
 }
 

@@ -921,10 +921,11 @@ fn standing_close(standing: Standing, lapsed: bool) -> &'static Frag<48> {
 }
 
 impl PartyView {
-    /// Appends this party's wire JSON (as its `Serialize` impl writes it), with `shipment` as its
-    /// shipment's id (`self.shipment`'s text, or the manifest's for a view that holds only the index). The
-    /// names of its role, status and standing come with the keys around them as padded fragments
-    /// (`json::Frag`: one fixed-size copy each).
+    /// Appends this party's wire JSON with `shipment` as its shipment's id, whatever `self.shipment`
+    /// holds: what its `Serialize` impl writes when `shipment` is `self.shipment`'s text, as
+    /// [`Fields::write_json`] passes it (or, for a view that holds only the index, the manifest's
+    /// shipment's id, the same text). The names of its role, status and standing come with the keys
+    /// around them as padded fragments (`json::Frag`: one fixed-size copy each).
     pub fn write_json(&self, shipment: Option<&str>, out: &mut Vec<u8>) {
         role_open(self.role).put(out);
         json::escape_into(out, &self.id);

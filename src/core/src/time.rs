@@ -181,7 +181,8 @@ fn days_in_month(year: u32, month: u32) -> u32 {
 }
 
 /// The date `YYYY-MM-DD` (exactly ten bytes) without the `time` crate's format-description parser (the
-/// partner table's two dates per record, every timestamp's date; the general parser is ~10x slower), as
+/// partner table's two dates per record; the general parser is ~10x slower; [`fast_utc`] reads a
+/// timestamp's date the same way, through [`ymd_days`]), as
 /// its year and its days from 1970-01-01. `None` for any other shape or a day the month does not have,
 /// which the general parser then reads (or refuses): the two agree on every input (property test below).
 #[inline(always)]
@@ -252,7 +253,8 @@ impl Timestamp {
     pub fn write_rfc3339(&self, out: &mut Vec<u8>) {
         let Some((year @ 0..10_000, month, day)) = civil_from_days(self.secs.div_euclid(86_400))
         else {
-            // Not reached by parsed timestamps (years 1970..=2199); the `time` crate writes the sign.
+            // Not reached by parsed timestamps (years 1970..=2199): `Display`'s text (the `time` crate's
+            // RFC 3339 writer refuses such years: `invalid-timestamp`).
             out.extend_from_slice(self.to_string().as_bytes());
             return;
         };
@@ -454,15 +456,68 @@ mod tests {
     /// too), and text that only looks like one.
     fn timestamp_texts() -> impl proptest::strategy::Strategy<Value = String> {
         use proptest::prelude::*;
-        const VALID: &str = "(19[7-9][0-9]|2[01][0-9][0-9])-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]";
+        const VALID: &str = "(19[7-9][0-9]|2[01][0-9][0-9])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]";
         const EDGY: &str = "(1969|19[7-9][0-9]|2[0-2][0-9][0-9]|0000|9999)-(0[0-9]|1[0-3])-([0-3][0-9])T([0-2][0-9]):([0-6][0-9]):([0-6][0-9])";
         const SUFFIX: &str = "Z|\\.[0-9]{1,9}Z|[+-](0[0-9]|1[0-4]):[0-5][0-9]";
         prop_oneof![
             3 => VALID.prop_map(|s| s + "Z"),
             2 => (VALID, SUFFIX).prop_map(|(s, z)| s + &z),
             2 => (EDGY, SUFFIX).prop_map(|(s, z)| s + &z),
+            // One character of the wire's shape replaced by any other.
+            3 => (VALID, 0..20usize, any::<char>()).prop_map(|(s, at, c)| {
+                let mut chars: Vec<char> = (s + "Z").chars().collect();
+                chars[at] = c;
+                chars.into_iter().collect()
+            }),
             1 => "[0-9TZ:+. -]{18,22}",
         ]
+    }
+
+    /// [`digit_lanes`] against its definition, every lane of every template the readers use with each
+    /// of the 256 byte values, alone and beside each value of its neighbour (the lanes a carry could
+    /// reach).
+    #[test]
+    fn digit_lanes_accept_exactly_their_templates() {
+        let fits = |t: u8, v: u8| {
+            if t == b'0' {
+                v.is_ascii_digit()
+            } else {
+                v == t
+            }
+        };
+        for template in [*b"0000-00-", *b"00T00:00", *b"0:00:00Z", *b"00000000"] {
+            for k in 0..8 {
+                for pair in [false, true] {
+                    if pair && k == 7 {
+                        continue;
+                    }
+                    for v in 0..=u8::MAX {
+                        for w in 0..=if pair { u8::MAX } else { 0 } {
+                            let mut bytes = template;
+                            bytes[k] = v;
+                            if pair {
+                                bytes[k + 1] = w;
+                            }
+                            let want =
+                                bytes
+                                    .iter()
+                                    .zip(template)
+                                    .all(|(&b, t)| fits(t, b))
+                                    .then(|| {
+                                        bytes.iter().zip(template).enumerate().fold(
+                                            0u64,
+                                            |x, (i, (&b, t))| {
+                                                let value = if t == b'0' { b - b'0' } else { 0 };
+                                                x | u64::from(value) << (8 * i)
+                                            },
+                                        )
+                                    });
+                            assert_eq!(digit_lanes(bytes, template), want, "{bytes:?}");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
@@ -522,6 +577,15 @@ mod tests {
                     prop_assert_eq!(ta == tb, ra == rb);
                 }
             }
+        }
+
+        /// The day of any representable instant, before 1970 too (`from_unix_seconds`), is the `time`
+        /// crate's.
+        #[test]
+        fn days_agree_with_the_time_crate(secs in -377_705_116_800i64..=253_402_300_799) {
+            let t = Timestamp::from_unix_seconds(secs).unwrap();
+            let r = OffsetDateTime::from_unix_timestamp(secs).unwrap();
+            proptest::prop_assert_eq!(t.date(), Date(r.date().to_julian_day()));
         }
 
         /// The `YYYY-MM-DD` fast path reads every text as the `time` crate's parser does (texts built from

@@ -25,7 +25,7 @@ pub const SUPPORTED_SCHEMA_VERSIONS: &[u32] = &[1];
 pub struct Limits {
     /// Largest accepted record, in bytes.
     pub max_bytes: usize,
-    /// Most shipments per manifest.
+    /// Most shipments per manifest; at most [`MAX_SHIPMENTS`] count (a larger limit is read as that).
     pub max_shipments: usize,
     /// Most commodity lines per shipment.
     pub max_commodities: usize,
@@ -36,6 +36,11 @@ pub struct Limits {
     /// Deepest JSON nesting of objects and arrays, unknown fields included.
     pub max_depth: usize,
 }
+
+/// The most shipments any manifest may have, whatever [`Limits::max_shipments`] says: scoring refers to a
+/// shipment by a 16-bit index (`PartyView::shipment_index`, the hits), so a 65 537th shipment would be
+/// taken for the first.
+pub const MAX_SHIPMENTS: usize = 1 << 16;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -1084,7 +1089,7 @@ fn validate<const FIELDS: bool>(m: &Manifest, limits: &Limits) -> Result<(), Bad
     check_count(
         || "shipments".into(),
         m.shipments.len(),
-        limits.max_shipments,
+        limits.max_shipments.min(MAX_SHIPMENTS),
     )?;
     for (i, s) in m.shipments.iter().enumerate() {
         if FIELDS {

@@ -651,6 +651,26 @@ fn manifest_cases() -> Vec<Case> {
                 &["shipments", "limit is 1"],
             )
         },
+        // Scoring indexes shipments by 16 bits: whatever the configured limit, a 65 537th shipment is
+        // refused, never taken for the first.
+        Case {
+            limits: Limits {
+                max_shipments: usize::MAX,
+                max_bytes: 8 << 20,
+                ..Limits::default()
+            },
+            ..case(
+                "more shipments than can be indexed",
+                edited(|m| {
+                    let all = m["shipments"].as_array_mut().unwrap();
+                    all.extend((1..=borderlane_core::wire::MAX_SHIPMENTS).map(|i| {
+                        json!({"shipment_id": format!("S{i}"), "origin_country": "MX", "commodities": []})
+                    }));
+                }),
+                BadValue,
+                &["shipments has 65537 items", "limit is 65536"],
+            )
+        },
         case(
             "unknown origin country",
             edited(|m| m["shipments"][0]["origin_country"] = json!("QQ")),
