@@ -135,6 +135,20 @@ fn lane(x: u64, k: u32) -> u32 {
     (x >> (8 * k)) as u32 & 0xff
 }
 
+/// The two-digit number in lanes `k` and `k + 1` of [`digit_lanes`]' result.
+#[inline(always)]
+fn two(x: u64, k: u32) -> u32 {
+    lane(x, k) * 10 + lane(x, k + 1)
+}
+
+/// The eight bytes of `b` from `at` (in bounds: the callers' texts have fixed lengths).
+#[inline(always)]
+fn word<const N: usize>(b: &[u8; N], at: usize) -> [u8; 8] {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    w
+}
+
 /// Days from 1970-01-01 to the proleptic Gregorian date `year-month-day` (already checked to exist, year
 /// 0..=9999): H. Hinnant's `days_from_civil`, on years shifted by one 400-year era so that every division
 /// is unsigned.
@@ -183,24 +197,23 @@ fn days_in_month(year: u32, month: u32) -> u32 {
 /// The date `YYYY-MM-DD` (exactly ten bytes) without the `time` crate's format-description parser (the
 /// partner table's two dates per record; the general parser is ~10x slower; [`fast_utc`] reads a
 /// timestamp's date the same way, through [`ymd_days`]), as
-/// its year and its days from 1970-01-01. `None` for any other shape or a day the month does not have,
-/// which the general parser then reads (or refuses): the two agree on every input (property test below).
+/// its year and its days from 1970-01-01: two overlapping eight-byte words against templates. `None` for
+/// any other shape or a day the month does not have, which the general parser then reads (or refuses):
+/// the two agree on every input (property test below).
 #[inline(always)]
 fn fast_date(b: &[u8]) -> Option<(i32, i64)> {
-    let (&ymd, &[d0, d1]) = b.split_first_chunk::<8>()? else {
-        return None;
-    };
-    let ymd = digit_lanes(ymd, *b"0000-00-")?;
-    let day = digit_lanes([d0, d1, b'0', b'0', b'0', b'0', b'0', b'0'], *b"00000000")?;
-    ymd_days(ymd, lane(day, 0) * 10 + lane(day, 1))
+    let b = <&[u8; 10]>::try_from(b).ok()?;
+    let ymd = digit_lanes(word(b, 0), *b"0000-00-")?;
+    let md = digit_lanes(word(b, 2), *b"00-00-00")?;
+    ymd_days(ymd, two(md, 6))
 }
 
 /// The year and the days from 1970-01-01 of the date whose `YYYY-MM-` lanes are `ymd` and whose day is
 /// `day`; `None` if the month or the day does not exist.
 #[inline(always)]
 fn ymd_days(ymd: u64, day: u32) -> Option<(i32, i64)> {
-    let year = lane(ymd, 0) * 1000 + lane(ymd, 1) * 100 + lane(ymd, 2) * 10 + lane(ymd, 3);
-    let month = lane(ymd, 5) * 10 + lane(ymd, 6);
+    let year = two(ymd, 0) * 100 + two(ymd, 2);
+    let month = two(ymd, 5);
     if day == 0 || day > days_in_month(year, month) {
         return None;
     }
@@ -216,20 +229,11 @@ fn ymd_days(ymd: u64, day: u32) -> Option<(i32, i64)> {
 #[inline]
 fn fast_utc(b: &[u8]) -> Option<(i32, Timestamp)> {
     let b = <&[u8; 20]>::try_from(b).ok()?;
-    let word = |at: usize| -> [u8; 8] {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&b[at..at + 8]);
-        w
-    };
-    let ymd = digit_lanes(word(0), *b"0000-00-")?;
-    let dhm = digit_lanes(word(8), *b"00T00:00")?;
-    let ms = digit_lanes(word(12), *b"0:00:00Z")?;
-    let (year, days) = ymd_days(ymd, lane(dhm, 0) * 10 + lane(dhm, 1))?;
-    let (h, m, s) = (
-        lane(dhm, 3) * 10 + lane(dhm, 4),
-        lane(dhm, 6) * 10 + lane(dhm, 7),
-        lane(ms, 5) * 10 + lane(ms, 6),
-    );
+    let ymd = digit_lanes(word(b, 0), *b"0000-00-")?;
+    let dhm = digit_lanes(word(b, 8), *b"00T00:00")?;
+    let ms = digit_lanes(word(b, 12), *b"0:00:00Z")?;
+    let (year, days) = ymd_days(ymd, two(dhm, 0))?;
+    let (h, m, s) = (two(dhm, 3), two(dhm, 6), two(ms, 5));
     if h > 23 || m > 59 || s > 59 {
         return None;
     }
@@ -268,18 +272,18 @@ impl Timestamp {
         // `YYYY-MM-DDTHH:MM:SS`, then `.` and the fraction's digits up to its last non-zero one, then
         // `Z`: built on the stack and appended once.
         let mut text = *b"0000-00-00T00:00:00.000000000Z";
-        let two = |at: &mut [u8], v: u8| {
+        let digits2 = |at: &mut [u8], v: u8| {
             at[0] = b'0' + v / 10;
             at[1] = b'0' + v % 10;
         };
         let y = year as u16;
-        two(&mut text[0..2], (y / 100) as u8);
-        two(&mut text[2..4], (y % 100) as u8);
-        two(&mut text[5..7], month);
-        two(&mut text[8..10], day);
-        two(&mut text[11..13], h);
-        two(&mut text[14..16], m);
-        two(&mut text[17..19], s);
+        digits2(&mut text[0..2], (y / 100) as u8);
+        digits2(&mut text[2..4], (y % 100) as u8);
+        digits2(&mut text[5..7], month);
+        digits2(&mut text[8..10], day);
+        digits2(&mut text[11..13], h);
+        digits2(&mut text[14..16], m);
+        digits2(&mut text[17..19], s);
         let mut len = 19;
         if nanos != 0 {
             // Nine digits with their leading zeros: those of 1_000_000_000 + nanos (itoa, two at a time)
@@ -485,7 +489,7 @@ mod tests {
                 v == t
             }
         };
-        for template in [*b"0000-00-", *b"00T00:00", *b"0:00:00Z", *b"00000000"] {
+        for template in [*b"0000-00-", *b"00-00-00", *b"00T00:00", *b"0:00:00Z"] {
             for k in 0..8 {
                 for pair in [false, true] {
                     if pair && k == 7 {
