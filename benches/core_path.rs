@@ -88,6 +88,11 @@ fn benches(c: &mut Criterion) {
     g.bench_function("lookups_facts", |b| {
         b.iter(|| resolve_facts(&policy, &table, black_box(&manifest)))
     });
+    // The same joins against the table frozen, as `score` and `replay` read it (no lock per lookup).
+    let frozen = self::table().freeze();
+    g.bench_function("lookups_facts_frozen", |b| {
+        b.iter(|| resolve_facts(&policy, &frozen, black_box(&manifest)))
+    });
     g.bench_function("verdict", |b| {
         b.iter(|| evaluate(&policy, black_box(&manifest), &facts, None).verdict)
     });

@@ -12,7 +12,7 @@ use borderlane::analysis::whatif::compare;
 use borderlane::load::policy::{default_policy, DEFAULT_POLICY};
 use borderlane::traffic::gen::{GenConfig, Generator, Record};
 use borderlane_core::policy::CompiledPolicy;
-use borderlane_core::table::PartnerTable;
+use borderlane_core::table::{PartnerTable, Partners};
 use borderlane_core::wire::Manifest;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -47,6 +47,12 @@ fn benches(c: &mut Criterion) {
     for p in generator.partners() {
         table.upsert(p.clone());
     }
+    // As `borderlane replay` reads it (the admin API's simulation reads the live table: `_live`).
+    let frozen = PartnerTable::new();
+    for p in generator.partners() {
+        frozen.upsert(p.clone());
+    }
+    let frozen = frozen.freeze();
     let manifests: Vec<Box<Manifest>> = (0..)
         .filter_map(|i| match generator.record(i) {
             Record::Good(m) => Some(m),
@@ -59,12 +65,16 @@ fn benches(c: &mut Criterion) {
     g.throughput(Throughput::Elements(n as u64));
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(30));
-    for (name, candidate) in [("", &threshold), ("_weight", &weight)] {
+    for (name, candidate, table) in [
+        ("", &threshold, Partners::from(&frozen)),
+        ("_weight", &weight, Partners::from(&frozen)),
+        ("_live", &threshold, Partners::from(&table)),
+    ] {
         g.bench_function(format!("compare_{n}_manifests_two_policies{name}"), |b| {
             b.iter(|| {
                 compare(
                     black_box(&manifests),
-                    &table,
+                    table,
                     &baseline,
                     candidate,
                     20,

@@ -19,7 +19,7 @@ use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::score::{
     decide, evaluate_points, evaluate_screened, resolve_facts, Lookups, Screen, Verdict,
 };
-use borderlane_core::table::PartnerTable;
+use borderlane_core::table::Partners;
 use borderlane_core::wire::{Manifest, Str};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -217,9 +217,9 @@ fn same_joins(a: &CompiledPolicy, b: &CompiledPolicy) -> bool {
 
 /// Runs the comparison against the partner table alone (no party history, no recorded results).
 /// `sample_size` bounds the changed decisions returned; `target` asks for a threshold.
-pub fn compare<M: std::borrow::Borrow<Manifest> + Sync>(
+pub fn compare<'a, M: std::borrow::Borrow<Manifest> + Sync>(
     manifests: &[M],
-    table: &PartnerTable,
+    table: impl Into<Partners<'a>>,
     baseline: &CompiledPolicy,
     candidate: &CompiledPolicy,
     sample_size: usize,

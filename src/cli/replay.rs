@@ -74,6 +74,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             r.rejected.len()
         );
     }
+    // Loaded once, then only read: lookups without locks.
+    let table = table.freeze();
     let history = History::new();
     let known = match &args.outcomes {
         Some(p) => {

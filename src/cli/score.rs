@@ -18,7 +18,7 @@ use borderlane_core::json;
 use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::resumption::Resumptions;
 use borderlane_core::score::{process_json, Lookups};
-use borderlane_core::table::PartnerTable;
+use borderlane_core::table::{FrozenTable, PartnerTable};
 use borderlane_core::time::Timestamp;
 use borderlane_core::wire::Limits;
 use rayon::prelude::*;
@@ -155,7 +155,7 @@ impl Pool {
 /// What every line is scored against: fixed for the whole run.
 struct Ctx<'a> {
     policy: &'a CompiledPolicy,
-    table: &'a PartnerTable,
+    table: &'a FrozenTable,
     history: Option<HistoryAsOf<'a>>,
     limits: Limits,
     decided_at: Option<Timestamp>,
@@ -325,6 +325,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("  partners line {line}: {e}");
         }
     }
+    // Loaded once, then only read: lookups without locks.
+    let table = table.freeze();
     let history = History::new();
     let as_of = match &args.outcomes {
         Some(path) => {

@@ -29,5 +29,5 @@ pub use policy::{CompiledPolicy, PolicyDoc};
 pub use resumption::{Declaration, Resumptions};
 pub use schema::PathError;
 pub use score::{decide, process, process_json, process_with, Lookups};
-pub use table::{PartnerTable, Standing};
+pub use table::{FrozenTable, PartnerTable, Partners, Standing};
 pub use wire::{BadInput, ErrorKind, Limits, Manifest, Partner};

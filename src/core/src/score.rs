@@ -20,7 +20,7 @@ use crate::history::{HistoryAsOf, Watermark};
 use crate::model::Line;
 use crate::policy::{settle, Border, CompiledPolicy, HistorySection, Ledger, ModelRule};
 use crate::resumption::Resumptions;
-use crate::table::{PartnerTable, Standing};
+use crate::table::{FrozenTable, PartnerTable, Partners, Standing};
 use crate::time::{Date, Timestamp};
 use crate::wire::{
     parse_manifest, BadInput, ErrorKind, Limits, Manifest, Mode, Partner, SealAffixer, SealClass,
@@ -100,15 +100,18 @@ fn write_decision(
 /// The tables a decision reads: CTPAT partners and, optionally, the party history as of a watermark.
 #[derive(Debug, Clone, Copy)]
 pub struct Lookups<'a> {
-    pub partners: &'a PartnerTable,
+    pub partners: Partners<'a>,
     /// `None`: no outcome is known (a policy with `[history]` then decides with an empty history, and says
     /// so: `history_as_of` is `{}`).
     pub history: Option<HistoryAsOf<'a>>,
 }
 
 impl<'a> Lookups<'a> {
-    pub fn new(partners: &'a PartnerTable, history: Option<HistoryAsOf<'a>>) -> Lookups<'a> {
-        Lookups { partners, history }
+    pub fn new(partners: impl Into<Partners<'a>>, history: Option<HistoryAsOf<'a>>) -> Lookups<'a> {
+        Lookups {
+            partners: partners.into(),
+            history,
+        }
     }
 }
 
@@ -120,10 +123,13 @@ impl<'a> From<&'a Arc<PartnerTable>> for Lookups<'a> {
 
 impl<'a> From<&'a PartnerTable> for Lookups<'a> {
     fn from(partners: &'a PartnerTable) -> Self {
-        Lookups {
-            partners,
-            history: None,
-        }
+        Lookups::new(partners, None)
+    }
+}
+
+impl<'a> From<&'a FrozenTable> for Lookups<'a> {
+    fn from(partners: &'a FrozenTable) -> Self {
+        Lookups::new(partners, None)
     }
 }
 
@@ -286,7 +292,7 @@ fn party_count(m: &Manifest) -> usize {
 #[inline]
 fn join_party<R>(
     policy: &CompiledPolicy,
-    table: &PartnerTable,
+    table: Partners<'_>,
     role: Role,
     id: &str,
     filed: Date,
@@ -303,13 +309,13 @@ fn join_party<R>(
 }
 
 /// Joins every party of the manifest against the partner table, judging standing at `filed_at`.
-pub fn resolve(
+pub fn resolve<'a>(
     policy: &CompiledPolicy,
-    table: &PartnerTable,
+    table: impl Into<Partners<'a>>,
     m: &Manifest,
 ) -> SmallVec<[PartyView; 6]> {
     let mut out = SmallVec::new();
-    resolve_into(policy, table, m, ShipmentIds::Shared, &mut out);
+    resolve_into(policy, table.into(), m, ShipmentIds::Shared, &mut out);
     out
 }
 
@@ -329,7 +335,7 @@ enum ShipmentIds {
 /// their shipment's id.
 fn resolve_into(
     policy: &CompiledPolicy,
-    table: &PartnerTable,
+    table: Partners<'_>,
     m: &Manifest,
     ids: ShipmentIds,
     out: &mut SmallVec<[PartyView; 6]>,
@@ -414,7 +420,12 @@ impl From<&PartyView> for PartyFact {
 pub type PartyFacts = SmallVec<[PartyFact; 8]>;
 
 /// [`resolve`] without the party views: the same joins, judged the same way, copying no id.
-pub fn resolve_facts(policy: &CompiledPolicy, table: &PartnerTable, m: &Manifest) -> PartyFacts {
+pub fn resolve_facts<'a>(
+    policy: &CompiledPolicy,
+    table: impl Into<Partners<'a>>,
+    m: &Manifest,
+) -> PartyFacts {
+    let table = table.into();
     let filed = m.filed_at.date();
     let mut out = PartyFacts::new();
     each_party(m, |role, id, shipment| {

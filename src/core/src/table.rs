@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use dashmap::DashMap;
+use dashmap::{DashMap, ReadOnlyView};
 
 use crate::time::Date;
 use crate::wire::{Entity, IdKind, Identifier, Identifiers, Partner, Status, Str};
@@ -110,37 +110,15 @@ fn xxh3(key: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(key.as_bytes())
 }
 
-/// A concurrent index from a string key to the partner holding it, keyed by the key's 64-bit hash: a
-/// 16-byte entry instead of 32 (the string is stored once, in the partner), which is most of a large
-/// table's memory. A key whose hash collides with a *different* key already present goes to `spill`,
-/// keyed by the string; a key lives in exactly one of the two, so a collision costs only speed.
-struct Index {
+/// What an index's keys are and how they hash.
+#[derive(Clone, Copy)]
+struct Keys {
     /// `None`: the key is the partner id; `Some(kind)`: an identifier of that kind.
     kind: Option<IdKind>,
     hash: KeyHash,
-    by_hash: DashMap<u64, Arc<Partner>, Hasher>,
-    spill: DashMap<Str, Arc<Partner>, Hasher>,
-    /// Set before the first key ever goes to `spill` (never reset): until then no lookup touches it
-    /// (`DashMap::is_empty` would lock every shard).
-    spilled: AtomicBool,
 }
 
-impl Index {
-    fn new(kind: Option<IdKind>, hash: KeyHash) -> Index {
-        Index {
-            kind,
-            hash,
-            by_hash: DashMap::with_hasher(Hasher::default()),
-            spill: DashMap::with_hasher(Hasher::default()),
-            spilled: AtomicBool::new(false),
-        }
-    }
-
-    #[inline]
-    fn may_spill(&self) -> bool {
-        self.spilled.load(Ordering::Acquire)
-    }
-
+impl Keys {
     /// Whether the slot of `key`'s hash, holding `p`, is `key`'s: `p` holds `key`, and no other key of
     /// this index with the same hash. A partner holding two keys whose hashes collide is never put in a
     /// slot (both keys go to the spill), so a slot's partner always names its key; without that, a slot
@@ -167,36 +145,50 @@ impl Index {
             }
         }
     }
+}
+
+/// A concurrent index from a string key to the partner holding it, keyed by the key's 64-bit hash: a
+/// 16-byte entry instead of 32 (the string is stored once, in the partner), which is most of a large
+/// table's memory. A key whose hash collides with a *different* key already present goes to `spill`,
+/// keyed by the string; a key lives in exactly one of the two, so a collision costs only speed.
+struct Index {
+    keys: Keys,
+    by_hash: DashMap<u64, Arc<Partner>, Hasher>,
+    spill: DashMap<Str, Arc<Partner>, Hasher>,
+    /// Set before the first key ever goes to `spill` (never reset): until then no lookup touches it
+    /// (`DashMap::is_empty` would lock every shard).
+    spilled: AtomicBool,
+}
+
+impl Index {
+    fn new(kind: Option<IdKind>, hash: KeyHash) -> Index {
+        Index {
+            keys: Keys { kind, hash },
+            by_hash: DashMap::with_hasher(Hasher::default()),
+            spill: DashMap::with_hasher(Hasher::default()),
+            spilled: AtomicBool::new(false),
+        }
+    }
+
+    #[inline]
+    fn may_spill(&self) -> bool {
+        self.spilled.load(Ordering::Acquire)
+    }
+
+    #[inline(always)]
+    fn holds(&self, p: &Partner, key: &str, hash: u64) -> bool {
+        self.keys.holds(p, key, hash)
+    }
 
     /// Runs `f` on the partner holding `key`, under the map's read guard.
     #[inline]
     fn with<R>(&self, key: &str, f: impl FnOnce(&Arc<Partner>) -> R) -> Option<R> {
-        self.with_hashed((self.hash)(key), key, f)
-    }
-
-    /// [`Index::with`] for a key whose hash (`self.hash`) the caller has: every index of a table hashes
-    /// alike, so a value tried under several identifier kinds is hashed once.
-    #[inline]
-    fn with_hashed<R>(
-        &self,
-        hash: u64,
-        key: &str,
-        f: impl FnOnce(&Arc<Partner>) -> R,
-    ) -> Option<R> {
-        if let Some(p) = self.by_hash.get(&hash) {
-            if self.holds(&p, key, hash) {
-                return Some(f(&p));
-            }
-        }
-        if !self.may_spill() {
-            return None;
-        }
-        self.spill.get(key).map(|p| f(&p))
+        self.with_hashed((self.keys.hash)(key), key, f)
     }
 
     /// Points `key` at `p` (which holds it); returns the partner it pointed at before.
     fn insert(&self, key: &str, p: Arc<Partner>) -> Option<Arc<Partner>> {
-        let hash = (self.hash)(key);
+        let hash = (self.keys.hash)(key);
         match self.by_hash.entry(hash) {
             // The slot is this key's: `p` takes it, unless `p` holds another key of this hash.
             dashmap::Entry::Occupied(mut o) if self.holds(o.get(), key, hash) => {
@@ -233,7 +225,7 @@ impl Index {
 
     /// Removes `key` if it points at a partner `owner` accepts; returns that partner.
     fn remove_if(&self, key: &str, owner: impl Fn(&Partner) -> bool) -> Option<Arc<Partner>> {
-        let hash = (self.hash)(key);
+        let hash = (self.keys.hash)(key);
         let removed = self
             .by_hash
             .remove_if(&hash, |_, p| self.holds(p, key, hash) && owner(p));
@@ -274,10 +266,108 @@ impl Index {
     /// anywhere in the group, and a group may cross a line; those loads still miss.
     #[inline]
     fn prefetch(&self, key: &str) {
-        if let Some((ctrl, bucket)) = self.probe_start((self.hash)(key)) {
+        if let Some((ctrl, bucket)) = self.probe_start((self.keys.hash)(key)) {
             crate::prefetch::prefetch(ctrl);
             crate::prefetch::prefetch(bucket);
         }
+    }
+}
+
+/// An index a lookup reads: live ([`Index`]) or frozen ([`FrozenIndex`]).
+trait Find {
+    /// Runs `f` on the partner holding `key`, whose hash (by the index's [`Keys`]) the caller has: every
+    /// index of a table hashes alike, so a value tried under several identifier kinds is hashed once.
+    fn with_hashed<R>(&self, hash: u64, key: &str, f: impl FnOnce(&Arc<Partner>) -> R)
+        -> Option<R>;
+}
+
+impl Find for Index {
+    /// Under the map's read guard.
+    #[inline]
+    fn with_hashed<R>(
+        &self,
+        hash: u64,
+        key: &str,
+        f: impl FnOnce(&Arc<Partner>) -> R,
+    ) -> Option<R> {
+        if let Some(p) = self.by_hash.get(&hash) {
+            if self.holds(&p, key, hash) {
+                return Some(f(&p));
+            }
+        }
+        if !self.may_spill() {
+            return None;
+        }
+        self.spill.get(key).map(|p| f(&p))
+    }
+}
+
+/// An [`Index`] that no longer changes: the same maps, read without their locks. Each lock a lookup
+/// takes is a write to the line that also holds the shard's table header, so readers on two cores
+/// take that line from each other on every lookup of the same shard; a frozen index writes nothing.
+struct FrozenIndex {
+    keys: Keys,
+    by_hash: ReadOnlyView<u64, Arc<Partner>, Hasher>,
+    spill: ReadOnlyView<Str, Arc<Partner>, Hasher>,
+    /// Whether any key lives in `spill`.
+    spilled: bool,
+}
+
+impl Find for FrozenIndex {
+    #[inline]
+    fn with_hashed<R>(
+        &self,
+        hash: u64,
+        key: &str,
+        f: impl FnOnce(&Arc<Partner>) -> R,
+    ) -> Option<R> {
+        if let Some(p) = self.by_hash.get(&hash) {
+            if self.keys.holds(p, key, hash) {
+                return Some(f(p));
+            }
+        }
+        if !self.spilled {
+            return None;
+        }
+        self.spill.get(key).map(f)
+    }
+}
+
+/// One party's join: the value, the identifier kinds its role tries in order, and the day its standing is
+/// judged on.
+struct Join<'a> {
+    kinds: &'a [IdKind],
+    value: &'a str,
+    filed: Date,
+    revalidation_days: i32,
+}
+
+impl Join<'_> {
+    /// The join over a table's identifier indexes (one per kind, in [`IdKind::ALL`] order), whose keys
+    /// hash with `hash`: see [`PartnerTable::resolve_with`].
+    #[inline(always)]
+    fn run<I: Find, R>(
+        &self,
+        by_ident: &[I],
+        hash: KeyHash,
+        accept: impl Fn(Entity) -> bool,
+        mut f: impl FnMut(&Partner, Standing, bool) -> R,
+    ) -> Option<R> {
+        // One hash for every kind tried (all indexes share the table's key hash).
+        let hash = hash(self.value);
+        for kind in self.kinds {
+            let found = by_ident[kind.index()].with_hashed(hash, self.value, |p| {
+                accept(p.entity).then(|| {
+                    let (standing, lapsed) =
+                        effective_standing(p, self.filed, self.revalidation_days);
+                    f(p, standing, lapsed)
+                })
+            });
+            if let Some(Some(r)) = found {
+                return Some(r);
+            }
+        }
+        None
     }
 }
 
@@ -337,7 +427,7 @@ impl PartnerTable {
     /// The writer lock of `partner_id`'s stripe (a panicked writer's poison is ignored: the lock guards
     /// no data of its own).
     fn write_lock(&self, partner_id: &str) -> MutexGuard<'_, ()> {
-        let stripe = (self.by_id.hash)(partner_id) as usize & (WRITER_STRIPES - 1);
+        let stripe = (self.by_id.keys.hash)(partner_id) as usize & (WRITER_STRIPES - 1);
         self.writers[stripe]
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -425,22 +515,33 @@ impl PartnerTable {
         value: &str,
         filed: Date,
         revalidation_days: i32,
-        mut f: impl FnMut(&Partner, Standing, bool) -> R,
+        f: impl FnMut(&Partner, Standing, bool) -> R,
     ) -> Option<R> {
-        // One hash for every kind tried (all indexes share the table's key hash).
-        let hash = (self.by_id.hash)(value);
-        for kind in kinds {
-            let found = self.by_ident[kind.index()].with_hashed(hash, value, |p| {
-                accept(p.entity).then(|| {
-                    let (standing, lapsed) = effective_standing(p, filed, revalidation_days);
-                    f(p, standing, lapsed)
-                })
-            });
-            if let Some(Some(r)) = found {
-                return Some(r);
+        let join = Join {
+            kinds,
+            value,
+            filed,
+            revalidation_days,
+        };
+        join.run(&self.by_ident, self.by_id.keys.hash, accept, f)
+    }
+
+    /// The table as it stands, for readers only: the same contents behind lookups that take no lock
+    /// ([`FrozenTable`]). For a table that no longer changes once loaded (`score`, `replay`).
+    pub fn freeze(self) -> FrozenTable {
+        let freeze = |i: Index| {
+            let spilled = i.may_spill();
+            FrozenIndex {
+                keys: i.keys,
+                by_hash: i.by_hash.into_read_only(),
+                spill: i.spill.into_read_only(),
+                spilled,
             }
+        };
+        FrozenTable {
+            by_id: freeze(self.by_id),
+            by_ident: self.by_ident.into_iter().map(freeze).collect(),
         }
-        None
     }
 
     /// Number of partners.
@@ -471,6 +572,125 @@ impl PartnerTable {
             .map(|r| r.value().clone())
             .chain(by_id.spill.iter().map(|r| r.value().clone()))
             .collect()
+    }
+}
+
+/// A [`PartnerTable`] that no longer changes ([`PartnerTable::freeze`]): the same answers, from lookups that
+/// take no lock. docs/performance.md has the measurement.
+pub struct FrozenTable {
+    by_id: FrozenIndex,
+    by_ident: Vec<FrozenIndex>,
+}
+
+impl std::fmt::Debug for FrozenTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrozenTable")
+            .field("partners", &self.len())
+            .finish()
+    }
+}
+
+impl FrozenTable {
+    /// [`PartnerTable::resolve_with`].
+    #[inline]
+    pub fn resolve_with<R>(
+        &self,
+        kinds: &[IdKind],
+        accept: impl Fn(Entity) -> bool,
+        value: &str,
+        filed: Date,
+        revalidation_days: i32,
+        f: impl FnMut(&Partner, Standing, bool) -> R,
+    ) -> Option<R> {
+        let join = Join {
+            kinds,
+            value,
+            filed,
+            revalidation_days,
+        };
+        join.run(&self.by_ident, self.by_id.keys.hash, accept, f)
+    }
+
+    /// [`PartnerTable::get`].
+    pub fn get(&self, kind: IdKind, value: &str) -> Option<Arc<Partner>> {
+        let index = &self.by_ident[kind.index()];
+        index.with_hashed((index.keys.hash)(value), value, Arc::clone)
+    }
+
+    /// Number of partners.
+    pub fn len(&self) -> usize {
+        self.by_id.by_hash.len() + self.by_id.spill.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The partner table a decision joins against: the live one, or one frozen for a run that never changes
+/// it (whose lookups take no lock).
+#[derive(Debug, Clone, Copy)]
+pub enum Partners<'a> {
+    Live(&'a PartnerTable),
+    Frozen(&'a FrozenTable),
+}
+
+impl Partners<'_> {
+    /// [`PartnerTable::resolve_with`].
+    #[inline]
+    pub fn resolve_with<R>(
+        self,
+        kinds: &[IdKind],
+        accept: impl Fn(Entity) -> bool,
+        value: &str,
+        filed: Date,
+        revalidation_days: i32,
+        f: impl FnMut(&Partner, Standing, bool) -> R,
+    ) -> Option<R> {
+        match self {
+            Partners::Live(t) => t.resolve_with(kinds, accept, value, filed, revalidation_days, f),
+            Partners::Frozen(t) => {
+                t.resolve_with(kinds, accept, value, filed, revalidation_days, f)
+            }
+        }
+    }
+
+    /// [`PartnerTable::get`].
+    pub fn get(self, kind: IdKind, value: &str) -> Option<Arc<Partner>> {
+        match self {
+            Partners::Live(t) => t.get(kind, value),
+            Partners::Frozen(t) => t.get(kind, value),
+        }
+    }
+
+    /// Number of partners.
+    pub fn len(self) -> usize {
+        match self {
+            Partners::Live(t) => t.len(),
+            Partners::Frozen(t) => t.len(),
+        }
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<'a> From<&'a PartnerTable> for Partners<'a> {
+    fn from(t: &'a PartnerTable) -> Self {
+        Partners::Live(t)
+    }
+}
+
+impl<'a> From<&'a Arc<PartnerTable>> for Partners<'a> {
+    fn from(t: &'a Arc<PartnerTable>) -> Self {
+        Partners::Live(t)
+    }
+}
+
+impl<'a> From<&'a FrozenTable> for Partners<'a> {
+    fn from(t: &'a FrozenTable) -> Self {
+        Partners::Frozen(t)
     }
 }
 
@@ -649,14 +869,32 @@ mod tests {
                 assert_eq!(t.remove(&id), was.is_some(), "{id}");
             }
         }
-        assert_eq!(t.len(), held.len());
-        for ein in [false, true] {
-            for v in 0..12u8 {
-                let key = (kind(ein), format!("V{v}"));
-                let got = t.get(key.0, &key.1).map(|p| p.partner_id.to_string());
-                assert_eq!(got.as_ref(), owner.get(&key), "{key:?}");
+        // The live table, then the same table frozen: the same answers.
+        let check = |table: Partners<'_>| {
+            assert_eq!(table.len(), held.len(), "{table:?}");
+            for ein in [false, true] {
+                for v in 0..12u8 {
+                    let key = (kind(ein), format!("V{v}"));
+                    let got = table.get(key.0, &key.1).map(|p| p.partner_id.to_string());
+                    assert_eq!(got.as_ref(), owner.get(&key), "{table:?} {key:?}");
+                    // Tried under both kinds, the value's owner under the first kind holding it.
+                    let joined = table.resolve_with(
+                        &[IdKind::Ior, IdKind::Ein],
+                        |_| true,
+                        &key.1,
+                        Date::parse("2024-01-01").unwrap(),
+                        365,
+                        |p, _, _| p.partner_id.to_string(),
+                    );
+                    let want = owner
+                        .get(&(IdKind::Ior, key.1.clone()))
+                        .or(owner.get(&(IdKind::Ein, key.1.clone())));
+                    assert_eq!(joined.as_ref(), want, "{table:?} {key:?}");
+                }
             }
-        }
+        };
+        check(Partners::Live(&t));
+        check(Partners::Frozen(&t.freeze()));
     }
 
     proptest::proptest! {
@@ -697,7 +935,7 @@ mod tests {
         for (index, prefix) in [(&t.by_id, "P"), (&t.by_ident[IdKind::Ior.index()], "I")] {
             let mut in_first_group = 0;
             for i in 0..n {
-                let hash = (index.hash)(&format!("{prefix}{i}"));
+                let hash = (index.keys.hash)(&format!("{prefix}{i}"));
                 let (ctrl, bucket) = index.probe_start(hash).expect("no writer holds a shard");
                 let h = index.by_hash.hash_usize(&hash);
                 let shard = index.by_hash.shards()[index.by_hash.determine_shard(h)].read();
@@ -779,7 +1017,7 @@ mod tests {
         });
         let mut entries = 0;
         for index in &t.by_ident {
-            let kind = index.kind.unwrap();
+            let kind = index.keys.kind.unwrap();
             for e in index.by_hash.iter() {
                 entries += 1;
                 let p = e.value();
