@@ -39,6 +39,33 @@ fn a_failing_task_stops_the_whole_service() {
 }
 
 #[test]
+fn a_stop_while_no_broker_answers_at_start_up_is_clean() {
+    // Nothing listens at the bootstrap address: the topics cannot be made sure of, nor the partner topic's
+    // end offsets read, for the whole (long) start-up budget. A stop meanwhile must end every task within
+    // the (much shorter) shutdown budget, cleanly — not wait out the start-up budget and fail the stop
+    // with "shutdown timed out" (what it did while the start-up's metadata calls ignored the stop).
+    let mut config = config("nobroker");
+    config.kafka.bootstrap_servers = format!("127.0.0.1:{}", free_port());
+    config.kafka.startup_timeout_ms = 600_000;
+    config.service.shutdown_timeout_ms = 10_000;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let outcome = runtime.block_on(async {
+        let running = borderlane::service::start(config).await.unwrap();
+        let http = running.http_addr();
+        // Started: serving health, not ready (no partner table).
+        assert_eq!(http_get(http, "/healthz").map(|r| r.0), Some(200));
+        assert_eq!(http_get(http, "/readyz").map(|r| r.0), Some(503));
+        let stop = tokio::time::sleep(std::time::Duration::from_secs(3));
+        tokio::time::timeout(PATIENCE, running.wait(stop))
+            .await
+            .expect("the stop ends")
+    });
+    if let Err(e) = outcome {
+        panic!("a stop during start-up without a broker failed: {e:#}");
+    }
+}
+
+#[test]
 fn the_binary_refuses_a_bad_config_listing_every_error() {
     let dir = std::env::temp_dir().join(unique("badcfg"));
     std::fs::create_dir_all(&dir).unwrap();

@@ -950,7 +950,22 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
             let stop = shutdown.clone();
             let h = tasks.spawn(async move {
                 let follower = tokio::task::spawn_blocking(move || follower.run());
-                if let Err(e) = kafka::topics::ensure(&topics_config).await {
+                let joined = |follower: tokio::task::JoinHandle<anyhow::Result<()>>| async move {
+                    follower
+                        .await
+                        .map_err(|e| anyhow!("partner follower thread: {e}"))?
+                };
+                // A stop while the topics are made sure of and checked (a broker not there yet holds
+                // both for up to kafka.startup_timeout_ms) ends them at once: a follower waiting for the
+                // topics is let go (the sender dropped), one already loading ends at the shutdown.
+                let ensured = tokio::select! {
+                    r = kafka::topics::ensure(&topics_config) => r,
+                    _ = stop.triggered() => {
+                        drop(topics_exist);
+                        return joined(follower).await;
+                    }
+                };
+                if let Err(e) = ensured {
                     // The task's error stops the service (the guard); a follower waiting for the topics
                     // ends at once, one already loading at the shutdown.
                     drop(topics_exist);
@@ -958,7 +973,11 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
                 }
                 // Capacity 1, sent once: never blocks.
                 let _ = topics_exist.send(());
-                if let Err(e) = kafka::topics::check_dead_letter_room(&topics_config).await {
+                let checked = tokio::select! {
+                    r = kafka::topics::check_dead_letter_room(&topics_config) => r,
+                    _ = stop.triggered() => return joined(follower).await,
+                };
+                if let Err(e) = checked {
                     // The service stops: the follower first (it watches the shutdown), so that its
                     // thread ends within the shutdown budget instead of after it.
                     stop.trigger();
@@ -966,9 +985,7 @@ pub async fn start_with(config: Config, input: Input) -> anyhow::Result<Running>
                     return Err(e);
                 }
                 topics_ok.send_replace(true);
-                follower
-                    .await
-                    .map_err(|e| anyhow!("partner follower thread: {e}"))?
+                joined(follower).await
             });
             names.insert(h.id(), "partners");
 

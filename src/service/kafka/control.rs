@@ -82,7 +82,11 @@ impl ControlFollower {
             name: &self.topic,
             what: "control topic",
         };
-        let ends = topic.assign_from_beginning(&self.consumer, self.timeout, &self.shutdown)?;
+        let Some(ends) = topic.assign_from_beginning(&self.consumer, self.timeout, &self.shutdown)?
+        else {
+            // Stopped before the start-up end offsets were known: nothing was read.
+            return Ok(());
+        };
         let mut catch_up = CatchUp::new(&ends);
         // Partitions already read to their end count as applied up to it (a writer may wait on them).
         for (p, end) in catch_up.read_already(&ends) {

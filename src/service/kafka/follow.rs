@@ -17,6 +17,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tracing::warn;
 
 use crate::service::metrics::{Client, Metrics};
+use crate::service::kafka::topics::METADATA_SLICE;
 use crate::service::Shutdown;
 
 /// A follower's client context: counts client errors (librdkafka retries them itself) under `client`, and
@@ -157,35 +158,46 @@ impl Topic<'_> {
 
     /// The low and high watermark of every partition, now — metadata and watermarks can fail for a moment
     /// (leader election on a fresh topic, a coordinator still loading), so they are retried within
-    /// `timeout` unless the service stops.
+    /// `timeout`; `None` when the service stops first.
     pub fn end_offsets_retrying<C: ConsumerContext>(
         &self,
         consumer: &BaseConsumer<C>,
         timeout: Duration,
         shutdown: &Shutdown,
-    ) -> anyhow::Result<HashMap<i32, (i64, i64)>> {
+    ) -> anyhow::Result<Option<HashMap<i32, (i64, i64)>>> {
         self.end_offsets_waiting(consumer, timeout, shutdown, || Waited::Nothing)
     }
 
-    /// [`Topic::end_offsets_retrying`], calling `wait` on each failure first (see [`Waited`]).
+    /// [`Topic::end_offsets_retrying`], calling `wait` on each failure first (see [`Waited`]). Each attempt
+    /// waits at most [`METADATA_SLICE`], so a stop is seen within about that long even when no broker
+    /// answers (an attempt given the whole budget held the follower's thread, and the stop, that long).
     pub fn end_offsets_waiting<C: ConsumerContext>(
         &self,
         consumer: &BaseConsumer<C>,
         timeout: Duration,
         shutdown: &Shutdown,
         mut wait: impl FnMut() -> Waited,
-    ) -> anyhow::Result<HashMap<i32, (i64, i64)>> {
+    ) -> anyhow::Result<Option<HashMap<i32, (i64, i64)>>> {
         let mut started = Instant::now();
         loop {
-            match self.end_offsets(consumer, timeout) {
-                Ok(ends) => return Ok(ends),
-                Err(e) if started.elapsed() < timeout && !shutdown.is_triggered() => match wait() {
+            if shutdown.is_triggered() {
+                return Ok(None);
+            }
+            let attempt = timeout
+                .saturating_sub(started.elapsed())
+                .min(METADATA_SLICE);
+            match self.end_offsets(consumer, attempt) {
+                Ok(ends) => return Ok(Some(ends)),
+                Err(_) if shutdown.is_triggered() => return Ok(None),
+                Err(e) if started.elapsed() < timeout => match wait() {
                     Waited::Nothing => {
                         warn!(error = %format!("{e:#}"), "{} end offsets not available yet; retrying", self.what);
                         std::thread::sleep(Duration::from_millis(200));
                     }
                     // A full budget from here: the wait is not the topic's fault.
                     Waited::Ready => started = Instant::now(),
+                    // The wait ended because the service is stopping (the topics were never made).
+                    Waited::GiveUp if shutdown.is_triggered() => return Ok(None),
                     Waited::GiveUp => return Err(e),
                 },
                 Err(e) => return Err(e),
@@ -194,13 +206,13 @@ impl Topic<'_> {
     }
 
     /// [`Topic::end_offsets_retrying`], then every partition assigned from its beginning. Returns the low and
-    /// high watermark per partition at start-up.
+    /// high watermark per partition at start-up; `None` when the service stops first.
     pub fn assign_from_beginning<C: ConsumerContext>(
         &self,
         consumer: &BaseConsumer<C>,
         timeout: Duration,
         shutdown: &Shutdown,
-    ) -> anyhow::Result<HashMap<i32, (i64, i64)>> {
+    ) -> anyhow::Result<Option<HashMap<i32, (i64, i64)>>> {
         self.assign_from_beginning_with(consumer, timeout, shutdown, || Waited::Nothing, |_| Ok(()))
     }
 
@@ -214,8 +226,10 @@ impl Topic<'_> {
         shutdown: &Shutdown,
         wait: impl FnMut() -> Waited,
         mut before_assign: impl FnMut(i32) -> anyhow::Result<()>,
-    ) -> anyhow::Result<HashMap<i32, (i64, i64)>> {
-        let ends = self.end_offsets_waiting(consumer, timeout, shutdown, wait)?;
+    ) -> anyhow::Result<Option<HashMap<i32, (i64, i64)>>> {
+        let Some(ends) = self.end_offsets_waiting(consumer, timeout, shutdown, wait)? else {
+            return Ok(None);
+        };
         let mut tpl = TopicPartitionList::with_capacity(ends.len());
         for p in ends.keys() {
             tpl.add_partition_offset(self.name, *p, Offset::Beginning)?;
@@ -224,7 +238,7 @@ impl Topic<'_> {
         consumer
             .assign(&tpl)
             .with_context(|| format!("assigning {} {}", self.what, self.name))?;
-        Ok(ends)
+        Ok(Some(ends))
     }
 }
 

@@ -142,7 +142,11 @@ impl OutcomeFollower {
             name: &self.topic,
             what: "outcomes topic",
         };
-        let ends = topic.assign_from_beginning(&self.consumer, self.timeout, &self.shutdown)?;
+        let Some(ends) = topic.assign_from_beginning(&self.consumer, self.timeout, &self.shutdown)?
+        else {
+            // Stopped before the start-up end offsets were known: nothing was read.
+            return Ok(());
+        };
         let mut catch_up = CatchUp::new(&ends);
         for (p, end) in catch_up.read_already(&ends) {
             self.feed.advance(p as u32, end as u64);
@@ -270,7 +274,11 @@ impl DecisionFollower {
             name: &self.topic,
             what: "decisions topic",
         };
-        let ends = topic.end_offsets_retrying(&self.consumer, self.timeout, &self.shutdown)?;
+        let Some(ends) = topic.end_offsets_retrying(&self.consumer, self.timeout, &self.shutdown)?
+        else {
+            // Stopped before the start-up end offsets were known: nothing was read.
+            return Ok(());
+        };
         let since = crate::clock::unix_millis().saturating_sub(self.window.max_age_ms());
         let mut tpl = TopicPartitionList::with_capacity(ends.len());
         for p in ends.keys() {

@@ -155,13 +155,17 @@ impl PartnerFollower {
                 Err(_) => Waited::GiveUp,
             }
         };
-        let ends = self.topic().assign_from_beginning_with(
+        let Some(ends) = self.topic().assign_from_beginning_with(
             &self.consumer,
             self.timeout,
             &self.shutdown,
             wait_for_topics,
             |p| fetch.take_partition(&self.topic, p),
-        )?;
+        )?
+        else {
+            // Stopped before the start-up end offsets were known: nothing was read, nothing is ready.
+            return Ok(());
+        };
         let mut refresh = Refresh::new(ends.keys().copied(), self.refresh_every);
         self.metrics.partner_partitions(refresh.assigned());
         let mut catch_up = CatchUp::new(&ends);

@@ -75,9 +75,37 @@ fn wanted(config: &Config) -> Vec<(&str, Vec<(&'static str, &'static str)>)> {
     ]
 }
 
-/// Topics among `names` that the cluster does not have (or has without partitions). The metadata call
-/// blocks, so it runs on the blocking pool.
+/// The longest one metadata call of the start-up may block a thread: a longer wait is several calls. The
+/// start-up's own future can be dropped at once (a stop during it), but a blocking call it started runs
+/// on until its timeout — with the whole start-up budget as that timeout, a broker not there yet held a
+/// thread, and the stop, that long.
+pub const METADATA_SLICE: Duration = Duration::from_secs(1);
+
+/// Topics among `names` that the cluster does not have (or has without partitions), asking for up to
+/// `timeout` in calls of at most [`METADATA_SLICE`]. The metadata call blocks, so it runs on the blocking
+/// pool.
 async fn missing(
+    admin: &Arc<AdminClient<DefaultClientContext>>,
+    names: &[&str],
+    timeout: Duration,
+) -> anyhow::Result<Vec<String>> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let slice = deadline
+            .saturating_duration_since(Instant::now())
+            .min(METADATA_SLICE);
+        match missing_within(admin, names, slice).await {
+            // A call that failed fast (not a timeout) is not repeated at once.
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            r => return r,
+        }
+    }
+}
+
+/// [`missing`] in one metadata call of at most `timeout`.
+async fn missing_within(
     admin: &Arc<AdminClient<DefaultClientContext>>,
     names: &[&str],
     timeout: Duration,
