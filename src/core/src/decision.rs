@@ -172,8 +172,12 @@ impl Recalled {
     /// The later of two (by `examined_at`, then key): a total order, so the choice never depends on the
     /// order records arrived in.
     pub(crate) fn later(&self, other: &Recalled) -> bool {
+        self.order() > other.order()
+    }
+
+    /// What [`Recalled::later`] orders by.
+    pub(crate) fn order(&self) -> (Timestamp, &Str, u32) {
         (self.examined_at, &self.manifest_id, self.revision)
-            > (other.examined_at, &other.manifest_id, other.revision)
     }
 }
 

@@ -27,6 +27,9 @@ use crate::time::Timestamp;
 pub use crate::watermark::{Position, Watermark};
 use crate::wire::Str;
 
+/// How many entries ahead [`History::recall`] starts loading an entry's versions.
+const PREFETCH_AHEAD: usize = 4;
+
 /// The outcome key: `(manifest_id, revision)`.
 pub type OutcomeKey = (Str, u32);
 
@@ -185,22 +188,30 @@ impl History {
         until: Timestamp,
     ) -> Recall {
         let mut out = Recall::default();
-        // The outcomes counted for the parties before this one. One party's entries name each outcome in
-        // at most one counted entry (only the winning version's), so only earlier parties' are compared —
-        // through a hash set once they are many (a party with a long record must not make every outcome
-        // of the next one scan them all).
-        let mut counted: SmallVec<[OutcomeKey; 8]> = SmallVec::new();
+        // The outcomes counted so far, each named by its versions cell (one per key, shared by every entry
+        // naming the key, never removed while the history lives: the cell's address names the key for the
+        // whole call, and comparing it reads no string). One party's entries name each outcome in at most
+        // one counted entry (only the winning version's), so a party's entries are compared only with the
+        // outcomes counted for the parties before it (`counted[..earlier]`) — through a hash set once they
+        // are many (a party with a long record must not make every outcome of the next one scan them all).
+        let mut counted: SmallVec<[usize; 16]> = SmallVec::new();
         for (role, id) in parties {
             let Some(entries) = self.by_party.get(&(role, Str::from(id))) else {
                 continue;
             };
-            let earlier: Option<HashSet<&OutcomeKey, foldhash::fast::FixedState>> =
-                (counted.len() > 16).then(|| counted.iter().collect());
-            let mut fresh: SmallVec<[OutcomeKey; 8]> = SmallVec::new();
-            for Named { key, pos, versions } in entries.iter() {
+            let earlier = counted.len();
+            let earlier_set: Option<HashSet<usize, foldhash::fast::FixedState>> =
+                (earlier > 16).then(|| counted.iter().copied().collect());
+            for (i, Named { key, pos, versions }) in entries.iter().enumerate() {
+                // Each entry's cell is its own allocation, rarely in cache in a long record: start loading
+                // a later entry's while this one is read.
+                if let Some(ahead) = entries.get(i + PREFETCH_AHEAD) {
+                    crate::prefetch::prefetch(Arc::as_ptr(&ahead.versions));
+                }
                 if !as_of.covers(*pos) {
                     continue;
                 }
+                let cell = Arc::as_ptr(versions).addr();
                 let versions = read(versions);
                 // The winning version: the highest position the watermark covers. It counts for this party
                 // only if it is the version that names the party.
@@ -210,36 +221,37 @@ impl History {
                 if win.pos != *pos || win.examined_at < from || win.examined_at >= until {
                     continue;
                 }
-                let seen = match &earlier {
-                    Some(set) => set.contains(key),
-                    None => counted.contains(key),
+                let seen = match &earlier_set {
+                    Some(set) => set.contains(&cell),
+                    None => counted[..earlier].contains(&cell),
                 };
                 if seen {
                     continue;
                 }
-                fresh.push(key.clone());
+                counted.push(cell);
                 out.exams += 1;
                 match win.result {
                     ExamResult::NoDiscrepancy => {}
                     ExamResult::Discrepancy => out.discrepancies += 1,
                     ExamResult::Seizure => out.seizures += 1,
                 }
-                let r = Recalled {
-                    manifest_id: key.0.clone(),
-                    revision: key.1,
-                    result: win.result,
-                    examined_at: win.examined_at,
-                    port: win.port,
-                    role,
-                    party: Str::from(id),
-                };
+                // Built only when it is the latest of its result so far (the ids copied only then).
                 let slot = &mut out.latest[win.result as usize];
-                if slot.as_ref().is_none_or(|s| r.later(s)) {
-                    *slot = Some(r);
+                if slot
+                    .as_ref()
+                    .is_none_or(|s| (win.examined_at, &key.0, key.1) > s.order())
+                {
+                    *slot = Some(Recalled {
+                        manifest_id: key.0.clone(),
+                        revision: key.1,
+                        result: win.result,
+                        examined_at: win.examined_at,
+                        port: win.port,
+                        role,
+                        party: Str::from(id),
+                    });
                 }
             }
-            drop(earlier);
-            counted.extend(fresh);
         }
         out
     }

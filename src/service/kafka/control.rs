@@ -82,7 +82,8 @@ impl ControlFollower {
             name: &self.topic,
             what: "control topic",
         };
-        let Some(ends) = topic.assign_from_beginning(&self.consumer, self.timeout, &self.shutdown)?
+        let Some(ends) =
+            topic.assign_from_beginning(&self.consumer, self.timeout, &self.shutdown)?
         else {
             // Stopped before the start-up end offsets were known: nothing was read.
             return Ok(());

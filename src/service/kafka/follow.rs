@@ -16,8 +16,8 @@ use rdkafka::statistics::{Partition, Statistics};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tracing::warn;
 
-use crate::service::metrics::{Client, Metrics};
 use crate::service::kafka::topics::METADATA_SLICE;
+use crate::service::metrics::{Client, Metrics};
 use crate::service::Shutdown;
 
 /// A follower's client context: counts client errors (librdkafka retries them itself) under `client`, and

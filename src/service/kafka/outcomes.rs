@@ -142,7 +142,8 @@ impl OutcomeFollower {
             name: &self.topic,
             what: "outcomes topic",
         };
-        let Some(ends) = topic.assign_from_beginning(&self.consumer, self.timeout, &self.shutdown)?
+        let Some(ends) =
+            topic.assign_from_beginning(&self.consumer, self.timeout, &self.shutdown)?
         else {
             // Stopped before the start-up end offsets were known: nothing was read.
             return Ok(());
@@ -274,7 +275,8 @@ impl DecisionFollower {
             name: &self.topic,
             what: "decisions topic",
         };
-        let Some(ends) = topic.end_offsets_retrying(&self.consumer, self.timeout, &self.shutdown)?
+        let Some(ends) =
+            topic.end_offsets_retrying(&self.consumer, self.timeout, &self.shutdown)?
         else {
             // Stopped before the start-up end offsets were known: nothing was read.
             return Ok(());
