@@ -60,6 +60,8 @@ fn a_stop_while_no_broker_answers_at_start_up_is_clean() {
             .await
             .expect("the stop ends")
     });
+    // A blocking call left running must not hold the test (`serve` bounds this the same way).
+    runtime.shutdown_timeout(std::time::Duration::from_secs(10));
     if let Err(e) = outcome {
         panic!("a stop during start-up without a broker failed: {e:#}");
     }

@@ -591,7 +591,8 @@ impl std::fmt::Debug for FrozenTable {
 }
 
 impl FrozenTable {
-    /// [`PartnerTable::resolve_with`].
+    /// [`PartnerTable::resolve_with`]: the first partner holding `value` under one of `kinds` whose entity
+    /// is accepted, its standing judged on `filed`, handed to `f` by reference (no lock held, none needed).
     #[inline]
     pub fn resolve_with<R>(
         &self,
@@ -617,7 +618,7 @@ impl FrozenTable {
         index.with_hashed((index.keys.hash)(value), value, Arc::clone)
     }
 
-    /// Number of partners.
+    /// Number of partners (dashmap counts each shard under its lock: not for a hot path).
     pub fn len(&self) -> usize {
         self.by_id.by_hash.len() + self.by_id.spill.len()
     }

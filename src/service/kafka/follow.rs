@@ -16,7 +16,7 @@ use rdkafka::statistics::{Partition, Statistics};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tracing::warn;
 
-use crate::service::kafka::topics::METADATA_SLICE;
+use crate::service::kafka::topics::CallTimeouts;
 use crate::service::metrics::{Client, Metrics};
 use crate::service::Shutdown;
 
@@ -168,9 +168,11 @@ impl Topic<'_> {
         self.end_offsets_waiting(consumer, timeout, shutdown, || Waited::Nothing)
     }
 
-    /// [`Topic::end_offsets_retrying`], calling `wait` on each failure first (see [`Waited`]). Each attempt
-    /// waits at most [`METADATA_SLICE`], so a stop is seen within about that long even when no broker
-    /// answers (an attempt given the whole budget held the follower's thread, and the stop, that long).
+    /// [`Topic::end_offsets_retrying`], calling `wait` on each failure first (see [`Waited`]). Each attempt's
+    /// calls (the topic's metadata, then each partition's watermarks) wait at most a few seconds
+    /// ([`CallTimeouts`]), and the stop is looked at between attempts, so a stop is seen within a few
+    /// seconds even when no broker answers (an attempt given the whole budget held the follower's thread,
+    /// and the stop, that long).
     pub fn end_offsets_waiting<C: ConsumerContext>(
         &self,
         consumer: &BaseConsumer<C>,
@@ -178,24 +180,26 @@ impl Topic<'_> {
         shutdown: &Shutdown,
         mut wait: impl FnMut() -> Waited,
     ) -> anyhow::Result<Option<HashMap<i32, (i64, i64)>>> {
-        let mut started = Instant::now();
+        let mut calls = CallTimeouts::new(timeout);
+        let mut warned: Option<Instant> = None;
         loop {
             if shutdown.is_triggered() {
                 return Ok(None);
             }
-            let attempt = timeout
-                .saturating_sub(started.elapsed())
-                .min(METADATA_SLICE);
-            match self.end_offsets(consumer, attempt) {
+            match self.end_offsets(consumer, calls.next_call()) {
                 Ok(ends) => return Ok(Some(ends)),
                 Err(_) if shutdown.is_triggered() => return Ok(None),
-                Err(e) if started.elapsed() < timeout => match wait() {
+                Err(e) if !calls.spent() => match wait() {
                     Waited::Nothing => {
-                        warn!(error = %format!("{e:#}"), "{} end offsets not available yet; retrying", self.what);
+                        // Logged at most every ten seconds while it lasts.
+                        if warned.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
+                            warn!(error = %format!("{e:#}"), "{} end offsets not available yet; retrying", self.what);
+                            warned = Some(Instant::now());
+                        }
                         std::thread::sleep(Duration::from_millis(200));
                     }
                     // A full budget from here: the wait is not the topic's fault.
-                    Waited::Ready => started = Instant::now(),
+                    Waited::Ready => calls = CallTimeouts::new(timeout),
                     // The wait ended because the service is stopping (the topics were never made).
                     Waited::GiveUp if shutdown.is_triggered() => return Ok(None),
                     Waited::GiveUp => return Err(e),

@@ -75,30 +75,55 @@ fn wanted(config: &Config) -> Vec<(&str, Vec<(&'static str, &'static str)>)> {
     ]
 }
 
-/// The longest one metadata call of the start-up may block a thread: a longer wait is several calls. The
-/// start-up's own future can be dropped at once (a stop during it), but a blocking call it started runs
-/// on until its timeout — with the whole start-up budget as that timeout, a broker not there yet held a
-/// thread, and the stop, that long.
-pub const METADATA_SLICE: Duration = Duration::from_secs(1);
+/// The timeouts of a start-up step's successive metadata calls: 1 s, doubling up to 4 s, never past the
+/// step's budget. The step's own future can be dropped at once (a stop during it), but a blocking call it
+/// started runs on until its timeout: with the whole start-up budget (30 s) as that timeout, a broker not
+/// there yet held a thread, and the stop, that long. Growing, so that a broker slow to answer (a large
+/// cluster's metadata) still gets calls long enough to succeed.
+#[derive(Debug)]
+pub struct CallTimeouts {
+    deadline: Instant,
+    next: Duration,
+}
+
+impl CallTimeouts {
+    const FIRST: Duration = Duration::from_secs(1);
+    const LONGEST: Duration = Duration::from_secs(4);
+
+    pub fn new(budget: Duration) -> CallTimeouts {
+        CallTimeouts {
+            deadline: Instant::now() + budget,
+            next: Self::FIRST,
+        }
+    }
+
+    /// The next call's timeout (zero once the budget is spent).
+    pub fn next_call(&mut self) -> Duration {
+        let t = self
+            .next
+            .min(self.deadline.saturating_duration_since(Instant::now()));
+        self.next = (self.next * 2).min(Self::LONGEST);
+        t
+    }
+
+    /// Whether the budget is spent.
+    pub fn spent(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+}
 
 /// Topics among `names` that the cluster does not have (or has without partitions), asking for up to
-/// `timeout` in calls of at most [`METADATA_SLICE`]. The metadata call blocks, so it runs on the blocking
-/// pool.
+/// `timeout` in calls of [`CallTimeouts`]. The metadata call blocks, so it runs on the blocking pool.
 async fn missing(
     admin: &Arc<AdminClient<DefaultClientContext>>,
     names: &[&str],
     timeout: Duration,
 ) -> anyhow::Result<Vec<String>> {
-    let deadline = Instant::now() + timeout;
+    let mut calls = CallTimeouts::new(timeout);
     loop {
-        let slice = deadline
-            .saturating_duration_since(Instant::now())
-            .min(METADATA_SLICE);
-        match missing_within(admin, names, slice).await {
-            // A call that failed fast (not a timeout) is not repeated at once.
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await
-            }
+        match missing_within(admin, names, calls.next_call()).await {
+            // A short pause first: a call can fail at once (no broker known yet).
+            Err(_) if !calls.spent() => tokio::time::sleep(Duration::from_millis(100)).await,
             r => return r,
         }
     }
@@ -325,6 +350,20 @@ pub async fn check_dead_letter_room(config: &Config) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Start-up calls wait 1 s, 2 s, then 4 s each, never past the budget; a spent budget gives no time.
+    #[test]
+    fn start_up_call_timeouts_grow_to_a_bound_within_the_budget() {
+        let mut calls = CallTimeouts::new(Duration::from_secs(3600));
+        let secs: Vec<u64> = (0..5).map(|_| calls.next_call().as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 4, 4]);
+        assert!(!calls.spent());
+        let mut short = CallTimeouts::new(Duration::from_millis(500));
+        assert!(short.next_call() <= Duration::from_millis(500));
+        let mut none = CallTimeouts::new(Duration::ZERO);
+        assert!(none.spent());
+        assert_eq!(none.next_call(), Duration::ZERO);
+    }
 
     #[test]
     fn the_dead_letter_topic_must_take_the_largest_dead_letter() {
