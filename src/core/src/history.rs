@@ -53,23 +53,32 @@ pub struct History {
     by_party: DashMap<(Role, Str), Vec<Named>, foldhash::fast::RandomState>,
 }
 
-/// The versions of one outcome key, ascending by position; shared by the key's entry and every party
-/// entry naming it, so that a recall reads them without looking the key up again.
-type Versions = Arc<RwLock<SmallVec<[Version; 1]>>>;
-
-/// A party's entry: the outcome (key and the position of the version that names the party) and the key's
-/// versions.
+/// One outcome key and its versions, ascending by position; shared by the key's entry and every party entry
+/// naming it, so that a recall reads them without looking the key up again (and the key is held once, not
+/// by each party entry).
 #[derive(Debug)]
-struct Named {
+struct Cell {
     key: OutcomeKey,
-    pos: Position,
-    versions: Versions,
+    versions: RwLock<SmallVec<[Version; 1]>>,
 }
 
-/// Reads versions; a panic elsewhere while one held the lock leaves them as they were (a version is
+type Versions = Arc<Cell>;
+
+/// A party's entry: the version that names the party (its position and examination date) and its key's
+/// cell.
+#[derive(Debug)]
+struct Named {
+    pos: Position,
+    /// The named version's: the entry counts only if that version wins, so a date outside a recall's window
+    /// rules the entry out without reading the cell.
+    examined_at: Timestamp,
+    cell: Versions,
+}
+
+/// Reads a key's versions; a panic elsewhere while one held the lock leaves them as they were (a version is
 /// inserted whole or not at all), so poisoning is ignored.
-fn read(v: &Versions) -> RwLockReadGuard<'_, SmallVec<[Version; 1]>> {
-    v.read().unwrap_or_else(PoisonError::into_inner)
+fn read(c: &Cell) -> RwLockReadGuard<'_, SmallVec<[Version; 1]>> {
+    c.versions.read().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The distinct outcomes of a set of parties within a time window, as of a watermark.
@@ -107,9 +116,21 @@ impl History {
     /// restart or rebalance) is ignored and `false` returned.
     pub fn insert(&self, pos: Position, o: &Outcome) -> bool {
         let key: OutcomeKey = (o.manifest_id.clone(), o.revision);
-        let cell = self.versions.entry(key.clone()).or_default().clone();
+        let cell = self
+            .versions
+            .entry(key.clone())
+            .or_insert_with(|| {
+                Arc::new(Cell {
+                    key,
+                    versions: RwLock::default(),
+                })
+            })
+            .clone();
         {
-            let mut versions = cell.write().unwrap_or_else(PoisonError::into_inner);
+            let mut versions = cell
+                .versions
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
             match versions.binary_search_by_key(&pos, |v| v.pos) {
                 Ok(_) => return false,
                 Err(at) => versions.insert(
@@ -134,9 +155,9 @@ impl History {
                 .entry((p.role, p.id.clone()))
                 .or_default()
                 .push(Named {
-                    key: key.clone(),
                     pos,
-                    versions: cell.clone(),
+                    examined_at: o.examined_at,
+                    cell: cell.clone(),
                 });
         }
         true
@@ -202,25 +223,29 @@ impl History {
             let earlier = counted.len();
             let earlier_set: Option<HashSet<usize, foldhash::fast::FixedState>> =
                 (earlier > 16).then(|| counted.iter().copied().collect());
-            for (i, Named { key, pos, versions }) in entries.iter().enumerate() {
+            let in_window = |e: &Named| from <= e.examined_at && e.examined_at < until;
+            for (i, e) in entries.iter().enumerate() {
                 // Each entry's cell is its own allocation, rarely in cache in a long record: start loading
-                // a later entry's while this one is read.
-                if let Some(ahead) = entries.get(i + PREFETCH_AHEAD) {
-                    crate::prefetch::prefetch(Arc::as_ptr(&ahead.versions));
+                // a later entry's while this one is read (only one the window keeps).
+                if let Some(ahead) = entries.get(i + PREFETCH_AHEAD).filter(|a| in_window(a)) {
+                    crate::prefetch::prefetch(Arc::as_ptr(&ahead.cell));
                 }
-                if !as_of.covers(*pos) {
+                // The entry counts only if its own version wins, with its own date: one outside the window
+                // never counts (the cell is not read).
+                if !in_window(e) || !as_of.covers(e.pos) {
                     continue;
                 }
-                let cell = Arc::as_ptr(versions).addr();
-                let versions = read(versions);
+                let versions = read(&e.cell);
                 // The winning version: the highest position the watermark covers. It counts for this party
                 // only if it is the version that names the party.
                 let Some(win) = versions.iter().rev().find(|v| as_of.covers(v.pos)) else {
                     continue;
                 };
-                if win.pos != *pos || win.examined_at < from || win.examined_at >= until {
+                if win.pos != e.pos {
                     continue;
                 }
+                debug_assert_eq!(win.examined_at, e.examined_at);
+                let cell = Arc::as_ptr(&e.cell).addr();
                 let seen = match &earlier_set {
                     Some(set) => set.contains(&cell),
                     None => counted[..earlier].contains(&cell),
@@ -236,6 +261,7 @@ impl History {
                     ExamResult::Seizure => out.seizures += 1,
                 }
                 // Built only when it is the latest of its result so far (the ids copied only then).
+                let key = &e.cell.key;
                 let slot = &mut out.latest[win.result as usize];
                 if slot
                     .as_ref()
