@@ -228,7 +228,7 @@ impl History {
                 // Each entry's cell is its own allocation, rarely in cache in a long record: start loading
                 // a later entry's while this one is read (only one the window keeps).
                 if let Some(ahead) = entries.get(i + PREFETCH_AHEAD).filter(|a| in_window(a)) {
-                    crate::prefetch::prefetch(Arc::as_ptr(&ahead.cell));
+                    crate::prefetch::prefetch(&raw const ahead.cell.versions);
                 }
                 // The entry counts only if its own version wins, with its own date: one outside the window
                 // never counts (the cell is not read).
@@ -526,6 +526,77 @@ mod tests {
                 (r.exams, r.discrepancies, r.seizures),
                 (shared as u32 + 3, 2, 1)
             );
+        }
+    }
+
+    /// An entry is judged by the date of the version it was inserted with, whatever order the versions
+    /// of its key arrive in (a later position inserted first).
+    #[test]
+    fn an_entry_is_judged_by_its_own_versions_date_inserted_in_any_order() {
+        let h = History::new();
+        let a = (Role::Importer, "A");
+        h.insert(
+            pos(5),
+            &outcome("M1", 0, ExamResult::Seizure, "2025-05-01T00:00:00Z", &[a]),
+        );
+        h.insert(
+            pos(0),
+            &outcome(
+                "M1",
+                0,
+                ExamResult::Discrepancy,
+                "2026-05-01T00:00:00Z",
+                &[a],
+            ),
+        );
+        let r = recall(&h, &upto(5), &[a]);
+        assert_eq!((r.exams, r.discrepancies), (1, 1));
+        assert_eq!(recall(&h, &upto(6), &[a]), Recall::default());
+        h.insert(
+            pos(9),
+            &outcome("M2", 0, ExamResult::Seizure, "2026-06-01T00:00:00Z", &[a]),
+        );
+        h.insert(
+            pos(7),
+            &outcome(
+                "M2",
+                0,
+                ExamResult::Discrepancy,
+                "2025-06-01T00:00:00Z",
+                &[a],
+            ),
+        );
+        assert_eq!(recall(&h, &upto(9), &[a]).exams, 0);
+        let r = recall(&h, &upto(10), &[a]);
+        assert_eq!((r.exams, r.seizures), (1, 1));
+    }
+
+    /// Outcomes of one result examined at the same instant: the latest is the greatest key, whatever
+    /// order they were inserted or their parties asked in.
+    #[test]
+    fn latest_breaks_equal_dates_by_key_whatever_the_order() {
+        let at = "2026-05-01T00:00:00Z";
+        let (a, b) = ((Role::Importer, "A"), (Role::Shipper, "B"));
+        let specs = [("M1", 0, a), ("M2", 0, b), ("M2", 1, a)];
+        for order in [[0, 1, 2], [2, 1, 0]] {
+            let h = History::new();
+            for (n, i) in order.into_iter().enumerate() {
+                let (id, rev, p) = specs[i];
+                h.insert(
+                    pos(n as u64),
+                    &outcome(id, rev, ExamResult::Seizure, at, &[p]),
+                );
+            }
+            for asked in [[a, b], [b, a]] {
+                let l = recall(&h, &upto(3), &asked)
+                    .latest(ExamResult::Seizure)
+                    .cloned()
+                    .unwrap();
+                assert_eq!(
+                    (l.manifest_id.as_str(), l.revision, l.party.as_str()),
+                    ("M2", 1, "A")
+                );
+            }
         }
     }
 }
