@@ -606,20 +606,20 @@ impl<'a> P<'a> {
         self.i - start
     }
 
-    #[inline]
+    #[inline(always)]
     fn text(&mut self) -> Option<Str> {
         self.str().map(Str::from)
     }
 
     /// An identifier or code of a manifest or partner record: declines what `check_id` refuses.
-    #[inline]
+    #[inline(always)]
     fn id(&mut self) -> Option<Str> {
         let (s, printable) = self.str_in::<true>(b'!')?;
         super::id_ok(s, self.max_id_len, printable).then(|| Str::from(s))
     }
 
     /// A name or description of a manifest: declines what `check_name` refuses.
-    #[inline]
+    #[inline(always)]
     fn name(&mut self) -> Option<Str> {
         let (s, printable) = self.str_in::<true>(b' ')?;
         super::name_ok(s, printable).then(|| Str::from(s))
@@ -627,7 +627,7 @@ impl<'a> P<'a> {
 
     /// A driver's FAST card number: blank means no card and is kept as it is (`validate_manifest` checks
     /// only a card that is not blank); any other declines what `check_id` refuses.
-    #[inline]
+    #[inline(always)]
     fn card(&mut self) -> Option<Str> {
         let (s, printable) = self.str_in::<true>(b'!')?;
         (super::id_ok(s, self.max_id_len, printable) || s.trim().is_empty()).then(|| Str::from(s))
