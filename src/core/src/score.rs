@@ -288,7 +288,7 @@ fn party_count(m: &Manifest) -> usize {
 }
 
 /// Joins one party's `id` by its role's identifier kinds and accepted entities, judging standing on `filed`,
-/// and hands the partner to `f` (see [`PartnerTable::resolve_with`]).
+/// and hands the partner to `f` (see [`Partners::resolve_with`]).
 #[inline]
 fn join_party<R>(
     policy: &CompiledPolicy,

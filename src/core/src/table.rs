@@ -344,7 +344,7 @@ struct Join<'a> {
 
 impl Join<'_> {
     /// The join over a table's identifier indexes (one per kind, in [`IdKind::ALL`] order), whose keys
-    /// hash with `hash`: see [`PartnerTable::resolve_with`].
+    /// hash with `hash`: see [`Partners::resolve_with`].
     #[inline(always)]
     fn run<I: Find, R>(
         &self,
@@ -504,28 +504,6 @@ impl PartnerTable {
         self.by_ident[kind.index()].with(value, Arc::clone)
     }
 
-    /// Finds the first partner that holds `value` under one of `kinds` and whose entity is accepted, judges
-    /// its standing on `filed`, and hands the partner, the standing and the lapse flag to `f` under the
-    /// map's read guard: no reference-count traffic, and a caller copies only what it keeps.
-    #[inline]
-    pub fn resolve_with<R>(
-        &self,
-        kinds: &[IdKind],
-        accept: impl Fn(Entity) -> bool,
-        value: &str,
-        filed: Date,
-        revalidation_days: i32,
-        f: impl FnMut(&Partner, Standing, bool) -> R,
-    ) -> Option<R> {
-        let join = Join {
-            kinds,
-            value,
-            filed,
-            revalidation_days,
-        };
-        join.run(&self.by_ident, self.by_id.keys.hash, accept, f)
-    }
-
     /// The table as it stands, for readers only: the same contents behind lookups that take no lock
     /// ([`FrozenTable`]). For a table that no longer changes once loaded (`score`, `replay`).
     pub fn freeze(self) -> FrozenTable {
@@ -591,27 +569,6 @@ impl std::fmt::Debug for FrozenTable {
 }
 
 impl FrozenTable {
-    /// [`PartnerTable::resolve_with`]: the first partner holding `value` under one of `kinds` whose entity
-    /// is accepted, its standing judged on `filed`, handed to `f` by reference (no lock held, none needed).
-    #[inline]
-    pub fn resolve_with<R>(
-        &self,
-        kinds: &[IdKind],
-        accept: impl Fn(Entity) -> bool,
-        value: &str,
-        filed: Date,
-        revalidation_days: i32,
-        f: impl FnMut(&Partner, Standing, bool) -> R,
-    ) -> Option<R> {
-        let join = Join {
-            kinds,
-            value,
-            filed,
-            revalidation_days,
-        };
-        join.run(&self.by_ident, self.by_id.keys.hash, accept, f)
-    }
-
     /// [`PartnerTable::get`].
     pub fn get(&self, kind: IdKind, value: &str) -> Option<Arc<Partner>> {
         let index = &self.by_ident[kind.index()];
@@ -637,7 +594,10 @@ pub enum Partners<'a> {
 }
 
 impl Partners<'_> {
-    /// [`PartnerTable::resolve_with`].
+    /// Finds the first partner that holds `value` under one of `kinds` and whose entity is accepted, judges
+    /// its standing on `filed`, and hands the partner, the standing and the lapse flag to `f` — under the
+    /// map's read guard for the live table, with no lock for a frozen one: no reference-count traffic, and
+    /// a caller copies only what it keeps.
     #[inline]
     pub fn resolve_with<R>(
         self,
@@ -648,11 +608,15 @@ impl Partners<'_> {
         revalidation_days: i32,
         f: impl FnMut(&Partner, Standing, bool) -> R,
     ) -> Option<R> {
+        let join = Join {
+            kinds,
+            value,
+            filed,
+            revalidation_days,
+        };
         match self {
-            Partners::Live(t) => t.resolve_with(kinds, accept, value, filed, revalidation_days, f),
-            Partners::Frozen(t) => {
-                t.resolve_with(kinds, accept, value, filed, revalidation_days, f)
-            }
+            Partners::Live(t) => join.run(&t.by_ident, t.by_id.keys.hash, accept, f),
+            Partners::Frozen(t) => join.run(&t.by_ident, t.by_id.keys.hash, accept, f),
         }
     }
 
