@@ -302,9 +302,9 @@ impl Find for Index {
     }
 }
 
-/// An [`Index`] that no longer changes: the same maps, read without their locks. Each lock a lookup
-/// takes is a write to the line that also holds the shard's table header, so readers on two cores
-/// take that line from each other on every lookup of the same shard; a frozen index writes nothing.
+/// An [`Index`] that no longer changes: the same maps, read without their locks. A live lookup takes and
+/// releases its shard's read lock (two atomic read-modify-writes, most of a lookup's cost when the probe
+/// hits the cache); a frozen one only reads.
 struct FrozenIndex {
     keys: Keys,
     by_hash: ReadOnlyView<u64, Arc<Partner>, Hasher>,
