@@ -175,24 +175,13 @@ impl Index {
         self.spilled.load(Ordering::Acquire)
     }
 
-    #[inline(always)]
-    fn holds(&self, p: &Partner, key: &str, hash: u64) -> bool {
-        self.keys.holds(p, key, hash)
-    }
-
-    /// Runs `f` on the partner holding `key`, under the map's read guard.
-    #[inline]
-    fn with<R>(&self, key: &str, f: impl FnOnce(&Arc<Partner>) -> R) -> Option<R> {
-        self.with_hashed((self.keys.hash)(key), key, f)
-    }
-
     /// Points `key` at `p` (which holds it); returns the partner it pointed at before.
     fn insert(&self, key: &str, p: Arc<Partner>) -> Option<Arc<Partner>> {
         let hash = (self.keys.hash)(key);
         match self.by_hash.entry(hash) {
             // The slot is this key's: `p` takes it, unless `p` holds another key of this hash.
-            dashmap::Entry::Occupied(mut o) if self.holds(o.get(), key, hash) => {
-                if self.holds(&p, key, hash) {
+            dashmap::Entry::Occupied(mut o) if self.keys.holds(o.get(), key, hash) => {
+                if self.keys.holds(&p, key, hash) {
                     return Some(o.insert(p));
                 }
                 // Into the spill before the slot goes (same lock order as every path: slot, then spill),
@@ -206,7 +195,7 @@ impl Index {
                 self.spilled.store(true, Ordering::Release);
                 self.spill.insert(Str::from(key), p)
             }
-            dashmap::Entry::Vacant(v) if self.holds(&p, key, hash) => {
+            dashmap::Entry::Vacant(v) if self.keys.holds(&p, key, hash) => {
                 v.insert(p);
                 // It may have lived in the spill while another key held the slot.
                 if self.may_spill() {
@@ -228,7 +217,7 @@ impl Index {
         let hash = (self.keys.hash)(key);
         let removed = self
             .by_hash
-            .remove_if(&hash, |_, p| self.holds(p, key, hash) && owner(p));
+            .remove_if(&hash, |_, p| self.keys.holds(p, key, hash) && owner(p));
         if let Some((_, p)) = removed {
             return Some(p);
         }
@@ -275,13 +264,25 @@ impl Index {
 
 /// An index a lookup reads: live ([`Index`]) or frozen ([`FrozenIndex`]).
 trait Find {
+    fn keys(&self) -> &Keys;
+
     /// Runs `f` on the partner holding `key`, whose hash (by the index's [`Keys`]) the caller has: every
     /// index of a table hashes alike, so a value tried under several identifier kinds is hashed once.
     fn with_hashed<R>(&self, hash: u64, key: &str, f: impl FnOnce(&Arc<Partner>) -> R)
         -> Option<R>;
+
+    /// Runs `f` on the partner holding `key`.
+    #[inline]
+    fn with<R>(&self, key: &str, f: impl FnOnce(&Arc<Partner>) -> R) -> Option<R> {
+        self.with_hashed((self.keys().hash)(key), key, f)
+    }
 }
 
 impl Find for Index {
+    fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
     /// Under the map's read guard.
     #[inline]
     fn with_hashed<R>(
@@ -291,7 +292,7 @@ impl Find for Index {
         f: impl FnOnce(&Arc<Partner>) -> R,
     ) -> Option<R> {
         if let Some(p) = self.by_hash.get(&hash) {
-            if self.holds(&p, key, hash) {
+            if self.keys.holds(&p, key, hash) {
                 return Some(f(&p));
             }
         }
@@ -314,6 +315,10 @@ struct FrozenIndex {
 }
 
 impl Find for FrozenIndex {
+    fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
     #[inline]
     fn with_hashed<R>(
         &self,
@@ -571,8 +576,7 @@ impl std::fmt::Debug for FrozenTable {
 impl FrozenTable {
     /// [`PartnerTable::get`].
     pub fn get(&self, kind: IdKind, value: &str) -> Option<Arc<Partner>> {
-        let index = &self.by_ident[kind.index()];
-        index.with_hashed((index.keys.hash)(value), value, Arc::clone)
+        self.by_ident[kind.index()].with(value, Arc::clone)
     }
 
     /// Number of partners (dashmap counts each shard under its lock: not for a hot path).
