@@ -1,0 +1,204 @@
+//! `scripts/speed-table` — issue 17's before/after table: its summariser (`scripts/speed-table.py`) run on the
+//! outputs the tools write (criterion's text, `/usr/bin/time`, loadtest's JSON reports, `scripts/bench-serve`'s
+//! text), checked figure by figure; and the script refusing bad arguments before it builds anything. The
+//! measurements themselves take a broker and two release builds (minutes), so they are not run here.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn scripts() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts")
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).expect("write fixture");
+}
+
+/// The row of `table` whose first cell is `label`, as its cells.
+fn row<'a>(table: &'a str, label: &str) -> Vec<&'a str> {
+    let line = table
+        .lines()
+        .find(|l| l.starts_with(&format!("| {label} |")))
+        .unwrap_or_else(|| panic!("no row {label:?} in:\n{table}"));
+    line.trim_matches('|').split(" | ").map(str::trim).collect()
+}
+
+const CRITERION: &str = "\
+Benchmarking core/parse: Analyzing
+core/parse              time:   [1.9493 µs 2.0584 µs 2.1757 µs]
+                        thrpt:  [459.63 Kelem/s 485.81 Kelem/s 513.00 Kelem/s]
+core/parse_serde        time:   [9.0000 µs 9.5000 µs 9.9000 µs]
+core/lookups            time:   [270.00 ns 281.20 ns 290.00 ns]
+core/score              time:   [1.4000 µs 1.5100 µs 1.6000 µs]
+core/serialize          time:   [3.2000 µs 3.2600 µs 3.3000 µs]
+core/core_path          time:   [3.2243 µs 3.3703 µs 3.5320 µs]
+";
+
+fn loadtest(pipeline: f64, passthrough: f64, p99: (f64, f64), p999: f64) -> String {
+    format!(
+        r#"{{"throughput_per_s": {pipeline}, "p50_ms": 3.1, "p99_ms": {}, "p999_ms": {p999},
+            "passthrough": {{"throughput_per_s": {passthrough}, "p50_ms": 2.9, "p99_ms": {}, "p999_ms": 40.0}},
+            "ratio": {{"throughput": {}, "p99": {}}}}}"#,
+        p99.0,
+        p99.1,
+        pipeline / passthrough,
+        p99.0 / p99.1
+    )
+}
+
+#[test]
+fn the_summary_reads_every_tools_output() {
+    let dir = std::env::temp_dir().join(format!("bl-speed-table-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // Round 1 of the "before" build ("aaaaaaa"), rounds 1 and 2 of the "after" one ("bbbbbbb"); the after
+    // build's second replay failed (no estimate in its text).
+    write(
+        &dir,
+        "core-aaaaaaa-1.txt",
+        &CRITERION.replace("3.3703 µs", "11.000 µs"),
+    );
+    write(
+        &dir,
+        "core-bbbbbbb-1.txt",
+        &format!("{CRITERION}core/verdict            time:   [500.00 ns 510.00 ns 520.00 ns]\n"),
+    );
+    write(
+        &dir,
+        "core-bbbbbbb-2.txt",
+        &CRITERION.replace("3.3703 µs", "3.1000 µs"),
+    );
+    write(
+        &dir,
+        "replay-bbbbbbb-1.txt",
+        "whatif/compare_1000000_manifests_two_policies\n                        time:   [1.4000 s 1.4400 s 1.5000 s]\n",
+    );
+    write(&dir, "replay-bbbbbbb-2.txt", "error: the bench failed\n");
+    write(
+        &dir,
+        "score-bbbbbbb-1-one.time",
+        "wall 2.00 s, user 3.00 s, sys 0.50 s, peak 51200 KB\n",
+    );
+    write(&dir, "score-bbbbbbb-1-one.count", "800000\n");
+    write(
+        &dir,
+        "saturation-bbbbbbb-1.json",
+        &loadtest(30000.0, 60000.0, (7.0, 7.0), 21.0),
+    );
+    write(
+        &dir,
+        "half-bbbbbbb-1.json",
+        &loadtest(2000.0, 2000.0, (8.0, 6.4), 20.0),
+    );
+    write(
+        &dir,
+        "backlog-bbbbbbb-1.txt",
+        "backlog: 300000 outcomes in 9.50 s from start (partner load and group join included): 31579/s\n\
+         serve after the backlog: VmHWM: 62 MiB  VmRSS: 58 MiB  cpu 12.2 s\n",
+    );
+    write(
+        &dir,
+        "partners-bbbbbbb-1.json",
+        r#"{"raw_s": 1.0, "raw_batch_s": 0.65, "table_s": 1.25, "rate_ratio": 0.8, "batch_ratio": 0.52, "table_peak_rss_mib": 275.4}"#,
+    );
+    write(&dir, "core-bbbbbbb-1.load", "load_before 0.50 0.60 0.70\n");
+
+    let out = Command::new("python3")
+        .arg(scripts().join("speed-table.py"))
+        .arg(&dir)
+        .args(["aaaaaaa", "bbbbbbb"])
+        .output()
+        .expect("python3 runs");
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{table}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    assert!(table.starts_with("| line (target) | aaaaaaa (before) | bbbbbbb (after) |"));
+    // Criterion's middle estimate, in µs whatever its unit; rounds in order; `core/parse` is not taken
+    // from `core/parse_serde`.
+    assert_eq!(
+        row(&table, "`core/parse` (µs)"),
+        ["`core/parse` (µs)", "2.058", "2.058 / 2.058"]
+    );
+    assert_eq!(
+        row(&table, "`core/lookups`, 5 parties (µs; ≤ 0.3)")[2],
+        "0.281 / 0.281"
+    );
+    // A bench the before build does not have (`core/verdict` is newer than 917ca7d).
+    assert_eq!(
+        row(
+            &table,
+            "`core/verdict`, the rules alone (µs; scoring ≤ 0.1)"
+        )[1..],
+        ["–", "0.510 / –"]
+    );
+    assert_eq!(
+        row(&table, "**core path** (µs; ≤ 2 = 500 k/s a core)")[1..],
+        ["11.000", "3.370 / 3.100"]
+    );
+    // A build without a figure shows "–"; a failed round too.
+    assert_eq!(
+        row(&table, "replay 1 M × 2 policies, 2 cores (s; ≤ 2)")[1..],
+        ["–", "1.44 / –"]
+    );
+    // /usr/bin/time: rate from the decisions counted and the wall time, CPU = user + sys, peak KB → MiB.
+    assert_eq!(
+        row(
+            &table,
+            "`borderlane score`, ~1.12 KB, 2 cores (k manifests/s; ≥ 500)"
+        )[2],
+        "400"
+    );
+    assert_eq!(row(&table, "… CPU seconds (~1.12 KB)")[2], "3.50");
+    assert_eq!(row(&table, "… peak RSS (~1.12 KB, MiB)")[2], "50");
+    // No file at all for a row: the row is left out.
+    assert!(!table.contains("~1.74 KB"), "{table}");
+    assert_eq!(row(&table, "… pipeline ÷ passthrough (≥ 0.9)")[2], "0.50");
+    assert_eq!(
+        row(&table, "half load 2 000/s: pipeline p99 (ms)")[2],
+        "8.00"
+    );
+    assert_eq!(row(&table, "… p99 ÷ passthrough's (≤ 1.1)")[2], "1.25");
+    assert_eq!(row(&table, "… p99.9 ÷ p99 (≤ 3)")[2], "2.50");
+    assert_eq!(
+        row(
+            &table,
+            "backlog 300 000, 20 000 parties, default config: serve peak RSS (MiB; ≤ 190)"
+        )[2],
+        "62"
+    );
+    assert_eq!(
+        row(
+            &table,
+            "… backlog rate (/s, partner load and group join included)"
+        )[2],
+        "31579"
+    );
+    assert_eq!(row(&table, "… serve CPU (s)")[2], "12.2");
+    assert_eq!(row(&table, "… table ÷ batched raw (≥ 0.8)")[2], "0.52");
+    assert_eq!(row(&table, "… table load peak RSS (MiB; ≤ 286)")[2], "275");
+    assert!(
+        table.contains("- core-bbbbbbb-1: 0.50 0.60 0.70"),
+        "{table}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_script_refuses_bad_arguments_before_building() {
+    for args in [
+        &["917ca7d"][..],
+        &["--rounds", "0", "917ca7d", "HEAD"],
+        &["--frobnicate", "917ca7d", "HEAD"],
+        &["a", "b", "c"],
+    ] {
+        let out = Command::new(scripts().join("speed-table"))
+            .args(args)
+            .output()
+            .expect("scripts/speed-table runs");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+}
