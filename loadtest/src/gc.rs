@@ -7,6 +7,12 @@
 //! is its 60 slowest manifests; one pause holds 10–40) is then the broker's, for the passthrough and the
 //! service alike. [`attribute`] separates the two: the manifests in flight during a pause, and the
 //! percentiles of the rest.
+//!
+//! G1's concurrent cycles (a mark cycle of 100–600 ms after a young collection that starts one; undo cycles,
+//! mostly ~1 ms) stop nothing, but their GC threads take CPU from everything else on the two cores, and
+//! the largest tails of the service's runs fell inside them (docs/performance.md, "Every line again"). They
+//! are read too and counted apart: the manifests in flight during a cycle but no pause, and the
+//! percentiles outside both.
 
 use std::path::{Path, PathBuf};
 
@@ -32,7 +38,10 @@ pub struct Pause {
 pub struct Log {
     /// Its pauses, in the order read.
     pub pauses: Vec<Pause>,
-    /// Lines naming a pause with a duration that could not be read (no `utctime`/`time` decoration, say).
+    /// Its concurrent cycles (mark and undo), in the order read: spans like pauses, which stop nothing.
+    pub cycles: Vec<Pause>,
+    /// Lines naming a pause or a concurrent cycle with a duration whose time could not be read (no
+    /// `utctime`/`time` decoration, say).
     pub unread: usize,
 }
 
@@ -45,11 +54,13 @@ pub struct Log {
 pub fn parse(log: &str) -> Log {
     let mut out = Log::default();
     for line in log.lines() {
-        let Some(ms) = pause_ms(line) else {
-            continue;
+        let (ms, into) = match (pause_ms(line), cycle_ms(line)) {
+            (Some(ms), _) => (ms, &mut out.pauses),
+            (None, Some(ms)) => (ms, &mut out.cycles),
+            (None, None) => continue,
         };
         match end_time(line) {
-            Some(end) => out.pauses.push(Pause {
+            Some(end) => into.push(Pause {
                 start_unix_ms: end - ms,
                 end_unix_ms: end + 1.0,
                 ms,
@@ -60,11 +71,8 @@ pub fn parse(log: &str) -> Log {
     out
 }
 
-/// The duration of the pause `line` names, ms; `None` if it names none.
-fn pause_ms(line: &str) -> Option<f64> {
-    if !line.contains(" Pause ") {
-        return None;
-    }
+/// The duration at the end of a line, `… 12.345ms`.
+fn duration_ms(line: &str) -> Option<f64> {
     line.trim_end()
         .strip_suffix("ms")?
         .rsplit(' ')
@@ -73,7 +81,22 @@ fn pause_ms(line: &str) -> Option<f64> {
         .ok()
 }
 
-/// The time decoration (`[2026-12-05T04:26:14.797+0000]`) at the start of `line`, ms since the Unix epoch.
+fn pause_ms(line: &str) -> Option<f64> {
+    if !line.contains(" Pause ") {
+        return None;
+    }
+    duration_ms(line)
+}
+
+/// A concurrent cycle's end: `GC(n) Concurrent Mark Cycle 141.098ms` or `… Concurrent Undo Cycle 1.394ms`
+/// (the line at its start has no duration).
+fn cycle_ms(line: &str) -> Option<f64> {
+    if !line.contains(" Concurrent Mark Cycle ") && !line.contains(" Concurrent Undo Cycle ") {
+        return None;
+    }
+    duration_ms(line)
+}
+
 fn end_time(line: &str) -> Option<f64> {
     let (time, _) = line.strip_prefix('[')?.split_once(']')?;
     // `±hhmm` → `±hh:mm`: the decoration's offset has no colon, RFC 3339's has.
@@ -105,6 +128,7 @@ pub fn read(path: &Path) -> anyhow::Result<Log> {
             let p: PathBuf = entry.path();
             let older = parse(&std::fs::read_to_string(&p).unwrap_or_default());
             log.pauses.extend(older.pauses);
+            log.cycles.extend(older.cycles);
             log.unread += older.unread;
         }
     }
@@ -128,23 +152,56 @@ pub struct GcShare {
     pub p99_outside_ms: f64,
     /// p99.9 of the other measured manifests, ms.
     pub p999_outside_ms: f64,
+    /// Concurrent cycles (mark and undo) overlapping the measured manifests' time.
+    pub cycles: u64,
+    /// Their longest, ms.
+    pub cycle_max_ms: f64,
+    /// Measured manifests in flight during a concurrent cycle and no pause.
+    pub in_cycle: u64,
+    /// p99 of the measured manifests in flight during neither a pause nor a concurrent cycle, ms.
+    pub p99_outside_all_ms: f64,
+    /// p99.9 of those, ms.
+    pub p999_outside_all_ms: f64,
 }
 
-/// The broker's `pauses` against a run's `arrivals` (its measured window: sequence numbers from
-/// `arrivals.measured_from`).
-pub fn attribute(arrivals: &Arrivals, pauses: &[Pause]) -> GcShare {
-    let mut sorted: Vec<Pause> = pauses.to_vec();
+/// `spans` sorted by start with the overlapping ones merged (a remark and a cleanup stamped in the same
+/// millisecond, say), so that the ends are in order too and the first one ending after a send is the only
+/// candidate.
+fn merged(spans: &[Pause]) -> Vec<(f64, f64)> {
+    let mut sorted: Vec<Pause> = spans.to_vec();
     sorted.sort_by(|a, b| a.start_unix_ms.total_cmp(&b.start_unix_ms));
-    // Overlapping intervals (a remark and a cleanup stamped in the same millisecond, say) merged, so that
-    // the ends are in order too and the first interval ending after a send is the only candidate.
-    let mut stopped: Vec<(f64, f64)> = Vec::with_capacity(sorted.len());
+    let mut out: Vec<(f64, f64)> = Vec::with_capacity(sorted.len());
     for p in &sorted {
-        match stopped.last_mut() {
+        match out.last_mut() {
             Some(last) if p.start_unix_ms <= last.1 => last.1 = last.1.max(p.end_unix_ms),
-            _ => stopped.push((p.start_unix_ms, p.end_unix_ms)),
+            _ => out.push((p.start_unix_ms, p.end_unix_ms)),
         }
     }
+    out
+}
+
+/// Whether a manifest in flight over `[sent, arrived]` met one of the `merged` spans.
+fn met(merged: &[(f64, f64)], sent: f64, arrived: f64) -> bool {
+    let i = merged.partition_point(|&(_, end)| end < sent);
+    merged.get(i).is_some_and(|&(start, _)| start <= arrived)
+}
+
+/// How many of `spans` overlap `[first, last]`, the longest and the sum, ms.
+fn overlapping(spans: &[Pause], first: f64, last: f64) -> (u64, f64, f64) {
+    spans
+        .iter()
+        .filter(|p| p.end_unix_ms >= first && p.start_unix_ms <= last)
+        .fold((0, 0.0, 0.0), |(n, max, sum), p| {
+            (n + 1, f64::max(max, p.ms), sum + p.ms)
+        })
+}
+
+/// The broker's `pauses` and concurrent `cycles` against a run's `arrivals` (its measured window:
+/// sequence numbers from `arrivals.measured_from`).
+pub fn attribute(arrivals: &Arrivals, pauses: &[Pause], cycles: &[Pause]) -> GcShare {
+    let (stopped, busy) = (merged(pauses), merged(cycles));
     let mut outside = crate::driver::histogram();
+    let mut outside_all = crate::driver::histogram();
     let mut share = GcShare::default();
     let (mut first, mut last) = (f64::INFINITY, f64::NEG_INFINITY);
     for (seq, a) in arrivals
@@ -158,34 +215,38 @@ pub fn attribute(arrivals: &Arrivals, pauses: &[Pause]) -> GcShare {
         let (sent, arrived) = arrivals.sent_and_arrived_unix_ms(seq, a);
         first = first.min(sent);
         last = last.max(arrived);
-        let i = stopped.partition_point(|&(_, end)| end < sent);
-        if stopped.get(i).is_some_and(|&(start, _)| start <= arrived) {
+        if met(&stopped, sent, arrived) {
             share.in_flight += 1;
+            continue;
+        }
+        outside.saturating_record(u64::from(us));
+        if met(&busy, sent, arrived) {
+            share.in_cycle += 1;
         } else {
-            outside.saturating_record(u64::from(us));
+            outside_all.saturating_record(u64::from(us));
         }
     }
-    for p in sorted
-        .iter()
-        .filter(|p| p.end_unix_ms >= first && p.start_unix_ms <= last)
-    {
-        share.pauses += 1;
-        share.pause_max_ms = share.pause_max_ms.max(p.ms);
-        share.pause_total_ms += p.ms;
-    }
-    if !outside.is_empty() {
-        // As the run's own percentiles are converted (driver.rs), so the two compare exactly.
-        let ms = |q: f64| outside.value_at_quantile(q) as f64 / 1000.0;
-        share.p99_outside_ms = ms(0.99);
-        share.p999_outside_ms = ms(0.999);
-    }
+    (share.pauses, share.pause_max_ms, share.pause_total_ms) = overlapping(pauses, first, last);
+    (share.cycles, share.cycle_max_ms, _) = overlapping(cycles, first, last);
+    // As the run's own percentiles are converted (driver.rs), so that they compare exactly.
+    let ms = |h: &hdrhistogram::Histogram<u64>, q: f64| {
+        if h.is_empty() {
+            0.0
+        } else {
+            h.value_at_quantile(q) as f64 / 1000.0
+        }
+    };
+    share.p99_outside_ms = ms(&outside, 0.99);
+    share.p999_outside_ms = ms(&outside, 0.999);
+    share.p99_outside_all_ms = ms(&outside_all, 0.99);
+    share.p999_outside_all_ms = ms(&outside_all, 0.999);
     share
 }
 
 /// [`attribute`] for the latency runs of `report` (the service's and the passthrough's).
-pub fn attribute_report(report: &mut crate::report::Report, pauses: &[Pause]) {
+pub fn attribute_report(report: &mut crate::report::Report, log: &Log) {
     for stats in std::iter::once(&mut report.pipeline).chain(report.passthrough.as_mut()) {
-        stats.broker_gc = Some(attribute(&stats.arrivals, pauses));
+        stats.broker_gc = Some(attribute(&stats.arrivals, &log.pauses, &log.cycles));
     }
 }
 
@@ -228,9 +289,18 @@ mod tests {
                 },
             ]
         );
-        // The undated pause is counted as unread; the concurrent phase and the line without a
-        // duration are not pauses.
+        // The undated pause is counted as unread; the concurrent cycle and the line without a duration
+        // are not pauses. The cycle is read as a cycle.
         assert_eq!(log.unread, 1);
+        let c = at("2026-12-05T04:26:09.001Z");
+        assert_eq!(
+            log.cycles,
+            vec![Pause {
+                start_unix_ms: c - 120.113,
+                end_unix_ms: c + 1.0,
+                ms: 120.113
+            }]
+        );
     }
 
     #[test]
@@ -291,6 +361,7 @@ mod tests {
         let share = attribute(
             &arrivals,
             &[pause(t0 + 5000.0, 50.0), pause(t0 + 500.0, 20.0)],
+            &[],
         );
         // In flight during [500, 520]: the ten held ones, and those sent from 498 ms (2 ms each) to 520.
         assert_eq!(share.pauses, 1);
@@ -298,15 +369,44 @@ mod tests {
         assert_eq!(share.in_flight, 10 + (520 - 500 + 1));
         assert!(share.p999_outside_ms < 2.1, "{share:?}");
         // Without the pause every measured manifest counts: the held ones make the tail, not the warm-up.
-        let none = attribute(&arrivals, &[]);
+        let none = attribute(&arrivals, &[], &[]);
         assert_eq!(none.in_flight, 0);
         assert!(
             none.p999_outside_ms > 20.0 && none.p999_outside_ms < 31.0,
             "{none:?}"
         );
         // A warm-up-long pause touches no measured manifest.
-        let early = attribute(&arrivals, &[pause(t0 + 10.0, 50.0)]);
+        let early = attribute(&arrivals, &[pause(t0 + 10.0, 50.0)], &[]);
         assert_eq!((early.pauses, early.in_flight), (0, 0), "{early:?}");
+    }
+
+    /// A concurrent cycle stops nothing: the manifests in flight during one (and no pause) stay in the
+    /// percentiles "of the rest", are counted apart, and are left out of those outside both.
+    #[test]
+    fn manifests_in_a_concurrent_cycle_are_counted_apart_from_those_in_a_pause() {
+        let t0 = 1_000_000.0;
+        // 2 ms each, except 100 ms for those sent in [300, 400) (a cycle slowing them) and 20 ms for those
+        // sent in [600, 610) (a pause holding them).
+        let arrivals = run(t0, |seq| match seq {
+            300..400 => 100_000,
+            600..610 => 20_000,
+            _ => 2000,
+        });
+        let cycles = [pause(t0 + 300.0, 150.0), pause(t0 + 9000.0, 10.0)];
+        let share = attribute(&arrivals, &[pause(t0 + 605.0, 10.0)], &cycles);
+        assert_eq!((share.cycles, share.cycle_max_ms), (1, 150.0), "{share:?}");
+        // In the pause [605, 615]: the ten held ones (sent 600..610, arriving from 620), and those sent
+        // from 610 to 615 at 2 ms (one sent at 598 arrives at 600, before it).
+        assert_eq!(share.in_flight, 10 + 6, "{share:?}");
+        // In the cycle [300, 450] and no pause: sent from 298 (arriving at 300) to 450.
+        assert_eq!(share.in_cycle, 100 + 2 + 50 + 1, "{share:?}");
+        // The slow ones are a tenth of the rest: its p99 is theirs, not the run's outside both.
+        assert!(share.p99_outside_ms > 90.0, "{share:?}");
+        assert!(share.p999_outside_all_ms < 2.1, "{share:?}");
+        // Without cycles nothing is in one, and "outside both" is "outside the pauses".
+        let plain = attribute(&arrivals, &[pause(t0 + 605.0, 10.0)], &[]);
+        assert_eq!((plain.cycles, plain.in_cycle), (0, 0));
+        assert_eq!(plain.p999_outside_all_ms, plain.p999_outside_ms);
     }
 
     /// A short pause inside a long one (so the ends are not in the starts' order): a manifest in the long
@@ -318,6 +418,7 @@ mod tests {
         let share = attribute(
             &arrivals,
             &[pause(t0 + 300.0, 23.0), pause(t0 + 305.0, 2.0)],
+            &[],
         );
         // Sent from 300 ms (arriving 0.5 ms into it) to 323 ms.
         assert_eq!(share.in_flight, 24, "{share:?}");
@@ -336,11 +437,20 @@ mod tests {
             measured_from: 0,
             by_seq: vec![Some(Arrival::new(0, us))],
         };
-        assert_eq!(attribute(&one(stamp + 2.0, 1000), &log.pauses).in_flight, 0);
-        assert_eq!(attribute(&one(stamp - 5.0, 6000), &log.pauses).in_flight, 1);
-        assert_eq!(attribute(&one(stamp - 9.0, 500), &log.pauses).in_flight, 1);
         assert_eq!(
-            attribute(&one(stamp - 12.0, 1500), &log.pauses).in_flight,
+            attribute(&one(stamp + 2.0, 1000), &log.pauses, &[]).in_flight,
+            0
+        );
+        assert_eq!(
+            attribute(&one(stamp - 5.0, 6000), &log.pauses, &[]).in_flight,
+            1
+        );
+        assert_eq!(
+            attribute(&one(stamp - 9.0, 500), &log.pauses, &[]).in_flight,
+            1
+        );
+        assert_eq!(
+            attribute(&one(stamp - 12.0, 1500), &log.pauses, &[]).in_flight,
             0
         );
     }

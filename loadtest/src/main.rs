@@ -154,7 +154,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(log) => {
                     if log.unread > 0 {
                         eprintln!(
-                            "loadtest: {} pause lines of {} without a readable time (write the log with \
+                            "loadtest: {} pause or cycle lines of {} without a readable time (write the log with \
                              -Xlog:gc:file=F:utctime)",
                             log.unread,
                             path.display()
@@ -167,7 +167,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                             path.display()
                         );
                     }
-                    loadtest::gc::attribute_report(&mut r, &log.pauses);
+                    loadtest::gc::attribute_report(&mut r, &log);
                 }
                 Err(e) => eprintln!("loadtest: no GC share: {e:#}"),
             }

@@ -273,6 +273,31 @@ impl Report {
                 &gc(|g| g.p999_outside_ms),
                 3,
             );
+            row(
+                &mut s,
+                "broker concurrent GC cycles",
+                &gc(|g| g.cycles as f64),
+                0,
+            );
+            row(&mut s, "  longest ms", &gc(|g| g.cycle_max_ms), 3);
+            row(
+                &mut s,
+                "  manifests in one, no pause",
+                &gc(|g| g.in_cycle as f64),
+                0,
+            );
+            row(
+                &mut s,
+                "  p99 ms outside both",
+                &gc(|g| g.p99_outside_all_ms),
+                3,
+            );
+            row(
+                &mut s,
+                "  p99.9 ms outside both",
+                &gc(|g| g.p999_outside_all_ms),
+                3,
+            );
         }
         let c = &p.commits;
         if c.transactions > 0 || c.aborted > 0 {

@@ -40,7 +40,7 @@ fn smoke_scenario_runs_against_the_real_broker() {
                 !gc.pauses.is_empty(),
                 "a broker that ran has paused: {log:?}"
             );
-            loadtest::gc::attribute_report(&mut report, &gc.pauses);
+            loadtest::gc::attribute_report(&mut report, &gc);
         }
         None => println!("not the broker scripts/kafka started: no GC log to read"),
     }
