@@ -23,10 +23,22 @@ fn row<'a>(table: &'a str, label: &str) -> Vec<&'a str> {
     line.trim_matches('|').split(" | ").map(str::trim).collect()
 }
 
+/// A half-load report of loadtest (e83af72's, 2026-12-06 11:01), trimmed to the keys the summary reads: the
+/// pipeline's figures at the top level, the passthrough's under "passthrough", each with its share of the
+/// broker's GC pauses.
+const HALF_LOAD: &str = r#"{"throughput_per_s": 1999.8671414548542, "p50_ms": 3.083, "p99_ms": 11.255, "p999_ms": 101.695, "ratio": {"max": 3.1333875352524196, "max_rate": null, "p50": 1.1568480300187618, "p90": 1.1788799108386736, "p99": 2.3850392032210213, "p999": 5.6250345704961555, "throughput": 0.9999953923061061}, "broker_gc": {"in_flight": 524, "p999_outside_ms": 40.319, "p99_outside_ms": 5.479, "pause_max_ms": 15.357, "pause_total_ms": 147.495, "pauses": 16}, "passthrough": {"throughput_per_s": 1999.8763562729296, "p50_ms": 2.665, "p99_ms": 4.719, "p999_ms": 18.079, "broker_gc": {"in_flight": 394, "p999_outside_ms": 13.831, "p99_outside_ms": 4.383, "pause_max_ms": 14.314, "pause_total_ms": 135.186, "pauses": 15}}}"#;
+
+/// Another (11:21), from a loadtest that also reads the broker's concurrent GC cycles.
+const HALF_LOAD_CYCLES: &str = r#"{"throughput_per_s": 1999.7902823359125, "p50_ms": 3.253, "p99_ms": 15.263, "p999_ms": 139.647, "broker_gc": {"cycle_max_ms": 215.861, "cycles": 3, "in_cycle": 537, "in_flight": 954, "p999_outside_all_ms": 7.531, "p999_outside_ms": 7.971, "p99_outside_all_ms": 5.383, "p99_outside_ms": 5.427, "pause_max_ms": 16.735, "pause_total_ms": 181.57000000000002, "pauses": 20}, "ratio": {"p99": 2.347070582807935, "throughput": 0.9999678879961517}, "passthrough": {"throughput_per_s": 1999.8545016713663, "p50_ms": 2.907, "p99_ms": 6.503, "p999_ms": 36.255, "broker_gc": {"cycle_max_ms": 174.462, "cycles": 3, "in_cycle": 856, "in_flight": 497, "p999_outside_all_ms": 6.707, "p999_outside_ms": 21.551, "p99_outside_all_ms": 4.775, "p99_outside_ms": 4.911, "pause_max_ms": 18.135, "pause_total_ms": 177.22400000000002, "pauses": 18}}}"#;
+
 const CRITERION: &str = "\
 Benchmarking core/parse: Analyzing
 core/parse              time:   [1.9493 µs 2.0584 µs 2.1757 µs]
                         thrpt:  [459.63 Kelem/s 485.81 Kelem/s 513.00 Kelem/s]
+                 change:
+                        time:   [+21.132% +29.259% +38.380%] (p = 0.00 < 0.05)
+                        thrpt:  [−27.735% −22.636% −17.445%]
+                        Performance has regressed.
 core/parse_serde        time:   [9.0000 µs 9.5000 µs 9.9000 µs]
 core/lookups            time:   [270.00 ns 281.20 ns 290.00 ns]
 core/score              time:   [1.4000 µs 1.5100 µs 1.6000 µs]
@@ -90,6 +102,16 @@ fn the_summary_reads_every_tools_output() {
         "half-bbbbbbb-1.json",
         &loadtest(2000.0, 2000.0, (8.0, 6.4), 20.0),
     );
+    write(&dir, "half-bbbbbbb-2.json", HALF_LOAD);
+    write(&dir, "half-aaaaaaa-1.json", HALF_LOAD_CYCLES);
+    // A `score` run that failed: /usr/bin/time still wrote its line (and the script keeps the file aside);
+    // a rate from it would be a partial output's.
+    write(
+        &dir,
+        "score-bbbbbbb-2-one.time",
+        "Command exited with non-zero status 1\nwall 0.50 s, user 0.40 s, sys 0.05 s, peak 40000 KB\n",
+    );
+    write(&dir, "score-bbbbbbb-2-one.count", "1000\n");
     write(
         &dir,
         "backlog-bbbbbbb-1.txt",
@@ -141,7 +163,10 @@ fn the_summary_reads_every_tools_output() {
     );
     // A build without a figure shows "–"; a failed round too.
     assert_eq!(
-        row(&table, "replay 1 M × 2 policies, 2 cores (s; ≤ 2)")[1..],
+        row(
+            &table,
+            "replay 1 M × 2 policies, 2 cores, as `replay` reads the table (s; ≤ 2)"
+        )[1..],
         ["–", "1.44 / –"]
     );
     // /usr/bin/time: rate from the decisions counted and the wall time, CPU = user + sys, peak KB → MiB.
@@ -150,23 +175,103 @@ fn the_summary_reads_every_tools_output() {
             &table,
             "`borderlane score`, ~1.12 KB, 2 cores (k manifests/s; ≥ 500)"
         )[2],
-        "400"
+        "400 / –"
     );
-    assert_eq!(row(&table, "… CPU seconds (~1.12 KB)")[2], "3.50");
-    assert_eq!(row(&table, "… peak RSS (~1.12 KB, MiB)")[2], "50");
+    assert_eq!(row(&table, "… CPU seconds (~1.12 KB)")[2], "3.50 / –");
+    assert_eq!(row(&table, "… peak RSS (~1.12 KB, MiB)")[2], "50 / –");
     // No file at all for a row: the row is left out.
     assert!(!table.contains("~1.74 KB"), "{table}");
+    assert_eq!(
+        row(&table, "saturation, 60 000/s offered: pipeline (/s)")[2],
+        "30000"
+    );
+    assert_eq!(row(&table, "… passthrough (/s)")[2], "60000");
     assert_eq!(row(&table, "… pipeline ÷ passthrough (≥ 0.9)")[2], "0.50");
+    // The real report's figures (round 2), beside the hand-made one (round 1, without GC figures).
+    assert_eq!(
+        row(&table, "half load 2 000/s: pipeline p50 (ms)")[2],
+        "3.10 / 3.08"
+    );
     assert_eq!(
         row(&table, "half load 2 000/s: pipeline p99 (ms)")[2],
-        "8.00"
+        "8.00 / 11.26"
     );
-    assert_eq!(row(&table, "… p99 ÷ passthrough's (≤ 1.1)")[2], "1.25");
-    assert_eq!(row(&table, "… p99.9 ÷ p99 (≤ 3)")[2], "2.50");
+    assert_eq!(row(&table, "… passthrough p99 (ms)")[2], "6.40 / 4.72");
+    assert_eq!(
+        row(&table, "half load 2 000/s: pipeline p99.9 (ms)")[2],
+        "20.00 / 101.69"
+    );
+    assert_eq!(row(&table, "… passthrough p99.9 (ms)")[2], "40.00 / 18.08");
+    assert_eq!(
+        row(&table, "… p99 ÷ passthrough's (≤ 1.1)")[2],
+        "1.25 / 2.39"
+    );
+    assert_eq!(row(&table, "… p99.9 ÷ p99 (≤ 3)")[2], "2.50 / 9.04");
+    for (label, value) in [
+        (
+            "… pipeline p99 outside the broker's GC pauses (ms)",
+            "– / 5.48",
+        ),
+        (
+            "… passthrough p99 outside the broker's GC pauses (ms)",
+            "– / 4.38",
+        ),
+        (
+            "… pipeline p99.9 outside the broker's GC pauses (ms)",
+            "– / 40.32",
+        ),
+        (
+            "… passthrough p99.9 outside the broker's GC pauses (ms)",
+            "– / 13.83",
+        ),
+        (
+            "… outside the pauses: p99 ÷ passthrough's (≤ 1.1)",
+            "– / 1.25",
+        ),
+        ("… outside the pauses: p99.9 ÷ p99 (≤ 3)", "– / 7.36"),
+        (
+            "… manifests in flight during a broker GC pause (pipeline)",
+            "– / 524",
+        ),
+    ] {
+        assert_eq!(row(&table, label)[2], value, "{label}");
+    }
+    // The concurrent cycles: only the report that has them fills these rows.
+    for (label, value) in [
+        (
+            "… longest broker concurrent GC cycle in the pipeline's run (ms)",
+            "216",
+        ),
+        (
+            "… manifests in flight during a cycle and no pause (pipeline)",
+            "537",
+        ),
+        ("… pipeline p99 outside the pauses and cycles (ms)", "5.38"),
+        (
+            "… passthrough p99 outside the pauses and cycles (ms)",
+            "4.78",
+        ),
+        (
+            "… pipeline p99.9 outside the pauses and cycles (ms)",
+            "7.53",
+        ),
+        (
+            "… passthrough p99.9 outside the pauses and cycles (ms)",
+            "6.71",
+        ),
+        (
+            "… outside the pauses and cycles: p99 ÷ passthrough's (≤ 1.1)",
+            "1.13",
+        ),
+        ("… outside the pauses and cycles: p99.9 ÷ p99 (≤ 3)", "1.40"),
+    ] {
+        assert_eq!(row(&table, label)[1..], [value, "– / –"], "{label}");
+    }
+    assert_eq!(row(&table, "… p99 ÷ passthrough's (≤ 1.1)")[1], "2.35");
     assert_eq!(
         row(
             &table,
-            "backlog 300 000, 20 000 parties, default config: serve peak RSS (MiB; ≤ 190)"
+            "backlog 300 000 (7 139 partners), `config/borderlane.toml`: serve peak RSS (MiB; ≤ 190)"
         )[2],
         "62"
     );
@@ -178,6 +283,13 @@ fn the_summary_reads_every_tools_output() {
         "31579"
     );
     assert_eq!(row(&table, "… serve CPU (s)")[2], "12.2");
+    assert_eq!(
+        row(&table, "1 M partners: raw consume, median (s)")[2],
+        "1.00"
+    );
+    assert_eq!(row(&table, "… batched raw consume, median (s)")[2], "0.65");
+    assert_eq!(row(&table, "… table load, median (s)")[2], "1.25");
+    assert_eq!(row(&table, "… table ÷ raw (≥ 0.8)")[2], "0.80");
     assert_eq!(row(&table, "… table ÷ batched raw (≥ 0.8)")[2], "0.52");
     assert_eq!(row(&table, "… table load peak RSS (MiB; ≤ 286)")[2], "275");
     assert!(
@@ -187,6 +299,8 @@ fn the_summary_reads_every_tools_output() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Every case exits 2 before any git worktree or cargo build is made (a bad second commit too, and a line
+/// name that is not one); a case that slipped through would start building here.
 #[test]
 fn the_script_refuses_bad_arguments_before_building() {
     for args in [
@@ -194,6 +308,10 @@ fn the_script_refuses_bad_arguments_before_building() {
         &["--rounds", "0", "917ca7d", "HEAD"],
         &["--frobnicate", "917ca7d", "HEAD"],
         &["a", "b", "c"],
+        &["--rounds"],
+        &["--only", "cor", "917ca7d", "HEAD"],
+        &["--only", "", "917ca7d", "HEAD"],
+        &["917ca7d", "no-such-commit"],
     ] {
         let out = Command::new(scripts().join("speed-table"))
             .args(args)
