@@ -102,6 +102,12 @@ def kafka(f, path):
     return j
 
 
+def ratio(f, a, b):
+    """kafka(f, a) ÷ kafka(f, b), when both are there."""
+    x, y = kafka(f, a), kafka(f, b)
+    return x / y if x and y else None
+
+
 # loadtest's report: the pipeline's figures at the top level (flattened), the passthrough's under "passthrough".
 row("saturation, 60 000/s offered: pipeline (/s)", "saturation", ".json",
     lambda f: kafka(f, ["throughput_per_s"]), ".0f")
@@ -111,45 +117,33 @@ for q, label in [("p50_ms", "p50"), ("p99_ms", "p99"), ("p999_ms", "p99.9")]:
     row(f"half load 2 000/s: pipeline {label} (ms)", "half", ".json", lambda f, q=q: kafka(f, [q]), ".2f")
     row(f"… passthrough {label} (ms)", "half", ".json", lambda f, q=q: kafka(f, ["passthrough", q]), ".2f")
 row("… p99 ÷ passthrough's (≤ 1.1)", "half", ".json", lambda f: kafka(f, ["ratio", "p99"]), ".2f")
-row("… p99.9 ÷ p99 (≤ 3)", "half", ".json",
-    lambda f: (lambda a, b: a / b if a and b else None)(kafka(f, ["p999_ms"]), kafka(f, ["p99_ms"])),
-    ".2f")
+row("… p99.9 ÷ p99 (≤ 3)", "half", ".json", lambda f: ratio(f, ["p999_ms"], ["p99_ms"]), ".2f")
 
-# Without the manifests in flight during one of the broker's GC pauses (loadtest --broker-gc-log; builds
-# whose loadtest cannot read the log have no figure).
-for q, label in [("p99_outside_ms", "p99"), ("p999_outside_ms", "p99.9")]:
-    row(f"… pipeline {label} outside the broker's GC pauses (ms)", "half", ".json",
-        lambda f, q=q: kafka(f, ["broker_gc", q]), ".2f")
-    row(f"… passthrough {label} outside the broker's GC pauses (ms)", "half", ".json",
-        lambda f, q=q: kafka(f, ["passthrough", "broker_gc", q]), ".2f")
-row("… outside the pauses: p99 ÷ passthrough's (≤ 1.1)", "half", ".json",
-    lambda f: (lambda a, b: a / b if a and b else None)(
-        kafka(f, ["broker_gc", "p99_outside_ms"]), kafka(f, ["passthrough", "broker_gc", "p99_outside_ms"])),
-    ".2f")
-row("… outside the pauses: p99.9 ÷ p99 (≤ 3)", "half", ".json",
-    lambda f: (lambda a, b: a / b if a and b else None)(
-        kafka(f, ["broker_gc", "p999_outside_ms"]), kafka(f, ["broker_gc", "p99_outside_ms"])),
-    ".2f")
+def outside(where, p99, p999):
+    """The half-load percentiles of the manifests in flight during none of the broker's `where` (loadtest
+    --broker-gc-log; a build whose loadtest cannot read the log, or these fields, has no figure)."""
+    for q, label in [(p99, "p99"), (p999, "p99.9")]:
+        row(f"… pipeline {label} outside {where} (ms)", "half", ".json",
+            lambda f, q=q: kafka(f, ["broker_gc", q]), ".2f")
+        row(f"… passthrough {label} outside {where} (ms)", "half", ".json",
+            lambda f, q=q: kafka(f, ["passthrough", "broker_gc", q]), ".2f")
+    short = where.replace("the broker's GC pauses", "the pauses")
+    row(f"… outside {short}: p99 ÷ passthrough's (≤ 1.1)", "half", ".json",
+        lambda f: ratio(f, ["broker_gc", p99], ["passthrough", "broker_gc", p99]), ".2f")
+    row(f"… outside {short}: p99.9 ÷ p99 (≤ 3)", "half", ".json",
+        lambda f: ratio(f, ["broker_gc", p999], ["broker_gc", p99]), ".2f")
+
+
+outside("the broker's GC pauses", "p99_outside_ms", "p999_outside_ms")
 row("… manifests in flight during a broker GC pause (pipeline)", "half", ".json",
     lambda f: kafka(f, ["broker_gc", "in_flight"]), ".0f")
-# And outside its concurrent cycles as well (a loadtest that reads them; they stop nothing but take CPU).
+# Its concurrent cycles stop nothing but take CPU (a loadtest that reads them).
 row("… longest broker concurrent GC cycle in the pipeline's run (ms)", "half", ".json",
     lambda f: kafka(f, ["broker_gc", "cycle_max_ms"]), ".0f")
 row("… manifests in flight during a cycle and no pause (pipeline)", "half", ".json",
     lambda f: kafka(f, ["broker_gc", "in_cycle"]), ".0f")
-for q, label in [("p99_outside_all_ms", "p99"), ("p999_outside_all_ms", "p99.9")]:
-    row(f"… pipeline {label} outside the pauses and cycles (ms)", "half", ".json",
-        lambda f, q=q: kafka(f, ["broker_gc", q]), ".2f")
-    row(f"… passthrough {label} outside the pauses and cycles (ms)", "half", ".json",
-        lambda f, q=q: kafka(f, ["passthrough", "broker_gc", q]), ".2f")
-row("… outside the pauses and cycles: p99 ÷ passthrough's (≤ 1.1)", "half", ".json",
-    lambda f: (lambda a, b: a / b if a and b else None)(
-        kafka(f, ["broker_gc", "p99_outside_all_ms"]), kafka(f, ["passthrough", "broker_gc", "p99_outside_all_ms"])),
-    ".2f")
-row("… outside the pauses and cycles: p99.9 ÷ p99 (≤ 3)", "half", ".json",
-    lambda f: (lambda a, b: a / b if a and b else None)(
-        kafka(f, ["broker_gc", "p999_outside_all_ms"]), kafka(f, ["broker_gc", "p99_outside_all_ms"])),
-    ".2f")
+outside("the pauses and cycles", "p99_outside_all_ms", "p999_outside_all_ms")
+
 
 def backlog(f, field):
     t = read(f)
