@@ -16,11 +16,13 @@ UNITS = {"ps": 1e-6, "ns": 1e-3, "µs": 1.0, "us": 1.0, "ms": 1e3, "s": 1e6}
 
 
 def rounds(what, name, suffix):
-    """The files of `what` for build `name`, in round order."""
-    found = glob.glob(os.path.join(run, f"{what}-{name}-*{suffix}"))
-    pat = re.compile(re.escape(f"{what}-{name}-") + r"(\d+)" + re.escape(suffix) + "$")
-    keyed = [(int(m.group(1)), f) for f in found if (m := pat.search(os.path.basename(f)))]
-    return [f for _, f in sorted(keyed)]
+    """The files of `what` for build `name`, one a round in round order: the rounds are those with any file
+    of `what` (the script writes a `.load` file for every measurement), so a round whose command failed
+    before writing this file still has its place (and shows "–")."""
+    pat = re.compile(re.escape(f"{what}-{name}-") + r"(\d+)[-.]")
+    found = {int(m.group(1)) for f in glob.glob(os.path.join(run, f"{what}-{name}-*"))
+             if (m := pat.match(os.path.basename(f)))}
+    return [os.path.join(run, f"{what}-{name}-{r}{suffix}") for r in sorted(found)]
 
 
 def criterion(text, bench):
@@ -170,7 +172,7 @@ row("… table load peak RSS (MiB; ≤ 286)", "partners", ".json", lambda f: kaf
 print(f"| line (target) | {names[0]} (before) | {names[1]} (after) |")
 print("|---|---|---|")
 for label, values in rows:
-    if any(values[n] for n in names):
+    if any(v != "–" for n in names for v in values[n]):  # a row no build has a figure for is left out
         print(f"| {label} | " + " | ".join(" / ".join(values[n]) or "–" for n in names) + " |")
 
 print()

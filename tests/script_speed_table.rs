@@ -104,6 +104,13 @@ fn the_summary_reads_every_tools_output() {
     );
     write(&dir, "half-bbbbbbb-2.json", HALF_LOAD);
     write(&dir, "half-aaaaaaa-1.json", HALF_LOAD_CYCLES);
+    // A saturation round whose loadtest failed before writing its report: only its load file exists, and
+    // the round keeps its place.
+    write(
+        &dir,
+        "saturation-bbbbbbb-2.load",
+        "load_before 1.00 1.00 1.00\nload_after 1.00 1.00 1.00\n",
+    );
     // A `score` run that failed: /usr/bin/time still wrote its line (and the script keeps the file aside);
     // a rate from it would be a partial output's.
     write(
@@ -183,10 +190,13 @@ fn the_summary_reads_every_tools_output() {
     assert!(!table.contains("~1.74 KB"), "{table}");
     assert_eq!(
         row(&table, "saturation, 60 000/s offered: pipeline (/s)")[2],
-        "30000"
+        "30000 / –"
     );
-    assert_eq!(row(&table, "… passthrough (/s)")[2], "60000");
-    assert_eq!(row(&table, "… pipeline ÷ passthrough (≥ 0.9)")[2], "0.50");
+    assert_eq!(row(&table, "… passthrough (/s)")[2], "60000 / –");
+    assert_eq!(
+        row(&table, "… pipeline ÷ passthrough (≥ 0.9)")[2],
+        "0.50 / –"
+    );
     // The real report's figures (round 2), beside the hand-made one (round 1, without GC figures).
     assert_eq!(
         row(&table, "half load 2 000/s: pipeline p50 (ms)")[2],

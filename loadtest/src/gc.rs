@@ -8,11 +8,12 @@
 //! service alike. [`attribute`] separates the two: the manifests in flight during a pause, and the
 //! percentiles of the rest.
 //!
-//! G1's concurrent cycles (a mark cycle of 100–600 ms after a young collection that starts one; undo cycles,
-//! mostly ~1 ms) stop nothing, but their GC threads take CPU from everything else on the two cores, and
-//! the largest tails of the service's runs fell inside them (docs/performance.md, "Every line again"). They
-//! are read too and counted apart: the manifests in flight during a cycle but no pause, and the
-//! percentiles outside both.
+//! G1's concurrent cycles (mark cycles of ~90–600 ms, median ~140 ms, in the project broker's logs; undo
+//! cycles, mostly ~1 ms) stop nothing themselves (their remark and cleanup pauses are pauses), but their GC
+//! threads take CPU from everything else on the two cores: the service's largest half-load tails fell in
+//! mark cycles, and manifests in flight during one and no pause took up to ~70 ms (docs/performance.md,
+//! "Every line again"). They are read too and counted apart: the manifests in flight during a cycle and no
+//! pause, and the percentiles outside both.
 
 use std::path::{Path, PathBuf};
 
@@ -50,7 +51,8 @@ pub struct Log {
 /// 455M->185M(512M) 7.886ms`. The JVM writes such a line when the pause ends, its time truncated to the
 /// millisecond, so the pause is taken as [time − duration, time + 1 ms]. Lines without `Pause` or a
 /// duration are not pauses (concurrent phases, the start-up banner); a pause line whose time cannot be
-/// read is counted in [`Log::unread`].
+/// read is counted in [`Log::unread`]. A concurrent cycle's end line (`GC(n) Concurrent Mark Cycle
+/// 141.098ms`) is read the same way into [`Log::cycles`].
 pub fn parse(log: &str) -> Log {
     let mut out = Log::default();
     for line in log.lines() {
@@ -81,6 +83,7 @@ fn duration_ms(line: &str) -> Option<f64> {
         .ok()
 }
 
+/// The duration of the pause `line` names, ms; `None` if it names none.
 fn pause_ms(line: &str) -> Option<f64> {
     if !line.contains(" Pause ") {
         return None;
@@ -97,6 +100,7 @@ fn cycle_ms(line: &str) -> Option<f64> {
     duration_ms(line)
 }
 
+/// The time decoration (`[2026-12-05T04:26:14.797+0000]`) at the start of `line`, ms since the Unix epoch.
 fn end_time(line: &str) -> Option<f64> {
     let (time, _) = line.strip_prefix('[')?.split_once(']')?;
     // `±hhmm` → `±hh:mm`: the decoration's offset has no colon, RFC 3339's has.
@@ -403,6 +407,11 @@ mod tests {
         // The slow ones are a tenth of the rest: its p99 is theirs, not the run's outside both.
         assert!(share.p99_outside_ms > 90.0, "{share:?}");
         assert!(share.p999_outside_all_ms < 2.1, "{share:?}");
+        // A pause inside the cycle: the manifests in flight during both count as in a pause only.
+        let inner = attribute(&arrivals, &[pause(t0 + 350.0, 10.0)], &cycles);
+        // In the pause [350, 360]: the slow ones sent from 300 (arriving from 400) to 360.
+        assert_eq!(inner.in_flight, 61, "{inner:?}");
+        assert_eq!(inner.in_cycle, 153 - 61, "{inner:?}");
         // Without cycles nothing is in one, and "outside both" is "outside the pauses".
         let plain = attribute(&arrivals, &[pause(t0 + 605.0, 10.0)], &[]);
         assert_eq!((plain.cycles, plain.in_cycle), (0, 0));
