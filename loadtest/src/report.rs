@@ -255,49 +255,24 @@ impl Report {
             3,
         );
         if p.broker_gc.is_some() {
-            let gc = |f: fn(&crate::gc::GcShare) -> f64| {
-                move |r: &RunStats| r.broker_gc.as_ref().map_or(0.0, f)
-            };
-            row(&mut s, "broker GC pauses", &gc(|g| g.pauses as f64), 0);
-            row(&mut s, "  longest ms", &gc(|g| g.pause_max_ms), 3);
-            row(
-                &mut s,
-                "  manifests in a pause",
-                &gc(|g| g.in_flight as f64),
-                0,
-            );
-            row(&mut s, "  p99 ms of the rest", &gc(|g| g.p99_outside_ms), 3);
-            row(
-                &mut s,
-                "  p99.9 ms of the rest",
-                &gc(|g| g.p999_outside_ms),
-                3,
-            );
-            row(
-                &mut s,
-                "broker concurrent GC cycles",
-                &gc(|g| g.cycles as f64),
-                0,
-            );
-            row(&mut s, "  longest ms", &gc(|g| g.cycle_max_ms), 3);
-            row(
-                &mut s,
-                "  manifests in one, no pause",
-                &gc(|g| g.in_cycle as f64),
-                0,
-            );
-            row(
-                &mut s,
-                "  p99 ms outside both",
-                &gc(|g| g.p99_outside_all_ms),
-                3,
-            );
-            row(
-                &mut s,
-                "  p99.9 ms outside both",
-                &gc(|g| g.p999_outside_all_ms),
-                3,
-            );
+            type Field = fn(&crate::gc::GcShare) -> f64;
+            let gc = |f: Field| move |r: &RunStats| r.broker_gc.as_ref().map_or(0.0, f);
+            // Label, field, decimals.
+            let rows: [(&str, Field, usize); 10] = [
+                ("broker GC pauses", |g| g.pauses as f64, 0),
+                ("  longest ms", |g| g.pause_max_ms, 3),
+                ("  manifests in a pause", |g| g.in_flight as f64, 0),
+                ("  p99 ms of the rest", |g| g.p99_outside_ms, 3),
+                ("  p99.9 ms of the rest", |g| g.p999_outside_ms, 3),
+                ("broker concurrent GC cycles", |g| g.cycles as f64, 0),
+                ("  longest ms", |g| g.cycle_max_ms, 3),
+                ("  manifests in one, no pause", |g| g.in_cycle as f64, 0),
+                ("  p99 ms outside both", |g| g.p99_outside_all_ms, 3),
+                ("  p99.9 ms outside both", |g| g.p999_outside_all_ms, 3),
+            ];
+            for (label, f, decimals) in rows {
+                row(&mut s, label, &gc(f), decimals);
+            }
         }
         let c = &p.commits;
         if c.transactions > 0 || c.aborted > 0 {
