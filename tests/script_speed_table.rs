@@ -189,7 +189,7 @@ fn the_summary_reads_every_tools_output() {
     // No file at all for a row: the row is left out.
     assert!(!table.contains("~1.74 KB"), "{table}");
     assert_eq!(
-        row(&table, "saturation, 60 000/s offered: pipeline (/s)")[2],
+        row(&table, "saturation, 150 000/s offered: pipeline (/s)")[2],
         "30000 / –"
     );
     assert_eq!(row(&table, "… passthrough (/s)")[2], "60000 / –");
