@@ -2,7 +2,8 @@
 //! `chromium-driver`, installed by `scripts/test`) opens the page served by `borderlane demo`, is shown the
 //! login form, logs in with the officer's token, sees decisions arrive live, filters by port, opens a row's
 //! reasons, renders a right-to-left name isolated in a `<bdi>` (identifiers and names are text, never HTML),
-//! orders and marks decisions that carry a business-resumption `priority`, saves a screenshot to
+//! orders and marks decisions that carry a business-resumption `priority`, holds new decisions while the
+//! pointer is over the list or the list is paused (so rows do not slide under a click), saves a screenshot to
 //! `target/browser/` (the README's `docs/console.png`), and logs out.
 
 use std::net::TcpListener;
@@ -392,6 +393,85 @@ async fn console_shows_live_decisions_filters_and_reasons() {
             null
         ]),
         "{prioritized}"
+    );
+
+    // New decisions wait while the pointer is over the list, so that a row does not slide away between
+    // aiming and clicking; they are added when the pointer leaves. Fed through the page's own `receive`, as
+    // the feed's handler does (the live feed's own decisions are held alike meanwhile).
+    let plain = serde_json::json!({
+        "manifest_id": "x", "revision": 0, "port_of_entry": "2304", "mode": "truck",
+        "lane": "standard", "action": "release", "front_of_line": false, "random_exam": false,
+        "watchlist_hit": false, "score": 0, "band": "low", "reasons": [], "parties": [],
+        "fast": {"eligible": false, "missing": ["release"]},
+        "importer_standing": "none", "policy_version": "sha256:0123"
+    });
+    let pointing = c
+        .execute(
+            r#"const list = document.getElementById('rows').closest('table');
+               list.dispatchEvent(new MouseEvent('mouseleave'));
+               list.dispatchEvent(new MouseEvent('mouseenter'));
+               window.__shown = [...document.querySelectorAll('#rows tr')].map(tr => tr.dataset.id);
+               receive(Object.assign({}, arguments[0], { manifest_id: 'HOLD-1' }));
+               receive(Object.assign({}, arguments[0], { manifest_id: 'HOLD-2', priority: 1 }));
+               return { rows: [...document.querySelectorAll('#rows tr')].map(tr => tr.dataset.id),
+                        shown: window.__shown, held: document.getElementById('held').textContent };"#,
+            vec![plain.clone()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        pointing["rows"], pointing["shown"],
+        "rows moved under the pointer: {pointing}"
+    );
+    assert_eq!(
+        pointing["held"], "2 new, shown when the pointer leaves the list",
+        "{pointing}"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let left = c
+        .execute(
+            r#"const still = [...document.querySelectorAll('#rows tr')].map(tr => tr.dataset.id);
+               const list = document.getElementById('rows').closest('table');
+               list.dispatchEvent(new MouseEvent('mouseleave'));
+               const ids = [...document.querySelectorAll('#rows tr')].map(tr => tr.dataset.id);
+               return { still: JSON.stringify(still) === JSON.stringify(window.__shown), first: ids[0],
+                        hold1: ids.includes('HOLD-1'), held: document.getElementById('held') !== null };"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        left,
+        serde_json::json!({"still": true, "first": "HOLD-2", "hold1": true, "held": false}),
+        "the list moved while pointed at, or did not take what was held when the pointer left"
+    );
+    // Paused: held until resumed. And at most as many wait as the list shows: past that, the one the list
+    // would drop first goes (the oldest of the lowest priority), never a prioritised one.
+    let paused = c
+        .execute(
+            r#"togglePause();
+               receive(Object.assign({}, arguments[0], { manifest_id: 'HOLD-P', priority: 2 }));
+               for (let i = 0; i < MAX_ROWS + 1; i++) receive(Object.assign({}, arguments[0], { manifest_id: 'HOLD-' + (100 + i) }));
+               const during = { rows: [...document.querySelectorAll('#rows tr')].map(tr => tr.dataset.id),
+                                held: document.getElementById('held').textContent,
+                                status: document.getElementById('status').firstChild.textContent,
+                                waiting: ['HOLD-P', 'HOLD-100', 'HOLD-101', 'HOLD-102'].map(id => held.some(d => d.manifest_id === id)) };
+               togglePause();
+               const ids = [...document.querySelectorAll('#rows tr')].map(tr => tr.dataset.id);
+               return { heldP: during.rows.includes('HOLD-P'), held: during.held, status: during.status, waiting: during.waiting,
+                        prioritised: ids.includes('HOLD-P') && ids.indexOf('HOLD-P') < ids.indexOf('HOLD-' + (100 + MAX_ROWS)),
+                        newest: ids.includes('HOLD-' + (100 + MAX_ROWS)), count: ids.length };"#,
+            vec![plain],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        paused,
+        serde_json::json!({
+            "heldP": false, "held": "500 new, shown when resumed", "status": "paused",
+            "waiting": [true, false, false, true], "prioritised": true, "newest": true, "count": 500
+        }),
+        "{paused}"
     );
 
     let png = c.screenshot().await.unwrap();
