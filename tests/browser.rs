@@ -345,6 +345,14 @@ async fn console_shows_live_decisions_filters_and_reasons() {
     );
     assert_eq!(probe["row"], "RTL-TEST-0001", "{probe}");
 
+    // A plain decision, varied by id (and priority) below.
+    let plain = serde_json::json!({
+        "manifest_id": "x", "revision": 0, "port_of_entry": "2304", "mode": "truck",
+        "lane": "standard", "action": "release", "front_of_line": false, "random_exam": false,
+        "watchlist_hit": false, "score": 0, "band": "low", "reasons": [], "parties": [],
+        "fast": {"eligible": false, "missing": ["release"]},
+        "importer_standing": "none", "policy_version": "sha256:0123"
+    });
     // Business resumption: decisions with a priority are marked and listed first, by priority (tier 3
     // first), newest first within one; decisions without keep arriving below them. Fed through the page's
     // own addRow, as the feed would, in an order that is not the priority order.
@@ -361,13 +369,7 @@ async fn console_shows_live_decisions_filters_and_reasons() {
                const mark = id => { const t = document.querySelector(`#rows tr[data-id="${id}"] .prio`); return t ? t.textContent : null; };
                return { order: ids.filter(id => id.startsWith('PRIO-')), first: ids.slice(0, 5),
                         marks: ["PRIO-1", "PRIO-2", "PRIO-3", "PRIO-4", "PRIO-N1"].map(mark) };"#,
-            vec![serde_json::json!({
-                "manifest_id": "x", "revision": 0, "port_of_entry": "2304", "mode": "truck",
-                "lane": "standard", "action": "release", "front_of_line": false, "random_exam": false,
-                "watchlist_hit": false, "score": 0, "band": "low", "reasons": [], "parties": [],
-                "fast": {"eligible": false, "missing": ["release"]},
-                "importer_standing": "none", "policy_version": "sha256:0123"
-            })],
+            vec![plain.clone()],
         )
         .await
         .unwrap();
@@ -398,13 +400,6 @@ async fn console_shows_live_decisions_filters_and_reasons() {
     // New decisions wait while the pointer is over the list, so that a row does not slide away between
     // aiming and clicking; they are added when the pointer leaves. Fed through the page's own `receive`, as
     // the feed's handler does (the live feed's own decisions are held alike meanwhile).
-    let plain = serde_json::json!({
-        "manifest_id": "x", "revision": 0, "port_of_entry": "2304", "mode": "truck",
-        "lane": "standard", "action": "release", "front_of_line": false, "random_exam": false,
-        "watchlist_hit": false, "score": 0, "band": "low", "reasons": [], "parties": [],
-        "fast": {"eligible": false, "missing": ["release"]},
-        "importer_standing": "none", "policy_version": "sha256:0123"
-    });
     let pointing = c
         .execute(
             r#"const list = document.getElementById('rows').closest('table');
@@ -456,19 +451,26 @@ async fn console_shows_live_decisions_filters_and_reasons() {
                                 held: document.getElementById('held').textContent,
                                 status: document.getElementById('status').firstChild.textContent,
                                 waiting: ['HOLD-P', 'HOLD-100', 'HOLD-101', 'HOLD-102'].map(id => held.some(d => d.manifest_id === id)) };
+               // A dropped link shows while paused too.
+               link = 'reconnecting…'; showStatus();
+               during.down = document.getElementById('status').firstChild.textContent;
+               link = 'live';
                togglePause();
                const ids = [...document.querySelectorAll('#rows tr')].map(tr => tr.dataset.id);
                return { heldP: during.rows.includes('HOLD-P'), held: during.held, status: during.status, waiting: during.waiting,
+                        down: during.down, after: document.getElementById('status').firstChild.textContent,
+                        arrival: ids.indexOf('HOLD-' + (100 + MAX_ROWS)) < ids.indexOf('HOLD-' + (99 + MAX_ROWS)),
                         prioritised: ids.includes('HOLD-P') && ids.indexOf('HOLD-P') < ids.indexOf('HOLD-' + (100 + MAX_ROWS)),
                         newest: ids.includes('HOLD-' + (100 + MAX_ROWS)), count: ids.length };"#,
-            vec![plain],
+            vec![plain.clone()],
         )
         .await
         .unwrap();
     assert_eq!(
         paused,
         serde_json::json!({
-            "heldP": false, "held": "500 new, shown when resumed", "status": "paused",
+            "heldP": false, "held": "500 new, shown when resumed (2 older ones dropped: the list holds 500)",
+            "status": "paused", "down": "paused, reconnecting…", "after": "live", "arrival": true,
             "waiting": [true, false, false, true], "prioritised": true, "newest": true, "count": 500
         }),
         "{paused}"
@@ -478,6 +480,27 @@ async fn console_shows_live_decisions_filters_and_reasons() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("console.png"), png).unwrap();
+
+    // Changing the filters starts a new stream: what was held for the old one is dropped, not shown.
+    let refiltered = c
+        .execute(
+            r#"const list = document.getElementById('rows').closest('table');
+               list.dispatchEvent(new MouseEvent('mouseenter'));
+               receive(Object.assign({}, arguments[0], { manifest_id: 'HOLD-OLD' }));
+               const before = held.length;
+               connect();
+               list.dispatchEvent(new MouseEvent('mouseleave'));
+               return { before, after: held.length, shown: !!document.querySelector('#rows tr[data-id="HOLD-OLD"]'),
+                        status: document.getElementById('status').textContent };"#,
+            vec![plain],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        refiltered,
+        serde_json::json!({"before": 1, "after": 0, "shown": false, "status": "connecting…"}),
+        "{refiltered}"
+    );
 
     // The session cookie is HttpOnly: the page's scripts cannot read it.
     let visible = c.execute("return document.cookie;", vec![]).await.unwrap();
