@@ -195,9 +195,16 @@ async fn console_shows_live_decisions_filters_and_reasons() {
         "rows for other ports after filtering: {shown}"
     );
 
-    // A row opens its reasons, parties and FAST conditions. Live rows keep arriving above it, so the row
-    // can move between being found and being clicked (the browser then refuses the click: another row's
-    // cell is under the point): found and clicked again until a click lands on it.
+    // A row opens its reasons, parties and FAST conditions. Live rows keep arriving above it until the
+    // pointer is over the list (then they wait): a row found before the pointer got there could be another
+    // one by the time the click lands, which is what holding them is for. So the officer's way: point at
+    // the list first (a `mouseenter`, as the pointer's arrival gives), then aim and click.
+    c.execute(
+        "document.getElementById('rows').closest('table').dispatchEvent(new MouseEvent('mouseenter'));",
+        vec![],
+    )
+    .await
+    .unwrap();
     let clicked = wait_for("a row to click", || async {
         let row = c.find(Locator::Css("#rows tr")).await.ok()?;
         let id = row.attr("data-id").await.ok()??;
@@ -406,10 +413,16 @@ async fn console_shows_live_decisions_filters_and_reasons() {
                list.dispatchEvent(new MouseEvent('mouseleave'));
                list.dispatchEvent(new MouseEvent('mouseenter'));
                window.__shown = [...document.querySelectorAll('#rows tr')].map(tr => tr.dataset.id);
+               const top = () => document.querySelector('main').getBoundingClientRect().top;
+               const before = top();
                receive(Object.assign({}, arguments[0], { manifest_id: 'HOLD-1' }));
                receive(Object.assign({}, arguments[0], { manifest_id: 'HOLD-2', priority: 1 }));
+               overflow += 99999; missed += 123456; showStatus();
+               const longest = top();
+               overflow -= 99999; missed -= 123456; showStatus();
                return { rows: [...document.querySelectorAll('#rows tr')].map(tr => tr.dataset.id),
-                        shown: window.__shown, held: document.getElementById('held').textContent };"#,
+                        shown: window.__shown, held: document.getElementById('held').textContent,
+                        moved: longest - before };"#,
             vec![plain.clone()],
         )
         .await
@@ -422,6 +435,8 @@ async fn console_shows_live_decisions_filters_and_reasons() {
         pointing["held"], "2 new, shown when the pointer leaves the list",
         "{pointing}"
     );
+    // However long the status line gets, nothing below it moves (the detail panel's buttons included).
+    assert_eq!(pointing["moved"], 0.0, "{pointing}");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let left = c
         .execute(
