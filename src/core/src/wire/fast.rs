@@ -44,6 +44,14 @@ use crate::Limits;
 /// Deepest nesting followed inside an unknown field before declining (serde_json's own limit is 128).
 const MAX_SKIP_DEPTH: usize = 32;
 
+/// The largest first block [`P::vec`] allocates for an array of elements that fit in it. glibc serves
+/// blocks up to 1 032 bytes from a per-thread cache without locking or searching its bins (its `tcache`);
+/// a manifest's shipments (360 bytes each) and commodities (272) were allocated four at a time, 1 440 and
+/// 1 088 bytes, just past it: every manifest's two largest blocks went through `_int_malloc` and
+/// `_int_free`. Two shipments and three commodities fit (the generator's manifests hold one to four
+/// shipments of one to three commodities; a longer array grows as any `Vec` does).
+const FIRST_BLOCK: usize = 1024;
+
 /// Parses a manifest from its text (already checked for size and UTF-8); `None` means "ask serde_json".
 /// Nesting deeper than `limits.max_depth` declines, so what is accepted passes `precheck`'s depth check too
 /// (and, starting with `{`, its empty and top-level-object checks). So does a field that
@@ -415,14 +423,14 @@ impl<'a> P<'a> {
         }
     }
 
-    /// An array's elements, read by `f`. The first element allocates the capacity a first `push` would
-    /// (std's smallest non-zero capacity: 8 one-byte elements, 4 up to 1 KiB, else 1) with `with_capacity`,
-    /// which skips `push`'s general growth path; the memory held is the same.
+    /// An array's elements, read by `f`. The first element allocates with `with_capacity`, which skips
+    /// `push`'s general growth path: room for what a first `push` would make (std's smallest non-zero
+    /// capacity: 8 one-byte elements, 4 up to 1 KiB, else 1), but never a block larger than
+    /// [`FIRST_BLOCK`] while one element fits in it.
     fn vec<T>(&mut self, mut f: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
         let first = match std::mem::size_of::<T>() {
             1 => 8,
-            ..=1024 => 4,
-            _ => 1,
+            size => (FIRST_BLOCK / size.max(1)).clamp(1, 4),
         };
         let mut v = Vec::new();
         self.array(|p| {
