@@ -115,6 +115,38 @@ row("saturation, 150 000/s offered: pipeline (/s)", "saturation", ".json",
     lambda f: kafka(f, ["throughput_per_s"]), ".0f")
 row("… passthrough (/s)", "saturation", ".json", lambda f: kafka(f, ["passthrough", "throughput_per_s"]), ".0f")
 row("… pipeline ÷ passthrough (≥ 0.9)", "saturation", ".json", lambda f: kafka(f, ["ratio", "throughput"]), ".2f")
+# loadtest --backlog's report: "pipeline" and "passthrough" blocks, "ratio" of their drain rates.
+row("saturation as a drain, 300 000 written first: pipeline (/s)", "drain", ".json",
+    lambda f: kafka(f, ["pipeline", "rate"]), ".0f")
+row("… passthrough's drain (/s)", "drain", ".json", lambda f: kafka(f, ["passthrough", "rate"]), ".0f")
+row("… drain: pipeline ÷ passthrough (≥ 0.9)", "drain", ".json", lambda f: kafka(f, ["ratio"]), ".2f")
+
+
+def cpu_us(f, who, what):
+    """µs a manifest answered of `who`'s drain: the whole process's CPU (`process`), one thread group's
+    (`scoring`), or the other processes' (`other`: the broker, mostly)."""
+    cpu, answered = kafka(f, [who, "cpu"]), kafka(f, [who, "answered"])
+    if not isinstance(cpu, dict) or not answered:
+        return None
+    if what == "process":
+        s = cpu.get("process_s")
+    elif what == "other":
+        s = cpu.get("other_processes_s")
+    else:
+        s = sum(g.get("cpu_s", 0) for g in cpu.get("groups", []) if g.get("name") == what) or None
+    return s * 1e6 / answered if s is not None else None
+
+
+row("… drain: pipeline's process CPU (µs a manifest)", "drain", ".json",
+    lambda f: cpu_us(f, "pipeline", "process"), ".1f")
+row("… drain: of which the scoring threads (µs a manifest)", "drain", ".json",
+    lambda f: cpu_us(f, "pipeline", "scoring"), ".1f")
+row("… drain: passthrough's process CPU (µs a manifest)", "drain", ".json",
+    lambda f: cpu_us(f, "passthrough", "process"), ".1f")
+row("… drain: other processes (the broker, mostly) during the pipeline's (µs a manifest)", "drain", ".json",
+    lambda f: cpu_us(f, "pipeline", "other"), ".1f")
+row("… drain: other processes during the passthrough's (µs a manifest)", "drain", ".json",
+    lambda f: cpu_us(f, "passthrough", "other"), ".1f")
 for q, label in [("p50_ms", "p50"), ("p99_ms", "p99"), ("p999_ms", "p99.9")]:
     row(f"half load 2 000/s: pipeline {label} (ms)", "half", ".json", lambda f, q=q: kafka(f, [q]), ".2f")
     row(f"… passthrough {label} (ms)", "half", ".json", lambda f, q=q: kafka(f, ["passthrough", q]), ".2f")

@@ -46,6 +46,19 @@ core/serialize          time:   [3.2000 µs 3.2600 µs 3.3000 µs]
 core/core_path          time:   [3.2243 µs 3.3703 µs 3.5320 µs]
 ";
 
+/// The parts of a `loadtest --backlog` JSON report the table reads (a real report's figures, its other
+/// fields left out; the scoring threads' CPU split across two groups to check they are summed).
+const DRAIN: &str = r#"{
+  "backlog": 300000,
+  "pipeline": {"target": "pipeline", "answered": 300000, "rate": 66283.2,
+    "cpu": {"process_s": 4.64, "other_processes_s": 4.09,
+      "groups": [{"name": "scoring", "threads": 1, "cpu_s": 1.2}, {"name": "rdk:broker", "threads": 22, "cpu_s": 1.21},
+                 {"name": "scoring", "threads": 1, "cpu_s": 1.17}]}},
+  "passthrough": {"target": "passthrough", "answered": 300000, "rate": 198150.4,
+    "cpu": {"process_s": 1.59, "other_processes_s": 1.72, "groups": []}},
+  "ratio": 0.3345
+}"#;
+
 fn loadtest(pipeline: f64, passthrough: f64, p99: (f64, f64), p999: f64) -> String {
     format!(
         r#"{{"throughput_per_s": {pipeline}, "p50_ms": 3.1, "p99_ms": {}, "p999_ms": {p999},
@@ -131,6 +144,19 @@ fn the_summary_reads_every_tools_output() {
         r#"{"raw_s": 1.0, "raw_batch_s": 0.65, "table_s": 1.25, "rate_ratio": 0.8, "batch_ratio": 0.52, "table_peak_rss_mib": 275.4}"#,
     );
     write(&dir, "core-bbbbbbb-1.load", "load_before 0.50 0.60 0.70\n");
+    // `loadtest --backlog`'s report (the drain line): the after build's round 1; its round 2 and the
+    // before build (whose loadtest has no --backlog) wrote only a text file.
+    write(&dir, "drain-bbbbbbb-1.json", DRAIN);
+    write(
+        &dir,
+        "drain-bbbbbbb-2.txt",
+        "loadtest: error: no output for 60 s\n",
+    );
+    write(
+        &dir,
+        "drain-aaaaaaa-1.txt",
+        "this build's loadtest has no --backlog\n",
+    );
 
     let out = Command::new("python3")
         .arg(scripts().join("speed-table.py"))
@@ -280,6 +306,36 @@ fn the_summary_reads_every_tools_output() {
         ("… table load peak RSS (MiB; ≤ 286)", "275"),
     ] {
         assert_eq!(row(&table, label)[2], value, "{label}");
+    }
+    // The drain: rates and their ratio as loadtest wrote them; CPU µs a manifest answered (300 000),
+    // the scoring threads' groups summed.
+    for (label, value) in [
+        (
+            "saturation as a drain, 300 000 written first: pipeline (/s)",
+            "66283",
+        ),
+        ("… passthrough's drain (/s)", "198150"),
+        ("… drain: pipeline ÷ passthrough (≥ 0.9)", "0.33"),
+        ("… drain: pipeline's process CPU (µs a manifest)", "15.5"),
+        (
+            "… drain: of which the scoring threads (µs a manifest)",
+            "7.9",
+        ),
+        ("… drain: passthrough's process CPU (µs a manifest)", "5.3"),
+        (
+            "… drain: other processes (the broker, mostly) during the pipeline's (µs a manifest)",
+            "13.6",
+        ),
+        (
+            "… drain: other processes during the passthrough's (µs a manifest)",
+            "5.7",
+        ),
+    ] {
+        assert_eq!(
+            row(&table, label)[1..],
+            ["–", &format!("{value} / –")],
+            "{label}"
+        );
     }
     assert!(
         table.contains("- core-bbbbbbb-1: 0.50 0.60 0.70"),

@@ -1,8 +1,9 @@
 //! loadtest: the open-loop load generator and performance harness of `borderlane serve` on Kafka — a
 //! fixed-rate run of the service and of a passthrough baseline on the same broker, a max-throughput
-//! search, and the partner-table load benchmark. `src/main.rs` is the command line; the smoke test drives
+//! search, a backlog drain of both, and the partner-table load benchmark. `src/main.rs` is the command line; the smoke test drives
 //! [`run_scenario`] directly.
 
+pub mod backlog;
 pub mod cpu;
 pub mod driver;
 pub mod gc;

@@ -1,7 +1,7 @@
 //! `loadtest`: the command line of the load generator and performance harness.
 //!
 //! `cargo run --release -p loadtest -- --scenario loadtest/scenarios/<name>.toml [--json FILE]
-//! [--find-max] [--partner-load [N]] [--bootstrap HOST:PORT]`. Without `--bootstrap` (or `KAFKA_BOOTSTRAP`)
+//! [--find-max] [--backlog [N]] [--partner-load [N]] [--bootstrap HOST:PORT]`. Without `--bootstrap` (or `KAFKA_BOOTSTRAP`)
 //! the broker is started with `scripts/kafka start`; the service runs in-process. See
 //! `docs/performance-kafka.md`.
 
@@ -43,6 +43,12 @@ struct Cli {
     /// load run.
     #[arg(long, num_args = 0..=1, default_missing_value = "0")]
     partner_load: Option<usize>,
+    /// Saturation as a drain instead of a load run: N manifests (default 300 000) written to each
+    /// system's input before it starts, the passthrough's then the service's, and the rate each drains
+    /// them at, from its outputs' timestamps.
+    #[arg(long, num_args = 0..=1, default_missing_value = "300000", value_name = "N",
+          conflicts_with_all = ["find_max", "partner_load", "rate", "duration", "latencies"])]
+    backlog: Option<u64>,
     /// Override the scenario's rate (manifests per second).
     #[arg(long)]
     rate: Option<f64>,
@@ -124,7 +130,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let bootstrap = kafka::bootstrap(cli.bootstrap.as_deref())?;
     let base = kafka::base_config(cli.service_config.as_deref(), &bootstrap)?;
-    let (table, json) = if let Some(n) = cli.partner_load {
+    let (table, json) = if let Some(n) = cli.backlog {
+        let r = loadtest::backlog::run(&base, &scenario, n, !cli.quiet)?;
+        (r.table(), serde_json::to_value(&r)?)
+    } else if let Some(n) = cli.partner_load {
         let n = if n == 0 {
             scenario.partner_load.partners
         } else {

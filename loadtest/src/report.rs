@@ -328,7 +328,7 @@ impl Report {
 const CPU_GROUPS_SHOWN: usize = 10;
 
 /// One run's CPU: the machine, this process, other processes, then this process's thread groups.
-fn cpu_lines(name: &str, cpu: &crate::cpu::CpuUse, answered: u64) -> String {
+pub(crate) fn cpu_lines(name: &str, cpu: &crate::cpu::CpuUse, answered: u64) -> String {
     let f = |cpu_s: f64| {
         format!(
             "{cpu_s:.2} ({:.1})",

@@ -83,6 +83,19 @@ impl Target {
         partitions: i32,
         partners: &[(String, Vec<u8>)],
     ) -> anyhow::Result<Target> {
+        Target::start_after(kind, base, partitions, partners, |_, _| Ok(()))
+    }
+
+    /// [`Target::start`], calling `before` with the run's configuration and its input topic once every
+    /// topic exists (and the partner records are loaded), right before the system starts: what it sends
+    /// to the input is waiting there when the system's consumer first polls (a backlog).
+    pub fn start_after(
+        kind: Kind,
+        base: &Config,
+        partitions: i32,
+        partners: &[(String, Vec<u8>)],
+        before: impl FnOnce(&Config, &str) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Target> {
         let id = kafka::unique(kind.as_str());
         let mut config = base.clone();
         config.kafka.group_id = format!("{id}-group");
@@ -103,6 +116,7 @@ impl Target {
                 // Topics first (as the service would create them), so the partner table is there before it starts.
                 runtime.block_on(borderlane::service::kafka::topics::ensure(&config))?;
                 kafka::load_records(&config, &t.partners, partners)?;
+                before(&config, &t.manifests)?;
                 let running = runtime.block_on(borderlane::service::start(config.clone()))?;
                 let readiness = running.readiness().clone();
                 let shutdown = running.shutdown_handle();
@@ -140,6 +154,7 @@ impl Target {
             }
             Kind::Passthrough => {
                 kafka::create_topics(&config, &[&t.manifests, &t.decisions], partitions)?;
+                before(&config, &t.manifests)?;
                 let p = Passthrough::start(&config, &t.manifests, &t.decisions)?;
                 Ok(Target {
                     kind,
