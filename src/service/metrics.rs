@@ -218,8 +218,9 @@ impl Metrics {
         let pipeline_step_seconds = must(HistogramVec::new(
             HistogramOpts::new(
                 "pipeline_step_seconds",
-                "Time the manifest pipeline thread spends per step, each time it runs: score (a batch, on \
-                 the scoring threads or inline), emit (a batch's outputs handed to the producer), \
+                "Time the manifest pipeline thread spends per step, each time it runs: score (a batch scored \
+                 inline, or the wait for the scoring threads while it emits a batch they score), emit (a \
+                 batch's outputs handed to the producer), \
                  checkpoint (offsets stored; at-least-once asks the offset-commit thread for the interval \
                  commit, exactly-once commits the transaction), \
                  stats (librdkafka statistics: lag gauges and stall detector), rebalance (a callback). \

@@ -3,8 +3,9 @@
 //! One dedicated thread runs the consumer loop. It polls a batch (up to [`MAX_BATCH`] records: it waits for
 //! the first and takes what the consumer already holds), has the batch parsed, scored and encoded by the
 //! scoring threads (`service.scoring_threads`, one per CPU by default; a batch of fewer than
-//! [`PARALLEL_FROM`] (32) records — no backlog — is scored on this thread, so a quiet stream pays no hand-off), then emits the
-//! outputs itself, one by one in the order they were polled. The sink therefore sees exactly the sequence a
+//! [`PARALLEL_FROM`] (32) records — no backlog — is scored on this thread, so a quiet stream pays no hand-off), and emits the
+//! outputs itself, one by one in the order they were polled: a batch on the scoring threads chunk by chunk
+//! ([`EMIT_CHUNK`] records) as they finish, while the rest of it is still being scored. The sink therefore sees exactly the sequence a
 //! single-threaded loop would produce: per-partition order, the at-least-once offset tracking and the
 //! exactly-once transaction boundaries do not depend on the number of scoring threads.
 //!
@@ -25,7 +26,6 @@ use borderlane_core::score::{process_json, Lookups};
 use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::{BadInput, ErrorKind, Limits, Str};
 use borderlane_core::Resumptions;
-use rayon::prelude::*;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
@@ -300,36 +300,122 @@ impl Scorer<'_> {
     }
 }
 
-/// Scores `payloads` into `buffers` — on `pool` when given, in poll order on this thread otherwise —
-/// freeing each record's share of what the watchers let go (`graves`, one a record) right before scoring
-/// it, on the thread that scores it.
+/// Scores `payloads` into `buffers` in poll order on this thread (a batch smaller than [`PARALLEL_FROM`];
+/// a larger one goes to [`score_emitting`]), freeing each record's share of what the watchers let go
+/// (`graves`, one a record) right before scoring it.
 fn score_all(
     scorer: &Scorer<'_>,
-    pool: Option<&rayon::ThreadPool>,
     payloads: &[Option<&[u8]>],
     buffers: &mut [Vec<u8>],
     graves: &mut [Graves],
 ) -> Vec<Scored> {
-    let one = |((payload, buf), graves): ((&Option<&[u8]>, &mut Vec<u8>), &mut Graves)| {
-        drop(std::mem::take(graves));
-        scorer.score(*payload, buf)
+    payloads
+        .iter()
+        .zip(buffers.iter_mut())
+        .zip(graves.iter_mut())
+        .map(|((payload, buf), graves)| {
+            drop(std::mem::take(graves));
+            scorer.score(*payload, buf)
+        })
+        .collect()
+}
+
+/// Records a scoring thread scores before handing them to the pipeline thread to emit, when a batch is
+/// scored on the pool ([`score_emitting`]): small enough that the first outputs leave after ~1/16 of a full
+/// batch's scoring, large enough that the hand-offs (one channel message each) stay a few per batch.
+const EMIT_CHUNK: usize = 16;
+
+/// What [`score_emitting`] leaves behind: the emission's outcome, every record's [`Scored`] by chunk (for
+/// the caller to free, on the pool), and how long the calling thread waited for the scoring threads.
+struct ScoredEmitted {
+    emitted: anyhow::Result<()>,
+    scored: Vec<Vec<Scored>>,
+    waited: Duration,
+}
+
+/// Scores `payloads` into `buffers` on `pool`, [`EMIT_CHUNK`] records a task, and meanwhile, on the calling
+/// thread, calls `emit(i, scored, json)` for every record in poll order as soon as it and every record
+/// before it are scored — so a backlog's batch is emitted while the rest of it is still being scored,
+/// instead of after (the pipeline thread's emitting and the scoring threads' work overlap, where they used
+/// to take turns). `emit` returns whether to go on: after `false` or an error, nothing more is emitted (the
+/// rest is still scored, then dropped). Each record's share of `graves` is freed right before it is scored,
+/// on the thread that scores it, as in [`score_all`].
+fn score_emitting(
+    scorer: &Scorer<'_>,
+    pool: &rayon::ThreadPool,
+    payloads: &[Option<&[u8]>],
+    buffers: &mut [Vec<u8>],
+    graves: &mut [Graves],
+    mut emit: impl FnMut(usize, &mut Scored, &[u8]) -> anyhow::Result<bool>,
+) -> ScoredEmitted {
+    let chunks = payloads.len().div_ceil(EMIT_CHUNK);
+    let mut out = ScoredEmitted {
+        emitted: Ok(()),
+        scored: Vec::with_capacity(chunks),
+        waited: Duration::ZERO,
     };
-    match pool {
-        Some(pool) => pool.install(|| {
-            payloads
-                .par_iter()
-                .zip(buffers.par_iter_mut())
-                .zip(graves.par_iter_mut())
-                .map(one)
-                .collect()
-        }),
-        None => payloads
-            .iter()
-            .zip(buffers.iter_mut())
-            .zip(graves.iter_mut())
-            .map(one)
-            .collect(),
-    }
+    pool.in_place_scope(|scope| {
+        // Each task hands back its chunk's index, what it scored and its (mutably borrowed) buffers.
+        type Chunk<'b> = (Vec<Scored>, &'b mut [Vec<u8>]);
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Chunk<'_>)>();
+        let tasks = payloads
+            .chunks(EMIT_CHUNK)
+            .zip(buffers.chunks_mut(EMIT_CHUNK))
+            .zip(graves.chunks_mut(EMIT_CHUNK))
+            .enumerate();
+        for (c, ((payloads, buffers), graves)) in tasks {
+            let tx = tx.clone();
+            scope.spawn(move |_| {
+                let scored = payloads
+                    .iter()
+                    .zip(buffers.iter_mut())
+                    .zip(graves.iter_mut())
+                    .map(|((payload, buf), graves)| {
+                        drop(std::mem::take(graves));
+                        scorer.score(*payload, buf)
+                    })
+                    .collect();
+                // The body receives every chunk before it returns, so this fails only while it unwinds
+                // from a panic (which the scope raises again once every task is done).
+                let _ = tx.send((c, (scored, buffers)));
+            });
+        }
+        drop(tx);
+        // Chunks finish in any order; each waits here until the ones before it are emitted.
+        let mut arrived: Vec<Option<Chunk<'_>>> = (0..chunks).map(|_| None).collect();
+        let mut going = true;
+        for next in 0..chunks {
+            while arrived[next].is_none() {
+                let waiting = Instant::now();
+                let received = rx.recv();
+                out.waited += waiting.elapsed();
+                match received {
+                    Ok((c, chunk)) => arrived[c] = Some(chunk),
+                    // Every sender is gone with a chunk missing: a task panicked, which the scope
+                    // raises again on this thread once the body returns.
+                    Err(_) => return,
+                }
+            }
+            let Some((mut scored, buffers)) = arrived[next].take() else {
+                return;
+            };
+            for (i, (s, json)) in scored.iter_mut().zip(buffers.iter()).enumerate() {
+                if !going {
+                    break;
+                }
+                match emit(next * EMIT_CHUNK + i, s, json) {
+                    Ok(true) => {}
+                    Ok(false) => going = false,
+                    Err(e) => {
+                        out.emitted = Err(e);
+                        going = false;
+                    }
+                }
+            }
+            out.scored.push(scored);
+        }
+    });
+    out
 }
 
 /// See the module documentation.
@@ -603,17 +689,39 @@ impl Pipeline {
         // right before the record is scored, on the thread that scores it (Watchers::keep_evicted).
         let mut graves = self.watchers.take_evicted(batch.len());
         let payloads: Vec<Option<&[u8]>> = batch.iter().map(|m| m.payload()).collect();
-        let pool = self.workers.as_ref().filter(|_| parallel);
-        let mut scored = score_all(&scorer, pool, &payloads, buffers, &mut graves);
+        if let (Some(pool), true) = (&self.workers, parallel) {
+            // A backlog: emitted as the scoring threads finish each chunk, in poll order (the sink sees
+            // the same sequence as below; see `score_emitting`).
+            let done = score_emitting(
+                &scorer,
+                pool,
+                &payloads,
+                buffers,
+                &mut graves,
+                |i, s, json| {
+                    // Exactly-once: as in `emit_all`.
+                    if self.sink.rewind_if_needed(&self.consumer)? {
+                        return Ok(false);
+                    }
+                    self.emit(&batch[i], s, json)?;
+                    Ok(true)
+                },
+            );
+            // Freed on the pool too, off this thread: its blocks come from the scoring threads' allocator
+            // arenas, and freeing them here was ~40 % of this thread's CPU, on the one thread every record
+            // passes through (docs/performance.md, "The pipeline thread's frees").
+            let scored = done.scored;
+            pool.spawn(move || drop(scored));
+            // This thread's time: waiting for the scoring threads, and the rest (emitting).
+            self.metrics.pipeline_step("score", done.waited);
+            self.metrics
+                .pipeline_step("emit", started.elapsed().saturating_sub(done.waited));
+            return done.emitted;
+        }
+        let mut scored = score_all(&scorer, &payloads, buffers, &mut graves);
         let scored_at = Instant::now();
         self.metrics.pipeline_step("score", scored_at - started);
         let emitted = self.emit_all(batch, &mut scored, buffers);
-        // A batch scored on the pool is freed there too, off this thread: its blocks come from the scoring
-        // threads' allocator arenas, and freeing them here was ~40 % of this thread's CPU, on the one
-        // thread every record passes through (docs/performance.md, "The pipeline thread's frees").
-        if let (Some(pool), true) = (&self.workers, parallel) {
-            pool.spawn(move || drop(scored));
-        }
         self.metrics.pipeline_step("emit", scored_at.elapsed());
         emitted
     }
@@ -919,6 +1027,85 @@ mod tests {
         assert!(decided > 1200 && bad > 20, "{decided} decided, {bad} bad");
     }
 
+    /// A batch scored on the pool is emitted in poll order however its chunks finish, each record with
+    /// the JSON it was scored into (the decision inline scoring gives, decided_at aside), and every record
+    /// is scored even when emitting stops early: after `false` nothing more is emitted, after an error
+    /// neither, and the error is returned.
+    #[test]
+    fn a_pool_scored_batch_is_emitted_in_poll_order_as_its_chunks_finish() {
+        let f = Fixture::new(5, 0.05);
+        let watchers = Watchers::default();
+        let scorer = f.scorer(&watchers);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        // A full batch and a ragged one: 16 chunks, and 3 with a short last chunk.
+        for n in [MAX_BATCH, 2 * EMIT_CHUNK + 5] {
+            let records: Vec<Vec<u8>> = (0..n as u64).map(|i| f.g.record(i).to_bytes()).collect();
+            let payloads: Vec<Option<&[u8]>> = records.iter().map(|r| Some(&r[..])).collect();
+            let mut inline_buffers = vec![Vec::new(); n];
+            let inline = score_all(
+                &scorer,
+                &payloads,
+                &mut inline_buffers,
+                &mut vec![(None, None); n],
+            );
+            // (stop after this many emitted: never, mid-chunk with `false`, mid-chunk with an error)
+            for (stop_at, fail) in [(usize::MAX, false), (EMIT_CHUNK + 3, false), (7, true)] {
+                let mut buffers = vec![b"stale".to_vec(); n];
+                let mut emitted: Vec<usize> = Vec::new();
+                let done = score_emitting(
+                    &scorer,
+                    &pool,
+                    &payloads,
+                    &mut buffers,
+                    &mut vec![(None, None); n],
+                    |i, s, json| {
+                        if emitted.len() == stop_at {
+                            return if fail {
+                                Err(anyhow!("the sink failed"))
+                            } else {
+                                Ok(false)
+                            };
+                        }
+                        match (&*s, &inline[i]) {
+                            (Ok(_), Ok(_)) => assert_eq!(
+                                without_decided_at(json),
+                                without_decided_at(&inline_buffers[i]),
+                                "record {i}"
+                            ),
+                            (Err(a), Err(b)) => {
+                                assert_eq!((a.kind, &a.message), (b.kind, &b.message))
+                            }
+                            _ => panic!("record {i}: scored differently on the pool"),
+                        }
+                        emitted.push(i);
+                        Ok(true)
+                    },
+                );
+                let want = n.min(stop_at);
+                assert_eq!(
+                    emitted,
+                    (0..want).collect::<Vec<_>>(),
+                    "n {n}, stop at {stop_at}"
+                );
+                assert_eq!(done.emitted.is_err(), fail && stop_at < n);
+                let scored: Vec<Scored> = done.scored.into_iter().flatten().collect();
+                assert_eq!(scored.len(), n, "every record scored");
+                for (i, (s, buf)) in scored.iter().zip(&buffers).enumerate() {
+                    assert_eq!(s.is_ok(), inline[i].is_ok(), "record {i}");
+                    if s.is_ok() {
+                        assert_eq!(
+                            without_decided_at(buf),
+                            without_decided_at(&inline_buffers[i])
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     /// Each record's share of what the windows let go is taken and freed as the record is scored, on the
     /// pool and inline alike; what is not taken yet stays alive, waiting; decisions are unchanged.
     #[test]
@@ -960,13 +1147,25 @@ mod tests {
             let mut buffers = vec![Vec::new(); 16];
             let mut graves = watchers.take_evicted(16);
             assert!(graves.iter().all(|(i, m)| i.is_some() && m.is_some()));
-            let scored = score_all(
-                &scorer,
-                on_pool.then_some(&pool),
-                &payloads,
-                &mut buffers,
-                &mut graves,
-            );
+            let scored: Vec<Scored> = if on_pool {
+                let mut emitted = 0;
+                let done = score_emitting(
+                    &scorer,
+                    &pool,
+                    &payloads,
+                    &mut buffers,
+                    &mut graves,
+                    |_, _, _| {
+                        emitted += 1;
+                        Ok(true)
+                    },
+                );
+                assert!(done.emitted.is_ok());
+                assert_eq!(emitted, 16);
+                done.scored.into_iter().flatten().collect()
+            } else {
+                score_all(&scorer, &payloads, &mut buffers, &mut graves)
+            };
             assert!(graves.iter().all(|(i, m)| i.is_none() && m.is_none()));
             assert!(items[..16].iter().all(|w| w.upgrade().is_none()));
             assert!(manifests[..16].iter().all(|w| w.upgrade().is_none()));
