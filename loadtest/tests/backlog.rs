@@ -4,24 +4,16 @@
 //! cannot be started or reached fails this test; it never skips. No assertion on timing beyond order (the
 //! first output is not after the last).
 
-use std::path::Path;
+mod common;
 
 use loadtest::payload::Templates;
-use loadtest::scenario::Scenario;
 use loadtest::target::Kind;
 use loadtest::{backlog, kafka};
 
 #[test]
 fn both_systems_drain_a_backlog_once_each() {
-    let bootstrap = kafka::bootstrap(None).unwrap_or_else(|e| {
-        panic!(
-            "a real Kafka broker is required (CI={:?}): {e:#}",
-            std::env::var("CI").ok()
-        )
-    });
-    let scenario =
-        Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml"))
-            .unwrap();
+    let bootstrap = common::broker();
+    let scenario = common::smoke();
     let base = kafka::base_config(None, &bootstrap).unwrap();
     // Six times round the scenario's templates: the service's dead letters are six times their bad ones.
     let rounds = 6;

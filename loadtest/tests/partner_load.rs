@@ -4,18 +4,13 @@
 //! (its children count the records and the partners in the table); each load reports its CPU account. No
 //! assertion on timing.
 
-use std::process::Command;
+mod common;
 
-use loadtest::kafka;
+use std::process::Command;
 
 #[test]
 fn every_mode_reads_every_partner_record() {
-    let bootstrap = kafka::bootstrap(None).unwrap_or_else(|e| {
-        panic!(
-            "a real Kafka broker is required (CI={:?}): {e:#}",
-            std::env::var("CI").ok()
-        )
-    });
+    let bootstrap = common::broker();
     let dir = std::env::temp_dir().join(format!("partner-load-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let json = dir.join("report.json");

@@ -4,22 +4,14 @@
 //! and in CI — it never skips. No assertion on timing (the one bound on a timestamp below allows for the
 //! clocks: it checks the column holds the output's time, not how long anything took).
 
-use std::path::Path;
+mod common;
 
-use loadtest::scenario::Scenario;
 use loadtest::{kafka, Options};
 
 #[test]
 fn smoke_scenario_runs_against_the_real_broker() {
-    let bootstrap = kafka::bootstrap(None).unwrap_or_else(|e| {
-        panic!(
-            "a real Kafka broker is required (CI={:?}): {e:#}",
-            std::env::var("CI").ok()
-        )
-    });
-    let scenario =
-        Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml"))
-            .unwrap();
+    let bootstrap = common::broker();
+    let scenario = common::smoke();
     let base = kafka::base_config(None, &bootstrap).unwrap();
     let report = loadtest::run_scenario(
         &base,

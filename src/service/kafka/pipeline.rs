@@ -300,9 +300,9 @@ impl Scorer<'_> {
     }
 }
 
-/// Scores `payloads` into `buffers` in poll order on this thread (a batch smaller than [`PARALLEL_FROM`];
-/// a larger one goes to [`score_emitting`]), freeing each record's share of what the watchers let go
-/// (`graves`, one a record) right before scoring it.
+/// Scores `payloads` into `buffers` in order on the calling thread (a batch smaller than [`PARALLEL_FROM`]
+/// on the pipeline thread; a chunk of a larger one on a scoring thread, see [`score_emitting`]), freeing
+/// each record's share of what the watchers let go (`graves`, one a record) right before scoring it.
 fn score_all(
     scorer: &Scorer<'_>,
     payloads: &[Option<&[u8]>],
@@ -366,15 +366,7 @@ fn score_emitting(
         for (c, ((payloads, buffers), graves)) in tasks {
             let tx = tx.clone();
             scope.spawn(move |_| {
-                let scored = payloads
-                    .iter()
-                    .zip(buffers.iter_mut())
-                    .zip(graves.iter_mut())
-                    .map(|((payload, buf), graves)| {
-                        drop(std::mem::take(graves));
-                        scorer.score(*payload, buf)
-                    })
-                    .collect();
+                let scored = score_all(scorer, payloads, buffers, graves);
                 // The body receives every chunk before it returns, so this fails only while it unwinds
                 // from a panic (which the scope raises again once every task is done).
                 let _ = tx.send((c, (scored, buffers)));
