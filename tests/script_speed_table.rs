@@ -46,8 +46,9 @@ core/serialize          time:   [3.2000 µs 3.2600 µs 3.3000 µs]
 core/core_path          time:   [3.2243 µs 3.3703 µs 3.5320 µs]
 ";
 
-/// The parts of a `loadtest --backlog` JSON report the table reads (a real report's figures, its other
-/// fields left out; the scoring threads' CPU split across two groups to check they are summed).
+/// The parts of a `loadtest --backlog` JSON report the table reads (figures from two real runs — the
+/// pipeline's of one, the passthrough's of another — other fields left out; the scoring threads' CPU split
+/// across two groups to check they are summed).
 const DRAIN: &str = r#"{
   "backlog": 300000,
   "pipeline": {"target": "pipeline", "answered": 300000, "rate": 66283.2,

@@ -54,10 +54,11 @@ pub struct DrainStats {
     pub last_output_unix_ms: i64,
     /// Seconds from the first output to the last.
     pub drain_s: f64,
-    /// Manifests answered per second over the drain: `(answered - 1) / drain_s`.
+    /// Manifests answered per second over the drain: the outputs with a timestamp, less one, over `drain_s`.
     pub rate: f64,
     /// Seconds from the system's start (the harness's clock when the backlog was written) to its last
-    /// output: the drain plus start-up (the pipeline's includes its partner table's load).
+    /// output: the drain plus start-up (the pipeline's includes its partner table's load); 0 without a
+    /// timestamped output.
     pub start_to_last_s: f64,
     /// Where the CPU went from the system's start until its last output was seen (start-up included):
     /// `None` where `/proc` cannot be read.
@@ -130,6 +131,8 @@ impl Outputs {
         let first = stamped().min().copied().unwrap_or(0);
         let last = stamped().max().copied().unwrap_or(0);
         let drain_s = (last - first) as f64 / 1000.0;
+        // Only outputs with a time are inside the span.
+        let timed = stamped().count() as u64;
         let backlog = self.first_ts.len() as u64;
         DrainStats {
             target,
@@ -143,11 +146,15 @@ impl Outputs {
             last_output_unix_ms: last,
             drain_s,
             rate: if drain_s > 0.0 {
-                self.answered.saturating_sub(1) as f64 / drain_s
+                timed.saturating_sub(1) as f64 / drain_s
             } else {
                 0.0
             },
-            start_to_last_s: (last - started_unix_ms) as f64 / 1000.0,
+            start_to_last_s: if timed > 0 {
+                (last - started_unix_ms) as f64 / 1000.0
+            } else {
+                0.0
+            },
             cpu: None,
         }
     }
@@ -385,6 +392,11 @@ pub fn run(
 }
 
 impl DrainReport {
+    /// Manifests of the backlog without an output, over both systems.
+    pub fn missing(&self) -> u64 {
+        self.pipeline.missing + self.passthrough.as_ref().map_or(0, |b| b.missing)
+    }
+
     /// The human table.
     pub fn table(&self) -> String {
         let mut s = String::new();
@@ -503,7 +515,14 @@ mod tests {
             (s.first_output_unix_ms, s.last_output_unix_ms),
             (2_000, 3_000)
         );
-        assert!((s.rate - 2.0).abs() < 1e-9, "{s:?}");
+        // The two timed outputs: one interval, over the second between them.
+        assert!((s.rate - 1.0).abs() < 1e-9, "{s:?}");
+        // None timed: no span, no rate, no time to the last.
+        let mut o = Outputs::new(2);
+        o.add(&key(0), None, false);
+        o.add(&key(1), None, false);
+        let s = o.stats(Kind::Passthrough, 0.0, 1_000);
+        assert_eq!((s.answered, s.rate, s.start_to_last_s), (2, 0.0, 0.0));
     }
 
     #[test]

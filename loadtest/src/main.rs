@@ -47,7 +47,7 @@ struct Cli {
     /// system's input before it starts, the passthrough's then the service's, and the rate each drains
     /// them at, from its outputs' timestamps.
     #[arg(long, num_args = 0..=1, default_missing_value = "300000", value_name = "N",
-          conflicts_with_all = ["find_max", "partner_load", "rate", "duration", "latencies"])]
+          conflicts_with_all = ["find_max", "partner_load", "rate", "duration", "latencies", "broker_gc_log"])]
     backlog: Option<u64>,
     /// Override the scenario's rate (manifests per second).
     #[arg(long)]
@@ -130,8 +130,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let bootstrap = kafka::bootstrap(cli.bootstrap.as_deref())?;
     let base = kafka::base_config(cli.service_config.as_deref(), &bootstrap)?;
+    // A drain with manifests left unanswered still reports, then fails.
+    let mut unanswered = 0;
     let (table, json) = if let Some(n) = cli.backlog {
         let r = loadtest::backlog::run(&base, &scenario, n, !cli.quiet)?;
+        unanswered = r.missing();
         (r.table(), serde_json::to_value(&r)?)
     } else if let Some(n) = cli.partner_load {
         let n = if n == 0 {
@@ -205,6 +208,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         std::fs::write(path, serde_json::to_string_pretty(&json)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
         eprintln!("loadtest: JSON report written to {}", path.display());
+    }
+    if unanswered > 0 {
+        anyhow::bail!("{unanswered} manifests of the backlog got no output");
     }
     Ok(())
 }

@@ -116,7 +116,10 @@ impl Target {
                 // Topics first (as the service would create them), so the partner table is there before it starts.
                 runtime.block_on(borderlane::service::kafka::topics::ensure(&config))?;
                 kafka::load_records(&config, &t.partners, partners)?;
-                before(&config, &t.manifests)?;
+                if let Err(e) = before(&config, &t.manifests) {
+                    kafka::delete_topics(&config, &[t.manifests, t.partners, t.decisions, t.dlq]);
+                    return Err(e);
+                }
                 let running = runtime.block_on(borderlane::service::start(config.clone()))?;
                 let readiness = running.readiness().clone();
                 let shutdown = running.shutdown_handle();
@@ -154,7 +157,10 @@ impl Target {
             }
             Kind::Passthrough => {
                 kafka::create_topics(&config, &[&t.manifests, &t.decisions], partitions)?;
-                before(&config, &t.manifests)?;
+                if let Err(e) = before(&config, &t.manifests) {
+                    kafka::delete_topics(&config, &[t.manifests, t.decisions]);
+                    return Err(e);
+                }
                 let p = Passthrough::start(&config, &t.manifests, &t.decisions)?;
                 Ok(Target {
                     kind,

@@ -321,8 +321,8 @@ fn score_all(
 }
 
 /// Records a scoring thread scores before handing them to the pipeline thread to emit, when a batch is
-/// scored on the pool ([`score_emitting`]): small enough that the first outputs leave after ~1/16 of a full
-/// batch's scoring, large enough that the hand-offs (one channel message each) stay a few per batch.
+/// scored on the pool ([`score_emitting`]): a full batch is 16 chunks, so its first outputs leave after
+/// about an eighth of its scoring time on two scoring threads, at the cost of 16 channel messages a batch.
 const EMIT_CHUNK: usize = 16;
 
 /// What [`score_emitting`] leaves behind: the emission's outcome, every record's [`Scored`] by chunk (for
@@ -333,21 +333,26 @@ struct ScoredEmitted {
     waited: Duration,
 }
 
-/// Scores `payloads` into `buffers` on `pool`, [`EMIT_CHUNK`] records a task, and meanwhile, on the calling
-/// thread, calls `emit(i, scored, json)` for every record in poll order as soon as it and every record
-/// before it are scored — so a backlog's batch is emitted while the rest of it is still being scored,
-/// instead of after (the pipeline thread's emitting and the scoring threads' work overlap, where they used
-/// to take turns). `emit` returns whether to go on: after `false` or an error, nothing more is emitted (the
-/// rest is still scored, then dropped). Each record's share of `graves` is freed right before it is scored,
-/// on the thread that scores it, as in [`score_all`].
-fn score_emitting(
-    scorer: &Scorer<'_>,
+/// Scores `payloads` into `buffers` on `pool`, [`EMIT_CHUNK`] records a task (`score(chunk, payloads,
+/// buffers, graves)`: [`score_all`] in the service), and meanwhile, on the calling thread, calls `emit(i,
+/// scored, json)` for every record in poll order as soon as it and every record before it are scored — so
+/// a backlog's batch is emitted while the rest of it is still being scored, instead of after (the pipeline
+/// thread's emitting and the scoring threads' work overlap, where they used to take turns). `emit` returns
+/// whether to go on: after `false` or an error, nothing more is emitted (the rest is still scored, then
+/// dropped). Each record's share of `graves` is freed right before it is scored, on the thread that scores
+/// it.
+fn score_emitting<S>(
     pool: &rayon::ThreadPool,
+    score: S,
     payloads: &[Option<&[u8]>],
     buffers: &mut [Vec<u8>],
     graves: &mut [Graves],
     mut emit: impl FnMut(usize, &mut Scored, &[u8]) -> anyhow::Result<bool>,
-) -> ScoredEmitted {
+) -> ScoredEmitted
+where
+    S: Fn(usize, &[Option<&[u8]>], &mut [Vec<u8>], &mut [Graves]) -> Vec<Scored> + Sync,
+{
+    debug_assert!(buffers.len() == payloads.len() && graves.len() == payloads.len());
     let chunks = payloads.len().div_ceil(EMIT_CHUNK);
     let mut out = ScoredEmitted {
         emitted: Ok(()),
@@ -363,10 +368,11 @@ fn score_emitting(
             .zip(buffers.chunks_mut(EMIT_CHUNK))
             .zip(graves.chunks_mut(EMIT_CHUNK))
             .enumerate();
+        let score = &score;
         for (c, ((payloads, buffers), graves)) in tasks {
             let tx = tx.clone();
             scope.spawn(move |_| {
-                let scored = score_all(scorer, payloads, buffers, graves);
+                let scored = score(c, payloads, buffers, graves);
                 // The body receives every chunk before it returns, so this fails only while it unwinds
                 // from a panic (which the scope raises again once every task is done).
                 let _ = tx.send((c, (scored, buffers)));
@@ -385,10 +391,11 @@ fn score_emitting(
                     Ok((c, chunk)) => arrived[c] = Some(chunk),
                     // Every sender is gone with a chunk missing: a task panicked, which the scope
                     // raises again on this thread once the body returns.
-                    Err(_) => return,
+                    Err(_) => break,
                 }
             }
             let Some((mut scored, buffers)) = arrived[next].take() else {
+                out.emitted = Err(anyhow!("scoring chunk {next} of {chunks} never arrived"));
                 return;
             };
             for (i, (s, json)) in scored.iter_mut().zip(buffers.iter()).enumerate() {
@@ -531,9 +538,17 @@ impl Pipeline {
                 .name("offset-commit".into())
                 .spawn_scoped(scope, || self.sink.run_committer(&self.consumer))
                 .context("starting the offset-commit thread")?;
-            let result = self.consume();
-            self.sink.stop_committer();
-            result
+            // Told to stop however `consume` ends, a panic included: the scope joins the commit thread
+            // before a panic goes on, and one never told to stop would hold this thread (and the
+            // service) forever instead of letting it stop.
+            struct StopCommitter<'s>(&'s Sink);
+            impl Drop for StopCommitter<'_> {
+                fn drop(&mut self) {
+                    self.0.stop_committer();
+                }
+            }
+            let _stop = StopCommitter(&self.sink);
+            self.consume()
         });
         self.readiness.consumer_running(false);
         let drained = self.finish();
@@ -685,8 +700,8 @@ impl Pipeline {
             // A backlog: emitted as the scoring threads finish each chunk, in poll order (the sink sees
             // the same sequence as below; see `score_emitting`).
             let done = score_emitting(
-                &scorer,
                 pool,
+                |_, p, b, g| score_all(&scorer, p, b, g),
                 &payloads,
                 buffers,
                 &mut graves,
@@ -1019,10 +1034,11 @@ mod tests {
         assert!(decided > 1200 && bad > 20, "{decided} decided, {bad} bad");
     }
 
-    /// A batch scored on the pool is emitted in poll order however its chunks finish, each record with
-    /// the JSON it was scored into (the decision inline scoring gives, decided_at aside), and every record
-    /// is scored even when emitting stops early: after `false` nothing more is emitted, after an error
-    /// neither, and the error is returned.
+    /// A batch scored on the pool is emitted in poll order however its chunks finish — here the first chunk
+    /// is held back until every other one is scored — each record with the JSON it was scored into (the
+    /// decision inline scoring gives, decided_at aside), and every record is scored even when emitting
+    /// stops early: after `false` `emit` is not called again, after an error neither, and the error is
+    /// returned.
     #[test]
     fn a_pool_scored_batch_is_emitted_in_poll_order_as_its_chunks_finish() {
         let f = Fixture::new(5, 0.05);
@@ -1034,6 +1050,7 @@ mod tests {
             .unwrap();
         // A full batch and a ragged one: 16 chunks, and 3 with a short last chunk.
         for n in [MAX_BATCH, 2 * EMIT_CHUNK + 5] {
+            let chunks = n.div_ceil(EMIT_CHUNK);
             let records: Vec<Vec<u8>> = (0..n as u64).map(|i| f.g.record(i).to_bytes()).collect();
             let payloads: Vec<Option<&[u8]>> = records.iter().map(|r| Some(&r[..])).collect();
             let mut inline_buffers = vec![Vec::new(); n];
@@ -1046,14 +1063,31 @@ mod tests {
             // (stop after this many emitted: never, mid-chunk with `false`, mid-chunk with an error)
             for (stop_at, fail) in [(usize::MAX, false), (EMIT_CHUNK + 3, false), (7, true)] {
                 let mut buffers = vec![b"stale".to_vec(); n];
-                let mut emitted: Vec<usize> = Vec::new();
+                let (mut emitted, mut calls): (Vec<usize>, usize) = (Vec::new(), 0);
+                // Chunk 0 waits until every other chunk is scored, so it arrives last.
+                let finished = std::sync::Mutex::new(Vec::new());
+                let others_done = std::sync::Condvar::new();
+                let score = |c: usize, p: &[Option<&[u8]>], b: &mut [Vec<u8>], g: &mut [Graves]| {
+                    let mut done = finished.lock().unwrap();
+                    if c == 0 {
+                        while done.len() < chunks - 1 {
+                            done = others_done.wait(done).unwrap();
+                        }
+                    }
+                    drop(done);
+                    let scored = score_all(&scorer, p, b, g);
+                    finished.lock().unwrap().push(c);
+                    others_done.notify_all();
+                    scored
+                };
                 let done = score_emitting(
-                    &scorer,
                     &pool,
+                    score,
                     &payloads,
                     &mut buffers,
                     &mut vec![(None, None); n],
                     |i, s, json| {
+                        calls += 1;
                         if emitted.len() == stop_at {
                             return if fail {
                                 Err(anyhow!("the sink failed"))
@@ -1076,10 +1110,21 @@ mod tests {
                         Ok(true)
                     },
                 );
+                assert_eq!(
+                    finished.into_inner().unwrap().last(),
+                    Some(&0),
+                    "the first chunk finished last"
+                );
                 let want = n.min(stop_at);
                 assert_eq!(
                     emitted,
                     (0..want).collect::<Vec<_>>(),
+                    "n {n}, stop at {stop_at}"
+                );
+                // One more call told to stop, then none.
+                assert_eq!(
+                    calls,
+                    want + usize::from(stop_at < n),
                     "n {n}, stop at {stop_at}"
                 );
                 assert_eq!(done.emitted.is_err(), fail && stop_at < n);
@@ -1142,8 +1187,8 @@ mod tests {
             let scored: Vec<Scored> = if on_pool {
                 let mut emitted = 0;
                 let done = score_emitting(
-                    &scorer,
                     &pool,
+                    |_, p, b, g| score_all(&scorer, p, b, g),
                     &payloads,
                     &mut buffers,
                     &mut graves,
