@@ -13,13 +13,11 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{bail, Context};
 use borderlane::service::config::Config;
-use borderlane::service::kafka::clients::{client_config, Role};
 use borderlane::traffic::produce::Loader;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 
 use crate::payload::{self, Templates};
@@ -181,29 +179,6 @@ fn fill(config: &Config, topic: &str, templates: &Templates, n: u64) -> anyhow::
     Ok(())
 }
 
-/// A group-less reader of `target`'s output topics, every partition assigned from the beginning, with
-/// the service's consumer properties (read_committed: an exactly-once service's outputs count once
-/// committed).
-fn reader(target: &Target) -> anyhow::Result<(BaseConsumer, Vec<(String, i32)>)> {
-    let mut cc = client_config(&target.config.kafka, Role::PartnerConsumer);
-    cc.set("group.id", crate::kafka::unique("drain-reader"));
-    cc.set("enable.partition.eof", "false");
-    cc.set("isolation.level", "read_committed");
-    let consumer: BaseConsumer = cc
-        .create()
-        .map_err(|e| anyhow!("creating the output reader: {e}"))?;
-    let mut partitions = Vec::new();
-    for t in &target.outputs {
-        let md = consumer
-            .fetch_metadata(Some(t), Duration::from_secs(30))
-            .with_context(|| format!("metadata of {t}"))?;
-        for p in md.topics().iter().flat_map(|t| t.partitions()) {
-            partitions.push((t.clone(), p.id()));
-        }
-    }
-    Ok((consumer, partitions))
-}
-
 /// Records on the output partitions so far (end offsets summed; an exactly-once service's transaction
 /// markers count too, so this only says when to start reading).
 fn written(consumer: &BaseConsumer, partitions: &[(String, i32)]) -> anyhow::Result<u64> {
@@ -264,7 +239,7 @@ fn watch_and_read(
     n: u64,
     progress: bool,
 ) -> anyhow::Result<(Outputs, Option<crate::cpu::Snapshot>)> {
-    let (consumer, partitions) = reader(target)?;
+    let (consumer, partitions) = target.output_reader("drain-reader")?;
     let name = target.kind.as_str();
     let mut seen = 0u64;
     let mut moved = Instant::now();
@@ -296,13 +271,7 @@ fn watch_and_read(
     };
     // Then every output, until each manifest has one (an exactly-once service's end offsets count its
     // transaction markers, so more may still be coming).
-    let mut tpl = TopicPartitionList::new();
-    for (t, p) in &partitions {
-        tpl.add_partition_offset(t, *p, Offset::Beginning)?;
-    }
-    consumer
-        .assign(&tpl)
-        .context("assigning the output topics")?;
+    crate::kafka::assign_from_beginning(&consumer, &partitions)?;
     let dlq = &target.config.kafka.topics.dlq;
     let mut outputs = Outputs::new(n);
     let mut moved = Instant::now();

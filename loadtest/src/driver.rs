@@ -10,14 +10,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, bail};
 use borderlane::service::kafka::clients::{client_config, Role};
 use hdrhistogram::Histogram;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::ClientContext;
 use serde::Serialize;
 
 use crate::payload::{self, Templates};
@@ -288,29 +288,11 @@ pub fn run(target: &Target, templates: &Templates, spec: &RunSpec) -> anyhow::Re
         period_ns: 1e9 / spec.rate,
     };
 
-    // The collector reads every output topic from the beginning, group-less, with the service's consumer
-    // properties (fetch.wait.max.ms etc.), so it adds what a downstream consumer would add.
-    let mut cc = client_config(&target.config.kafka, Role::PartnerConsumer);
-    cc.set("group.id", crate::kafka::unique("collector"));
-    cc.set("enable.partition.eof", "false");
-    // What a downstream reader of an exactly-once service must do (librdkafka's default, made explicit):
-    // only committed outputs count, so exactly-once latency includes the wait for the commit.
-    cc.set("isolation.level", "read_committed");
-    let consumer: BaseConsumer = cc
-        .create()
-        .map_err(|e| anyhow!("creating the collector: {e}"))?;
-    let mut tpl = TopicPartitionList::new();
-    for t in &target.outputs {
-        let md = consumer
-            .fetch_metadata(Some(t), Duration::from_secs(30))
-            .with_context(|| format!("metadata of {t}"))?;
-        for p in md.topics().iter().flat_map(|t| t.partitions()) {
-            tpl.add_partition_offset(t, p.id(), Offset::Beginning)?;
-        }
-    }
-    consumer
-        .assign(&tpl)
-        .context("assigning the output topics")?;
+    // The collector reads every output topic from the beginning as a downstream consumer would (the
+    // service's consumer properties, fetch.wait.max.ms etc.; read_committed, so exactly-once latency
+    // includes the wait for the commit).
+    let (consumer, partitions) = target.output_reader("collector")?;
+    crate::kafka::assign_from_beginning(&consumer, &partitions)?;
     let stop = Arc::new(AtomicBool::new(false));
     let collector = {
         let (live, clock, stop) = (live.clone(), clock.clone(), stop.clone());

@@ -163,6 +163,19 @@ pub fn delete_topics(config: &Config, names: &[String]) {
     }
 }
 
+/// Assigns `partitions` (topic, partition) to `consumer`, each from its beginning.
+pub fn assign_from_beginning(
+    consumer: &rdkafka::consumer::BaseConsumer,
+    partitions: &[(String, i32)],
+) -> anyhow::Result<()> {
+    use rdkafka::consumer::Consumer;
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for (t, p) in partitions {
+        tpl.add_partition_offset(t, *p, rdkafka::Offset::Beginning)?;
+    }
+    consumer.assign(&tpl).context("assigning the output topics")
+}
+
 /// Sends `records` (key, value) to `topic` with the service's own loader and waits for every delivery.
 pub fn load_records(
     config: &Config,

@@ -174,6 +174,30 @@ impl Target {
         }
     }
 
+    /// A group-less reader of the outputs (`name` in its group id), as a downstream consumer reads them:
+    /// the service's consumer properties, `read_committed` (an exactly-once service's outputs count once
+    /// committed: librdkafka's default, made explicit), and every output partition, found in the
+    /// metadata — for the caller to assign from where it needs.
+    pub fn output_reader(&self, name: &str) -> anyhow::Result<(BaseConsumer, Vec<(String, i32)>)> {
+        let mut cc = client_config(&self.config.kafka, Role::PartnerConsumer);
+        cc.set("group.id", kafka::unique(name));
+        cc.set("enable.partition.eof", "false");
+        cc.set("isolation.level", "read_committed");
+        let consumer: BaseConsumer = cc
+            .create()
+            .map_err(|e| anyhow!("creating the {name}: {e}"))?;
+        let mut partitions = Vec::new();
+        for t in &self.outputs {
+            let md = consumer
+                .fetch_metadata(Some(t), Duration::from_secs(30))
+                .with_context(|| format!("metadata of {t}"))?;
+            for p in md.topics().iter().flat_map(|t| t.partitions()) {
+                partitions.push((t.clone(), p.id()));
+            }
+        }
+        Ok((consumer, partitions))
+    }
+
     /// A failure the system reported while running (it stopped), if any.
     pub fn failed(&self) -> bool {
         match &self.inner {
