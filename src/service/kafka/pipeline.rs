@@ -705,14 +705,7 @@ impl Pipeline {
                 &payloads,
                 buffers,
                 &mut graves,
-                |i, s, json| {
-                    // Exactly-once: as in `emit_all`.
-                    if self.sink.rewind_if_needed(&self.consumer)? {
-                        return Ok(false);
-                    }
-                    self.emit(&batch[i], s, json)?;
-                    Ok(true)
-                },
+                |i, s, json| self.emit_next(&batch[i], s, json),
             );
             // Freed on the pool too, off this thread: its blocks come from the scoring threads' allocator
             // arenas, and freeing them here was ~40 % of this thread's CPU, on the one thread every record
@@ -741,14 +734,27 @@ impl Pipeline {
         buffers: &[Vec<u8>],
     ) -> anyhow::Result<()> {
         for ((m, scored), json) in batch.iter().zip(scored).zip(buffers) {
-            // Exactly-once: an earlier record of this batch may have found the transaction no longer
-            // usable and aborted it; the rest of the batch is then read again after the rewind.
-            if self.sink.rewind_if_needed(&self.consumer)? {
+            if !self.emit_next(m, scored, json)? {
                 break;
             }
-            self.emit(m, scored, json)?;
         }
         Ok(())
+    }
+
+    /// Emits the next record of a batch in poll order, unless the rest of the batch is to be read again:
+    /// with exactly-once an earlier record may have found the transaction no longer usable and aborted it,
+    /// and the consumer rewound. Returns whether to go on with the batch.
+    fn emit_next(
+        &self,
+        m: &BorrowedMessage<'_>,
+        scored: &mut Scored,
+        json: &[u8],
+    ) -> anyhow::Result<bool> {
+        if self.sink.rewind_if_needed(&self.consumer)? {
+            return Ok(false);
+        }
+        self.emit(m, scored, json)?;
+        Ok(true)
     }
 
     /// Emits one record's decision or dead letter.
