@@ -24,6 +24,7 @@ use crate::payload::{self, Templates};
 use crate::report::Environment;
 use crate::scenario::Scenario;
 use crate::target::{Kind, Target};
+use crate::Data;
 
 /// A drain that makes no progress for this long has stalled: the run fails.
 const STALL: Duration = Duration::from_secs(60);
@@ -197,8 +198,7 @@ fn drain_one(
     kind: Kind,
     base: &Config,
     scenario: &Scenario,
-    partners: &[(String, Vec<u8>)],
-    templates: &Templates,
+    data: &Data,
     n: u64,
     progress: bool,
 ) -> anyhow::Result<DrainStats> {
@@ -208,28 +208,25 @@ fn drain_one(
         kind,
         base,
         scenario.partitions,
-        partners,
+        &data.partners,
         |config, input| {
             let t = Instant::now();
-            fill(config, input, templates, n)?;
+            fill(config, input, &data.templates, n)?;
             fill_s = t.elapsed().as_secs_f64();
             started = (now_unix_ms(), crate::cpu::snapshot());
             Ok(())
         },
     )?;
-    let result = watch_and_read(&target, n, progress).map(|(outputs, cpu)| {
+    target.run_then_stop(|target| {
+        let (outputs, cpu) = watch_and_read(target, n, progress)?;
         let mut stats = outputs.stats(kind, fill_s, started.0);
         stats.cpu = started
             .1
             .as_ref()
             .zip(cpu.as_ref())
             .map(|(a, b)| crate::cpu::between(a, b));
-        stats
-    });
-    let stopped = target.stop();
-    let stats = result?;
-    stopped?;
-    Ok(stats)
+        Ok(stats)
+    })
 }
 
 /// Waits until `target`'s outputs hold at least `n` records (the CPU counters read then), then reads them
@@ -311,36 +308,20 @@ pub fn run(
     let base = &crate::with_delivery(base, scenario)?;
     let mut environment = Environment::capture(&base.kafka.bootstrap_servers);
     let policy = borderlane::service::load_policy(base)?;
-    let partners = payload::partner_records(&policy, scenario.seed, scenario.partners);
-    let templates = Templates::generate(
-        &policy,
-        scenario.seed,
-        scenario.partners,
-        scenario.bad_share,
-        scenario.templates,
-    );
+    let data = Data::of(&policy, scenario);
     let passthrough = if scenario.passthrough {
         Some(drain_one(
             Kind::Passthrough,
             base,
             scenario,
-            &partners,
-            &templates,
+            &data,
             n,
             progress,
         )?)
     } else {
         None
     };
-    let pipeline = drain_one(
-        Kind::Pipeline,
-        base,
-        scenario,
-        &partners,
-        &templates,
-        n,
-        progress,
-    )?;
+    let pipeline = drain_one(Kind::Pipeline, base, scenario, &data, n, progress)?;
     environment.finish();
     let ratio = passthrough
         .as_ref()

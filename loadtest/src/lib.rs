@@ -18,6 +18,7 @@ pub mod target;
 use std::time::Duration;
 
 use borderlane::service::config::Config;
+use borderlane_core::policy::CompiledPolicy;
 
 use crate::driver::{RunSpec, RunStats};
 use crate::payload::Templates;
@@ -40,11 +41,27 @@ pub struct Options {
 }
 
 /// The data of a scenario, generated once and shared by every run of an invocation.
-struct Data {
+pub(crate) struct Data {
     /// Partner records for the service's partner topic.
-    partners: Vec<(String, Vec<u8>)>,
+    pub(crate) partners: Vec<(String, Vec<u8>)>,
     /// The cycled manifests.
-    templates: Templates,
+    pub(crate) templates: Templates,
+}
+
+impl Data {
+    /// The scenario's partners and manifests, from its seed, under `policy`.
+    pub(crate) fn of(policy: &CompiledPolicy, scenario: &Scenario) -> Data {
+        Data {
+            partners: payload::partner_records(policy, scenario.seed, scenario.partners),
+            templates: Templates::generate(
+                policy,
+                scenario.seed,
+                scenario.partners,
+                scenario.bad_share,
+                scenario.templates,
+            ),
+        }
+    }
 }
 
 /// Runs one system once at `rate` on fresh topics.
@@ -55,16 +72,13 @@ fn run_one(
     data: &Data,
     spec: &RunSpec,
 ) -> anyhow::Result<RunStats> {
-    let target = Target::start(kind, base, scenario.partitions, &data.partners)?;
-    let result = driver::run(&target, &data.templates, spec).map(|mut stats| {
-        stats.commits = target.commit_stats();
-        stats.pipeline_steps = target.pipeline_steps();
-        stats
-    });
-    let stopped = target.stop();
-    let stats = result?;
-    stopped?;
-    Ok(stats)
+    Target::start(kind, base, scenario.partitions, &data.partners)?.run_then_stop(|target| {
+        driver::run(target, &data.templates, spec).map(|mut stats| {
+            stats.commits = target.commit_stats();
+            stats.pipeline_steps = target.pipeline_steps();
+            stats
+        })
+    })
 }
 
 /// The highest sustainable rate of `kind`, with every step.
@@ -148,16 +162,7 @@ pub fn run_scenario(
     let base = &with_delivery(base, scenario)?;
     let mut environment = Environment::capture(&base.kafka.bootstrap_servers);
     let policy = borderlane::service::load_policy(base)?;
-    let data = Data {
-        partners: payload::partner_records(&policy, scenario.seed, scenario.partners),
-        templates: Templates::generate(
-            &policy,
-            scenario.seed,
-            scenario.partners,
-            scenario.bad_share,
-            scenario.templates,
-        ),
-    };
+    let data = Data::of(&policy, scenario);
     let mut find = None;
     let mut rate = options.rate.unwrap_or(scenario.rate);
     let mut mode = "fixed".to_string();

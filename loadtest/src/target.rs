@@ -174,6 +174,19 @@ impl Target {
         }
     }
 
+    /// Runs `f` on the started system, then stops it (and deletes its topics) whatever `f` returned: `f`'s
+    /// error first, else the stop's.
+    pub fn run_then_stop<R>(
+        self,
+        f: impl FnOnce(&Target) -> anyhow::Result<R>,
+    ) -> anyhow::Result<R> {
+        let result = f(&self);
+        let stopped = self.stop();
+        let r = result?;
+        stopped?;
+        Ok(r)
+    }
+
     /// A group-less reader of the outputs (`name` in its group id), as a downstream consumer reads them:
     /// the service's consumer properties, `read_committed` (an exactly-once service's outputs count once
     /// committed: librdkafka's default, made explicit), and every output partition, found in the
