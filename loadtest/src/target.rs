@@ -105,7 +105,19 @@ impl Target {
         config.kafka.topics.decisions = format!("{id}-decisions");
         config.kafka.topics.dlq = format!("{id}-dlq");
         let t = config.kafka.topics.clone();
-        match kind {
+        let topics = match kind {
+            Kind::Pipeline => vec![
+                t.manifests.clone(),
+                t.partners.clone(),
+                t.decisions.clone(),
+                t.dlq.clone(),
+            ],
+            Kind::Passthrough => vec![t.manifests.clone(), t.decisions.clone()],
+        };
+        // Whatever fails once topics may exist (creating them, the partner records, `before`, the system's
+        // start) deletes them again, as `stop` does after a run.
+        let cleanup = config.clone();
+        let started = (|| match kind {
             Kind::Pipeline => {
                 let runtime = tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(2)
@@ -116,10 +128,7 @@ impl Target {
                 // Topics first (as the service would create them), so the partner table is there before it starts.
                 runtime.block_on(borderlane::service::kafka::topics::ensure(&config))?;
                 kafka::load_records(&config, &t.partners, partners)?;
-                if let Err(e) = before(&config, &t.manifests) {
-                    kafka::delete_topics(&config, &[t.manifests, t.partners, t.decisions, t.dlq]);
-                    return Err(e);
-                }
+                before(&config, &t.manifests)?;
                 let running = runtime.block_on(borderlane::service::start(config.clone()))?;
                 let readiness = running.readiness().clone();
                 let shutdown = running.shutdown_handle();
@@ -144,7 +153,7 @@ impl Target {
                     kind,
                     input: t.manifests.clone(),
                     outputs: vec![t.decisions.clone(), t.dlq.clone()],
-                    topics: vec![t.manifests, t.partners, t.decisions, t.dlq],
+                    topics: topics.clone(),
                     config,
                     inner: Inner::Service {
                         runtime,
@@ -157,21 +166,22 @@ impl Target {
             }
             Kind::Passthrough => {
                 kafka::create_topics(&config, &[&t.manifests, &t.decisions], partitions)?;
-                if let Err(e) = before(&config, &t.manifests) {
-                    kafka::delete_topics(&config, &[t.manifests, t.decisions]);
-                    return Err(e);
-                }
+                before(&config, &t.manifests)?;
                 let p = Passthrough::start(&config, &t.manifests, &t.decisions)?;
                 Ok(Target {
                     kind,
                     input: t.manifests.clone(),
                     outputs: vec![t.decisions.clone()],
-                    topics: vec![t.manifests, t.decisions],
+                    topics: topics.clone(),
                     config,
                     inner: Inner::Passthrough(p),
                 })
             }
+        })();
+        if started.is_err() {
+            kafka::delete_topics(&cleanup, &topics);
         }
+        started
     }
 
     /// Runs `f` on the started system, then stops it (and deletes its topics) whatever `f` returned: `f`'s
