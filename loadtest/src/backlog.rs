@@ -8,7 +8,8 @@
 //! again"). Here nothing of the harness runs while a system drains but a watermark query every 100 ms: the
 //! outputs are read only once the last one is written. The passthrough baseline drains the same manifests
 //! with the service's own client properties, so pipeline ÷ passthrough is what the service's work costs
-//! in throughput on this machine.
+//! in throughput on this machine. With `--service-bin BIN` the pipeline is `BIN serve` as a child process
+//! (any build's, [`Launch::Binary`]), so two builds drain under the same harness.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -23,7 +24,7 @@ use serde::Serialize;
 use crate::payload::{self, Templates};
 use crate::report::Environment;
 use crate::scenario::Scenario;
-use crate::target::{Kind, Target};
+use crate::target::{Kind, Launch, Target};
 use crate::Data;
 
 /// A drain that makes no progress for this long has stalled: the run fails.
@@ -69,6 +70,9 @@ pub struct DrainStats {
 pub struct DrainReport {
     pub scenario: String,
     pub delivery: String,
+    /// The pipeline that ran: `in-process` (this build's service, hosted), or the binary whose `serve` ran
+    /// as a child process (`--service-bin`).
+    pub service: String,
     pub backlog: u64,
     pub bad_share: f64,
     pub partners: usize,
@@ -196,6 +200,7 @@ fn written(consumer: &BaseConsumer, partitions: &[(String, i32)]) -> anyhow::Res
 /// Drains `n` manifests through one system; see the module documentation.
 fn drain_one(
     kind: Kind,
+    launch: &Launch,
     base: &Config,
     scenario: &Scenario,
     data: &Data,
@@ -206,6 +211,7 @@ fn drain_one(
     let mut started = (0i64, None);
     let target = Target::start_after(
         kind,
+        launch,
         base,
         scenario.partitions,
         &data.partners,
@@ -245,7 +251,7 @@ fn watch_and_read(
     let cpu = loop {
         let now_written = written(&consumer, &partitions)?;
         if now_written >= n {
-            break crate::cpu::snapshot();
+            break crate::cpu::snapshot_with(&target.child_pids());
         }
         if now_written > seen {
             seen = now_written;
@@ -300,6 +306,7 @@ pub fn run(
     base: &Config,
     scenario: &Scenario,
     n: u64,
+    launch: &Launch,
     progress: bool,
 ) -> anyhow::Result<DrainReport> {
     if n < 2 {
@@ -312,6 +319,7 @@ pub fn run(
     let passthrough = if scenario.passthrough {
         Some(drain_one(
             Kind::Passthrough,
+            launch,
             base,
             scenario,
             &data,
@@ -321,7 +329,7 @@ pub fn run(
     } else {
         None
     };
-    let pipeline = drain_one(Kind::Pipeline, base, scenario, &data, n, progress)?;
+    let pipeline = drain_one(Kind::Pipeline, launch, base, scenario, &data, n, progress)?;
     environment.finish();
     let ratio = passthrough
         .as_ref()
@@ -330,6 +338,10 @@ pub fn run(
     Ok(DrainReport {
         scenario: scenario.name.clone(),
         delivery: base.kafka.delivery.as_str().to_string(),
+        service: match launch {
+            Launch::InProcess => "in-process".to_string(),
+            Launch::Binary { bin, .. } => format!("{} serve (child process)", bin.display()),
+        },
         backlog: n,
         bad_share: scenario.bad_share,
         partners: scenario.partners,
@@ -362,6 +374,7 @@ impl DrainReport {
             self.partners,
             self.delivery
         );
+        let _ = writeln!(s, "service: {}", self.service);
         let _ = writeln!(
             s,
             "machine: {} CPUs ({}), load average {} before, {} after; broker {}",

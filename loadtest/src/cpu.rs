@@ -4,8 +4,10 @@
 //! runs beside it on the same machine, so a run's CPU splits three ways: this process's threads (grouped
 //! by name, trailing digits dropped: `scoring-0` and `scoring-1` are `scoring`), threads of this process
 //! that ended during the run (the process total less the live threads'), and other processes (the
-//! machine's busy time from `/proc/stat` less this process's: the broker, mostly). Linux only; elsewhere,
-//! or if `/proc` cannot be read, there is no figure rather than a wrong one.
+//! machine's busy time from `/proc/stat` less this process's: the broker, mostly). A service run as a child
+//! process (`--service-bin`) counts as part of this process: its threads join the groups by name, so the
+//! split means the same either way. Linux only; elsewhere, or if `/proc` cannot be read, there is no figure
+//! rather than a wrong one.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -20,9 +22,9 @@ pub struct Snapshot {
     ticks_per_s: f64,
     /// The machine's busy ticks (all CPUs): user, nice, system, irq, softirq.
     machine_busy: u64,
-    /// This process's user + system ticks, ended threads included.
+    /// This process's user + system ticks, ended threads included (and those of the children counted).
     process: u64,
-    /// This process's live threads: id → (name, user + system ticks).
+    /// This process's (and the counted children's) live threads: id → (name, user + system ticks).
     threads: HashMap<u32, (String, u64)>,
 }
 
@@ -70,28 +72,43 @@ impl CpuUse {
 
 /// Reads the counters now; `None` where `/proc` is missing or unreadable.
 pub fn snapshot() -> Option<Snapshot> {
+    snapshot_with(&[])
+}
+
+/// [`snapshot`], counting the processes `children` (the service run as a child process) as part of this
+/// one: their threads are grouped with this process's, and their CPU is in `process`. A child that started
+/// after the start snapshot counts from zero, its start-up included, as a hosted service's start-up is.
+pub fn snapshot_with(children: &[u32]) -> Option<Snapshot> {
     let ticks_per_s = clock_ticks_per_s()?;
+    let procs: Vec<String> = std::iter::once("self".to_string())
+        .chain(children.iter().map(u32::to_string))
+        .collect();
     // Threads first, then the process, then the machine: counters only grow, so the process's figure
     // covers its threads' and the machine's covers the process's (as far as their accounting agrees).
     let mut threads = HashMap::new();
-    for entry in std::fs::read_dir("/proc/self/task").ok()? {
-        let Ok(entry) = entry else { continue };
-        let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse().ok()) else {
-            continue;
-        };
-        // A thread may end between the listing and the reads: skipped, counted with the ended ones.
-        let path = entry.path();
-        let (Ok(stat), Ok(comm)) = (
-            std::fs::read_to_string(path.join("stat")),
-            std::fs::read_to_string(path.join("comm")),
-        ) else {
-            continue;
-        };
-        if let Some(ticks) = stat_ticks(&stat) {
-            threads.insert(tid, (comm.trim_end().to_string(), ticks));
+    for p in &procs {
+        for entry in std::fs::read_dir(format!("/proc/{p}/task")).ok()? {
+            let Ok(entry) = entry else { continue };
+            let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse().ok()) else {
+                continue;
+            };
+            // A thread may end between the listing and the reads: skipped, counted with the ended ones.
+            let path = entry.path();
+            let (Ok(stat), Ok(comm)) = (
+                std::fs::read_to_string(path.join("stat")),
+                std::fs::read_to_string(path.join("comm")),
+            ) else {
+                continue;
+            };
+            if let Some(ticks) = stat_ticks(&stat) {
+                threads.insert(tid, (comm.trim_end().to_string(), ticks));
+            }
         }
     }
-    let process = stat_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)?;
+    let mut process = 0;
+    for p in &procs {
+        process += stat_ticks(&std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?)?;
+    }
     let machine_busy = machine_busy_ticks(&std::fs::read_to_string("/proc/stat").ok()?)?;
     Some(Snapshot {
         at: Instant::now(),

@@ -1,8 +1,9 @@
 //! `loadtest`: the command line of the load generator and performance harness.
 //!
 //! `cargo run --release -p loadtest -- --scenario loadtest/scenarios/<name>.toml [--json FILE]
-//! [--find-max] [--backlog [N]] [--partner-load [N]] [--bootstrap HOST:PORT]`. Without `--bootstrap` (or `KAFKA_BOOTSTRAP`)
-//! the broker is started with `scripts/kafka start`; the service runs in-process. See
+//! [--find-max] [--backlog [N] [--service-bin BIN]] [--partner-load [N]] [--bootstrap HOST:PORT]`. Without
+//! `--bootstrap` (or `KAFKA_BOOTSTRAP`) the broker is started with `scripts/kafka start`; the service runs
+//! in-process (with `--service-bin`, another build's `serve` as a child process). See
 //! `docs/performance-kafka.md`.
 
 use std::io::Write as _;
@@ -14,6 +15,7 @@ use clap::{Parser, Subcommand};
 use loadtest::partner_load::{self, Mode};
 use loadtest::report::Environment;
 use loadtest::scenario::Scenario;
+use loadtest::target::Launch;
 use loadtest::{kafka, Options};
 
 #[derive(Parser, Debug)]
@@ -49,6 +51,11 @@ struct Cli {
     #[arg(long, num_args = 0..=1, default_missing_value = "300000", value_name = "N",
           conflicts_with_all = ["find_max", "partner_load", "rate", "duration", "latencies", "broker_gc_log"])]
     backlog: Option<u64>,
+    /// With --backlog: the pipeline is `BIN serve`, run as a child process on `--service-config` (or that
+    /// build's defaults) with the run's topics, group and broker as BORDERLANE_* overrides, instead of this
+    /// build's service hosted in-process — to drain any two builds under the same harness.
+    #[arg(long, value_name = "BIN", requires = "backlog")]
+    service_bin: Option<PathBuf>,
     /// Override the scenario's rate (manifests per second).
     #[arg(long)]
     rate: Option<f64>,
@@ -133,7 +140,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     // A drain with manifests left unanswered still reports, then fails.
     let mut unanswered = 0;
     let (table, json) = if let Some(n) = cli.backlog {
-        let r = loadtest::backlog::run(&base, &scenario, n, !cli.quiet)?;
+        let launch = match cli.service_bin {
+            Some(bin) => Launch::Binary {
+                bin,
+                config: cli.service_config.clone(),
+            },
+            None => Launch::InProcess,
+        };
+        let r = loadtest::backlog::run(&base, &scenario, n, &launch, !cli.quiet)?;
         unanswered = r.missing();
         (r.table(), serde_json::to_value(&r)?)
     } else if let Some(n) = cli.partner_load {

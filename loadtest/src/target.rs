@@ -1,10 +1,16 @@
 //! The systems under test, each on its own fresh topics: the real service (`borderlane::service`, in-process
 //! on its own runtime, exactly as `borderlane serve` runs it) and the passthrough baseline — a consumer
 //! that produces every record's unchanged key and bytes to one output topic, with the service's own client
-//! properties (`serve::clients`), so the difference between the two is what the service adds.
+//! properties (`serve::clients`), so the difference between the two is what the service adds. The service
+//! can also be another build's `borderlane serve`, run as a child process ([`Launch::Binary`]): the same
+//! harness then measures two builds alike, whatever their load generators were.
 
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -39,6 +45,21 @@ impl Kind {
     }
 }
 
+/// How the pipeline runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Launch {
+    /// `borderlane::service` hosted in this process, on its own runtime (this build's service).
+    #[default]
+    InProcess,
+    /// `<bin> serve` as a child process (any build's): on `config` (the `--service-config` file) or an
+    /// empty file (that build's defaults), with the run's settings given as `BORDERLANE_*` overrides. Its
+    /// CPU is counted with this process's ([`Target::child_pids`]).
+    Binary {
+        bin: PathBuf,
+        config: Option<PathBuf>,
+    },
+}
+
 /// A started system under test.
 pub struct Target {
     /// Which one.
@@ -70,6 +91,8 @@ enum Inner {
         /// Its metrics registry (commit counters for the report).
         metrics: Arc<borderlane::service::metrics::Metrics>,
     },
+    /// `borderlane serve` of another binary.
+    Child(ChildService),
     /// The baseline's thread.
     Passthrough(Passthrough),
 }
@@ -83,7 +106,14 @@ impl Target {
         partitions: i32,
         partners: &[(String, Vec<u8>)],
     ) -> anyhow::Result<Target> {
-        Target::start_after(kind, base, partitions, partners, |_, _| Ok(()))
+        Target::start_after(
+            kind,
+            &Launch::InProcess,
+            base,
+            partitions,
+            partners,
+            |_, _| Ok(()),
+        )
     }
 
     /// [`Target::start`], calling `before` with the run's configuration and its input topic once every
@@ -91,6 +121,7 @@ impl Target {
     /// to the input is waiting there when the system's consumer first polls (a backlog).
     pub fn start_after(
         kind: Kind,
+        launch: &Launch,
         base: &Config,
         partitions: i32,
         partners: &[(String, Vec<u8>)],
@@ -117,8 +148,28 @@ impl Target {
         // Whatever fails once topics may exist (creating them, the partner records, `before`, the system's
         // start) deletes them again, as `stop` does after a run.
         let cleanup = config.clone();
-        let started = (|| match kind {
-            Kind::Pipeline => {
+        let started = (|| match (kind, launch) {
+            (Kind::Pipeline, Launch::Binary { bin, config: file }) => {
+                // The topics and partner records as for the hosted service; the child (told to create
+                // topics) finds them there.
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("building a runtime for the topics")?
+                    .block_on(borderlane::service::kafka::topics::ensure(&config))?;
+                kafka::load_records(&config, &t.partners, partners)?;
+                before(&config, &t.manifests)?;
+                let child = ChildService::start(bin, file.as_deref(), &config)?;
+                Ok(Target {
+                    kind,
+                    input: t.manifests.clone(),
+                    outputs: vec![t.decisions.clone(), t.dlq.clone()],
+                    topics: topics.clone(),
+                    config,
+                    inner: Inner::Child(child),
+                })
+            }
+            (Kind::Pipeline, Launch::InProcess) => {
                 let runtime = tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(2)
                     .thread_name("service")
@@ -164,7 +215,7 @@ impl Target {
                     },
                 })
             }
-            Kind::Passthrough => {
+            (Kind::Passthrough, _) => {
                 kafka::create_topics(&config, &[&t.manifests, &t.decisions], partitions)?;
                 before(&config, &t.manifests)?;
                 let p = Passthrough::start(&config, &t.manifests, &t.decisions)?;
@@ -225,6 +276,7 @@ impl Target {
     pub fn failed(&self) -> bool {
         match &self.inner {
             Inner::Service { done, .. } => done.is_finished(),
+            Inner::Child(c) => c.exited(),
             Inner::Passthrough(p) => p.thread.as_ref().is_none_or(JoinHandle::is_finished),
         }
     }
@@ -233,6 +285,9 @@ impl Target {
     pub fn commit_stats(&self) -> CommitStats {
         match &self.inner {
             Inner::Service { metrics, .. } => CommitStats::from_metrics(&metrics.render()),
+            Inner::Child(c) => c
+                .metrics()
+                .map_or_else(CommitStats::default, |m| CommitStats::from_metrics(&m)),
             Inner::Passthrough(_) => CommitStats::default(),
         }
     }
@@ -241,7 +296,18 @@ impl Target {
     pub fn pipeline_steps(&self) -> Vec<StepTime> {
         match &self.inner {
             Inner::Service { metrics, .. } => StepTime::from_metrics(&metrics.render()),
+            Inner::Child(c) => c
+                .metrics()
+                .map_or_else(Vec::new, |m| StepTime::from_metrics(&m)),
             Inner::Passthrough(_) => Vec::new(),
+        }
+    }
+
+    /// The processes besides this one that the system runs in (the child service's), for the CPU split.
+    pub fn child_pids(&self) -> Vec<u32> {
+        match &self.inner {
+            Inner::Child(c) => vec![c.pid],
+            _ => Vec::new(),
         }
     }
 
@@ -264,6 +330,7 @@ impl Target {
                     .and_then(|r| r.map_err(|e| anyhow!("service guard task: {e}")))
                     .and_then(|r| r)
             }
+            Inner::Child(c) => c.stop(),
             Inner::Passthrough(p) => p.stop(),
         };
         kafka::delete_topics(&self.config, &self.topics);
@@ -353,6 +420,194 @@ impl Passthrough {
             None => Ok(()),
         }
     }
+}
+
+/// `borderlane serve` of a given binary, as a child process; see [`Launch::Binary`].
+pub struct ChildService {
+    /// The process.
+    child: Mutex<std::process::Child>,
+    /// Its id (for the CPU split).
+    pid: u32,
+    /// Its `/readyz` and `/metrics`.
+    http: SocketAddr,
+    /// Its working directory: the empty configuration file (when none is given) and its output (`serve.log`).
+    dir: PathBuf,
+}
+
+impl ChildService {
+    /// Starts `bin serve` with `config`'s run settings (topics, group, partitions, delivery, broker) over
+    /// `file` or that build's defaults, and waits until `/readyz` answers 200.
+    fn start(bin: &Path, file: Option<&Path>, config: &Config) -> anyhow::Result<ChildService> {
+        let dir = std::env::temp_dir().join(kafka::unique("loadtest-serve"));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let file = match file {
+            Some(f) => f.to_path_buf(),
+            None => {
+                let f = dir.join("empty.toml");
+                std::fs::write(&f, "").with_context(|| format!("writing {}", f.display()))?;
+                f
+            }
+        };
+        // A port free now (the child binds it a moment later; loopback ports are not reused that fast).
+        let http = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .context("finding a free port for the child's HTTP listener")?;
+        let log = dir.join("serve.log");
+        let out =
+            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let err = out.try_clone().context("duplicating the log file")?;
+        let child = Command::new(bin)
+            .arg("serve")
+            .arg("--config")
+            .arg(&file)
+            .envs(run_overrides(config, http))
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .with_context(|| format!("starting {} serve", bin.display()))?;
+        let c = ChildService {
+            pid: child.id(),
+            child: Mutex::new(child),
+            http,
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if c.exited() {
+                let tail = c.log_tail();
+                let _ = std::fs::remove_dir_all(&c.dir);
+                bail!(
+                    "{} serve stopped while starting; its output:\n{tail}",
+                    bin.display()
+                );
+            }
+            if http_get(http, "/readyz").is_ok_and(|(status, _)| status == 200) {
+                return Ok(c);
+            }
+            if Instant::now() > deadline {
+                let _ = c.stop();
+                bail!("{} serve was not ready within 120 s", bin.display());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether the process has ended.
+    fn exited(&self) -> bool {
+        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        !matches!(child.try_wait(), Ok(None))
+    }
+
+    /// Its Prometheus metrics now, if it answers.
+    fn metrics(&self) -> Option<String> {
+        http_get(self.http, "/metrics")
+            .ok()
+            .filter(|(status, _)| *status == 200)
+            .map(|(_, body)| body)
+    }
+
+    /// The last lines of its output.
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.join("serve.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    /// A signalled stop (SIGTERM, as an orchestrator stops it), waiting up to 60 s; it must exit 0. Its
+    /// directory is removed when it did, and kept (named in the error) when it did not.
+    fn stop(self) -> anyhow::Result<()> {
+        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pid) = rustix::process::Pid::from_raw(self.pid as i32) {
+            if matches!(child.try_wait(), Ok(None)) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Ok(None) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    bail!(
+                        "the child service did not stop within 60 s (killed); its output: {}",
+                        self.dir.join("serve.log").display()
+                    );
+                }
+                Err(e) => bail!("waiting for the child service: {e}"),
+            }
+        };
+        if !status.success() {
+            bail!(
+                "the child service exited with {status}; its output ({}):\n{}",
+                self.dir.join("serve.log").display(),
+                self.log_tail()
+            );
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        Ok(())
+    }
+}
+
+/// A child left running (the harness failed or panicked before stopping it) is killed: it must not keep
+/// its consumer group and CPU after the run.
+impl Drop for ChildService {
+    fn drop(&mut self) {
+        let child = self.child.get_mut().unwrap_or_else(|e| e.into_inner());
+        if matches!(child.try_wait(), Ok(None)) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The run's settings as `BORDERLANE_*` overrides (TOML literals, so no value is read as a number): what
+/// the harness sets on its base configuration, whatever the child's build defaults to.
+fn run_overrides(config: &Config, http: SocketAddr) -> Vec<(String, String)> {
+    let k = &config.kafka;
+    let text = |v: &str| toml::Value::String(v.to_string()).to_string();
+    let mut vars = vec![
+        ("KAFKA__BOOTSTRAP_SERVERS", text(&k.bootstrap_servers)),
+        ("KAFKA__CREATE_TOPICS", k.create_topics.to_string()),
+        ("KAFKA__GROUP_ID", text(&k.group_id)),
+        ("KAFKA__TOPIC_PARTITIONS", k.topic_partitions.to_string()),
+        ("KAFKA__DELIVERY", text(k.delivery.as_str())),
+        ("KAFKA__TOPICS__MANIFESTS", text(&k.topics.manifests)),
+        ("KAFKA__TOPICS__PARTNERS", text(&k.topics.partners)),
+        ("KAFKA__TOPICS__DECISIONS", text(&k.topics.decisions)),
+        ("KAFKA__TOPICS__DLQ", text(&k.topics.dlq)),
+        ("HTTP__LISTEN", text(&http.to_string())),
+    ];
+    if let Some(id) = &k.instance_id {
+        vars.push(("KAFKA__INSTANCE_ID", text(id)));
+    }
+    vars.into_iter()
+        .map(|(k, v)| (format!("{}{k}", borderlane::service::config::ENV_PREFIX), v))
+        .collect()
+}
+
+/// `GET path` on `addr` over HTTP/1.0 (a body never chunked): (status, body). For the child's unauthenticated `/readyz` and
+/// `/metrics` only.
+fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut response = String::new();
+    s.read_to_string(&mut response)?;
+    let status = response
+        .split_ascii_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no HTTP status line"))?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    Ok((status, body))
 }
 
 /// How the service committed during a run, read from its Prometheus metrics: what exactly-once's
@@ -521,7 +776,62 @@ impl StepTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use borderlane::service::config::DeliveryMode;
     use borderlane::service::metrics::Metrics;
+
+    /// The child reads the run's settings back as they were set, values that look like other TOML types
+    /// (a numeric group id, a topic name with a dot) included; and the listener it is told to bind.
+    #[test]
+    fn a_child_reads_the_run_settings_back_from_its_overrides() {
+        let mut c = Config::from_text("", [], Path::new(".")).unwrap();
+        c.kafka.bootstrap_servers = "127.0.0.1:49013".into();
+        c.kafka.create_topics = true;
+        c.kafka.group_id = "12345".into();
+        c.kafka.topic_partitions = 5;
+        c.kafka.delivery = DeliveryMode::ExactlyOnce;
+        c.kafka.instance_id = Some("true".into());
+        c.kafka.topics.manifests = "run.1-manifests".into();
+        c.kafka.topics.partners = "run-1-partners".into();
+        c.kafka.topics.decisions = "run-1 \"decisions\"".into();
+        c.kafka.topics.dlq = "1e3".into();
+        let http: SocketAddr = "127.0.0.1:40001".parse().unwrap();
+        let vars = run_overrides(&c, http);
+        assert!(
+            vars.iter().all(|(k, _)| k.starts_with("BORDERLANE_")),
+            "{vars:?}"
+        );
+        let back = Config::from_text("", vars, Path::new(".")).unwrap();
+        let (k, b) = (&c.kafka, &back.kafka);
+        assert_eq!(b.bootstrap_servers, k.bootstrap_servers);
+        assert_eq!(b.create_topics, k.create_topics);
+        assert_eq!(b.group_id, k.group_id);
+        assert_eq!(b.topic_partitions, k.topic_partitions);
+        assert_eq!(b.delivery, k.delivery);
+        assert_eq!(b.instance_id, k.instance_id);
+        assert_eq!(
+            [
+                &b.topics.manifests,
+                &b.topics.partners,
+                &b.topics.decisions,
+                &b.topics.dlq
+            ],
+            [
+                &k.topics.manifests,
+                &k.topics.partners,
+                &k.topics.decisions,
+                &k.topics.dlq
+            ]
+        );
+        assert_eq!(back.http.listen, http);
+        // At-least-once sets no instance id.
+        c.kafka.delivery = DeliveryMode::AtLeastOnce;
+        c.kafka.instance_id = None;
+        let vars = run_overrides(&c, http);
+        assert!(
+            !vars.iter().any(|(k, _)| k.contains("INSTANCE_ID")),
+            "{vars:?}"
+        );
+    }
 
     #[test]
     fn step_times_are_read_from_the_service_metrics() {

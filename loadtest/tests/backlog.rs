@@ -7,7 +7,7 @@
 mod common;
 
 use loadtest::payload::Templates;
-use loadtest::target::Kind;
+use loadtest::target::{Kind, Launch};
 use loadtest::{backlog, kafka};
 
 #[test]
@@ -18,7 +18,7 @@ fn both_systems_drain_a_backlog_once_each() {
     // Six times round the scenario's templates: the service's dead letters are six times their bad ones.
     let rounds = 6;
     let n = rounds * scenario.templates as u64;
-    let report = backlog::run(&base, &scenario, n, true).unwrap();
+    let report = backlog::run(&base, &scenario, n, &Launch::InProcess, true).unwrap();
     println!("{}", report.table());
 
     let policy = borderlane::service::load_policy(&base).unwrap();
@@ -68,4 +68,89 @@ fn both_systems_drain_a_backlog_once_each() {
     assert_eq!(json["pipeline"]["answered"], n);
     assert_eq!(json["passthrough"]["target"], "passthrough");
     assert!(json["pipeline"]["cpu"]["groups"].is_array());
+}
+
+/// This build's `borderlane` binary, next to the test binary's directory (`cargo test --workspace` builds
+/// it for the root package's tests, as `scripts/test` runs them).
+fn borderlane_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("borderlane"))
+        .unwrap();
+    assert!(
+        bin.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace` (scripts/test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// `--service-bin`: the pipeline is a `borderlane serve` child process. It drains the backlog as the hosted
+/// service does (every manifest once, the malformed ones as dead letters), the report names it, and its
+/// CPU is counted with the harness's (its main thread's start-up, at least).
+#[test]
+fn a_child_service_drains_a_backlog_once() {
+    let bootstrap = common::broker();
+    let mut scenario = common::smoke();
+    scenario.passthrough = false;
+    let base = kafka::base_config(None, &bootstrap).unwrap();
+    let rounds = 4;
+    let n = rounds * scenario.templates as u64;
+    let bin = borderlane_bin();
+    let launch = Launch::Binary {
+        bin: bin.clone(),
+        config: None,
+    };
+    let report = backlog::run(&base, &scenario, n, &launch, true).unwrap();
+    println!("{}", report.table());
+    assert!(report.passthrough.is_none());
+    assert_eq!(
+        report.service,
+        format!("{} serve (child process)", bin.display())
+    );
+    let r = &report.pipeline;
+    assert_eq!((r.backlog, r.answered), (n, n), "{r:?}");
+    assert_eq!((r.duplicated, r.missing), (0, 0), "{r:?}");
+    let policy = borderlane::service::load_policy(&base).unwrap();
+    let bad = Templates::generate(
+        &policy,
+        scenario.seed,
+        scenario.partners,
+        scenario.bad_share,
+        scenario.templates,
+    )
+    .bad;
+    assert_eq!(r.dead_letters, rounds * bad as u64, "{r:?}");
+    let cpu = r.cpu.as_ref().expect("/proc is readable on Linux");
+    let main = cpu
+        .groups
+        .iter()
+        .find(|g| g.name == "borderlane")
+        .unwrap_or_else(|| panic!("the child's main thread is counted: {cpu:?}"));
+    assert!(main.cpu_s > 0.0, "{cpu:?}");
+}
+
+/// A child that cannot start is a start-up error that carries its output, not a hang or a drain of nothing.
+#[test]
+fn a_child_service_that_exits_at_once_is_a_start_error() {
+    let bootstrap = common::broker();
+    let mut scenario = common::smoke();
+    scenario.passthrough = false;
+    let base = kafka::base_config(None, &bootstrap).unwrap();
+    let dir = std::env::temp_dir().join(kafka::unique("loadtest-bad-bin"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = dir.join("not-a-service");
+    std::fs::write(&bin, "#!/bin/sh\necho \"no serve here: $*\" >&2\nexit 3\n").unwrap();
+    std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let launch = Launch::Binary {
+        bin: bin.clone(),
+        config: None,
+    };
+    let e = backlog::run(&base, &scenario, 10, &launch, false).unwrap_err();
+    let text = format!("{e:#}");
+    assert!(text.contains("stopped while starting"), "{text}");
+    assert!(text.contains("no serve here: serve --config"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
