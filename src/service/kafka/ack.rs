@@ -46,8 +46,9 @@ struct PartitionAcks {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// Tracked partitions of the input topic.
-    partitions: HashMap<i32, PartitionAcks>,
+    /// Tracked partitions of the input topic. Hashed with foldhash: every record is looked up twice (begin
+    /// on the pipeline thread, ack on the delivery thread), and the keys are the broker's partition numbers.
+    partitions: HashMap<i32, PartitionAcks, foldhash::fast::RandomState>,
     /// Source of assignment generations.
     next_generation: u64,
     /// Records registered and not acknowledged, over all partitions (the backpressure measure).
@@ -111,21 +112,15 @@ impl AckTracker {
     pub fn begin(&self, partition: i32, offset: i64) -> Ticket {
         let mut g = self.lock();
         let g = &mut *g;
-        if !g.partitions.contains_key(&partition) {
-            g.next_generation += 1;
-            g.partitions.insert(
-                partition,
-                PartitionAcks {
-                    generation: g.next_generation,
-                    pending: VecDeque::new(),
-                    ready: None,
-                },
-            );
-        }
-        let p = g
-            .partitions
-            .get_mut(&partition)
-            .expect("inserted just above");
+        let next_generation = &mut g.next_generation;
+        let p = g.partitions.entry(partition).or_insert_with(|| {
+            *next_generation += 1;
+            PartitionAcks {
+                generation: *next_generation,
+                pending: VecDeque::new(),
+                ready: None,
+            }
+        });
         debug_assert!(
             p.pending.back().is_none_or(|s| s.offset < offset),
             "offsets must be registered in increasing order"

@@ -289,12 +289,13 @@ impl OutputTopics {
     /// records than the producer may send, or when its producer compressed it under the topic's limit),
     /// the value keeps its first bytes and the header `error.truncated_from` gives the original size.
     pub fn prepare<'a>(&'a self, origin: &Origin<'a>, output: Output<'a>) -> Prepared<'a> {
-        let partition = origin.partition.to_string();
-        let offset = origin.offset.to_string();
+        // Formatted on the stack: the headers copy their values (every record passes here, on the pipeline
+        // thread).
+        let (mut partition, mut offset) = (itoa::Buffer::new(), itoa::Buffer::new());
         let source = [
             ("source.topic", origin.topic),
-            ("source.partition", partition.as_str()),
-            ("source.offset", offset.as_str()),
+            ("source.partition", partition.format(origin.partition)),
+            ("source.offset", offset.format(origin.offset)),
         ];
         match output {
             Output::Decision { id, brief, json } => {
