@@ -236,16 +236,20 @@ impl Target {
     }
 
     /// Runs `f` on the started system, then stops it (and deletes its topics) whatever `f` returned: `f`'s
-    /// error first, else the stop's.
+    /// error (followed by the stop's, when that failed too), else the stop's.
     pub fn run_then_stop<R>(
         self,
         f: impl FnOnce(&Target) -> anyhow::Result<R>,
     ) -> anyhow::Result<R> {
         let result = f(&self);
         let stopped = self.stop();
-        let r = result?;
-        stopped?;
-        Ok(r)
+        match (result, stopped) {
+            (Ok(r), Ok(())) => Ok(r),
+            (Err(e), Ok(())) | (Ok(_), Err(e)) => Err(e),
+            // Why the run failed is often in why the system then did not stop cleanly (a child service's
+            // exit status and output).
+            (Err(e), Err(s)) => Err(anyhow!("{e:#}; stopping the system then: {s:#}")),
+        }
     }
 
     /// A group-less reader of the outputs (`name` in its group id), as a downstream consumer reads them:
@@ -281,25 +285,21 @@ impl Target {
         }
     }
 
-    /// The service's commit counters so far (zero for the passthrough).
+    /// The service's commit counters so far (zero for the passthrough and a child service).
     pub fn commit_stats(&self) -> CommitStats {
         match &self.inner {
             Inner::Service { metrics, .. } => CommitStats::from_metrics(&metrics.render()),
-            Inner::Child(c) => c
-                .metrics()
-                .map_or_else(CommitStats::default, |m| CommitStats::from_metrics(&m)),
-            Inner::Passthrough(_) => CommitStats::default(),
+            // Only the drain runs a child, and it reports neither these nor the steps.
+            Inner::Child(_) | Inner::Passthrough(_) => CommitStats::default(),
         }
     }
 
-    /// Where the service's pipeline thread spent its time so far (empty for the passthrough).
+    /// Where the service's pipeline thread spent its time so far (empty for the passthrough and a child
+    /// service).
     pub fn pipeline_steps(&self) -> Vec<StepTime> {
         match &self.inner {
             Inner::Service { metrics, .. } => StepTime::from_metrics(&metrics.render()),
-            Inner::Child(c) => c
-                .metrics()
-                .map_or_else(Vec::new, |m| StepTime::from_metrics(&m)),
-            Inner::Passthrough(_) => Vec::new(),
+            Inner::Child(_) | Inner::Passthrough(_) => Vec::new(),
         }
     }
 
@@ -428,48 +428,73 @@ pub struct ChildService {
     child: Mutex<std::process::Child>,
     /// Its id (for the CPU split).
     pid: u32,
-    /// Its `/readyz` and `/metrics`.
-    http: SocketAddr,
-    /// Its working directory: the empty configuration file (when none is given) and its output (`serve.log`).
+    /// Its working directory: the empty configuration file (when none is given, with what the defaults'
+    /// relative paths write) and its output (`serve.log`).
     dir: PathBuf,
 }
 
 impl ChildService {
     /// Starts `bin serve` with `config`'s run settings (topics, group, partitions, delivery, broker) over
-    /// `file` or that build's defaults, and waits until `/readyz` answers 200.
+    /// `file` or that build's defaults, and waits until `/readyz` answers 200. Whatever fails before the
+    /// child is up removes its directory; a child that stops or never gets ready is reported with its
+    /// output's last lines (and, when it is still running, its directory is kept and named).
     fn start(bin: &Path, file: Option<&Path>, config: &Config) -> anyhow::Result<ChildService> {
         let dir = std::env::temp_dir().join(kafka::unique("loadtest-serve"));
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let file = match file {
-            Some(f) => f.to_path_buf(),
-            None => {
-                let f = dir.join("empty.toml");
-                std::fs::write(&f, "").with_context(|| format!("writing {}", f.display()))?;
-                f
+        let spawned = (|| {
+            // Without a file: an empty one two levels down, so that the defaults' relative paths (the
+            // admin audit log's "../target/borderlane/audit.jsonl") stay inside `dir`.
+            let file = match file {
+                Some(f) => f.to_path_buf(),
+                None => {
+                    let conf = dir.join("config");
+                    std::fs::create_dir_all(&conf)
+                        .with_context(|| format!("creating {}", conf.display()))?;
+                    let f = conf.join("empty.toml");
+                    std::fs::write(&f, "").with_context(|| format!("writing {}", f.display()))?;
+                    f
+                }
+            };
+            // A port free now (the child binds it a moment later: if another process took it meanwhile,
+            // the child stops on its bind error and is reported with its output).
+            let http = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .context("finding a free port for the child's HTTP listener")?;
+            let log = dir.join("serve.log");
+            let out = std::fs::File::create(&log)
+                .with_context(|| format!("creating {}", log.display()))?;
+            let err = out.try_clone().context("duplicating the log file")?;
+            let overrides = run_overrides(config, http);
+            let mut cmd = Command::new(bin);
+            cmd.arg("serve").arg("--config").arg(&file);
+            // Our overrides replace any inherited variable for the same key, whatever its case (the
+            // service folds the case of a variable's path).
+            for (inherited, _) in std::env::vars() {
+                if overrides
+                    .iter()
+                    .any(|(k, _)| k.eq_ignore_ascii_case(&inherited) && *k != inherited)
+                {
+                    cmd.env_remove(&inherited);
+                }
+            }
+            let child = cmd
+                .envs(overrides)
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err)
+                .spawn()
+                .with_context(|| format!("starting {} serve", bin.display()))?;
+            anyhow::Ok((child, http))
+        })();
+        let (child, http) = match spawned {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
             }
         };
-        // A port free now (the child binds it a moment later; loopback ports are not reused that fast).
-        let http = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .context("finding a free port for the child's HTTP listener")?;
-        let log = dir.join("serve.log");
-        let out =
-            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-        let err = out.try_clone().context("duplicating the log file")?;
-        let child = Command::new(bin)
-            .arg("serve")
-            .arg("--config")
-            .arg(&file)
-            .envs(run_overrides(config, http))
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .with_context(|| format!("starting {} serve", bin.display()))?;
         let c = ChildService {
             pid: child.id(),
             child: Mutex::new(child),
-            http,
             dir,
         };
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -486,8 +511,15 @@ impl ChildService {
                 return Ok(c);
             }
             if Instant::now() > deadline {
-                let _ = c.stop();
-                bail!("{} serve was not ready within 120 s", bin.display());
+                let (tail, log) = (c.log_tail(), c.dir.join("serve.log"));
+                let stopped = c.stop();
+                bail!(
+                    "{} serve was not ready within 120 s ({}; stopping it: {}); its output ({}):\n{tail}",
+                    bin.display(),
+                    "an HTTPS-only http listener is not supported",
+                    stopped.map_or_else(|e| format!("{e:#}"), |()| "stopped".into()),
+                    log.display()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -497,14 +529,6 @@ impl ChildService {
     fn exited(&self) -> bool {
         let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
         !matches!(child.try_wait(), Ok(None))
-    }
-
-    /// Its Prometheus metrics now, if it answers.
-    fn metrics(&self) -> Option<String> {
-        http_get(self.http, "/metrics")
-            .ok()
-            .filter(|(status, _)| *status == 200)
-            .map(|(_, body)| body)
     }
 
     /// The last lines of its output.
@@ -538,7 +562,10 @@ impl ChildService {
                         self.dir.join("serve.log").display()
                     );
                 }
-                Err(e) => bail!("waiting for the child service: {e}"),
+                Err(e) => bail!(
+                    "waiting for the child service: {e}; its output: {}",
+                    self.dir.join("serve.log").display()
+                ),
             }
         };
         if !status.success() {
@@ -553,8 +580,8 @@ impl ChildService {
     }
 }
 
-/// A child left running (the harness failed or panicked before stopping it) is killed: it must not keep
-/// its consumer group and CPU after the run.
+/// A child still running when dropped without [`ChildService::stop`] (the harness panicked) is killed: it
+/// must not keep its consumer group and CPU after the run.
 impl Drop for ChildService {
     fn drop(&mut self) {
         let child = self.child.get_mut().unwrap_or_else(|e| e.into_inner());
@@ -590,8 +617,8 @@ fn run_overrides(config: &Config, http: SocketAddr) -> Vec<(String, String)> {
         .collect()
 }
 
-/// `GET path` on `addr` over HTTP/1.0 (a body never chunked): (status, body). For the child's unauthenticated `/readyz` and
-/// `/metrics` only.
+/// `GET path` on `addr` over plain HTTP/1.0 (a body never chunked): (status, body). For the child's
+/// unauthenticated `/readyz` only.
 fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -785,14 +812,14 @@ mod tests {
     fn a_child_reads_the_run_settings_back_from_its_overrides() {
         let mut c = Config::from_text("", [], Path::new(".")).unwrap();
         c.kafka.bootstrap_servers = "127.0.0.1:49013".into();
-        c.kafka.create_topics = true;
+        c.kafka.create_topics = false;
         c.kafka.group_id = "12345".into();
         c.kafka.topic_partitions = 5;
         c.kafka.delivery = DeliveryMode::ExactlyOnce;
         c.kafka.instance_id = Some("true".into());
         c.kafka.topics.manifests = "run.1-manifests".into();
         c.kafka.topics.partners = "run-1-partners".into();
-        c.kafka.topics.decisions = "run-1 \"decisions\"".into();
+        c.kafka.topics.decisions = "run-1 \"decisions\" C:\\out".into();
         c.kafka.topics.dlq = "1e3".into();
         let http: SocketAddr = "127.0.0.1:40001".parse().unwrap();
         let vars = run_overrides(&c, http);

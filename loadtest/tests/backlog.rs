@@ -132,25 +132,26 @@ fn a_child_service_drains_a_backlog_once() {
     assert!(main.cpu_s > 0.0, "{cpu:?}");
 }
 
-/// A child that cannot start is a start-up error that carries its output, not a hang or a drain of nothing.
+/// A child that cannot start is a start-up error that carries its output, not a hang or a drain of nothing:
+/// `ls` stands in for a binary without `serve` (it refuses `--config` and exits 2).
 #[test]
 fn a_child_service_that_exits_at_once_is_a_start_error() {
     let bootstrap = common::broker();
     let mut scenario = common::smoke();
     scenario.passthrough = false;
     let base = kafka::base_config(None, &bootstrap).unwrap();
-    let dir = std::env::temp_dir().join(kafka::unique("loadtest-bad-bin"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let bin = dir.join("not-a-service");
-    std::fs::write(&bin, "#!/bin/sh\necho \"no serve here: $*\" >&2\nexit 3\n").unwrap();
-    std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let launch = Launch::Binary {
-        bin: bin.clone(),
+        bin: "/bin/ls".into(),
         config: None,
     };
     let e = backlog::run(&base, &scenario, 10, &launch, false).unwrap_err();
     let text = format!("{e:#}");
-    assert!(text.contains("stopped while starting"), "{text}");
-    assert!(text.contains("no serve here: serve --config"), "{text}");
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        text.contains("/bin/ls serve stopped while starting"),
+        "{text}"
+    );
+    assert!(
+        text.contains("--config"),
+        "its output is in the error: {text}"
+    );
 }
