@@ -24,7 +24,7 @@ use serde::Serialize;
 use crate::payload::{self, Templates};
 use crate::report::Environment;
 use crate::scenario::Scenario;
-use crate::target::{Kind, Launch, Target};
+use crate::target::{Kind, Launch, StepTime, Target};
 use crate::Data;
 
 /// A drain that makes no progress for this long has stalled: the run fails.
@@ -63,6 +63,10 @@ pub struct DrainStats {
     /// Where the CPU went from the system's start until its last output was seen (start-up included):
     /// `None` where `/proc` cannot be read.
     pub cpu: Option<crate::cpu::CpuUse>,
+    /// The hosted service's pipeline thread, step by step, from its start until its last output was seen
+    /// (empty for the passthrough and a child service): how long it collected batches (the scoring
+    /// threads idle), waited for them, emitted.
+    pub pipeline_steps: Vec<StepTime>,
 }
 
 /// The whole `--backlog` run.
@@ -159,6 +163,7 @@ impl Outputs {
                 0.0
             },
             cpu: None,
+            pipeline_steps: Vec::new(),
         }
     }
 }
@@ -224,8 +229,9 @@ fn drain_one(
         },
     )?;
     target.run_then_stop(|target| {
-        let (outputs, cpu) = watch_and_read(target, n, progress)?;
+        let (outputs, cpu, steps) = watch_and_read(target, n, progress)?;
         let mut stats = outputs.stats(kind, fill_s, started.0);
+        stats.pipeline_steps = steps;
         stats.cpu = started
             .1
             .as_ref()
@@ -241,17 +247,20 @@ fn watch_and_read(
     target: &Target,
     n: u64,
     progress: bool,
-) -> anyhow::Result<(Outputs, Option<crate::cpu::Snapshot>)> {
+) -> anyhow::Result<(Outputs, Option<crate::cpu::Snapshot>, Vec<StepTime>)> {
     let (consumer, partitions) = target.output_reader("drain-reader")?;
     let name = target.kind.as_str();
     let mut seen = 0u64;
     let mut moved = Instant::now();
     let mut said = Instant::now();
     // While the system drains: only the end offsets, every WATCH_EVERY.
-    let cpu = loop {
+    let (cpu, steps) = loop {
         let now_written = written(&consumer, &partitions)?;
         if now_written >= n {
-            break crate::cpu::snapshot_with(&target.child_pids());
+            break (
+                crate::cpu::snapshot_with(&target.child_pids()),
+                target.pipeline_steps(),
+            );
         }
         if now_written > seen {
             seen = now_written;
@@ -297,7 +306,7 @@ fn watch_and_read(
             }
         }
     }
-    Ok((outputs, cpu))
+    Ok((outputs, cpu, steps))
 }
 
 /// The backlog run: the passthrough (when the scenario runs it), then the pipeline, each on fresh topics
@@ -426,6 +435,26 @@ impl DrainReport {
             if let Some((cpu, answered)) = r.and_then(|r| r.cpu.as_ref().map(|c| (c, r.answered))) {
                 s.push_str(&crate::report::cpu_lines(name, cpu, answered));
             }
+        }
+        let p = &self.pipeline;
+        if !p.pipeline_steps.is_empty() {
+            let steps: Vec<String> = p
+                .pipeline_steps
+                .iter()
+                .map(|st| {
+                    format!(
+                        "{} {:.2} ({:.1})",
+                        st.step,
+                        st.total_ms / 1000.0,
+                        crate::cpu::CpuUse::per_item_us(st.total_ms / 1000.0, p.answered)
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                s,
+                "pipeline thread, wall s (µs a manifest answered): {}",
+                steps.join(", ")
+            );
         }
         s
     }

@@ -717,7 +717,7 @@ impl CommitStats {
 /// while a step runs wait for it).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct StepTime {
-    /// The step (`score`, `emit`, `checkpoint`, `stats`, `rebalance`).
+    /// The step (`collect`, `score`, `emit`, `checkpoint`, `stats`, `rebalance`).
     pub step: String,
     /// Times it ran.
     pub count: u64,

@@ -52,6 +52,13 @@ fn both_systems_drain_a_backlog_once_each() {
         b.dead_letters, 0,
         "the passthrough copies every record as it is"
     );
+    // The hosted service's pipeline thread, step by step: it polled batches and emitted them.
+    let steps = &report.pipeline.pipeline_steps;
+    for step in ["collect", "emit"] {
+        let st = steps.iter().find(|s| s.step == step);
+        assert!(st.is_some_and(|s| s.count > 0), "{step}: {steps:?}");
+    }
+    assert!(b.pipeline_steps.is_empty(), "{b:?}");
     assert_eq!(
         report.pipeline.dead_letters,
         rounds * templates.bad as u64,
@@ -123,6 +130,7 @@ fn a_child_service_drains_a_backlog_once() {
     )
     .bad;
     assert_eq!(r.dead_letters, rounds * bad as u64, "{r:?}");
+    assert!(r.pipeline_steps.is_empty(), "not read from a child: {r:?}");
     let cpu = r.cpu.as_ref().expect("/proc is readable on Linux");
     let main = cpu
         .groups

@@ -218,7 +218,9 @@ impl Metrics {
         let pipeline_step_seconds = must(HistogramVec::new(
             HistogramOpts::new(
                 "pipeline_step_seconds",
-                "Time the manifest pipeline thread spends per step, each time it runs: score (a batch scored \
+                "Time the manifest pipeline thread spends per step, each time it runs: collect (a batch \
+                 polled, the wait for its first record and the callbacks served meanwhile included; the \
+                 scoring threads are idle), score (a batch scored \
                  inline, or the wait for the scoring threads while it emits a batch they score), emit (a \
                  batch's outputs handed to the producer), \
                  checkpoint (offsets stored; at-least-once asks the offset-commit thread for the interval \

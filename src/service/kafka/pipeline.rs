@@ -586,8 +586,11 @@ impl Pipeline {
             self.sink.gate(&self.consumer);
             self.sink.rewind_if_needed(&self.consumer)?;
             batch.clear();
+            let polling = Instant::now();
             self.collect(&mut batch)?;
             if !batch.is_empty() {
+                // Only a poll that brought records: an idle service's empty polls are waiting, not work.
+                self.metrics.pipeline_step("collect", polling.elapsed());
                 self.handle(&batch, &mut buffers)?;
             }
             batch.clear();
