@@ -71,10 +71,13 @@ const CUT_OFF_AFTER: Duration = Duration::from_secs(30);
 /// knows, the bootstrap ones included, and stops re-bootstrapping (confluentinc/librdkafka#5301, not fixed in
 /// a release). The client then never connects again: the instance's group session times out, its partitions
 /// go to the other instances, and it sits decided-nothing and `/readyz`-ready until restarted. Seen in one of
-/// three `scripts/chaos` runs with a broker restart on 2026-12-06 (docs/reliability.md); in the healthy
+/// the `scripts/chaos` runs with a broker restart on 2026-12-06 (docs/reliability.md); in the healthy
 /// restarts the learned broker stays listed (`INIT`, then `UP`). A client that lists no learned or configured
 /// broker for [`CUT_OFF_AFTER`] is in that state, and the pipeline stops the instance (a fatal error, as for
-/// a fenced instance) so that its supervisor restarts it with a new client.
+/// a fenced instance) so that its supervisor restarts it with a new client. It needs the consumer's
+/// statistics (`statistics.interval.ms`, 1 s by default; 0 turns it off, and the stall detector with it).
+/// To be removed once a librdkafka release has the fix (PR #5303): a client that re-bootstraps by itself
+/// would still be restarted after `CUT_OFF_AFTER`.
 #[derive(Debug, Default)]
 struct CutOff {
     /// Since when the statistics have listed no broker (`None`: the last ones listed one).
@@ -83,17 +86,20 @@ struct CutOff {
 }
 
 impl CutOff {
-    /// One statistics report at `now`: whether it listed a broker the client can connect to.
-    fn observe(&self, now: Instant, has_broker: bool) {
+    /// One statistics report at `now`: whether it listed a broker the client can connect to. Returns true
+    /// for the first report of a stretch without one (the count starts).
+    fn observe(&self, now: Instant, has_broker: bool) -> bool {
         let mut since = self.since.lock().unwrap_or_else(|e| e.into_inner());
         if has_broker {
             *since = None;
-            return;
+            return false;
         }
+        let started = since.is_none();
         let first = *since.get_or_insert(now);
         if now.saturating_duration_since(first) >= CUT_OFF_AFTER {
             self.tripped.store(true, Ordering::Release);
         }
+        started
     }
 
     fn tripped(&self) -> bool {
@@ -145,8 +151,16 @@ impl ClientContext for PipelineContext {
 
 impl PipelineContext {
     fn stats_of(&self, stats: Statistics) {
-        self.cut_off
-            .observe(Instant::now(), CutOff::has_broker(&stats));
+        if self
+            .cut_off
+            .observe(Instant::now(), CutOff::has_broker(&stats))
+        {
+            warn!(
+                after_s = CUT_OFF_AFTER.as_secs(),
+                "the manifest consumer lists no broker to connect to (librdkafka#5301?); the instance stops \
+                 unless one reappears"
+            );
+        }
         let Some(t) = stats.topics.get(&self.topic) else {
             // No partition of the input topic assigned (or no statistics of it yet).
             self.readiness.stall().observe(Instant::now(), []);
@@ -918,6 +932,9 @@ impl Pipeline {
 mod tests {
     use super::*;
 
+    use crate::traffic::gen::Generator;
+    use borderlane_core::score::process_with;
+
     /// The cut-off watch (librdkafka#5301): only a client that has listed no learned or configured broker for
     /// `CUT_OFF_AFTER` trips it; the logical coordinator alone does not count, and a broker listed again
     /// (a broker restart's INIT, then UP) starts the count over.
@@ -949,12 +966,18 @@ mod tests {
         let c = CutOff::default();
         let t0 = Instant::now();
         let at = |s: u64| t0 + Duration::from_secs(s);
-        c.observe(at(0), CutOff::has_broker(&none));
-        c.observe(at(29), CutOff::has_broker(&none));
+        assert!(
+            c.observe(at(0), CutOff::has_broker(&none)),
+            "the count starts"
+        );
+        assert!(!c.observe(at(29), CutOff::has_broker(&none)));
         assert!(!c.tripped(), "29 s without a broker");
         // A broker listed again starts the count over.
-        c.observe(at(29), CutOff::has_broker(&learned));
-        c.observe(at(30), CutOff::has_broker(&none));
+        assert!(!c.observe(at(29), CutOff::has_broker(&learned)));
+        assert!(
+            c.observe(at(30), CutOff::has_broker(&none)),
+            "it starts again"
+        );
         c.observe(at(59), CutOff::has_broker(&none));
         assert!(!c.tripped(), "29 s since the broker was last listed");
         c.observe(at(60), CutOff::has_broker(&none));
@@ -963,8 +986,6 @@ mod tests {
         c.observe(at(61), CutOff::has_broker(&learned));
         assert!(c.tripped());
     }
-    use crate::traffic::gen::Generator;
-    use borderlane_core::score::process_with;
 
     /// What a [`Scorer`] borrows in these tests: the default policy, a generator (`seed`, `bad_share`) with
     /// its partner table, default limits, no resumptions, fresh metrics.
