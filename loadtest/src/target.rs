@@ -97,6 +97,39 @@ enum Inner {
     Passthrough(Passthrough),
 }
 
+impl Inner {
+    /// `borderlane::service` started on `runtime` with `config`, once it is ready.
+    fn hosted(runtime: tokio::runtime::Runtime, config: &Config) -> anyhow::Result<Inner> {
+        let running = runtime.block_on(borderlane::service::start(config.clone()))?;
+        let readiness = running.readiness().clone();
+        let shutdown = running.shutdown_handle();
+        let metrics = running.metrics().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let done = runtime.spawn(running.wait(async move {
+            let _ = stopped.await;
+        }));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !readiness.is_ready() {
+            if done.is_finished() {
+                let r = runtime.block_on(done);
+                bail!("the service stopped while starting: {r:?}");
+            }
+            if Instant::now() > deadline {
+                shutdown.trigger();
+                bail!("the service was not ready within 120 s");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(Inner::Service {
+            runtime,
+            stop,
+            shutdown,
+            done,
+            metrics,
+        })
+    }
+}
+
 impl Target {
     /// Creates fresh topics (`partitions` each), loads `partners` onto the partner topic (pipeline only),
     /// starts the system and waits until it is ready.
@@ -149,70 +182,38 @@ impl Target {
         // start) deletes them again, as `stop` does after a run.
         let cleanup = config.clone();
         let started = (|| match (kind, launch) {
-            (Kind::Pipeline, Launch::Binary { bin, config: file }) => {
-                // The topics and partner records as for the hosted service; the child (told to create
-                // topics) finds them there.
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .context("building a runtime for the topics")?
-                    .block_on(borderlane::service::kafka::topics::ensure(&config))?;
-                kafka::load_records(&config, &t.partners, partners)?;
-                before(&config, &t.manifests)?;
-                let child = ChildService::start(bin, file.as_deref(), &config)?;
-                Ok(Target {
-                    kind,
-                    input: t.manifests.clone(),
-                    outputs: vec![t.decisions.clone(), t.dlq.clone()],
-                    topics: topics.clone(),
-                    config,
-                    inner: Inner::Child(child),
-                })
-            }
-            (Kind::Pipeline, Launch::InProcess) => {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .thread_name("service")
-                    .enable_all()
-                    .build()
-                    .context("building the service runtime")?;
-                // Topics first (as the service would create them), so the partner table is there before it starts.
+            (Kind::Pipeline, _) => {
+                let runtime = match launch {
+                    // The hosted service's runtime.
+                    Launch::InProcess => tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(2)
+                        .thread_name("service")
+                        .enable_all()
+                        .build(),
+                    // Only for creating the topics.
+                    Launch::Binary { .. } => tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build(),
+                }
+                .context("building the service runtime")?;
+                // Topics first (as the service would create them), so the partner table is there before
+                // it starts; a child, told to create topics, finds them there.
                 runtime.block_on(borderlane::service::kafka::topics::ensure(&config))?;
                 kafka::load_records(&config, &t.partners, partners)?;
                 before(&config, &t.manifests)?;
-                let running = runtime.block_on(borderlane::service::start(config.clone()))?;
-                let readiness = running.readiness().clone();
-                let shutdown = running.shutdown_handle();
-                let metrics = running.metrics().clone();
-                let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-                let done = runtime.spawn(running.wait(async move {
-                    let _ = stopped.await;
-                }));
-                let deadline = Instant::now() + Duration::from_secs(120);
-                while !readiness.is_ready() {
-                    if done.is_finished() {
-                        let r = runtime.block_on(done);
-                        bail!("the service stopped while starting: {r:?}");
+                let inner = match launch {
+                    Launch::InProcess => Inner::hosted(runtime, &config)?,
+                    Launch::Binary { bin, config: file } => {
+                        Inner::Child(ChildService::start(bin, file.as_deref(), &config)?)
                     }
-                    if Instant::now() > deadline {
-                        shutdown.trigger();
-                        bail!("the service was not ready within 120 s");
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
-                }
+                };
                 Ok(Target {
                     kind,
                     input: t.manifests.clone(),
                     outputs: vec![t.decisions.clone(), t.dlq.clone()],
                     topics: topics.clone(),
                     config,
-                    inner: Inner::Service {
-                        runtime,
-                        stop,
-                        shutdown,
-                        done,
-                        metrics,
-                    },
+                    inner,
                 })
             }
             (Kind::Passthrough, _) => {
