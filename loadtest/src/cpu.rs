@@ -6,8 +6,8 @@
 //! that ended during the run (the process total less the live threads'), and other processes (the
 //! machine's busy time from `/proc/stat` less this process's: the broker, mostly). A service run as a child
 //! process (`--service-bin`) counts as part of this process: its threads join the groups by name (its
-//! runtime workers are named after its binary, `borderlane`, where the hosted service's are `service`). Linux only; elsewhere, or if `/proc` cannot be read, there is no figure
-//! rather than a wrong one.
+//! runtime workers are named after its binary, `borderlane`, where the hosted service's are `service`).
+//! Linux only; elsewhere, or if `/proc` cannot be read, there is no figure rather than a wrong one.
 
 use std::collections::HashMap;
 use std::time::Instant;
