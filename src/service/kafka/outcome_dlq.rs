@@ -50,7 +50,11 @@ pub struct DlqContext {
     rebalanced: AtomicBool,
 }
 
-impl ClientContext for DlqContext {}
+impl ClientContext for DlqContext {
+    /// Not used (its client is created with statistics off). rust-rdkafka's default handler logged each
+    /// report whole at INFO: ~10 KB of librdkafka's JSON every second, in every instance's log.
+    fn stats_raw(&self, _: &[u8]) {}
+}
 
 impl ConsumerContext for DlqContext {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, _: &Rebalance<'_>) {
@@ -85,6 +89,9 @@ impl OutcomeDeadLetters {
             c.set(name, v);
         }
         c.set("group.id", format!("{}-outcome-dlq", k.group_id));
+        // `[kafka.consumer]`'s statistics are for the manifest consumer's lag gauges, stall detector and
+        // cut-off watch; nothing reads this member's.
+        c.set("statistics.interval.ms", "0");
         // Records a port system's transaction aborted are never seen by the history follower either.
         c.set("isolation.level", "read_committed");
         let consumer: BaseConsumer<DlqContext> = c
