@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
-use rdkafka::consumer::BaseConsumer;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use tracing::{info, warn};
@@ -129,6 +129,7 @@ impl ControlFollower {
                 self.metrics.kafka_error(Client::ControlConsumer);
                 warn!(error = %format!("{e:#}"), "control topic refresh failed; retrying later");
             }
+            self.consumer.context().cut_off()?;
         }
     }
 

@@ -195,6 +195,7 @@ impl OutcomeFollower {
                 self.metrics.kafka_error(Client::OutcomeClients);
                 warn!(error = %format!("{e:#}"), "outcomes topic refresh failed; retrying later");
             }
+            self.consumer.context().cut_off()?;
             if dirty && gauges_at.elapsed() >= GAUGE_INTERVAL {
                 gauges_at = Instant::now();
                 dirty = false;
@@ -338,6 +339,7 @@ impl DecisionFollower {
                 self.metrics.kafka_error(Client::OutcomeClients);
                 warn!(error = %format!("{e:#}"), "decisions topic refresh failed; retrying later");
             }
+            self.consumer.context().cut_off()?;
             if gauges_at.elapsed() >= GAUGE_INTERVAL {
                 gauges_at = Instant::now();
                 self.metrics.outcome_window(self.window.len());

@@ -24,7 +24,7 @@ use anyhow::anyhow;
 use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::{parse_partner, ErrorKind, Limits, Partner, Str};
 use rayon::prelude::*;
-use rdkafka::consumer::BaseConsumer;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use tracing::{info, warn};
 
@@ -249,6 +249,8 @@ impl PartnerFollower {
                     warn!(error = %format!("{e:#}"), "partner topic refresh failed; retrying later");
                 }
             }
+            // A client cut off for good (librdkafka#5301) would keep a stale table: the instance stops.
+            self.consumer.context().cut_off()?;
         }
     }
 }

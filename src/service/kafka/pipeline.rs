@@ -35,6 +35,7 @@ use tracing::{debug, info, warn};
 
 use crate::service::config::Config;
 use crate::service::kafka::clients::{client_config, Role};
+use crate::service::kafka::follow::CutOff;
 use crate::service::kafka::sink::{Origin, Output, Sink};
 use crate::service::metrics::{Client, Metrics};
 use crate::service::stall::Sample;
@@ -61,59 +62,6 @@ pub struct PipelineContext {
     any_revoked: AtomicBool,
     /// Whether the consumer has been left without a broker to connect to (see [`CutOff`]).
     cut_off: CutOff,
-}
-
-/// How long the manifest consumer may have no broker to connect to before the instance stops.
-const CUT_OFF_AFTER: Duration = Duration::from_secs(30);
-
-/// Watches the manifest consumer's statistics for a client left without any broker. After a broker restart,
-/// librdkafka 2.12 can take a metadata response that lists no broker as the truth: it drops every broker it
-/// knows, the bootstrap ones included, and stops re-bootstrapping (confluentinc/librdkafka#5301, not fixed in
-/// a release). The client then never connects again: the instance's group session times out, its partitions
-/// go to the other instances, and it sits decided-nothing and `/readyz`-ready until restarted. Seen in one of
-/// the `scripts/chaos` runs with a broker restart on 2026-12-06 (docs/reliability.md); in the healthy
-/// restarts the learned broker stays listed (`INIT`, then `UP`). A client that lists no learned or configured
-/// broker for [`CUT_OFF_AFTER`] is in that state, and the pipeline stops the instance (a fatal error, as for
-/// a fenced instance) so that its supervisor restarts it with a new client. It needs the consumer's
-/// statistics (`statistics.interval.ms`, 1 s by default; 0 turns it off, and the stall detector with it).
-/// To be removed once a librdkafka release has the fix (PR #5303): a client that re-bootstraps by itself
-/// would still be restarted after `CUT_OFF_AFTER`.
-#[derive(Debug, Default)]
-struct CutOff {
-    /// Since when the statistics have listed no broker (`None`: the last ones listed one).
-    since: Mutex<Option<Instant>>,
-    tripped: AtomicBool,
-}
-
-impl CutOff {
-    /// One statistics report at `now`: whether it listed a broker the client can connect to. Returns true
-    /// for the first report of a stretch without one (the count starts).
-    fn observe(&self, now: Instant, has_broker: bool) -> bool {
-        let mut since = self.since.lock().unwrap_or_else(|e| e.into_inner());
-        if has_broker {
-            *since = None;
-            return false;
-        }
-        let started = since.is_none();
-        let first = *since.get_or_insert(now);
-        if now.saturating_duration_since(first) >= CUT_OFF_AFTER {
-            self.tripped.store(true, Ordering::Release);
-        }
-        started
-    }
-
-    fn tripped(&self) -> bool {
-        self.tripped.load(Ordering::Acquire)
-    }
-
-    /// Whether `stats` list a broker the client can connect to: one learned from metadata or configured in
-    /// `bootstrap.servers` (not the logical group coordinator or the internal one, which need a real one).
-    fn has_broker(stats: &Statistics) -> bool {
-        stats
-            .brokers
-            .values()
-            .any(|b| b.source == "learned" || b.source == "configured")
-    }
 }
 
 impl PipelineContext {
@@ -151,16 +99,7 @@ impl ClientContext for PipelineContext {
 
 impl PipelineContext {
     fn stats_of(&self, stats: Statistics) {
-        if self
-            .cut_off
-            .observe(Instant::now(), CutOff::has_broker(&stats))
-        {
-            warn!(
-                after_s = CUT_OFF_AFTER.as_secs(),
-                "the manifest consumer lists no broker to connect to (librdkafka#5301?); the instance stops \
-                 unless one reappears"
-            );
-        }
+        self.cut_off.watch(&stats, "manifest consumer");
         let Some(t) = stats.topics.get(&self.topic) else {
             // No partition of the input topic assigned (or no statistics of it yet).
             self.readiness.stall().observe(Instant::now(), []);
@@ -629,12 +568,7 @@ impl Pipeline {
     /// `kafka.instance_id`).
     fn fatal(&self) -> Option<String> {
         if self.consumer.context().cut_off.tripped() {
-            return Some(format!(
-                "the manifest consumer has had no broker to connect to for {} s (librdkafka dropped every \
-                 broker it knew and stopped re-bootstrapping, confluentinc/librdkafka#5301); this instance \
-                 stops so that a restart connects again",
-                CUT_OFF_AFTER.as_secs()
-            ));
+            return Some(CutOff::message("manifest consumer"));
         }
         fatal_consumer_error(
             "manifest",
@@ -934,58 +868,6 @@ mod tests {
 
     use crate::traffic::gen::Generator;
     use borderlane_core::score::process_with;
-
-    /// The cut-off watch (librdkafka#5301): only a client that has listed no learned or configured broker for
-    /// `CUT_OFF_AFTER` trips it; the logical coordinator alone does not count, and a broker listed again
-    /// (a broker restart's INIT, then UP) starts the count over.
-    #[test]
-    fn a_consumer_left_without_any_broker_stops_the_instance_after_the_cut_off_time() {
-        use rdkafka::statistics::Broker;
-        let stats_with = |sources: &[&str]| {
-            let mut stats = Statistics::default();
-            for (i, source) in sources.iter().enumerate() {
-                stats.brokers.insert(
-                    format!("b{i}"),
-                    Broker {
-                        source: source.to_string(),
-                        state: "INIT".into(),
-                        ..Broker::default()
-                    },
-                );
-            }
-            stats
-        };
-        let none = stats_with(&["logical"]);
-        assert!(!CutOff::has_broker(&none));
-        assert!(!CutOff::has_broker(&stats_with(&["logical", "internal"])));
-        assert!(!CutOff::has_broker(&stats_with(&[])));
-        let learned = stats_with(&["learned", "logical"]);
-        assert!(CutOff::has_broker(&learned));
-        assert!(CutOff::has_broker(&stats_with(&["configured"])));
-
-        let c = CutOff::default();
-        let t0 = Instant::now();
-        let at = |s: u64| t0 + Duration::from_secs(s);
-        assert!(
-            c.observe(at(0), CutOff::has_broker(&none)),
-            "the count starts"
-        );
-        assert!(!c.observe(at(29), CutOff::has_broker(&none)));
-        assert!(!c.tripped(), "29 s without a broker");
-        // A broker listed again starts the count over.
-        assert!(!c.observe(at(29), CutOff::has_broker(&learned)));
-        assert!(
-            c.observe(at(30), CutOff::has_broker(&none)),
-            "it starts again"
-        );
-        c.observe(at(59), CutOff::has_broker(&none));
-        assert!(!c.tripped(), "29 s since the broker was last listed");
-        c.observe(at(60), CutOff::has_broker(&none));
-        assert!(c.tripped(), "30 s without a broker");
-        // Once tripped it stays so: the instance stops.
-        c.observe(at(61), CutOff::has_broker(&learned));
-        assert!(c.tripped());
-    }
 
     /// What a [`Scorer`] borrows in these tests: the default policy, a generator (`seed`, `bad_share`) with
     /// its partner table, default limits, no resumptions, fresh metrics.
