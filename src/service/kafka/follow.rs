@@ -25,18 +25,17 @@ use crate::service::Shutdown;
 pub const CUT_OFF_AFTER: Duration = Duration::from_secs(30);
 
 /// Watches a client's statistics (the manifest consumer's and every follower's) for a client left without
-/// any broker. After a broker restart,
-/// librdkafka 2.12 can take a metadata response that lists no broker as the truth: it drops every broker it
-/// knows, the bootstrap ones included, and stops re-bootstrapping (confluentinc/librdkafka#5301, not fixed in
-/// a release). The client then never connects again: the instance's group session times out, its partitions
-/// go to the other instances, and it sits decided-nothing and `/readyz`-ready until restarted. Seen in one of
-/// the `scripts/chaos` runs with a broker restart on 2026-12-06 (docs/reliability.md); in the healthy
-/// restarts the learned broker stays listed (`INIT`, then `UP`). A client that lists no learned or configured
-/// broker for [`CUT_OFF_AFTER`] is in that state, and the client's loop stops the instance (a fatal error, as for
-/// a fenced instance) so that its supervisor restarts it with a new client. It needs the client's
-/// statistics (`statistics.interval.ms`, 1 s by default; 0 turns it off, and the stall detector with it).
-/// To be removed once a librdkafka release has the fix (PR #5303): a client that re-bootstraps by itself
-/// would still be restarted after `CUT_OFF_AFTER`.
+/// any broker. After a broker restart, librdkafka 2.12 can take a metadata response that lists no broker as
+/// the truth: it drops every broker it knows, the bootstrap ones included, and stops re-bootstrapping
+/// (confluentinc/librdkafka#5301, not fixed in a release). The client then never connects again: a manifest
+/// consumer's group session times out and the instance sits deciding nothing, `/readyz`-ready; a follower
+/// keeps a stale table. Seen in `scripts/chaos` runs with a broker restart on 2026-12-06
+/// (docs/reliability.md); in the healthy restarts the learned broker stays listed (`INIT`, then `UP`). A
+/// client that lists no learned or configured broker for [`CUT_OFF_AFTER`] is in that state, and its loop
+/// stops the instance (a fatal error, as for a fenced instance) so that a supervisor restarts it with new
+/// clients. It needs the client's statistics (`statistics.interval.ms`, 1 s by default; 0 turns it off, and
+/// the stall detector with it). To be removed once a librdkafka release has the fix (PR #5303): a client
+/// that re-bootstraps by itself would still be restarted after `CUT_OFF_AFTER`.
 #[derive(Debug, Default)]
 pub struct CutOff {
     /// Since when the statistics have listed no broker (`None`: the last ones listed one).
