@@ -129,7 +129,7 @@ impl ControlFollower {
                 self.metrics.kafka_error(Client::ControlConsumer);
                 warn!(error = %format!("{e:#}"), "control topic refresh failed; retrying later");
             }
-            self.consumer.context().cut_off()?;
+            self.consumer.context().cut_off(&self.shutdown)?;
         }
     }
 

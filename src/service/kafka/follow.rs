@@ -33,8 +33,9 @@ pub const CUT_OFF_AFTER: Duration = Duration::from_secs(30);
 /// (docs/reliability.md); in the healthy restarts the learned broker stays listed (`INIT`, then `UP`). A
 /// client that lists no learned or configured broker for [`CUT_OFF_AFTER`] is in that state, and its loop
 /// stops the instance (a fatal error, as for a fenced instance) so that a supervisor restarts it with new
-/// clients. It needs the client's statistics (`statistics.interval.ms`, 1 s by default; 0 turns it off, and
-/// the stall detector with it). To be removed once a librdkafka release has the fix (PR #5303): a client
+/// clients. It needs the client's statistics (`statistics.interval.ms`, 1 s by default, set for the
+/// followers and the manifest consumer alike through `[kafka.consumer]` or `[kafka.common]`; 0 turns it off,
+/// and the manifest consumer's stall detector with it). To be removed once a librdkafka release has the fix (PR #5303): a client
 /// that re-bootstraps by itself would still be restarted after `CUT_OFF_AFTER`.
 #[derive(Debug, Default)]
 pub struct CutOff {
@@ -135,9 +136,17 @@ impl FollowerContext {
     }
 
     /// `Err` once the client has had no broker to connect to for [`CUT_OFF_AFTER`] (see [`CutOff`]): the
-    /// follower's loop returns it, which stops the instance.
-    pub fn cut_off(&self) -> anyhow::Result<()> {
-        self.cut_off.check(&format!("{} follower", self.topic))
+    /// follower's loop returns it, which stops the instance. The service's shutdown is triggered first, so
+    /// that the instance stops even should closing the cut-off client hang.
+    pub fn cut_off(&self, shutdown: &Shutdown) -> anyhow::Result<()> {
+        if !self.cut_off.tripped() {
+            return Ok(());
+        }
+        let message = CutOff::message(&format!("follower of {}", self.topic));
+        tracing::error!(topic = %self.topic, "{message}");
+        self.metrics.kafka_error(self.client);
+        shutdown.trigger();
+        bail!(message)
     }
 }
 
@@ -166,8 +175,10 @@ pub fn follower_lag(p: &Partition) -> Option<i64> {
 
 impl ClientContext for FollowerContext {
     fn stats(&self, stats: Statistics) {
-        self.cut_off
-            .watch(&stats, &format!("{} follower", self.topic));
+        if !self.cut_off.tripped() {
+            self.cut_off
+                .watch(&stats, &format!("follower of {}", self.topic));
+        }
         let Some(t) = stats.topics.get(&self.topic) else {
             return;
         };
@@ -479,7 +490,7 @@ mod tests {
     use super::*;
 
     /// A follower whose client has had no broker for the cut-off time returns the fatal error its loop
-    /// stops the instance with; before that, nothing.
+    /// stops the instance with, and triggers the service's shutdown; before that, nothing.
     #[test]
     fn a_follower_cut_off_for_good_returns_the_error_that_stops_the_instance() {
         let ctx = FollowerContext::new(
@@ -489,12 +500,15 @@ mod tests {
             |_, _, _| {},
         );
         let t0 = Instant::now();
+        let shutdown = Shutdown::new();
         ctx.cut_off.observe(t0, false);
-        assert!(ctx.cut_off().is_ok());
+        assert!(ctx.cut_off(&shutdown).is_ok());
+        assert!(!shutdown.is_triggered());
         ctx.cut_off.observe(t0 + CUT_OFF_AFTER, false);
-        let e = format!("{:#}", ctx.cut_off().unwrap_err());
-        assert!(e.contains("ctpat-partners follower"), "{e}");
+        let e = format!("{:#}", ctx.cut_off(&shutdown).unwrap_err());
+        assert!(e.contains("follower of ctpat-partners"), "{e}");
         assert!(e.contains("librdkafka#5301"), "{e}");
+        assert!(shutdown.is_triggered(), "the service is told to stop");
     }
 
     /// The cut-off watch (librdkafka#5301): only a client that has listed no learned or configured broker for

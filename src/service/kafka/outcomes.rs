@@ -195,7 +195,7 @@ impl OutcomeFollower {
                 self.metrics.kafka_error(Client::OutcomeClients);
                 warn!(error = %format!("{e:#}"), "outcomes topic refresh failed; retrying later");
             }
-            self.consumer.context().cut_off()?;
+            self.consumer.context().cut_off(&self.shutdown)?;
             if dirty && gauges_at.elapsed() >= GAUGE_INTERVAL {
                 gauges_at = Instant::now();
                 dirty = false;
@@ -339,7 +339,7 @@ impl DecisionFollower {
                 self.metrics.kafka_error(Client::OutcomeClients);
                 warn!(error = %format!("{e:#}"), "decisions topic refresh failed; retrying later");
             }
-            self.consumer.context().cut_off()?;
+            self.consumer.context().cut_off(&self.shutdown)?;
             if gauges_at.elapsed() >= GAUGE_INTERVAL {
                 gauges_at = Instant::now();
                 self.metrics.outcome_window(self.window.len());

@@ -250,7 +250,7 @@ impl PartnerFollower {
                 }
             }
             // A client cut off for good (librdkafka#5301) would keep a stale table: the instance stops.
-            self.consumer.context().cut_off()?;
+            self.consumer.context().cut_off(&self.shutdown)?;
         }
     }
 }
