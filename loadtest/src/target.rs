@@ -423,6 +423,9 @@ impl Passthrough {
     }
 }
 
+/// The child service's output (stdout and stderr), in its directory.
+const CHILD_LOG: &str = "serve.log";
+
 /// `borderlane serve` of a given binary, as a child process; see [`Launch::Binary`].
 pub struct ChildService {
     /// The process.
@@ -460,7 +463,7 @@ impl ChildService {
             let http = TcpListener::bind("127.0.0.1:0")
                 .and_then(|l| l.local_addr())
                 .context("finding a free port for the child's HTTP listener")?;
-            let log = dir.join("serve.log");
+            let log = dir.join(CHILD_LOG);
             let out = std::fs::File::create(&log)
                 .with_context(|| format!("creating {}", log.display()))?;
             let err = out.try_clone().context("duplicating the log file")?;
@@ -508,11 +511,11 @@ impl ChildService {
                     bin.display()
                 );
             }
-            if http_get(http, "/readyz").is_ok_and(|(status, _)| status == 200) {
+            if http_status(http, "/readyz").is_ok_and(|status| status == 200) {
                 return Ok(c);
             }
             if Instant::now() > deadline {
-                let (tail, log) = (c.log_tail(), c.dir.join("serve.log"));
+                let (tail, log) = (c.log_tail(), c.log());
                 let stopped = c.stop();
                 bail!(
                     "{} serve was not ready within 120 s ({}; stopping it: {}); its output ({}):\n{tail}",
@@ -532,9 +535,14 @@ impl ChildService {
         !matches!(child.try_wait(), Ok(None))
     }
 
+    /// Its output's file.
+    fn log(&self) -> PathBuf {
+        self.dir.join(CHILD_LOG)
+    }
+
     /// The last lines of its output.
     fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.join("serve.log")).unwrap_or_default();
+        let text = std::fs::read_to_string(self.log()).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
@@ -560,19 +568,19 @@ impl ChildService {
                     let _ = child.wait();
                     bail!(
                         "the child service did not stop within 60 s (killed); its output: {}",
-                        self.dir.join("serve.log").display()
+                        self.log().display()
                     );
                 }
                 Err(e) => bail!(
                     "waiting for the child service: {e}; its output: {}",
-                    self.dir.join("serve.log").display()
+                    self.log().display()
                 ),
             }
         };
         if !status.success() {
             bail!(
                 "the child service exited with {status}; its output ({}):\n{}",
-                self.dir.join("serve.log").display(),
+                self.log().display(),
                 self.log_tail()
             );
         }
@@ -618,24 +626,18 @@ fn run_overrides(config: &Config, http: SocketAddr) -> Vec<(String, String)> {
         .collect()
 }
 
-/// `GET path` on `addr` over plain HTTP/1.0 (a body never chunked): (status, body). For the child's
-/// unauthenticated `/readyz` only.
-fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+/// The status of `GET path` on `addr` over plain HTTP/1.0. For the child's unauthenticated `/readyz` only.
+fn http_status(addr: SocketAddr, path: &str) -> std::io::Result<u16> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
     let mut response = String::new();
     s.read_to_string(&mut response)?;
-    let status = response
+    response
         .split_ascii_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other("no HTTP status line"))?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    Ok((status, body))
+        .ok_or_else(|| std::io::Error::other("no HTTP status line"))
 }
 
 /// How the service committed during a run, read from its Prometheus metrics: what exactly-once's

@@ -6,9 +6,32 @@
 
 mod common;
 
+use borderlane::service::config::Config;
 use loadtest::payload::Templates;
+use loadtest::scenario::Scenario;
 use loadtest::target::{Kind, Launch};
 use loadtest::{backlog, kafka};
+
+/// The scenario's malformed templates, generated again here (independently of the run) from its seed.
+fn malformed_templates(base: &Config, scenario: &Scenario) -> u64 {
+    let policy = borderlane::service::load_policy(base).unwrap();
+    Templates::generate(
+        &policy,
+        scenario.seed,
+        scenario.partners,
+        scenario.bad_share,
+        scenario.templates,
+    )
+    .bad as u64
+}
+
+/// The smoke scenario without the passthrough, on the broker's base configuration.
+fn pipeline_only() -> (Scenario, Config) {
+    let bootstrap = common::broker();
+    let mut scenario = common::smoke();
+    scenario.passthrough = false;
+    (scenario, kafka::base_config(None, &bootstrap).unwrap())
+}
 
 #[test]
 fn both_systems_drain_a_backlog_once_each() {
@@ -21,15 +44,8 @@ fn both_systems_drain_a_backlog_once_each() {
     let report = backlog::run(&base, &scenario, n, &Launch::InProcess, true).unwrap();
     println!("{}", report.table());
 
-    let policy = borderlane::service::load_policy(&base).unwrap();
-    let templates = Templates::generate(
-        &policy,
-        scenario.seed,
-        scenario.partners,
-        scenario.bad_share,
-        scenario.templates,
-    );
-    assert!(templates.bad > 0, "the smoke mix has malformed manifests");
+    let bad = malformed_templates(&base, &scenario);
+    assert!(bad > 0, "the smoke mix has malformed manifests");
     let b = report
         .passthrough
         .as_ref()
@@ -61,7 +77,7 @@ fn both_systems_drain_a_backlog_once_each() {
     assert!(b.pipeline_steps.is_empty(), "{b:?}");
     assert_eq!(
         report.pipeline.dead_letters,
-        rounds * templates.bad as u64,
+        rounds * bad,
         "each malformed manifest is a dead letter"
     );
     let ratio = report.ratio.expect("both ran");
@@ -100,10 +116,7 @@ fn borderlane_bin() -> std::path::PathBuf {
 /// after the binary; no thread of the test process has that name).
 #[test]
 fn a_child_service_drains_a_backlog_once() {
-    let bootstrap = common::broker();
-    let mut scenario = common::smoke();
-    scenario.passthrough = false;
-    let base = kafka::base_config(None, &bootstrap).unwrap();
+    let (scenario, base) = pipeline_only();
     let rounds = 4;
     let n = rounds * scenario.templates as u64;
     let bin = borderlane_bin();
@@ -121,16 +134,11 @@ fn a_child_service_drains_a_backlog_once() {
     let r = &report.pipeline;
     assert_eq!((r.backlog, r.answered), (n, n), "{r:?}");
     assert_eq!((r.duplicated, r.missing), (0, 0), "{r:?}");
-    let policy = borderlane::service::load_policy(&base).unwrap();
-    let bad = Templates::generate(
-        &policy,
-        scenario.seed,
-        scenario.partners,
-        scenario.bad_share,
-        scenario.templates,
-    )
-    .bad;
-    assert_eq!(r.dead_letters, rounds * bad as u64, "{r:?}");
+    assert_eq!(
+        r.dead_letters,
+        rounds * malformed_templates(&base, &scenario),
+        "{r:?}"
+    );
     assert!(r.pipeline_steps.is_empty(), "not read from a child: {r:?}");
     let cpu = r.cpu.as_ref().expect("/proc is readable on Linux");
     let main = cpu
@@ -145,10 +153,7 @@ fn a_child_service_drains_a_backlog_once() {
 /// `ls` stands in for a binary without `serve` (it refuses `--config` and exits 2).
 #[test]
 fn a_child_service_that_exits_at_once_is_a_start_error() {
-    let bootstrap = common::broker();
-    let mut scenario = common::smoke();
-    scenario.passthrough = false;
-    let base = kafka::base_config(None, &bootstrap).unwrap();
+    let (scenario, base) = pipeline_only();
     let launch = Launch::Binary {
         bin: "/bin/ls".into(),
         config: None,

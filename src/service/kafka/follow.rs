@@ -75,11 +75,14 @@ impl CutOff {
     }
 
     /// [`CutOff::observe`] of one statistics report, now, warning when the count starts (`which`: the
-    /// client, for the log).
-    pub fn watch(&self, stats: &Statistics, which: &str) {
+    /// client, for the log); nothing once tripped.
+    pub fn watch(&self, stats: &Statistics, which: impl std::fmt::Display) {
+        if self.tripped() {
+            return;
+        }
         if self.observe(Instant::now(), CutOff::has_broker(stats)) {
             warn!(
-                client = which,
+                client = %which,
                 after_s = CUT_OFF_AFTER.as_secs(),
                 "a client lists no broker to connect to (librdkafka#5301?); the instance stops unless one \
                  reappears"
@@ -95,14 +98,6 @@ impl CutOff {
              restart connects again",
             CUT_OFF_AFTER.as_secs()
         )
-    }
-
-    /// `Err` with [`CutOff::message`] once the watch has tripped: for a follower's loop to return.
-    pub fn check(&self, which: &str) -> anyhow::Result<()> {
-        if self.tripped() {
-            bail!(CutOff::message(which));
-        }
-        Ok(())
     }
 }
 
@@ -175,10 +170,8 @@ pub fn follower_lag(p: &Partition) -> Option<i64> {
 
 impl ClientContext for FollowerContext {
     fn stats(&self, stats: Statistics) {
-        if !self.cut_off.tripped() {
-            self.cut_off
-                .watch(&stats, &format!("follower of {}", self.topic));
-        }
+        self.cut_off
+            .watch(&stats, format_args!("follower of {}", self.topic));
         let Some(t) = stats.topics.get(&self.topic) else {
             return;
         };

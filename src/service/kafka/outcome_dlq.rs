@@ -50,11 +50,7 @@ pub struct DlqContext {
     rebalanced: AtomicBool,
 }
 
-impl ClientContext for DlqContext {
-    /// Not used (its client is created with statistics off). rust-rdkafka's default handler logged each
-    /// report whole at INFO: ~10 KB of librdkafka's JSON every second, in every instance's log.
-    fn stats_raw(&self, _: &[u8]) {}
-}
+impl ClientContext for DlqContext {}
 
 impl ConsumerContext for DlqContext {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, _: &Rebalance<'_>) {
@@ -90,7 +86,8 @@ impl OutcomeDeadLetters {
         }
         c.set("group.id", format!("{}-outcome-dlq", k.group_id));
         // `[kafka.consumer]`'s statistics are for the manifest consumer's lag gauges, stall detector and
-        // cut-off watch; nothing reads this member's.
+        // cut-off watch; nothing reads this member's, and rust-rdkafka's default handler (this context's)
+        // would log each report whole at INFO: ~10 KB of JSON a second in every instance's log.
         c.set("statistics.interval.ms", "0");
         // Records a port system's transaction aborted are never seen by the history follower either.
         c.set("isolation.level", "read_committed");
