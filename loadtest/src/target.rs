@@ -354,8 +354,11 @@ impl Passthrough {
         let consumer: BaseConsumer = client_config(&config.kafka, Role::ManifestConsumer)
             .create()
             .map_err(|e| anyhow!("creating the passthrough consumer: {e}"))?;
+        // The service's producer properties, but without the statistics its cut-off watch reads: nothing
+        // here reads them, and the default context would parse and log each report.
         let producer: ThreadedProducer<DefaultProducerContext> =
             client_config(&config.kafka, Role::Producer)
+                .set("statistics.interval.ms", "0")
                 .create()
                 .map_err(|e| anyhow!("creating the passthrough producer: {e}"))?;
         consumer

@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::service::config::Config;
 use crate::service::kafka::clients::{client_config, Role};
+use crate::service::kafka::cutoff::{CutOff, STATISTICS_INTERVAL_MS};
 use crate::traffic::gen::{GenConfig, Generator};
 
 /// Delivery outcomes, updated by the producer's callback thread.
@@ -27,12 +28,18 @@ pub struct Counts {
     pub first_error: Mutex<Option<String>>,
 }
 
-/// Counts delivery reports.
+/// Counts delivery reports, and watches the producer's statistics for a producer cut off from every
+/// broker (`cutoff`).
 pub struct CountingContext {
     counts: Arc<Counts>,
+    cut_off: CutOff,
 }
 
-impl ClientContext for CountingContext {}
+impl ClientContext for CountingContext {
+    fn stats_raw(&self, statistics: &[u8]) {
+        self.cut_off.watch_raw(statistics, "loader's producer");
+    }
+}
 
 impl ProducerContext for CountingContext {
     type DeliveryOpaque = ();
@@ -81,9 +88,15 @@ pub struct Delivered {
 impl Loader {
     pub fn new(config: &Config) -> anyhow::Result<Loader> {
         let counts = Arc::new(Counts::default());
-        let producer = client_config(&config.kafka, Role::Loader)
+        let mut client = client_config(&config.kafka, Role::Loader);
+        // Statistics for the cut-off watch alone, unless configured.
+        if client.get("statistics.interval.ms").is_none() {
+            client.set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
+        }
+        let producer = client
             .create_with_context(CountingContext {
                 counts: counts.clone(),
+                cut_off: CutOff::default(),
             })
             .map_err(|e| anyhow!("creating the producer: {e}"))?;
         Ok(Loader {
@@ -116,6 +129,7 @@ impl Loader {
             match self.producer.send(record) {
                 Ok(()) => break,
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    self.check_cut_off()?;
                     record = r;
                     std::thread::sleep(Duration::from_millis(2));
                 }
@@ -126,11 +140,35 @@ impl Loader {
         Ok(())
     }
 
-    /// Waits for every record's delivery report.
+    /// The error of a producer cut off from every broker for good (`cutoff`): its records would never
+    /// be delivered, so waiting for them is pointless.
+    fn check_cut_off(&self) -> anyhow::Result<()> {
+        if self.producer.context().cut_off.tripped() {
+            bail!(
+                "{} ({} of {} records delivered)",
+                CutOff::message("loader's producer")
+                    .replace("this instance stops", "loading stops"),
+                self.counts.delivered.load(Ordering::Relaxed),
+                self.sent
+            );
+        }
+        Ok(())
+    }
+
+    /// Waits for every record's delivery report (at most `timeout`; less when the producer is cut off
+    /// from every broker, see [`CutOff`]).
     pub fn flush(&self, timeout: Duration) -> anyhow::Result<Delivered> {
-        self.producer
-            .flush(timeout)
-            .map_err(|e| anyhow!("flushing the producer: {e}"))?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.producer.flush(left.min(Duration::from_secs(1))) {
+                Ok(()) => break,
+                Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) if !left.is_zero() => {
+                    self.check_cut_off()?
+                }
+                Err(e) => bail!("flushing the producer: {e}"),
+            }
+        }
         let d = Delivered {
             sent: self.sent,
             delivered: self.counts.delivered.load(Ordering::Relaxed),
@@ -342,6 +380,37 @@ pub fn generated_manifests(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A loader whose producer is cut off from every broker (librdkafka#5301) fails its flush with the
+    /// cause at the next check, instead of waiting out the flush's timeout for records that will never be
+    /// delivered.
+    #[test]
+    fn a_cut_off_loader_fails_its_flush_instead_of_waiting() {
+        // Nothing listens on port 1; no statistics, so that only the test moves the watch.
+        let config = Config::from_text(
+            "[kafka]\nbootstrap_servers = \"127.0.0.1:1\"\n[kafka.producer]\n\"statistics.interval.ms\" = \"0\"\n",
+            Vec::new(),
+            std::path::Path::new(""),
+        )
+        .unwrap();
+        let mut loader = Loader::new(&config).unwrap();
+        loader.send("t", Some(b"k"), Some(b"v"), None).unwrap();
+        let watch = &loader.producer.context().cut_off;
+        let now = Instant::now();
+        watch.observe(
+            now.checked_sub(crate::service::kafka::cutoff::CUT_OFF_AFTER)
+                .expect("the machine has been up for a while"),
+            false,
+        );
+        watch.observe(now, false);
+        assert!(watch.tripped());
+        // A flush that waited out its ten minutes would fail with the timeout, not the cause.
+        let e = format!("{:#}", loader.flush(Duration::from_secs(600)).unwrap_err());
+        assert!(
+            e.contains("librdkafka#5301") && e.contains("0 of 1 records delivered"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn keys_follow_the_wire_contract() {

@@ -85,6 +85,15 @@ pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
     ("reconnect.backoff.max.ms", "2000"),
 ];
 
+/// Defaults for the decisions producer alone: statistics every second, read only by the cut-off watch
+/// (`cutoff`: a producer that lost every broker for good stops the instance within 30 s instead of failing
+/// its deliveries after `message.timeout.ms`). The other producers (the loader's role, the outcome
+/// dead-letter producer) do not take them.
+pub const DECISIONS_PRODUCER_DEFAULTS: &[(&str, &str)] = &[(
+    "statistics.interval.ms",
+    crate::service::kafka::cutoff::STATISTICS_INTERVAL_MS,
+)];
+
 /// `max.message.bytes` of the topics the service creates: matches the
 /// producer default so everything the producer accepts, the broker accepts.
 pub const TOPIC_MAX_MESSAGE_BYTES: &str = "4194304";
@@ -632,7 +641,11 @@ pub fn properties(k: &KafkaConfig, role: Role) -> BTreeMap<String, String> {
             put(CONSUMER_DEFAULTS);
             put(PARTNER_CONSUMER_DEFAULTS);
         }
-        Role::Producer | Role::Loader => put(PRODUCER_DEFAULTS),
+        Role::Producer => {
+            put(PRODUCER_DEFAULTS);
+            put(DECISIONS_PRODUCER_DEFAULTS);
+        }
+        Role::Loader => put(PRODUCER_DEFAULTS),
         Role::Admin => {}
     }
     p.extend(k.common.0.clone());

@@ -6,8 +6,7 @@
 //! `kafka.partner_refresh_ms`), each from its beginning.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
@@ -17,89 +16,10 @@ use rdkafka::statistics::{Partition, Statistics};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tracing::warn;
 
+use crate::service::kafka::cutoff::CutOff;
 use crate::service::kafka::topics::CallTimeouts;
 use crate::service::metrics::{Client, Metrics};
 use crate::service::Shutdown;
-
-/// How long a client may have no broker to connect to before the instance stops.
-pub const CUT_OFF_AFTER: Duration = Duration::from_secs(30);
-
-/// Watches a client's statistics (the manifest consumer's and every follower's) for a client left without
-/// any broker. After a broker restart, librdkafka 2.12 can take a metadata response that lists no broker as
-/// the truth: it drops every broker it knows, the bootstrap ones included, and stops re-bootstrapping
-/// (confluentinc/librdkafka#5301, not fixed in a release). The client then never connects again: a manifest
-/// consumer's group session times out and the instance sits deciding nothing, `/readyz`-ready; a follower
-/// keeps a stale table. Seen in `scripts/chaos` runs with a broker restart on 2026-12-06
-/// (docs/reliability.md); in the healthy restarts the learned broker stays listed (`INIT`, then `UP`). A
-/// client that lists no learned or configured broker for [`CUT_OFF_AFTER`] is in that state, and its loop
-/// stops the instance (a fatal error, as for a fenced instance) so that a supervisor restarts it with new
-/// clients. It needs the client's statistics (`statistics.interval.ms`, 1 s by default, set for the
-/// followers and the manifest consumer alike through `[kafka.consumer]` or `[kafka.common]`; 0 turns it off,
-/// and the manifest consumer's stall detector with it). To be removed once a librdkafka release has the fix (PR #5303): a client
-/// that re-bootstraps by itself would still be restarted after `CUT_OFF_AFTER`.
-#[derive(Debug, Default)]
-pub struct CutOff {
-    /// Since when the statistics have listed no broker (`None`: the last ones listed one).
-    since: Mutex<Option<Instant>>,
-    tripped: AtomicBool,
-}
-
-impl CutOff {
-    /// One statistics report at `now`: whether it listed a broker the client can connect to. Returns true
-    /// for the first report of a stretch without one (the count starts).
-    pub fn observe(&self, now: Instant, has_broker: bool) -> bool {
-        let mut since = self.since.lock().unwrap_or_else(|e| e.into_inner());
-        if has_broker {
-            *since = None;
-            return false;
-        }
-        let started = since.is_none();
-        let first = *since.get_or_insert(now);
-        if now.saturating_duration_since(first) >= CUT_OFF_AFTER {
-            self.tripped.store(true, Ordering::Release);
-        }
-        started
-    }
-
-    pub fn tripped(&self) -> bool {
-        self.tripped.load(Ordering::Acquire)
-    }
-
-    /// Whether `stats` list a broker the client can connect to: one learned from metadata or configured in
-    /// `bootstrap.servers` (not the logical group coordinator or the internal one, which need a real one).
-    pub fn has_broker(stats: &Statistics) -> bool {
-        stats
-            .brokers
-            .values()
-            .any(|b| b.source == "learned" || b.source == "configured")
-    }
-
-    /// [`CutOff::observe`] of one statistics report, now, warning when the count starts (`which`: the
-    /// client, for the log); nothing once tripped.
-    pub fn watch(&self, stats: &Statistics, which: impl std::fmt::Display) {
-        if self.tripped() {
-            return;
-        }
-        if self.observe(Instant::now(), CutOff::has_broker(stats)) {
-            warn!(
-                client = %which,
-                after_s = CUT_OFF_AFTER.as_secs(),
-                "a client lists no broker to connect to (librdkafka#5301?); the instance stops unless one \
-                 reappears"
-            );
-        }
-    }
-
-    /// The fatal error of a tripped watch on `which` client.
-    pub fn message(which: &str) -> String {
-        format!(
-            "the {which} has had no broker to connect to for {} s (librdkafka dropped every broker it knew \
-             and stopped re-bootstrapping, confluentinc/librdkafka#5301); this instance stops so that a \
-             restart connects again",
-            CUT_OFF_AFTER.as_secs()
-        )
-    }
-}
 
 /// A follower's client context: counts client errors (librdkafka retries them itself) under `client`, and
 /// exports each followed partition's lag from statistics through `lag` (a `Metrics` gauge setter; a no-op
@@ -130,7 +50,7 @@ impl FollowerContext {
         }
     }
 
-    /// `Err` once the client has had no broker to connect to for [`CUT_OFF_AFTER`] (see [`CutOff`]): the
+    /// `Err` once the client has had no broker to connect to for [`CUT_OFF_AFTER`](crate::service::kafka::cutoff::CUT_OFF_AFTER) (see [`CutOff`]): the
     /// follower's loop returns it, which stops the instance. The service's shutdown is triggered first, so
     /// that the instance stops even should closing the cut-off client hang.
     pub fn cut_off(&self, shutdown: &Shutdown) -> anyhow::Result<()> {
@@ -481,6 +401,7 @@ impl CatchUp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::service::kafka::cutoff::CUT_OFF_AFTER;
 
     /// A follower whose client has had no broker for the cut-off time returns the fatal error its loop
     /// stops the instance with, and triggers the service's shutdown; before that, nothing.
@@ -502,58 +423,6 @@ mod tests {
         assert!(e.contains("follower of ctpat-partners"), "{e}");
         assert!(e.contains("librdkafka#5301"), "{e}");
         assert!(shutdown.is_triggered(), "the service is told to stop");
-    }
-
-    /// The cut-off watch (librdkafka#5301): only a client that has listed no learned or configured broker for
-    /// `CUT_OFF_AFTER` trips it; the logical coordinator alone does not count, and a broker listed again
-    /// (a broker restart's INIT, then UP) starts the count over.
-    #[test]
-    fn a_consumer_left_without_any_broker_stops_the_instance_after_the_cut_off_time() {
-        use rdkafka::statistics::Broker;
-        let stats_with = |sources: &[&str]| {
-            let mut stats = Statistics::default();
-            for (i, source) in sources.iter().enumerate() {
-                stats.brokers.insert(
-                    format!("b{i}"),
-                    Broker {
-                        source: source.to_string(),
-                        state: "INIT".into(),
-                        ..Broker::default()
-                    },
-                );
-            }
-            stats
-        };
-        let none = stats_with(&["logical"]);
-        assert!(!CutOff::has_broker(&none));
-        assert!(!CutOff::has_broker(&stats_with(&["logical", "internal"])));
-        assert!(!CutOff::has_broker(&stats_with(&[])));
-        let learned = stats_with(&["learned", "logical"]);
-        assert!(CutOff::has_broker(&learned));
-        assert!(CutOff::has_broker(&stats_with(&["configured"])));
-
-        let c = CutOff::default();
-        let t0 = Instant::now();
-        let at = |s: u64| t0 + Duration::from_secs(s);
-        assert!(
-            c.observe(at(0), CutOff::has_broker(&none)),
-            "the count starts"
-        );
-        assert!(!c.observe(at(29), CutOff::has_broker(&none)));
-        assert!(!c.tripped(), "29 s without a broker");
-        // A broker listed again starts the count over.
-        assert!(!c.observe(at(29), CutOff::has_broker(&learned)));
-        assert!(
-            c.observe(at(30), CutOff::has_broker(&none)),
-            "it starts again"
-        );
-        c.observe(at(59), CutOff::has_broker(&none));
-        assert!(!c.tripped(), "29 s since the broker was last listed");
-        c.observe(at(60), CutOff::has_broker(&none));
-        assert!(c.tripped(), "30 s without a broker");
-        // Once tripped it stays so: the instance stops.
-        c.observe(at(61), CutOff::has_broker(&learned));
-        assert!(c.tripped());
     }
 
     #[test]

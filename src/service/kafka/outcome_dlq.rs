@@ -99,6 +99,9 @@ impl OutcomeDeadLetters {
         for (name, v) in properties(k, Role::Producer) {
             p.set(name, v);
         }
+        // The decisions producer's statistics are for its cut-off watch; this one has none (a dead letter
+        // that cannot be delivered fails its own send), and the default handler would log them whole.
+        p.set("statistics.interval.ms", "0");
         if transactional {
             p.set(
                 "transactional.id",

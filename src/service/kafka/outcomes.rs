@@ -313,20 +313,23 @@ impl DecisionFollower {
             match self.consumer.poll(Duration::from_millis(100)) {
                 None => {}
                 Some(Ok(m)) => {
-                    let Some(bytes) = m.payload() else { continue };
-                    let policy = self.policy.load();
-                    match Examined::of_record(bytes, &policy.doc) {
-                        Ok((key, e)) => {
-                            let now = crate::clock::unix_millis();
-                            let at = m.timestamp().to_millis().unwrap_or(now);
-                            self.window.insert(key, e, at, now);
+                    // A null record (a tombstone) is nothing to the window; the turn goes on (the
+                    // refresh and the cut-off check below run whatever was polled).
+                    if let Some(bytes) = m.payload() {
+                        let policy = self.policy.load();
+                        match Examined::of_record(bytes, &policy.doc) {
+                            Ok((key, e)) => {
+                                let now = crate::clock::unix_millis();
+                                let at = m.timestamp().to_millis().unwrap_or(now);
+                                self.window.insert(key, e, at, now);
+                            }
+                            Err(e) => warn!(
+                                partition = m.partition(),
+                                offset = m.offset(),
+                                error = %e,
+                                "decision record not understood; not in the outcome window"
+                            ),
                         }
-                        Err(e) => warn!(
-                            partition = m.partition(),
-                            offset = m.offset(),
-                            error = %e,
-                            "decision record not understood; not in the outcome window"
-                        ),
                     }
                 }
                 Some(Err(KafkaError::PartitionEOF(_))) => {}

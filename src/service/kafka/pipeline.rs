@@ -35,7 +35,7 @@ use tracing::{debug, info, warn};
 
 use crate::service::config::Config;
 use crate::service::kafka::clients::{client_config, Role};
-use crate::service::kafka::follow::CutOff;
+use crate::service::kafka::cutoff::CutOff;
 use crate::service::kafka::sink::{Origin, Output, Sink};
 use crate::service::metrics::{Client, Metrics};
 use crate::service::stall::Sample;

@@ -25,6 +25,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::service::config::Config;
 use crate::service::kafka::ack::{AckTracker, Ticket};
+use crate::service::kafka::cutoff::CutOff;
 use crate::service::metrics::{Client, Metrics};
 use crate::service::{Brief, ForWatchers, Watchers};
 
@@ -450,9 +451,20 @@ impl Shared {
 pub struct DeliveryContext {
     /// The tracker to acknowledge, the metrics to count, the failure to raise.
     shared: Arc<Shared>,
+    /// Whether the producer has been left without a broker to connect to.
+    cut_off: CutOff,
 }
 
 impl ClientContext for DeliveryContext {
+    /// The producer's statistics serve the cut-off watch alone: a producer cut off for good fails the
+    /// pipeline, which stops the instance with nothing of the unacknowledged outputs' inputs committed.
+    fn stats_raw(&self, statistics: &[u8]) {
+        if self.cut_off.watch_raw(statistics, "decisions producer") {
+            self.shared.metrics.kafka_error(Client::Producer);
+            self.shared.fail(CutOff::message("decisions producer"));
+        }
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         self.shared.metrics.kafka_error(Client::Producer);
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
@@ -549,6 +561,7 @@ impl AtLeastOnceSink {
         )
         .create_with_context(DeliveryContext {
             shared: shared.clone(),
+            cut_off: CutOff::default(),
         })
         .map_err(|e| anyhow!("creating the producer: {e}"))?;
         Ok(AtLeastOnceSink {
@@ -839,6 +852,7 @@ impl AtLeastOnceSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::service::kafka::cutoff::CUT_OFF_AFTER;
     use std::path::Path;
 
     fn sink() -> AtLeastOnceSink {
@@ -849,6 +863,37 @@ mod tests {
         )
         .unwrap();
         AtLeastOnceSink::new(&config, Arc::new(Metrics::new())).unwrap()
+    }
+
+    /// A producer statistics report without any broker, librdkafka's shape.
+    const NO_BROKER_STATS: &[u8] = br#"{"name":"rdkafka#producer-1","type":"producer",
+        "brokers":{"GroupCoordinator":{"name":"GroupCoordinator","nodeid":-1,"source":"logical",
+        "state":"TRY_CONNECT"}},"topics":{}}"#;
+
+    /// The producer's statistics handler, cut off for the cut-off time, fails the pipeline with the cause
+    /// (which stops the instance, nothing of the unacknowledged outputs' inputs committed); a report
+    /// listing a broker before that does not.
+    #[test]
+    fn a_producer_cut_off_for_good_fails_the_pipeline() {
+        let s = sink();
+        // A context of its own: the sink's real producer reports statistics every second meanwhile.
+        let ctx = DeliveryContext {
+            shared: s.shared.clone(),
+            cut_off: CutOff::default(),
+        };
+        let long_ago = Instant::now()
+            .checked_sub(CUT_OFF_AFTER + Duration::from_secs(1))
+            .expect("the machine has been up for a while");
+        ctx.cut_off.observe(long_ago, false);
+        ctx.stats_raw(br#"{"brokers":{"b":{"source":"learned","state":"INIT"}}}"#);
+        assert!(s.shared.failure().is_none(), "a broker listed again");
+        ctx.cut_off.observe(long_ago, false);
+        ctx.stats_raw(NO_BROKER_STATS);
+        let f = s.shared.failure().expect("the pipeline fails");
+        assert!(
+            f.contains("decisions producer") && f.contains("librdkafka#5301"),
+            "{f}"
+        );
     }
 
     #[test]

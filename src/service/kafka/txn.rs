@@ -32,6 +32,7 @@ use tracing::{error, info, warn};
 
 use crate::service::config::Config;
 use crate::service::kafka::clients::{client_config, transactional_id, Role};
+use crate::service::kafka::cutoff::CutOff;
 use crate::service::kafka::sink::{Origin, Outcome, Output, OutputTopics, Prepared};
 use crate::service::metrics::{Client, Metrics};
 use crate::service::{Brief, ForWatchers, Watchers};
@@ -68,9 +69,20 @@ impl Shared {
 /// transaction (librdkafka then reports an abortable error at commit).
 pub struct TxnContext {
     shared: Arc<Shared>,
+    /// Whether the producer has been left without a broker to connect to.
+    cut_off: CutOff,
 }
 
 impl ClientContext for TxnContext {
+    /// The producer's statistics serve the cut-off watch alone: a producer cut off for good stops the
+    /// instance (its open transaction is never committed, so nothing of it becomes visible).
+    fn stats_raw(&self, statistics: &[u8]) {
+        if self.cut_off.watch_raw(statistics, "transactional producer") {
+            self.shared.metrics.kafka_error(Client::Producer);
+            self.shared.fail(CutOff::message("transactional producer"));
+        }
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         self.shared.metrics.kafka_error(Client::Producer);
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
@@ -204,6 +216,7 @@ impl ExactlyOnceSink {
         let producer = client_config(&config.kafka, Role::Producer)
             .create_with_context(TxnContext {
                 shared: shared.clone(),
+                cut_off: CutOff::default(),
             })
             .map_err(|e| anyhow!("creating the transactional producer: {e}"))?;
         Ok(ExactlyOnceSink {
