@@ -145,9 +145,8 @@ impl Loader {
     fn check_cut_off(&self) -> anyhow::Result<()> {
         if self.producer.context().cut_off.tripped() {
             bail!(
-                "{} ({} of {} records delivered)",
-                CutOff::message("loader's producer")
-                    .replace("this instance stops", "loading stops"),
+                "{}; loading stops with {} of {} records delivered (a new run connects again)",
+                CutOff::cause("loader's producer"),
                 self.counts.delivered.load(Ordering::Relaxed),
                 self.sent
             );

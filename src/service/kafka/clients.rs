@@ -778,6 +778,10 @@ mod tests {
         assert_eq!(prod["client.id"], "c");
         assert_eq!(prod["bootstrap.servers"], "h:1");
         assert!(!prod.contains_key("group.id"));
+        // The decisions producer's statistics feed its cut-off watch; the loader's role (also the
+        // outcomes and control producers, whose default context would log them) takes none by default.
+        assert_eq!(prod["statistics.interval.ms"], "1000");
+        assert!(!properties(&c.kafka, Role::Loader).contains_key("statistics.interval.ms"));
         let cons = properties(&c.kafka, Role::ManifestConsumer);
         assert_eq!(cons["fetch.wait.max.ms"], "50");
         assert_eq!(cons["linger.ms"], "7");

@@ -129,13 +129,20 @@ impl CutOff {
         self.tripped()
     }
 
-    /// The fatal error of a tripped watch on `which` client.
-    pub fn message(which: &str) -> String {
+    /// What a tripped watch on `which` client found.
+    pub fn cause(which: &str) -> String {
         format!(
             "the {which} has had no broker to connect to for {} s (librdkafka dropped every broker it knew \
-             and stopped re-bootstrapping, confluentinc/librdkafka#5301); this instance stops so that a \
-             restart connects again",
+             and stopped re-bootstrapping, confluentinc/librdkafka#5301)",
             CUT_OFF_AFTER.as_secs()
+        )
+    }
+
+    /// The service's fatal error of a tripped watch on `which` client.
+    pub fn message(which: &str) -> String {
+        format!(
+            "{}; this instance stops so that a restart connects again",
+            CutOff::cause(which)
         )
     }
 }
