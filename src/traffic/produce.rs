@@ -380,6 +380,43 @@ pub fn generated_manifests(
 mod tests {
     use super::*;
 
+    /// End to end against librdkafka itself: a loader whose producer learned its broker and is then told
+    /// by it that the cluster has no broker (librdkafka#5301's trigger, from a fake broker that never
+    /// answers a produce) fails its flush with the cause, read from the producer's real statistics.
+    #[test]
+    fn a_loader_librdkafka_cut_off_for_good_fails_its_flush() {
+        use crate::service::kafka::cutoff::fake_broker;
+        let broker = fake_broker::start();
+        // Metadata every second, so that the fake broker's empty answer comes soon after it is asked for.
+        let config = Config::from_text(
+            &format!(
+                "[kafka]\nbootstrap_servers = \"{}\"\n[kafka.producer]\n\
+                 \"topic.metadata.refresh.interval.ms\" = \"1000\"\n",
+                broker.bootstrap
+            ),
+            Vec::new(),
+            std::path::Path::new(""),
+        )
+        .unwrap();
+        let mut loader = Loader::new(&config).unwrap();
+        loader.send("t", Some(b"k"), Some(b"v"), None).unwrap();
+        let learned = loader
+            .producer
+            .client()
+            .fetch_metadata(Some("t"), Duration::from_secs(10))
+            .is_ok_and(|m| m.brokers().len() == 1);
+        assert!(learned, "the producer learns the fake broker");
+        broker
+            .empty
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        // The flush's timeout is long past the cut-off time: only the watch ends it early.
+        let e = format!("{:#}", loader.flush(Duration::from_secs(600)).unwrap_err());
+        assert!(
+            e.contains("librdkafka#5301") && e.contains("0 of 1 records delivered"),
+            "{e}"
+        );
+    }
+
     /// A loader whose producer is cut off from every broker (librdkafka#5301) fails its flush with the
     /// cause at the next check, instead of waiting out the flush's timeout for records that will never be
     /// delivered.

@@ -147,6 +147,152 @@ impl CutOff {
     }
 }
 
+/// A fake Kafka broker for the end-to-end tests of the watch: just enough of the protocol (ApiVersions,
+/// Metadata v1, InitProducerId for an idempotent producer) for librdkafka to learn it as broker 1; once
+/// told to (`empty`), it answers metadata with no broker and the topic still listed — what a
+/// shutting-down broker answered in librdkafka#5301's report ("0 brokers, 1 topics"). Every other request
+/// (a fetch, a produce) goes unanswered.
+#[cfg(test)]
+pub(crate) mod fake_broker {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    pub struct FakeBroker {
+        pub bootstrap: String,
+        pub empty: Arc<AtomicBool>,
+    }
+
+    pub fn start() -> FakeBroker {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let empty = Arc::new(AtomicBool::new(false));
+        let flag = empty.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let flag = flag.clone();
+                std::thread::spawn(move || serve(stream, port, &flag));
+            }
+        });
+        FakeBroker {
+            bootstrap: format!("127.0.0.1:{port}"),
+            empty,
+        }
+    }
+
+    fn serve(mut s: TcpStream, port: u16, empty: &AtomicBool) {
+        loop {
+            let mut size = [0u8; 4];
+            if s.read_exact(&mut size).is_err() {
+                return;
+            }
+            let mut req = vec![0u8; i32::from_be_bytes(size).max(0) as usize];
+            if s.read_exact(&mut req).is_err() || req.len() < 8 {
+                return;
+            }
+            let api_key = i16::from_be_bytes([req[0], req[1]]);
+            let version = i16::from_be_bytes([req[2], req[3]]);
+            let mut body = req[4..8].to_vec(); // the response header: the correlation id
+            match api_key {
+                18 => api_versions(&mut body, version),
+                22 => {
+                    // InitProducerId v0/v1: no throttle, no error, producer id 1000, epoch 0.
+                    body.extend(0i32.to_be_bytes());
+                    body.extend(0i16.to_be_bytes());
+                    body.extend(1000i64.to_be_bytes());
+                    body.extend(0i16.to_be_bytes());
+                }
+                3 => metadata(&mut body, &req, port, empty.load(Ordering::SeqCst)),
+                _ => continue,
+            }
+            let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+            frame.extend(body);
+            if s.write_all(&frame).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// ApiVersions 0..=3, Metadata 0..=1, InitProducerId 0..=1 and Produce 3 (never answered) (a v3
+    /// answer is flexible: compact array, tagged fields).
+    fn api_versions(b: &mut Vec<u8>, version: i16) {
+        let apis: [(i16, i16, i16); 4] = [(18, 0, 3), (3, 0, 1), (22, 0, 1), (0, 3, 3)];
+        b.extend(0i16.to_be_bytes());
+        if version >= 3 {
+            b.push(apis.len() as u8 + 1);
+            for (k, min, max) in apis {
+                b.extend(k.to_be_bytes());
+                b.extend(min.to_be_bytes());
+                b.extend(max.to_be_bytes());
+                b.push(0);
+            }
+            b.extend(0i32.to_be_bytes());
+            b.push(0);
+        } else {
+            b.extend((apis.len() as i32).to_be_bytes());
+            for (k, min, max) in apis {
+                b.extend(k.to_be_bytes());
+                b.extend(min.to_be_bytes());
+                b.extend(max.to_be_bytes());
+            }
+            if version >= 1 {
+                b.extend(0i32.to_be_bytes());
+            }
+        }
+    }
+
+    fn string(b: &mut Vec<u8>, s: &str) {
+        b.extend((s.len() as i16).to_be_bytes());
+        b.extend(s.as_bytes());
+    }
+
+    /// Metadata v0/v1: broker 1 (this one) unless `empty`, and every requested topic with partition 0 led
+    /// by broker 1.
+    fn metadata(b: &mut Vec<u8>, req: &[u8], port: u16, empty: bool) {
+        let version = i16::from_be_bytes([req[2], req[3]]);
+        // Request header v1: key, version, correlation id, client id; then the topics array.
+        let client_len = i16::from_be_bytes([req[8], req[9]]).max(0) as usize;
+        let mut at = 10 + client_len;
+        let mut topics = Vec::new();
+        let count = i32::from_be_bytes(req[at..at + 4].try_into().unwrap());
+        at += 4;
+        for _ in 0..count.max(0) {
+            let n = i16::from_be_bytes([req[at], req[at + 1]]) as usize;
+            topics.push(String::from_utf8_lossy(&req[at + 2..at + 2 + n]).into_owned());
+            at += 2 + n;
+        }
+        b.extend(i32::from(!empty).to_be_bytes());
+        if !empty {
+            b.extend(1i32.to_be_bytes());
+            string(b, "127.0.0.1");
+            b.extend(i32::from(port).to_be_bytes());
+            if version >= 1 {
+                b.extend((-1i16).to_be_bytes()); // rack: null
+            }
+        }
+        if version >= 1 {
+            b.extend(1i32.to_be_bytes()); // controller
+        }
+        b.extend((topics.len() as i32).to_be_bytes());
+        for t in &topics {
+            b.extend(0i16.to_be_bytes());
+            string(b, t);
+            if version >= 1 {
+                b.push(0); // is_internal
+            }
+            b.extend(1i32.to_be_bytes());
+            b.extend(0i16.to_be_bytes());
+            b.extend(0i32.to_be_bytes()); // partition 0
+            b.extend(1i32.to_be_bytes()); // leader: broker 1
+            for _ in 0..2 {
+                b.extend(1i32.to_be_bytes()); // replicas, then in-sync replicas: [1]
+                b.extend(1i32.to_be_bytes());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,5 +391,84 @@ mod tests {
             "a report that cannot be read is not counted"
         );
         assert!(!c.tripped());
+    }
+
+    /// End to end against librdkafka itself: a follower's client that learned its broker and is then told
+    /// by it that the cluster has no broker (librdkafka#5301's trigger, from a fake broker) is left
+    /// without any broker for good, and the watch on its real statistics stops it; a follower of a broker
+    /// that keeps listing itself (otherwise the same, and as slow to answer anything else) is not stopped.
+    #[test]
+    fn a_client_librdkafka_cut_off_for_good_is_caught_by_its_statistics() {
+        use crate::service::config::Config;
+        use crate::service::kafka::clients::{client_config, Role};
+        use crate::service::kafka::follow::FollowerContext;
+        use crate::service::metrics::{Client, Metrics};
+        use crate::service::Shutdown;
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        use rdkafka::{Offset, TopicPartitionList};
+        use std::path::Path;
+        use std::sync::Arc;
+
+        let follower = |bootstrap: &str| {
+            // Metadata every second, so that the fake broker's empty answer comes soon after it is asked for.
+            let text = format!(
+                "[kafka]\nbootstrap_servers = \"{bootstrap}\"\n[kafka.consumer]\n\
+                 \"topic.metadata.refresh.interval.ms\" = \"1000\"\n"
+            );
+            let config = Config::from_text(&text, Vec::new(), Path::new("")).unwrap();
+            let ctx = FollowerContext::new(
+                Arc::new(Metrics::new()),
+                "partners",
+                Client::PartnerConsumer,
+                |_, _, _| {},
+            );
+            let c: BaseConsumer<FollowerContext> =
+                client_config(&config.kafka, Role::PartnerConsumer)
+                    .create_with_context(ctx)
+                    .unwrap();
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset("partners", 0, Offset::Beginning)
+                .unwrap();
+            c.assign(&tpl).unwrap();
+            c
+        };
+        let (cut, healthy) = (fake_broker::start(), fake_broker::start());
+        let (a, b) = (follower(&cut.bootstrap), follower(&healthy.bootstrap));
+        let (sa, sb) = (Shutdown::new(), Shutdown::new());
+        let poll = |c: &BaseConsumer<FollowerContext>| {
+            if let Some(Err(e)) = c.poll(Duration::from_millis(50)) {
+                eprintln!("{e}");
+            }
+        };
+        // Both learn broker 1 from their first metadata.
+        let learned = |c: &BaseConsumer<FollowerContext>| {
+            c.fetch_metadata(Some("partners"), Duration::from_secs(10))
+                .is_ok_and(|m| m.brokers().len() == 1)
+        };
+        assert!(learned(&a) && learned(&b), "both learn the fake broker");
+        cut.empty.store(true, Ordering::SeqCst);
+        // The watch needs CUT_OFF_AFTER without a broker; allow three times that.
+        let deadline = Instant::now() + 3 * CUT_OFF_AFTER;
+        let stopped = loop {
+            poll(&a);
+            poll(&b);
+            if let Err(e) = a.context().cut_off(&sa) {
+                break format!("{e:#}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the cut-off client was not caught in {:?}",
+                3 * CUT_OFF_AFTER
+            );
+        };
+        assert!(
+            stopped.contains("follower of partners") && stopped.contains("librdkafka#5301"),
+            "{stopped}"
+        );
+        assert!(sa.is_triggered());
+        assert!(
+            b.context().cut_off(&sb).is_ok() && !sb.is_triggered(),
+            "the follower whose broker kept listing itself runs on"
+        );
     }
 }
