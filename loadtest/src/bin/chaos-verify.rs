@@ -195,46 +195,11 @@ fn main() -> anyhow::Result<()> {
         }
         std::thread::sleep(Duration::from_secs(2));
     };
-    // Order: the manifests are keyed, so all records of a key sit in one input partition and their
-    // outputs in one output partition; within an output partition, the first outputs of one input
-    // partition's records must follow the input order (a redo after a crash — a duplicate — may go
-    // back, which the duplicate count reports).
-    // An output without a key (the dead letter of an input without one: a line whose manifest_id could
-    // not be read) has no key order to keep: Kafka spreads keyless records over the partitions, so its
-    // redo after a crash may land in another partition than the first try (seen in seed 19, 2026-12-06).
-    // Such outputs are counted, not ordered.
-    let mut seen: HashSet<(i32, i64)> = HashSet::new();
-    let mut high: HashMap<(bool, i32, i32), i64> = HashMap::new();
-    let mut order_violations = 0usize;
-    let mut order_examples: Vec<String> = Vec::new();
-    let unkeyed = outputs.iter().filter(|o| !o.keyed).count();
-    for o in outputs.iter().filter(|o| o.keyed) {
-        if !seen.insert(o.source) {
-            continue;
-        }
-        let k = (o.topic_is_dlq, o.partition, o.source.0);
-        let h = high.entry(k).or_insert(-1);
-        if o.source.1 < *h {
-            order_violations += 1;
-            if order_examples.len() < 10 {
-                order_examples.push(format!(
-                    "{} partition {}: first output of {}@{} after one of {}@{}",
-                    if o.topic_is_dlq {
-                        "dead letters"
-                    } else {
-                        "decisions"
-                    },
-                    o.partition,
-                    o.source.0,
-                    o.source.1,
-                    o.source.0,
-                    h
-                ));
-            }
-        } else {
-            *h = o.source.1;
-        }
-    }
+    let Order {
+        violations: order_violations,
+        examples: order_examples,
+        unkeyed,
+    } = order(&outputs);
     let uncommitted = read_all(
         &a.bootstrap,
         "read_uncommitted",
@@ -260,4 +225,102 @@ fn main() -> anyhow::Result<()> {
     );
     let ok = lost == 0 && order_violations == 0 && (!a.exactly_once || duplicated == 0);
     std::process::exit(if ok { 0 } else { 1 });
+}
+
+/// What the order check found (see [`order`]).
+struct Order {
+    violations: usize,
+    examples: Vec<String>,
+    unkeyed: usize,
+}
+
+/// Order: the manifests are keyed, so all records of a key sit in one input partition and their outputs
+/// in one output partition; within an output partition, the first outputs of one input partition's
+/// records must follow the input order (a redo after a crash — a duplicate — may go back, which the
+/// duplicate count reports). An output without a key (the dead letter of an input without one: a line
+/// whose manifest_id could not be read) has no key order to keep: Kafka spreads keyless records over the
+/// partitions, so its redo after a crash may land in another partition than the first try (seen in seed
+/// 19, 2026-12-06). Such outputs are counted, not ordered. `outputs` is in reading order.
+fn order(outputs: &[Out]) -> Order {
+    let mut seen: HashSet<(i32, i64)> = HashSet::new();
+    let mut high: HashMap<(bool, i32, i32), i64> = HashMap::new();
+    let mut violations = 0usize;
+    let mut examples: Vec<String> = Vec::new();
+    let unkeyed = outputs.iter().filter(|o| !o.keyed).count();
+    for o in outputs.iter().filter(|o| o.keyed) {
+        if !seen.insert(o.source) {
+            continue;
+        }
+        let k = (o.topic_is_dlq, o.partition, o.source.0);
+        let h = high.entry(k).or_insert(-1);
+        if o.source.1 < *h {
+            violations += 1;
+            if examples.len() < 10 {
+                examples.push(format!(
+                    "{} partition {}: first output of {}@{} after one of {}@{}",
+                    if o.topic_is_dlq {
+                        "dead letters"
+                    } else {
+                        "decisions"
+                    },
+                    o.partition,
+                    o.source.0,
+                    o.source.1,
+                    o.source.0,
+                    h
+                ));
+            }
+        } else {
+            *h = o.source.1;
+        }
+    }
+    Order {
+        violations,
+        examples,
+        unkeyed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn out(dlq: bool, partition: i32, source: (i32, i64), keyed: bool) -> Out {
+        Out {
+            partition,
+            topic_is_dlq: dlq,
+            source,
+            keyed,
+        }
+    }
+
+    /// A keyed first output after a later input's, in one output partition, is a violation; a redo (a
+    /// second output of an input) going back is not; keyless outputs are counted and never ordered; other
+    /// output partitions, topics and input partitions are ordered apart.
+    #[test]
+    fn first_outputs_of_keyed_records_follow_the_input_order() {
+        let ok = order(&[
+            out(false, 0, (0, 1), true),
+            out(false, 0, (0, 2), true),
+            out(false, 0, (0, 1), true), // a redo
+            out(false, 0, (1, 0), true), // another input partition
+            out(false, 1, (0, 0), true), // another output partition
+            out(true, 0, (0, 0), true),  // the dead letters apart
+            out(true, 0, (0, 9), false), // keyless: counted only
+            out(true, 0, (0, 5), false),
+        ]);
+        assert_eq!((ok.violations, ok.unkeyed), (0, 2), "{:?}", ok.examples);
+        let bad = order(&[out(false, 0, (0, 2), true), out(false, 0, (0, 1), true)]);
+        assert_eq!(bad.violations, 1);
+        assert_eq!(
+            bad.examples,
+            ["decisions partition 0: first output of 0@1 after one of 0@2"]
+        );
+        // The same pair keyless (seed 19's dead letters) is no violation.
+        let keyless = order(&[
+            out(true, 2, (2, 6119), true),
+            out(true, 2, (2, 6079), false),
+        ]);
+        assert_eq!((keyless.violations, keyless.unkeyed), (0, 1));
+    }
 }
