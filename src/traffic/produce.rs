@@ -409,7 +409,12 @@ mod tests {
         broker
             .empty
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        // The flush's timeout is long past the cut-off time: only the watch ends it early.
+        assert_flush_fails_with_the_cause(&loader);
+    }
+
+    /// The flush's timeout (ten minutes) is long past the cut-off time: a flush that waited it out would
+    /// fail with the timeout, not the cause.
+    fn assert_flush_fails_with_the_cause(loader: &Loader) {
         let e = format!("{:#}", loader.flush(Duration::from_secs(600)).unwrap_err());
         assert!(
             e.contains("librdkafka#5301") && e.contains("0 of 1 records delivered"),
@@ -440,12 +445,7 @@ mod tests {
         );
         watch.observe(now, false);
         assert!(watch.tripped());
-        // A flush that waited out its ten minutes would fail with the timeout, not the cause.
-        let e = format!("{:#}", loader.flush(Duration::from_secs(600)).unwrap_err());
-        assert!(
-            e.contains("librdkafka#5301") && e.contains("0 of 1 records delivered"),
-            "{e}"
-        );
+        assert_flush_fails_with_the_cause(&loader);
     }
 
     #[test]
