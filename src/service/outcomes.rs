@@ -702,7 +702,10 @@ pub enum Recorder {
 impl Recorder {
     pub fn kafka(config: &crate::service::config::Config) -> anyhow::Result<Recorder> {
         use crate::service::kafka::clients::{client_config, Role};
+        // No statistics, whatever `[kafka.producer]` says: nothing reads them, and the default context
+        // would log each report whole.
         let producer = client_config(&config.kafka, Role::Loader)
+            .set("statistics.interval.ms", "0")
             .create()
             .map_err(|e| anyhow!("creating the outcomes producer: {e}"))?;
         Ok(Recorder::Kafka {

@@ -321,7 +321,10 @@ impl KafkaPublisher {
     pub fn new(config: &crate::service::config::Config) -> anyhow::Result<KafkaPublisher> {
         use crate::service::kafka::clients::{client_config, Role};
         // The loader's properties: idempotent, acks=all, never transactional.
+        // No statistics, whatever `[kafka.producer]` says: nothing reads them, and the default context
+        // would log each report whole.
         let producer = client_config(&config.kafka, Role::Loader)
+            .set("statistics.interval.ms", "0")
             .create()
             .map_err(|e| anyhow!("creating the control producer: {e}"))?;
         Ok(KafkaPublisher {

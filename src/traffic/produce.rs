@@ -125,6 +125,8 @@ impl Loader {
         if let Some(h) = headers {
             record = record.headers(h);
         }
+        // One atomic load a record: a paced run (`--rate`) whose queue never fills learns of a cut-off here.
+        self.check_cut_off()?;
         loop {
             match self.producer.send(record) {
                 Ok(()) => break,
@@ -412,10 +414,11 @@ mod tests {
         assert_flush_fails_with_the_cause(&loader);
     }
 
-    /// The flush's timeout (ten minutes) is long past the cut-off time: a flush that waited it out would
-    /// fail with the timeout, not the cause.
+    /// The flush's timeout is three times the cut-off time: a flush that waited it out would fail with the
+    /// timeout, not the cause.
     fn assert_flush_fails_with_the_cause(loader: &Loader) {
-        let e = format!("{:#}", loader.flush(Duration::from_secs(600)).unwrap_err());
+        let timeout = 3 * crate::service::kafka::cutoff::CUT_OFF_AFTER;
+        let e = format!("{:#}", loader.flush(timeout).unwrap_err());
         assert!(
             e.contains("librdkafka#5301") && e.contains("0 of 1 records delivered"),
             "{e}"

@@ -133,7 +133,8 @@ fn read_topic(c: &BaseConsumer, topic: &str, dlq: &str) -> anyhow::Result<Vec<Ou
                     partition: m.partition(),
                     topic_is_dlq: m.topic() == dlq,
                     source: (sp, so),
-                    keyed: m.key().is_some(),
+                    // librdkafka's partitioners spread an empty key like a null one.
+                    keyed: m.key().is_some_and(|k| !k.is_empty()),
                 });
             }
             Some(Err(KafkaError::PartitionEOF(p))) => {

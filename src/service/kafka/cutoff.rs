@@ -18,7 +18,7 @@
 //! restarted after `CUT_OFF_AFTER`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -39,6 +39,8 @@ pub struct CutOff {
     /// Since when the statistics have listed no broker (`None`: the last ones listed one).
     since: Mutex<Option<Instant>>,
     tripped: AtomicBool,
+    /// Statistics reports observed.
+    reports: AtomicU64,
 }
 
 /// What the watch reads of a statistics report when nothing else of it is wanted (a producer's): the
@@ -59,6 +61,7 @@ impl CutOff {
     /// One statistics report at `now`: whether it listed a broker the client can connect to. Returns true
     /// for the first report of a stretch without one (the count starts).
     pub fn observe(&self, now: Instant, has_broker: bool) -> bool {
+        self.reports.fetch_add(1, Ordering::Relaxed);
         let mut since = self.since.lock().unwrap_or_else(|e| e.into_inner());
         if has_broker {
             *since = None;
@@ -74,6 +77,11 @@ impl CutOff {
 
     pub fn tripped(&self) -> bool {
         self.tripped.load(Ordering::Acquire)
+    }
+
+    /// How many statistics reports the watch has observed.
+    pub fn reports(&self) -> u64 {
+        self.reports.load(Ordering::Relaxed)
     }
 
     /// Whether brokers of these `sources` (librdkafka's `brokers.*.source`) include one the client can
@@ -466,6 +474,13 @@ mod tests {
             "{stopped}"
         );
         assert!(sa.is_triggered());
+        // It had reports all along (a watch without any would not trip either), and none of the last
+        // CUT_OFF_AFTER's listed no broker.
+        assert!(
+            b.context().watch().reports() >= 10,
+            "reports: {}",
+            b.context().watch().reports()
+        );
         assert!(
             b.context().cut_off(&sb).is_ok() && !sb.is_triggered(),
             "the follower whose broker kept listing itself runs on"

@@ -50,6 +50,11 @@ impl FollowerContext {
         }
     }
 
+    /// The client's cut-off watch.
+    pub fn watch(&self) -> &CutOff {
+        &self.cut_off
+    }
+
     /// `Err` once the client has had no broker to connect to for [`CUT_OFF_AFTER`](crate::service::kafka::cutoff::CUT_OFF_AFTER) (see [`CutOff`]): the
     /// follower's loop returns it, which stops the instance. The service's shutdown is triggered first, so
     /// that the instance stops even should closing the cut-off client hang.
