@@ -86,9 +86,9 @@ pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
 ];
 
 /// Defaults for the decisions producer alone: statistics every second, read only by the cut-off watch
-/// (`cutoff`: a producer that lost every broker for good stops the instance 30 s into the cut-off, then the
-/// shutdown's drain budget, instead of failing its deliveries after `message.timeout.ms`). The other
-/// producers (the loader's role, the outcome dead-letter producer) do not take them.
+/// (`cutoff`: a producer that lost every broker for good stops the instance 30 s into the cut-off, without
+/// draining, instead of failing its deliveries after `message.timeout.ms`). The other producers (the
+/// loader's role, the outcome dead-letter producer) do not take them.
 pub const DECISIONS_PRODUCER_DEFAULTS: &[(&str, &str)] = &[(
     "statistics.interval.ms",
     crate::service::kafka::cutoff::STATISTICS_INTERVAL_MS,

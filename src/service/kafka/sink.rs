@@ -838,6 +838,11 @@ impl AtLeastOnceSink {
     }
 
     fn drain(&self, timeout: Duration) -> bool {
+        if self.producer.context().cut_off.tripped() {
+            // Cut off for good (`cutoff`): nothing more will be delivered, so waiting would only delay
+            // the stop. The unacknowledged outputs' inputs stay uncommitted and are redone.
+            return false;
+        }
         let flushed = self.producer.flush(timeout).is_ok();
         flushed && self.shared.tracker.wait_drained(Duration::from_millis(100))
     }
