@@ -59,11 +59,17 @@ pub fn render_report(r: &ReadyReport) -> String {
         r.stalled.len()
     );
     for p in &r.stalled {
+        // A partition never fetched has no numbers (see `stall::Stalled`).
+        let lag = if p.lag < 0 {
+            "unknown".to_string()
+        } else {
+            p.lag.to_string()
+        };
         let _ = writeln!(
             body,
             "stalled: partition={} lag={} seconds_without_progress={} stall_after_seconds={}",
             p.partition,
-            p.lag,
+            lag,
             p.without_progress.as_secs(),
             r.stall_after.as_secs()
         );

@@ -29,11 +29,21 @@ pub struct Sample {
 }
 
 impl Sample {
-    /// The sample of a manifest partition in librdkafka's statistics; `None` while its end offset or the
-    /// consumer's position is unknown (nothing to judge yet).
+    /// The sample of a manifest partition in librdkafka's statistics; `None` while its end offset is
+    /// unknown (nothing to judge yet).
     ///
-    /// The committed offset is deliberately not used: under exactly-once the offsets are committed by the
-    /// transactional producer and the consumer's `committed_offset` keeps its value from the assignment.
+    /// While the consumer has no position in the partition yet (nothing read or stored since the
+    /// assignment), the lag counts from the committed offset, or — while that is not known either — from
+    /// the partition's first offset, the most there can be to do. A partition that never gets a position
+    /// is thereby judged, and stalls: librdkafka waits for as long as it takes for a committed offset the
+    /// group coordinator calls unstable (`UNSTABLE_OFFSET_COMMIT`: an offset commit inside a transaction
+    /// not yet completed), and a *hanging* transaction — one its coordinator no longer knows, left open on
+    /// the offsets' partition after a broker restart (seen in `scripts/chaos` seed 29, 2026-12-06) — never
+    /// completes, so the partition would otherwise sit unread forever with `/readyz` ready.
+    ///
+    /// Once there is a position the committed offset is not used: under exactly-once the offsets are
+    /// committed by the transactional producer and the consumer's `committed_offset` keeps its value from
+    /// the assignment.
     pub fn from_stats(p: &Partition) -> Option<Sample> {
         let end = if p.ls_offset >= 0 {
             p.ls_offset
@@ -46,7 +56,8 @@ impl Sample {
         let unread = (p.app_offset >= 0).then(|| (end - p.app_offset).max(0));
         let unacknowledged = (p.stored_offset >= 0).then(|| (end - p.stored_offset).max(0));
         let lag = match (unread, unacknowledged) {
-            (None, None) => return None,
+            (None, None) if p.committed_offset >= 0 => (end - p.committed_offset).max(0),
+            (None, None) => (end - p.lo_offset.max(0)).max(0),
             (a, b) => a.unwrap_or(0).max(b.unwrap_or(0)),
         };
         Some(Sample {
@@ -61,6 +72,7 @@ impl Sample {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stalled {
     pub partition: i32,
+    /// -1: unknown (a partition assigned for `stall_after_ms` without any numbers: never fetched).
     pub lag: i64,
     /// Since the last progress (or since the partition was first seen).
     pub without_progress: Duration,
@@ -77,6 +89,12 @@ struct Track {
     max_stored: i64,
     /// When a position last rose, the lag was last 0 or appeared, or the partition was first seen.
     progressed_at: Instant,
+    /// Whether any numbers of the partition have been seen. A partition assigned whose numbers never come
+    /// is not being fetched (its end offset comes with every fetch, ~every `fetch.wait.max.ms`): e.g.
+    /// librdkafka waiting for a committed offset the group coordinator calls unstable for good (a hanging
+    /// transaction's offset commit; seen in `scripts/chaos` seed 29, 2026-12-06) holds the whole
+    /// assignment unfetched. It stalls after `after` with its lag unknown.
+    known: bool,
 }
 
 /// See the module documentation.
@@ -108,20 +126,35 @@ impl StallDetector {
         let mut seen = Vec::new();
         for (partition, s) in samples {
             seen.push(partition);
-            let Some(s) = s else { continue };
-            match parts.get_mut(&partition) {
-                None => {
+            let fresh = |s: Sample| Track {
+                lag: s.lag,
+                max_consumed: s.consumed,
+                max_stored: s.stored,
+                progressed_at: now,
+                known: true,
+            };
+            match (parts.get_mut(&partition), s) {
+                // Assigned, no numbers yet: the clock starts now.
+                (None, None) => {
                     parts.insert(
                         partition,
                         Track {
-                            lag: s.lag,
-                            max_consumed: s.consumed,
-                            max_stored: s.stored,
+                            lag: -1,
+                            max_consumed: -1,
+                            max_stored: -1,
                             progressed_at: now,
+                            known: false,
                         },
                     );
                 }
-                Some(t) => {
+                // What was known is kept (a gap in the numbers, e.g. right after a seek).
+                (Some(_), None) => {}
+                (None, Some(s)) => {
+                    parts.insert(partition, fresh(s));
+                }
+                // Numbers at last: the partition is being fetched, which is progress.
+                (Some(t), Some(s)) if !t.known => *t = fresh(s),
+                (Some(t), Some(s)) => {
                     let progressed = s.consumed > t.max_consumed || s.stored > t.max_stored;
                     // Lag that just appeared starts its clock now, not at the last progress.
                     let lag_appeared = t.lag == 0 && s.lag > 0;
@@ -158,7 +191,9 @@ impl StallDetector {
         self.partitions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .len()
+            .values()
+            .filter(|t| t.known)
+            .count()
     }
 
     /// The partitions stalled at `now`, by partition id.
@@ -168,7 +203,7 @@ impl StallDetector {
             .iter()
             .filter_map(|(p, t)| {
                 let without_progress = now.saturating_duration_since(t.progressed_at);
-                (t.lag > 0 && without_progress >= self.after).then_some(Stalled {
+                ((t.lag > 0 || !t.known) && without_progress >= self.after).then_some(Stalled {
                     partition: *p,
                     lag: t.lag,
                     without_progress,
@@ -322,9 +357,68 @@ mod tests {
         d.observe(t(0), [(0, s(5, 1, 1))]);
         d.observe(t(20), [(0, None)]);
         assert_eq!(d.stalled(t(30)).len(), 1);
-        // An assigned partition never sampled is not judged.
+        // An assigned partition without any numbers is judged too, its lag unknown: it is not being
+        // fetched. It is not among the watched ones.
         d.observe(t(31), [(0, None), (1, None)]);
-        assert_eq!(d.stalled(t(100)).len(), 1);
+        assert_eq!(d.watched(), 1);
+        assert_eq!(d.stalled(t(60)).len(), 1, "partition 1 for 29 s");
+        assert_eq!(
+            d.stalled(t(61))[1],
+            Stalled {
+                partition: 1,
+                lag: -1,
+                without_progress: Duration::from_secs(30)
+            }
+        );
+        // Its first numbers are progress.
+        d.observe(t(62), [(0, None), (1, s(3, 10, 10))]);
+        assert_eq!(d.watched(), 2);
+        assert_eq!(
+            d.stalled(t(62))
+                .iter()
+                .map(|s| s.partition)
+                .collect::<Vec<_>>(),
+            vec![0]
+        );
+    }
+
+    /// A partition assigned but never given a position (its committed offset unstable for good: a hanging
+    /// transaction) stalls; an idle one at its committed offset does not.
+    #[test]
+    fn a_partition_that_never_gets_a_position_stalls() {
+        let t = clock();
+        let d = StallDetector::new(AFTER);
+        let stuck = Partition {
+            lo_offset: 0,
+            hi_offset: 10_045,
+            ls_offset: 10_045,
+            app_offset: -1001,
+            stored_offset: -1001,
+            committed_offset: -1001,
+            ..Partition::default()
+        };
+        let idle = Partition {
+            committed_offset: 10_074,
+            ..stuck.clone()
+        };
+        let idle = Partition {
+            hi_offset: 10_074,
+            ls_offset: 10_074,
+            ..idle
+        };
+        for secs in [0, 10, 20, 31] {
+            d.observe(
+                t(secs),
+                [
+                    (4, Sample::from_stats(&stuck)),
+                    (0, Sample::from_stats(&idle)),
+                ],
+            );
+        }
+        assert_eq!(d.watched(), 2);
+        let stalled = d.stalled(t(31));
+        assert_eq!(stalled.len(), 1, "{stalled:?}");
+        assert_eq!((stalled[0].partition, stalled[0].lag), (4, 10_045));
     }
 
     #[test]
@@ -337,9 +431,23 @@ mod tests {
             committed_offset: 3,
             ..Partition::default()
         };
-        // Nothing known yet.
+        // The end not known yet.
         assert_eq!(Sample::from_stats(&p(-1, -1, 10, 10)), None);
-        assert_eq!(Sample::from_stats(&p(100, 100, -1, -1)), None);
+        // No position yet: from the committed offset (3).
+        assert_eq!(Sample::from_stats(&p(100, 100, -1, -1)), s(97, -1, -1));
+        // Nor a committed offset (librdkafka's -1001 while it waits for an unstable one): from the first
+        // offset; an empty partition has nothing to do.
+        let waiting = |lo: i64, end: i64| Partition {
+            lo_offset: lo,
+            hi_offset: end,
+            ls_offset: end,
+            app_offset: -1001,
+            stored_offset: -1001,
+            committed_offset: -1001,
+            ..Partition::default()
+        };
+        assert_eq!(Sample::from_stats(&waiting(40, 100)), s(60, -1001, -1001));
+        assert_eq!(Sample::from_stats(&waiting(100, 100)), s(0, -1001, -1001));
         // Read to 90, acknowledged to 60: 40 not done.
         assert_eq!(Sample::from_stats(&p(100, 100, 90, 60)), s(40, 90, 60));
         // Exactly-once: no stored offset; the stale committed offset is ignored.
