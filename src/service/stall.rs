@@ -1,5 +1,6 @@
 //! The stall detector behind `/readyz`: an assigned manifest partition is *stalled* when it has lag but its
-//! position has not moved forward for `service.stall_after_ms`.
+//! position has not moved forward for `service.stall_after_ms`, or when librdkafka has not been fetching
+//! it for that long (see [`is_fetching`]: a hanging transaction's unstable offsets, seed 29).
 //!
 //! It is fed by the manifest consumer's statistics (librdkafka, every second, on the consumer thread) and
 //! judged whenever `/readyz` or `/metrics` is read, against the time of that read: a consumer thread that is
@@ -29,21 +30,11 @@ pub struct Sample {
 }
 
 impl Sample {
-    /// The sample of a manifest partition in librdkafka's statistics; `None` while its end offset is
-    /// unknown (nothing to judge yet).
+    /// The sample of a manifest partition in librdkafka's statistics; `None` while its end offset or the
+    /// consumer's position is unknown (nothing to judge yet; after a seek, what was known is kept).
     ///
-    /// While the consumer has no position in the partition yet (nothing read or stored since the
-    /// assignment), the lag counts from the committed offset, or — while that is not known either — from
-    /// the partition's first offset, the most there can be to do. A partition that never gets a position
-    /// is thereby judged, and stalls: librdkafka waits for as long as it takes for a committed offset the
-    /// group coordinator calls unstable (`UNSTABLE_OFFSET_COMMIT`: an offset commit inside a transaction
-    /// not yet completed), and a *hanging* transaction — one its coordinator no longer knows, left open on
-    /// the offsets' partition after a broker restart (seen in `scripts/chaos` seed 29, 2026-12-06) — never
-    /// completes, so the partition would otherwise sit unread forever with `/readyz` ready.
-    ///
-    /// Once there is a position the committed offset is not used: under exactly-once the offsets are
-    /// committed by the transactional producer and the consumer's `committed_offset` keeps its value from
-    /// the assignment.
+    /// The committed offset is deliberately not used: under exactly-once the offsets are committed by the
+    /// transactional producer and the consumer's `committed_offset` keeps its value from the assignment.
     pub fn from_stats(p: &Partition) -> Option<Sample> {
         let end = if p.ls_offset >= 0 {
             p.ls_offset
@@ -56,8 +47,7 @@ impl Sample {
         let unread = (p.app_offset >= 0).then(|| (end - p.app_offset).max(0));
         let unacknowledged = (p.stored_offset >= 0).then(|| (end - p.stored_offset).max(0));
         let lag = match (unread, unacknowledged) {
-            (None, None) if p.committed_offset >= 0 => (end - p.committed_offset).max(0),
-            (None, None) => (end - p.lo_offset.max(0)).max(0),
+            (None, None) => return None,
             (a, b) => a.unwrap_or(0).max(b.unwrap_or(0)),
         };
         Some(Sample {
@@ -68,11 +58,23 @@ impl Sample {
     }
 }
 
+/// Whether librdkafka is fetching a manifest partition (`fetch_state` "active"). A partition assigned but
+/// not being fetched waits for something: its committed offset (the state is "none" or "stopped" until the
+/// group coordinator gives it), an offset look-up, a leader's epoch. That is over within a round trip,
+/// except when it is not: librdkafka waits for as long as it takes for a committed offset the group
+/// coordinator calls unstable (`UNSTABLE_OFFSET_COMMIT`: an offset commit inside a transaction not yet
+/// completed), and a *hanging* transaction — one its coordinator no longer knows, left open on the offsets'
+/// partition after a broker restart (`scripts/chaos` seed 29, 2026-12-06) — never completes. A paused
+/// partition stays "active".
+pub fn is_fetching(p: &Partition) -> bool {
+    p.fetch_state == "active"
+}
+
 /// A stalled partition, as `/readyz` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stalled {
     pub partition: i32,
-    /// -1: unknown (a partition assigned for `stall_after_ms` without any numbers: never fetched).
+    /// -1: unknown (a partition not fetched since its assignment, so without any numbers).
     pub lag: i64,
     /// Since the last progress (or since the partition was first seen).
     pub without_progress: Duration,
@@ -89,12 +91,11 @@ struct Track {
     max_stored: i64,
     /// When a position last rose, the lag was last 0 or appeared, or the partition was first seen.
     progressed_at: Instant,
-    /// Whether any numbers of the partition have been seen. A partition assigned whose numbers never come
-    /// is not being fetched (its end offset comes with every fetch, ~every `fetch.wait.max.ms`): e.g.
-    /// librdkafka waiting for a committed offset the group coordinator calls unstable for good (a hanging
-    /// transaction's offset commit; seen in `scripts/chaos` seed 29, 2026-12-06) holds the whole
-    /// assignment unfetched. It stalls after `after` with its lag unknown.
+    /// Whether any numbers of the partition have been seen (else `lag` is -1, unknown).
     known: bool,
+    /// Since when librdkafka has not been fetching the partition (see [`is_fetching`]); `None` while it
+    /// is. Not being fetched for `after` is a stall whatever the lag: the numbers are stale or absent.
+    unfetched_since: Option<Instant>,
 }
 
 /// See the module documentation.
@@ -119,12 +120,21 @@ impl StallDetector {
     }
 
     /// One statistics report: every assigned partition with its sample (`None` when its numbers are not
-    /// known at the moment: what was known before is kept). Partitions absent from the report are no
-    /// longer assigned and are forgotten.
+    /// known at the moment: what was known before is kept), each being fetched. Partitions absent from the
+    /// report are no longer assigned and are forgotten.
     pub fn observe(&self, now: Instant, samples: impl IntoIterator<Item = (i32, Option<Sample>)>) {
+        self.observe_fetching(now, samples.into_iter().map(|(p, s)| (p, s, true)));
+    }
+
+    /// [`StallDetector::observe`] with whether each partition is being fetched ([`is_fetching`]).
+    pub fn observe_fetching(
+        &self,
+        now: Instant,
+        samples: impl IntoIterator<Item = (i32, Option<Sample>, bool)>,
+    ) {
         let mut parts = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
         let mut seen = Vec::new();
-        for (partition, s) in samples {
+        for (partition, s, fetching) in samples {
             seen.push(partition);
             let fresh = |s: Sample| Track {
                 lag: s.lag,
@@ -132,28 +142,28 @@ impl StallDetector {
                 max_stored: s.stored,
                 progressed_at: now,
                 known: true,
+                unfetched_since: None,
             };
-            match (parts.get_mut(&partition), s) {
-                // Assigned, no numbers yet: the clock starts now.
-                (None, None) => {
-                    parts.insert(
-                        partition,
-                        Track {
-                            lag: -1,
-                            max_consumed: -1,
-                            max_stored: -1,
-                            progressed_at: now,
-                            known: false,
-                        },
-                    );
-                }
+            let t = match (parts.get_mut(&partition), s) {
+                // Nothing known and being fetched (an idle partition without a position): nothing to judge.
+                (None, None) if fetching => continue,
+                // Nothing known and not being fetched: the clock starts now.
+                (None, None) => parts.entry(partition).or_insert(Track {
+                    lag: -1,
+                    max_consumed: -1,
+                    max_stored: -1,
+                    progressed_at: now,
+                    known: false,
+                    unfetched_since: None,
+                }),
                 // What was known is kept (a gap in the numbers, e.g. right after a seek).
-                (Some(_), None) => {}
-                (None, Some(s)) => {
-                    parts.insert(partition, fresh(s));
+                (Some(t), None) => t,
+                (None, Some(s)) => parts.entry(partition).or_insert(fresh(s)),
+                // Numbers at last: the partition has been fetched, which is progress.
+                (Some(t), Some(s)) if !t.known => {
+                    *t = fresh(s);
+                    t
                 }
-                // Numbers at last: the partition is being fetched, which is progress.
-                (Some(t), Some(s)) if !t.known => *t = fresh(s),
                 (Some(t), Some(s)) => {
                     let progressed = s.consumed > t.max_consumed || s.stored > t.max_stored;
                     // Lag that just appeared starts its clock now, not at the last progress.
@@ -164,7 +174,13 @@ impl StallDetector {
                     if progressed || s.lag == 0 || lag_appeared {
                         t.progressed_at = now;
                     }
+                    t
                 }
+            };
+            if fetching {
+                t.unfetched_since = None;
+            } else {
+                t.unfetched_since.get_or_insert(now);
             }
         }
         parts.retain(|p, _| seen.contains(p));
@@ -196,16 +212,22 @@ impl StallDetector {
             .count()
     }
 
-    /// The partitions stalled at `now`, by partition id.
+    /// The partitions stalled at `now`, by partition id: lag without progress for `after`, or not fetched
+    /// for `after`.
     pub fn stalled(&self, now: Instant) -> Vec<Stalled> {
         let parts = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
         parts
             .iter()
             .filter_map(|(p, t)| {
-                let without_progress = now.saturating_duration_since(t.progressed_at);
-                ((t.lag > 0 || !t.known) && without_progress >= self.after).then_some(Stalled {
+                let lagging =
+                    (t.known && t.lag > 0).then(|| now.saturating_duration_since(t.progressed_at));
+                let unfetched = t
+                    .unfetched_since
+                    .map(|at| now.saturating_duration_since(at));
+                let without_progress = lagging.into_iter().chain(unfetched).max()?;
+                (without_progress >= self.after).then_some(Stalled {
                     partition: *p,
-                    lag: t.lag,
+                    lag: if t.known { t.lag } else { -1 },
                     without_progress,
                 })
             })
@@ -357,68 +379,69 @@ mod tests {
         d.observe(t(0), [(0, s(5, 1, 1))]);
         d.observe(t(20), [(0, None)]);
         assert_eq!(d.stalled(t(30)).len(), 1);
-        // An assigned partition without any numbers is judged too, its lag unknown: it is not being
-        // fetched. It is not among the watched ones.
+        // An assigned partition being fetched but never sampled (idle, no position) is not judged.
         d.observe(t(31), [(0, None), (1, None)]);
+        assert_eq!(d.stalled(t(100)).len(), 1);
         assert_eq!(d.watched(), 1);
-        assert_eq!(d.stalled(t(60)).len(), 1, "partition 1 for 29 s");
-        assert_eq!(
-            d.stalled(t(61))[1],
-            Stalled {
-                partition: 1,
-                lag: -1,
-                without_progress: Duration::from_secs(30)
-            }
-        );
-        // Its first numbers are progress.
-        d.observe(t(62), [(0, None), (1, s(3, 10, 10))]);
-        assert_eq!(d.watched(), 2);
-        assert_eq!(
-            d.stalled(t(62))
-                .iter()
-                .map(|s| s.partition)
-                .collect::<Vec<_>>(),
-            vec![0]
-        );
     }
 
-    /// A partition assigned but never given a position (its committed offset unstable for good: a hanging
-    /// transaction) stalls; an idle one at its committed offset does not.
+    /// A partition librdkafka does not fetch (its committed offset unstable for good: a hanging
+    /// transaction, seed 29) stalls after `after`: with its lag unknown when it never had numbers, and
+    /// whatever its stale numbers say otherwise. An idle partition being fetched without a position, and a
+    /// lag-0 partition whose position a seek cleared (the exactly-once rewind), are not stalled.
     #[test]
-    fn a_partition_that_never_gets_a_position_stalls() {
+    fn a_partition_not_fetched_stalls() {
         let t = clock();
         let d = StallDetector::new(AFTER);
-        let stuck = Partition {
-            lo_offset: 0,
-            hi_offset: 10_045,
-            ls_offset: 10_045,
-            app_offset: -1001,
-            stored_offset: -1001,
-            committed_offset: -1001,
-            ..Partition::default()
-        };
-        let idle = Partition {
-            committed_offset: 10_074,
-            ..stuck.clone()
-        };
-        let idle = Partition {
-            hi_offset: 10_074,
-            ls_offset: 10_074,
-            ..idle
-        };
-        for secs in [0, 10, 20, 31] {
-            d.observe(
+        for secs in [0, 10, 20, 29] {
+            d.observe_fetching(
                 t(secs),
                 [
-                    (4, Sample::from_stats(&stuck)),
-                    (0, Sample::from_stats(&idle)),
+                    (4, None, false),            // never fetched
+                    (5, s(0, 7_050, -1), false), // stale numbers, lag 0, not fetched
+                    (0, None, true),             // idle, no position
+                    (1, s(0, 10_086, -1), true), // lag 0
                 ],
             );
         }
-        assert_eq!(d.watched(), 2);
-        let stalled = d.stalled(t(31));
-        assert_eq!(stalled.len(), 1, "{stalled:?}");
-        assert_eq!((stalled[0].partition, stalled[0].lag), (4, 10_045));
+        assert_eq!(d.stalled(t(29)), vec![]);
+        // The seek of an exactly-once rewind clears partition 1's position: its numbers are kept.
+        d.observe_fetching(
+            t(30),
+            [
+                (4, None, false),
+                (5, s(0, 7_050, -1), false),
+                (0, None, true),
+                (1, None, true),
+            ],
+        );
+        assert_eq!(
+            d.stalled(t(30)),
+            vec![
+                Stalled {
+                    partition: 4,
+                    lag: -1,
+                    without_progress: AFTER
+                },
+                Stalled {
+                    partition: 5,
+                    lag: 0,
+                    without_progress: AFTER
+                }
+            ]
+        );
+        assert_eq!(d.watched(), 2, "partitions 1 and 5 have numbers");
+        // Fetched again with numbers: ready.
+        d.observe_fetching(
+            t(31),
+            [
+                (4, s(2_859, 7_186, -1), true),
+                (5, s(2_876, 7_050, -1), true),
+                (0, None, true),
+                (1, None, true),
+            ],
+        );
+        assert_eq!(d.stalled(t(31)), vec![]);
     }
 
     #[test]
@@ -431,23 +454,9 @@ mod tests {
             committed_offset: 3,
             ..Partition::default()
         };
-        // The end not known yet.
+        // Nothing known yet.
         assert_eq!(Sample::from_stats(&p(-1, -1, 10, 10)), None);
-        // No position yet: from the committed offset (3).
-        assert_eq!(Sample::from_stats(&p(100, 100, -1, -1)), s(97, -1, -1));
-        // Nor a committed offset (librdkafka's -1001 while it waits for an unstable one): from the first
-        // offset; an empty partition has nothing to do.
-        let waiting = |lo: i64, end: i64| Partition {
-            lo_offset: lo,
-            hi_offset: end,
-            ls_offset: end,
-            app_offset: -1001,
-            stored_offset: -1001,
-            committed_offset: -1001,
-            ..Partition::default()
-        };
-        assert_eq!(Sample::from_stats(&waiting(40, 100)), s(60, -1001, -1001));
-        assert_eq!(Sample::from_stats(&waiting(100, 100)), s(0, -1001, -1001));
+        assert_eq!(Sample::from_stats(&p(100, 100, -1, -1)), None);
         // Read to 90, acknowledged to 60: 40 not done.
         assert_eq!(Sample::from_stats(&p(100, 100, 90, 60)), s(40, 90, 60));
         // Exactly-once: no stored offset; the stale committed offset is ignored.

@@ -38,7 +38,7 @@ use crate::service::kafka::clients::{client_config, Role};
 use crate::service::kafka::cutoff::CutOff;
 use crate::service::kafka::sink::{Origin, Output, Sink};
 use crate::service::metrics::{Client, Metrics};
-use crate::service::stall::Sample;
+use crate::service::stall::{is_fetching, Sample};
 use crate::service::{Brief, ForWatchers, Graves, Readiness, Shutdown, Watchers};
 
 /// Longest pause between two offset stores while messages flow.
@@ -105,12 +105,12 @@ impl PipelineContext {
             self.readiness.stall().observe(Instant::now(), []);
             return;
         };
-        self.readiness.stall().observe(
+        self.readiness.stall().observe_fetching(
             Instant::now(),
             t.partitions
                 .values()
                 .filter(|p| p.partition >= 0 && p.desired)
-                .map(|p| (p.partition, Sample::from_stats(p))),
+                .map(|p| (p.partition, Sample::from_stats(p), is_fetching(p))),
         );
         for p in t.partitions.values() {
             if p.partition < 0 || !p.desired {
