@@ -96,6 +96,9 @@ struct Track {
     /// Since when librdkafka has not been fetching the partition (see [`is_fetching`]); `None` while it
     /// is. Not being fetched for `after` is a stall whatever the lag: the numbers are stale or absent.
     unfetched_since: Option<Instant>,
+    /// Whether the present stretch without fetching has been reported (see
+    /// [`StallDetector::observe_fetching`]).
+    unfetched_reported: bool,
 }
 
 /// See the module documentation.
@@ -126,12 +129,15 @@ impl StallDetector {
         self.observe_fetching(now, samples.into_iter().map(|(p, s)| (p, s, true)));
     }
 
-    /// [`StallDetector::observe`] with whether each partition is being fetched ([`is_fetching`]).
+    /// [`StallDetector::observe`] with whether each partition is being fetched ([`is_fetching`]). Returns
+    /// the partitions whose stretch without fetching reached the stall time with this report, once a
+    /// stretch, for the caller to log (the stall itself is judged at read time).
     pub fn observe_fetching(
         &self,
         now: Instant,
         samples: impl IntoIterator<Item = (i32, Option<Sample>, bool)>,
-    ) {
+    ) -> Vec<i32> {
+        let mut newly_unfetched = Vec::new();
         let mut parts = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
         let mut seen = Vec::new();
         for (partition, s, fetching) in samples {
@@ -143,6 +149,7 @@ impl StallDetector {
                 progressed_at: now,
                 known: true,
                 unfetched_since: None,
+                unfetched_reported: false,
             };
             let t = match (parts.get_mut(&partition), s) {
                 // Nothing known and being fetched (an idle partition without a position): nothing to judge.
@@ -155,6 +162,7 @@ impl StallDetector {
                     progressed_at: now,
                     known: false,
                     unfetched_since: None,
+                    unfetched_reported: false,
                 }),
                 // What was known is kept (a gap in the numbers, e.g. right after a seek).
                 (Some(t), None) => t,
@@ -179,11 +187,17 @@ impl StallDetector {
             };
             if fetching {
                 t.unfetched_since = None;
+                t.unfetched_reported = false;
             } else {
-                t.unfetched_since.get_or_insert(now);
+                let since = *t.unfetched_since.get_or_insert(now);
+                if !t.unfetched_reported && now.saturating_duration_since(since) >= self.after {
+                    t.unfetched_reported = true;
+                    newly_unfetched.push(partition);
+                }
             }
         }
         parts.retain(|p, _| seen.contains(p));
+        newly_unfetched
     }
 
     /// Forgets partitions this instance no longer owns (revoked or lost).
@@ -394,7 +408,7 @@ mod tests {
         let t = clock();
         let d = StallDetector::new(AFTER);
         for secs in [0, 10, 20, 29] {
-            d.observe_fetching(
+            let reported = d.observe_fetching(
                 t(secs),
                 [
                     (4, None, false),            // never fetched
@@ -403,18 +417,24 @@ mod tests {
                     (1, s(0, 10_086, -1), true), // lag 0
                 ],
             );
+            assert_eq!(reported, Vec::<i32>::new(), "at {secs} s");
         }
         assert_eq!(d.stalled(t(29)), vec![]);
-        // The seek of an exactly-once rewind clears partition 1's position: its numbers are kept.
-        d.observe_fetching(
-            t(30),
-            [
-                (4, None, false),
-                (5, s(0, 7_050, -1), false),
-                (0, None, true),
-                (1, None, true),
-            ],
-        );
+        // The seek of an exactly-once rewind clears partition 1's position: its numbers are kept. The two
+        // partitions not fetched for the stall time are reported, once a stretch.
+        let report = |secs| {
+            d.observe_fetching(
+                t(secs),
+                [
+                    (4, None, false),
+                    (5, s(0, 7_050, -1), false),
+                    (0, None, true),
+                    (1, None, true),
+                ],
+            )
+        };
+        assert_eq!(report(30), vec![4, 5]);
+        assert_eq!(report(30), Vec::<i32>::new(), "once a stretch");
         assert_eq!(
             d.stalled(t(30)),
             vec![

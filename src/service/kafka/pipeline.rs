@@ -105,13 +105,25 @@ impl PipelineContext {
             self.readiness.stall().observe(Instant::now(), []);
             return;
         };
-        self.readiness.stall().observe_fetching(
+        let unfetched = self.readiness.stall().observe_fetching(
             Instant::now(),
             t.partitions
                 .values()
                 .filter(|p| p.partition >= 0 && p.desired)
                 .map(|p| (p.partition, Sample::from_stats(p), is_fetching(p))),
         );
+        for p in unfetched {
+            let state = t.partitions.get(&p).map_or("", |s| s.fetch_state.as_str());
+            warn!(
+                topic = %self.topic,
+                partition = p,
+                fetch_state = state,
+                after_ms = self.readiness.stall().after().as_millis() as u64,
+                "an assigned manifest partition is not being fetched (stalled; under exactly-once \
+                 most likely its committed offset is held by a hanging transaction: docs/serve.md, \
+                 \"/readyz\")"
+            );
+        }
         for p in t.partitions.values() {
             if p.partition < 0 || !p.desired {
                 continue;
