@@ -83,7 +83,7 @@ pub struct Stalled {
 /// What the detector knows of one assigned partition.
 #[derive(Debug, Clone)]
 struct Track {
-    /// Latest lag.
+    /// Latest lag; -1 while no numbers have been seen (see [`Track::known`]).
     lag: i64,
     /// Highest consumer position seen.
     max_consumed: i64,
@@ -91,14 +91,20 @@ struct Track {
     max_stored: i64,
     /// When a position last rose, the lag was last 0 or appeared, or the partition was first seen.
     progressed_at: Instant,
-    /// Whether any numbers of the partition have been seen (else `lag` is -1, unknown).
-    known: bool,
     /// Since when librdkafka has not been fetching the partition (see [`is_fetching`]); `None` while it
     /// is. Not being fetched for `after` is a stall whatever the lag: the numbers are stale or absent.
     unfetched_since: Option<Instant>,
     /// Whether the present stretch without fetching has been reported (see
     /// [`StallDetector::observe_fetching`]).
     unfetched_reported: bool,
+}
+
+impl Track {
+    /// Whether any numbers of the partition have been seen (a sample's lag is never negative; a track made
+    /// without numbers has -1, unknown).
+    fn known(&self) -> bool {
+        self.lag >= 0
+    }
 }
 
 /// See the module documentation.
@@ -147,7 +153,6 @@ impl StallDetector {
                 max_consumed: s.consumed,
                 max_stored: s.stored,
                 progressed_at: now,
-                known: true,
                 unfetched_since: None,
                 unfetched_reported: false,
             };
@@ -160,7 +165,6 @@ impl StallDetector {
                     max_consumed: -1,
                     max_stored: -1,
                     progressed_at: now,
-                    known: false,
                     unfetched_since: None,
                     unfetched_reported: false,
                 }),
@@ -168,7 +172,7 @@ impl StallDetector {
                 (Some(t), None) => t,
                 (None, Some(s)) => parts.entry(partition).or_insert(fresh(s)),
                 // Numbers at last: the partition has been fetched, which is progress.
-                (Some(t), Some(s)) if !t.known => {
+                (Some(t), Some(s)) if !t.known() => {
                     *t = fresh(s);
                     t
                 }
@@ -222,7 +226,7 @@ impl StallDetector {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .values()
-            .filter(|t| t.known)
+            .filter(|t| t.known())
             .count()
     }
 
@@ -233,15 +237,14 @@ impl StallDetector {
         parts
             .iter()
             .filter_map(|(p, t)| {
-                let lagging =
-                    (t.known && t.lag > 0).then(|| now.saturating_duration_since(t.progressed_at));
+                let lagging = (t.lag > 0).then(|| now.saturating_duration_since(t.progressed_at));
                 let unfetched = t
                     .unfetched_since
                     .map(|at| now.saturating_duration_since(at));
                 let without_progress = lagging.into_iter().chain(unfetched).max()?;
                 (without_progress >= self.after).then_some(Stalled {
                     partition: *p,
-                    lag: if t.known { t.lag } else { -1 },
+                    lag: t.lag,
                     without_progress,
                 })
             })

@@ -50,8 +50,9 @@ impl FollowerContext {
         }
     }
 
-    /// The client's cut-off watch.
-    pub fn watch(&self) -> &CutOff {
+    /// The client's cut-off watch (for the end-to-end test in `cutoff`).
+    #[cfg(test)]
+    pub(crate) fn watch(&self) -> &CutOff {
         &self.cut_off
     }
 
