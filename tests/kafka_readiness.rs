@@ -124,10 +124,11 @@ fn no_decision_before_the_partner_table_is_complete() {
 
 /// `/readyz` and the readiness gauges on the real broker: the stall detector is fed the lag and positions
 /// of the partitions the consumer really owns (`watched_partitions`), a service that decides everything is
-/// ready with `stalled_partitions: 0`, and the gauges agree with the verdict. (A stall itself is not
-/// produced here: on a single broker no fault holds outputs unacknowledged without failing them — a
-/// `min.insync.replicas` above the replication factor is capped by the broker — so the stall logic is
-/// tested in `service::stall` and `service::http` with an injected clock.)
+/// ready with `stalled_partitions: 0`, and the gauges agree with the verdict. (A stall of lag without
+/// progress is not produced here: on a single broker no fault holds outputs unacknowledged without failing
+/// them — a `min.insync.replicas` above the replication factor is capped by the broker — so that logic is
+/// tested in `service::stall` and `service::http` with an injected clock; a partition never fetched is
+/// produced in the next test.)
 #[test]
 fn readyz_reports_its_reasons_and_watches_the_assigned_partitions() {
     let mut config = config("readyreasons");
@@ -167,4 +168,100 @@ fn readyz_reports_its_reasons_and_watches_the_assigned_partitions() {
     assert_eq!(metric(service.http, "borderlane_ready"), 1.0);
     let shutdown = service.stop();
     shutdown.expect("clean stop");
+}
+
+/// The failure chaos seed 29 found (docs/reliability.md), reproduced on the real broker: a transaction
+/// left open on the group's offsets. A transactional producer of some other client adds offsets for all
+/// three manifest partitions to a transaction and neither commits nor aborts it, so the group's committed
+/// offsets stay unstable (the broker answers `UNSTABLE_OFFSET_COMMIT` to a `read_committed` consumer's
+/// offset fetch, and librdkafka asks again forever): the service is assigned every partition, fetches
+/// none, decides nothing — and `/readyz` must say so, naming the stalled partitions, rather than report a
+/// healthy service. Ending the transaction (here its own producer aborts it; in production the operator's
+/// `TransactionsCommand abort`, docs/serve.md) lets the service start fetching, answer every manifest and
+/// become ready again without a restart.
+#[test]
+fn an_open_transaction_on_the_groups_offsets_is_reported_stalled_until_it_ends() {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::producer::{BaseProducer, Producer};
+    use rdkafka::{Offset, TopicPartitionList};
+    use std::time::Duration;
+
+    let mut config = config("opentxn");
+    config.service.stall_after_ms = 2000;
+    let topics = config.kafka.topics.clone();
+    create_topics(&config);
+
+    // The open transaction: offsets for every manifest partition, committed by no one.
+    let timeout = Duration::from_secs(30);
+    let txn: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &config.kafka.bootstrap_servers)
+        .set(
+            "transactional.id",
+            format!("{}-stranger", config.kafka.group_id),
+        )
+        // Far longer than the test, so the coordinator does not end it for us.
+        .set("transaction.timeout.ms", "600000")
+        .create()
+        .unwrap();
+    txn.init_transactions(timeout).unwrap();
+    txn.begin_transaction().unwrap();
+    let group: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &config.kafka.bootstrap_servers)
+        .set("group.id", &config.kafka.group_id)
+        .create()
+        .unwrap();
+    let metadata = group.group_metadata().expect("group metadata");
+    let mut offsets = TopicPartitionList::new();
+    for p in 0..3 {
+        offsets
+            .add_partition_offset(&topics.manifests, p, Offset::Offset(0))
+            .unwrap();
+    }
+    txn.send_offsets_to_transaction(&offsets, &metadata, timeout)
+        .unwrap();
+    drop(group);
+
+    let out = Collector::start(&[&topics.decisions, &topics.dlq]);
+    let records: Vec<Kv> = (0..30)
+        .map(|i| {
+            let id = format!("OT-{i:04}");
+            let m = manifest(&id, i, i, i);
+            (Some(id.into_bytes()), Some(m.into_bytes()))
+        })
+        .collect();
+    send_all(&config, &topics.manifests, &records);
+
+    let service = InProcess::start(config.clone());
+    let mut body = String::new();
+    wait_until("the three unfetched partitions reported stalled", || {
+        let (status, b) = http_get(service.http, "/readyz").unwrap();
+        body = b;
+        status == 503 && body.contains("stalled_partitions: 3\n")
+    });
+    // Never fetched, so no numbers: stalled with `lag=unknown`, not counted as watched (docs/serve.md).
+    assert!(body.contains("watched_partitions: 0\n"), "{body}");
+    for p in 0..3 {
+        assert!(
+            body.contains(&format!("stalled: partition={p} lag=unknown ")),
+            "{body}"
+        );
+    }
+    assert_eq!(metric(service.http, "borderlane_stalled_partitions"), 3.0);
+    assert_eq!(metric(service.http, "borderlane_ready"), 0.0);
+    assert_eq!(
+        out.len(),
+        0,
+        "decided while the group's offsets were unstable"
+    );
+
+    txn.abort_transaction(timeout).unwrap();
+    out.exactly(records.len());
+    wait_until("ready again", || {
+        http_get(service.http, "/readyz").map(|r| r.0) == Some(200)
+    });
+    let (_, body) = http_get(service.http, "/readyz").unwrap();
+    assert!(body.contains("stalled_partitions: 0\n"), "{body}");
+    assert_eq!(metric(service.http, "borderlane_stalled_partitions"), 0.0);
+    service.stop().expect("clean stop");
 }
