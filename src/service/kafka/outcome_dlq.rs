@@ -36,7 +36,9 @@ use tracing::{info, warn};
 use crate::service::config::{Config, DeliveryMode};
 use crate::service::kafka::clients::{properties, Role};
 use crate::service::kafka::outcomes::check_record;
-use crate::service::kafka::pipeline::{consumer_error_is_transient, fatal_consumer_error};
+use crate::service::kafka::pipeline::{
+    consumer_error_is_transient, fatal_consumer_error, CoordinatorLoss,
+};
 use crate::service::kafka::sink::{Origin, Output, OutputTopics};
 use crate::service::metrics::{Client, Metrics};
 use crate::service::Shutdown;
@@ -44,13 +46,19 @@ use crate::service::Shutdown;
 /// How often offsets of valid records are committed.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 
-/// Notes every rebalance (the callback runs inside `poll`, on the member's own thread).
+/// Notes every rebalance (the callback runs inside `poll`, on the member's own thread) and when the
+/// member last lost touch with its group coordinator.
 #[derive(Default)]
 pub struct DlqContext {
     rebalanced: AtomicBool,
+    coordinator_loss: CoordinatorLoss,
 }
 
-impl ClientContext for DlqContext {}
+impl ClientContext for DlqContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.coordinator_loss.log(level, fac, log_message);
+    }
+}
 
 impl ConsumerContext for DlqContext {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, _: &Rebalance<'_>) {
@@ -199,6 +207,10 @@ impl OutcomeDeadLetters {
             "outcome dead-letter",
             self.consumer.client(),
             self.instance_id.as_deref(),
+            self.consumer
+                .context()
+                .coordinator_loss
+                .recent(std::time::Instant::now()),
         )
     }
 

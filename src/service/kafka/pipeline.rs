@@ -62,6 +62,8 @@ pub struct PipelineContext {
     any_revoked: AtomicBool,
     /// Whether the consumer has been left without a broker to connect to (see [`CutOff`]).
     cut_off: CutOff,
+    /// When the consumer last lost touch with its group coordinator (see [`CoordinatorLoss`]).
+    coordinator_loss: CoordinatorLoss,
 }
 
 impl PipelineContext {
@@ -84,6 +86,10 @@ impl ClientContext for PipelineContext {
             Err(e) => warn!(error = %e, "librdkafka statistics not understood"),
         }
         self.metrics.pipeline_step("stats", started.elapsed());
+    }
+
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.coordinator_loss.log(level, fac, log_message);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
@@ -218,27 +224,101 @@ pub fn consumer_error_is_transient(e: &KafkaError) -> bool {
     }
 }
 
+/// How long after losing touch with its group coordinator a static member's fencing is taken for
+/// librdkafka#3437 rather than for a second instance with the same id: the fencings seen in chaos runs came
+/// 0–10 s after it.
+const COORDINATOR_LOSS_WINDOW: Duration = Duration::from_secs(60);
+
+/// When a group consumer last lost touch with its group coordinator, read from librdkafka's log:
+/// `SESSTMOUT` (no answer from the coordinator for `session.timeout.ms`), `MAXPOLL` (not polled for
+/// `max.poll.interval.ms`), or a failure of the coordinator's connection (`FAIL` on librdkafka's
+/// `GroupCoordinator` thread, e.g. while that broker fails over). librdkafka then rejoins, and a static
+/// member's rejoin can take the place of its own membership, so the coordinator fences it with
+/// `FENCED_INSTANCE_ID` although no other instance has its id (librdkafka#3437; six of fourteen instance
+/// self-exits over 13 chaos runs, five after a `SESSTMOUT` and one after the coordinator's connection
+/// failed). [`fatal_consumer_error`] words its message by this.
+#[derive(Debug, Default)]
+pub struct CoordinatorLoss(Mutex<Option<Instant>>);
+
+impl CoordinatorLoss {
+    /// What a consumer context's `log` does: notes a lost touch with the coordinator, then logs the line as
+    /// rust-rdkafka's default context does.
+    pub fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        use rdkafka::config::RDKafkaLogLevel as L;
+        if fac == "SESSTMOUT"
+            || fac == "MAXPOLL"
+            || (fac == "FAIL" && message.starts_with("[thrd:GroupCoordinator]"))
+        {
+            *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        }
+        match level {
+            L::Emerg | L::Alert | L::Critical | L::Error => {
+                tracing::error!(target: "librdkafka", "librdkafka: {fac} {message}")
+            }
+            L::Warning => warn!(target: "librdkafka", "librdkafka: {fac} {message}"),
+            L::Notice | L::Info => info!(target: "librdkafka", "librdkafka: {fac} {message}"),
+            L::Debug => debug!(target: "librdkafka", "librdkafka: {fac} {message}"),
+        }
+    }
+
+    /// Whether touch with the coordinator was lost within [`COORDINATOR_LOSS_WINDOW`] before `now`.
+    pub fn recent(&self, now: Instant) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|at| now.saturating_duration_since(at) <= COORDINATOR_LOSS_WINDOW)
+    }
+}
+
 /// The message to stop with if `client` (a group consumer; `which`: "manifest", "outcome dead-letter") has
 /// a fatal error: the instance stops (nothing more is consumed; a restart resumes at the committed offsets).
 /// `FENCED_INSTANCE_ID` means the group coordinator gave this static member's id (`group.instance.id` =
-/// `kafka.instance_id`) to a newer member: another instance runs with the same `kafka.instance_id`, or this
-/// one's restart was faster than its own shutdown.
+/// `kafka.instance_id`) to a newer member: another instance runs with the same `kafka.instance_id`, this
+/// one's restart was faster than its own shutdown — or, when it comes soon after the consumer lost touch
+/// with its coordinator (`coordinator_lost`, see [`CoordinatorLoss`]), librdkafka's rejoin replaced its own
+/// membership (librdkafka#3437).
 pub fn fatal_consumer_error<C: rdkafka::ClientContext>(
     which: &str,
     client: &rdkafka::client::Client<C>,
     instance_id: Option<&str>,
+    coordinator_lost: bool,
 ) -> Option<String> {
     let (code, reason) = client.fatal_error()?;
-    Some(if code == RDKafkaErrorCode::FencedInstanceId {
-        format!(
+    Some(fatal_message(
+        which,
+        code,
+        &reason,
+        instance_id,
+        coordinator_lost,
+    ))
+}
+
+/// [`fatal_consumer_error`]'s message.
+fn fatal_message(
+    which: &str,
+    code: RDKafkaErrorCode,
+    reason: &str,
+    instance_id: Option<&str>,
+    coordinator_lost: bool,
+) -> String {
+    let id = instance_id.unwrap_or("");
+    match code {
+        RDKafkaErrorCode::FencedInstanceId if coordinator_lost => format!(
+            "the {which} consumer was fenced (FENCED_INSTANCE_ID) soon after it lost touch with its group \
+             coordinator (its session timed out or the coordinator's connection failed, e.g. while a broker \
+             failed over): librdkafka's rejoin then takes the place of its own static membership \
+             (librdkafka#3437), so this is most likely not another instance with kafka.instance_id = \
+             {id:?}; this instance stops, and a restart resumes at the committed offsets (should it happen \
+             with no broker fault, look for a second running instance with this kafka.instance_id) \
+             ({reason})"
+        ),
+        RDKafkaErrorCode::FencedInstanceId => format!(
             "the {which} consumer was fenced by a newer group member with the same group.instance.id \
-             (kafka.instance_id = {:?}): ANOTHER RUNNING INSTANCE IS CONFIGURED WITH THIS \
-             kafka.instance_id, which must be unique per running instance; this instance stops ({reason})",
-            instance_id.unwrap_or("")
-        )
-    } else {
-        format!("fatal {which} consumer error ({code:?}): {reason}; this instance stops")
-    })
+             (kafka.instance_id = {id:?}): ANOTHER RUNNING INSTANCE IS CONFIGURED WITH THIS \
+             kafka.instance_id, which must be unique per running instance; this instance stops ({reason})"
+        ),
+        _ => format!("fatal {which} consumer error ({code:?}): {reason}; this instance stops"),
+    }
 }
 
 /// Most records scored and emitted as one batch.
@@ -491,6 +571,7 @@ impl Pipeline {
                 revoked: Mutex::new(Vec::new()),
                 any_revoked: AtomicBool::new(false),
                 cut_off: CutOff::default(),
+                coordinator_loss: CoordinatorLoss::default(),
             })
             .map_err(|e| anyhow!("creating the manifest consumer: {e}"))?;
         Ok(Pipeline {
@@ -586,6 +667,10 @@ impl Pipeline {
             "manifest",
             self.consumer.client(),
             self.instance_id.as_deref(),
+            self.consumer
+                .context()
+                .coordinator_loss
+                .recent(Instant::now()),
         )
     }
 
@@ -877,6 +962,95 @@ impl Pipeline {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn losing_the_coordinator_is_noted_from_librdkafkas_log_and_ages_out() {
+        use rdkafka::config::RDKafkaLogLevel as L;
+        let loss = CoordinatorLoss::default();
+        let now = Instant::now();
+        assert!(!loss.recent(now));
+        // Other lines, at any level, note nothing.
+        loss.log(
+            L::Warning,
+            "FAIL",
+            "[thrd:127.0.0.1:9092/1]: 127.0.0.1:9092/1: Disconnected",
+        );
+        loss.log(L::Error, "FATAL", "[thrd:main]: Fatal error");
+        assert!(!loss.recent(Instant::now()));
+        loss.log(
+            L::Warning,
+            "SESSTMOUT",
+            "[thrd:main]: Consumer group session timed out (in join-state steady) after 6003 ms",
+        );
+        let at = Instant::now();
+        assert!(loss.recent(at));
+        assert!(loss.recent(at + COORDINATOR_LOSS_WINDOW - Duration::from_millis(1)));
+        assert!(!loss.recent(at + COORDINATOR_LOSS_WINDOW + Duration::from_millis(1)));
+        let coordinator_gone = CoordinatorLoss::default();
+        coordinator_gone.log(
+            L::Error,
+            "FAIL",
+            "[thrd:GroupCoordinator]: GroupCoordinator: 127.0.0.1:43763: Connect to ipv4#127.0.0.1:43763 \
+             failed: Connection refused (after 0ms in state CONNECT)",
+        );
+        assert!(coordinator_gone.recent(Instant::now()));
+        let polled_late = CoordinatorLoss::default();
+        polled_late.log(
+            L::Warning,
+            "MAXPOLL",
+            "[thrd:main]: Application maximum poll interval exceeded",
+        );
+        assert!(polled_late.recent(Instant::now()));
+    }
+
+    #[test]
+    fn a_fencing_after_the_member_lost_its_coordinator_does_not_blame_another_instance() {
+        let reason = "Broker: Static consumer fenced by other consumer with same group.instance.id";
+        let own = fatal_message(
+            "manifest",
+            RDKafkaErrorCode::FencedInstanceId,
+            reason,
+            Some("i0"),
+            true,
+        );
+        assert!(own.contains("librdkafka#3437"), "{own}");
+        assert!(
+            own.contains("most likely not another instance with kafka.instance_id = \"i0\""),
+            "{own}"
+        );
+        assert!(!own.contains("ANOTHER RUNNING INSTANCE"), "{own}");
+        assert!(own.ends_with(&format!("({reason})")), "{own}");
+        let duplicate = fatal_message(
+            "manifest",
+            RDKafkaErrorCode::FencedInstanceId,
+            reason,
+            Some("i0"),
+            false,
+        );
+        assert!(
+            duplicate
+                .contains("ANOTHER RUNNING INSTANCE IS CONFIGURED WITH THIS kafka.instance_id"),
+            "{duplicate}"
+        );
+        assert!(
+            duplicate.contains("(kafka.instance_id = \"i0\")"),
+            "{duplicate}"
+        );
+        // Other fatal errors are told as they are, lost session or not.
+        for lost in [false, true] {
+            let other = fatal_message(
+                "outcome dead-letter",
+                RDKafkaErrorCode::InvalidTransactionalState,
+                "whatever",
+                None,
+                lost,
+            );
+            assert_eq!(
+                other,
+                "fatal outcome dead-letter consumer error (InvalidTransactionalState): whatever; this instance stops"
+            );
+        }
+    }
 
     use crate::traffic::gen::Generator;
     use borderlane_core::score::process_with;
