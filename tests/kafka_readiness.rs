@@ -170,8 +170,8 @@ fn readyz_reports_its_reasons_and_watches_the_assigned_partitions() {
     shutdown.expect("clean stop");
 }
 
-/// The failure chaos seed 29 found (docs/reliability.md), reproduced on the real broker: a transaction
-/// left open on the group's offsets. A transactional producer of some other client adds offsets for all
+/// What the hanging transaction chaos seed 29 found (docs/reliability.md) does to the group, reproduced on
+/// the real broker with a transaction left open on the group's offsets. A transactional producer of some other client adds offsets for all
 /// three manifest partitions to a transaction and neither commits nor aborts it, so the group's committed
 /// offsets stay unstable (the broker answers `UNSTABLE_OFFSET_COMMIT` to a `read_committed` consumer's
 /// offset fetch, and librdkafka asks again forever): the service is assigned every partition, fetches
@@ -206,6 +206,17 @@ fn an_open_transaction_on_the_groups_offsets_is_reported_stalled_until_it_ends()
         .unwrap();
     txn.init_transactions(timeout).unwrap();
     txn.begin_transaction().unwrap();
+    // Should the test fail before its own abort, the transaction is aborted on the way out rather than
+    // left open on `__consumer_offsets` for its ten minutes.
+    struct AbortOnDrop(BaseProducer, bool);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            if !self.1 {
+                let _ = self.0.abort_transaction(Duration::from_secs(10));
+            }
+        }
+    }
+    let mut txn = AbortOnDrop(txn, false);
     let group: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &config.kafka.bootstrap_servers)
         .set("group.id", &config.kafka.group_id)
@@ -218,7 +229,8 @@ fn an_open_transaction_on_the_groups_offsets_is_reported_stalled_until_it_ends()
             .add_partition_offset(&topics.manifests, p, Offset::Offset(0))
             .unwrap();
     }
-    txn.send_offsets_to_transaction(&offsets, &metadata, timeout)
+    txn.0
+        .send_offsets_to_transaction(&offsets, &metadata, timeout)
         .unwrap();
     drop(group);
 
@@ -255,7 +267,8 @@ fn an_open_transaction_on_the_groups_offsets_is_reported_stalled_until_it_ends()
         "decided while the group's offsets were unstable"
     );
 
-    txn.abort_transaction(timeout).unwrap();
+    txn.0.abort_transaction(timeout).unwrap();
+    txn.1 = true;
     out.exactly(records.len());
     wait_until("ready again", || {
         http_get(service.http, "/readyz").map(|r| r.0) == Some(200)

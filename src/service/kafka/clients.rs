@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use rdkafka::config::ClientConfig;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 
 use borderlane_core::schema::PathError;
 use borderlane_core::wire::Limits;
@@ -721,6 +721,14 @@ pub fn client_config(config: &KafkaConfig, role: Role) -> ClientConfig {
     for (k, v) in properties(config, role) {
         c.set(k, v);
     }
+    // The group members read librdkafka's warnings (`pipeline::CoordinatorLoss`), which librdkafka drops
+    // itself below the level rust-rdkafka takes from the log filter (e.g. `RUST_LOG=error`); the filter
+    // still decides what is shown.
+    if matches!(role, Role::ManifestConsumer | Role::OutcomeDeadLetters)
+        && (c.log_level as i32) < (RDKafkaLogLevel::Warning as i32)
+    {
+        c.set_log_level(RDKafkaLogLevel::Warning);
+    }
     c
 }
 
@@ -751,6 +759,18 @@ mod tests {
 
     fn config(text: &str) -> Config {
         Config::from_text(text, Vec::new(), Path::new("")).unwrap()
+    }
+
+    #[test]
+    fn the_group_members_keep_librdkafkas_warnings() {
+        let k = KafkaConfig::default();
+        for role in [Role::ManifestConsumer, Role::OutcomeDeadLetters] {
+            let level = client_config(&k, role).log_level as i32;
+            assert!(
+                level >= RDKafkaLogLevel::Warning as i32,
+                "{role:?}: {level}"
+            );
+        }
     }
 
     #[test]
