@@ -196,10 +196,10 @@ impl ConsumerContext for PipelineContext {
 /// coordinator trouble that librdkafka retries; a topic or partition the cluster's metadata does not list
 /// for a moment, as from a broker that has just restarted — librdkafka refreshes the metadata and fetches
 /// on from the same offset: three-broker chaos seed 47 stopped an instance on it). Every other error may
-/// stand for records the consumer
-/// skipped (`_AUTO_OFFSET_RESET`, `OFFSET_OUT_OF_RANGE`, a corrupt batch, lost authorization …) and stops
-/// the instance: the skipped offsets have no outcome, and continuing would commit past them. A dead
-/// letter for the gap is not possible — the error does not say which offsets were skipped.
+/// stand for records the consumer skipped (`_AUTO_OFFSET_RESET`, `OFFSET_OUT_OF_RANGE`, a corrupt batch,
+/// lost authorization …) and stops the instance: the skipped offsets have no outcome, and continuing would
+/// commit past them. A dead letter for the gap is not possible — the error does not say which offsets
+/// were skipped.
 pub fn consumer_error_is_transient(e: &KafkaError) -> bool {
     use RDKafkaErrorCode as C;
     match e {
