@@ -159,15 +159,12 @@ impl StallDetector {
             let t = match (parts.get_mut(&partition), s) {
                 // Nothing known and being fetched (an idle partition without a position): nothing to judge.
                 (None, None) if fetching => continue,
-                // Nothing known and not being fetched: the clock starts now.
-                (None, None) => parts.entry(partition).or_insert(Track {
+                // Nothing known and not being fetched: the clock starts now, with no numbers (lag -1).
+                (None, None) => parts.entry(partition).or_insert(fresh(Sample {
                     lag: -1,
-                    max_consumed: -1,
-                    max_stored: -1,
-                    progressed_at: now,
-                    unfetched_since: None,
-                    unfetched_reported: false,
-                }),
+                    consumed: -1,
+                    stored: -1,
+                })),
                 // What was known is kept (a gap in the numbers, e.g. right after a seek).
                 (Some(t), None) => t,
                 (None, Some(s)) => parts.entry(partition).or_insert(fresh(s)),

@@ -207,10 +207,7 @@ impl OutcomeDeadLetters {
             "outcome dead-letter",
             self.consumer.client(),
             self.instance_id.as_deref(),
-            self.consumer
-                .context()
-                .coordinator_loss
-                .recent(std::time::Instant::now()),
+            &self.consumer.context().coordinator_loss,
         )
     }
 

@@ -280,13 +280,13 @@ impl CoordinatorLoss {
 /// `FENCED_INSTANCE_ID` means the group coordinator gave this static member's id (`group.instance.id` =
 /// `kafka.instance_id`) to a newer member: another instance runs with the same `kafka.instance_id`, this
 /// one's restart was faster than its own shutdown — or, when it comes soon after the consumer lost touch
-/// with its coordinator (`coordinator_lost`, see [`CoordinatorLoss`]), librdkafka's rejoin replaced its own
+/// with its coordinator (`coordinator_loss`, see [`CoordinatorLoss`]), librdkafka's rejoin replaced its own
 /// membership (librdkafka#3437).
 pub fn fatal_consumer_error<C: rdkafka::ClientContext>(
     which: &str,
     client: &rdkafka::client::Client<C>,
     instance_id: Option<&str>,
-    coordinator_lost: bool,
+    coordinator_loss: &CoordinatorLoss,
 ) -> Option<String> {
     let (code, reason) = client.fatal_error()?;
     Some(fatal_message(
@@ -294,7 +294,7 @@ pub fn fatal_consumer_error<C: rdkafka::ClientContext>(
         code,
         &reason,
         instance_id,
-        coordinator_lost,
+        coordinator_loss.recent(Instant::now()),
     ))
 }
 
@@ -672,10 +672,7 @@ impl Pipeline {
             "manifest",
             self.consumer.client(),
             self.instance_id.as_deref(),
-            self.consumer
-                .context()
-                .coordinator_loss
-                .recent(Instant::now()),
+            &self.consumer.context().coordinator_loss,
         )
     }
 
