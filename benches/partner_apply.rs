@@ -79,15 +79,20 @@ fn benches(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(10));
     // The load's wall time in the follower's rounds; the process's CPU time in a separate run of the same
     // loads (what it costs two CPUs the load shares with librdkafka and the broker); and the wall time
-    // with each batch parsed, then applied, no overlap (`Applier::apply`), for comparison.
+    // with each batch parsed, then applied, no overlap (`Applier::apply`), for comparison; and the CPU
+    // time of a load whose applier is not told how many records are coming (`Applier::expect`), so its
+    // partner-id index grows by rehashing, as before the follower told it.
     g.bench_function("apply", |b| {
-        b.iter_custom(|iters| load(&polled, iters, wall, true))
+        b.iter_custom(|iters| load(&polled, iters, wall, Load::Rounds))
     });
     g.bench_function("apply_cpu", |b| {
-        b.iter_custom(|iters| load(&polled, iters, process_cpu, true))
+        b.iter_custom(|iters| load(&polled, iters, process_cpu, Load::Rounds))
     });
     g.bench_function("apply_one_batch_at_a_time", |b| {
-        b.iter_custom(|iters| load(&polled, iters, wall, false))
+        b.iter_custom(|iters| load(&polled, iters, wall, Load::OneBatchAtATime))
+    });
+    g.bench_function("apply_cpu_not_expected", |b| {
+        b.iter_custom(|iters| load(&polled, iters, process_cpu, Load::NotExpected))
     });
     g.finish();
 }
@@ -111,9 +116,20 @@ fn process_cpu() -> Duration {
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
-/// `iters` loads of `polled` into a fresh table, in the follower's rounds or one batch at a time, each
-/// measured by `clock` (table set-up and drop outside).
-fn load(polled: &[Record<'_>], iters: u64, clock: fn() -> Duration, rounds: bool) -> Duration {
+/// How a bench load applies its records.
+#[derive(Clone, Copy, PartialEq)]
+enum Load {
+    /// As the follower's start-up read: in rounds, the applier told how many records are coming.
+    Rounds,
+    /// Each batch parsed, then applied ([`Applier::apply`]), the applier told as well.
+    OneBatchAtATime,
+    /// In rounds, the applier not told.
+    NotExpected,
+}
+
+/// `iters` loads of `polled` into a fresh table, as `how` says, each measured by `clock` (table set-up
+/// and drop outside).
+fn load(polled: &[Record<'_>], iters: u64, clock: fn() -> Duration, how: Load) -> Duration {
     let n = polled.len();
     let mut spent = Duration::ZERO;
     for _ in 0..iters {
@@ -126,9 +142,12 @@ fn load(polled: &[Record<'_>], iters: u64, clock: fn() -> Duration, rounds: bool
         )
         .expect("the applier's threads");
         let started = clock();
+        if how != Load::NotExpected {
+            applier.expect(n as u64);
+        }
         // As the follower does: each round applies the batch parsed the round before while the
         // next is parsed (it polls meanwhile; here the batches are all in memory).
-        if rounds {
+        if how != Load::OneBatchAtATime {
             applier.apply_in_rounds(polled.chunks(BATCH));
         } else {
             for batch in polled.chunks(BATCH) {

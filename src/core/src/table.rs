@@ -231,6 +231,18 @@ impl Index {
         self.by_hash.len() + self.spill.len()
     }
 
+    /// Makes room for `additional` more keys, spread over the shards as keys are, so that growing to them
+    /// rehashes nothing (a shard that grows rehashes every entry it holds, under its write lock).
+    fn reserve(&self, additional: usize) {
+        let shards = self.by_hash.shards();
+        let per_shard = additional.div_ceil(shards.len());
+        for shard in shards {
+            shard
+                .write()
+                .reserve(per_shard, |(k, _)| self.by_hash.hash_usize(k) as u64);
+        }
+    }
+
     /// Where dashmap and hashbrown start probing for a key with this hash: the shard's control bytes
     /// at the probe position and the bucket there (hashbrown's first probe position is
     /// `h1(hash) & bucket_mask`; its control bytes start at `data_end`, the `i`-th bucket lies just
@@ -467,6 +479,16 @@ impl PartnerTable {
             }
         }
         self.updates.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Makes room in the partner-id index for the table to grow to about `partners` partners without
+    /// rehashing it. For a loader that knows how many records are coming (the partner follower's start-up
+    /// read). The identifier indexes grow as they fill: how the coming partners spread over identifier
+    /// kinds cannot be told from the first records (a topic written one entity kind after another starts
+    /// with importers only).
+    pub fn reserve_for(&self, partners: usize) {
+        self.by_id
+            .reserve(partners.saturating_sub(self.by_id.len()));
     }
 
     /// Starts loading what upserting `p` will touch first in each index (see [`Index::prefetch`]): a
@@ -715,6 +737,60 @@ mod tests {
             assert_eq!(stored.identifiers.capacity(), n, "{n} identifiers");
             assert_eq!(stored.identifiers.spilled(), n > 1);
         }
+    }
+
+    /// Buckets of an index's shards together.
+    fn buckets(index: &Index) -> usize {
+        index
+            .by_hash
+            .shards()
+            .iter()
+            .map(|s| s.read().buckets())
+            .sum()
+    }
+
+    /// Room made for the coming partners keeps every partner found (the entries already held are
+    /// rehashed by the map's own hash), and growing to them does not rehash the partner-id index again.
+    #[test]
+    fn reserved_room_keeps_every_partner_and_is_grown_into_without_rehashing() {
+        let t = PartnerTable::new();
+        let add = |range: std::ops::Range<usize>| {
+            for i in range {
+                let (id, ior) = (format!("P{i}"), format!("IOR-{i}"));
+                t.upsert(partner(&id, &[(IdKind::Ior, &ior)], Status::Certified));
+            }
+        };
+        add(0..1000);
+        let before = buckets(&t.by_id);
+        t.reserve_for(20_000);
+        let reserved = buckets(&t.by_id);
+        assert!(reserved > before, "{before} -> {reserved}");
+        let capacity: usize = t
+            .by_id
+            .by_hash
+            .shards()
+            .iter()
+            .map(|s| s.read().capacity())
+            .sum();
+        assert!(capacity >= 20_000, "{capacity}");
+        for i in 0..1000 {
+            let p = t
+                .get(IdKind::Ior, &format!("IOR-{i}"))
+                .expect("found by identifier");
+            assert_eq!(p.partner_id, format!("P{i}"));
+        }
+        add(1000..20_000);
+        assert_eq!(buckets(&t.by_id), reserved, "grown into, not rehashed");
+        assert_eq!((t.len(), t.identifier_count()), (20_000, 20_000));
+        // Found by id as well: each tombstone finds its partner and its identifier.
+        for i in (0..20_000).step_by(7) {
+            assert!(t.remove(&format!("P{i}")), "P{i}");
+            assert!(t.get(IdKind::Ior, &format!("IOR-{i}")).is_none());
+        }
+        // A guess at or below what the table holds changes nothing.
+        let held = buckets(&t.by_id);
+        t.reserve_for(10);
+        assert_eq!(buckets(&t.by_id), held);
     }
 
     #[test]

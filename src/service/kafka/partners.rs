@@ -17,6 +17,7 @@
 //! one thread applied while the other waited (docs/performance.md, "Partner table").
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,11 @@ use crate::service::{Readiness, Shutdown};
 
 /// How often the table gauges are refreshed while records flow.
 const GAUGE_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Records applied before an [`Applier`] told how many are coming ([`Applier::expect`]) makes room in the
+/// table for the rest: enough for the share of repeated keys among them to show, few enough that the
+/// partner-id index has grown little yet.
+const RESERVE_AFTER: u64 = 2 * BATCH as u64;
 
 /// Most records taken from librdkafka's queue before they are applied: large enough that the pool's
 /// hand-offs cost nothing per record, small enough that the polled messages pin little of the queue.
@@ -170,6 +176,7 @@ impl PartnerFollower {
         self.metrics.partner_partitions(refresh.assigned());
         let mut catch_up = CatchUp::new(&ends);
         let total: i64 = ends.values().map(|(lo, hi)| hi - lo).sum();
+        self.applier.expect(total.max(0) as u64);
         info!(
             topic = %self.topic,
             partitions = ends.len(),
@@ -319,6 +326,15 @@ impl PartnerFollower {
     }
 }
 
+/// The partners to make room for when `n` more records are applied after `before` of the `expected`
+/// ones (0: not told) and the table holds `partners`: once, as the count passes [`RESERVE_AFTER`], the
+/// partners a record so far times the records expected.
+fn room_for(before: u64, n: u64, expected: u64, partners: usize) -> Option<usize> {
+    let after = before.saturating_add(n);
+    (expected > 0 && before < RESERVE_AFTER && after >= RESERVE_AFTER)
+        .then(|| (partners as u128 * expected as u128 / after as u128) as usize)
+}
+
 /// What one record asks of the table; deciding it (parsing) touches no shared state.
 enum Action {
     Upsert(Partner),
@@ -348,6 +364,10 @@ pub struct Applier {
     topic: String,
     /// One thread per CPU; idle between batches.
     pool: rayon::ThreadPool,
+    /// Records coming, as told by [`Applier::expect`] (0: not told).
+    expected: AtomicU64,
+    /// Records applied so far.
+    applied: AtomicU64,
 }
 
 impl Applier {
@@ -369,7 +389,29 @@ impl Applier {
             limits,
             topic: topic.to_string(),
             pool,
+            expected: AtomicU64::new(0),
+            applied: AtomicU64::new(0),
         })
+    }
+
+    /// Tells the applier that about `records` records are coming (the start-up read's, from the end
+    /// offsets). Once [`RESERVE_AFTER`] of them are applied, the partner-id index makes room for the
+    /// partners they will make — the table's partners a record so far, times `records` — so that it never
+    /// rehashes on the way there: a rehash moves every entry of a shard under its write lock, while the
+    /// other partitions' writers wait ([`PartnerTable::reserve_for`]). Without it a 1 M-partner load
+    /// rehashed ~1 M entries of that index and held the old and new tables at once at the last doubling.
+    pub fn expect(&self, records: u64) {
+        self.expected.store(records, Ordering::Relaxed);
+    }
+
+    /// Counts `n` records applied, and makes room once the first [`RESERVE_AFTER`] are (see
+    /// [`Applier::expect`]).
+    fn applied(&self, n: u64) {
+        let before = self.applied.fetch_add(n, Ordering::Relaxed);
+        let expected = self.expected.load(Ordering::Relaxed);
+        if let Some(partners) = room_for(before, n, expected, self.table.len()) {
+            self.table.reserve_for(partners);
+        }
     }
 
     /// Applies `batch` (records in the order they were polled: offset order within each partition).
@@ -470,6 +512,7 @@ impl Applier {
             self.pool
                 .install(|| lanes.into_par_iter().for_each(apply_lane));
         }
+        self.applied(parsed.at.len() as u64);
     }
 
     /// What `r` asks for: an upsert, a tombstone, or a bad record.
@@ -540,6 +583,26 @@ impl Applier {
 mod tests {
     use super::*;
     use borderlane_core::wire::IdKind;
+
+    /// Room is made once, as the applied count passes the threshold, for the partners a record so far
+    /// times the records expected; never when the count is not told.
+    #[test]
+    fn room_is_made_once_for_the_partners_a_record_so_far() {
+        let at = RESERVE_AFTER;
+        assert_eq!(room_for(0, at - 1, 1_000_000, 8_000), None);
+        // Every record a new partner: all of them.
+        assert_eq!(room_for(at - 1, 1, 1_000_000, at as usize), Some(1_000_000));
+        // One in four a repeat or a tombstone: three quarters.
+        assert_eq!(
+            room_for(at - 4096, 4096, 1_000_000, (at * 3 / 4) as usize),
+            Some(750_000)
+        );
+        // Once only.
+        assert_eq!(room_for(at, 4096, 1_000_000, at as usize), None);
+        assert_eq!(room_for(at + 1, 1, 1_000_000, at as usize), None);
+        // Not told.
+        assert_eq!(room_for(at - 1, 1, 0, at as usize), None);
+    }
 
     /// A record's bytes, owned by the test.
     struct Owned {
