@@ -40,10 +40,12 @@ use crate::service::{Readiness, Shutdown};
 /// How often the table gauges are refreshed while records flow.
 const GAUGE_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Records applied before an [`Applier`] told how many are coming ([`Applier::expect`]) makes room in the
-/// table for the rest: enough for the share of repeated keys among them to show, few enough that the
-/// partner-id index has grown little yet.
-const RESERVE_AFTER: u64 = 2 * BATCH as u64;
+/// The share of the records an [`Applier`] was told are coming ([`Applier::expect`]) applied before it
+/// makes room in the table for the rest: late enough that what the rest can add is small (they may all be
+/// repeats of keys already read — a compacted topic's uncompacted tail — and the room is never more than
+/// one new partner a record left), early enough that the table's last doubling, when it comes after it,
+/// comes while a quarter of the partners are still to be allocated.
+const RESERVE_AT: (u64, u64) = (3, 4);
 
 /// Most records taken from librdkafka's queue before they are applied: large enough that the pool's
 /// hand-offs cost nothing per record, small enough that the polled messages pin little of the queue.
@@ -327,12 +329,18 @@ impl PartnerFollower {
 }
 
 /// The partners to make room for when `n` more records are applied after `before` of the `expected`
-/// ones (0: not told) and the table holds `partners`: once, as the count passes [`RESERVE_AFTER`], the
-/// partners a record so far times the records expected.
+/// ones (0: not told) and the table holds `partners`: once, as the count passes [`RESERVE_AT`] of those
+/// expected, the partners a record so far times the records expected — but never more than one new
+/// partner for each record still to come.
 fn room_for(before: u64, n: u64, expected: u64, partners: usize) -> Option<usize> {
     let after = before.saturating_add(n);
-    (expected > 0 && before < RESERVE_AFTER && after >= RESERVE_AFTER)
-        .then(|| (partners as u128 * expected as u128 / after as u128) as usize)
+    let at = (expected as u128 * RESERVE_AT.0 as u128 / RESERVE_AT.1 as u128) as u64;
+    if expected == 0 || before >= at || after < at || after == 0 {
+        return None;
+    }
+    let by_rate = partners as u128 * expected as u128 / after as u128;
+    let at_most = partners as u128 + expected.saturating_sub(after) as u128;
+    Some(by_rate.min(at_most) as usize)
 }
 
 /// What one record asks of the table; deciding it (parsing) touches no shared state.
@@ -395,16 +403,15 @@ impl Applier {
     }
 
     /// Tells the applier that about `records` records are coming (the start-up read's, from the end
-    /// offsets). Once [`RESERVE_AFTER`] of them are applied, the partner-id index makes room for the
-    /// partners they will make — the table's partners a record so far, times `records` — so that it never
-    /// rehashes on the way there: a rehash moves every entry of a shard under its write lock, while the
-    /// other partitions' writers wait ([`PartnerTable::reserve_for`]). Without it a 1 M-partner load
-    /// rehashed ~1 M entries of that index and held the old and new tables at once at the last doubling.
+    /// offsets). Once [`RESERVE_AT`] of them are applied, the partner-id index makes room for the partners
+    /// the rest will make ([`room_for`]; [`PartnerTable::reserve_for`]), so that it does not double near
+    /// the end of the read: a doubling holds the old and the new table at once, and at the end of a 1 M-
+    /// partner load that was on top of every partner's memory (peak RSS 7–10 MiB lower without it).
     pub fn expect(&self, records: u64) {
         self.expected.store(records, Ordering::Relaxed);
     }
 
-    /// Counts `n` records applied, and makes room once the first [`RESERVE_AFTER`] are (see
+    /// Counts `n` records applied, and makes room once [`RESERVE_AT`] of those expected are (see
     /// [`Applier::expect`]).
     fn applied(&self, n: u64) {
         let before = self.applied.fetch_add(n, Ordering::Relaxed);
@@ -584,24 +591,31 @@ mod tests {
     use super::*;
     use borderlane_core::wire::IdKind;
 
-    /// Room is made once, as the applied count passes the threshold, for the partners a record so far
-    /// times the records expected; never when the count is not told.
+    /// Room is made once, as the applied count passes three quarters of the records expected, for the
+    /// partners a record so far times the records expected, at most one more a record left; never when
+    /// the count is not told.
     #[test]
     fn room_is_made_once_for_the_partners_a_record_so_far() {
-        let at = RESERVE_AFTER;
-        assert_eq!(room_for(0, at - 1, 1_000_000, 8_000), None);
+        let expected = 1_000_000;
+        let at = 750_000;
+        assert_eq!(room_for(0, at - 1, expected, 700_000), None);
         // Every record a new partner: all of them.
-        assert_eq!(room_for(at - 1, 1, 1_000_000, at as usize), Some(1_000_000));
+        assert_eq!(room_for(at - 1, 1, expected, at as usize), Some(1_000_000));
         // One in four a repeat or a tombstone: three quarters.
-        assert_eq!(
-            room_for(at - 4096, 4096, 1_000_000, (at * 3 / 4) as usize),
-            Some(750_000)
-        );
+        assert_eq!(room_for(at - 4096, 4096, expected, 562_500), Some(750_000));
         // Once only.
-        assert_eq!(room_for(at, 4096, 1_000_000, at as usize), None);
-        assert_eq!(room_for(at + 1, 1, 1_000_000, at as usize), None);
+        assert_eq!(room_for(at, 4096, expected, at as usize), None);
+        assert_eq!(room_for(at + 1, 1, expected, at as usize), None);
         // Not told.
         assert_eq!(room_for(at - 1, 1, 0, at as usize), None);
+        // Repeats late in the read: at most one new partner a record left (the rate never says more
+        // while the table holds no more partners than records applied, as a start-up read's does; a
+        // table that held partners before is bounded all the same).
+        assert_eq!(room_for(0, 900_000, expected, 800_000), Some(888_888));
+        assert_eq!(room_for(0, 800, 1000, 900), Some(1100));
+        // A read told of fewer records than come still passes the mark once.
+        assert_eq!(room_for(0, 10, 8, 10), Some(8));
+        assert_eq!(room_for(10, 10, 8, 20), None);
     }
 
     /// A record's bytes, owned by the test.
