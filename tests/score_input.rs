@@ -45,7 +45,7 @@ fn score(input: &Path, partners: &Path, out: &Path, dlq: &Path, on_stdin: bool) 
 }
 
 #[test]
-fn a_mapped_file_and_stdin_give_every_line_the_same_outcome() {
+fn a_file_and_stdin_give_every_line_the_same_outcome() {
     let d =
         Dir(std::env::temp_dir().join(format!("borderlane-score-input-{}", std::process::id())));
     std::fs::create_dir_all(&d.0).unwrap();
