@@ -171,14 +171,14 @@ fn readyz_reports_its_reasons_and_watches_the_assigned_partitions() {
 }
 
 /// What the hanging transaction chaos seed 29 found (docs/reliability.md) does to the group, reproduced on
-/// the real broker with a transaction left open on the group's offsets. A transactional producer of some other client adds offsets for all
-/// three manifest partitions to a transaction and neither commits nor aborts it, so the group's committed
-/// offsets stay unstable (the broker answers `UNSTABLE_OFFSET_COMMIT` to a `read_committed` consumer's
-/// offset fetch, and librdkafka asks again forever): the service is assigned every partition, fetches
-/// none, decides nothing — and `/readyz` must say so, naming the stalled partitions, rather than report a
-/// healthy service. Ending the transaction (here its own producer aborts it; in production the operator's
-/// `TransactionsCommand abort`, docs/serve.md) lets the service start fetching, answer every manifest and
-/// become ready again without a restart.
+/// the real broker with a transaction left open on the group's offsets. A transactional producer of some
+/// other client adds offsets for all three manifest partitions to a transaction and neither commits nor
+/// aborts it, so the group's committed offsets stay unstable (the broker answers `UNSTABLE_OFFSET_COMMIT` to
+/// a `read_committed` consumer's offset fetch, and librdkafka asks again forever): the service is assigned
+/// every partition, fetches none, decides nothing — and `/readyz` must say so, naming the stalled partitions,
+/// rather than report a healthy service. Ending the transaction (here its own producer aborts it; in
+/// production the operator's `TransactionsCommand abort`, docs/serve.md) lets the service start fetching,
+/// answer every manifest and become ready again without a restart.
 #[test]
 fn an_open_transaction_on_the_groups_offsets_is_reported_stalled_until_it_ends() {
     use rdkafka::config::ClientConfig;
