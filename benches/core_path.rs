@@ -170,7 +170,7 @@ fn generated_count() -> usize {
 fn generated(c: &mut Criterion) {
     let policy = default_policy();
     let limits = Limits::default();
-    let generator = Generator::new(GenConfig::default(), &policy);
+    let generator = Generator::new(gen_config(), &policy);
     let table = generator.partner_table();
     let n = generated_count();
     let all: Vec<Vec<u8>> = (0..)
@@ -218,6 +218,19 @@ fn generated(c: &mut Criterion) {
         });
     }
     g.finish();
+}
+
+/// The generator's configuration: its default, with the seed from `BORDERLANE_BENCH_SEED` when set
+/// (scripts/pgo-train runs the benches on another seed than the one they are measured on).
+fn gen_config() -> GenConfig {
+    let mut config = GenConfig::default();
+    if let Some(seed) = std::env::var("BORDERLANE_BENCH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        config.seed = seed;
+    }
+    config
 }
 
 criterion_group!(core, benches, generated);

@@ -42,7 +42,7 @@ fn benches(c: &mut Criterion) {
     .expect("candidate policy");
     assert!(baseline.same_points(&threshold) && !baseline.same_points(&weight));
     let n = size();
-    let generator = Generator::new(GenConfig::default(), &baseline);
+    let generator = Generator::new(gen_config(), &baseline);
     let table = PartnerTable::new();
     for p in generator.partners() {
         table.upsert(p.clone());
@@ -85,6 +85,19 @@ fn benches(c: &mut Criterion) {
         });
     }
     g.finish();
+}
+
+/// The generator's configuration: its default, with the seed from `BORDERLANE_BENCH_SEED` when set
+/// (scripts/pgo-train runs the benches on another seed than the one they are measured on).
+fn gen_config() -> GenConfig {
+    let mut config = GenConfig::default();
+    if let Some(seed) = std::env::var("BORDERLANE_BENCH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        config.seed = seed;
+    }
+    config
 }
 
 criterion_group!(replay, benches);
