@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 
 use borderlane::load::policy::default_policy;
-use borderlane::traffic::gen::{GenConfig, Generator, Record};
+use borderlane::traffic::gen::{Generator, Record};
 use borderlane_core::decision::ReasonText;
 use borderlane_core::json;
 use borderlane_core::policy::CompiledPolicy;
@@ -25,6 +25,9 @@ use borderlane_core::resumption::Resumptions;
 use borderlane_core::score::{evaluate, process, process_json, resolve, resolve_facts, score};
 use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::{parse_manifest, parse_manifest_serde, parse_partner, Limits};
+mod support;
+use support::gen_config;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 const MANIFEST: &str = r#"{"manifest_id":"TRK-2304-20261128-000001","revision":0,"filed_at":"2026-11-28T04:00:00Z","mode":"truck","port_of_entry":"2304","estimated_arrival":"2026-11-28T05:00:00Z","carrier":{"scac":"ABCD","name":"Acme Transportes"},"conveyance":{"id":"3AKJHHDR5KSKG1234","trip_number":"ABCD0000123456"},"drivers":[{"name":"J. Perez","fast_card":"42712345600"}],"equipment":[{"id":"TRLU1234567","seals":[{"number":"MX0001234","iso17712":"H","affixed_by":"manufacturer"}]}],"shipments":[{"shipment_id":"ABCD0000123456-01","importer":{"id":"12-3456789AB","name":"Contoso Imports"},"consignee":{"id":"98-7654321CD","name":"Contoso DC 4"},"shipper":{"id":"SHP-MX-0042","name":"Maquila Norte","country":"MX"},"manufacturer":{"id":"MXMAQNOR1200TIJ","name":"Maquila Norte","country":"MX"},"broker":{"id":"A1B"},"origin_country":"MX","transit_countries":[],"commodities":[{"hts":"847130","description":"laptop computers","quantity":200,"unit":"CTN","weight_kg":1200.0,"value_usd":150000.0},{"hts":"850440","description":"power supplies","quantity":50,"unit":"CTN","weight_kg":300.0,"value_usd":9000.0}]}]}"#;
@@ -218,19 +221,6 @@ fn generated(c: &mut Criterion) {
         });
     }
     g.finish();
-}
-
-/// The generator's configuration: its default, with the seed from `BORDERLANE_BENCH_SEED` when set
-/// (scripts/pgo-train runs the benches on another seed than the one they are measured on).
-fn gen_config() -> GenConfig {
-    let mut config = GenConfig::default();
-    if let Some(seed) = std::env::var("BORDERLANE_BENCH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-    {
-        config.seed = seed;
-    }
-    config
 }
 
 criterion_group!(core, benches, generated);

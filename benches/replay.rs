@@ -10,10 +10,13 @@ use std::time::Duration;
 
 use borderlane::analysis::whatif::compare;
 use borderlane::load::policy::{default_policy, DEFAULT_POLICY};
-use borderlane::traffic::gen::{GenConfig, Generator, Record};
+use borderlane::traffic::gen::{Generator, Record};
 use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::table::{PartnerTable, Partners};
 use borderlane_core::wire::Manifest;
+mod support;
+use support::gen_config;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn size() -> usize {
@@ -85,19 +88,6 @@ fn benches(c: &mut Criterion) {
         });
     }
     g.finish();
-}
-
-/// The generator's configuration: its default, with the seed from `BORDERLANE_BENCH_SEED` when set
-/// (scripts/pgo-train runs the benches on another seed than the one they are measured on).
-fn gen_config() -> GenConfig {
-    let mut config = GenConfig::default();
-    if let Some(seed) = std::env::var("BORDERLANE_BENCH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-    {
-        config.seed = seed;
-    }
-    config
 }
 
 criterion_group!(replay, benches);

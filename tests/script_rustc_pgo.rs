@@ -5,8 +5,27 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
 
-/// A copy of the wrapper in a temporary directory, with `pgo/` beside it.
+/// Held by each test for its whole run: every test writes executables and then runs them, and a file
+/// written while another thread forks can still be open for writing in that child when it is run
+/// ("Text file busy", rust-lang/rust#114554).
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Writes an executable script.
+fn script(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    let mut perms = std::fs::metadata(path).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(path, perms).unwrap();
+}
+
+/// A copy of the wrapper in a temporary directory (its name has a space: the profile's path must stay
+/// one argument), with `pgo/` beside it.
 struct Setup {
     dir: PathBuf,
 }
@@ -14,7 +33,7 @@ struct Setup {
 impl Setup {
     fn new(name: &str, profile: bool, made_with: Option<&str>, compiler_llvm: &str) -> Setup {
         let dir = std::env::temp_dir().join(format!(
-            "borderlane-rustc-pgo-{name}-{}",
+            "borderlane rustc-pgo {name}-{}",
             std::process::id()
         ));
         let _ = std::fs::remove_dir_all(&dir);
@@ -27,24 +46,24 @@ impl Setup {
         if let Some(major) = made_with {
             std::fs::write(dir.join("pgo/llvm-major"), format!("{major}\n")).unwrap();
         }
-        let compiler = dir.join("rustc");
-        std::fs::write(
-            &compiler,
-            format!(
+        script(
+            &dir.join("rustc"),
+            &format!(
                 "#!/usr/bin/env bash\nif [[ $1 == -vV ]]; then\n  printf 'rustc 1.95.0\\nLLVM version: {compiler_llvm}\\n'\n  exit 0\nfi\nprintf '%s\\n' \"$@\"\n"
             ),
-        )
-        .unwrap();
-        let mut perms = std::fs::metadata(&compiler).unwrap().permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-        std::fs::set_permissions(&compiler, perms).unwrap();
+        );
         Setup { dir }
     }
 
     /// The arguments the compiler received when cargo asked for `args` (through the wrapper).
     fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Vec<String> {
+        self.run_under(&[self.dir.join("rustc")], args, env)
+    }
+
+    /// [`Setup::run`] with `programs` before the arguments (the compiler, or clippy-driver and rustc).
+    fn run_under(&self, programs: &[PathBuf], args: &[&str], env: &[(&str, &str)]) -> Vec<String> {
         let mut cmd = Command::new(self.dir.join("rustc-pgo"));
-        cmd.arg(self.dir.join("rustc"))
+        cmd.args(programs)
             .args(args)
             .env_remove("BORDERLANE_NO_PGO");
         for (k, v) in env {
@@ -61,6 +80,16 @@ impl Setup {
             .lines()
             .map(str::to_string)
             .collect()
+    }
+
+    /// A fake clippy-driver beside the fake rustc: names clippy's version, runs the rustc it is given.
+    fn clippy_driver(&self) -> PathBuf {
+        let driver = self.dir.join("clippy-driver");
+        script(
+            &driver,
+            "#!/usr/bin/env bash\nif [[ $1 == -vV ]]; then echo 'clippy 0.1.95'; exit 0; fi\nexec \"$@\"\n",
+        );
+        driver
     }
 
     fn profile_flag(&self) -> String {
@@ -88,6 +117,7 @@ const RELEASE: &[&str] = &[
 
 #[test]
 fn an_optimised_crate_gets_the_profile_and_keeps_its_arguments() {
+    let _one = one_at_a_time();
     let s = Setup::new("release", true, Some("22"), "22.1.2");
     let got = s.run(RELEASE, &[]);
     let mut want: Vec<String> = RELEASE.iter().map(|a| a.to_string()).collect();
@@ -99,10 +129,12 @@ fn an_optimised_crate_gets_the_profile_and_keeps_its_arguments() {
     let got = s.run(&["-Copt-level=3", "lib.rs"], &[]);
     assert_eq!(got[..2], ["-Copt-level=3", "lib.rs"]);
     assert_eq!(got[2], s.profile_flag());
+    assert_eq!(got.len(), 4);
 }
 
 #[test]
 fn everything_else_is_compiled_as_asked() {
+    let _one = one_at_a_time();
     let s = Setup::new("others", true, Some("22"), "22.1.2");
     let unchanged = |args: &[&str], env: &[(&str, &str)]| {
         assert_eq!(s.run(args, env), args, "args {args:?}, env {env:?}");
@@ -112,14 +144,20 @@ fn everything_else_is_compiled_as_asked() {
     unchanged(&["-C", "opt-level=2"], &[]);
     // `opt-level=3` not following `-C` is not the optimisation level.
     unchanged(&["--cfg", "opt-level=3"], &[]);
-    // Asked not to, or an instrumented build.
+    // Asked not to, an instrumented build, or one given a profile already (either spelling).
     unchanged(RELEASE, &[("BORDERLANE_NO_PGO", "1")]);
     unchanged(&["-C", "opt-level=3", "-Cprofile-generate=/tmp/raw"], &[]);
     unchanged(
         &["-C", "opt-level=3", "-C", "profile-generate=/tmp/raw"],
         &[],
     );
+    unchanged(&["-C", "opt-level=3", "-Cprofile-use=/tmp/p.profdata"], &[]);
+    unchanged(
+        &["-C", "opt-level=3", "-C", "profile-use=/tmp/p.profdata"],
+        &[],
+    );
     // cargo's own questions to the compiler.
+    unchanged(&["-", "--crate-name", "___", "--print=file-names"], &[]);
     assert_eq!(
         s.run(&["-vV"], &[]),
         ["rustc 1.95.0", "LLVM version: 22.1.2"]
@@ -133,6 +171,7 @@ fn everything_else_is_compiled_as_asked() {
 
 #[test]
 fn no_profile_or_an_older_llvm_builds_without_one() {
+    let _one = one_at_a_time();
     // An LLVM older than the profile's may not read it: the build goes on without it.
     let s = Setup::new("older", true, Some("22"), "21.1.0");
     assert_eq!(s.run(RELEASE, &[]), RELEASE);
@@ -148,33 +187,20 @@ fn no_profile_or_an_older_llvm_builds_without_one() {
 
 #[test]
 fn under_clippy_the_llvm_version_is_rustcs() {
-    // `cargo clippy` runs the wrapper as `rustc-pgo clippy-driver rustc ARGS`: the version asked is the
-    // second program's.
+    let _one = one_at_a_time();
+    // `cargo clippy --release` runs the wrapper as `rustc-pgo clippy-driver rustc ARGS`: the version
+    // asked is the second program's, and the profile follows all of it.
     let s = Setup::new("clippy", true, Some("22"), "22.1.2");
-    let driver = s.dir.join("clippy-driver");
-    std::fs::write(
-        &driver,
-        "#!/usr/bin/env bash\nif [[ $1 == -vV ]]; then echo 'clippy 0.1.95'; exit 0; fi\nshift\nprintf '%s\\n' \"$@\"\n",
-    )
-    .unwrap();
-    let mut perms = std::fs::metadata(&driver).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&driver, perms).unwrap();
-    let out = Command::new(s.dir.join("rustc-pgo"))
-        .arg(&driver)
-        .arg(s.dir.join("rustc"))
-        .args(RELEASE)
-        .env_remove("BORDERLANE_NO_PGO")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let got: Vec<String> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
-    assert_eq!(got.last().unwrap(), "-Cllvm-args=-no-pgo-warn-mismatch");
-    assert_eq!(got[got.len() - 2], s.profile_flag());
+    let programs = [s.clippy_driver(), s.dir.join("rustc")];
+    let got = s.run_under(&programs, RELEASE, &[]);
+    let mut want: Vec<String> = RELEASE.iter().map(|a| a.to_string()).collect();
+    want.push(s.profile_flag());
+    want.push("-Cllvm-args=-no-pgo-warn-mismatch".into());
+    assert_eq!(got, want);
+    // The same rustc with an older LLVM than the profile's: without it.
+    let s = Setup::new("clippy-older", true, Some("22"), "21.1.0");
+    let programs = [s.clippy_driver(), s.dir.join("rustc")];
+    assert_eq!(s.run_under(&programs, RELEASE, &[]), RELEASE);
 }
 
 /// The profile the workspace builds with is committed, with the LLVM major it was written with, and the
@@ -182,12 +208,13 @@ fn under_clippy_the_llvm_version_is_rustcs() {
 #[test]
 fn the_workspace_is_wired_to_the_wrapper() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let config = std::fs::read_to_string(root.join(".cargo/config.toml")).unwrap();
-    assert!(
-        config
-            .lines()
-            .any(|l| l.trim() == r#"rustc-wrapper = "scripts/rustc-pgo""#),
-        "{config}"
+    let config: toml::Table =
+        toml::from_str(&std::fs::read_to_string(root.join(".cargo/config.toml")).unwrap())
+            .expect(".cargo/config.toml is TOML");
+    assert_eq!(
+        config["build"]["rustc-wrapper"].as_str(),
+        Some("scripts/rustc-pgo"),
+        "{config:?}"
     );
     let profile = std::fs::read(root.join("scripts/pgo/borderlane.profdata")).unwrap();
     // An indexed LLVM profile: its magic number, little-endian.
