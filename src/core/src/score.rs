@@ -1205,7 +1205,7 @@ fn score_shipment<'a>(
         watched: 0,
         vague: vague.map(|i| i as u32),
     };
-    if let Some(term) = vague.and_then(|i| policy.vague_terms.get(i)) {
+    if let Some(term) = vague.and_then(|i| policy.vague.terms().get(i)) {
         push(
             out,
             &mut total,

@@ -1,11 +1,9 @@
-//! The compiled policy: dense arrays indexed by code, one automaton for vague terms, hash sets for watch
+//! The compiled policy: dense arrays indexed by code, vague terms by first byte, hash sets for watch
 //! lists, and the model rule — what the scorer reads.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
-
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use crate::codes::{Country, PortCode};
 use crate::decision::{Action, Role};
@@ -14,6 +12,7 @@ use crate::schema::PathError;
 use crate::wire::{Entity, IdKind, Str};
 
 use super::doc::*;
+use super::terms::WholeWords;
 use super::validate::parse_policy;
 
 /// A risk entry as the scorer sees it: points and an explanation shared by every decision that cites it.
@@ -117,7 +116,7 @@ impl ModelRule {
     }
 }
 
-/// A policy compiled for evaluation: dense arrays indexed by code, one automaton for vague terms, hash sets
+/// A policy compiled for evaluation: dense arrays indexed by code, vague terms by first byte, hash sets
 /// for watch lists. Built once per version; immutable and shared (`Arc`) by every scoring thread.
 pub struct CompiledPolicy {
     pub doc: PolicyDoc,
@@ -131,8 +130,8 @@ pub struct CompiledPolicy {
     /// Sorted by heading for binary search (few entries).
     pub headings: Vec<(u16, Entry)>,
     pub value_per_kg: Box<[Option<CompiledBand>]>,
-    pub vague: Option<AhoCorasick>,
-    pub vague_terms: Vec<Arc<str>>,
+    /// The vague terms (trimmed, non-empty, in the policy's order), matched as whole words.
+    pub vague: WholeWords,
     pub watch_ids: HashMap<Str, Arc<str>, foldhash::fast::RandomState>,
     /// One bit per [`id_fingerprint`] of a listed id: almost every id is ruled out with one load, before it
     /// is hashed.
@@ -360,15 +359,6 @@ impl CompiledPolicy {
             .filter(|t| !t.is_empty())
             .map(Arc::from)
             .collect();
-        let vague = if vague_terms.is_empty() {
-            None
-        } else {
-            AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::LeftmostLongest)
-                .build(vague_terms.iter().map(|t| t.as_bytes()))
-                .ok()
-        };
         let watch_ids: HashMap<Str, Arc<str>, _> = doc
             .watchlist
             .ids
@@ -431,8 +421,7 @@ impl CompiledPolicy {
             chapters: table::<100>(&doc.commodities.chapters, chapter_index),
             headings,
             value_per_kg,
-            vague,
-            vague_terms,
+            vague: WholeWords::new(vague_terms),
             watch_ids,
             watch_names,
             watch_name_max,
@@ -475,7 +464,7 @@ impl CompiledPolicy {
     /// The first vague term found as a whole word in `text`.
     #[inline]
     pub fn vague_term(&self, text: &str) -> Option<&Arc<str>> {
-        self.vague_term_index(text).map(|i| &self.vague_terms[i])
+        self.vague_term_index(text).map(|i| &self.vague.terms()[i])
     }
 
     /// Whether `other` gives every manifest the same points as this policy (`score::Points`: the hits, the
@@ -496,15 +485,10 @@ impl CompiledPolicy {
         b == *a && model(self) == model(other)
     }
 
-    /// [`Self::vague_term`] as the term's index in `vague_terms`.
+    /// [`Self::vague_term`] as the term's index in [`WholeWords::terms`].
+    #[inline]
     pub fn vague_term_index(&self, text: &str) -> Option<usize> {
-        let ac = self.vague.as_ref()?;
-        let bytes = text.as_bytes();
-        ac.find_iter(bytes).find_map(|m| {
-            let before_ok = m.start() == 0 || !bytes[m.start() - 1].is_ascii_alphanumeric();
-            let after_ok = m.end() == bytes.len() || !bytes[m.end()].is_ascii_alphanumeric();
-            (before_ok && after_ok).then(|| m.pattern().as_usize())
-        })
+        self.vague.find(text.as_bytes())
     }
 
     /// Watch-list explanation for a party id, if it is listed (exactly, as `watchlist.ids` after trimming).

@@ -271,7 +271,9 @@ pub struct Commodities {
     /// Plausible declared value per kilogram by chapter; outside the band scores `points`.
     #[serde(default)]
     pub value_per_kg: BTreeMap<String, ValueBand>,
-    /// Vague description terms ("FAK", "said to contain"), matched case-insensitively as whole words.
+    /// Vague description terms ("FAK", "said to contain"), matched case-insensitively as whole words
+    /// (a word is bounded by the text's ends or by bytes that are not ASCII letters or digits); a
+    /// description's leftmost such term is its reason, the longest at that position (`policy::terms`).
     #[serde(default)]
     pub vague_terms: Vec<String>,
     #[serde(default)]

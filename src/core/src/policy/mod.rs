@@ -4,6 +4,7 @@
 pub mod compile;
 pub mod credit;
 pub mod doc;
+pub mod terms;
 pub mod validate;
 
 pub use compile::*;
