@@ -597,7 +597,8 @@ enum ScreenState {
 struct ShipmentScreen {
     /// Bit `i`: the shipment's party in slot `i` of [`SHIPMENT_PARTIES`] is listed.
     watched: u8,
-    /// The first vague term found in the shipment's descriptions (its index in `vague_terms`).
+    /// The first vague term found in the shipment's descriptions (its index in
+    /// [`crate::policy::terms::WholeWords::terms`]).
     vague: Option<u32>,
 }
 
