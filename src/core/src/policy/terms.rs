@@ -315,29 +315,40 @@ mod tests {
         }
     }
 
+    /// Up to five terms of `pattern`, as a policy holds them (not blank).
+    fn terms_of(pattern: &'static str) -> impl Strategy<Value = Vec<String>> {
+        prop::collection::vec(pattern, 0..6)
+            .prop_map(|v| v.into_iter().filter(|t| !t.trim().is_empty()).collect())
+    }
+
+    fn agree(terms: &[String], text: &str) -> Result<(), TestCaseError> {
+        let refs: Vec<&str> = terms.iter().map(String::as_str).collect();
+        prop_assert_eq!(
+            words(&refs).find(text.as_bytes()),
+            reference(&refs, text.as_bytes())
+        );
+        Ok(())
+    }
+
     proptest! {
         /// Agrees with the definition on texts and terms over a small alphabet (so that terms overlap,
         /// repeat, differ only in case, start or end with separators, and are longer than eight bytes).
         #[test]
         fn agrees_with_the_definition(
-            terms in prop::collection::vec("[aAbB .-]{1,12}", 0..6)
-                .prop_map(|v| v.into_iter().filter(|t| !t.trim().is_empty()).collect::<Vec<_>>()),
+            terms in terms_of("[aAbB .-]{1,12}"),
             text in "[aAbBé .-]{0,40}",
         ) {
-            let refs: Vec<&str> = terms.iter().map(|s| s.as_str()).collect();
-            prop_assert_eq!(words(&refs).find(text.as_bytes()), reference(&refs, text.as_bytes()));
+            agree(&terms, &text)?;
         }
 
         /// The same over bytes next to the letters' and digits' ranges (`@`, `[`, `` ` ``, `{`, `/`, `:`),
         /// where a lane test that is off by one would show.
         #[test]
         fn agrees_with_the_definition_at_the_ranges_edges(
-            terms in prop::collection::vec("[aAzZ09@`{/:\\[ ]{1,10}", 0..6)
-                .prop_map(|v| v.into_iter().filter(|t| !t.trim().is_empty()).collect::<Vec<_>>()),
+            terms in terms_of("[aAzZ09@`{/:\\[ ]{1,10}"),
             text in "[aAzZ09@`{/:\\[ é]{0,40}",
         ) {
-            let refs: Vec<&str> = terms.iter().map(|s| s.as_str()).collect();
-            prop_assert_eq!(words(&refs).find(text.as_bytes()), reference(&refs, text.as_bytes()));
+            agree(&terms, &text)?;
         }
     }
 }
