@@ -461,12 +461,6 @@ impl CompiledPolicy {
             .map(|i| &self.headings[i].1)
     }
 
-    /// The first vague term found as a whole word in `text`.
-    #[inline]
-    pub fn vague_term(&self, text: &str) -> Option<&Arc<str>> {
-        self.vague_term_index(text).map(|i| &self.vague.terms()[i])
-    }
-
     /// Whether `other` gives every manifest the same points as this policy (`score::Points`: the hits, the
     /// settled score, the watch-list hit), so that its verdicts can be concluded from this one's points:
     /// the documents are equal but for what only concludes — name and notes, bands, actions, ports and
@@ -485,7 +479,7 @@ impl CompiledPolicy {
         b == *a && model(self) == model(other)
     }
 
-    /// [`Self::vague_term`] as the term's index in [`WholeWords::terms`].
+    /// The first vague term found as a whole word in `text`, as its index in [`WholeWords::terms`].
     #[inline]
     pub fn vague_term_index(&self, text: &str) -> Option<usize> {
         self.vague.find(text.as_bytes())

@@ -104,15 +104,13 @@ impl WholeWords {
             })
             .collect();
         let mut span = Box::new([(0u32, 0u32); 256]);
-        let mut i = 0usize;
-        while i < order.len() {
-            let b = first(order[i]);
-            let start = i;
-            while i < order.len() && first(order[i]) == b {
-                i += 1;
-            }
-            span[b as usize] = (start as u32, i as u32);
-            span[b.to_ascii_uppercase() as usize] = (start as u32, i as u32);
+        let mut start = 0usize;
+        for group in order.chunk_by(|&a, &b| first(a) == first(b)) {
+            let b = first(group[0]);
+            let range = (start as u32, (start + group.len()) as u32);
+            span[b as usize] = range;
+            span[b.to_ascii_uppercase() as usize] = range;
+            start += group.len();
         }
         WholeWords { terms, span, keys }
     }
