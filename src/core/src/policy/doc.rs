@@ -598,6 +598,33 @@ fn normalize_while(name: &str, mut push: impl FnMut(u8) -> bool) {
     }
 }
 
+/// Each byte as [`normalize_name`] keeps it: an ASCII letter or digit upper-cased, any other byte 0.
+static KEPT: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() {
+            t[b] = c.to_ascii_uppercase();
+        }
+        b += 1;
+    }
+    t
+};
+
+/// [`normalized_prefix`]`(name, 2)`, the watch list's first filter: a name that starts with two ASCII
+/// letters or digits (most do) is read as those two bytes, any other the long way.
+#[inline]
+pub(crate) fn normalized_head(name: &str) -> u16 {
+    if let [a, b, ..] = name.as_bytes() {
+        let (a, b) = (KEPT[usize::from(*a)], KEPT[usize::from(*b)]);
+        if a != 0 && b != 0 {
+            return u16::from(a) | u16::from(b) << 8;
+        }
+    }
+    normalized_prefix(name, 2) as u16
+}
+
 /// The first `n` (at most 8) bytes of a name's normalisation ([`normalize_name`]) as a little-endian number,
 /// zero-padded when shorter: equal normalisations have equal prefixes, so a name whose prefix is no listed
 /// name's is not listed — known after reading at most `n` of its letters, digits or gaps, where the full

@@ -40,16 +40,28 @@ fn lower(w: u64) -> u64 {
 }
 
 /// Up to eight bytes from `bytes[at..]`, the first in the lowest lane, zero-padded past the end.
+///
+/// The tail is never copied into a padded buffer and read back: that read, one 8-byte load of bytes
+/// just written by smaller stores, stalls (no store-to-load forwarding) — ~5 % of `core/verdict`'s
+/// samples. A text of eight bytes or more gives its tail as its last eight bytes shifted down; a shorter
+/// one is gathered in a register.
 #[inline(always)]
 fn load(bytes: &[u8], at: usize) -> u64 {
-    match bytes.get(at..at + 8) {
-        Some(b) => u64::from_le_bytes(b.try_into().unwrap_or([0; 8])),
-        None => {
-            let mut pad = [0u8; 8];
-            let rest = bytes.get(at..).unwrap_or(&[]);
-            pad[..rest.len()].copy_from_slice(rest);
-            u64::from_le_bytes(pad)
-        }
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+    if let Some(b) = bytes.get(at..at + 8) {
+        return word(b);
+    }
+    let rest = bytes.len().saturating_sub(at);
+    if rest == 0 {
+        return 0;
+    }
+    match bytes.len().checked_sub(8) {
+        // `rest` is 1..=7: the shift is 8..=56 bits.
+        Some(last) => word(&bytes[last..]) >> (8 * (8 - rest)),
+        None => bytes[at..]
+            .iter()
+            .enumerate()
+            .fold(0, |w, (i, &b)| w | u64::from(b) << (8 * i)),
     }
 }
 
@@ -200,6 +212,27 @@ mod tests {
             }
             best
         })
+    }
+
+    /// `load` is the bytes from `at` copied into a zero-padded word, for every text length around the
+    /// word's and every position in and just past the text.
+    #[test]
+    fn load_is_the_padded_copy() {
+        let text: Vec<u8> = (1..=24u8).map(|b| b.wrapping_mul(37) | 0x80).collect();
+        for len in 0..=text.len() {
+            let bytes = &text[..len];
+            for at in 0..=len + 2 {
+                let mut pad = [0u8; 8];
+                let rest = bytes.get(at..).unwrap_or(&[]);
+                let n = rest.len().min(8);
+                pad[..n].copy_from_slice(&rest[..n]);
+                assert_eq!(
+                    load(bytes, at),
+                    u64::from_le_bytes(pad),
+                    "len {len} at {at}"
+                );
+            }
+        }
     }
 
     #[test]
