@@ -42,7 +42,7 @@ fn lower(w: u64) -> u64 {
 /// Up to eight bytes from `bytes[at..]`, the first in the lowest lane, zero-padded past the end.
 ///
 /// The tail is never copied into a padded buffer and read back: that read, one 8-byte load of bytes
-/// just written by smaller stores, stalls (no store-to-load forwarding) — ~5 % of `core/verdict`'s
+/// just written by smaller stores, stalls (no store-to-load forwarding) — ~3 % of `core/verdict`'s
 /// samples. A text of eight bytes or more gives its tail as its last eight bytes shifted down; a shorter
 /// one is gathered in a register.
 #[inline(always)]
