@@ -22,9 +22,13 @@ pub struct Snapshot {
     ticks_per_s: f64,
     /// The machine's busy ticks (all CPUs): user, nice, system, irq, softirq.
     machine_busy: u64,
-    /// This process's user + system ticks, ended threads included (and those of the children counted).
+    /// This process's user + system time in ns (from ticks), ended threads included (and those of the
+    /// children counted).
     process: u64,
-    /// This process's (and the counted children's) live threads: id → (name, user + system ticks).
+    /// This process's (and the counted children's) live threads: id → (name, CPU ns). A thread's time is
+    /// its scheduler run time (`/proc/.../schedstat`, nanoseconds) where the kernel has it, else its
+    /// user + system ticks: in ticks, every thread of a short run that used less than one (10 ms) read 0,
+    /// and a child service's groups could all vanish from the account.
     threads: HashMap<u32, (String, u64)>,
 }
 
@@ -53,7 +57,7 @@ pub struct CpuUse {
     pub other_processes_s: f64,
     /// This process's threads by group, most CPU first; they add up to `process_s`. Threads that ended
     /// during the run are one group, `(ended threads)`: the process's figure less the live threads', so
-    /// it also takes up the counters' rounding (a few ticks).
+    /// it also takes up the process counter's rounding (up to a tick).
     ///
     /// The table shows each figure also in µs per manifest answered.
     pub groups: Vec<ThreadGroup>,
@@ -94,20 +98,27 @@ pub fn snapshot_with(children: &[u32]) -> Option<Snapshot> {
             };
             // A thread may end between the listing and the reads: skipped, counted with the ended ones.
             let path = entry.path();
-            let (Ok(stat), Ok(comm)) = (
-                std::fs::read_to_string(path.join("stat")),
-                std::fs::read_to_string(path.join("comm")),
-            ) else {
+            let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
                 continue;
             };
-            if let Some(ticks) = stat_ticks(&stat) {
-                threads.insert(tid, (comm.trim_end().to_string(), ticks));
+            let ns = std::fs::read_to_string(path.join("schedstat"))
+                .ok()
+                .and_then(|s| schedstat_ns(&s))
+                .or_else(|| {
+                    let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+                    Some(ticks_ns(stat_ticks(&stat)?, ticks_per_s))
+                });
+            if let Some(ns) = ns {
+                threads.insert(tid, (comm.trim_end().to_string(), ns));
             }
         }
     }
     let mut process = 0;
     for p in &procs {
-        process += stat_ticks(&std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?)?;
+        process += ticks_ns(
+            stat_ticks(&std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?)?,
+            ticks_per_s,
+        );
     }
     let machine_busy = machine_busy_ticks(&std::fs::read_to_string("/proc/stat").ok()?)?;
     Some(Snapshot {
@@ -122,45 +133,46 @@ pub fn snapshot_with(children: &[u32]) -> Option<Snapshot> {
 /// The CPU used between `start` and `end` (threads born in between count from zero).
 pub fn between(start: &Snapshot, end: &Snapshot) -> CpuUse {
     let s = |ticks: u64| ticks as f64 / end.ticks_per_s;
+    let ns_s = |ns: u64| ns as f64 / 1e9;
     let mut groups: HashMap<String, (usize, u64)> = HashMap::new();
     let mut live = 0u64;
-    for (tid, (name, ticks)) in &end.threads {
+    for (tid, (name, ns)) in &end.threads {
         let before = start
             .threads
             .get(tid)
             .filter(|(n, _)| n == name)
             .map_or(0, |(_, t)| *t);
-        let used = ticks.saturating_sub(before);
+        let used = ns.saturating_sub(before);
         live += used;
         let g = groups.entry(group_name(name).to_string()).or_default();
         g.0 += 1;
         g.1 += used;
     }
-    // The kernel rounds each thread's and the process's counters to ticks separately (and the start
-    // snapshot reads the process after its threads), so the live threads' sum can pass the process's
-    // delta by a few ticks: the process used at least what its threads did, and `(ended threads)` is
-    // the remainder — the ended threads' CPU and this rounding.
+    // The process's counter is in ticks, the threads' in ns (and the start snapshot reads the process
+    // after its threads), so the live threads' sum can pass the process's delta by up to a tick: the
+    // process used at least what its threads did, and `(ended threads)` is the remainder — the ended
+    // threads' CPU and this rounding.
     let process = end.process.saturating_sub(start.process).max(live);
     let ended = process - live;
     let mut groups: Vec<ThreadGroup> = groups
         .into_iter()
-        .map(|(name, (threads, ticks))| ThreadGroup {
+        .map(|(name, (threads, ns))| ThreadGroup {
             name,
             threads,
-            cpu_s: s(ticks),
+            cpu_s: ns_s(ns),
         })
         .collect();
     if ended > 0 {
         groups.push(ThreadGroup {
             name: "(ended threads)".into(),
             threads: 0,
-            cpu_s: s(ended),
+            cpu_s: ns_s(ended),
         });
     }
     groups.retain(|g| g.cpu_s > 0.0);
     groups.sort_by(|a, b| b.cpu_s.total_cmp(&a.cpu_s).then(a.name.cmp(&b.name)));
     let machine_busy_s = s(end.machine_busy.saturating_sub(start.machine_busy));
-    let process_s = s(process);
+    let process_s = ns_s(process);
     CpuUse {
         wall_s: end.at.duration_since(start.at).as_secs_f64(),
         machine_busy_s,
@@ -202,6 +214,16 @@ fn machine_busy_ticks(stat: &str) -> Option<u64> {
     Some(at(0) + at(1) + at(2) + at(5) + at(6))
 }
 
+/// A thread's time on a CPU in ns: the first field of `/proc/.../schedstat`.
+fn schedstat_ns(schedstat: &str) -> Option<u64> {
+    schedstat.split_ascii_whitespace().next()?.parse().ok()
+}
+
+/// `ticks` of `/proc`'s clock in ns.
+fn ticks_ns(ticks: u64, ticks_per_s: f64) -> u64 {
+    (ticks as f64 * 1e9 / ticks_per_s) as u64
+}
+
 /// The kernel's clock ticks a second for `/proc` (`AT_CLKTCK` of the auxiliary vector).
 fn clock_ticks_per_s() -> Option<f64> {
     const AT_CLKTCK: u64 = 17;
@@ -226,6 +248,56 @@ mod tests {
         assert_eq!(stat_ticks(line), Some(168));
         assert_eq!(stat_ticks("4242 (x) S 1 2"), None);
         assert_eq!(stat_ticks("no parenthesis"), None);
+    }
+
+    #[test]
+    fn schedstat_gives_the_run_time_in_ns() {
+        assert_eq!(schedstat_ns("83775 106459 2\n"), Some(83_775));
+        assert_eq!(schedstat_ns(""), None);
+        assert_eq!(ticks_ns(3, 100.0), 30_000_000);
+    }
+
+    /// A thread that ran less than a clock tick still shows, with its time: a short run's groups read 0
+    /// in ticks and vanished from the account (a child service's whole `borderlane` group once did).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_thread_busy_for_less_than_a_tick_shows_in_its_group() {
+        let own = || {
+            std::fs::read_to_string("/proc/thread-self/schedstat")
+                .ok()
+                .and_then(|s| schedstat_ns(&s))
+        };
+        if own().is_none() {
+            return; // a kernel without scheduler statistics: ticks only, as before
+        }
+        let start = snapshot().expect("/proc is readable on Linux");
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let brief = std::thread::Builder::new()
+            .name("brief-3".into())
+            .spawn(move || {
+                // Spin for 1 ms of this thread's CPU time (well under a 10 ms tick), then stay alive.
+                let first = own().unwrap_or(0);
+                let mut x = 0u64;
+                while own().unwrap_or(u64::MAX) < first + 1_000_000 {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+                let _ = rx.recv();
+            })
+            .expect("thread");
+        let mut group = None;
+        let give_up = Instant::now() + std::time::Duration::from_secs(60);
+        while group.is_none() && Instant::now() < give_up {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            let end = snapshot().expect("/proc is readable on Linux");
+            group = between(&start, &end)
+                .groups
+                .into_iter()
+                .find(|g| g.name == "brief" && g.cpu_s >= 0.001);
+        }
+        drop(tx);
+        brief.join().expect("thread");
+        let group = group.expect("the brief thread's millisecond is counted");
+        assert_eq!(group.threads, 1);
     }
 
     #[test]
