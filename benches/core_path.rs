@@ -22,7 +22,7 @@ use borderlane_core::decision::ReasonText;
 use borderlane_core::json;
 use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::resumption::Resumptions;
-use borderlane_core::score::{evaluate, process, process_json, resolve, resolve_facts, score};
+use borderlane_core::score::{process, process_json, resolve, resolve_facts, score, verdict_of};
 use borderlane_core::table::PartnerTable;
 use borderlane_core::wire::{parse_manifest, parse_manifest_serde, parse_partner, Limits};
 mod support;
@@ -97,7 +97,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| resolve_facts(&policy, &frozen, black_box(&manifest)))
     });
     g.bench_function("verdict", |b| {
-        b.iter(|| evaluate(&policy, black_box(&manifest), &facts, None).verdict)
+        b.iter(|| verdict_of(&policy, black_box(&manifest), &facts, None))
     });
     let mut out = Vec::with_capacity(4096);
     g.bench_function("serialize", |b| {

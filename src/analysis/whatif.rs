@@ -17,7 +17,7 @@ use borderlane_core::decision::{Action, ExamResult};
 use borderlane_core::outcome::{causes_from, Cause, Selection};
 use borderlane_core::policy::CompiledPolicy;
 use borderlane_core::score::{
-    decide, evaluate_points, evaluate_screened, resolve_facts, Lookups, Screen, Verdict,
+    decide, evaluate_points, resolve_facts, verdict_screened, Lookups, Screen, Verdict,
 };
 use borderlane_core::table::Partners;
 use borderlane_core::wire::{Manifest, Str};
@@ -282,14 +282,13 @@ pub fn compare_with<M: std::borrow::Borrow<Manifest> + Sync>(
             let cand = if shared_points {
                 points.verdict(candidate, m, &base_parties)
             } else {
-                evaluate_screened(
+                verdict_screened(
                     candidate,
                     m,
                     cand_parties.as_deref().unwrap_or(&base_parties[..]),
                     lookups.history,
                     &mut screen,
                 )
-                .verdict
             };
             let result = options
                 .results

@@ -18,13 +18,15 @@ use crate::decision::{
 use crate::decision_json::{write_reason, DetailRef, Fields};
 use crate::history::{HistoryAsOf, Watermark};
 use crate::model::Line;
-use crate::policy::{settle, Border, CompiledPolicy, HistorySection, Ledger, ModelRule};
+use crate::policy::{
+    settle, Border, CompiledBand, CompiledPolicy, HistorySection, Ledger, ModelRule,
+};
 use crate::resumption::Resumptions;
 use crate::table::{FrozenTable, PartnerTable, Partners, Standing};
 use crate::time::{Date, Timestamp};
 use crate::wire::{
     parse_manifest, BadInput, ErrorKind, Limits, Manifest, Mode, Partner, SealAffixer, SealClass,
-    Shipment, Str,
+    Str,
 };
 
 /// Parses, validates and decides one manifest record: the whole core path for one input, and the one entry
@@ -93,8 +95,26 @@ fn write_decision(
     let mut parties = SmallVec::new();
     resolve_into(policy, l.partners, m, ShipmentIds::ByIndex, &mut parties);
     let facts: PartyFacts = parties.iter().map(PartyFact::from).collect();
-    let e = evaluate(policy, m, &facts, l.history);
-    e.write_json(policy, m, &parties, l.history, resumptions, decided_at, out)
+    let mut hits = SmallVec::new();
+    let v = evaluate_into(
+        policy,
+        m,
+        &facts,
+        l.history,
+        &mut Screen::default(),
+        &mut hits,
+    );
+    write_evaluation(
+        v,
+        &hits,
+        policy,
+        m,
+        &parties,
+        l.history,
+        resumptions,
+        decided_at,
+        out,
+    )
 }
 
 /// The tables a decision reads: CTPAT partners and, optionally, the party history as of a watermark.
@@ -254,7 +274,30 @@ pub fn verdict<'a>(
 ) -> Verdict {
     let l = lookups.into();
     let parties = resolve_facts(policy, l.partners, m);
-    evaluate(policy, m, &parties, l.history).verdict
+    verdict_of(policy, m, &parties, l.history)
+}
+
+/// [`evaluate`]'s verdict alone, for a manifest whose parties are resolved: the same rules and hits,
+/// kept in this frame and dropped here instead of returned (see `evaluate_into`).
+pub fn verdict_of(
+    policy: &CompiledPolicy,
+    m: &Manifest,
+    parties: &[PartyFact],
+    history: Option<HistoryAsOf<'_>>,
+) -> Verdict {
+    verdict_screened(policy, m, parties, history, &mut Screen::default())
+}
+
+/// [`verdict_of`] reading or recording the manifest's matches in `screen` (see [`evaluate_screened`]).
+pub fn verdict_screened(
+    policy: &CompiledPolicy,
+    m: &Manifest,
+    parties: &[PartyFact],
+    history: Option<HistoryAsOf<'_>>,
+    screen: &mut Screen,
+) -> Verdict {
+    let mut hits = SmallVec::new();
+    evaluate_into(policy, m, parties, history, screen, &mut hits)
 }
 
 /// Calls `f` on every party joined against the partner table, in the order of a decision's `parties`:
@@ -505,11 +548,11 @@ enum Fact<'a> {
     Vague {
         term: &'a Arc<str>,
     },
+    /// `band`: the chapter's band in the policy (its `min` and `max` are the reason's).
     ValuePerKg {
         chapter: u8,
         value_per_kg: f64,
-        min: f64,
-        max: f64,
+        band: &'a CompiledBand,
     },
     ZeroWeight {
         hts: Hts,
@@ -529,7 +572,7 @@ enum Fact<'a> {
     ImporterMissing,
     Watch {
         role: Role,
-        value: &'a str,
+        value: &'a Str,
         why: &'a Arc<str>,
     },
     /// The party at this index of the decision's parties.
@@ -538,15 +581,16 @@ enum Fact<'a> {
     },
     Random {
         mode: Mode,
-        class: &'static str,
+        class: RandomClass,
         rate: f64,
     },
     /// The riskiest commodity line of a shipment and its probability; the attribution is computed only
     /// when the reason is built or written.
     Model {
         rule: &'a ModelRule,
-        shipment: &'a Shipment,
-        line: usize,
+        /// The shipment's index in the manifest and the line's in the shipment.
+        shipment: u16,
+        line: u32,
         probability: f64,
     },
     History {
@@ -567,6 +611,30 @@ enum Fact<'a> {
 }
 
 type Hits<'a> = SmallVec<[Hit<'a>; 8]>;
+
+// Every rule pushes a hit and every evaluation's hits are read back: a fact borrows what is larger than
+// a word (the watch-list value as the manifest's string, a value band as the policy's, a model line by
+// its shipment's index), so a hit is 40 bytes, not 56.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Hit<'static>>() == 40);
+
+/// The importer class a random-compliance draw was made for (its reason names it).
+#[derive(Debug, Clone, Copy)]
+enum RandomClass {
+    Validated,
+    Certified,
+    NonPartner,
+}
+
+impl RandomClass {
+    fn as_str(self) -> &'static str {
+        match self {
+            RandomClass::Validated => "validated",
+            RandomClass::Certified => "certified",
+            RandomClass::NonPartner => "non_partner",
+        }
+    }
+}
 
 /// One manifest's watch-list and vague-term matches, kept between evaluations: they depend only on the
 /// tables [`CompiledPolicy::screening_key`] hashes, so a what-if comparison records them while deciding
@@ -733,56 +801,81 @@ impl<'a> Evaluation<'a> {
         decided_at: Option<&Timestamp>,
         out: &mut Vec<u8>,
     ) -> Verdict {
-        let v = self.verdict;
-        // No history read: the empty watermark (`{}`) by reference, not an `Arc` whose reference count
-        // every scoring thread would bump.
-        static EMPTY: Watermark = Watermark(std::collections::BTreeMap::new());
-        let history_as_of = match (&policy.doc.history, history) {
-            (None, _) => None,
-            (Some(_), Some(h)) => Some(&**h.as_of),
-            (Some(_), None) => Some(&EMPTY),
-        };
-        let fields = Fields {
-            manifest_id: &m.manifest_id,
-            revision: m.revision,
-            port_of_entry: m.port_of_entry,
-            mode: m.mode,
-            lane: v.lane,
-            action: v.action,
-            front_of_line: v.front_of_line,
-            random_exam: v.random_exam,
-            watchlist_hit: v.watchlist_hit,
-            score: v.score,
-            band: v.band,
+        write_evaluation(
+            self.verdict,
+            &self.hits,
+            policy,
+            m,
             parties,
-            shipments: &m.shipments,
-            fast_missing: v.fast_missing,
-            importer_standing: v.importer_standing,
-            policy_version: &policy.version,
-            model_version: policy.model.as_ref().map(|r| &*r.model.version),
-            priority: v.priority(m, resumptions),
-            history_as_of,
+            history,
+            resumptions,
             decided_at,
-        };
-        fields.write_json(out, |out| {
-            for (i, h) in self.hits.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                // Written from the hit's facts where they are: no `Reason` (nor its clones) built.
-                write_reason(
-                    out,
-                    h.rule,
-                    h.points,
-                    h.shipment
-                        .map(|i| &*m.shipments[usize::from(i)].shipment_id),
-                    h.floor,
-                    &h.fact.borrowed(m, parties),
-                );
-            }
-        });
-        v
+            out,
+        )
     }
+}
+
+/// [`Evaluation::write_json`] of an evaluation's verdict and hits where they are (see [`evaluate_into`]).
+#[allow(clippy::too_many_arguments)]
+fn write_evaluation(
+    v: Verdict,
+    hits: &[Hit<'_>],
+    policy: &CompiledPolicy,
+    m: &Manifest,
+    parties: &[PartyView],
+    history: Option<HistoryAsOf<'_>>,
+    resumptions: &Resumptions,
+    decided_at: Option<&Timestamp>,
+    out: &mut Vec<u8>,
+) -> Verdict {
+    // No history read: the empty watermark (`{}`) by reference, not an `Arc` whose reference count
+    // every scoring thread would bump.
+    static EMPTY: Watermark = Watermark(std::collections::BTreeMap::new());
+    let history_as_of = match (&policy.doc.history, history) {
+        (None, _) => None,
+        (Some(_), Some(h)) => Some(&**h.as_of),
+        (Some(_), None) => Some(&EMPTY),
+    };
+    let fields = Fields {
+        manifest_id: &m.manifest_id,
+        revision: m.revision,
+        port_of_entry: m.port_of_entry,
+        mode: m.mode,
+        lane: v.lane,
+        action: v.action,
+        front_of_line: v.front_of_line,
+        random_exam: v.random_exam,
+        watchlist_hit: v.watchlist_hit,
+        score: v.score,
+        band: v.band,
+        parties,
+        shipments: &m.shipments,
+        fast_missing: v.fast_missing,
+        importer_standing: v.importer_standing,
+        policy_version: &policy.version,
+        model_version: policy.model.as_ref().map(|r| &*r.model.version),
+        priority: v.priority(m, resumptions),
+        history_as_of,
+        decided_at,
+    };
+    fields.write_json(out, |out| {
+        for (i, h) in hits.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            // Written from the hit's facts where they are: no `Reason` (nor its clones) built.
+            write_reason(
+                out,
+                h.rule,
+                h.points,
+                h.shipment
+                    .map(|i| &*m.shipments[usize::from(i)].shipment_id),
+                h.floor,
+                &h.fact.borrowed(m, parties),
+            );
+        }
+    });
+    v
 }
 
 impl Hit<'_> {
@@ -838,13 +931,12 @@ impl Fact<'_> {
             Fact::ValuePerKg {
                 chapter,
                 value_per_kg,
-                min,
-                max,
+                band,
             } => DetailRef::ValuePerKg {
                 chapter: *chapter,
                 value_per_kg: *value_per_kg,
-                min: *min,
-                max: *max,
+                min: band.min,
+                max: band.max,
             },
             Fact::ZeroWeight { hts, value_usd } => DetailRef::ZeroWeight {
                 hts: *hts,
@@ -878,7 +970,7 @@ impl Fact<'_> {
             }
             Fact::Random { mode, class, rate } => DetailRef::Random {
                 mode: *mode,
-                class,
+                class: class.as_str(),
                 rate: *rate,
             },
             Fact::Model {
@@ -887,7 +979,8 @@ impl Fact<'_> {
                 line,
                 probability,
             } => {
-                let commodity = &shipment.commodities[*line];
+                let shipment = &m.shipments[usize::from(*shipment)];
+                let commodity = &shipment.commodities[*line as usize];
                 let (_, top) = rule.model.explain_line(&Line {
                     manifest: m,
                     shipment,
@@ -992,13 +1085,17 @@ fn ctpat_hit(
     });
 }
 
+/// A driver's identifier when the manifest names no FAST card: the empty string, which no watch list
+/// holds.
+static NO_CARD: Str = Str::const_new("");
+
 /// Watch-list hits for a party: by identifier, then by normalised name.
 #[allow(clippy::too_many_arguments)]
 fn watch_party<'a>(
     policy: &'a CompiledPolicy,
     role: Role,
-    id: &'a str,
-    name: Option<&'a str>,
+    id: &'a Str,
+    name: Option<&'a Str>,
     shipment: Option<u16>,
     known: Option<bool>,
     out: &mut Hits<'a>,
@@ -1048,11 +1145,8 @@ fn watch_party<'a>(
 
 /// The model rule's points on one shipment and its riskiest line with the probability, or `None` when
 /// the probability reaches no band.
-fn model_hit<'a>(
-    rule: &'a ModelRule,
-    manifest: &Manifest,
-    shipment: &'a Shipment,
-) -> Option<(i32, Fact<'a>)> {
+fn model_hit<'a>(rule: &'a ModelRule, manifest: &Manifest, index: u16) -> Option<(i32, Fact<'a>)> {
+    let shipment = &manifest.shipments[usize::from(index)];
     let (line, probability) = rule.model.riskiest_line(manifest, shipment)?;
     let points = rule.points(probability);
     if points == 0 {
@@ -1062,8 +1156,10 @@ fn model_hit<'a>(
         points,
         Fact::Model {
             rule,
-            shipment,
-            line,
+            shipment: index,
+            // A shipment's lines are far fewer than 2^32: each is a parsed record of its own, and the
+            // manifest's bytes are limited.
+            line: line as u32,
             probability,
         },
     ))
@@ -1186,8 +1282,7 @@ fn score_shipment<'a>(
                             Fact::ValuePerKg {
                                 chapter: c.hts.chapter(),
                                 value_per_kg: per_kg,
-                                min: band.min,
-                                max: band.max,
+                                band,
                             },
                         ));
                     }
@@ -1236,7 +1331,11 @@ fn score_shipment<'a>(
             fact,
         );
     }
-    if let Some((points, fact)) = policy.model.as_ref().and_then(|r| model_hit(r, m, s)) {
+    if let Some((points, fact)) = policy
+        .model
+        .as_ref()
+        .and_then(|r| model_hit(r, m, index as u16))
+    {
         push(out, &mut total, Rule::Model, points, None, sh, fact);
     }
     if s.importer.is_none() {
@@ -1265,7 +1364,7 @@ fn score_shipment<'a>(
                 policy,
                 role,
                 &p.id,
-                p.name.as_deref(),
+                p.name.as_ref(),
                 sh,
                 known.map(|k| k.watched & (1 << slot) != 0),
                 out,
@@ -1429,16 +1528,30 @@ pub fn evaluate_screened<'a>(
     history: Option<HistoryAsOf<'_>>,
     screen: &mut Screen,
 ) -> Evaluation<'a> {
-    let mut points = evaluate_points(policy, m, parties, history, screen);
-    let (verdict, random) = conclude(policy, m, parties, &points);
+    let mut hits = SmallVec::new();
+    let verdict = evaluate_into(policy, m, parties, history, screen, &mut hits);
+    Evaluation { verdict, hits }
+}
+
+/// [`evaluate_screened`] with the hits written into `hits` (empty when called), where the caller keeps
+/// them, instead of returned in an [`Evaluation`]: an evaluation returned is copied whole (~470 bytes; the
+/// hits' inline room) out of the function that built it, and that copy was most of what moved memory in
+/// `core/verdict`. The paths that score every manifest ([`process_json`], [`verdict`]) use this.
+fn evaluate_into<'a>(
+    policy: &'a CompiledPolicy,
+    m: &'a Manifest,
+    parties: &[PartyFact],
+    history: Option<HistoryAsOf<'_>>,
+    screen: &mut Screen,
+    hits: &mut Hits<'a>,
+) -> Verdict {
+    let (score, watched) = points_into(policy, m, parties, history, screen, hits);
+    let (verdict, random) = conclude(policy, m, parties, score, watched, hits);
     // `push`, not `extend`: SmallVec's `extend` costs ~50 instructions even for `None`.
     if let Some(random) = random {
-        points.hits.push(random);
+        hits.push(random);
     }
-    Evaluation {
-        verdict,
-        hits: points.hits,
-    }
+    verdict
 }
 
 /// A manifest's points: every rule's hits (in the order of the decision's reasons, before random
@@ -1458,8 +1571,27 @@ pub fn evaluate_points<'a>(
     history: Option<HistoryAsOf<'_>>,
     screen: &mut Screen,
 ) -> Points<'a> {
+    let mut hits = SmallVec::new();
+    let (score, watched) = points_into(policy, m, parties, history, screen, &mut hits);
+    Points {
+        hits,
+        score,
+        watched,
+    }
+}
+
+/// [`evaluate_points`] into `hits` (empty when called), returning the settled score and whether the watch
+/// list was hit. The hits are written where the caller keeps them: returned in a [`Points`] they were
+/// copied whole (~460 bytes) on the way out, and again into the evaluation.
+fn points_into<'a>(
+    policy: &'a CompiledPolicy,
+    m: &'a Manifest,
+    parties: &[PartyFact],
+    history: Option<HistoryAsOf<'_>>,
+    screen: &mut Screen,
+    hits: &mut Hits<'a>,
+) -> (i32, bool) {
     let doc = &policy.doc;
-    let mut hits: Hits<'a> = SmallVec::new();
     let mut total = Ledger::default();
     let mut watched = false;
     let known = screen.start(policy, m);
@@ -1471,10 +1603,10 @@ pub fn evaluate_points<'a>(
             policy,
             Role::Carrier,
             &c.scac,
-            c.name.as_deref(),
+            c.name.as_ref(),
             None,
             known.then_some(screen.carrier),
-            &mut hits,
+            hits,
             &mut total,
         );
         if recording {
@@ -1486,11 +1618,11 @@ pub fn evaluate_points<'a>(
         let hit = watch_party(
             policy,
             Role::Driver,
-            d.fast_card.as_deref().unwrap_or(""),
+            d.fast_card.as_ref().unwrap_or(&NO_CARD),
             Some(&d.name),
             None,
             known.then(|| screen.drivers[i]),
-            &mut hits,
+            hits,
             &mut total,
         );
         if recording {
@@ -1501,7 +1633,7 @@ pub fn evaluate_points<'a>(
     if policy.seal_modes & (1 << (m.mode as u32)) != 0 {
         if let Some(e) = m.equipment.iter().find(|e| e.seals.is_empty()) {
             push(
-                &mut hits,
+                hits,
                 &mut total,
                 Rule::SealMissing,
                 doc.seals.missing_points,
@@ -1518,7 +1650,7 @@ pub fn evaluate_points<'a>(
         });
         if let Some((e, s)) = weak {
             push(
-                &mut hits,
+                hits,
                 &mut total,
                 Rule::SealNotHighSecurity,
                 doc.seals.not_high_security_points,
@@ -1536,7 +1668,7 @@ pub fn evaluate_points<'a>(
         let required = *doc.filing.min_lead_minutes.get(m.mode);
         if lead < required as i64 {
             push(
-                &mut hits,
+                hits,
                 &mut total,
                 Rule::FilingLate,
                 doc.filing.late_points,
@@ -1551,7 +1683,7 @@ pub fn evaluate_points<'a>(
     }
     for (i, p) in parties.iter().enumerate() {
         if p.shipment_index.is_none() {
-            ctpat_hit(policy, i, p, &mut hits, &mut total);
+            ctpat_hit(policy, i, p, hits, &mut total);
         }
     }
 
@@ -1572,7 +1704,7 @@ pub fn evaluate_points<'a>(
     if single {
         let known = known.then(|| screen.shipments[0]);
         let mut seen = ShipmentScreen::default();
-        let (l, w) = score_shipment(policy, m, 0, parties, history, known, &mut hits, &mut seen);
+        let (l, w) = score_shipment(policy, m, 0, parties, history, known, hits, &mut seen);
         if recording {
             screen.shipments[0] = seen;
         }
@@ -1654,11 +1786,7 @@ pub fn evaluate_points<'a>(
         hits.extend(other_watch.drain(..));
     }
     screen.finish();
-    Points {
-        hits,
-        score: settled.score,
-        watched,
-    }
+    (settled.score, watched)
 }
 
 impl Points<'_> {
@@ -1666,7 +1794,7 @@ impl Points<'_> {
     /// alike ([`CompiledPolicy::same_points`]) — a what-if candidate that moves only bands, actions,
     /// ports or random compliance is concluded from the baseline's points.
     pub fn verdict(&self, policy: &CompiledPolicy, m: &Manifest, parties: &[PartyFact]) -> Verdict {
-        conclude(policy, m, parties, self).0
+        conclude(policy, m, parties, self.score, self.watched, &self.hits).0
     }
 }
 
@@ -1677,10 +1805,11 @@ fn conclude<'a>(
     policy: &CompiledPolicy,
     m: &Manifest,
     parties: &[PartyFact],
-    points: &Points<'a>,
+    total: i32,
+    watched: bool,
+    hits: &[Hit<'_>],
 ) -> (Verdict, Option<Hit<'a>>) {
     let doc = &policy.doc;
-    let (total, watched, hits) = (points.score, points.watched, &points.hits);
     let (band, mut action) = doc.band_action(total);
     if watched {
         action = action.max(doc.watchlist.action);
@@ -1698,9 +1827,15 @@ fn conclude<'a>(
         .min()
         .unwrap_or(Standing::None);
     let (class, rate) = match importer_standing {
-        Standing::Validated { .. } => ("validated", 0.0),
-        Standing::Certified => ("certified", doc.random.rates.get(m.mode).certified),
-        _ => ("non_partner", doc.random.rates.get(m.mode).non_partner),
+        Standing::Validated { .. } => (RandomClass::Validated, 0.0),
+        Standing::Certified => (
+            RandomClass::Certified,
+            doc.random.rates.get(m.mode).certified,
+        ),
+        _ => (
+            RandomClass::NonPartner,
+            doc.random.rates.get(m.mode).non_partner,
+        ),
     };
     let random_exam = rate > 0.0 && random_draw(&m.manifest_id, doc.random.seed) < rate;
     let random = random_exam.then(|| {
