@@ -59,7 +59,7 @@ impl Decision {
 }
 
 /// A decision's fields but its reasons, borrowed: what its JSON is written from. [`Decision::write_json`]
-/// and [`crate::score::Evaluation::write_json`] (which writes a decision without building one) both go
+/// and [`crate::score::process_json`] (which writes a decision without building one) both go
 /// through [`Fields::write_json`]; what each fills in is held to the same bytes by the golden cases and
 /// `tests/verdict.rs`.
 pub(crate) struct Fields<'a> {
@@ -191,8 +191,8 @@ impl Reason {
     }
 }
 
-/// Appends a reason's wire JSON from its parts ([`Reason::write_json`]; `score::Evaluation::write_json`
-/// writes each reason from its hit this way, building none).
+/// Appends a reason's wire JSON from its parts ([`Reason::write_json`]; `score::process_json` writes each
+/// reason from its hit this way, building none).
 pub(crate) fn write_reason(
     out: &mut Vec<u8>,
     rule: Rule,

@@ -784,38 +784,13 @@ impl<'a> Evaluation<'a> {
             decided_at: None,
         }
     }
-
-    /// Appends the JSON of the decision [`Self::into_decision_with`] would build, stamped `decided_at`,
-    /// to `out` — the same bytes as that decision's [`Decision::write_json`] (both go through one writer) —
-    /// without building it: each reason is written from its hit's facts where they are (a `DetailRef`, no
-    /// `Reason` built), and nothing of the policy is cloned (its version and the history's watermark are
-    /// written from where they are). Returns the verdict.
-    #[allow(clippy::too_many_arguments)]
-    pub fn write_json(
-        &self,
-        policy: &CompiledPolicy,
-        m: &Manifest,
-        parties: &[PartyView],
-        history: Option<HistoryAsOf<'_>>,
-        resumptions: &Resumptions,
-        decided_at: Option<&Timestamp>,
-        out: &mut Vec<u8>,
-    ) -> Verdict {
-        write_evaluation(
-            self.verdict,
-            &self.hits,
-            policy,
-            m,
-            parties,
-            history,
-            resumptions,
-            decided_at,
-            out,
-        )
-    }
 }
 
-/// [`Evaluation::write_json`] of an evaluation's verdict and hits where they are (see [`evaluate_into`]).
+/// Appends the JSON of the decision [`Evaluation::into_decision_with`] would build from `v` and `hits`,
+/// stamped `decided_at`, to `out` — the same bytes as that decision's [`Decision::write_json`] (both go
+/// through one writer) — without building it: each reason is written from its hit's facts where they are
+/// (a `DetailRef`, no `Reason` built), and nothing of the policy is cloned (its version and the history's
+/// watermark are written from where they are). Returns `v`.
 #[allow(clippy::too_many_arguments)]
 fn write_evaluation(
     v: Verdict,
@@ -1148,6 +1123,7 @@ fn watch_party<'a>(
 fn model_hit<'a>(rule: &'a ModelRule, manifest: &Manifest, index: u16) -> Option<(i32, Fact<'a>)> {
     let shipment = &manifest.shipments[usize::from(index)];
     let (line, probability) = rule.model.riskiest_line(manifest, shipment)?;
+    debug_assert!(u32::try_from(line).is_ok());
     let points = rule.points(probability);
     if points == 0 {
         return None;
@@ -1157,8 +1133,7 @@ fn model_hit<'a>(rule: &'a ModelRule, manifest: &Manifest, index: u16) -> Option
         Fact::Model {
             rule,
             shipment: index,
-            // A shipment's lines are far fewer than 2^32: each is a parsed record of its own, and the
-            // manifest's bytes are limited.
+            // Exact: 2^32 lines would be over a terabyte of parsed commodities (272 bytes each).
             line: line as u32,
             probability,
         },
@@ -1534,9 +1509,10 @@ pub fn evaluate_screened<'a>(
 }
 
 /// [`evaluate_screened`] with the hits written into `hits` (empty when called), where the caller keeps
-/// them, instead of returned in an [`Evaluation`]: an evaluation returned is copied whole (~470 bytes; the
-/// hits' inline room) out of the function that built it, and that copy was most of what moved memory in
-/// `core/verdict`. The paths that score every manifest ([`process_json`], [`verdict`]) use this.
+/// them, instead of returned in an [`Evaluation`]: an evaluation returned is copied whole (the hits' inline
+/// room, 328 bytes; 456 before a hit shrank to 40 bytes) out of the function that built it, and those
+/// copies were most of what moved memory in `core/verdict`. The paths that score every manifest
+/// ([`process_json`], [`verdict_of`]) use this.
 fn evaluate_into<'a>(
     policy: &'a CompiledPolicy,
     m: &'a Manifest,
@@ -1581,8 +1557,8 @@ pub fn evaluate_points<'a>(
 }
 
 /// [`evaluate_points`] into `hits` (empty when called), returning the settled score and whether the watch
-/// list was hit. The hits are written where the caller keeps them: returned in a [`Points`] they were
-/// copied whole (~460 bytes) on the way out, and again into the evaluation.
+/// list was hit. The hits are written where the caller keeps them: returned in a [`Points`] they are copied
+/// whole on the way out (and were again into the evaluation, before [`evaluate_into`]).
 fn points_into<'a>(
     policy: &'a CompiledPolicy,
     m: &'a Manifest,
@@ -1798,9 +1774,10 @@ impl Points<'_> {
     }
 }
 
-/// The verdict of `points` under `policy` (see [`Points::verdict`]): band and action, the watch-list and
-/// random-compliance exams, front of line, lane; and the random-compliance hit, listed after the points'
-/// hits, when one is drawn.
+/// The verdict under `policy` of a manifest's points — its settled score `total`, whether the watch list was
+/// hit, and the scoring rules' `hits` (see [`Points::verdict`]): band and action, the watch-list and
+/// random-compliance exams, front of line, lane; and the random-compliance hit, listed after those hits,
+/// when one is drawn.
 fn conclude<'a>(
     policy: &CompiledPolicy,
     m: &Manifest,
