@@ -34,6 +34,10 @@ pub(crate) const TAG_BAD_VALUE: &str = "bad_value: ";
 pub struct Country([u8; 2]);
 
 impl Country {
+    /// A valid code (`US`) for a reader to overwrite: what a shipment read in place starts with, before
+    /// its own origin is read.
+    pub(crate) const BLANK: Country = Country(*b"US");
+
     /// Parses an assigned ISO 3166-1 alpha-2 code (uppercase only, as the wire format requires).
     pub fn parse(s: &str) -> Option<Country> {
         let b = s.as_bytes();
@@ -90,6 +94,13 @@ pub struct Hts {
 }
 
 impl Hts {
+    /// A valid code (`010000`) for a reader to overwrite: what a commodity line read in place starts
+    /// with, before its own code is read.
+    pub(crate) const BLANK: Hts = Hts {
+        digits: *b"0100000000",
+        len: 6,
+    };
+
     pub fn parse(s: &str) -> Option<Hts> {
         let b = s.as_bytes();
         if !(6..=10).contains(&b.len()) || !b.iter().all(u8::is_ascii_digit) {
@@ -177,6 +188,12 @@ code_serde!(Hts, "an HTS code of 6 to 10 digits");
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blanks_are_valid_codes() {
+        assert_eq!(Some(Hts::BLANK), Hts::parse("010000"));
+        assert_eq!(Some(Country::BLANK), Country::parse("US"));
+    }
 
     #[test]
     fn country_codes() {
