@@ -44,7 +44,8 @@ use crate::Limits;
 /// Deepest nesting followed inside an unknown field before declining (serde_json's own limit is 128).
 const MAX_SKIP_DEPTH: usize = 32;
 
-/// The largest first block [`P::vec`] allocates for an array of elements that fit in it. glibc serves
+/// The largest first block [`P::vec`] and [`P::vec_in_place`] allocate for an array of elements that fit
+/// in it. glibc serves
 /// blocks up to 1 032 bytes from a per-thread cache without locking or searching its bins (its `tcache`);
 /// a manifest's shipments (360 bytes each) and commodities (272) were allocated four at a time, 1 440 and
 /// 1 088 bytes, just past it: every manifest's two largest blocks went through `_int_malloc` and
@@ -52,7 +53,8 @@ const MAX_SKIP_DEPTH: usize = 32;
 /// shipments of one to three commodities; a longer array grows as any `Vec` does).
 const FIRST_BLOCK: usize = 1024;
 
-/// A shipment with every field absent or empty, for [`P::shipment`] to fill in place.
+/// A shipment for [`P::shipment`] to fill in place: optional fields absent, lists empty, the required ones
+/// placeholders (an empty id, [`Country::BLANK`]) that the reader overwrites or declines the shipment.
 fn blank_shipment() -> Shipment {
     Shipment {
         shipment_id: Str::const_new(""),
@@ -68,7 +70,8 @@ fn blank_shipment() -> Shipment {
     }
 }
 
-/// A commodity line with every field absent, for [`P::commodity`] to fill in place.
+/// A commodity line for [`P::commodity`] to fill in place: optional fields absent, the required ones
+/// placeholders ([`Hts::BLANK`], an empty description) that the reader overwrites or declines the line.
 fn blank_commodity() -> Commodity {
     Commodity::new(Hts::BLANK, Str::const_new(""))
 }
