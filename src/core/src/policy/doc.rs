@@ -640,3 +640,34 @@ pub(crate) fn normalized_prefix(name: &str, n: u32) -> u64 {
     });
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `KEPT` (read by the watch list's inline head check) states `normalize_while`'s byte rule again;
+    /// this holds the two together for every byte.
+    #[test]
+    fn names_keep_ascii_letters_and_digits_upper_cased_with_one_space_per_gap() {
+        for b in 0..=255u8 {
+            let want = if b.is_ascii_alphanumeric() {
+                b.to_ascii_uppercase()
+            } else {
+                0
+            };
+            assert_eq!(KEPT[usize::from(b)], want, "byte {b}");
+            let one = (b as char).to_string();
+            if b.is_ascii() {
+                let normal = normalize_name(&one);
+                assert_eq!(
+                    normal.as_bytes(),
+                    &[want][..usize::from(want != 0)],
+                    "byte {b}"
+                );
+            }
+        }
+        assert_eq!(normalize_name("  acme, inc. "), "ACME INC");
+        assert_eq!(normalize_name("Ünï-Corp 7"), "N CORP 7");
+        assert_eq!(normalize_name("!!!"), "");
+    }
+}

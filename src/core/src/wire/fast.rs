@@ -45,11 +45,10 @@ use crate::Limits;
 const MAX_SKIP_DEPTH: usize = 32;
 
 /// The largest first block [`P::vec`] and [`P::vec_in_place`] allocate for an array of elements that fit
-/// in it. glibc serves
-/// blocks up to 1 032 bytes from a per-thread cache without locking or searching its bins (its `tcache`);
-/// a manifest's shipments (360 bytes each) and commodities (272) were allocated four at a time, 1 440 and
-/// 1 088 bytes, just past it: every manifest's two largest blocks went through `_int_malloc` and
-/// `_int_free`. Two shipments and three commodities fit (the generator's manifests hold one to four
+/// in it. glibc serves blocks up to 1 032 bytes from a per-thread cache without locking or searching its
+/// bins (its `tcache`); a manifest's shipments (360 bytes each) and commodities (272) were allocated four
+/// at a time, 1 440 and 1 088 bytes, just past it: every manifest's two largest blocks went through
+/// `_int_malloc` and `_int_free`. Two shipments and three commodities fit (the generator's manifests hold one to four
 /// shipments of one to three commodities; a longer array grows as any `Vec` does).
 const FIRST_BLOCK: usize = 1024;
 
