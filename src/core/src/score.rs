@@ -1141,10 +1141,11 @@ fn model_hit<'a>(rule: &'a ModelRule, manifest: &Manifest, index: u16) -> Option
 }
 
 /// Scores one shipment into `out` and its watch-list and vague-term matches into `seen`; returns (its
-/// points by credit treatment, watch-list hit). `known`: those matches, recorded under a policy that
-/// matches alike. (`seen` is an out-parameter: returned with the rest, it was copied out of the return
-/// slot whether the caller records it or not, and that copy read, as one 8-byte load, bytes just written
-/// by separate smaller stores — a stalled store-to-load forward, ~4 % of `core/verdict`'s samples.)
+/// points by credit treatment, watch-list hit, a seizure or discrepancy reason listed). `known`: those
+/// matches, recorded under a policy that matches alike. (`seen` is an out-parameter: returned with the
+/// rest, it was copied out of the return slot whether the caller records it or not, and that copy read, as
+/// one 8-byte load, bytes just written by separate smaller stores — a stalled store-to-load forward, ~4 %
+/// of `core/verdict`'s samples.)
 #[allow(clippy::too_many_arguments)]
 fn score_shipment<'a>(
     policy: &'a CompiledPolicy,
@@ -1155,7 +1156,7 @@ fn score_shipment<'a>(
     known: Option<ShipmentScreen>,
     out: &mut Hits<'a>,
     seen: &mut ShipmentScreen,
-) -> (Ledger, bool) {
+) -> (Ledger, bool, bool) {
     let s = &m.shipments[index];
     let sh = Some(index as u16);
     let doc = &policy.doc;
@@ -1350,23 +1351,24 @@ fn score_shipment<'a>(
         }
     }
 
-    if let (Some(section), Some(h)) = (&doc.history, history) {
-        history_hits(section, h, m, index, out, &mut total);
-    }
+    let history_points = match (&doc.history, history) {
+        (Some(section), Some(h)) => history_hits(section, h, m, index, out, &mut total),
+        _ => false,
+    };
 
     for (i, p) in parties.iter().enumerate() {
         if p.shipment_index == sh {
             ctpat_hit(policy, i, p, out, &mut total);
         }
     }
-    (total, watched)
+    (total, watched, history_points)
 }
 
 /// The `[history]` rules for one shipment: its parties in `history.roles` (the carrier for every
 /// shipment), their distinct outcomes examined in the window before `filed_at`, as of the watermark.
 /// Seizures count first, then discrepancies, together at most `max_points`; a clean record of at least
 /// `clean_min_exams` exams earns the clean credit (a credit: under the cap, offsetting creditable points
-/// only).
+/// only). Returns whether a seizure or discrepancy reason was listed (each only with points).
 fn history_hits(
     section: &HistorySection,
     h: HistoryAsOf<'_>,
@@ -1374,7 +1376,7 @@ fn history_hits(
     index: usize,
     out: &mut Hits<'_>,
     total: &mut Ledger,
-) {
+) -> bool {
     let s = &m.shipments[index];
     let sh = Some(index as u16);
     let roles = &section.roles;
@@ -1397,7 +1399,7 @@ fn history_hits(
         }
     }
     if asked.is_empty() {
-        return;
+        return false;
     }
     let r = h.history.recall(
         h.as_of,
@@ -1409,6 +1411,7 @@ fn history_hits(
     let seizure = (i64::from(r.seizures) * i64::from(section.seizure_points)).min(cap);
     let discrepancy =
         (i64::from(r.discrepancies) * i64::from(section.discrepancy_points)).min(cap - seizure);
+    let mut listed = false;
     for (rule, result, count, points, guard) in [
         (
             Rule::HistorySeizure,
@@ -1428,6 +1431,7 @@ fn history_hits(
         let Some(latest) = r.latest(result).filter(|_| points > 0) else {
             continue;
         };
+        listed = true;
         push(
             out,
             total,
@@ -1463,6 +1467,7 @@ fn history_hits(
             },
         });
     }
+    listed
 }
 
 /// Uniform draw in `[0, 1)` from a keyed hash of the manifest id: stable across platforms and versions,
@@ -1521,8 +1526,8 @@ fn evaluate_into<'a>(
     screen: &mut Screen,
     hits: &mut Hits<'a>,
 ) -> Verdict {
-    let (score, watched) = points_into(policy, m, parties, history, screen, hits);
-    let (verdict, random) = conclude(policy, m, parties, score, watched, hits);
+    let points = points_into(policy, m, parties, history, screen, hits);
+    let (verdict, random) = conclude(policy, m, parties, points);
     // `push`, not `extend`: SmallVec's `extend` costs ~50 instructions even for `None`.
     if let Some(random) = random {
         hits.push(random);
@@ -1530,35 +1535,31 @@ fn evaluate_into<'a>(
     verdict
 }
 
-/// A manifest's points: every rule's hits (in the order of the decision's reasons, before random
-/// compliance), the settled score and whether the watch list was hit — everything of an evaluation that
-/// the policy's bands, actions, ports and random compliance do not change.
-pub struct Points<'a> {
-    hits: Hits<'a>,
+/// A manifest's points: the settled score, whether the watch list was hit, and whether a history rule
+/// (seizure or discrepancy) added points — everything of an evaluation that the policy's bands, actions,
+/// ports and random compliance do not change, and all that concluding reads (gathered as the rules run, so
+/// that it reads none of the hits again).
+#[derive(Debug, Clone, Copy)]
+pub struct Points {
     score: i32,
     watched: bool,
+    history_points: bool,
 }
 
-/// Evaluates the rules that score (see [`Points`]); [`Points::verdict`] concludes.
-pub fn evaluate_points<'a>(
-    policy: &'a CompiledPolicy,
-    m: &'a Manifest,
+/// Evaluates the rules that score (see [`Points`]); [`Points::verdict`] concludes. The hits are gathered on
+/// the stack and dropped: nothing that concludes reads them.
+pub fn evaluate_points(
+    policy: &CompiledPolicy,
+    m: &Manifest,
     parties: &[PartyFact],
     history: Option<HistoryAsOf<'_>>,
     screen: &mut Screen,
-) -> Points<'a> {
-    let mut hits = SmallVec::new();
-    let (score, watched) = points_into(policy, m, parties, history, screen, &mut hits);
-    Points {
-        hits,
-        score,
-        watched,
-    }
+) -> Points {
+    points_into(policy, m, parties, history, screen, &mut SmallVec::new())
 }
 
-/// [`evaluate_points`] into `hits` (empty when called), returning the settled score and whether the watch
-/// list was hit. The hits are written where the caller keeps them: returned in a [`Points`] they are copied
-/// whole on the way out (and were again into the evaluation, before [`evaluate_into`]).
+/// The rules that score, their hits into `hits` (empty when called, and kept where the caller keeps them:
+/// returned, ~400 bytes were copied whole on the way out); returns the manifest's [`Points`].
 fn points_into<'a>(
     policy: &'a CompiledPolicy,
     m: &'a Manifest,
@@ -1566,10 +1567,12 @@ fn points_into<'a>(
     history: Option<HistoryAsOf<'_>>,
     screen: &mut Screen,
     hits: &mut Hits<'a>,
-) -> (i32, bool) {
+) -> Points {
     let doc = &policy.doc;
     let mut total = Ledger::default();
     let mut watched = false;
+    // Set from the shipment whose hits are kept: the only one, or the riskiest.
+    let mut history_points = false;
     let known = screen.start(policy, m);
     let recording = screen.recording_now();
 
@@ -1672,6 +1675,7 @@ fn points_into<'a>(
     let mut bufs: [Hits<'a>; 2] = [SmallVec::new(), SmallVec::new()];
     let mut best = 0usize;
     let mut best_ledger: Option<Ledger> = None;
+    let mut best_history = false;
     let mut best_score = i32::MIN;
     let mut other_watch: SmallVec<[Hit<'a>; 2]> = SmallVec::new();
     // A single shipment (most manifests) is scored straight into the manifest's hits: nothing to compare
@@ -1680,11 +1684,12 @@ fn points_into<'a>(
     if single {
         let known = known.then(|| screen.shipments[0]);
         let mut seen = ShipmentScreen::default();
-        let (l, w) = score_shipment(policy, m, 0, parties, history, known, hits, &mut seen);
+        let (l, w, h) = score_shipment(policy, m, 0, parties, history, known, hits, &mut seen);
         if recording {
             screen.shipments[0] = seen;
         }
         watched |= w;
+        history_points = h;
         total = total.merged(l);
     }
     let others = if single { 0..0 } else { 0..m.shipments.len() };
@@ -1693,7 +1698,7 @@ fn points_into<'a>(
         let cur = if best_ledger.is_some() { 1 - best } else { 0 };
         let known = known.then(|| screen.shipments[i]);
         let mut seen = ShipmentScreen::default();
-        let (l, w) = score_shipment(
+        let (l, w, h) = score_shipment(
             policy,
             m,
             i,
@@ -1714,6 +1719,7 @@ fn points_into<'a>(
         let other = if best_ledger.is_none() || s > best_score {
             best_score = s;
             best_ledger = Some(l);
+            best_history = h;
             best = cur;
             1 - cur
         } else {
@@ -1728,6 +1734,7 @@ fn points_into<'a>(
     }
     if let Some(l) = best_ledger {
         total = total.merged(l);
+        history_points = best_history;
         hits.extend(bufs[best].drain(..));
     }
     // Credits offset creditable points only, up to the cap; the corrections are listed so that the reasons
@@ -1762,30 +1769,36 @@ fn points_into<'a>(
         hits.extend(other_watch.drain(..));
     }
     screen.finish();
-    (settled.score, watched)
+    Points {
+        score: settled.score,
+        watched,
+        history_points,
+    }
 }
 
-impl Points<'_> {
+impl Points {
     /// The verdict of these points under `policy`: the policy whose rules gave them, or one that scores
     /// alike ([`CompiledPolicy::same_points`]) — a what-if candidate that moves only bands, actions,
     /// ports or random compliance is concluded from the baseline's points.
     pub fn verdict(&self, policy: &CompiledPolicy, m: &Manifest, parties: &[PartyFact]) -> Verdict {
-        conclude(policy, m, parties, self.score, self.watched, &self.hits).0
+        conclude(policy, m, parties, *self).0
     }
 }
 
-/// The verdict under `policy` of a manifest's points — its settled score `total`, whether the watch list was
-/// hit, and the scoring rules' `hits` (see [`Points::verdict`]): band and action, the watch-list and
-/// random-compliance exams, front of line, lane; and the random-compliance hit, listed after those hits,
-/// when one is drawn.
+/// The verdict under `policy` of a manifest's [`Points`] (see [`Points::verdict`]): band and action, the
+/// watch-list and random-compliance exams, front of line, lane; and the random-compliance hit, listed after
+/// the scoring rules' hits, when one is drawn.
 fn conclude<'a>(
     policy: &CompiledPolicy,
     m: &Manifest,
     parties: &[PartyFact],
-    total: i32,
-    watched: bool,
-    hits: &[Hit<'_>],
+    points: Points,
 ) -> (Verdict, Option<Hit<'a>>) {
+    let Points {
+        score: total,
+        watched,
+        history_points,
+    } = points;
     let doc = &policy.doc;
     let (band, mut action) = doc.band_action(total);
     if watched {
@@ -1796,13 +1809,12 @@ fn conclude<'a>(
     // (tier 2/3) are exempt. A shipment without an importer of record counts as a non-partner importer:
     // it must not ride on another shipment's exemption.
     let importer_missing = m.shipments.iter().any(|s| s.importer.is_none());
-    let importer_standing = parties
-        .iter()
-        .filter(|p| p.role == Role::Importer)
-        .map(|p| p.standing)
-        .chain(importer_missing.then_some(Standing::None))
-        .min()
-        .unwrap_or(Standing::None);
+    let roll = Roll::of(parties);
+    let importer_standing = match roll.weakest_importer {
+        Some(s) if importer_missing => s.min(Standing::None),
+        Some(s) => s,
+        None => Standing::None,
+    };
     let (class, rate) = match importer_standing {
         Standing::Validated { .. } => (RandomClass::Validated, 0.0),
         Standing::Certified => (
@@ -1830,20 +1842,12 @@ fn conclude<'a>(
         }
     });
 
-    let front_of_line = action.is_exam()
-        && parties
-            .iter()
-            .any(|p| policy.front_of_line & (1 << p.role.index()) != 0 && p.standing.is_ctpat());
+    let front_of_line = action.is_exam() && policy.front_of_line & roll.ctpat != 0;
 
     let port = policy.port(m.port_of_entry);
     let border = port.map_or(Border::None, |p| p.border);
-    let fast_missing = fast_conditions(
-        m,
-        parties,
-        port.is_some_and(|p| p.fast_lanes),
-        border,
-        action,
-    );
+    let fast_missing =
+        fast_conditions(m, &roll, port.is_some_and(|p| p.fast_lanes), border, action);
     let lane = if border == Border::None {
         Lane::None
     } else if fast_missing.is_empty() {
@@ -1851,9 +1855,6 @@ fn conclude<'a>(
     } else {
         Lane::Standard
     };
-    let history_points = hits
-        .iter()
-        .any(|h| h.points > 0 && matches!(h.rule, Rule::HistoryDiscrepancy | Rule::HistorySeizure));
 
     (
         Verdict {
@@ -1878,10 +1879,52 @@ fn no_history() -> Arc<Watermark> {
     EMPTY.get_or_init(|| Arc::new(Watermark::default())).clone()
 }
 
+/// What a verdict reads of the joined parties, gathered in one pass over them: the roles with a party in
+/// CTPAT, the roles with a party outside it, and the weakest importer's standing.
+struct Roll {
+    /// Bit `role.index()`: some party in that role is certified or validated.
+    ctpat: u32,
+    /// Bit `role.index()`: some party in that role is not.
+    outside: u32,
+    weakest_importer: Option<Standing>,
+}
+
+impl Roll {
+    #[inline]
+    fn of(parties: &[PartyFact]) -> Roll {
+        let mut roll = Roll {
+            ctpat: 0,
+            outside: 0,
+            weakest_importer: None,
+        };
+        for p in parties {
+            let bit = 1 << p.role.index();
+            if p.standing.is_ctpat() {
+                roll.ctpat |= bit;
+            } else {
+                roll.outside |= bit;
+            }
+            if p.role == Role::Importer {
+                roll.weakest_importer = Some(
+                    roll.weakest_importer
+                        .map_or(p.standing, |w| w.min(p.standing)),
+                );
+            }
+        }
+        roll
+    }
+
+    /// Some party in `role` is outside CTPAT.
+    #[inline]
+    fn outside(&self, role: Role) -> bool {
+        self.outside & (1 << role.index()) != 0
+    }
+}
+
 /// Every unmet FAST condition (wire.md contract 4).
 fn fast_conditions(
     m: &Manifest,
-    parties: &[PartyFact],
+    roll: &Roll,
     fast_port: bool,
     border: Border,
     action: Action,
@@ -1903,21 +1946,14 @@ fn fast_conditions(
     {
         missing.add(FastCondition::DriverFastCard);
     }
-    let ctpat = |role: Role| {
-        parties
-            .iter()
-            .filter(move |p| p.role == role)
-            .map(|p| p.standing.is_ctpat())
-    };
-    if m.carrier.is_none() || !ctpat(Role::Carrier).all(|ok| ok) {
+    if m.carrier.is_none() || roll.outside(Role::Carrier) {
         missing.add(FastCondition::CarrierCtpat);
     }
-    if m.shipments.iter().any(|s| s.importer.is_none()) || !ctpat(Role::Importer).all(|ok| ok) {
+    if m.shipments.iter().any(|s| s.importer.is_none()) || roll.outside(Role::Importer) {
         missing.add(FastCondition::ImporterCtpat);
     }
     if border == Border::South {
-        if m.shipments.iter().any(|s| s.manufacturer.is_none())
-            || !ctpat(Role::Manufacturer).all(|ok| ok)
+        if m.shipments.iter().any(|s| s.manufacturer.is_none()) || roll.outside(Role::Manufacturer)
         {
             missing.add(FastCondition::ManufacturerCtpat);
         }

@@ -127,8 +127,11 @@ pub struct CompiledPolicy {
     pub origin: Box<[Option<Entry>]>,
     pub transit: Box<[Option<Entry>]>,
     pub chapters: Box<[Option<Entry>]>,
-    /// Sorted by heading for binary search (few entries).
+    /// Sorted by heading, so a chapter's headings are adjacent.
     pub headings: Vec<(u16, Entry)>,
+    /// `chapter → start..end` of its headings in `headings`: a line's heading is found among its
+    /// chapter's few (usually none) instead of by a search of them all.
+    chapter_headings: Box<[(u16, u16)]>,
     pub value_per_kg: Box<[Option<CompiledBand>]>,
     /// The vague terms (trimmed, non-empty, in the policy's order), matched as whole words.
     pub vague: WholeWords,
@@ -351,6 +354,14 @@ impl CompiledPolicy {
             })
             .collect();
         headings.sort_by_key(|(h, _)| *h);
+        let mut chapter_headings = vec![(0u16, 0u16); 100].into_boxed_slice();
+        for (i, (h, _)) in headings.iter().enumerate() {
+            let range = &mut chapter_headings[usize::from(h / 100)];
+            if range.0 == range.1 {
+                range.0 = i as u16;
+            }
+            range.1 = i as u16 + 1;
+        }
         let vague_terms: Vec<Arc<str>> = doc
             .commodities
             .vague_terms
@@ -420,6 +431,7 @@ impl CompiledPolicy {
             transit: table::<676>(&doc.countries.transit, country_index),
             chapters: table::<100>(&doc.commodities.chapters, chapter_index),
             headings,
+            chapter_headings,
             value_per_kg,
             vague: WholeWords::new(vague_terms),
             watch_ids,
@@ -455,14 +467,16 @@ impl CompiledPolicy {
 
     #[inline]
     pub fn heading(&self, heading: u16) -> Option<&Entry> {
+        let (start, end) = *self.chapter_headings.get(usize::from(heading / 100))?;
         self.headings
-            .binary_search_by_key(&heading, |(h, _)| *h)
-            .ok()
-            .map(|i| &self.headings[i].1)
+            .get(usize::from(start)..usize::from(end))?
+            .iter()
+            .find(|(h, _)| *h == heading)
+            .map(|(_, e)| e)
     }
 
-    /// Whether `other` gives every manifest the same points as this policy (`score::Points`: the hits, the
-    /// settled score, the watch-list hit), so that its verdicts can be concluded from this one's points:
+    /// Whether `other` gives every manifest the same hits as this policy, so the same `score::Points`
+    /// (settled score, watch-list hit, history points), and its verdicts can be concluded from this one's:
     /// the documents are equal but for what only concludes — name and notes, bands, actions, ports and
     /// random compliance — and the learned model, if any, is the same file.
     pub fn same_points(&self, other: &CompiledPolicy) -> bool {
@@ -627,6 +641,31 @@ mod tests {
             assert_eq!(p.watched_id(&format!(" {listed}")), None);
         }
         assert_eq!(p.watched_id(""), None);
+    }
+
+    /// Every heading is found among its chapter's exactly when the document lists it: chapters with one,
+    /// several and no headings, the first and last chapter.
+    #[test]
+    fn a_heading_is_found_among_its_chapters() {
+        let text = DEFAULT.replace(
+            "headings.\"8471\"",
+            "headings.\"8470\" = { points = 1, why = \"a\" }\nheadings.\"8473\" = { points = 2, why = \"b\" }\n\
+             headings.\"0101\" = { points = 3, why = \"c\" }\nheadings.\"9999\" = { points = 4, why = \"d\" }\n\
+             headings.\"8471\"",
+        );
+        let p = CompiledPolicy::from_toml(&text).expect("policy");
+        assert_eq!(p.headings.len(), p.doc.commodities.headings.len());
+        assert!(p.headings.len() >= 10, "{}", p.headings.len());
+        for h in 0..=u16::MAX {
+            let listed = p.doc.commodities.headings.get(&format!("{h:04}"));
+            let found = p.heading(h);
+            assert_eq!(found.map(|e| e.points), listed.map(|r| r.points), "{h}");
+            assert_eq!(
+                found.map(|e| &*e.why),
+                listed.map(|r| r.why.as_str()),
+                "{h}"
+            );
+        }
     }
 
     /// Names normalising to more than the stack buffer are still found, and only when every byte agrees.
