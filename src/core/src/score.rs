@@ -1536,9 +1536,9 @@ fn evaluate_into<'a>(
 }
 
 /// A manifest's points: the settled score, whether the watch list was hit, and whether a history rule
-/// (seizure or discrepancy) added points — everything of an evaluation that the policy's bands, actions,
-/// ports and random compliance do not change, and all that concluding reads (gathered as the rules run, so
-/// that it reads none of the hits again).
+/// (seizure or discrepancy) added points among the hits kept (the only shipment's, or the riskiest's) —
+/// everything of an evaluation that the policy's bands, actions, ports and random compliance do not change,
+/// and all that concluding reads (gathered as the rules run, so that it reads none of the hits again).
 #[derive(Debug, Clone, Copy)]
 pub struct Points {
     score: i32,

@@ -127,8 +127,9 @@ pub struct CompiledPolicy {
     pub origin: Box<[Option<Entry>]>,
     pub transit: Box<[Option<Entry>]>,
     pub chapters: Box<[Option<Entry>]>,
-    /// Sorted by heading, so a chapter's headings are adjacent.
-    pub headings: Vec<(u16, Entry)>,
+    /// Sorted by heading, so a chapter's headings are adjacent (`chapter_headings` relies on it: private,
+    /// read through [`CompiledPolicy::heading`]).
+    headings: Vec<(u16, Entry)>,
     /// `chapter → start..end` of its headings in `headings`: a line's heading is found among its
     /// chapter's few (usually none) instead of by a search of them all.
     chapter_headings: Box<[(u16, u16)]>,
