@@ -162,11 +162,22 @@ fn json_path(
 
 /// How many generated manifests the `core_path_generated*` benches cycle through.
 fn generated_count() -> usize {
-    if std::env::args().any(|a| a == "--bench") {
+    if std::env::args().any(|a| a == "--bench") || training_rounds() > 0 {
         20_000
     } else {
         500
     }
+}
+
+/// `BORDERLANE_BENCH_ROUNDS=N`: before criterion runs, every generated manifest goes through each
+/// `core_path_generated*` routine N times — a fixed amount of work, where criterion's own iteration counts
+/// follow the clock. `scripts/pgo-train` runs the bench this way, so that the counts it trains on do not
+/// depend on how fast the instrumented build ran.
+fn training_rounds() -> usize {
+    std::env::var("BORDERLANE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The core path over a different generated manifest each time (see the module documentation).
@@ -205,6 +216,14 @@ fn generated(c: &mut Criterion) {
         }
     }
     let mut out = Vec::with_capacity(4096);
+    for inputs in [&all, &single] {
+        for _ in 0..training_rounds() {
+            for bytes in inputs {
+                out.clear();
+                json_path(&policy, &table, black_box(bytes), &limits, &mut out);
+            }
+        }
+    }
     let mut g = c.benchmark_group("core");
     g.throughput(Throughput::Elements(1));
     for (name, inputs) in [

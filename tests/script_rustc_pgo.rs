@@ -1,5 +1,6 @@
 //! `scripts/rustc-pgo`, the workspace's rustc wrapper: which compilations get the profile-guided
-//! optimisation data and which are left exactly as cargo asked. Each case runs a copy of the wrapper beside
+//! optimisation data, that every optimised one is named with v0 symbol mangling (the names the profile is
+//! keyed by), and which are left exactly as cargo asked. Each case runs a copy of the wrapper beside
 //! a profile and an LLVM major of its own, with a fake compiler that answers `-vV` with a chosen LLVM
 //! version and otherwise prints the arguments it was given.
 
@@ -65,7 +66,8 @@ impl Setup {
         let mut cmd = Command::new(self.dir.join("rustc-pgo"));
         cmd.args(programs)
             .args(args)
-            .env_remove("BORDERLANE_NO_PGO");
+            .env_remove("BORDERLANE_NO_PGO")
+            .env_remove("BORDERLANE_PGO_WARN");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -115,21 +117,41 @@ const RELEASE: &[&str] = &[
     "lto",
 ];
 
+/// Every optimised crate's symbols are named this way, profiled or not: legacy names hash each function's
+/// type, which changes with any struct in its signature, and the profile is found by name.
+const V0: &str = "-Csymbol-mangling-version=v0";
+
+/// `args` as the compiler gets them when optimised without the profile: only the naming added.
+fn named(args: &[&str]) -> Vec<String> {
+    args.iter()
+        .map(|a| a.to_string())
+        .chain([V0.to_string()])
+        .collect()
+}
+
 #[test]
 fn an_optimised_crate_gets_the_profile_and_keeps_its_arguments() {
     let _one = one_at_a_time();
     let s = Setup::new("release", true, Some("22"), "22.1.2");
     let got = s.run(RELEASE, &[]);
-    let mut want: Vec<String> = RELEASE.iter().map(|a| a.to_string()).collect();
+    let mut want = named(RELEASE);
     want.push(s.profile_flag());
     want.push("-Cllvm-args=-no-pgo-warn-mismatch".into());
     assert_eq!(got, want);
+    // scripts/pgo-check asks for LLVM's warnings: the same build, the mismatch warnings left on and the
+    // functions without a profile named too.
+    let got = s.run(RELEASE, &[("BORDERLANE_PGO_WARN", "1")]);
+    assert_eq!(got[..want.len() - 1], want[..want.len() - 1]);
+    assert_eq!(
+        got.last().unwrap(),
+        "-Cllvm-args=-pgo-warn-missing-function"
+    );
     // The joined spelling too, and a newer LLVM than the profile's reads it.
     let s = Setup::new("joined", true, Some("21"), "22.0.0");
     let got = s.run(&["-Copt-level=3", "lib.rs"], &[]);
-    assert_eq!(got[..2], ["-Copt-level=3", "lib.rs"]);
-    assert_eq!(got[2], s.profile_flag());
-    assert_eq!(got.len(), 4);
+    assert_eq!(got[..3], ["-Copt-level=3", "lib.rs", V0]);
+    assert_eq!(got[3], s.profile_flag());
+    assert_eq!(got.len(), 5);
 }
 
 #[test]
@@ -144,15 +166,20 @@ fn everything_else_is_compiled_as_asked() {
     unchanged(&["-C", "opt-level=2"], &[]);
     // `opt-level=3` not following `-C` is not the optimisation level.
     unchanged(&["--cfg", "opt-level=3"], &[]);
-    // Asked not to, an instrumented build, or one given a profile already (either spelling).
-    unchanged(RELEASE, &[("BORDERLANE_NO_PGO", "1")]);
-    unchanged(&["-C", "opt-level=3", "-Cprofile-generate=/tmp/raw"], &[]);
-    unchanged(
+    // Asked not to, an instrumented build, or one given a profile already (either spelling): optimised,
+    // so named as the profiled builds are (an instrumented build's names are the profile's), and nothing
+    // else added.
+    let named_only = |args: &[&str], env: &[(&str, &str)]| {
+        assert_eq!(s.run(args, env), named(args), "args {args:?}, env {env:?}");
+    };
+    named_only(RELEASE, &[("BORDERLANE_NO_PGO", "1")]);
+    named_only(&["-C", "opt-level=3", "-Cprofile-generate=/tmp/raw"], &[]);
+    named_only(
         &["-C", "opt-level=3", "-C", "profile-generate=/tmp/raw"],
         &[],
     );
-    unchanged(&["-C", "opt-level=3", "-Cprofile-use=/tmp/p.profdata"], &[]);
-    unchanged(
+    named_only(&["-C", "opt-level=3", "-Cprofile-use=/tmp/p.profdata"], &[]);
+    named_only(
         &["-C", "opt-level=3", "-C", "profile-use=/tmp/p.profdata"],
         &[],
     );
@@ -174,15 +201,15 @@ fn no_profile_or_an_older_llvm_builds_without_one() {
     let _one = one_at_a_time();
     // An LLVM older than the profile's may not read it: the build goes on without it.
     let s = Setup::new("older", true, Some("22"), "21.1.0");
-    assert_eq!(s.run(RELEASE, &[]), RELEASE);
+    assert_eq!(s.run(RELEASE, &[]), named(RELEASE));
     // No profile, or no record of the LLVM it was written with.
     let s = Setup::new("none", false, Some("22"), "22.1.2");
-    assert_eq!(s.run(RELEASE, &[]), RELEASE);
+    assert_eq!(s.run(RELEASE, &[]), named(RELEASE));
     let s = Setup::new("unknown", true, None, "22.1.2");
-    assert_eq!(s.run(RELEASE, &[]), RELEASE);
+    assert_eq!(s.run(RELEASE, &[]), named(RELEASE));
     // A compiler that names no LLVM version.
     let s = Setup::new("nameless", true, Some("22"), "");
-    assert_eq!(s.run(RELEASE, &[]), RELEASE);
+    assert_eq!(s.run(RELEASE, &[]), named(RELEASE));
 }
 
 #[test]
@@ -193,14 +220,14 @@ fn under_clippy_the_llvm_version_is_rustcs() {
     let s = Setup::new("clippy", true, Some("22"), "22.1.2");
     let programs = [s.clippy_driver(), s.dir.join("rustc")];
     let got = s.run_under(&programs, RELEASE, &[]);
-    let mut want: Vec<String> = RELEASE.iter().map(|a| a.to_string()).collect();
+    let mut want = named(RELEASE);
     want.push(s.profile_flag());
     want.push("-Cllvm-args=-no-pgo-warn-mismatch".into());
     assert_eq!(got, want);
     // The same rustc with an older LLVM than the profile's: without it.
     let s = Setup::new("clippy-older", true, Some("22"), "21.1.0");
     let programs = [s.clippy_driver(), s.dir.join("rustc")];
-    assert_eq!(s.run_under(&programs, RELEASE, &[]), RELEASE);
+    assert_eq!(s.run_under(&programs, RELEASE, &[]), named(RELEASE));
 }
 
 /// The profile the workspace builds with is committed, with the LLVM major it was written with, and the
