@@ -1217,9 +1217,12 @@ fn score_shipment<'a>(
     let mut zero_weight = None;
     let zero_weight_points = policy.plausibility.zero_weight_points;
     for c in &s.commodities {
-        let candidate = match policy.heading(c.hts.heading()) {
+        // Read from the code's digits once: the chapter is the heading's first two.
+        let heading = c.hts.heading();
+        let chapter = (heading / 100) as u8;
+        let candidate = match policy.heading(heading) {
             Some(e) => Some((Rule::HtsHeading, e.points, e, true)),
-            None => policy.chapters[c.hts.chapter() as usize]
+            None => policy.chapters[usize::from(chapter)]
                 .as_ref()
                 .map(|e| (Rule::HtsChapter, e.points, e, false)),
         };
@@ -1227,12 +1230,12 @@ fn score_shipment<'a>(
             if tariff.as_ref().is_none_or(|t| points > t.1) {
                 let fact = if is_heading {
                     Fact::Heading {
-                        heading: c.hts.heading(),
+                        heading,
                         why: &e.why,
                     }
                 } else {
                     Fact::Chapter {
-                        chapter: c.hts.chapter(),
+                        chapter,
                         why: &e.why,
                     }
                 };
@@ -1244,7 +1247,7 @@ fn score_shipment<'a>(
         }
         if value.is_none() {
             if let (Some(band), Some(v), Some(w)) = (
-                &policy.value_per_kg[c.hts.chapter() as usize],
+                &policy.value_per_kg[usize::from(chapter)],
                 c.value_usd,
                 c.weight_kg,
             ) {
@@ -1256,7 +1259,7 @@ fn score_shipment<'a>(
                             band.points,
                             band.floor,
                             Fact::ValuePerKg {
-                                chapter: c.hts.chapter(),
+                                chapter,
                                 value_per_kg: per_kg,
                                 band,
                             },
@@ -1808,10 +1811,9 @@ fn conclude<'a>(
     // Random compliance: stratum = mode; class = weakest importer on the manifest. Validated importers
     // (tier 2/3) are exempt. A shipment without an importer of record counts as a non-partner importer:
     // it must not ride on another shipment's exemption.
-    let importer_missing = m.shipments.iter().any(|s| s.importer.is_none());
-    let roll = Roll::of(parties);
+    let roll = Roll::of(m, parties);
     let importer_standing = match roll.weakest_importer {
-        Some(s) if importer_missing => s.min(Standing::None),
+        Some(s) if roll.importer_missing => s.min(Standing::None),
         Some(s) => s,
         None => Standing::None,
     };
@@ -1880,22 +1882,25 @@ fn no_history() -> Arc<Watermark> {
 }
 
 /// What a verdict reads of the joined parties, gathered in one pass over them: the roles with a party in
-/// CTPAT, the roles with a party outside it, and the weakest importer's standing.
+/// CTPAT, the roles with a party outside it, and the weakest importer's standing; and whether some
+/// shipment names no importer of record (read by random compliance and by FAST alike).
 struct Roll {
     /// Bit `role.index()`: some party in that role is certified or validated.
     ctpat: u32,
     /// Bit `role.index()`: some party in that role is not.
     outside: u32,
     weakest_importer: Option<Standing>,
+    importer_missing: bool,
 }
 
 impl Roll {
     #[inline]
-    fn of(parties: &[PartyFact]) -> Roll {
+    fn of(m: &Manifest, parties: &[PartyFact]) -> Roll {
         let mut roll = Roll {
             ctpat: 0,
             outside: 0,
             weakest_importer: None,
+            importer_missing: m.shipments.iter().any(|s| s.importer.is_none()),
         };
         for p in parties {
             let bit = 1 << p.role.index();
@@ -1942,14 +1947,19 @@ fn fast_conditions(
     if m.drivers.is_empty()
         || m.drivers
             .iter()
-            .any(|d| d.fast_card.as_deref().is_none_or(|c| c.trim().is_empty()))
+            // Blank as `trim().is_empty()` says, without trimming both ends: every char white space.
+            .any(|d| {
+                d.fast_card
+                    .as_deref()
+                    .is_none_or(|c| c.chars().all(char::is_whitespace))
+            })
     {
         missing.add(FastCondition::DriverFastCard);
     }
     if m.carrier.is_none() || roll.outside(Role::Carrier) {
         missing.add(FastCondition::CarrierCtpat);
     }
-    if m.shipments.iter().any(|s| s.importer.is_none()) || roll.outside(Role::Importer) {
+    if roll.importer_missing || roll.outside(Role::Importer) {
         missing.add(FastCondition::ImporterCtpat);
     }
     if border == Border::South {
